@@ -1,0 +1,26 @@
+/** Data that flows from the runtime to the similarity accumulators. */
+
+/** Which attention a stack holds: self-attention (n x n) or decoder-to-encoder cross-attention. */
+export type StackKind = 'self' | 'cross';
+
+/** One example's attention probabilities for one stack, real tokens only. */
+export interface StackAttention {
+  /** Stack name as `inspect` lists it (`encoder`, `decoder`, `cross`, ...). */
+  name: string;
+  kind: StackKind;
+  /** Heads per layer (the same for every layer of a stack). */
+  heads: number;
+  /** Real query rows (m for self-attention, decoder length for cross). */
+  queries: number;
+  /** Real key columns. */
+  keys: number;
+  /** One array per layer, row-major [heads][queries][keys]; every row sums to 1. */
+  layers: Float32Array[];
+}
+
+/** One example, after the padding has been cut away. */
+export interface ExampleAttention {
+  /** 0-based position of the example in the input file. */
+  index: number;
+  stacks: StackAttention[];
+}
