@@ -16,7 +16,7 @@ const builds = [
     format: 'cjs',
     target: 'node20',
     external: native,
-    banner: { js: '#!/usr/bin/env node' },
+    banner: { js: "#!/usr/bin/env node\nprocess.env.ORT_DISABLE_TELEMETRY ??= '1';" },
   },
   {
     ...common,

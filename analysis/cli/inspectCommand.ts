@@ -1,0 +1,35 @@
+import { describeModel, openAttentionModel } from '../onnx/inspect';
+import type { InspectResult } from '../onnx/inspect';
+import { parse, requireOne } from './args';
+
+export const inspectHelp = `Usage: attention-reuse inspect MODEL.onnx [--json]
+
+Lists the attention-probability tensors found in MODEL.onnx, grouped into stacks
+(encoder self-attention, decoder self-attention, cross-attention) in layer order,
+with their heads, and the graph inputs the model expects.
+
+  --json    print {"stacks":[...],"inputs":[...]} instead of a table`;
+
+export async function inspectCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'inspect');
+  if (values.help) {
+    console.log(inspectHelp);
+    return 0;
+  }
+  const path = requireOne(positionals, 'model file', 'inspect');
+  const result = describeModel(await openAttentionModel(path));
+  console.log(values.json ? JSON.stringify(result, null, 2) : formatInspect(result));
+  return 0;
+}
+
+export function formatInspect(r: InspectResult): string {
+  const lines = [`${r.model} (opset ${r.opset})`];
+  for (const s of r.stacks) {
+    const heads = [...new Set(s.layers.map((l) => l.heads ?? '?'))].join('/');
+    lines.push(`  ${s.name} (${s.kind}-attention): ${s.layers.length} layers × ${heads} heads`);
+    for (const l of s.layers) lines.push(`    layer ${String(l.layer).padStart(2)}  heads ${String(l.heads ?? '?').padStart(3)}  ${l.tensor}`);
+  }
+  lines.push('  inputs:');
+  for (const i of r.inputs) lines.push(`    ${i.name}: ${i.type} [${(i.shape ?? ['?']).join(', ')}]`);
+  return lines.join('\n');
+}

@@ -1,0 +1,36 @@
+/**
+ * Progress on stderr: a self-rewriting line on a terminal, a line every few seconds
+ * otherwise (logs, CI), and nothing when quiet.
+ */
+export class Progress {
+  private last = 0;
+  private readonly started = Date.now();
+  constructor(
+    private readonly label: string,
+    private readonly total: number | undefined,
+    private readonly quiet = false,
+  ) {}
+
+  update(done: number): void {
+    if (this.quiet) return;
+    const now = Date.now();
+    const tty = process.stderr.isTTY;
+    if (now - this.last < (tty ? 100 : 5000) && done !== this.total) return;
+    this.last = now;
+    const seconds = (now - this.started) / 1000;
+    const rate = seconds > 0 ? (done / seconds).toFixed(1) : '-';
+    const of = this.total ? `/${this.total} (${Math.floor((100 * done) / this.total)}%)` : '';
+    const text = `${this.label}: ${done}${of} examples, ${rate}/s`;
+    if (tty) process.stderr.write(`\r${text}\x1b[K`);
+    else process.stderr.write(`${text}\n`);
+  }
+
+  finish(): void {
+    if (!this.quiet && process.stderr.isTTY) process.stderr.write('\n');
+  }
+}
+
+/** One informational line on stderr (stdout stays clean for --json). */
+export function note(text: string): void {
+  process.stderr.write(`${text}\n`);
+}

@@ -1,0 +1,248 @@
+import type { onnx } from 'onnx-proto';
+import { InputError } from '../errors';
+import type { StackKind } from '../runtime/types';
+import { constantInts, intAttr, intsAttr, valueShape } from './model';
+import type { OnnxGraph } from './model';
+
+/** One layer's attention-probability tensor, as found in the graph. */
+export interface AttentionLayer {
+  /** Tensor to expose as a graph output; [batch, heads, queries, keys] at run time. */
+  tensor: string;
+  /** Name of the Softmax node (or the graph output) it was found at. */
+  source: string;
+  /** Heads, where the graph tells (a fixed dim or a constant reshape); null otherwise. */
+  heads: number | null;
+  /** Graph inputs the query side and the key side depend on. */
+  queryInputs: string[];
+  keyInputs: string[];
+}
+
+/** Layers of one attention stack, in layer order. */
+export interface AttentionStack {
+  name: string;
+  kind: StackKind;
+  layers: AttentionLayer[];
+}
+
+/** Contrib and standard ops that compute attention internally and never expose probabilities. */
+const fusedOps = new Set([
+  'Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention',
+  'DecoderMaskedMultiHeadAttention', 'DecoderMaskedSelfAttention', 'DecoderAttention', 'LongformerAttention',
+  'SparseAttention', 'QAttention', 'PagedAttention', 'RelativePositionBias',
+]);
+const matMulOps = new Set(['MatMul', 'Einsum', 'FusedMatMul', 'MatMulInteger']);
+/** Ops between the query-key product and the Softmax: scale, bias, mask, soft-capping, casts and reshapes. */
+const scoreOps = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Max', 'Min',
+  'Clip', 'Tanh', 'Expand',
+]);
+/** Ops between the Softmax and the value product. */
+const probOps = new Set(['Reshape', 'Cast', 'Identity', 'Dropout', 'Where', 'Squeeze', 'Unsqueeze', 'Mul', 'Transpose']);
+const shapeOnlyOps = new Set(['Reshape', 'Identity', 'Squeeze', 'Unsqueeze']);
+const searchDepth = 8;
+
+/**
+ * Finds every attention-probability tensor: a Softmax whose input comes from a query-key
+ * MatMul and whose output feeds a value MatMul. Fused attention ops are refused with a
+ * message that says how to export the model instead, because they hide the probabilities.
+ */
+export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
+  refuseFusedAttention(g, label);
+  const deps = inputDependencies(g);
+  const found: (AttentionLayer & { kind: StackKind })[] = [];
+  for (const node of g.graph.node) {
+    if (node.opType !== 'Softmax' || (node.domain && node.domain !== 'ai.onnx')) continue;
+    const scores = node.input?.[0];
+    const probs = node.output?.[0];
+    if (!scores || !probs) continue;
+    const qk = searchBack(g, scores);
+    if (!qk || !feedsValueProduct(g, probs)) continue;
+    const tensor = followShapeOps(g, probs);
+    const queryInputs = namesOf(g, deps.get(qk.input?.[0] ?? '') ?? 0n);
+    const keyInputs = namesOf(g, deps.get(qk.input?.[1] ?? '') ?? 0n);
+    const kind: StackKind = sameSet(queryInputs, keyInputs) ? 'self' : 'cross';
+    found.push({ tensor, source: node.name || probs, heads: headsOf(g, tensor, qk), queryInputs, keyInputs, kind });
+  }
+  if (found.length === 0) {
+    const exposed = exposedAttentionOutputs(g);
+    if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', layers: exposed }];
+    throw new InputError(
+      `${label} has no visible attention: no Softmax is fed by a query-key MatMul and feeds a value MatMul, ` +
+        'and no graph output holds attentions',
+    );
+  }
+  return groupStacks(found);
+}
+
+function refuseFusedAttention(g: OnnxGraph, label: string): void {
+  const counts = new Map<string, number>();
+  for (const node of g.graph.node) {
+    const domain = node.domain || 'ai.onnx';
+    const fused = (domain === 'com.microsoft' && fusedOps.has(node.opType ?? '')) ||
+      (domain === 'ai.onnx' && node.opType === 'Attention');
+    if (fused) {
+      const key = `${domain}.${node.opType}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  if (counts.size === 0) return;
+  const ops = [...counts].map(([op, n]) => `${op} ×${n}`).join(', ');
+  throw new InputError(
+    `${label} uses fused attention (${ops}), which computes the attention probabilities inside one op and never ` +
+      'exposes them; export the model without attention fusion (e.g. torch.onnx.export with the eager attention ' +
+      'implementation, attn_implementation="eager", and without onnxruntime\'s transformer optimizer or optimum\'s --optimize)',
+  );
+}
+
+/** Breadth-first search back from the scores through score ops to the query-key product. */
+function searchBack(g: OnnxGraph, start: string): onnx.INodeProto | undefined {
+  let frontier = [start];
+  for (let depth = 0; depth < searchDepth && frontier.length > 0; depth++) {
+    const next: string[] = [];
+    for (const t of frontier) {
+      const node = g.producer.get(t);
+      if (!node) continue;
+      if (matMulOps.has(node.opType ?? '')) return node;
+      if (!scoreOps.has(node.opType ?? '')) continue;
+      for (const inp of node.input ?? []) if (inp && !g.constants.has(inp)) next.push(inp);
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
+function feedsValueProduct(g: OnnxGraph, start: string): boolean {
+  let frontier = [start];
+  for (let depth = 0; depth < searchDepth && frontier.length > 0; depth++) {
+    const next: string[] = [];
+    for (const t of frontier) {
+      for (const node of g.consumers.get(t) ?? []) {
+        if (matMulOps.has(node.opType ?? '')) return true;
+        if (probOps.has(node.opType ?? '') && node.output?.[0]) next.push(node.output[0]);
+      }
+    }
+    frontier = next;
+  }
+  return false;
+}
+
+/** Softmax on a 2-D reshape is followed by a Reshape back; expose the tensor after it. */
+function followShapeOps(g: OnnxGraph, tensor: string): string {
+  let cur = tensor;
+  for (let i = 0; i < searchDepth; i++) {
+    const users = g.consumers.get(cur) ?? [];
+    if (users.length !== 1 || !shapeOnlyOps.has(users[0].opType ?? '') || !users[0].output?.[0]) break;
+    cur = users[0].output[0];
+  }
+  return cur;
+}
+
+/** For each tensor, the bitmask of graph inputs it depends on (nodes are topologically sorted). */
+function inputDependencies(g: OnnxGraph): Map<string, bigint> {
+  const deps = new Map<string, bigint>();
+  g.inputNames.forEach((name, i) => deps.set(name, 1n << BigInt(i)));
+  for (const node of g.graph.node) {
+    let mask = 0n;
+    for (const inp of node.input ?? []) mask |= deps.get(inp) ?? 0n;
+    for (const out of node.output ?? []) deps.set(out, mask);
+  }
+  return deps;
+}
+
+function namesOf(g: OnnxGraph, mask: bigint): string[] {
+  return g.inputNames.filter((_, i) => (mask >> BigInt(i)) & 1n);
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Heads from a fixed dim 1 of the tensor, else from the constant Reshape that splits Q into heads. */
+function headsOf(g: OnnxGraph, tensor: string, qk: onnx.INodeProto): number | null {
+  const info = [...g.graph.valueInfo, ...g.graph.output].find((v) => v.name === tensor);
+  const shape = info ? valueShape(info) : undefined;
+  if (shape && shape.length === 4 && typeof shape[1] === 'number') return shape[1];
+  let t = qk.input?.[0];
+  for (let i = 0; t && i < searchDepth; i++) {
+    const node = g.producer.get(t);
+    if (!node) break;
+    if (node.opType === 'Transpose') {
+      const perm = intsAttr(node, 'perm');
+      const reshape = g.producer.get(node.input?.[0] ?? '');
+      if (perm && perm[1] === 2 && reshape?.opType === 'Reshape') {
+        const dims = shapeValues(g, reshape.input?.[1] ?? '');
+        const heads = dims?.[2];
+        return heads !== undefined && heads > 0 ? heads : null;
+      }
+      break;
+    }
+    if (!['Mul', 'Div', 'Cast', 'Identity', 'Add', 'MatMul'].includes(node.opType ?? '')) break;
+    t = node.input?.find((x) => x && !g.constants.has(x));
+    // Queries projected straight from a [batch, seq, hidden] input were never split into heads.
+    const input = g.graph.input.find((i) => i.name === t);
+    if (input) return valueShape(input)?.length === 3 ? 1 : null;
+  }
+  return null;
+}
+
+/** Values of a shape vector where fixed: a constant, or a Concat of constants and dynamic dims (-1). */
+function shapeValues(g: OnnxGraph, name: string): number[] | undefined {
+  const c = g.constants.get(name);
+  if (c) return constantInts(c);
+  const node = g.producer.get(name);
+  if (node?.opType !== 'Concat') return undefined;
+  const out: number[] = [];
+  for (const part of node.input ?? []) {
+    let src = part;
+    const un = g.producer.get(part);
+    if (un?.opType === 'Unsqueeze') src = un.input?.[0] ?? '';
+    const v = g.constants.get(src);
+    const ints = v ? constantInts(v) : undefined;
+    out.push(...(ints ?? [-1]));
+  }
+  return out;
+}
+
+/** Attentions already exported as graph outputs (e.g. `output_attentions=True`), in name order. */
+function exposedAttentionOutputs(g: OnnxGraph): AttentionLayer[] {
+  const layerOf = (n: string) => Number(/(\d+)(?!.*\d)/.exec(n)?.[1] ?? 0);
+  return g.graph.output
+    .filter((o) => /attention/i.test(o.name ?? '') && (valueShape(o)?.length ?? 4) === 4)
+    .sort((a, b) => layerOf(a.name ?? '') - layerOf(b.name ?? ''))
+    .map((o) => {
+      const shape = valueShape(o);
+      return {
+        tensor: o.name ?? '',
+        source: o.name ?? '',
+        heads: shape && typeof shape[1] === 'number' ? shape[1] : null,
+        queryInputs: g.inputNames,
+        keyInputs: g.inputNames,
+      };
+    });
+}
+
+/**
+ * Splits layers into stacks. Cross-attention keys depend only on the encoder's inputs, so
+ * those inputs tell a decoder's self-attention (its queries also depend on inputs of
+ * their own) from the encoder's (its queries depend on encoder inputs alone).
+ */
+function groupStacks(found: (AttentionLayer & { kind: StackKind })[]): AttentionStack[] {
+  const encoderInputs = new Set(found.filter((f) => f.kind === 'cross').flatMap((f) => f.keyInputs));
+  const groups = new Map<string, AttentionStack>();
+  for (const { kind, ...layer } of found) {
+    // Masks reach every later layer through the residual stream, so they say nothing of the stack.
+    const tokens = layer.queryInputs.filter((n) => !/mask/i.test(n));
+    const own = tokens.filter((n) => !encoderInputs.has(n));
+    let name: string;
+    if (kind === 'cross') name = 'cross';
+    else if (encoderInputs.size > 0) name = own.length > 0 ? 'decoder' : 'encoder';
+    else name = `encoder:${tokens.join(',')}`;
+    const stack = groups.get(name);
+    if (stack) stack.layers.push(layer);
+    else groups.set(name, { name, kind, layers: [layer] });
+  }
+  const stacks = [...groups.values()];
+  // A model with one self-attention stack and no cross-attention calls it plainly "encoder".
+  if (stacks.length === 1 && stacks[0].name.startsWith('encoder:')) stacks[0].name = 'encoder';
+  return stacks;
+}

@@ -1,0 +1,116 @@
+import { onnx } from 'onnx-proto';
+import { InputError } from '../errors';
+
+/** Element types of ONNX TensorProto.DataType that attention can have. */
+export const ElemType = { float: 1, float16: 10, double: 11, bfloat16: 16 } as const;
+
+/** A decoded model plus the indexes the attention finder walks. */
+export interface OnnxGraph {
+  model: onnx.ModelProto;
+  graph: onnx.GraphProto;
+  /** Opset of the default ONNX domain. */
+  opset: number;
+  /** Node that produces each tensor. */
+  producer: Map<string, onnx.INodeProto>;
+  /** Nodes that read each tensor. */
+  consumers: Map<string, onnx.INodeProto[]>;
+  /** Tensors whose values are fixed: initializers and Constant outputs. */
+  constants: Map<string, onnx.ITensorProto>;
+  /** Element type of tensors where the file states it. */
+  elemTypes: Map<string, number>;
+  /** Names of the graph inputs the caller must feed (initializers excluded). */
+  inputNames: string[];
+}
+
+/** Decodes ONNX bytes; anything that is not a readable ModelProto with a graph is an InputError. */
+export function decodeModel(bytes: Uint8Array, label: string): OnnxGraph {
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new InputError(`${label} is not a readable ONNX model (truncated or not ONNX: ${why})`);
+  }
+  const graph = model.graph;
+  if (!graph || !graph.node || graph.node.length === 0 || !model.opsetImport?.length) {
+    throw new InputError(`${label} is not an ONNX model: it has no graph nodes or opset imports`);
+  }
+  return indexGraph(model, graph as onnx.GraphProto);
+}
+
+function indexGraph(model: onnx.ModelProto, graph: onnx.GraphProto): OnnxGraph {
+  const producer = new Map<string, onnx.INodeProto>();
+  const consumers = new Map<string, onnx.INodeProto[]>();
+  const constants = new Map<string, onnx.ITensorProto>();
+  const elemTypes = new Map<string, number>();
+  for (const init of graph.initializer) {
+    constants.set(init.name ?? '', init);
+    if (init.dataType) elemTypes.set(init.name ?? '', init.dataType);
+  }
+  for (const node of graph.node) {
+    for (const out of node.output ?? []) producer.set(out, node);
+    for (const inp of node.input ?? []) {
+      if (!inp) continue;
+      const list = consumers.get(inp);
+      if (list) list.push(node);
+      else consumers.set(inp, [node]);
+    }
+    if (node.opType === 'Constant' && (!node.domain || node.domain === 'ai.onnx')) {
+      const value = node.attribute?.find((a) => a.name === 'value')?.t;
+      if (value && node.output?.[0]) {
+        constants.set(node.output[0], value);
+        if (value.dataType) elemTypes.set(node.output[0], value.dataType);
+      }
+    }
+  }
+  for (const info of [...graph.input, ...graph.valueInfo, ...graph.output]) {
+    const t = info.type?.tensorType?.elemType;
+    if (info.name && t) elemTypes.set(info.name, t);
+  }
+  const initNames = new Set(graph.initializer.map((i) => i.name));
+  const inputNames = graph.input.map((i) => i.name ?? '').filter((n) => n && !initNames.has(n));
+  const opset = Number(
+    model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0,
+  );
+  return { model, graph, opset, producer, consumers, constants, elemTypes, inputNames };
+}
+
+/** Reads an integer attribute of a node, or the default. */
+export function intAttr(node: onnx.INodeProto, name: string, fallback: number): number {
+  const a = node.attribute?.find((x) => x.name === name);
+  return a?.i !== undefined && a.i !== null ? Number(a.i) : fallback;
+}
+
+/** Reads the int list attribute of a node (e.g. Transpose's perm). */
+export function intsAttr(node: onnx.INodeProto, name: string): number[] | undefined {
+  const a = node.attribute?.find((x) => x.name === name);
+  return a?.ints && a.ints.length > 0 ? a.ints.map(Number) : undefined;
+}
+
+/** Integer values of a small constant tensor (shape vectors), or undefined if not int-valued. */
+export function constantInts(t: onnx.ITensorProto): number[] | undefined {
+  if (t.int64Data && t.int64Data.length) return t.int64Data.map(Number);
+  if (t.int32Data && t.int32Data.length) return t.int32Data.map(Number);
+  const raw = t.rawData;
+  if (!raw || raw.length === 0) return undefined;
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (t.dataType === 7) return Array.from({ length: raw.length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+  if (t.dataType === 6) return Array.from({ length: raw.length / 4 }, (_, i) => view.getInt32(i * 4, true));
+  return undefined;
+}
+
+/** Shape of a graph input, value_info or output: numbers for fixed dims, names for symbolic ones. */
+export function valueShape(info: onnx.IValueInfoProto): (number | string)[] | undefined {
+  const dims = info.type?.tensorType?.shape?.dim;
+  if (!dims) return undefined;
+  return dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : d.dimParam || '?'));
+}
+
+const elemTypeNames: Record<number, string> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64',
+  8: 'string', 9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
+};
+
+export function elemTypeName(t: number | null | undefined): string {
+  return (t && elemTypeNames[t]) || 'unknown';
+}

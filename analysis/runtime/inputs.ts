@@ -1,0 +1,182 @@
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { InputError } from '../errors';
+import type { ModelInput } from '../onnx/inspect';
+
+/** One example's input tensors, without a batch axis; axis 0 is the sequence. */
+export interface ExampleInput {
+  /** 0-based example index in the file. */
+  index: number;
+  /** Where it came from, for messages: `file:line`. */
+  origin: string;
+  tensors: Map<string, { values: number[]; shape: number[] }>;
+  /** Token strings, when the example came from text. */
+  tokens?: string[];
+}
+
+/** Inputs a model may lack in a JSONL line that have one obvious value. */
+export function defaultInput(name: string, length: number): number[] | undefined {
+  if (/attention_mask$/.test(name) || name === 'mask') return new Array<number>(length).fill(1);
+  if (/token_type_ids$/.test(name)) return new Array<number>(length).fill(0);
+  if (/position_ids$/.test(name)) return Array.from({ length }, (_, i) => i);
+  return undefined;
+}
+
+async function* lines(path: string): AsyncGenerator<{ text: string; line: number }> {
+  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let line = 0;
+  try {
+    for await (const text of rl) {
+      line++;
+      if (text.trim() !== '') yield { text, line };
+    }
+  } finally {
+    rl.close();
+  }
+}
+
+async function assertReadable(path: string, what: string): Promise<void> {
+  try {
+    const s = await stat(path);
+    if (!s.isFile()) throw new InputError(`${what} ${path} is not a file`);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** Counts the examples a file holds (non-empty lines), up to `limit`, for progress totals. */
+export async function countExamples(path: string, limit = Infinity): Promise<number> {
+  let n = 0;
+  for await (const _ of lines(path)) if (++n >= limit) break;
+  return n;
+}
+
+/**
+ * Reads a JSONL file, one example of named tensors per line, and checks every line
+ * against the model's declared inputs (names, element types, ranks).
+ */
+export async function* readJsonlExamples(
+  path: string,
+  inputs: ModelInput[],
+  limit = Infinity,
+): AsyncGenerator<ExampleInput> {
+  await assertReadable(path, 'inputs file');
+  const declared = new Map(inputs.map((i) => [i.name, i]));
+  let index = 0;
+  for await (const { text, line } of lines(path)) {
+    if (index >= limit) return;
+    const origin = `${path}:${line}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch (err) {
+      throw new InputError(`${origin}: not valid JSON (${(err as Error).message})`);
+    }
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new InputError(`${origin}: expected a JSON object of named input tensors`);
+    const tensors = new Map<string, { values: number[]; shape: number[] }>();
+    for (const [name, value] of Object.entries(obj as Record<string, unknown>)) {
+      const spec = declared.get(name);
+      if (!spec) throw new InputError(`${origin}: "${name}" is not an input of the model (it expects ${inputs.map((i) => i.name).join(', ')})`);
+      tensors.set(name, toTensor(value, spec, origin));
+    }
+    fillDefaults(tensors, inputs, origin);
+    yield { index: index++, origin, tensors };
+  }
+  if (index === 0) throw new InputError(`inputs file ${path} holds no examples`);
+}
+
+function toTensor(value: unknown, spec: ModelInput, origin: string): { values: number[]; shape: number[] } {
+  const shape: number[] = [];
+  for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
+  if (shape.length === 0) throw new InputError(`${origin}: "${spec.name}" must be an array (one entry per token)`);
+  if (shape[0] === 0) throw new InputError(`${origin}: "${spec.name}" is empty`);
+  const expectedRank = spec.shape ? spec.shape.length - 1 : undefined;
+  if (expectedRank !== undefined && shape.length !== expectedRank) {
+    throw new InputError(`${origin}: "${spec.name}" has ${shape.length} dimension(s) per example; the model expects ${expectedRank} (plus the batch axis)`);
+  }
+  const values = (value as unknown[]).flat(Infinity) as unknown[];
+  if (values.length !== shape.reduce((a, b) => a * b, 1)) throw new InputError(`${origin}: "${spec.name}" is a ragged array`);
+  const integer = /int|bool/.test(spec.type);
+  for (const v of values) {
+    if (typeof v !== 'number' && typeof v !== 'boolean') throw new InputError(`${origin}: "${spec.name}" holds ${JSON.stringify(v)}; expected numbers (${spec.type})`);
+    if (integer && typeof v === 'number' && !Number.isInteger(v)) throw new InputError(`${origin}: "${spec.name}" holds ${v}, but the model declares it ${spec.type}`);
+  }
+  return { values: values.map(Number), shape };
+}
+
+function fillDefaults(tensors: Map<string, { values: number[]; shape: number[] }>, inputs: ModelInput[], origin: string): void {
+  const first = [...tensors.values()][0];
+  for (const spec of inputs) {
+    if (tensors.has(spec.name)) continue;
+    const partner = spec.name.startsWith('decoder_') ? tensors.get('decoder_input_ids') : first;
+    const filled = partner ? defaultInput(spec.name, partner.shape[0]) : undefined;
+    if (!filled) throw new InputError(`${origin}: missing input "${spec.name}" (${spec.type})`);
+    tensors.set(spec.name, { values: filled, shape: [filled.length] });
+  }
+}
+
+/** A Hugging Face tokenizer.json, read with @huggingface/tokenizers. */
+export interface TextTokenizer {
+  path: string;
+  tokenizer: Tokenizer;
+  /** Largest token id the tokenizer can produce. */
+  maxId: number;
+  padId: number;
+}
+
+export async function loadTokenizer(path: string): Promise<TextTokenizer> {
+  await assertReadable(path, 'tokenizer');
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new InputError(`tokenizer ${path} is not valid JSON (${(err as Error).message})`);
+  }
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(json, {});
+  } catch (err) {
+    throw new InputError(`tokenizer ${path} is not a tokenizer.json this tool can read (${(err as Error).message})`);
+  }
+  const vocab = (json.model as { vocab?: Record<string, number> | [string, number][] } | undefined)?.vocab;
+  const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab ?? {});
+  const added = ((json.added_tokens as { id: number }[] | undefined) ?? []).map((t) => t.id);
+  const maxId = Math.max(0, ...ids, ...added);
+  const padId = tokenizer.token_to_id('[PAD]') ?? tokenizer.token_to_id('<pad>') ?? 0;
+  return { path, tokenizer, maxId, padId };
+}
+
+/**
+ * Reads a text file, one example per line, tokenized with the model's tokenizer (its
+ * special tokens and post-processor) and truncated to `maxLength` tokens, keeping a
+ * final special token such as [SEP].
+ */
+export async function* readTextExamples(
+  path: string,
+  tok: TextTokenizer,
+  inputs: ModelInput[],
+  maxLength: number,
+  limit = Infinity,
+): AsyncGenerator<ExampleInput> {
+  await assertReadable(path, 'text file');
+  const idsInput = inputs.find((i) => /input_ids$/.test(i.name))?.name ?? inputs[0]?.name;
+  let index = 0;
+  for await (const { text, line } of lines(path)) {
+    if (index >= limit) return;
+    const origin = `${path}:${line}`;
+    let ids = tok.tokenizer.encode(text).ids.map(Number);
+    if (ids.length > maxLength) {
+      const last = ids[ids.length - 1];
+      const special = tok.tokenizer.get_added_tokens_decoder().has(last);
+      ids = special ? [...ids.slice(0, maxLength - 1), last] : ids.slice(0, maxLength);
+    }
+    const tensors = new Map([[idsInput, { values: ids, shape: [ids.length] }]]);
+    fillDefaults(tensors, inputs, origin);
+    const tokens = ids.map((id) => tok.tokenizer.id_to_token(id) ?? `#${id}`);
+    yield { index: index++, origin, tensors, tokens };
+  }
+  if (index === 0) throw new InputError(`text file ${path} holds no non-empty lines`);
+}

@@ -1,0 +1,232 @@
+import * as ort from 'onnxruntime-node';
+import { CancelledError, InputError } from '../errors';
+import { exposeTensors } from '../onnx/expose';
+import type { AttentionStack } from '../onnx/attentionFinder';
+import type { AttentionModel } from '../onnx/inspect';
+import type { ExampleInput } from './inputs';
+import { startSession } from './providers';
+import type { Provider, ProviderChoice } from './providers';
+import { toFloat32 } from './halfFloat';
+import type { ExampleAttention, StackAttention } from './types';
+
+/** Which graph input's real tokens give a stack's query rows and key columns. */
+interface StackAxes {
+  stack: AttentionStack;
+  queryInput: string;
+  keyInput: string;
+}
+
+export interface RunOptions {
+  batchSize: number;
+  signal?: AbortSignal;
+  /** Called after each batch with the number of examples done so far. */
+  onProgress?: (done: number) => void;
+}
+
+/** An example's attention plus its token strings when it came from text. */
+export type ExtractedExample = ExampleAttention & { tokens?: string[] };
+
+/**
+ * Runs a model with its attention exposed and yields each example's attention, cut to
+ * its real tokens. At most two batches are alive at once (one running while the previous
+ * is consumed), so memory does not grow with the dataset.
+ */
+export class AttentionRunner {
+  private constructor(
+    readonly model: AttentionModel,
+    private readonly session: ort.InferenceSession,
+    readonly provider: Provider,
+    readonly notes: string[],
+    private readonly axes: StackAxes[],
+  ) {}
+
+  static async start(model: AttentionModel, choice: ProviderChoice): Promise<AttentionRunner> {
+    const tensors = model.stacks.flatMap((s) => s.layers.map((l) => l.tensor));
+    const bytes = exposeTensors(model.graph, model.bytes, tensors);
+    let started;
+    try {
+      started = await startSession(bytes, choice, { graphOptimizationLevel: 'all' });
+    } catch (err) {
+      throw new InputError(`ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    return new AttentionRunner(model, started.session, started.provider, started.notes, stackAxes(model.stacks));
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+
+  async *run(examples: AsyncIterable<ExampleInput>, options: RunOptions): AsyncGenerator<ExtractedExample> {
+    const batchSize = this.hasMaskFor(this.axes) ? Math.max(1, options.batchSize) : 1;
+    let done = 0;
+    let pending: Promise<ExtractedExample[]> | undefined;
+    let batch: ExampleInput[] = [];
+    const flush = async function* (this: AttentionRunner, next: ExampleInput[] | undefined) {
+      // Start the next batch before handing out the previous one, so the model runs while we fold.
+      const started = next && next.length > 0 ? this.runBatch(next) : undefined;
+      started?.catch(() => undefined);
+      if (pending) {
+        const out = await pending;
+        for (const ex of out) yield ex;
+        done += out.length;
+        options.onProgress?.(done);
+      }
+      pending = started;
+    }.bind(this);
+    for await (const ex of examples) {
+      if (options.signal?.aborted) throw new CancelledError();
+      batch.push(ex);
+      if (batch.length >= batchSize) {
+        yield* flush(batch);
+        batch = [];
+      }
+    }
+    yield* flush(batch);
+    yield* flush(undefined);
+    if (options.signal?.aborted) throw new CancelledError();
+  }
+
+  /** Without a mask input, padding would change the attention: run one example at a time. */
+  private hasMaskFor(axes: StackAxes[]): boolean {
+    const names = new Set(this.model.inputs.map((i) => i.name));
+    return axes.every((a) => names.has(maskNameFor(a.queryInput)) && names.has(maskNameFor(a.keyInput)));
+  }
+
+  private async runBatch(batch: ExampleInput[]): Promise<ExtractedExample[]> {
+    const feeds: Record<string, ort.Tensor> = {};
+    const padded = new Map<string, number>();
+    for (const spec of this.model.inputs) {
+      const parts = batch.map((ex) => ex.tensors.get(spec.name)!);
+      const fixed = spec.shape && typeof spec.shape[1] === 'number' ? spec.shape[1] : undefined;
+      const length = Math.max(...parts.map((p) => p.shape[0]));
+      if (fixed !== undefined && length > fixed) {
+        throw new InputError(`${batch[0].origin}: "${spec.name}" has ${length} tokens; the model takes at most ${fixed}`);
+      }
+      const target = fixed ?? length;
+      padded.set(spec.name, target);
+      feeds[spec.name] = padTensor(spec.type, parts, target, spec.name);
+    }
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = await this.session.run(feeds);
+    } catch (err) {
+      throw new InputError(`${batch[0].origin}: the model failed on this batch: ${(err as Error).message.split('\n')[0]}`);
+    }
+    return batch.map((ex, b) => ({
+      index: ex.index,
+      tokens: ex.tokens,
+      stacks: this.axes.map((a) => sliceStack(a, out, ex, b, batch.length, padded)),
+    }));
+  }
+}
+
+function maskNameFor(input: string): string {
+  return input.startsWith('decoder_') ? 'decoder_attention_mask' : 'attention_mask';
+}
+
+function governing(names: string[], exclude: Set<string>): string {
+  return names.find((n) => !/mask/i.test(n) && !exclude.has(n)) ?? names[0];
+}
+
+function stackAxes(stacks: AttentionStack[]): StackAxes[] {
+  const encoderInputs = new Set(stacks.filter((s) => s.kind === 'cross').flatMap((s) => s.layers[0].keyInputs));
+  return stacks.map((stack) => {
+    const first = stack.layers[0];
+    if (stack.kind === 'cross') {
+      return { stack, queryInput: governing(first.queryInputs, new Set(first.keyInputs)), keyInput: governing(first.keyInputs, new Set()) };
+    }
+    const own = governing(first.queryInputs, stack.name === 'decoder' ? encoderInputs : new Set());
+    return { stack, queryInput: own, keyInput: own };
+  });
+}
+
+function padTensor(type: string, parts: { values: number[]; shape: number[] }[], length: number, name: string): ort.Tensor {
+  const inner = parts[0].shape.slice(1);
+  const innerSize = inner.reduce((a, b) => a * b, 1);
+  const shape = [parts.length, length, ...inner];
+  const size = shape.reduce((a, b) => a * b, 1);
+  const row = length * innerSize;
+  const fill = (set: (i: number, v: number) => void) =>
+    parts.forEach((p, b) => {
+      if (p.shape.slice(1).join() !== inner.join()) throw new InputError(`"${name}" has different inner shapes within one batch`);
+      p.values.forEach((v, i) => set(b * row + i, v));
+    });
+  switch (type) {
+    case 'int64': {
+      const data = new BigInt64Array(size);
+      fill((i, v) => (data[i] = BigInt(v)));
+      return new ort.Tensor('int64', data, shape);
+    }
+    case 'int32': {
+      const data = new Int32Array(size);
+      fill((i, v) => (data[i] = v));
+      return new ort.Tensor('int32', data, shape);
+    }
+    case 'bool': {
+      const data = new Uint8Array(size);
+      fill((i, v) => (data[i] = v ? 1 : 0));
+      return new ort.Tensor('bool', data, shape);
+    }
+    case 'float32': {
+      const data = new Float32Array(size);
+      fill((i, v) => (data[i] = v));
+      return new ort.Tensor('float32', data, shape);
+    }
+    default:
+      throw new InputError(`input "${name}" has element type ${type}, which this tool cannot feed yet`);
+  }
+}
+
+/** Positions of the real tokens of `input` in one example: where its mask is 1, else all. */
+function realPositions(ex: ExampleInput, input: string): number[] {
+  const mask = ex.tensors.get(maskNameFor(input));
+  const length = ex.tensors.get(input)?.shape[0] ?? mask?.shape[0] ?? 0;
+  const positions: number[] = [];
+  for (let i = 0; i < length; i++) if (!mask || mask.values[i] !== 0) positions.push(i);
+  return positions;
+}
+
+function sliceStack(
+  axes: StackAxes,
+  out: ort.InferenceSession.ReturnType,
+  ex: ExampleInput,
+  b: number,
+  batchSize: number,
+  padded: Map<string, number>,
+): StackAttention {
+  const rows = realPositions(ex, axes.queryInput);
+  const cols = realPositions(ex, axes.keyInput);
+  let heads = 0;
+  const layers = axes.stack.layers.map((layer, l) => {
+    const t = out[layer.tensor];
+    const dims = t.dims.map(Number);
+    // [batch, heads, q, k], or [batch*heads, q, k] where an export folded the two.
+    const [B, H, Q, K] = dims.length === 4 ? dims : dims.length === 3 ? [batchSize, dims[0] / batchSize, dims[1], dims[2]] : [0, 0, 0, 0];
+    if (B !== batchSize || !Number.isInteger(H) || Q !== padded.get(axes.queryInput) || K !== padded.get(axes.keyInput)) {
+      throw new InputError(
+        `attention tensor "${layer.tensor}" (${axes.stack.name} layer ${l}) has shape [${dims.join(', ')}], which does not match ` +
+          `batch ${batchSize} × ${axes.queryInput} ${padded.get(axes.queryInput)} × ${axes.keyInput} ${padded.get(axes.keyInput)}`,
+      );
+    }
+    heads = H;
+    const data = toFloat32(t.data as Float32Array | Uint16Array, t.type);
+    const block = new Float32Array(H * rows.length * cols.length);
+    let o = 0;
+    for (let h = 0; h < H; h++) {
+      for (const r of rows) {
+        const base = ((b * H + h) * Q + r) * K;
+        let sum = 0;
+        for (const c of cols) sum += block[o++] = data[base + c];
+        const tolerance = t.type === 'float16' ? 1e-2 : 1e-3;
+        if (!(Math.abs(sum - 1) <= tolerance)) {
+          throw new InputError(
+            `attention tensor "${layer.tensor}" (${axes.stack.name} layer ${l}, head ${h}, ${ex.origin}) has a real-token row summing to ${sum.toFixed(4)}, not 1: ` +
+              'the Softmax found there is not attention over the real keys (or the mask input is not the model\'s)',
+          );
+        }
+      }
+    }
+    return block;
+  });
+  return { name: axes.stack.name, kind: axes.stack.kind, heads, queries: rows.length, keys: cols.length, layers };
+}

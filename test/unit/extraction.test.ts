@@ -1,0 +1,129 @@
+// Protects attention extraction: the tensors found, and their values against PyTorch's own probabilities.
+import { strict as assert } from 'node:assert';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it, before, after } from 'node:test';
+import { InputError } from '../../analysis/errors';
+import { describeModel, openAttentionModel } from '../../analysis/onnx/inspect';
+import { readJsonlExamples } from '../../analysis/runtime/inputs';
+import { AttentionRunner } from '../../analysis/runtime/runner';
+import type { ExtractedExample } from '../../analysis/runtime/runner';
+
+const dir = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'models');
+
+interface Expected {
+  tolerance?: number;
+  stacks: { name: string; kind: string; layers: number; heads: number }[];
+  examples: { index: number; stacks: Record<string, number[][][][]> }[];
+}
+
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.expected.json'))
+  .map((f) => f.replace('.expected.json', ''));
+
+async function extractAll(name: string, batchSize: number): Promise<ExtractedExample[]> {
+  const model = await openAttentionModel(join(dir, `${name}.onnx`));
+  const runner = await AttentionRunner.start(model, 'cpu');
+  try {
+    const out: ExtractedExample[] = [];
+    for await (const ex of runner.run(readJsonlExamples(join(dir, `${name}.inputs.jsonl`), model.inputs), { batchSize })) out.push(ex);
+    return out;
+  } finally {
+    await runner.dispose();
+  }
+}
+
+describe('attention extraction on PyTorch-exported fixtures', () => {
+  it('finds fixtures to test', () => assert.ok(fixtures.length >= 8, `only ${fixtures.length} fixtures: run scripts/fixtures/makeFixtures.py`));
+
+  for (const name of fixtures) {
+    describe(name, () => {
+      const expected = JSON.parse(readFileSync(join(dir, `${name}.expected.json`), 'utf8')) as Expected;
+      const tolerance = expected.tolerance ?? 1e-5;
+      let single: ExtractedExample[];
+      let batched: ExtractedExample[];
+      before(async () => {
+        single = await extractAll(name, 1);
+        batched = await extractAll(name, 3);
+      });
+
+      it('inspect lists the stacks, layers and heads PyTorch built', async () => {
+        const r = describeModel(await openAttentionModel(join(dir, `${name}.onnx`)));
+        assert.deepEqual(
+          r.stacks.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers.length, heads: s.layers.map((l) => l.heads) })),
+          expected.stacks.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers, heads: new Array(s.layers).fill(s.heads) })),
+          'stack grouping or head detection changed (attentionFinder.groupStacks / headsOf)',
+        );
+        r.stacks.forEach((s) => assert.deepEqual(s.layers.map((l) => l.layer), s.layers.map((_, i) => i), 'layers must be 0-based and in order'));
+      });
+
+      it(`matches PyTorch's probabilities to ${tolerance}, real rows summing to 1`, () => {
+        assert.equal(single.length, expected.examples.length, 'example count');
+        for (const ex of expected.examples) {
+          const got = single.find((e) => e.index === ex.index)!;
+          for (const [stackName, layers] of Object.entries(ex.stacks)) {
+            const s = got.stacks.find((x) => x.name === stackName)!;
+            assert.ok(s, `stack ${stackName} missing from the extraction`);
+            layers.forEach((heads, l) => {
+              const H = heads.length;
+              const Q = heads[0].length;
+              const K = heads[0][0].length;
+              assert.deepEqual([s.heads, s.queries, s.keys], [H, Q, K], `example ${ex.index} ${stackName} layer ${l}: shape (padding cut wrongly?)`);
+              let worst = 0;
+              for (let h = 0; h < H; h++) {
+                for (let q = 0; q < Q; q++) {
+                  let sum = 0;
+                  for (let k = 0; k < K; k++) {
+                    const v = s.layers[l][(h * Q + q) * K + k];
+                    sum += v;
+                    worst = Math.max(worst, Math.abs(v - heads[h][q][k]));
+                  }
+                  assert.ok(Math.abs(sum - 1) <= Math.max(tolerance, 1e-5), `row ${q} of head ${h} sums to ${sum}`);
+                }
+              }
+              assert.ok(worst <= tolerance, `example ${ex.index} ${stackName} layer ${l}: off PyTorch by ${worst} (wrong tensor found, or mask/padding leaked)`);
+            });
+          }
+        }
+      });
+
+      it('batching with padding changes nothing beyond 1e-6', () => {
+        assert.equal(batched.length, single.length);
+        single.forEach((a, i) => {
+          const b = batched[i];
+          assert.equal(b.index, a.index, 'batched examples come out in input order');
+          a.stacks.forEach((s, j) => {
+            const t = b.stacks[j];
+            assert.deepEqual([t.queries, t.keys], [s.queries, s.keys]);
+            s.layers.forEach((layer, l) => {
+              let worst = 0;
+              for (let x = 0; x < layer.length; x++) worst = Math.max(worst, Math.abs(layer[x] - t.layers[l][x]));
+              assert.ok(worst <= 1e-6, `example ${a.index} layer ${l}: padding changed attention by ${worst}`);
+            });
+          });
+        });
+      });
+    });
+  }
+});
+
+describe('models the tool must refuse', () => {
+  const cases: [string, RegExp][] = [
+    ['fused_attention.onnx', /fused attention \(com\.microsoft\.Attention/],
+    ['no_attention.onnx', /no visible attention/],
+    ['truncated.onnx', /not a readable ONNX model/],
+    ['not_onnx.onnx', /not a readable ONNX model|not an ONNX model/],
+  ];
+  for (const [file, message] of cases) {
+    it(`${file}: one clear InputError`, async () => {
+      await assert.rejects(openAttentionModel(join(dir, file)), (err: Error) => {
+        assert.ok(err instanceof InputError, `expected an InputError, got ${err.name}: ${err.message}`);
+        assert.match(err.message, message);
+        assert.ok(!err.message.includes('\n'), 'message must be one line');
+        return true;
+      });
+    });
+  }
+});
+
+after(() => undefined);
