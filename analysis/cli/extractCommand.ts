@@ -50,8 +50,7 @@ export async function extractCommand(argv: string[], signal: AbortSignal): Promi
   const model = await openAttentionModel(modelPath);
   const opened = await openExamples(model, flags.source, flags.examples);
   const runner = await AttentionRunner.start(model, flags.ep);
-  for (const line of runner.notes) note(line);
-  if (!flags.quiet) note(`execution provider: ${runner.provider}`);
+  for (const line of runner.providerLines) if (!flags.quiet || line.includes('falling back')) note(line);
   await mkdir(outDir, { recursive: true });
   const tmpBin = tempPathFor(binPath);
   const out = createWriteStream(tmpBin);

@@ -3,7 +3,7 @@
  * otherwise (logs, CI), and nothing when quiet.
  */
 export class Progress {
-  private last = 0;
+  private last = Date.now();
   private readonly started = Date.now();
   constructor(
     private readonly label: string,

@@ -26,10 +26,13 @@ const defaultMaxLength = 128;
 export async function openExamples(model: AttentionModel, source: ExampleSource, limit: number): Promise<OpenedExamples> {
   const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name))?.name;
   const dims = modelDims(model.graph, tokenInput);
-  const total = await countExamples(source.path, limit).catch(() => 0);
   if (source.kind === 'jsonl') {
-    return { examples: checkIds(readJsonlExamples(source.path, model.inputs, limit), tokenInput, dims.vocab), total };
+    // A first pass checks every line, so that a bad line fails before the model is loaded.
+    let total = 0;
+    for await (const _ of checkIds(readJsonlExamples(source.path, model.inputs, limit), tokenInput, dims.vocab)) total++;
+    return { examples: readJsonlExamples(source.path, model.inputs, limit), total };
   }
+  const total = await countExamples(source.path, limit).catch(() => 0);
   const tok = await loadTokenizer(source.tokenizer);
   if (dims.vocab !== null && tok.maxId >= dims.vocab) {
     throw new InputError(

@@ -25,7 +25,7 @@ export function parseProviderChoice(value: string): ProviderChoice {
 export interface StartedSession {
   session: ort.InferenceSession;
   provider: Provider;
-  /** Human-readable lines about providers that failed and were skipped. */
+  /** Why providers were skipped: `name: reason` under auto, whole sentences for an explicit choice. */
   notes: string[];
 }
 
@@ -45,14 +45,14 @@ export async function startSession(
   for (const provider of candidates) {
     const probe = await probeProvider(provider);
     if (!probe.ok) {
-      notes.push(`${provider} is not available (${probe.reason}); ${choice === 'auto' ? 'trying the next provider' : 'falling back to cpu'}`);
+      notes.push(choice === 'auto' ? `${provider}: ${probe.reason}` : `${provider} is not available (${probe.reason}); falling back to cpu`);
       continue;
     }
     try {
       const session = await ort.InferenceSession.create(model, { ...options, executionProviders: [provider] });
       return { session, provider, notes };
     } catch (err) {
-      notes.push(`${provider} failed to start this model (${firstLine(err)}); falling back`);
+      notes.push(choice === 'auto' ? `${provider}: ${firstLine(err)}` : `${provider} failed to start this model (${firstLine(err)}); falling back to cpu`);
     }
   }
   const session = await ort.InferenceSession.create(model, { ...options, executionProviders: ['cpu'] });
@@ -127,4 +127,11 @@ function tinySoftmaxModel(): Uint8Array {
     opsetImport: [{ domain: '', version: 13 }],
     graph: { name: 'probe', node: [{ opType: 'Softmax', input: ['x'], output: ['y'] }], input: [info('x')], output: [info('y')] },
   }).finish();
+}
+
+/** The lines a user sees about the provider: one under `auto`, the fallback sentence plus one otherwise. */
+export function describeProvider(choice: ProviderChoice, provider: Provider, notes: string[]): string[] {
+  if (choice !== 'auto') return [...notes, `execution provider: ${provider}`];
+  const tried = notes.length > 0 ? ` (no GPU provider started: ${notes.join('; ')})` : '';
+  return [`execution provider: ${provider}${tried}`];
 }

@@ -4,7 +4,7 @@ import { exposeTensors } from '../onnx/expose';
 import type { AttentionStack } from '../onnx/attentionFinder';
 import type { AttentionModel } from '../onnx/inspect';
 import type { ExampleInput } from './inputs';
-import { startSession } from './providers';
+import { describeProvider, startSession } from './providers';
 import type { Provider, ProviderChoice } from './providers';
 import { toFloat32 } from './halfFloat';
 import type { ExampleAttention, StackAttention } from './types';
@@ -36,7 +36,8 @@ export class AttentionRunner {
     readonly model: AttentionModel,
     private readonly session: ort.InferenceSession,
     readonly provider: Provider,
-    readonly notes: string[],
+    /** What the user should be told about the provider choice. */
+    readonly providerLines: string[],
     private readonly axes: StackAxes[],
   ) {}
 
@@ -49,7 +50,8 @@ export class AttentionRunner {
     } catch (err) {
       throw new InputError(`ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`);
     }
-    return new AttentionRunner(model, started.session, started.provider, started.notes, stackAxes(model.stacks));
+    const lines = describeProvider(choice, started.provider, started.notes);
+    return new AttentionRunner(model, started.session, started.provider, lines, stackAxes(model.stacks));
   }
 
   async dispose(): Promise<void> {
