@@ -1,0 +1,106 @@
+/**
+ * The boundary of the similarity analysis: checks one example's attention of one stack and,
+ * in the same pass over every row, measures each head against the uniform distribution and
+ * its row entropy (the baseline that tells diffuse heads from redundant ones).
+ */
+import type { StackKind } from '../runtime/types';
+import type { AttentionArray } from './kernel';
+import { scanHeadRows } from './kernel';
+import { InputError } from '../errors';
+
+/** Rows may miss a sum of 1 by this much (float32 softmax outputs over long rows drift). */
+export const ROW_SUM_TOLERANCE = 1e-3;
+
+/**
+ * One example's attention of one stack, real tokens only. `StackAttention` from the runtime
+ * fits; float64 layers are the reference path that tests compare at 1e-9.
+ */
+export interface AttentionInput {
+  name: string;
+  kind: StackKind;
+  heads: number;
+  queries: number;
+  keys: number;
+  /** One array per layer, row-major [heads][queries][keys]. */
+  layers: readonly AttentionArray[];
+}
+
+/** What a stack's accumulator expects of every example. */
+export interface StackShape {
+  name: string;
+  kind: StackKind;
+  layerCount: number;
+  headCount: number;
+}
+
+/** Per head (flat index l*H + h), this example's values; filled by `scanAttention`. */
+export interface HeadBaselines {
+  /** S(A, uniform over the real keys). */
+  uniform: Float64Array;
+  /** Mean over query rows of the row entropy, natural log. */
+  entropy: Float64Array;
+}
+
+/**
+ * Checks `input` against `shape` and fills `into` for every head. Throws `InputError` with a
+ * one-line message on the first problem, before anything is added to an accumulator, so a
+ * bad example never leaves partial sums behind.
+ */
+export function scanAttention(input: AttentionInput, shape: StackShape, into: HeadBaselines): void {
+  checkShape(input, shape);
+  const n = input.layers.length * input.heads;
+  const bad = scanHeadRows(input.layers, input.heads, input.queries, input.keys, 0, n, ROW_SUM_TOLERANCE, into.uniform, into.entropy);
+  if (bad >= 0) throw badRowError(input, bad);
+}
+
+/** The checks that need no pass over the values: names, kinds, counts and lengths. */
+export function checkShape(input: AttentionInput, shape: StackShape): void {
+  const where = `stack "${shape.name}"`;
+  if (input.name !== shape.name) throw new InputError(`${where}: got attention of stack "${input.name}"`);
+  if (input.kind !== shape.kind) throw new InputError(`${where}: expected ${shape.kind}-attention, got ${input.kind}`);
+  if (input.layers.length !== shape.layerCount) {
+    throw new InputError(`${where}: expected ${shape.layerCount} layers, got ${input.layers.length}`);
+  }
+  if (input.heads !== shape.headCount) throw new InputError(`${where}: expected ${shape.headCount} heads, got ${input.heads}`);
+  const { heads, queries, keys } = input;
+  if (!isCount(queries) || !isCount(keys)) {
+    throw new InputError(`${where}: needs at least one real query and key, got ${queries} x ${keys}`);
+  }
+  if (input.kind === 'self' && queries !== keys) {
+    throw new InputError(`${where}: self-attention must be square, got ${queries} queries x ${keys} keys`);
+  }
+  for (let l = 0; l < input.layers.length; l++) {
+    const length = input.layers[l].length;
+    if (length !== heads * queries * keys) {
+      throw new InputError(
+        `${where} layer ${l}: ${length} values, expected heads*queries*keys = ${heads}*${queries}*${keys} = ${heads * queries * keys}`,
+      );
+    }
+  }
+}
+
+/** The error for the row `scanHeadRows` flagged (`row` = flat head index × queries + query). */
+export function badRowError(input: AttentionInput, row: number): InputError {
+  const { heads, queries, keys } = input;
+  const a = Math.floor(row / queries);
+  const p = row % queries;
+  const l = Math.floor(a / heads);
+  const h = a % heads;
+  const layer = input.layers[l];
+  const start = (h * queries + p) * keys;
+  let what: string | undefined;
+  let sum = 0;
+  for (let x = 0; x < keys && what === undefined; x++) {
+    const v = layer[start + x];
+    sum += v;
+    if (Number.isNaN(v)) what = `has NaN at key ${x}`;
+    else if (!Number.isFinite(v)) what = `has ${v} at key ${x}`;
+    else if (v < 0) what = `has a negative probability ${v} at key ${x}`;
+  }
+  what ??= `sums to ${sum}, not 1 (±${ROW_SUM_TOLERANCE})`;
+  return new InputError(`stack "${input.name}" layer ${l} head ${h} query ${p}: row ${what}`);
+}
+
+function isCount(n: number): boolean {
+  return Number.isInteger(n) && n > 0;
+}

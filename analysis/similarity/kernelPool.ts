@@ -1,0 +1,226 @@
+/**
+ * Runs the per-example work of an accumulator on worker threads, one example at a time:
+ * its head pairs are split into contiguous ranges of first heads with about equal work and
+ * its heads into equal ranges for the row scan, one of each per worker. The input is copied
+ * once into shared memory and every worker writes its own part of one shared output, so
+ * nothing large crosses a message. Each value is computed by the same code in the same order
+ * as on the main thread, so results are bit-identical to the single-thread path.
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { AttentionArray } from './kernel';
+import { addHeadPairL1, scanHeadRows, splitFirstHeads, splitHeads } from './kernel';
+
+/** The part of an example the workers read. */
+export interface KernelInput {
+  heads: number;
+  queries: number;
+  keys: number;
+  layers: readonly AttentionArray[];
+}
+
+/** What the workers fill for one example: `addHeadPairL1` and `scanHeadRows` over all heads. */
+export interface KernelOutput {
+  /** [N*N], a < b: summed row L1 distance of heads a and b (zero elsewhere). */
+  pairL1: Float64Array;
+  /** [N]: S(A, uniform) per head. */
+  uniform: Float64Array;
+  /** [N]: mean row entropy per head. */
+  entropy: Float64Array;
+}
+
+interface JobMessage {
+  input: SharedArrayBuffer;
+  float64: boolean;
+  layerCount: number;
+  heads: number;
+  queries: number;
+  keys: number;
+  begin: number;
+  end: number;
+  scanBegin: number;
+  scanEnd: number;
+  tolerance: number;
+  out: SharedArrayBuffer;
+}
+
+type Reply = { ok: true; badRow: number } | { ok: false; message: string };
+
+// The kernel travels as source text (it is self-contained by contract), so the pool works
+// the same from out/ and from a bundle, with no worker file to ship beside it.
+const workerSource = `
+const { parentPort } = require('node:worker_threads');
+const addHeadPairL1 = (${addHeadPairL1.toString()});
+const scanHeadRows = (${scanHeadRows.toString()});
+let scratch = new Float64Array(0);
+parentPort.on('message', (job) => {
+  try {
+    const Type = job.float64 ? Float64Array : Float32Array;
+    const length = job.heads * job.queries * job.keys;
+    const layers = [];
+    for (let l = 0; l < job.layerCount; l++) layers.push(new Type(job.input, l * length * Type.BYTES_PER_ELEMENT, length));
+    const need = job.layerCount * job.heads * job.keys;
+    if (scratch.length < need) scratch = new Float64Array(need);
+    const n = job.layerCount * job.heads;
+    const pairs = new Float64Array(job.out, 0, n * n);
+    const uniform = new Float64Array(job.out, n * n * 8, n);
+    const entropy = new Float64Array(job.out, (n * n + n) * 8, n);
+    let badRow = -1;
+    if (job.scanBegin < job.scanEnd) {
+      badRow = scanHeadRows(layers, job.heads, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, uniform, entropy);
+    }
+    if (badRow < 0) addHeadPairL1(layers, job.heads, job.queries, job.keys, job.begin, job.end, pairs, scratch);
+    parentPort.postMessage({ ok: true, badRow });
+  } catch (err) {
+    parentPort.postMessage({ ok: false, message: String((err && err.message) || err) });
+  }
+});
+`;
+
+interface Slot {
+  worker: Worker;
+  settle?: (reply: Reply | Error) => void;
+}
+
+/** A fixed set of worker threads for `addHeadPairL1` and `scanHeadRows`; `close()` it when done. */
+export class KernelPool {
+  private readonly slots: Slot[];
+  private queue: Promise<void> = Promise.resolve();
+  private broken: Error | undefined;
+  private closed = false;
+  private input = new SharedArrayBuffer(0);
+  private output = new SharedArrayBuffer(0);
+
+  private constructor(threads: number) {
+    this.slots = [];
+    for (let i = 0; i < threads; i++) {
+      const slot: Slot = { worker: new Worker(workerSource, { eval: true }) };
+      slot.worker.on('message', (reply: Reply) => this.settle(slot, reply));
+      slot.worker.on('error', (err) => this.fail(slot, err));
+      slot.worker.on('exit', (code) => this.fail(slot, new Error(`kernel worker exited with code ${code}`)));
+      // Idle workers must not keep the process alive; they are ref'ed while a job runs.
+      slot.worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  /** Starts `threads` workers (default: the machine's available parallelism). */
+  static open(threads: number = availableParallelism()): KernelPool {
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`kernel pool needs at least one thread, got ${threads}`);
+    return new KernelPool(threads);
+  }
+
+  get threads(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Fills `output` for one example as `scanHeadRows` and a zeroed `addHeadPairL1` over all
+   * heads would, with row sums allowed to miss 1 by `tolerance`. Resolves to the first bad
+   * row (`scanHeadRows`' numbering) or -1; when a row is bad the pair sums are incomplete.
+   * Calls are queued and run one at a time in call order; `input.layers` must stay unchanged
+   * until the returned promise settles (they are copied when the job starts, not when queued).
+   */
+  compute(input: KernelInput, output: KernelOutput, tolerance: number): Promise<number> {
+    const job = this.queue.then(() => this.run(input, output, tolerance));
+    this.queue = job.then(
+      () => undefined,
+      () => undefined,
+    );
+    return job;
+  }
+
+  /** Stops the workers once queued jobs are done. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await Promise.all(
+      this.slots.map((slot) => {
+        slot.worker.removeAllListeners('exit');
+        return slot.worker.terminate();
+      }),
+    );
+  }
+
+  private async run(input: KernelInput, output: KernelOutput, tolerance: number): Promise<number> {
+    if (this.closed) throw new Error('kernel pool is closed');
+    if (this.broken) throw this.broken;
+    const { heads, queries, keys, layers } = input;
+    const n = layers.length * heads;
+    if (output.pairL1.length < n * n || output.uniform.length < n || output.entropy.length < n) {
+      throw new RangeError(`kernel output too small for ${n} heads`);
+    }
+    // Mixed precisions widen to float64, which is exact for float32 values.
+    const float64 = layers.some((layer) => layer instanceof Float64Array);
+    const bytes = float64 ? 8 : 4;
+    const length = heads * queries * keys;
+    for (const layer of layers) {
+      if (layer.length !== length) throw new RangeError(`kernel layer holds ${layer.length} values, expected ${length}`);
+    }
+    const outLength = n * n + 2 * n;
+    if (this.input.byteLength < layers.length * length * bytes) this.input = new SharedArrayBuffer(layers.length * length * bytes);
+    if (this.output.byteLength < outLength * 8) this.output = new SharedArrayBuffer(outLength * 8);
+    layers.forEach((layer, l) => {
+      const view = float64 ? new Float64Array(this.input, l * length * 8, length) : new Float32Array(this.input, l * length * 4, length);
+      view.set(layer);
+    });
+    const shared = new Float64Array(this.output, 0, outLength);
+    shared.fill(0);
+    const pairRanges = splitFirstHeads(n, this.slots.length);
+    const scanRanges = splitHeads(n, this.slots.length);
+    const jobs = Math.max(pairRanges.length, scanRanges.length);
+    const replies: Promise<Reply>[] = [];
+    for (let i = 0; i < jobs; i++) {
+      replies.push(
+        this.post(this.slots[i], {
+          input: this.input,
+          float64,
+          layerCount: layers.length,
+          heads,
+          queries,
+          keys,
+          begin: pairRanges[i]?.begin ?? 0,
+          end: pairRanges[i]?.end ?? 0,
+          scanBegin: scanRanges[i]?.begin ?? 0,
+          scanEnd: scanRanges[i]?.end ?? 0,
+          tolerance,
+          out: this.output,
+        }),
+      );
+    }
+    let badRow = -1;
+    for (const reply of await Promise.all(replies)) {
+      if (!reply.ok) throw new Error(`kernel worker failed: ${reply.message}`);
+      // The lowest bad row is the one a single thread, scanning in order, would report.
+      if (reply.badRow >= 0 && (badRow < 0 || reply.badRow < badRow)) badRow = reply.badRow;
+    }
+    output.pairL1.set(shared.subarray(0, n * n));
+    output.uniform.set(shared.subarray(n * n, n * n + n));
+    output.entropy.set(shared.subarray(n * n + n, outLength));
+    return badRow;
+  }
+
+  private post(slot: Slot, job: JobMessage): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      slot.settle = (reply) => {
+        slot.settle = undefined;
+        slot.worker.unref();
+        if (reply instanceof Error) reject(reply);
+        else resolve(reply);
+      };
+      slot.worker.ref();
+      slot.worker.postMessage(job);
+    });
+  }
+
+  private settle(slot: Slot, reply: Reply): void {
+    slot.settle?.(reply);
+  }
+
+  /** A worker that errs or exits takes the pool down: later calls fail fast with its error. */
+  private fail(slot: Slot, err: Error): void {
+    this.broken ??= err;
+    slot.settle?.(err);
+  }
+}
