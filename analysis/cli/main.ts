@@ -1,10 +1,14 @@
 import { CancelledError, InputError, describeError } from '../errors';
+import { analyzeCommand, analyzeHelp } from './analyzeCommand';
 import { extractCommand, extractHelp } from './extractCommand';
 import { inspectCommand, inspectHelp } from './inspectCommand';
+import { mergeCommand, mergeHelp } from './mergeCommand';
 
 const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: string }> = {
   inspect: { run: inspectCommand, help: inspectHelp },
   extract: { run: extractCommand, help: extractHelp },
+  analyze: { run: analyzeCommand, help: analyzeHelp },
+  merge: { run: mergeCommand, help: mergeHelp },
 };
 
 const usage = `Usage: attention-reuse COMMAND [options]

@@ -1,0 +1,158 @@
+import { readFile } from 'node:fs/promises';
+import Ajv from 'ajv';
+import { InputError } from '../errors';
+import type { ModelDims } from '../onnx/dims';
+import { SimilarityAccumulator } from '../similarity/accumulator';
+import type { SimilaritySums } from '../similarity/accumulator';
+import type { StackSimilarity } from '../similarity/views';
+import type { StackKind } from '../runtime/types';
+import schema from './analysis.schema.json';
+
+export const analysisSchema = 'attention-reuse/analysis@1';
+
+/** One stack of the analysis result: its identity, the means and views, and the sums behind them. */
+export interface AnalysisStack extends StackSimilarity {
+  name: string;
+  kind: StackKind;
+  layerCount: number;
+  headCount: number;
+  /** Attention tensor names, in layer order. */
+  tensors: string[];
+  dims: ModelDims;
+  /** Exact sums and counts, so that shards merge exactly. */
+  sums: SimilaritySums;
+}
+
+export interface AnalysisRun {
+  examples: number;
+  tokens: number;
+  executionProvider: string;
+  precision: 'float32' | 'float16' | 'float64';
+  seconds: number;
+  /** The inputs file the examples came from. */
+  inputs?: string;
+  /** Present when the file holds only some shards of a run (`--shard I/N`). */
+  shard?: { indices: number[]; count: number };
+}
+
+/** The analysis result file (`attention-reuse/analysis@1`, DESIGN.md "Files the tool writes"). */
+export interface AnalysisFile {
+  schema: typeof analysisSchema;
+  model: { path: string; sha256: string };
+  run: AnalysisRun;
+  stacks: AnalysisStack[];
+}
+
+/** Stack identity that survives a round trip through the file. */
+export interface StackInfo {
+  name: string;
+  kind: StackKind;
+  tensors: string[];
+  dims: ModelDims;
+}
+
+/** Builds the file's stacks from finished accumulators. */
+export function analysisStacks(accumulators: SimilarityAccumulator[], infos: StackInfo[]): AnalysisStack[] {
+  return accumulators.map((acc, i) => {
+    const { layerCount, headCount } = acc.shape;
+    return { ...infos[i], layerCount, headCount, sums: acc.toJSON(), ...acc.finalize() };
+  });
+}
+
+const validate = new Ajv({ allErrors: false, strict: false }).compile(schema);
+
+/** Validates parsed JSON as an analysis file, with a one-line message naming the field. */
+export function checkAnalysis(json: unknown, label: string): AnalysisFile {
+  if (!validate(json)) {
+    const e = validate.errors?.[0];
+    const where = e?.instancePath ? e.instancePath.replace(/^\//, '').replace(/\//g, '.') : '(top level)';
+    throw new InputError(`${label} is not a valid ${analysisSchema} file: ${where} ${e?.message ?? 'is invalid'}`);
+  }
+  const file = json as unknown as AnalysisFile;
+  for (const s of file.stacks) {
+    const L = s.layerCount;
+    const H = s.headCount;
+    const shape = (v: unknown[], n: number, what: string) => {
+      if (v.length !== n) throw new InputError(`${label}: stack "${s.name}" ${what} has ${v.length} entries, expected ${n}`);
+    };
+    shape(s.headPairs, L, 'headPairs');
+    s.headPairs.forEach((x) => { shape(x, H, 'headPairs[l]'); x.forEach((y) => { shape(y, L, 'headPairs[l][h]'); y.forEach((z) => shape(z, H, 'headPairs[l][h][l\']')); }); });
+    shape(s.c, L, 'c');
+    s.c.forEach((x) => { shape(x, H, 'c[l]'); x.forEach((y) => shape(y, L, 'c[l][h]')); });
+    shape(s.layerPairs, L, 'layerPairs');
+    s.layerPairs.forEach((x) => shape(x, L, 'layerPairs[l]'));
+    shape(s.sequential, L - 1, 'sequential');
+    shape(s.uniform, L, 'uniform');
+    shape(s.entropy, L, 'entropy');
+    shape(s.tensors, L, 'tensors');
+    // The sums must rebuild an accumulator (checks their lengths and values).
+    SimilarityAccumulator.fromJSON(s.sums);
+  }
+  return file;
+}
+
+export async function readAnalysisFile(path: string): Promise<AnalysisFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read analysis ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`${path} is not JSON (${(err as Error).message})`);
+  }
+  return checkAnalysis(json, path);
+}
+
+/**
+ * Merges shard files of one run into one result: same model, same stacks, same shard
+ * count, no shard twice. Sums and counts are added, then every mean is recomputed.
+ */
+export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): AnalysisFile {
+  if (files.length === 0) throw new InputError('merge needs at least one analysis file');
+  const [first, ...rest] = files;
+  const accs = first.file.stacks.map((s) => SimilarityAccumulator.fromJSON(s.sums));
+  let seconds = first.file.run.seconds;
+  for (const { path, file } of rest) {
+    if (file.model.sha256 !== first.file.model.sha256) {
+      throw new InputError(`${path} analyzes a different model (sha256 ${file.model.sha256.slice(0, 12)}…) than ${first.path}`);
+    }
+    const names = file.stacks.map((s) => s.name).join(', ');
+    if (names !== first.file.stacks.map((s) => s.name).join(', ')) {
+      throw new InputError(`${path} has stacks ${names}, unlike ${first.path}`);
+    }
+    file.stacks.forEach((s, i) => {
+      try {
+        accs[i].merge(SimilarityAccumulator.fromJSON(s.sums));
+      } catch (err) {
+        throw new InputError(`${path}: ${(err as Error).message}`);
+      }
+    });
+    seconds += file.run.seconds;
+  }
+  const stacks = analysisStacks(accs, first.file.stacks.map(({ name, kind, tensors, dims }) => ({ name, kind, tensors, dims })));
+  const shards = accs[0].shards;
+  const run: AnalysisRun = {
+    ...first.file.run,
+    examples: accs[0].examples,
+    tokens: accs[0].tokens,
+    seconds,
+  };
+  delete run.shard;
+  if (!accs[0].complete) run.shard = { indices: shards.map((s) => s.index), count: shards[0].count };
+  return { schema: analysisSchema, model: first.file.model, run, stacks };
+}
+
+/** The layer-pair matrix (paper Fig. 2) of a stack as a text table. */
+export function formatLayerPairs(s: AnalysisStack): string {
+  const L = s.layerCount;
+  const head = `layer-pair similarity, ${s.name} (${s.kind}-attention), M[l][l'] = max_h c[(l,h), l']`;
+  const cols = Array.from({ length: L }, (_, j) => `l'=${j}`.padStart(7)).join('');
+  const rows = s.layerPairs.map((row, l) => `l=${String(l).padEnd(4)}` + row.map((v) => v.toFixed(3).padStart(7)).join(''));
+  const base = s.uniform.map((r) => r.reduce((a, b) => a + b, 0) / r.length);
+  const footer = `mean similarity to uniform attention per layer: ${base.map((v) => v.toFixed(3)).join(' ')}`;
+  return [head, `      ${cols}`, ...rows, footer].join('\n');
+}
