@@ -3,12 +3,20 @@ import { analyzeCommand, analyzeHelp } from './analyzeCommand';
 import { extractCommand, extractHelp } from './extractCommand';
 import { inspectCommand, inspectHelp } from './inspectCommand';
 import { mergeCommand, mergeHelp } from './mergeCommand';
+import { costCommand, costHelp } from './costCommand';
+import { planCommand, planHelp } from './planCommand';
+import { emitCommand, emitHelp } from './emitCommand';
+import { trainCommand, trainHelp } from './trainCommand';
 
 const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: string }> = {
   inspect: { run: inspectCommand, help: inspectHelp },
   extract: { run: extractCommand, help: extractHelp },
   analyze: { run: analyzeCommand, help: analyzeHelp },
   merge: { run: mergeCommand, help: mergeHelp },
+  cost: { run: costCommand, help: costHelp },
+  plan: { run: planCommand, help: planHelp },
+  emit: { run: emitCommand, help: emitHelp },
+  train: { run: trainCommand, help: trainHelp },
 };
 
 const usage = `Usage: attention-reuse COMMAND [options]

@@ -1,0 +1,137 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { InputError } from '../errors';
+import type { TextTokenizer } from '../runtime/inputs';
+
+/**
+ * The token file the reference trainer reads (docs/planning.md "Token file"):
+ *
+ *   bytes 0..7    ASCII "ARTOKEN1"
+ *   bytes 8..11   uint32 LE: length h of the JSON header in bytes
+ *   bytes 12..    the header, UTF-8 JSON (TokenFileHeader), padded with spaces to a multiple of 8
+ *   then          uint64 LE offsets[examples + 1], in tokens (offsets[0] = 0)
+ *   then          uint32 LE token ids[tokens]; example e is ids[offsets[e] .. offsets[e+1])
+ *
+ * Examples are tokenized with the model's tokenizer.json (special tokens included) and kept
+ * whole up to maxLength; the trainer pads each batch and masks tokens itself.
+ */
+export const tokenFileMagic = 'ARTOKEN1';
+export const tokenFileSchema = 'attention-reuse/tokens@1';
+
+export interface TokenFileHeader {
+  schema: typeof tokenFileSchema;
+  examples: number;
+  tokens: number;
+  /** Largest id the tokenizer can produce, plus one. */
+  vocabSize: number;
+  padId: number;
+  maskId: number;
+  /** Ids the masked-LM objective never masks or predicts ([CLS], [SEP], …). */
+  specialIds: number[];
+  maxLength: number;
+  tokenizer: string;
+  text: string;
+}
+
+export interface TokenFile {
+  header: TokenFileHeader;
+  offsets: BigUint64Array;
+  ids: Uint32Array;
+}
+
+/** Encodes tokenized examples into the token file's bytes. */
+export function encodeTokenFile(examples: number[][], header: Omit<TokenFileHeader, 'schema' | 'examples' | 'tokens'>): Uint8Array {
+  const tokens = examples.reduce((n, e) => n + e.length, 0);
+  const full: TokenFileHeader = { schema: tokenFileSchema, examples: examples.length, tokens, ...header };
+  let json = Buffer.from(JSON.stringify(full), 'utf8');
+  const pad = (8 - ((12 + json.length) % 8)) % 8; // keeps the uint64 offsets aligned
+  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const start = 12 + json.length;
+  const bytes = new Uint8Array(start + 8 * (examples.length + 1) + 4 * tokens);
+  const view = new DataView(bytes.buffer);
+  bytes.set(Buffer.from(tokenFileMagic, 'ascii'), 0);
+  view.setUint32(8, json.length, true);
+  bytes.set(json, 12);
+  let offset = 0;
+  let at = start + 8 * (examples.length + 1);
+  examples.forEach((ids, e) => {
+    view.setBigUint64(start + 8 * e, BigInt(offset), true);
+    for (const id of ids) {
+      view.setUint32(at, id, true);
+      at += 4;
+    }
+    offset += ids.length;
+  });
+  view.setBigUint64(start + 8 * examples.length, BigInt(offset), true);
+  return bytes;
+}
+
+export function decodeTokenFile(bytes: Uint8Array, label: string): TokenFile {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 12 || Buffer.from(bytes.subarray(0, 8)).toString('ascii') !== tokenFileMagic) {
+    throw new InputError(`${label} is not a token file (it does not start with "${tokenFileMagic}")`);
+  }
+  const h = view.getUint32(8, true);
+  const header = JSON.parse(Buffer.from(bytes.subarray(12, 12 + h)).toString('utf8')) as TokenFileHeader;
+  const start = 12 + h;
+  const offsets = new BigUint64Array(header.examples + 1);
+  for (let e = 0; e <= header.examples; e++) offsets[e] = view.getBigUint64(start + 8 * e, true);
+  const idsAt = start + 8 * (header.examples + 1);
+  const ids = new Uint32Array(header.tokens);
+  for (let t = 0; t < header.tokens; t++) ids[t] = view.getUint32(idsAt + 4 * t, true);
+  return { header, offsets, ids };
+}
+
+/** True when the file starts with the token-file magic (so `--data` can be either kind). */
+export async function isTokenFile(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(8);
+    const { bytesRead } = await fh.read(buf, 0, 8, 0);
+    return bytesRead === 8 && buf.toString('ascii') === tokenFileMagic;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The token of the tokenizer that masked-LM training replaces hidden tokens with. */
+function maskIdOf(tok: TextTokenizer): number {
+  const id = tok.tokenizer.token_to_id('[MASK]') ?? tok.tokenizer.token_to_id('<mask>');
+  if (id === undefined || id === null) throw new InputError(`tokenizer ${tok.path} has no [MASK] or <mask> token, which masked-LM training needs`);
+  return id;
+}
+
+/**
+ * Tokenizes a text file, one example per non-empty line, truncated to `maxLength` tokens
+ * keeping a final special token (as the analysis does), into token-file bytes.
+ */
+export async function tokenizeTextFile(textPath: string, tok: TextTokenizer, maxLength: number, vocabLimit: number): Promise<Uint8Array> {
+  const specials = [...tok.tokenizer.get_added_tokens_decoder().keys()].map(Number).sort((a, b) => a - b);
+  const specialSet = new Set(specials);
+  const examples: number[][] = [];
+  let lineNo = 0;
+  const rl = createInterface({ input: createReadStream(textPath, 'utf8'), crlfDelay: Infinity });
+  for await (const line of rl) {
+    lineNo++;
+    if (line.trim() === '') continue;
+    let ids = tok.tokenizer.encode(line).ids.map(Number);
+    if (ids.length > maxLength) {
+      const last = ids[ids.length - 1];
+      ids = specialSet.has(last) ? [...ids.slice(0, maxLength - 1), last] : ids.slice(0, maxLength);
+    }
+    const bad = ids.find((id) => id >= vocabLimit);
+    if (bad !== undefined) throw new InputError(`${textPath}:${lineNo}: token id ${bad} does not fit the model's vocabulary of ${vocabLimit} (is this the model's tokenizer?)`);
+    examples.push(ids);
+  }
+  if (examples.length === 0) throw new InputError(`text file ${textPath} holds no non-empty lines`);
+  return encodeTokenFile(examples, {
+    vocabSize: tok.maxId + 1,
+    padId: tok.padId,
+    maskId: maskIdOf(tok),
+    specialIds: specials,
+    maxLength,
+    tokenizer: tok.path,
+    text: textPath,
+  });
+}

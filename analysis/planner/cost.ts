@@ -1,0 +1,116 @@
+import { InputError } from '../errors';
+import { layerRoles } from './headMap';
+import type { HeadMap } from './headMap';
+
+/** The sizes the cost model needs (DESIGN.md "Cost"): L layers, H heads, d = hidden. */
+export interface ModelShape {
+  layers: number;
+  heads: number;
+  hidden: number;
+  ffn: number;
+  vocab: number;
+  /** Position-embedding rows; BERT has 512. */
+  maxPositions: number;
+}
+
+/** Token-type embedding rows of the BERT accounting. */
+export const typeVocabSize = 2;
+export const defaultMaxPositions = 512;
+
+export interface CostEstimate {
+  /** Sequence length n the FLOPs and score memory are counted at. */
+  seqLen: number;
+  params: number;
+  paramsReuse: number;
+  paramsRatio: number;
+  /** Multiply-adds per example, embeddings and LM head left out (paper §4). */
+  flops: number;
+  flopsReuse: number;
+  flopsRatio: number;
+  /** Attention-probability values per example: L·H·n² without reuse. */
+  scoreMemory: number;
+  scoreMemoryReuse: number;
+  scoreMemoryRatio: number;
+  /** Heads that compute their own attention, of L·H. */
+  computedHeads: number;
+  reuseHeads: number;
+  skipLayers: number;
+}
+
+export function checkShape(s: ModelShape): void {
+  for (const key of ['layers', 'heads', 'hidden', 'ffn', 'vocab', 'maxPositions'] as const) {
+    if (!Number.isInteger(s[key]) || s[key] < 1) throw new InputError(`${key} must be a whole number ≥ 1 (got ${s[key]})`);
+  }
+  // Q and K are split evenly over heads; a reuse head removes exactly its d/H columns.
+  if (s.hidden % s.heads !== 0) throw new InputError(`hidden (${s.hidden}) must be a multiple of heads (${s.heads})`);
+}
+
+/**
+ * Parameters of a standard BERT masked-LM: token, position and type embeddings and their
+ * LayerNorm; per layer Q/K/V/O weights and biases, two LayerNorms and the FFN; the MLM
+ * head (d×d dense with bias, LayerNorm, decoder bias; the decoder weight is tied). No pooler.
+ */
+export function bertParams(s: ModelShape): number {
+  const d = s.hidden;
+  const embeddings = (s.vocab + s.maxPositions + typeVocabSize) * d + 2 * d;
+  const attention = 4 * (d * d + d);
+  const layerNorms = 2 * 2 * d;
+  const ffn = d * s.ffn + s.ffn + s.ffn * d + d;
+  const mlmHead = d * d + d + 2 * d + s.vocab;
+  return embeddings + s.layers * (attention + layerNorms + ffn) + mlmHead;
+}
+
+/**
+ * Cost of a head map against the same model without reuse. A reuse head drops its share
+ * of Q and K (parameters 2·(d²+d)/H, multiply-adds (2·d²·n + d·n²)/H, which is the paper's
+ * (1 - K/(2H)) factor per layer); a skip layer drops Q, K, V and O and all attention work.
+ */
+export function costOf(s: ModelShape, map: HeadMap, seqLen: number): CostEstimate {
+  checkShape(s);
+  if (!Number.isInteger(seqLen) || seqLen < 1) throw new InputError(`sequence length must be a whole number ≥ 1 (got ${seqLen})`);
+  if (map.length !== s.layers) throw new InputError(`the head map has ${map.length} layers, the model ${s.layers}`);
+  map.forEach((row, l) => {
+    if (row.length !== s.heads) throw new InputError(`heads[${l}] has ${row.length} entries, the model has ${s.heads} heads`);
+  });
+  const { layers: L, heads: H, hidden: d } = s;
+  const n = seqLen;
+  const attentionFlops = 4 * d * d * n + 2 * d * n * n;
+  const ffnFlops = 2 * d * s.ffn * n;
+  const reuseHeadFlops = (2 * d * d * n + d * n * n) / H;
+  const reuseHeadParams = (2 * (d * d + d)) / H;
+
+  let paramsRemoved = 0;
+  let flopsRemoved = 0;
+  let reuseHeads = 0;
+  let skipLayers = 0;
+  for (const role of layerRoles(map)) {
+    if (role.kind === 'skip') {
+      skipLayers++;
+      paramsRemoved += 4 * (d * d + d);
+      flopsRemoved += attentionFlops;
+    } else {
+      reuseHeads += role.reuseHeads;
+      paramsRemoved += role.reuseHeads * reuseHeadParams;
+      flopsRemoved += role.reuseHeads * reuseHeadFlops;
+    }
+  }
+  const params = bertParams(s);
+  const flops = L * (attentionFlops + ffnFlops);
+  const computedHeads = L * H - reuseHeads - skipLayers * H;
+  const scoreMemory = L * H * n * n;
+  return {
+    seqLen: n,
+    params,
+    paramsReuse: params - paramsRemoved,
+    paramsRatio: (params - paramsRemoved) / params,
+    flops,
+    flopsReuse: flops - flopsRemoved,
+    flopsRatio: (flops - flopsRemoved) / flops,
+    scoreMemory,
+    scoreMemoryReuse: computedHeads * n * n,
+    scoreMemoryRatio: computedHeads / (L * H),
+    computedHeads,
+    reuseHeads,
+    skipLayers,
+  };
+}

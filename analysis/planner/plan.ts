@@ -1,0 +1,157 @@
+import { InputError } from '../errors';
+import { costOf } from './cost';
+import type { CostEstimate, ModelShape } from './cost';
+import { assignPresetHeads, guidedHeadMap, similarityKept, uniformBaseline } from './headAssignment';
+import type { HeadPairs } from './headAssignment';
+import { checkModeBounds, presetHeadMap } from './headMap';
+import type { HeadMap, ReuseMode } from './headMap';
+
+/** The fields of one analysis stack (`attention-reuse/analysis@1`) the planner reads. */
+export interface PlannerStack {
+  name: string;
+  layerCount: number;
+  headCount: number;
+  dims: { hidden: number | null; ffn: number | null; vocab: number | null; maxPositions: number | null };
+  headPairs: HeadPairs;
+  /** Mean similarity of each head to uniform attention over the real keys. */
+  uniform: number[][];
+}
+
+export type PlanMode = Exclude<ReuseMode, 'custom'>;
+
+export interface Candidate {
+  mode: PlanMode;
+  /** Reuse (or skip) layers, the paper's P. */
+  P: number;
+  /** Reuse heads per reuse layer, the paper's K. */
+  K: number;
+  heads: HeadMap;
+  cost: CostEstimate;
+  similarityKept: number | null;
+  uniformBaseline: number | null;
+}
+
+export interface Plan {
+  stack: string;
+  shape: ModelShape;
+  seqLen: number;
+  candidates: Candidate[];
+  /** Indices into `candidates` of the Pareto front (most similarity kept for the FLOPs), by FLOPs ratio. */
+  pareto: number[];
+  targetFlops: number;
+  /** Index of the candidate with the most similarity kept at FLOPs ratio ≤ targetFlops; null if none reaches it. */
+  recommended: number | null;
+}
+
+/**
+ * The model sizes of a stack, filled from `override` where the analysis could not read
+ * them from the graph. maxPositions falls back to BERT's 512.
+ */
+export function stackShape(stack: PlannerStack, override: Partial<ModelShape> = {}): ModelShape {
+  const pick = (key: 'hidden' | 'ffn' | 'vocab', flag: string): number => {
+    const v = override[key] ?? stack.dims[key];
+    if (v === null || v === undefined) throw new InputError(`the analysis does not know the ${key} size of stack "${stack.name}"; pass ${flag}`);
+    return v;
+  };
+  return {
+    layers: stack.layerCount,
+    heads: stack.headCount,
+    hidden: pick('hidden', '--hidden'),
+    ffn: pick('ffn', '--ffn'),
+    vocab: pick('vocab', '--vocab'),
+    maxPositions: override.maxPositions ?? stack.dims.maxPositions ?? 512,
+  };
+}
+
+/**
+ * The head map of one configuration. Fixed presets place the model's heads into their slots
+ * by maximum-weight assignment unless `canonical` asks for the paper's slot order; guided
+ * chooses heads and sources from the measured similarity.
+ */
+export function configurationHeads(stack: PlannerStack, mode: PlanMode, P: number, K: number, canonical = false): HeadMap {
+  const L = stack.layerCount;
+  const H = stack.headCount;
+  checkModeBounds(mode, L, H, P, K);
+  if (mode === 'guided') return guidedHeadMap(L, H, P, K, stack.headPairs);
+  const slots = presetHeadMap(mode, L, H, P, K);
+  return canonical || mode === 'skip' ? slots : assignPresetHeads(slots, stack.headPairs);
+}
+
+export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: number, mode: PlanMode, P: number, K: number, heads: HeadMap): Candidate {
+  return {
+    mode,
+    P,
+    K,
+    heads,
+    cost: costOf(shape, heads, seqLen),
+    similarityKept: similarityKept(heads, stack.headPairs),
+    uniformBaseline: uniformBaseline(heads, stack.uniform),
+  };
+}
+
+/**
+ * The sweeps the planner scores: partial (P = L-2, K = 1..H-1), full (K = H, P = 1..L-2),
+ * alternate and all-end (K = H), skip (P = 1..L-2) and guided (P = L-2, K = 1..H-1). Partial
+ * with K = H is full with P = L-2, and guided with K = H can only borrow from layer 0, which
+ * is full again, so neither is listed twice.
+ */
+export function candidateGrid(L: number, H: number): { mode: PlanMode; P: number; K: number }[] {
+  const grid: { mode: PlanMode; P: number; K: number }[] = [];
+  const P0 = L - 2;
+  if (P0 >= 1) for (let K = 1; K < H; K++) grid.push({ mode: 'partial', P: P0, K });
+  for (let P = 1; P <= L - 2; P++) grid.push({ mode: 'full', P, K: H });
+  for (let P = 1; P <= Math.floor(L / 2); P++) grid.push({ mode: 'alternate', P, K: H });
+  for (let P = 1; P <= L - 2; P++) grid.push({ mode: 'all-end', P, K: H });
+  for (let P = 1; P <= L - 2; P++) grid.push({ mode: 'skip', P, K: H });
+  if (P0 >= 1) for (let K = 1; K < H; K++) grid.push({ mode: 'guided', P: P0, K });
+  return grid;
+}
+
+/**
+ * Candidates not dominated in (similarity kept ↑, FLOPs ratio ↓). Skip layers keep no
+ * attention, so they have no similarity to compare and stay off the front.
+ */
+export function paretoFront(candidates: Candidate[]): number[] {
+  const scored = candidates.map((c, i) => ({ i, s: c.similarityKept, f: c.cost.flopsRatio })).filter((c) => c.s !== null) as { i: number; s: number; f: number }[];
+  const eps = 1e-12;
+  const front = scored.filter((a) => !scored.some((b) => b.i !== a.i && b.s >= a.s - eps && b.f <= a.f + eps && (b.s > a.s + eps || b.f < a.f - eps)));
+  // Equal points: keep the first listed only.
+  const unique = front.filter((a, k) => !front.slice(0, k).some((b) => Math.abs(b.s - a.s) <= eps && Math.abs(b.f - a.f) <= eps));
+  return unique.sort((a, b) => a.f - b.f || b.s - a.s).map((a) => a.i);
+}
+
+/** The candidate with the most similarity kept among those at or under the FLOPs target (ties: fewer FLOPs, then fewer parameters). */
+export function recommend(candidates: Candidate[], targetFlops: number): number | null {
+  let best: number | null = null;
+  candidates.forEach((c, i) => {
+    if (c.similarityKept === null || c.cost.flopsRatio > targetFlops + 1e-12) return;
+    if (best === null) {
+      best = i;
+      return;
+    }
+    const b = candidates[best];
+    const better =
+      c.similarityKept > b.similarityKept! + 1e-12 ||
+      (Math.abs(c.similarityKept - b.similarityKept!) <= 1e-12 &&
+        (c.cost.flopsRatio < b.cost.flopsRatio - 1e-12 || (Math.abs(c.cost.flopsRatio - b.cost.flopsRatio) <= 1e-12 && c.cost.paramsRatio < b.cost.paramsRatio)));
+    if (better) best = i;
+  });
+  return best;
+}
+
+export interface PlanOptions {
+  seqLen?: number;
+  targetFlops?: number;
+  shape?: Partial<ModelShape>;
+}
+
+/** Scores every configuration of the grid on one stack and picks the front and a recommendation. */
+export function planStack(stack: PlannerStack, options: PlanOptions = {}): Plan {
+  const shape = stackShape(stack, options.shape);
+  const seqLen = options.seqLen ?? shape.maxPositions;
+  const targetFlops = options.targetFlops ?? 0.9;
+  const candidates = candidateGrid(shape.layers, shape.heads).map(({ mode, P, K }) =>
+    scoreCandidate(stack, shape, seqLen, mode, P, K, configurationHeads(stack, mode, P, K)),
+  );
+  return { stack: stack.name, shape, seqLen, candidates, pareto: paretoFront(candidates), targetFlops, recommended: recommend(candidates, targetFlops) };
+}

@@ -1,0 +1,132 @@
+// Protects the cost model (DESIGN.md "Cost"): BERT parameter totals, the paper's Table 1 and skip ratios, and the CLI that prints them.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { bertParams, costOf } from '../../analysis/planner/cost';
+import type { ModelShape } from '../../analysis/planner/cost';
+import { algorithm1HeadMap, presetHeadMap } from '../../analysis/planner/headMap';
+import type { HeadMap } from '../../analysis/planner/headMap';
+
+const base: ModelShape = { layers: 12, heads: 12, hidden: 768, ffn: 3072, vocab: 30522, maxPositions: 512 };
+const large: ModelShape = { layers: 24, heads: 16, hidden: 1024, ffn: 4096, vocab: 30522, maxPositions: 512 };
+const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
+
+function close(actual: number, expected: number, what: string) {
+  assert.ok(Math.abs(actual - expected) <= 1e-6, `${what}: ${actual} vs ${expected}; re-read DESIGN.md's accounting (tied decoder, no pooler, 2 type rows)`);
+}
+
+describe('cost model', () => {
+  it('BERT-base and BERT-large parameter totals are exact', () => {
+    assert.equal(bertParams(base), 109_514_298, 'BERT-base total');
+    assert.equal(bertParams(large), 335_174_458, 'BERT-large total');
+  });
+
+  const table1: [string, ModelShape, 'partial' | 'full', number, number, number, number][] = [
+    ['BERT-base K=6 P=10', base, 'partial', 10, 6, 0.946072, 0.916667],
+    ['BERT-base K=12 P=6', base, 'full', 6, 12, 0.935286, 0.9],
+    ['BERT-large K=8 P=22', large, 'partial', 22, 8, 0.931107, 0.911859],
+    ['BERT-large K=16 P=12', large, 'full', 12, 16, 0.924844, 0.903846],
+  ];
+  for (const [name, shape, mode, P, K, params, flops] of table1) {
+    it(`Table 1: ${name}`, () => {
+      const c = costOf(shape, presetHeadMap(mode, shape.layers, shape.heads, P, K), 512);
+      close(c.paramsRatio, params, `${name} params ratio`);
+      close(c.flopsRatio, flops, `${name} FLOPs ratio`);
+      assert.equal(c.params, bertParams(shape));
+    });
+  }
+
+  it('skip 6 layers of BERT-base: 0.870572 / 0.800000', () => {
+    const c = costOf(base, presetHeadMap('skip', 12, 12, 6, 12), 512);
+    close(c.paramsRatio, 0.870572, 'skip params ratio');
+    close(c.flopsRatio, 0.8, 'skip FLOPs ratio');
+    assert.equal(c.skipLayers, 6);
+    assert.equal(c.scoreMemoryRatio, 0.5);
+  });
+
+  it('a reuse layer costs (1 - K/(2H)) of the attention, at any n', () => {
+    for (const n of [1, 17, 128, 4096]) {
+      for (const K of [0, 1, 5, 12]) {
+        const c = costOf(base, presetHeadMap('partial', 12, 12, 1, K), n);
+        const d = 768;
+        const attention = 4 * d * d * n + 2 * d * n * n;
+        close((c.flops - c.flopsReuse) / attention, K / 24, `saved share of one layer, n=${n} K=${K}`);
+      }
+    }
+  });
+
+  it('no reuse costs exactly the baseline', () => {
+    const c = costOf(base, presetHeadMap('partial', 12, 12, 0, 0), 512);
+    assert.equal(c.paramsRatio, 1);
+    assert.equal(c.flopsRatio, 1);
+    assert.equal(c.scoreMemoryRatio, 1);
+  });
+
+  it('maxPositions changes only the position table', () => {
+    assert.equal(bertParams({ ...base, maxPositions: 128 }), 109_514_298 - 384 * 768);
+  });
+
+  it('counts guided and custom maps head by head', () => {
+    const map: HeadMap = algorithm1HeadMap(['exact', 'reuse', 'exact', 'reuse'], 4, 2);
+    map[3][0] = { reuse: { layer: 0, head: 1 } }; // a third reuse head in layer 3
+    const shape: ModelShape = { layers: 4, heads: 4, hidden: 8, ffn: 16, vocab: 10, maxPositions: 6 };
+    const c = costOf(shape, map, 5);
+    assert.equal(c.reuseHeads, 5);
+    assert.equal(c.paramsReuse, bertParams(shape) - 5 * ((2 * (8 * 8 + 8)) / 4));
+    assert.equal(c.scoreMemoryRatio, 11 / 16);
+  });
+
+  it('rejects a layer that skips only some heads, and hidden not divisible by heads', () => {
+    const map = presetHeadMap('partial', 12, 12, 0, 0);
+    map[3][2] = 'skip';
+    assert.throws(() => costOf(base, map, 512), /heads\[3\] mixes "skip"/);
+    assert.throws(() => costOf({ ...base, hidden: 770 }, presetHeadMap('partial', 12, 12, 0, 0), 512), /multiple of heads/);
+  });
+});
+
+describe('attention-reuse cost', () => {
+  function run(...args: string[]) {
+    const r = spawnSync(process.execPath, [cli, 'cost', ...args], { encoding: 'utf8' });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+  const bert = ['--layers', '12', '--heads', '12', '--hidden', '768', '--ffn', '3072', '--vocab', '30522', '--seq-len', '512'];
+
+  it('--json prints the totals and ratios', () => {
+    const r = run(...bert, '--reuse-heads', '6', '--reuse-layers', '10', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as Record<string, number>;
+    for (const k of ['params', 'paramsReuse', 'paramsRatio', 'flops', 'flopsReuse', 'flopsRatio', 'scoreMemoryRatio']) assert.ok(k in j, `--json lacks ${k}`);
+    assert.equal(j.params, 109_514_298);
+    close(j.paramsRatio, 0.946072, 'CLI params ratio');
+    close(j.flopsRatio, 0.916667, 'CLI FLOPs ratio');
+  });
+
+  it('prints a table with the ratios to six places', () => {
+    const r = run(...bert, '--reuse-heads', '12', '--reuse-layers', '6');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /params\s+109,514,298\s+102,427,194\s+0\.935286/);
+    assert.match(r.stdout, /FLOPs .* 0\.900000/);
+  });
+
+  it('skip mode takes K = H without --reuse-heads', () => {
+    const r = run(...bert, '--mode', 'skip', '--reuse-layers', '6', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    close((JSON.parse(r.stdout) as { paramsRatio: number }).paramsRatio, 0.870572, 'skip via CLI');
+  });
+
+  it('bad P or K exits 2 with one line naming the bound', () => {
+    for (const [args, pattern] of [
+      [['--reuse-heads', '13', '--reuse-layers', '10'], /K \(reuse heads\) is 13.*0\.\.12/],
+      [['--reuse-heads', '6', '--reuse-layers', '12'], /P \(reuse layers\) is 12.*0\.\.11/],
+      [['--mode', 'full', '--reuse-heads', '6', '--reuse-layers', '3'], /K \(reuse heads\) is 6.*allows 12/],
+      [['--reuse-heads', 'x', '--reuse-layers', '3'], /--reuse-heads must be a whole number/],
+      [['--mode', 'sideways', '--reuse-heads', '1', '--reuse-layers', '1'], /--mode must be one of/],
+    ] as [string[], RegExp][]) {
+      const r = run(...bert, ...args);
+      assert.equal(r.code, 2, `exit code for ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+    }
+  });
+});
