@@ -56,6 +56,9 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   return 0;
 }
 
+/** Absolute differences per example above which the similarity runs on worker threads. */
+const poolThreshold = 4_000_000;
+
 export function parseShard(value: string | undefined): ShardInfo {
   if (value === undefined) return { index: 0, count: 1 };
   const m = /^(\d+)\/(\d+)$/.exec(value);
@@ -103,7 +106,9 @@ export async function analyzeModel(
           acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, layerCount: s.layers.length, headCount: s.heads }, shard);
           accs.set(s.name, acc);
         }
-        if (pool) await acc.addWithPool(s, pool);
+        // Worker threads pay off only when an example's pair work outweighs the hand-off.
+        const n = s.layers.length * s.heads;
+        if (pool && (n * n * s.queries * s.keys) / 2 >= poolThreshold) await acc.addWithPool(s, pool);
         else acc.add(s);
       }
     }
