@@ -47,13 +47,25 @@ export function modelDims(g: OnnxGraph, tokenInput: string | undefined): ModelDi
   const widths = new Map<number, number>();
   if (hidden !== null) {
     for (const node of g.graph.node) {
-      if (node.opType !== 'MatMul' && node.opType !== 'Gemm') continue;
-      const d = constDims(g, node.input?.[1] ?? '');
-      if (d && d.length === 2 && d[0] === hidden && d[1] > hidden && d[1] !== 3 * hidden) {
-        widths.set(d[1], (widths.get(d[1]) ?? 0) + 1);
-      }
+      const io = weightInOut(g, node);
+      if (io && io[0] === hidden && io[1] > hidden && io[1] !== 3 * hidden) widths.set(io[1], (widths.get(io[1]) ?? 0) + 1);
     }
   }
   const ffn = [...widths].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
   return { hidden, ffn, vocab, maxPositions };
+}
+
+/** [in, out] of a MatMul or Gemm weight, through a Transpose of a constant and Gemm's transB. */
+function weightInOut(g: OnnxGraph, node: { opType?: string | null; input?: string[] | null; attribute?: { name?: string | null; i?: unknown }[] | null }): [number, number] | undefined {
+  if (node.opType !== 'MatMul' && node.opType !== 'Gemm') return undefined;
+  const name = node.input?.[1] ?? '';
+  let d = constDims(g, name);
+  if (!d) {
+    const t = g.producer.get(name);
+    const src = t?.opType === 'Transpose' ? constDims(g, t.input?.[0] ?? '') : undefined;
+    d = src && src.length === 2 ? [src[1], src[0]] : undefined;
+  }
+  if (!d || d.length !== 2) return undefined;
+  const transB = node.opType === 'Gemm' && Number(node.attribute?.find((a) => a.name === 'transB')?.i ?? 0) === 1;
+  return transB ? [d[1], d[0]] : [d[0], d[1]];
 }
