@@ -156,9 +156,12 @@ export async function trainCommand(argv: string[], signal?: AbortSignal): Promis
     '--max-length', String(maxLength), '--checkpoint-every', String(checkpointEvery), '--device', device,
     ...(resume ? ['--resume'] : []),
   ];
+  // torchrun of PyTorch 1.x reads its default "--redirects 0" as None on Python 3.11 and
+  // crashes (Debian 12's python3-torch); stdout teed to the console avoids that code path.
+  const oldTorchrun = Number(torchVersion.split('.')[0]) < 2 ? ['--redirects', '1', '--tee', '1'] : [];
   const args =
     launcher === 'torchrun'
-      ? ['-m', 'torch.distributed.run', '--nnodes', '1', '--nproc_per_node', String(nproc), '--master_addr', '127.0.0.1', '--master_port', String(await freePort()), ...trainerArgs]
+      ? ['-m', 'torch.distributed.run', '--nnodes', '1', '--nproc_per_node', String(nproc), '--master_addr', '127.0.0.1', '--master_port', String(await freePort()), ...oldTorchrun, ...trainerArgs]
       : trainerArgs;
   console.log(`training ${config.mode} P = ${config.P} K = ${config.K} with torch ${torchVersion} (${launcher === 'torchrun' ? `torchrun, ${nproc} processes` : 'one process'}) into ${runDir}`);
   return await new Promise<number>((done, fail) => {

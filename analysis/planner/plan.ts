@@ -74,7 +74,12 @@ export function configurationHeads(stack: PlannerStack, mode: PlanMode, P: numbe
   checkModeBounds(mode, L, H, P, K);
   if (mode === 'guided') return guidedHeadMap(L, H, P, K, stack.headPairs);
   const slots = presetHeadMap(mode, L, H, P, K);
-  return canonical || mode === 'skip' ? slots : assignPresetHeads(slots, stack.headPairs);
+  if (canonical || mode === 'skip') return slots;
+  // The paper's order unless placing the heads keeps strictly more similarity (ties, such as
+  // an untrained model's, should not scramble the map).
+  const assigned = assignPresetHeads(slots, stack.headPairs);
+  const gain = (similarityKept(assigned, stack.headPairs) ?? 0) - (similarityKept(slots, stack.headPairs) ?? 0);
+  return gain > 1e-12 ? assigned : slots;
 }
 
 export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: number, mode: PlanMode, P: number, K: number, heads: HeadMap): Candidate {
