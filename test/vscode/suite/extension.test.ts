@@ -1,5 +1,5 @@
 // Protects the extension inside a real VS Code: activation, command registration, and the
-// ONNX parsing path running in the extension host on a workspace file.
+// ONNX parsing path running in the extension host on the sample model and a workspace file.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 
@@ -42,6 +42,19 @@ suite('Attention Reuse in the extension host', () => {
     assert.ok(contributed.length > 0, 'package.json contributes no commands');
     for (const { command } of contributed) {
       assert.ok(registered.has(command), `${command} is in package.json but activate() did not register it`);
+    }
+  });
+
+  test('inspectSample finds 4 layers x 4 heads of self-attention in the sample model', async () => {
+    const result = await vscode.commands.executeCommand<InspectedModel | undefined>('attentionReuse.inspectSample');
+    assert.ok(result, 'inspectSample returned nothing: see the "Attention Reuse" log (media/sample/model.onnx missing or unreadable?)');
+    assert.deepEqual(
+      shape(result),
+      [{ name: 'encoder', kind: 'self', layers: range(4), heads: [4, 4, 4, 4] }],
+      'the sample model is one 4-layer, 4-head encoder: stacks, layer order or head counts differ',
+    );
+    for (const layer of result.stacks[0].layers) {
+      assert.ok(layer.tensor.length > 0, `layer ${layer.layer} has no attention tensor name`);
     }
   });
 
