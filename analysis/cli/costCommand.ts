@@ -16,7 +16,8 @@ FLOPs, the decoder weight is tied).
   --seq-len N          sequence length the FLOPs are counted at (default 512)
   --max-positions N    position-embedding rows (default 512)
   --reuse-layers P     layers that reuse (or skip), the paper's P
-  --reuse-heads K      reuse heads per reuse layer, the paper's K
+  --reuse-heads K      reuse heads per reuse layer, the paper's K (default H for
+                       full, skip, alternate and all-end)
   --mode M             ${reuseModes.join(' | ')} (default: full when K = H, else partial);
                        guided costs the same as partial; custom needs --head-map
   --head-map FILE      a reuse config or a JSON array heads[l][h] (for --mode custom)
@@ -87,7 +88,7 @@ export async function costCommand(argv: string[]): Promise<number> {
     map = await readHeadMapFile(path, L, H);
     ({ P, K } = impliedPK(map));
   } else {
-    if (mode === 'skip' || mode === 'full') K ??= H;
+    if (mode === 'full' || mode === 'skip' || mode === 'alternate' || mode === 'all-end') K ??= H; // whole-layer presets, as in the paper
     if (P === undefined) throw new InputError('cost needs --reuse-layers P (0 for the model without reuse)');
     if (K === undefined) throw new InputError('cost needs --reuse-heads K');
     mode ??= K === H ? 'full' : 'partial';

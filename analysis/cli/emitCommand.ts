@@ -22,7 +22,8 @@ the head that computed the tensor), the model sizes and the cost and similarity 
   --mode M            partial | full | alternate | all-end | skip | guided | custom
                       (default: full when K = H, else partial)
   --reuse-layers P    reuse (or skip) layers; partial and guided default to L-2
-  --reuse-heads K     reuse heads per reuse layer; full and skip take K = H
+  --reuse-heads K     reuse heads per reuse layer; full and skip take K = H,
+                      alternate and all-end default to it
   --head-map FILE     JSON array heads[l][h] for --mode custom
   --canonical         keep the paper's slot order (reuse heads last) instead of placing the
                       model's heads where the measured similarity is highest
@@ -102,7 +103,7 @@ export async function buildConfig(
     if (K !== undefined && K !== implied.K) throw new InputError(`--reuse-heads ${K} does not match the head map, whose most reuse heads in one layer is ${implied.K}`);
     ({ P, K } = implied);
   } else {
-    if (mode === 'full' || mode === 'skip') K ??= H;
+    if (mode === 'full' || mode === 'skip' || mode === 'alternate' || mode === 'all-end') K ??= H; // whole-layer presets, as in the paper
     if (K === undefined) throw new InputError('emit needs --reuse-heads K');
     mode ??= K === H ? 'full' : 'partial';
     if (P === undefined && (mode === 'partial' || mode === 'guided')) P = Math.max(0, L - 2);

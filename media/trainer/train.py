@@ -22,6 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ inside the installed extension
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402

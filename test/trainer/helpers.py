@@ -5,6 +5,7 @@ import sys
 
 import torch
 
+sys.dont_write_bytecode = True  # keep media/trainer free of __pycache__ (it ships in the .vsix)
 TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "media", "trainer")
 sys.path.insert(0, os.path.abspath(TRAINER))
 torch.set_num_threads(1)  # other processes share the cores; OpenMP threads would thrash

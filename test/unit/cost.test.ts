@@ -109,10 +109,13 @@ describe('attention-reuse cost', () => {
     assert.match(r.stdout, /FLOPs .* 0\.900000/);
   });
 
-  it('skip mode takes K = H without --reuse-heads', () => {
+  it('skip and alternate take K = H without --reuse-heads', () => {
     const r = run(...bert, '--mode', 'skip', '--reuse-layers', '6', '--json');
     assert.equal(r.code, 0, r.stderr);
     close((JSON.parse(r.stdout) as { paramsRatio: number }).paramsRatio, 0.870572, 'skip via CLI');
+    const alternate = JSON.parse(run(...bert, '--mode', 'alternate', '--reuse-layers', '6', '--json').stdout) as { K: number; flopsRatio: number };
+    assert.equal(alternate.K, 12, 'alternate is a whole-layer variant: K defaults to H');
+    close(alternate.flopsRatio, 0.9, 'alternate 6 layers costs what full P = 6 costs');
   });
 
   it('bad P or K exits 2 with one line naming the bound', () => {

@@ -15,7 +15,7 @@ import type { HeadMap, ReuseMode } from '../../analysis/planner/headMap';
 const root = join(__dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'cli.js');
 const python = '/usr/bin/python3';
-const env = { ...process.env, OMP_NUM_THREADS: '1' };
+const env = { ...process.env, OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
 
 /** Torch tests fail in CI when torch is missing (TOOLING.md) and skip elsewhere. */
 function needTorch(t: TestContext): boolean {
