@@ -1,0 +1,119 @@
+/**
+ * The sequential view (paper Fig. 3): for each layer l ≥ 1, its heads ranked by
+ * c[(l,h), l-1], least like the previous layer first. Columns are layers, rows are ranks,
+ * cells name the head; the table lists one layer with the uniform and entropy baselines.
+ */
+import { h, replace, table } from './dom';
+import { exportBar, toCsv } from './exporting';
+import { fixed } from './format';
+import { GridChart } from './gridChart';
+import { similarityDomain } from './stackData';
+import type { StackData } from './stackData';
+import type { ViewContext } from './viewContext';
+
+export class SequentialView {
+  readonly element: HTMLElement;
+  private readonly chart: GridChart;
+  private readonly tableWrap: HTMLElement;
+  private readonly empty: HTMLElement;
+  private stack: StackData | null = null;
+
+  constructor(private readonly ctx: ViewContext) {
+    this.chart = new GridChart({
+      label: 'Sequential similarity: heads of each layer ranked by similarity to the previous layer',
+      onSelect: (_rank, col) => this.showLayer(col + 1),
+      hint: 'Hover a cell for the head and its value; click a column for that layer’s table.',
+    });
+    this.tableWrap = h('div', { class: 'table-wrap' });
+    this.empty = h('p', { class: 'note', hidden: true }, 'The sequential view needs at least two layers.');
+    this.element = h(
+      'section',
+      { class: 'view sequential', 'aria-labelledby': 'sequential-title' },
+      h('h2', { id: 'sequential-title' }, 'Sequential similarity'),
+      h('p', { class: 'note' }, 'c[(l,h), l−1] per head, ranked from least (rank 1) to most like the previous layer. Cells show the head index.'),
+      this.empty,
+      this.chart.element,
+      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, {
+        png: () => this.chart.toPNG(),
+        csv: () => this.csv(),
+        svg: () => this.chart.toSVG(),
+      }),
+      this.tableWrap,
+    );
+  }
+
+  setStack(stack: StackData | null, layer: number): void {
+    this.stack = stack;
+    const usable = stack !== null && stack.L >= 2;
+    this.empty.hidden = stack === null || usable;
+    if (!usable) {
+      this.chart.set(null, this.ctx.palette());
+      this.tableWrap.replaceChildren();
+      return;
+    }
+    const s = stack;
+    this.chart.set(
+      {
+        rows: s.H,
+        cols: s.L - 1,
+        rowLabel: (r) => `#${r + 1}`,
+        colLabel: (c) => String(c + 1),
+        rowTitle: 'rank',
+        colTitle: 'layer l',
+        domain: similarityDomain(s.payload.sequentialValues.data),
+        value: (r, c) => s.sequential(c + 1, r).value,
+        text: (r, c) => `h${s.sequential(c + 1, r).head}`,
+        describe: (r, c) => {
+          const l = c + 1;
+          const { head, value } = s.sequential(l, r);
+          const m = s.cArgmax(l, head, l - 1);
+          return (
+            `layer ${l}, rank ${r + 1}: head (${l},${head}) c[(l,h), l−1] = ${fixed(value)}, best match (${l - 1},${m}); ` +
+            `uniform ${fixed(s.uniform(l, head))}; entropy ${fixed(s.entropy(l, head), 2)} nats`
+          );
+        },
+      },
+      this.ctx.palette(),
+    );
+    this.showLayer(Math.min(Math.max(1, layer), s.L - 1));
+  }
+
+  repaint(): void {
+    this.chart.setPalette(this.ctx.palette());
+  }
+
+  private showLayer(l: number): void {
+    const s = this.stack;
+    if (!s) return;
+    this.ctx.state.update({ sequentialLayer: l });
+    const rows = [];
+    for (let r = 0; r < s.H; r++) {
+      const { head, value } = s.sequential(l, r);
+      const m = s.cArgmax(l, head, l - 1);
+      const diffuse = s.diffusePair(l, head, l - 1, m, value);
+      rows.push([
+        r + 1,
+        `(${l},${head})`,
+        fixed(value),
+        `(${l - 1},${m})`,
+        fixed(s.uniform(l, head)),
+        fixed(s.entropy(l, head), 2),
+        diffuse ? h('span', { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' }, 'diffuse') : '',
+      ]);
+    }
+    replace(this.tableWrap, table(`Layer ${l} against layer ${l - 1}`, ['rank', 'head', 'c', 'best match', 'uniform', 'entropy', ''], rows));
+  }
+
+  private csv(): string {
+    const s = this.stack;
+    if (!s || s.L < 2) return '';
+    const rows: (string | number)[][] = [['layer', 'rank', 'head', 'c_prev', 'match_head', 'uniform', 'entropy']];
+    for (let l = 1; l < s.L; l++) {
+      for (let r = 0; r < s.H; r++) {
+        const { head, value } = s.sequential(l, r);
+        rows.push([l, r + 1, head, value, s.cArgmax(l, head, l - 1), s.uniform(l, head), s.entropy(l, head)]);
+      }
+    }
+    return toCsv(rows);
+  }
+}

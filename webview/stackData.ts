@@ -1,0 +1,78 @@
+/**
+ * Read access to one stack of an analysis as the host sent it (flat typed arrays). This
+ * looks values up; it computes no similarity (that is analysis/'s job).
+ */
+import type { StackPayload } from './protocol';
+
+/**
+ * A colour domain for similarities: from just below the smallest value (to a tenth) up to
+ * 1, so that the spread a real model shows (often 0.4–0.9) is not squeezed into a few shades.
+ */
+export function similarityDomain(values: ArrayLike<number>): [number, number] {
+  let min = 1;
+  for (let i = 0; i < values.length; i++) if (values[i] < min) min = values[i];
+  return [Math.max(0, Math.min(0.9, Math.floor(min * 10) / 10)), 1];
+}
+
+export class StackData {
+  readonly L: number; // the paper's L (layers)
+  readonly H: number; // the paper's H (heads per layer)
+
+  constructor(readonly payload: StackPayload) {
+    this.L = payload.layerCount;
+    this.H = payload.headCount;
+  }
+
+  get name(): string {
+    return this.payload.name;
+  }
+
+  /** headPairs[l][h][l2][h2] */
+  headPair(l: number, h: number, l2: number, h2: number): number {
+    const { L, H } = this;
+    return this.payload.headPairs.data[((l * H + h) * L + l2) * H + h2];
+  }
+
+  /** c[(l,h), l2]: best similarity of head (l,h) to any head of layer l2. */
+  c(l: number, h: number, l2: number): number {
+    return this.payload.c.data[(l * this.H + h) * this.L + l2];
+  }
+
+  /** The head of layer l2 that attains c[(l,h), l2]. */
+  cArgmax(l: number, h: number, l2: number): number {
+    return this.payload.cArgmax.data[(l * this.H + h) * this.L + l2];
+  }
+
+  layerPair(l: number, l2: number): number {
+    return this.payload.layerPairs.data[l * this.L + l2];
+  }
+
+  /** The head h of layer l whose c[(l,h), l2] is the layer-pair value, and its match h2 (ties: lowest h). */
+  bestPair(l: number, l2: number): { head: number; match: number; value: number } {
+    let head = 0;
+    for (let h = 1; h < this.H; h++) if (this.c(l, h, l2) > this.c(l, head, l2)) head = h;
+    return { head, match: this.cArgmax(l, head, l2), value: this.c(l, head, l2) };
+  }
+
+  uniform(l: number, h: number): number {
+    return this.payload.uniform.data[l * this.H + h];
+  }
+
+  entropy(l: number, h: number): number {
+    return this.payload.entropy.data[l * this.H + h];
+  }
+
+  /** Layer l ≥ 1, rank 0 = least like layer l-1. */
+  sequential(l: number, rank: number): { head: number; value: number } {
+    const i = (l - 1) * this.H + rank;
+    return { head: this.payload.sequentialHeads.data[i], value: this.payload.sequentialValues.data[i] };
+  }
+
+  /**
+   * Whether two heads are no more alike than each is to uniform attention: their
+   * similarity then says "both attend to nothing in particular", not "same pattern".
+   */
+  diffusePair(l: number, h: number, l2: number, h2: number, similarity: number): boolean {
+    return Math.min(this.uniform(l, h), this.uniform(l2, h2)) >= similarity;
+  }
+}

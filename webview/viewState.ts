@@ -1,0 +1,44 @@
+/**
+ * What the panel remembers across reloads: only view state (which stack, cell, example,
+ * configuration). Data is sent again by the host after `ready`. Versioned so that a state
+ * written by an older panel is dropped rather than misread.
+ */
+import type { WebviewApi } from 'vscode-webview';
+
+export interface ViewState {
+  version: 1;
+  stack: string | null;
+  /** Selected layer-pair cell [l, l']. */
+  pair: [number, number] | null;
+  /** Layer shown in the sequential table (≥ 1). */
+  sequentialLayer: number;
+  attention: { example: number; layer: number; head: number };
+  planner: { mode: string | null; P: number | null; K: number | null };
+}
+
+const defaults: ViewState = {
+  version: 1,
+  stack: null,
+  pair: null,
+  sequentialLayer: 1,
+  attention: { example: 0, layer: 1, head: 0 },
+  planner: { mode: null, P: null, K: null },
+};
+
+export class ViewStateStore {
+  private state: ViewState;
+
+  constructor(private readonly api: WebviewApi<unknown>) {
+    const saved = api.getState() as Partial<ViewState> | undefined;
+    this.state = saved && saved.version === defaults.version ? { ...defaults, ...saved } : { ...defaults };
+  }
+
+  get(): ViewState {
+    return this.state;
+  }
+
+  update(patch: Partial<Omit<ViewState, 'version'>>): void {
+    this.state = { ...this.state, ...patch };
+    this.api.setState(this.state);
+  }
+}
