@@ -1,9 +1,11 @@
 import * as vscode from 'vscode';
 import { InspectCommands } from './inspectCommands';
+import { AttentionPanel } from './panelView';
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('Attention Reuse', { log: true });
   context.subscriptions.push(output, InspectCommands.register(context, output));
+  context.subscriptions.push(AttentionPanel.register(context, output));
 }
 
 export function deactivate(): void {

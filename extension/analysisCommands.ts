@@ -1,0 +1,111 @@
+/**
+ * "Analyze the Sample Model" and "Analyze Attention" (any .onnx): run the analysis in a
+ * cancellable notification, write the analysis file to the extension's global storage and
+ * hand it to the panel.
+ */
+import * as vscode from 'vscode';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { analyzeModel } from '../analysis/cli/analyzeCommand';
+import { writeFileAtomic } from '../analysis/cli/files';
+import type { SourceFlags } from '../analysis/cli/sourceFlags';
+import { CancelledError, describeError } from '../analysis/errors';
+import type { ExampleSource } from '../analysis/runtime/exampleSource';
+import { parseProviderChoice } from '../analysis/runtime/providers';
+import type { ShownAnalysis } from './panelHub';
+
+type Show = (analysis: ShownAnalysis) => Promise<void>;
+
+export class AnalysisCommands {
+  static register(context: vscode.ExtensionContext, output: vscode.LogOutputChannel, show: Show): vscode.Disposable {
+    const sample = (name: string) => vscode.Uri.joinPath(context.extensionUri, 'media', 'sample', name).fsPath;
+    const run = async (model: string, source: ExampleSource, label: string, outName: string): Promise<ShownAnalysis | undefined> => {
+      const config = vscode.workspace.getConfiguration('attentionReuse');
+      const flags: SourceFlags = {
+        source,
+        examples: config.get<number>('examples') ?? 200,
+        batch: config.get<number>('batchSize') ?? 8,
+        ep: parseProviderChoice(config.get<string>('executionProvider') ?? 'auto'),
+        quiet: true,
+      };
+      const out = join(context.globalStorageUri.fsPath, 'analyses', outName);
+      try {
+        const file = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: `Attention Reuse: analyzing ${label}`, cancellable: true },
+          async (progress, token) => {
+            const abort = new AbortController();
+            const cancel = token.onCancellationRequested(() => abort.abort());
+            let reported = 0;
+            try {
+              return await analyzeModel(model, flags, { index: 0, count: 1 }, availableParallelism(), abort.signal, (done, total) => {
+                const pct = total > 0 ? (100 * done) / total : 0;
+                progress.report({ message: `${done}/${total} examples`, increment: pct - reported });
+                reported = pct;
+              });
+            } finally {
+              cancel.dispose();
+            }
+          },
+        );
+        await writeFileAtomic(out, JSON.stringify(file), true);
+        output.info(`analyze ${model}: ${file.run.examples} examples, ${file.run.executionProvider}, ${file.run.seconds.toFixed(1)} s → ${out}`);
+        const shown: ShownAnalysis = { file, path: out, label, source };
+        await show(shown);
+        return shown;
+      } catch (err) {
+        if (err instanceof CancelledError) {
+          output.info(`analyze ${model}: cancelled`);
+          return undefined;
+        }
+        const message = describeError(err);
+        output.error(`analyze ${model}: ${message}`);
+        void vscode.window.showErrorMessage(`Attention Reuse: ${message}`);
+        return undefined;
+      }
+    };
+
+    return vscode.Disposable.from(
+      vscode.commands.registerCommand('attentionReuse.analyzeSample', async () => {
+        const model = sample('model.onnx');
+        const missing = ['model.onnx', 'sentences.txt', 'tokenizer.json'].filter((f) => !existsSync(sample(f)));
+        if (missing.length > 0) {
+          void vscode.window.showErrorMessage(`Attention Reuse: the sample model is incomplete (media/sample/${missing.join(', ')} missing).`);
+          return undefined;
+        }
+        return run(model, { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') }, 'the sample model', 'sample.analysis.json');
+      }),
+      vscode.commands.registerCommand('attentionReuse.analyzeModel', async (uri?: vscode.Uri) => {
+        const model = uri ?? (await vscode.window.showOpenDialog({ filters: { 'ONNX model': ['onnx'] }, canSelectMany: false }))?.[0];
+        if (!model) return undefined;
+        const source = await pickSource(model.fsPath, sample);
+        if (!source) return undefined;
+        const stem = basename(model.fsPath).replace(/\.onnx$/i, '');
+        return run(model.fsPath, source, `${stem} — ${basename(source.path)}`, `${stem}.analysis.json`);
+      }),
+    );
+  }
+}
+
+/** Asks which examples to run: the bundled sentences, a text file, or a JSONL of model inputs. */
+async function pickSource(modelPath: string, sample: (name: string) => string): Promise<ExampleSource | undefined> {
+  const beside = join(dirname(modelPath), 'tokenizer.json');
+  type Item = vscode.QuickPickItem & { kind2: 'sample' | 'text' | 'jsonl' };
+  const items: Item[] = [
+    { label: 'Sample sentences', description: 'bundled English sentences, with the model’s tokenizer.json', kind2: 'sample' },
+    { label: 'A text file…', description: 'one example per line, with the model’s tokenizer.json', kind2: 'text' },
+    { label: 'A JSONL file…', description: 'one example of named input tensors per line', kind2: 'jsonl' },
+  ];
+  const choice = await vscode.window.showQuickPick(items, { title: 'Analyze Attention: which examples?' });
+  if (!choice) return undefined;
+  const open = async (title: string, filters: Record<string, string[]>, near = dirname(modelPath)) =>
+    (await vscode.window.showOpenDialog({ title, filters, canSelectMany: false, defaultUri: vscode.Uri.file(near) }))?.[0]?.fsPath;
+  if (choice.kind2 === 'jsonl') {
+    const path = await open('Examples (JSONL)', { JSONL: ['jsonl'] });
+    return path ? { kind: 'jsonl', path } : undefined;
+  }
+  const path = choice.kind2 === 'sample' ? sample('sentences.txt') : await open('Examples (one per line)', { Text: ['txt'], 'All files': ['*'] });
+  if (!path) return undefined;
+  const tokenizer = existsSync(beside) ? beside : await open('The model’s tokenizer.json', { 'tokenizer.json': ['json'] });
+  return tokenizer ? { kind: 'text', path, tokenizer } : undefined;
+}

@@ -1,0 +1,118 @@
+/**
+ * The panel: a webview view in its own activity-bar container for a quick look, and an
+ * editor panel for detail that survives a window reload through its serializer. Both load
+ * the same page (panelHtml.ts) and talk to one PanelHub.
+ */
+import * as vscode from 'vscode';
+import { describeError } from '../analysis/errors';
+import { readAnalysisFile } from '../analysis/result/analysisFile';
+import { AnalysisCommands } from './analysisCommands';
+import { makeNonce, panelHtml } from './panelHtml';
+import { PanelHub } from './panelHub';
+import type { PanelPlan } from './panelHub';
+
+export const panelViewId = 'attentionReuse.panel';
+export const detailViewType = 'attentionReuse.detail';
+
+export class AttentionPanel {
+  private detail: vscode.WebviewPanel | undefined;
+  private detailConnection: vscode.Disposable | undefined;
+  private readonly hub: PanelHub;
+
+  private constructor(
+    private readonly context: vscode.ExtensionContext,
+    output: vscode.LogOutputChannel,
+  ) {
+    this.hub = new PanelHub(context, output, () => this.openDetail());
+  }
+
+  static register(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): vscode.Disposable {
+    const panel = new AttentionPanel(context, output);
+    const hub = panel.hub;
+    return vscode.Disposable.from(
+      hub,
+      vscode.window.registerWebviewViewProvider(panelViewId, {
+        resolveWebviewView: (view) => {
+          const connection = panel.setUp(view.webview, 'sidebar');
+          view.onDidDispose(() => connection.dispose());
+        },
+      }),
+      vscode.window.registerWebviewPanelSerializer(detailViewType, {
+        deserializeWebviewPanel: async (restored) => panel.adopt(restored),
+      }),
+      vscode.commands.registerCommand('attentionReuse.openPanel', () => panel.openDetail()),
+      vscode.commands.registerCommand('attentionReuse.openAnalysis', async (uri?: vscode.Uri) => {
+        const target = uri ?? (await vscode.window.showOpenDialog({ filters: { 'Analysis (JSON)': ['json'] }, canSelectMany: false }))?.[0];
+        if (!target) return;
+        try {
+          const file = await readAnalysisFile(target.fsPath);
+          await hub.show({ file, path: target.fsPath, label: vscode.workspace.asRelativePath(target) });
+          panel.openDetail();
+        } catch (err) {
+          void vscode.window.showErrorMessage(`Attention Reuse: ${describeError(err)}`);
+        }
+      }),
+      // For the planner and trainer features: they hand their results to the panel here.
+      vscode.commands.registerCommand('attentionReuse.panel.showPlan', (plan: PanelPlan) => hub.showPlan(plan)),
+      vscode.commands.registerCommand('attentionReuse.panel.appendMetrics', (run: string, lines: Record<string, unknown>[], reset?: boolean) =>
+        hub.appendMetrics(run, lines, reset === true),
+      ),
+      vscode.window.onDidChangeActiveColorTheme(() => hub.broadcastSettings()),
+      AnalysisCommands.register(context, output, async (analysis) => {
+        await hub.show(analysis);
+        panel.openDetail();
+      }),
+      new vscode.Disposable(() => {
+        panel.detailConnection?.dispose();
+        panel.detail?.dispose();
+      }),
+    );
+  }
+
+  private webviewOptions(): vscode.WebviewOptions {
+    const root = this.context.extensionUri;
+    return {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(root, 'dist'), vscode.Uri.joinPath(root, 'media')],
+    };
+  }
+
+  private setUp(webview: vscode.Webview, host: 'sidebar' | 'editor'): vscode.Disposable {
+    const root = this.context.extensionUri;
+    webview.options = this.webviewOptions();
+    const connection = this.hub.connect(webview, host);
+    webview.html = panelHtml({
+      cspSource: webview.cspSource,
+      nonce: makeNonce(),
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(root, 'dist', 'webview.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(root, 'media', 'panel.css')).toString(),
+      title: 'Attention Reuse',
+    });
+    return connection;
+  }
+
+  /** Opens the editor panel, or brings it forward. */
+  openDetail(): void {
+    if (this.detail) {
+      this.detail.reveal();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(detailViewType, 'Attention Reuse', vscode.ViewColumn.Active, this.webviewOptions());
+    this.adopt(panel);
+  }
+
+  /** Takes over a new or restored editor panel. */
+  private adopt(panel: vscode.WebviewPanel): void {
+    this.detailConnection?.dispose();
+    this.detail?.dispose();
+    this.detail = panel;
+    panel.iconPath = vscode.Uri.joinPath(this.context.extensionUri, 'media', 'icons', 'attention-reuse.svg');
+    this.detailConnection = this.setUp(panel.webview, 'editor');
+    panel.onDidDispose(() => {
+      if (this.detail !== panel) return;
+      this.detailConnection?.dispose();
+      this.detailConnection = undefined;
+      this.detail = undefined;
+    });
+  }
+}
