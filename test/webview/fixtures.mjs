@@ -1,0 +1,193 @@
+// Messages a host would send, built from a seeded pseudo-random model so that tests and
+// screenshots are the same on every run. Typed arrays cannot cross page.evaluate, so
+// they travel as {__typed, values} and the page turns them back (see page.mjs).
+
+/** Mulberry32: small, seeded, good enough for fixtures. */
+export function pseudoRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const typed = (kind, values) => ({ __typed: kind, values: Array.from(values) });
+const tensor = (kind, shape, values) => ({ shape, data: typed(kind, values) });
+
+/**
+ * One stack with L layers and H heads. headPairs is symmetric with 1 on the diagonal and
+ * falls off with layer distance; c, cArgmax, layerPairs and sequential follow their
+ * definitions (mean-before-max is moot here: the fixture starts from the means).
+ */
+export function makeStack({ name = 'encoder', L = 6, H = 4, seed = 7 } = {}) {
+  const rand = pseudoRandom(seed);
+  const N = L * H;
+  const pair = new Float64Array(N * N);
+  for (let a = 0; a < N; a++) {
+    pair[a * N + a] = 1;
+    for (let b = a + 1; b < N; b++) {
+      const la = Math.floor(a / H);
+      const lb = Math.floor(b / H);
+      const v = Math.min(0.99, Math.max(0.05, 0.85 - 0.09 * Math.abs(la - lb) + (rand() - 0.5) * 0.35));
+      pair[a * N + b] = v;
+      pair[b * N + a] = v;
+    }
+  }
+  const headPairs = [];
+  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let l2 = 0; l2 < L; l2++) for (let h2 = 0; h2 < H; h2++) headPairs.push(pair[(l * H + h) * N + l2 * H + h2]);
+  const c = [];
+  const cArgmax = [];
+  for (let l = 0; l < L; l++) {
+    for (let h = 0; h < H; h++) {
+      for (let l2 = 0; l2 < L; l2++) {
+        let best = 0;
+        for (let h2 = 1; h2 < H; h2++) if (pair[(l * H + h) * N + l2 * H + h2] > pair[(l * H + h) * N + l2 * H + best]) best = h2;
+        c.push(pair[(l * H + h) * N + l2 * H + best]);
+        cArgmax.push(best);
+      }
+    }
+  }
+  const cAt = (l, h, l2) => c[(l * H + h) * L + l2];
+  const layerPairs = [];
+  for (let l = 0; l < L; l++) for (let l2 = 0; l2 < L; l2++) layerPairs.push(Math.max(...Array.from({ length: H }, (_, h) => cAt(l, h, l2))));
+  const seqHeads = [];
+  const seqValues = [];
+  for (let l = 1; l < L; l++) {
+    const order = Array.from({ length: H }, (_, h) => h).sort((a, b) => cAt(l, a, l - 1) - cAt(l, b, l - 1) || a - b);
+    for (const h of order) {
+      seqHeads.push(h);
+      seqValues.push(cAt(l, h, l - 1));
+    }
+  }
+  const uniform = Array.from({ length: N }, () => 0.35 + rand() * 0.6);
+  const entropy = Array.from({ length: N }, () => 0.5 + rand() * 2.5);
+  return {
+    plain: { L, H, headPairs, c, cArgmax, layerPairs, seqHeads, seqValues, uniform, entropy },
+    payload: {
+      name,
+      kind: 'self',
+      layerCount: L,
+      headCount: H,
+      dims: { hidden: 64, ffn: 256, vocab: 1000, maxPositions: 128 },
+      headPairs: tensor('Float64Array', [L, H, L, H], headPairs),
+      c: tensor('Float64Array', [L, H, L], c),
+      cArgmax: tensor('Int32Array', [L, H, L], cArgmax),
+      layerPairs: tensor('Float64Array', [L, L], layerPairs),
+      sequentialHeads: tensor('Int32Array', [L - 1, H], seqHeads),
+      sequentialValues: tensor('Float64Array', [L - 1, H], seqValues),
+      uniform: tensor('Float64Array', [L, H], uniform),
+      entropy: tensor('Float64Array', [L, H], entropy),
+    },
+  };
+}
+
+export function analysisMessage(stacks, canShowAttention = true) {
+  return {
+    type: 'analysis',
+    info: {
+      label: 'sample model — sentences.txt',
+      model: { path: '/models/sample/model.onnx', sha256: 'ab'.repeat(32) },
+      run: { examples: 40, tokens: 812, executionProvider: 'cpu', precision: 'float32', seconds: 3.4, inputs: '/models/sample/sentences.txt' },
+      canShowAttention,
+    },
+    stacks: stacks.map((s) => s.payload),
+  };
+}
+
+/** A row-stochastic map with a diagonal-ish pattern, `shift` moving the peak. */
+export function attentionMatrix(q, k, shift, seed) {
+  const rand = pseudoRandom(seed);
+  const out = new Array(q * k);
+  for (let i = 0; i < q; i++) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      const d = j - Math.min(k - 1, Math.max(0, i + shift));
+      const v = Math.exp(-(d * d) / 2) + rand() * 0.15;
+      out[i * k + j] = v;
+      sum += v;
+    }
+    for (let j = 0; j < k; j++) out[i * k + j] /= sum;
+  }
+  return out;
+}
+
+export function attentionMapMessage(requestId, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
+  const n = tokens.length;
+  return {
+    type: 'attentionMap',
+    requestId,
+    example,
+    stack: 'encoder',
+    layer,
+    head,
+    queryTokens: tokens,
+    keyTokens: tokens,
+    map: tensor('Float32Array', [n, n], attentionMatrix(n, n, 1, seed)),
+    match: match ? { layer: layer - 1, head: 2, similarity: 0.8125, map: tensor('Float32Array', [n, n], attentionMatrix(n, n, 0, seed + 1)) } : null,
+  };
+}
+
+/** Candidates shaped like the planner's: two families over P and K, with a Pareto flag. */
+export function planMessage(L, H) {
+  const candidates = [];
+  for (const mode of ['partial', 'full']) {
+    for (let P = 1; P <= L - 2; P++) {
+      for (let K = 1; K <= H; K++) {
+        if (mode === 'full' && K !== H) continue;
+        const heads = Array.from({ length: L }, (_, l) =>
+          Array.from({ length: H }, (_, h) => (l >= 1 && l <= P && h >= H - K ? { reuse: { layer: l - 1, head: h - (H - K) } } : 'exact')),
+        );
+        const share = (P * K) / (L * H);
+        candidates.push({
+          mode,
+          P,
+          K,
+          paramsRatio: 1 - share * 0.08,
+          flopsRatio: 1 - share * 0.12,
+          scoreMemoryRatio: 1 - share,
+          similarityKept: 0.9 - share * 0.35 + (mode === 'full' ? -0.02 : 0),
+          uniformBaseline: 0.6,
+          heads,
+          pareto: false,
+        });
+      }
+    }
+  }
+  // Pareto: no other candidate is both cheaper and keeps more.
+  for (const c of candidates) {
+    c.pareto = !candidates.some((o) => o !== c && o.flopsRatio <= c.flopsRatio && o.similarityKept >= c.similarityKept && (o.flopsRatio < c.flopsRatio || o.similarityKept > c.similarityKept));
+  }
+  const recommended = candidates.findIndex((c) => c.mode === 'partial' && c.P === L - 2 && c.K === Math.max(1, H / 2));
+  return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended };
+}
+
+export function metricsMessage(run, from, count, reset = false) {
+  const step = [];
+  const loss = [];
+  const lr = [];
+  const tps = [];
+  const elapsed = [];
+  for (let i = 0; i < count; i++) {
+    const s = from + i;
+    step.push(s);
+    loss.push(7 * Math.exp(-s / 60) + 1.2 + 0.05 * Math.sin(s));
+    lr.push(1e-4);
+    tps.push(5000 + i);
+    elapsed.push(s * 0.5);
+  }
+  return {
+    type: 'metrics',
+    run,
+    reset,
+    points: {
+      step: typed('Float64Array', step),
+      loss: typed('Float64Array', loss),
+      lr: typed('Float64Array', lr),
+      tokensPerSecond: typed('Float64Array', tps),
+      elapsedSeconds: typed('Float64Array', elapsed),
+    },
+  };
+}

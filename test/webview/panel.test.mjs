@@ -1,0 +1,312 @@
+// Protects the panel webview in a real browser: the ready handshake, the heatmaps and their
+// values, exports, untrusted token text, the planner and the loss chart, under the real CSP.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { analysisMessage, attentionMapMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
+import { cellCentre, lastPosted, launchBrowser, openPanel, posted, root, send } from './page.mjs';
+
+const shots = join(root, '.artifacts', 'webview');
+mkdirSync(shots, { recursive: true });
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+const layerCanvas = '.redundancy > .grid-chart canvas';
+const headCanvas = '.pair-detail .grid-chart canvas';
+
+async function withPanel(options, body) {
+  const { page, errors } = await openPanel(browser.context, options);
+  try {
+    await body(page);
+    const violations = await page.evaluate(() => window.__violations);
+    assert.deepEqual(violations, [], 'the CSP blocked something: the bundle needs an inline style, eval or a resource from another origin');
+    assert.deepEqual(errors, [], 'the page threw or opened a dialog');
+  } finally {
+    await page.close();
+  }
+}
+
+async function readoutAfterHover(page, canvas, r, c) {
+  const { x, y } = await cellCentre(page, canvas, r, c);
+  await page.mouse.move(x, y);
+  return page.locator(canvas).locator('xpath=following-sibling::div[contains(@class,"readout")]').textContent();
+}
+
+/** Sends an analysis and waits until the heatmap is drawn. */
+async function showAnalysis(page, stacks, canShowAttention = true) {
+  await send(page, { type: 'settings', theme: 'dark', host: 'editor' });
+  await send(page, analysisMessage(stacks, canShowAttention));
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, layerCanvas);
+}
+
+async function clickExport(page, sectionSelector, format, index = 0) {
+  const before = (await posted(page)).length;
+  await page.locator(`${sectionSelector} [data-export="${format}"]`).nth(index).click();
+  await page.waitForFunction((n) => window.__posted.length > n, before);
+  const msg = await lastPosted(page, 'exportChart');
+  assert.equal(msg.format, format, `the ${format.toUpperCase()} button posted another format`);
+  return msg;
+}
+
+function pngSize(dataUrl) {
+  assert.match(dataUrl, /^data:image\/png;base64,/, 'PNG export is not a PNG data URL');
+  const bytes = Buffer.from(dataUrl.slice('data:image/png;base64,'.length), 'base64');
+  assert.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], 'PNG export does not start with the PNG signature');
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+describe('panel webview', () => {
+  test('posts ready first and nothing else before the host answers', async () => {
+    await withPanel({}, async (page) => {
+      await page.waitForTimeout(200);
+      const all = await posted(page);
+      assert.equal(all[0]?.type, 'ready', 'the first message must be the ready handshake');
+      assert.equal(all.length, 1, `the webview posted ${JSON.stringify(all.slice(1))} before receiving anything`);
+    });
+  });
+
+  test('layer-pair heatmap: L×L cells whose hover values are the analysis values', async () => {
+    const stack = makeStack({ L: 6, H: 4 });
+    const { L, layerPairs } = stack.plain;
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      const { rows, cols } = await cellCentre(page, layerCanvas, 0, 0);
+      assert.equal(rows, L, 'heatmap rows are not the layer count');
+      assert.equal(cols, L, 'heatmap columns are not the layer count');
+      for (let l = 0; l < L; l++) {
+        for (let l2 = 0; l2 < L; l2++) {
+          const text = await readoutAfterHover(page, layerCanvas, l, l2);
+          const want = `layer ${l} × layer ${l2}: ${layerPairs[l * L + l2].toFixed(3)}`;
+          assert.ok(text.startsWith(want), `hover on (${l},${l2}) says "${text}", expected it to start with "${want}" (row/column swapped or wrong index?)`);
+          if (l !== l2) assert.match(text, /uniform \d\.\d{3} \/ \d\.\d{3}; entropy/, 'the readout must show the uniform and entropy baselines');
+        }
+      }
+      await page.screenshot({ path: join(shots, 'heatmap-hover-dark.png') });
+    });
+  });
+
+  test('clicking a cell shows the head-pair block, best matches and tells the host', async () => {
+    const stack = makeStack({ L: 6, H: 4 });
+    const { L, H, headPairs, cArgmax } = stack.plain;
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      assert.equal(await page.locator('.pair-detail').isVisible(), false, 'head detail shown before any click');
+      const { x, y } = await cellCentre(page, layerCanvas, 1, 3);
+      await page.mouse.click(x, y);
+      await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
+      assert.equal(await page.locator('.pair-detail h3').textContent(), 'Heads of layer 1 × layer 3');
+      const sel = await lastPosted(page, 'selectLayerPair');
+      assert.deepEqual(sel, { type: 'selectLayerPair', stack: 'encoder', layer: 1, otherLayer: 3 }, 'selectLayerPair carries the wrong cell');
+      const { rows, cols } = await cellCentre(page, headCanvas, 0, 0);
+      assert.deepEqual([rows, cols], [H, H], 'the head block is not H×H');
+      const hp = (l, h, l2, h2) => headPairs[((l * H + h) * L + l2) * H + h2];
+      for (const [a, b] of [[0, 0], [2, 1], [3, 3]]) {
+        const text = await readoutAfterHover(page, headCanvas, a, b);
+        assert.ok(text.startsWith(`head (1,${a}) × head (3,${b}): S = ${hp(1, a, 3, b).toFixed(3)}`), `head hover (${a},${b}) says "${text}"`);
+      }
+      const matches = await page.locator('.pair-detail table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.children[1].textContent));
+      assert.deepEqual(matches, Array.from({ length: H }, (_, h) => `(3,${cArgmax[(1 * H + h) * L + 3]})`), 'best-match column disagrees with cArgmax');
+      const state = await page.evaluate(() => window.__state);
+      assert.equal(state.version, 1, 'view state must be versioned');
+      assert.deepEqual(state.pair, [1, 3], 'the selected pair is not persisted in view state');
+      await page.screenshot({ path: join(shots, 'panel-dark.png'), fullPage: true });
+    });
+  });
+
+  test('exports: CSV holds the exact values, PNG is a PNG, SVG has one rect per cell', async () => {
+    const stack = makeStack({ L: 5, H: 3 });
+    const { L, layerPairs } = stack.plain;
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      const csv = await clickExport(page, '.redundancy', 'csv');
+      assert.equal(csv.chart, 'layer-pairs-encoder');
+      const lines = csv.data.trim().split('\n');
+      assert.equal(lines[0], ['layer', ...Array.from({ length: L }, (_, j) => `l'=${j}`)].join(','));
+      for (let l = 0; l < L; l++) {
+        assert.deepEqual(lines[l + 1].split(',').map(Number), [l, ...layerPairs.slice(l * L, (l + 1) * L)], `CSV row ${l} differs from layerPairs`);
+      }
+      const png = await clickExport(page, '.redundancy', 'png');
+      const size = pngSize(png.data);
+      assert.ok(size.width > 100 && size.height > 100, `the PNG is only ${size.width}×${size.height}`);
+      const svg = await clickExport(page, '.redundancy', 'svg');
+      assert.match(svg.data, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+      assert.equal((svg.data.match(/<rect [^>]*><title>/g) ?? []).length, L * L, 'the SVG must have one titled rect per cell');
+      assert.ok(svg.data.includes(`<title>layer 0 × layer 1: ${layerPairs[1].toFixed(3)}`), 'SVG cell titles carry the values');
+      // Sequential view: CSV is long-form and ascending within each layer.
+      const seq = await clickExport(page, '.sequential', 'csv');
+      const seqRows = seq.data.trim().split('\n').slice(1).map((r) => r.split(',').map(Number));
+      assert.equal(seqRows.length, (L - 1) * 3, 'sequential CSV has a row per head of layers 1..L-1');
+      for (let i = 1; i < seqRows.length; i++) {
+        if (seqRows[i][0] === seqRows[i - 1][0]) assert.ok(seqRows[i][3] >= seqRows[i - 1][3], 'sequential ranks are not ascending');
+      }
+    });
+  });
+
+  test('token strings with markup are drawn as text and create no element', async () => {
+    const stack = makeStack({ L: 6, H: 4 });
+    const evil = '<img src=x onerror=alert(1)>';
+    const tokens = ['[CLS]', evil, 'the', '<b>bold</b>', '"quoted, with comma"', '=HYPERLINK("x")', '[SEP]'];
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      const elementsBefore = await page.evaluate(() => document.querySelectorAll('*').length);
+      await page.locator('[data-action="show-attention"]').click();
+      const req = await lastPosted(page, 'requestAttentionMap');
+      assert.ok(req, 'Show did not post requestAttentionMap');
+      assert.deepEqual({ ...req, requestId: 0 }, { type: 'requestAttentionMap', requestId: 0, example: 0, stack: 'encoder', layer: 1, head: 0 });
+      await send(page, attentionMapMessage(req.requestId, { tokens }));
+      await page.waitForFunction(() => document.querySelector('.attention-canvas')?.dataset.grid);
+      assert.equal(await page.locator('img').count(), 0, 'a token became an <img> element');
+      assert.equal(await page.locator('b').count(), 0, 'a token became a <b> element');
+      const elementsAfter = await page.evaluate(() => document.querySelectorAll('*').length);
+      assert.ok(elementsAfter - elementsBefore < 20, `showing a map added ${elementsAfter - elementsBefore} elements`);
+      const canvas = '.attention-figure:first-child canvas';
+      const { x, y } = await cellCentre(page, canvas, 1, 3);
+      await page.mouse.move(x, y);
+      const text = await page.locator('.attention-figure:first-child .readout').textContent();
+      assert.ok(text.includes(`query 1 “${evil}” → key 3 “${tokens[3]}”`), `readout "${text}" does not show the raw token text`);
+      const titles = await page.locator('.attention-figure h3').allTextContents();
+      assert.match(titles[1], /^Best match in layer 0: head \(0,2\), c = 0\.813/, 'the previous-layer match is not shown beside the map');
+      const csv = await clickExport(page, '.attention', 'csv');
+      assert.ok(csv.data.split('\n')[0].includes(evil), 'the CSV header lost the token text');
+      assert.ok(csv.data.includes(`"'=HYPERLINK(""x"")"`), 'a token starting with = must be defused and quoted in CSV');
+      assert.ok(csv.data.includes('"""quoted, with comma"""'), 'a token with a comma and quotes must be quoted');
+      pngSize((await clickExport(page, '.attention', 'png')).data);
+      await page.locator('.attention').screenshot({ path: join(shots, 'attention-markup-tokens.png') });
+    });
+  });
+
+  test('a 512-token map draws quickly on one canvas and stale replies are ignored', async () => {
+    const stack = makeStack({ L: 6, H: 4 });
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      await page.locator('[data-action="show-attention"]').click();
+      const first = await lastPosted(page, 'requestAttentionMap');
+      await page.locator('[data-action="show-attention"]').click();
+      const second = await lastPosted(page, 'requestAttentionMap');
+      assert.notEqual(first.requestId, second.requestId, 'two requests share a requestId');
+      await send(page, attentionMapMessage(first.requestId, { tokens: ['stale', 'reply'] }));
+      await page.waitForTimeout(100);
+      assert.equal(await page.locator('.attention-figure').first().isVisible(), false, 'a superseded reply was drawn');
+      // Built in the page and delivered with dispatchEvent, which runs the handler at once:
+      // the time measured is the webview's alone, not the test protocol's.
+      const ms = await page.evaluate(({ requestId, n }) => {
+        const map = (shift) => {
+          const a = new Float32Array(n * n);
+          for (let i = 0; i < n; i++) {
+            let sum = 0;
+            for (let j = 0; j < n; j++) sum += a[i * n + j] = Math.exp(-((j - i - shift) ** 2) / 8) + 0.01;
+            for (let j = 0; j < n; j++) a[i * n + j] /= sum;
+          }
+          return { shape: [n, n], data: a };
+        };
+        const tokens = Array.from({ length: n }, (_, i) => `tok${i}`);
+        const data = { type: 'attentionMap', requestId, example: 0, stack: 'encoder', layer: 1, head: 0, queryTokens: tokens, keyTokens: tokens, map: map(1), match: { layer: 0, head: 2, similarity: 0.8, map: map(0) } };
+        const t0 = performance.now();
+        window.dispatchEvent(new MessageEvent('message', { data }));
+        return performance.now() - t0;
+      }, { requestId: second.requestId, n: 512 });
+      assert.equal(await page.locator('.attention-canvas').first().getAttribute('data-grid').then((g) => g.split(',').slice(3).join()), '512,512', 'the 512-token map was not drawn');
+      assert.ok(ms < 1000, `drawing two 512×512 maps took ${ms.toFixed(0)} ms`);
+      console.log(`two 512×512 attention maps drawn in ${ms.toFixed(0)} ms`);
+      assert.equal(await page.locator('canvas.attention-canvas').count(), 2, 'one canvas per map, not a node per cell');
+      await page.screenshot({ path: join(shots, 'attention-512.png') });
+    });
+  });
+
+  test('failed requests show the host message; no attention controls without a model', async () => {
+    const stack = makeStack({ L: 4, H: 2 });
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      await page.locator('[data-action="show-attention"]').click();
+      const req = await lastPosted(page, 'requestAttentionMap');
+      await send(page, { type: 'requestFailed', requestId: req.requestId, message: 'cannot find tokenizer.json' });
+      assert.equal(await page.locator('.attention .status').textContent(), 'cannot find tokenizer.json');
+      await send(page, analysisMessage([stack], false));
+      const n = (await posted(page)).length;
+      await page.locator('[data-action="show-attention"]').click({ force: true });
+      assert.equal((await posted(page)).length, n, 'Show posted a request though the host said it cannot show attention');
+    });
+  });
+
+  test('planner: renders candidates, P/K pick live ratios, emitConfig names the candidate', async () => {
+    const stack = makeStack({ L: 6, H: 4 });
+    const plan = planMessage(6, 4);
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      assert.equal(await page.locator('.planner-body').isVisible(), false, 'planner body shown without candidates');
+      await send(page, plan);
+      await page.waitForSelector('.planner-body:not([hidden])');
+      const rec = plan.candidates[plan.recommended];
+      assert.equal(await page.locator('[data-ratio="config"]').textContent(), `partial, P = ${rec.P}, K = ${rec.K} — Pareto-optimal, recommended`.replace(' — Pareto-optimal,', rec.pareto ? ' — Pareto-optimal,' : ' —'));
+      assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(rec.flopsRatio.toFixed(3)), 'FLOPs ratio not shown');
+      // Move K down one step: the ratios follow without a host round trip.
+      await page.locator('input[data-control="K"]').focus();
+      await page.keyboard.press('ArrowLeft');
+      const picked = plan.candidates.find((c) => c.mode === 'partial' && c.P === rec.P && c.K === rec.K - 1);
+      assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(picked.flopsRatio.toFixed(3)), 'K slider did not select the K-1 candidate');
+      const { rows, cols } = await cellCentre(page, '.planner .grid-chart canvas', 0, 0);
+      assert.deepEqual([rows, cols], [6, 4], 'head map is not L×H');
+      const cell = await cellCentre(page, '.planner .grid-chart canvas', 1, 3);
+      await page.mouse.move(cell.x, cell.y);
+      assert.match(await page.locator('.planner .grid-chart .readout').textContent(), /^layer 1 head 3: reuses head \(0,\d\)'s attention/);
+      await page.locator('[data-action="emit-config"]').click();
+      const emit = await lastPosted(page, 'emitConfig');
+      assert.deepEqual(emit, { type: 'emitConfig', stack: 'encoder', candidate: plan.candidates.indexOf(picked) }, 'emitConfig must name the selected candidate');
+      const csv = await clickExport(page, '.planner', 'csv', 0);
+      assert.equal(csv.data.trim().split('\n').length, plan.candidates.length + 1, 'candidates CSV misses rows');
+      pngSize((await clickExport(page, '.planner', 'png', 0)).data);
+      const map = await clickExport(page, '.planner', 'csv', 1);
+      assert.equal(map.data.trim().split('\n').length, 6 * 4 + 1, 'head-map CSV is not one row per head');
+      await page.locator('.planner').screenshot({ path: join(shots, 'planner-dark.png') });
+    });
+  });
+
+  test('loss chart appends points as metrics arrive; reset starts over', async () => {
+    await withPanel({}, async (page) => {
+      await send(page, metricsMessage('reuse-p4-k2', 0, 50));
+      await send(page, metricsMessage('reuse-p4-k2', 50, 30));
+      await page.waitForSelector('.training:not([hidden])');
+      assert.match(await page.locator('.training .status').textContent(), /^reuse-p4-k2: step 79 · loss \d/);
+      const csv = await clickExport(page, '.training', 'csv');
+      const rows = csv.data.trim().split('\n');
+      assert.equal(rows.length, 81, 'the CSV must hold every point of both messages');
+      assert.equal(rows[0], 'step,loss,lr,tokensPerSecond,elapsedSeconds');
+      assert.equal(Number(rows[80].split(',')[0]), 79);
+      pngSize((await clickExport(page, '.training', 'png')).data);
+      await page.locator('.training').screenshot({ path: join(shots, 'training-dark.png') });
+      await send(page, metricsMessage('reuse-p4-k2', 0, 5, true));
+      const again = await clickExport(page, '.training', 'csv');
+      assert.equal(again.data.trim().split('\n').length, 6, 'reset must drop the earlier points');
+    });
+  });
+
+  test('restores view state after a reload and reads well in light, high-contrast and the sidebar', async () => {
+    const stack = makeStack({ L: 6, H: 4 });
+    const state = { version: 1, stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
+    for (const [theme, width, host] of [['light', 1200, 'editor'], ['high-contrast', 1200, 'editor'], ['dark', 360, 'sidebar']]) {
+      await withPanel({ theme, width, state }, async (page) => {
+        await send(page, { type: 'settings', theme, host });
+        await send(page, analysisMessage([stack]));
+        await send(page, planMessage(6, 4));
+        await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
+        assert.equal(await page.locator('.pair-detail h3').textContent(), 'Heads of layer 2 × layer 4', 'the persisted pair was not restored');
+        assert.equal(await page.locator('[data-action="open-detail"]').isVisible(), host === 'sidebar', 'Open in Editor belongs to the sidebar only');
+        const file = join(shots, `panel-${theme}-${host}.png`);
+        await page.screenshot({ path: file, fullPage: true });
+        console.log(`screenshot: ${file}`);
+      });
+    }
+    // A state written by another version is dropped, not misread.
+    await withPanel({ state: { version: 99, pair: 'garbage' } }, async (page) => {
+      await showAnalysis(page, [stack]);
+      assert.equal(await page.locator('.pair-detail').isVisible(), false);
+    });
+  });
+});
