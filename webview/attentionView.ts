@@ -52,6 +52,17 @@ export class AttentionView {
         exportBar(ctx.post, () => `${name()}-match`, { png: () => this.match.toPNG(), csv: () => toCsv(this.match.csvRows()) }),
       )),
     );
+    this.watchWidth();
+  }
+
+  /** Redraws the maps when the view is resized enough to change their layout. */
+  private watchWidth(): void {
+    let last = 0;
+    new ResizeObserver(() => {
+      const w = this.mapWidth();
+      if (this.last && Math.abs(w - last) > 16) this.render();
+      last = w;
+    }).observe(this.maps);
   }
 
   setStack(stack: StackData | null, info: AnalysisInfo | null): void {
