@@ -31,6 +31,9 @@ mkdir -p .artifacts
 step "unit tests (node:test)"
 npm test
 
+step "webview tests in headless Chromium"
+npm run test:webview
+
 step "extension tests in a real VS Code (code-server)"
 npm run test:vscode
 
