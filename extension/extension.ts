@@ -1,11 +1,15 @@
 import * as vscode from 'vscode';
 import { InspectCommands } from './inspectCommands';
 import { AttentionPanel } from './panelView';
+import { PlanCommands } from './planCommands';
+import { TrainTasks } from './trainTask';
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('Attention Reuse', { log: true });
   context.subscriptions.push(output, InspectCommands.register(context, output));
   context.subscriptions.push(AttentionPanel.register(context, output));
+  context.subscriptions.push(PlanCommands.register(context, output));
+  context.subscriptions.push(TrainTasks.register(context, output));
 }
 
 export function deactivate(): void {
