@@ -37,6 +37,9 @@ npm run test:webview
 step "extension tests in a real VS Code (code-server)"
 npm run test:vscode
 
+step "Restricted Mode (workspace trust) tests in code-server"
+npm run test:vscode:untrusted
+
 step "extension tests in desktop VS Code (@vscode/test-electron)"
 npm run test:electron
 
