@@ -1,0 +1,200 @@
+// Protects the packaged extension as a user meets it: the linux-x64 .vsix installs into
+// code-server, "Analyze the Sample Model" from the command palette shows its progress and
+// then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
+// writes the recommended reuse config through the save dialog.
+// Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { chromiumPath, installVsix, openWorkbench, profile, root, runCommand, startCodeServer, tail, webviewFrame } from './workbench.mjs';
+
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const extensionId = `${manifest.publisher}.${manifest.name}`;
+const vsix = process.env.UI_TEST_VSIX ?? join(root, `.artifacts/vsix/${manifest.name}-linux-x64-${manifest.version}.vsix`);
+const shots = join(root, '.artifacts/ui');
+const scratch = join(shots, 'scratch');
+const serverLog = join(shots, 'code-server.log');
+const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 300);
+
+let started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+const step = (m) => console.log(`[ui ${elapsed()}] ${m}`);
+let server;
+let browser;
+let page;
+let shotCount = 0;
+
+async function shoot(name) {
+  const file = join(shots, `${String(++shotCount).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  console.log(`  screenshot: ${file}`);
+}
+
+function check(ok, message) {
+  if (!ok) throw new Error(message);
+}
+
+function prepare() {
+  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: apt-get install -y chromium`);
+  const setup = spawnSync('bash', [join(root, 'scripts/setupCodeServer.sh')], { stdio: 'inherit' });
+  if (setup.status !== 0) throw new Error('scripts/setupCodeServer.sh failed');
+  if (process.env.UI_TEST_VSIX) {
+    if (!existsSync(vsix)) throw new Error(`UI_TEST_VSIX=${vsix} does not exist`);
+    return;
+  }
+  // A .vsix older than the sources would test yesterday's extension.
+  const stale = existsSync(vsix) && newestSource() > statSync(vsix).mtimeMs;
+  if (!existsSync(vsix) || stale) {
+    console.log(`${vsix} is ${stale ? 'older than the sources' : 'missing'}: packaging linux-x64 first`);
+    const pack = spawnSync(process.execPath, [join(root, 'scripts/package.mjs'), '--target', 'linux-x64'], { stdio: 'inherit' });
+    if (pack.status !== 0) throw new Error('scripts/package.mjs --target linux-x64 failed');
+  }
+}
+
+/** When the newest file that goes into the .vsix was changed. */
+function newestSource() {
+  const newest = (path) => {
+    const s = statSync(path);
+    if (!s.isDirectory()) return s.mtimeMs;
+    return Math.max(s.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
+  };
+  return Math.max(...['analysis', 'extension', 'webview', 'media', 'package.json', '.vscodeignore'].map((f) => newest(join(root, f))));
+}
+
+async function main() {
+  rmSync(shots, { recursive: true, force: true });
+  const p = profile(scratch);
+  // A copy, so that what the extension writes into the workspace stays out of the checkout.
+  const workspace = join(scratch, 'workspace');
+  cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
+
+  step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
+  const installed = installVsix(p, vsix, extensionId);
+  const ortBin = join(installed, 'node_modules/onnxruntime-node/bin/napi-v6');
+  check(existsSync(join(ortBin, 'linux/x64/onnxruntime_binding.node')), `the installed extension has no linux-x64 onnxruntime binding (${ortBin})`);
+  step(`installed into ${installed}`);
+
+  const { origin, stop } = await startCodeServer(p, workspace, serverLog);
+  server = stop;
+  step(`code-server answers on ${origin} (log: ${serverLog})`);
+  ({ context: browser, page } = await openWorkbench(p, `${origin}/?folder=${encodeURIComponent(workspace)}`));
+  // The extension list and the file tree settle in the first seconds.
+  await page.waitForSelector('.explorer-folders-view, .activitybar', { timeout: 60_000 });
+  await page.waitForTimeout(2000);
+  step('workbench open');
+  await shoot('workbench');
+
+  // 1. Analyze the Sample Model, as a user would start it.
+  const analyzing = page.locator('.notification-toast', { hasText: 'analyzing the sample model' });
+  await runCommand(page, 'Attention Reuse: Analyze the Sample Model', () => shoot('command-palette'));
+  step('picked "Attention Reuse: Analyze the Sample Model"');
+  await analyzing.waitFor({ state: 'visible', timeout: 30_000 }).catch(() => {
+    throw new Error('no "Attention Reuse: analyzing the sample model" progress notification within 30 s (did the extension activate? see the server log)');
+  });
+  await page.waitForTimeout(400); // the toast slides in
+  await shoot('progress');
+  step(`progress: "${(await analyzing.innerText({ timeout: 1000 }).catch(() => '(finished meanwhile)')).replace(/\s+/g, ' ').trim()}"`);
+
+  const panel = await webviewFrame(page, 'body.host-editor .redundancy canvas[data-grid]', 180_000);
+  await analyzing.waitFor({ state: 'hidden', timeout: 30_000 });
+  const title = await panel.$eval('h1.title', (e) => e.textContent);
+  step(`editor panel shows "${title}"`);
+  await shoot('panel');
+
+  // 2. The heatmap against the analysis file the extension wrote to its global storage.
+  const analysisFile = join(p['user-data'], 'User/globalStorage', extensionId, 'analyses/sample.analysis.json');
+  check(existsSync(analysisFile), `the extension wrote no ${analysisFile}`);
+  const analysis = JSON.parse(readFileSync(analysisFile, 'utf8'));
+  check(analysis.model.path.startsWith(installed), `the analysis ran ${analysis.model.path}, not the installed extension's sample model`);
+  const layerPairs = analysis.stacks[0].layerPairs;
+  const canvas = panel.locator('.redundancy canvas[data-grid]').first();
+  const [left, top, cell, rows, cols] = (await canvas.getAttribute('data-grid')).split(',').map(Number);
+  check(rows === 4 && cols === 4, `the sample model has 4 layers, the heatmap is ${rows}×${cols}`);
+  check(layerPairs.length === 4, `the analysis file has ${layerPairs.length} layers`);
+  const readout = panel.locator('.redundancy .grid-chart').first().locator('.readout');
+  const seen = [];
+  for (let l = 0; l < rows; l++) {
+    for (let l2 = 0; l2 < cols; l2++) {
+      await canvas.hover({ position: { x: left + (l2 + 0.5) * cell, y: top + (l + 0.5) * cell } });
+      const text = await readout.innerText();
+      const m = /^layer (\d+) × layer (\d+): ([\d.]+)/.exec(text);
+      check(m && Number(m[1]) === l && Number(m[2]) === l2, `hovering cell (${l}, ${l2}) reads "${text}" (cell geometry from data-grid wrong?)`);
+      const want = layerPairs[l][l2].toFixed(3);
+      check(m[3] === want, `cell (${l}, ${l2}) shows ${m[3]}, the analysis file has ${want}`);
+      seen.push(m[3]);
+    }
+  }
+  step(`heatmap: 4×4 cells equal the analysis file's layerPairs (${seen.join(' ')})`);
+  await canvas.hover({ position: { x: left + 2.5 * cell, y: top + 0.5 * cell } });
+  await shoot('heatmap-cell');
+
+  // 3. Plan Reuse: the recommended candidate comes first; the save dialog suggests a name.
+  const planned = page.locator('.quick-input-widget', { hasText: 'pick a configuration to write' });
+  await runCommand(page, 'Attention Reuse: Plan Reuse');
+  await planned.waitFor({ state: 'visible', timeout: 30_000 });
+  const first = page.locator('.quick-input-list .monaco-list-row').first();
+  const candidate = (await first.innerText()).replace(/\s+/g, ' ').trim();
+  step(`plan: first candidate "${candidate}"`);
+  await shoot('plan-candidates');
+  await first.click();
+  const save = page.locator('.quick-input-widget', { hasText: 'Write Reuse Config' });
+  await save.waitFor({ state: 'visible', timeout: 20_000 });
+  // The simple file dialog (code-server's, for files on the server) fills in the folder first,
+  // then the suggested name.
+  const input = page.locator('.quick-input-widget input');
+  let suggested = '';
+  for (let i = 0; i < 100 && !suggested.endsWith('.json'); i++) {
+    if (i > 0) await page.waitForTimeout(100);
+    suggested = await input.inputValue();
+  }
+  check(suggested.endsWith('.reuse.json'), `the save dialog suggests "${suggested}", not a *.reuse.json name`);
+  step(`save dialog suggests ${suggested}`);
+  await shoot('save-dialog');
+  await page.keyboard.press('Enter');
+  const written = page.locator('.notification-toast', { hasText: /wrote .*\.reuse\.json/ });
+  await written.waitFor({ state: 'visible', timeout: 30_000 });
+  const configPath = suggested;
+  check(existsSync(configPath), `"${(await written.innerText()).trim()}" but ${configPath} does not exist`);
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  const summary = `${config.mode} P = ${config.P} K = ${config.K}`;
+  check(candidate.startsWith(summary), `the config says ${summary}, the picked candidate "${candidate}"`);
+  const kept = config.estimates.similarityKept.toFixed(3);
+  check(candidate.includes(`similarity kept ${kept}`), `the config keeps similarity ${kept}, the picked candidate "${candidate}"`);
+  step(`wrote ${configPath}: ${summary}, similarity kept ${kept}`);
+  await page.locator('.tab', { hasText: basename(configPath) }).waitFor({ timeout: 20_000 });
+  await shoot('reuse-config');
+}
+
+let finished = false;
+async function finish(code, message) {
+  if (finished) return;
+  finished = true;
+  if (message) console.error(`[ui] FAILED: ${message}`);
+  if (code !== 0 && page) await shoot('failure').catch(() => {});
+  await browser?.close().catch(() => {});
+  await server?.().catch(() => {});
+  if (code === 0) step('UI test passed');
+  else console.error(`server log (${serverLog}):\n${tail(serverLog)}`);
+  process.exit(code);
+}
+
+try {
+  prepare();
+} catch (err) {
+  console.error(`[ui] ${err.message}`);
+  process.exit(1);
+}
+// code-server's install (about 150 s when cold) and packaging run before the clock starts.
+started = Date.now();
+const timer = setTimeout(() => void finish(1, `timed out after ${totalTimeoutS} s`), totalTimeoutS * 1000);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => void finish(130, `interrupted (${signal})`));
+main().then(
+  () => {
+    clearTimeout(timer);
+    return finish(0);
+  },
+  (err) => {
+    clearTimeout(timer);
+    return finish(1, err.stack ?? String(err));
+  },
+);

