@@ -40,6 +40,12 @@ npm run test:vscode
 step "Restricted Mode (workspace trust) tests in code-server"
 npm run test:vscode:untrusted
 
+step "package the five platform .vsix files (and check their file lists)"
+npm run package
+
+step "UI test: the packaged .vsix in code-server, driven from the command palette"
+npm run test:ui
+
 step "extension tests in desktop VS Code (@vscode/test-electron)"
 npm run test:electron
 
