@@ -15,7 +15,7 @@ export const codeServerEntry = join(cache, 'server/node_modules/code-server/out/
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 // Quiet and offline: no welcome page, chat, tips, update or gallery checks.
-const userSettings = {
+export const userSettings = {
   'workbench.startupEditor': 'none',
   'workbench.tips.enabled': false,
   'workbench.secondarySideBar.defaultVisibility': 'hidden',

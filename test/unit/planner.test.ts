@@ -8,17 +8,7 @@ import { algorithm1HeadMap, isReuse, presetHeadMap, presetLayers } from '../../a
 import type { HeadMap } from '../../analysis/planner/headMap';
 import { candidateGrid, paretoFront, planStack, recommend } from '../../analysis/planner/plan';
 import type { Candidate, PlannerStack } from '../../analysis/planner/plan';
-
-function pseudoRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { pseudoRandom } from './pseudoRandom';
 
 /** A symmetric headPairs with 1 on the diagonal, random elsewhere. */
 function randomPairs(L: number, H: number, rand: () => number): HeadPairs {

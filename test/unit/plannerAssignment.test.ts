@@ -2,19 +2,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { maxWeightAssignment, maxWeightMatching } from '../../analysis/planner/assignment';
+import { pseudoRandom } from './pseudoRandom';
 
 /** Seeded generator (mulberry32) so a failing case can be replayed. */
-function pseudoRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Best total of exactly k pairs, mandatory rows matched, by trying every matching. */
 function bruteForce(w: number[][], k: number, mandatory: boolean[]): number {
   const R = w.length;

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import { chromium } from 'playwright-core';
+import { userSettings } from '../ui/workbench.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 // --untrusted: workspace trust stays on, so the folder opens in Restricted Mode and only the
@@ -31,15 +32,7 @@ const totalTimeoutS = Number(process.env.VSCODE_TEST_TIMEOUT_S ?? 360);
 let started = Date.now();
 
 const workbenchSettings = {
-  'workbench.startupEditor': 'none',
-  'workbench.tips.enabled': false,
-  'workbench.secondarySideBar.defaultVisibility': 'hidden',
-  'chat.disableAIFeatures': true,
-  'extensions.autoCheckUpdates': false,
-  'extensions.autoUpdate': false,
-  'extensions.ignoreRecommendations': true,
-  'telemetry.telemetryLevel': 'off',
-  'update.mode': 'none',
+  ...userSettings,
   // No trust dialog: an untrusted folder opens straight into Restricted Mode.
   'security.workspace.trust.startupPrompt': 'never',
 };
