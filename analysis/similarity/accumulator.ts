@@ -9,6 +9,8 @@ import type { AttentionInput, HeadBaselines, StackShape } from './inputScan';
 import { badRowError, checkShape, ROW_SUM_TOLERANCE, scanAttention } from './inputScan';
 import { addHeadPairL1, kernelScratchLength } from './kernel';
 import type { KernelOutput, KernelPool } from './kernelPool';
+import type { KernelChoice } from './simdKernel';
+import { isFloat32, SimdKernel } from './simdKernel';
 import type { StackSimilarity } from './views';
 import { similarityViews } from './views';
 
@@ -57,8 +59,11 @@ export class SimilarityAccumulator {
   private readonly kernelOut: Float64Array;
   private scratch = new Float64Array(0);
   private readonly baselines: HeadBaselines;
+  /** The WebAssembly SIMD kernel for float32 input; undefined until first used, null when off or unavailable. */
+  private simd: SimdKernel | null | undefined;
 
-  constructor(shape: StackShape, shard: ShardInfo = { index: 0, count: 1 }) {
+  /** `kernel: 'scalar'` keeps `add` on the JavaScript reference kernel (benchmarks, tests). */
+  constructor(shape: StackShape, shard: ShardInfo = { index: 0, count: 1 }, options: { kernel?: KernelChoice } = {}) {
     const { layerCount, headCount } = shape;
     if (!Number.isInteger(layerCount) || layerCount < 1 || !Number.isInteger(headCount) || headCount < 1) {
       throw new InputError(`stack "${shape.name}": needs at least one layer and head, got ${layerCount} x ${headCount}`);
@@ -73,6 +78,7 @@ export class SimilarityAccumulator {
     this.entropySums = new Float64Array(this.n);
     this.kernelOut = new Float64Array(this.n * this.n);
     this.baselines = { uniform: new Float64Array(this.n), entropy: new Float64Array(this.n) };
+    if (options.kernel === 'scalar') this.simd = null;
   }
 
   get examples(): number {
@@ -95,12 +101,27 @@ export class SimilarityAccumulator {
 
   /** Folds in one example on this thread. Throws `InputError` (and adds nothing) on bad input. */
   add(input: AttentionInput): void {
+    if (this.addSimd(input)) return;
     scanAttention(input, this.shape, this.baselines);
     const need = kernelScratchLength(input.layers.length, input.heads, input.keys);
     if (this.scratch.length < need) this.scratch = new Float64Array(need);
     this.kernelOut.fill(0);
     addHeadPairL1(input.layers, input.heads, input.queries, input.keys, 0, this.n, this.kernelOut, this.scratch);
     this.fold(input.queries, this.kernelOut, this.baselines);
+  }
+
+  /** `add` on the SIMD kernel; false (and nothing done) when that kernel cannot take the input. */
+  private addSimd(input: AttentionInput): boolean {
+    if (this.simd === null || !isFloat32(input.layers)) return false;
+    this.simd ??= SimdKernel.create() ?? null;
+    if (!this.simd) return false;
+    checkShape(input, this.shape);
+    const { heads, queries, keys } = input;
+    const bad = this.simd.run(input.layers, heads, queries, keys, ROW_SUM_TOLERANCE, this.kernelOut, this.baselines.uniform, this.baselines.entropy);
+    if (bad === undefined) return false;
+    if (bad >= 0) throw badRowError(input, bad);
+    this.fold(queries, this.kernelOut, this.baselines);
+    return true;
   }
 
   /**

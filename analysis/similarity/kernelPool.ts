@@ -3,13 +3,17 @@
  * its head pairs are split into contiguous ranges of first heads with about equal work and
  * its heads into equal ranges for the row scan, one of each per worker. The input is copied
  * once into shared memory and every worker writes its own part of one shared output, so
- * nothing large crosses a message. Each value is computed by the same code in the same order
- * as on the main thread, so results are bit-identical to the single-thread path.
+ * nothing large crosses a message. Float32 input runs on the WebAssembly SIMD kernel, every
+ * worker on its own instance over one shared memory; float64 input on the JavaScript kernel.
+ * Each value is computed by the same code in the same order as on the main thread (and the
+ * SIMD pair sums are exact integers), so results are bit-identical to the single-thread path.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { AttentionArray } from './kernel';
 import { addHeadPairL1, scanHeadRows, splitFirstHeads, splitHeads } from './kernel';
+import type { KernelChoice, SimdLayout, WasmMemory } from './simdKernel';
+import { isFloat32, loadExample, newSimdMemory, readResults, simdLayout, simdModuleBytes } from './simdKernel';
 
 /** The part of an example the workers read. */
 export interface KernelInput {
@@ -29,7 +33,27 @@ export interface KernelOutput {
   entropy: Float64Array;
 }
 
+/** A job for the SIMD kernel: byte offsets in the shared memory (see `SimdLayout`). */
+interface SimdJob {
+  simd: true;
+  heads: number;
+  queries: number;
+  keys: number;
+  begin: number;
+  end: number;
+  scanBegin: number;
+  scanEnd: number;
+  tolerance: number;
+  input: number;
+  out: number;
+  rows: number;
+  totals: number;
+  uniform: number;
+  entropy: number;
+}
+
 interface JobMessage {
+  simd?: false;
   input: SharedArrayBuffer;
   float64: boolean;
   layerCount: number;
@@ -49,12 +73,26 @@ type Reply = { ok: true; badRow: number } | { ok: false; message: string };
 // The kernel travels as source text (it is self-contained by contract), so the pool works
 // the same from out/ and from a bundle, with no worker file to ship beside it.
 const workerSource = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const addHeadPairL1 = (${addHeadPairL1.toString()});
 const scanHeadRows = (${scanHeadRows.toString()});
+const simd = workerData.simdModule
+  ? new WebAssembly.Instance(new WebAssembly.Module(workerData.simdModule), { env: { memory: workerData.memory } }).exports
+  : undefined;
 let scratch = new Float64Array(0);
 parentPort.on('message', (job) => {
   try {
+    if (job.simd) {
+      let badRow = -1;
+      if (job.scanBegin < job.scanEnd) {
+        badRow = simd.scanRows(job.input, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, job.totals, job.uniform, job.entropy);
+      }
+      if (badRow < 0 && job.begin < job.end) {
+        simd.pairMins(job.input, job.heads, job.queries, job.keys, job.begin, job.end, job.out, job.rows);
+      }
+      parentPort.postMessage({ ok: true, badRow });
+      return;
+    }
     const Type = job.float64 ? Float64Array : Float32Array;
     const length = job.heads * job.queries * job.keys;
     const layers = [];
@@ -90,11 +128,16 @@ export class KernelPool {
   private closed = false;
   private input = new SharedArrayBuffer(0);
   private output = new SharedArrayBuffer(0);
+  /** Shared by every worker's SIMD instance; undefined where the SIMD kernel is off or unavailable. */
+  private readonly memory: WasmMemory | undefined;
 
-  private constructor(threads: number) {
+  private constructor(threads: number, kernel: KernelChoice) {
+    const simdModule = kernel === 'simd' ? simdModuleBytes() : null;
+    this.memory = simdModule ? newSimdMemory() : undefined;
     this.slots = [];
     for (let i = 0; i < threads; i++) {
-      const slot: Slot = { worker: new Worker(workerSource, { eval: true }) };
+      const workerData = { simdModule, memory: this.memory };
+      const slot: Slot = { worker: new Worker(workerSource, { eval: true, workerData }) };
       slot.worker.on('message', (reply: Reply) => this.settle(slot, reply));
       slot.worker.on('error', (err) => this.fail(slot, err));
       slot.worker.on('exit', (code) => this.fail(slot, new Error(`kernel worker exited with code ${code}`)));
@@ -104,10 +147,18 @@ export class KernelPool {
     }
   }
 
-  /** Starts `threads` workers (default: the machine's available parallelism). */
-  static open(threads: number = availableParallelism()): KernelPool {
+  /**
+   * Starts `threads` workers (default: the machine's available parallelism). Float32 input
+   * runs on the SIMD kernel unless `kernel` is 'scalar' or the runtime lacks WebAssembly SIMD.
+   */
+  static open(threads: number = availableParallelism(), options: { kernel?: KernelChoice } = {}): KernelPool {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`kernel pool needs at least one thread, got ${threads}`);
-    return new KernelPool(threads);
+    return new KernelPool(threads, options.kernel ?? 'simd');
+  }
+
+  /** Whether float32 examples run on the SIMD kernel. */
+  get simd(): boolean {
+    return this.memory !== undefined;
   }
 
   get threads(): number {
@@ -151,6 +202,8 @@ export class KernelPool {
     if (output.pairL1.length < n * n || output.uniform.length < n || output.entropy.length < n) {
       throw new RangeError(`kernel output too small for ${n} heads`);
     }
+    const simd = this.memory && isFloat32(layers) ? simdLayout(n, queries, keys, this.slots.length) : undefined;
+    if (simd) return this.runSimd(input, output, tolerance, simd);
     // Mixed precisions widen to float64, which is exact for float32 values.
     const float64 = layers.some((layer) => layer instanceof Float64Array);
     const bytes = float64 ? 8 : 4;
@@ -189,19 +242,51 @@ export class KernelPool {
         }),
       );
     }
-    let badRow = -1;
-    for (const reply of await Promise.all(replies)) {
-      if (!reply.ok) throw new Error(`kernel worker failed: ${reply.message}`);
-      // The lowest bad row is the one a single thread, scanning in order, would report.
-      if (reply.badRow >= 0 && (badRow < 0 || reply.badRow < badRow)) badRow = reply.badRow;
-    }
+    const badRow = lowestBadRow(await Promise.all(replies));
     output.pairL1.set(shared.subarray(0, n * n));
     output.uniform.set(shared.subarray(n * n, n * n + n));
     output.entropy.set(shared.subarray(n * n + n, outLength));
     return badRow;
   }
 
-  private post(slot: Slot, job: JobMessage): Promise<Reply> {
+  private async runSimd(input: KernelInput, output: KernelOutput, tolerance: number, layout: SimdLayout): Promise<number> {
+    const { heads, queries, keys } = input;
+    const n = input.layers.length * heads;
+    for (const layer of input.layers) {
+      if (layer.length !== heads * queries * keys) throw new RangeError(`kernel layer holds ${layer.length} values, expected ${heads * queries * keys}`);
+    }
+    const memory = this.memory!;
+    loadExample(memory, layout, input.layers as readonly Float32Array[], n);
+    const pairRanges = splitFirstHeads(n, this.slots.length);
+    const scanRanges = splitHeads(n, this.slots.length);
+    const jobs = Math.max(pairRanges.length, scanRanges.length);
+    const replies: Promise<Reply>[] = [];
+    for (let i = 0; i < jobs; i++) {
+      const job: SimdJob = {
+        simd: true,
+        heads: n,
+        queries,
+        keys,
+        begin: pairRanges[i]?.begin ?? 0,
+        end: pairRanges[i]?.end ?? 0,
+        scanBegin: scanRanges[i]?.begin ?? 0,
+        scanEnd: scanRanges[i]?.end ?? 0,
+        tolerance,
+        input: layout.input,
+        out: layout.out,
+        rows: layout.rows[i],
+        totals: layout.totals,
+        uniform: layout.uniform,
+        entropy: layout.entropy,
+      };
+      replies.push(this.post(this.slots[i], job));
+    }
+    const badRow = lowestBadRow(await Promise.all(replies));
+    if (badRow < 0) readResults(memory, layout, n, output.pairL1, output.uniform, output.entropy);
+    return badRow;
+  }
+
+  private post(slot: Slot, job: JobMessage | SimdJob): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       slot.settle = (reply) => {
         slot.settle = undefined;
@@ -223,4 +308,14 @@ export class KernelPool {
     this.broken ??= err;
     slot.settle?.(err);
   }
+}
+
+/** The lowest bad row over the workers: the one a single thread, scanning in order, would report. */
+function lowestBadRow(replies: Reply[]): number {
+  let badRow = -1;
+  for (const reply of replies) {
+    if (!reply.ok) throw new Error(`kernel worker failed: ${reply.message}`);
+    if (reply.badRow >= 0 && (badRow < 0 || reply.badRow < badRow)) badRow = reply.badRow;
+  }
+  return badRow;
 }

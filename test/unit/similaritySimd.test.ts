@@ -1,0 +1,200 @@
+// Protects the WebAssembly SIMD kernel (fixed-point pair minima, row scan, worker split) against a slow float64 reference and the JavaScript kernel.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SimilarityAccumulator } from '../../analysis/similarity/accumulator';
+import type { AttentionInput } from '../../analysis/similarity/inputScan';
+import { scanHeadRows } from '../../analysis/similarity/kernel';
+import { KernelPool } from '../../analysis/similarity/kernelPool';
+import { SimdKernel, simdLayout, simdModuleBytes } from '../../analysis/similarity/simdKernel';
+import { assembleModule } from '../../analysis/similarity/wasmAssembler';
+import { InputError } from '../../analysis/errors';
+
+function mulberry32(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Float32 softmax rows of every style the runtime can produce: diffuse, peaked, one-hot, with exact zeros, with tiny values. */
+function randomLayers(rand: () => number, L: number, H: number, q: number, k: number): Float32Array[] {
+  return Array.from({ length: L }, () => {
+    const layer = new Float32Array(H * q * k);
+    for (let r = 0; r < H * q; r++) {
+      const style = rand();
+      const row = new Float64Array(k);
+      if (style > 0.95) row[Math.floor(rand() * k)] = 1;
+      else {
+        const temperature = style < 0.3 ? 0.2 : style < 0.6 ? 4 : style < 0.8 ? 12 : 60;
+        for (let x = 0; x < k; x++) row[x] = style > 0.88 && rand() < 0.3 ? 0 : Math.exp(rand() * temperature);
+        const sum = row.reduce((s, v) => s + v, 0) || 1;
+        for (let x = 0; x < k; x++) row[x] /= sum;
+      }
+      layer.set(row, r * k);
+    }
+    return layer;
+  });
+}
+
+/** Straight from the definitions, in float64 on the float32 values. */
+function reference(layers: Float32Array[], H: number, q: number, k: number) {
+  const n = layers.length * H;
+  const at = (a: number, p: number, x: number) => layers[Math.floor(a / H)][((a % H) * q + p) * k + x];
+  const pairL1 = new Float64Array(n * n);
+  for (let a = 0; a < n; a++)
+    for (let b = a + 1; b < n; b++) {
+      let s = 0;
+      for (let p = 0; p < q; p++) for (let x = 0; x < k; x++) s += Math.abs(at(a, p, x) - at(b, p, x));
+      pairL1[a * n + b] = s;
+    }
+  const uniform = new Float64Array(n);
+  const entropy = new Float64Array(n);
+  for (let a = 0; a < n; a++) {
+    let u = 0;
+    let e = 0;
+    for (let p = 0; p < q; p++)
+      for (let x = 0; x < k; x++) {
+        const v = at(a, p, x);
+        u += Math.abs(v - 1 / k);
+        if (v > 0) e -= v * Math.log(v);
+      }
+    uniform[a] = 1 - u / (2 * q);
+    entropy[a] = e / q;
+  }
+  return { pairL1, uniform, entropy };
+}
+
+interface Result {
+  pairL1: Float64Array;
+  uniform: Float64Array;
+  entropy: Float64Array;
+}
+
+function runSimd(layers: Float32Array[], H: number, q: number, k: number): Result & { bad: number | undefined } {
+  const n = layers.length * H;
+  const kernel = SimdKernel.create();
+  assert.ok(kernel, 'this Node has WebAssembly SIMD; the kernel must start');
+  const r = { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
+  return { ...r, bad: kernel.run(layers, H, q, k, 1e-3, r.pairL1, r.uniform, r.entropy) };
+}
+
+const shapes: [L: number, H: number, q: number, k: number][] = [
+  [1, 1, 3, 3], [1, 2, 1, 1], [2, 3, 5, 2], [3, 2, 4, 7], [2, 5, 6, 9], [4, 3, 3, 64], [3, 3, 2, 129], [2, 4, 3, 300], [1, 7, 2, 1024],
+];
+
+test('SIMD kernel matches the float64 reference: S within k·2⁻³³, baselines within 1e-6', () => {
+  const rand = mulberry32(11);
+  for (const [L, H, q, k] of shapes) {
+    const layers = randomLayers(rand, L, H, q, k);
+    const got = runSimd(layers, H, q, k);
+    const ref = reference(layers, H, q, k);
+    const n = L * H;
+    const label = `L${L} H${H} q${q} k${k}`;
+    assert.equal(got.bad, -1, `${label}: valid rows were reported bad`);
+    // Fixed point rounds each value by at most 2⁻³²: ΔS ≤ k·2⁻³³ (the reference's own error is far smaller).
+    const bound = k * 2 ** -33 + 1e-12;
+    for (let a = 0; a < n; a++) {
+      for (let b = a + 1; b < n; b++) {
+        const dS = Math.abs(got.pairL1[a * n + b] - ref.pairL1[a * n + b]) / (2 * q);
+        assert.ok(dS <= bound, `${label} pair (${a}, ${b}): S off by ${dS} > ${bound} (fixed-point rounding or a missed vector)`);
+        assert.ok(got.pairL1[a * n + b] >= 0, `${label} pair (${a}, ${b}): negative L1 (totals and minima disagree)`);
+      }
+      assert.ok(Math.abs(got.uniform[a] - ref.uniform[a]) <= 1e-9, `${label} head ${a}: uniform ${got.uniform[a]} vs ${ref.uniform[a]} (tail mask?)`);
+      assert.ok(Math.abs(got.entropy[a] - ref.entropy[a]) <= 1e-6 * Math.max(1, ref.entropy[a]), `${label} head ${a}: entropy ${got.entropy[a]} vs ${ref.entropy[a]} (logarithm)`);
+    }
+  }
+});
+
+test('identical heads are exactly similar and one-hot rows exactly dissimilar', () => {
+  const k = 13;
+  const q = 3;
+  const layer = new Float32Array(4 * q * k);
+  const rand = mulberry32(3);
+  for (let r = 0; r < q; r++) {
+    let sum = 0;
+    const row = Array.from({ length: k }, () => rand());
+    row.forEach((v) => (sum += v));
+    row.forEach((v, x) => {
+      layer[r * k + x] = v / sum;
+      layer[(q + r) * k + x] = v / sum;
+    });
+    layer[(2 * q + r) * k + r] = 1;
+    layer[(3 * q + r) * k + r + 1] = 1;
+  }
+  const got = runSimd([layer], 4, q, k);
+  assert.equal(got.pairL1[0 * 4 + 1], 0, 'a head against its copy must have L1 exactly 0');
+  assert.equal(got.pairL1[2 * 4 + 3], 2 * q, 'disjoint one-hot rows have L1 exactly 2 per row');
+  assert.equal(got.entropy[2], 0, 'one-hot rows have entropy 0');
+});
+
+test('first bad row is the one the JavaScript scan reports, in the tail lanes too', () => {
+  const rand = mulberry32(5);
+  const [L, H, q, k] = [3, 2, 4, 7];
+  const cases: [layer: number, index: number, value: number][] = [
+    [1, (1 * q + 2) * k + 6, NaN],
+    [2, (0 * q + 3) * k + 5, Infinity],
+    [0, (1 * q + 0) * k + 4, -1e-6],
+    [2, (1 * q + 1) * k + 0, 0.5],
+    [0, 0, -0],
+  ];
+  for (const [l, index, value] of cases) {
+    const layers = randomLayers(rand, L, H, q, k);
+    layers[l][index] = value;
+    // A second bad row later on: the lower one must win.
+    layers[L - 1][H * q * k - 1] = NaN;
+    const n = L * H;
+    const js = scanHeadRows(layers, H, q, k, 0, n, 1e-3, new Float64Array(n), new Float64Array(n));
+    assert.equal(runSimd(layers, H, q, k).bad, js, `value ${value} at layer ${l} index ${index}: SIMD scan disagrees on the first bad row`);
+  }
+});
+
+test('pair sums are bit-identical for any number of worker threads', async () => {
+  const rand = mulberry32(8);
+  const [L, H, q, k] = [3, 5, 6, 21];
+  const layers = randomLayers(rand, L, H, q, k);
+  const single = runSimd(layers, H, q, k);
+  const input = { heads: H, queries: q, keys: k, layers };
+  for (const threads of [1, 2, 3, 5]) {
+    const pool = KernelPool.open(threads);
+    try {
+      assert.ok(pool.simd, 'the pool must use the SIMD kernel where the runtime has it');
+      const n = L * H;
+      const out = { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
+      assert.equal(await pool.compute(input, out, 1e-3), -1);
+      assert.deepEqual(out.pairL1, single.pairL1, `${threads} threads: a split changed a pair sum`);
+      assert.deepEqual(out.uniform, single.uniform, `${threads} threads: uniform baseline differs`);
+      assert.deepEqual(out.entropy, single.entropy, `${threads} threads: entropy differs`);
+    } finally {
+      await pool.close();
+    }
+  }
+});
+
+test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on either', () => {
+  const rand = mulberry32(21);
+  const shape = { name: 'encoder', kind: 'self' as const, layerCount: 3, headCount: 4 };
+  const simd = new SimilarityAccumulator(shape);
+  const scalar = new SimilarityAccumulator(shape, undefined, { kernel: 'scalar' });
+  for (const m of [5, 40, 9]) {
+    const input: AttentionInput = { name: 'encoder', kind: 'self', heads: 4, queries: m, keys: m, layers: randomLayers(rand, 3, 4, m, m) };
+    simd.add(input);
+    scalar.add(input);
+  }
+  const a = simd.toJSON();
+  const b = scalar.toJSON();
+  a.pairSums.forEach((v, i) => assert.ok(Math.abs(v - b.pairSums[i]) <= 3 * 1e-6, `pair sum ${i}: ${v} vs scalar ${b.pairSums[i]}`));
+  const bad: AttentionInput = { name: 'encoder', kind: 'self', heads: 4, queries: 3, keys: 3, layers: randomLayers(rand, 3, 4, 3, 3) };
+  bad.layers[1][7] = NaN;
+  assert.throws(() => simd.add(bad), (err: unknown) => err instanceof InputError && /layer 1 head 0 query 2: row has NaN/.test((err as Error).message));
+  assert.equal(simd.examples, 3, 'a refused example adds nothing');
+});
+
+test('layout refuses examples beyond a 32-bit memory; the assembler rejects what it cannot encode', () => {
+  assert.ok(simdLayout(144, 128, 128, 2), 'BERT-base fits');
+  assert.equal(simdLayout(384, 4096, 4096, 2), undefined, '384 heads of 4096² float32 values (26 GB) must fall back to the JavaScript kernel');
+  assert.ok(simdModuleBytes(), 'the module assembles and validates');
+  const fn = { name: 'f', params: [], locals: [], body: 'i32.frobnicate', exported: true };
+  assert.throws(() => assembleModule({ memory: { initialPages: 1, maximumPages: 1, shared: false }, functions: [fn] }), /unknown instruction/);
+});
