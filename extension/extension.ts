@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { ConfigDiagnostics } from './configDiagnostics';
 import { InspectCommands } from './inspectCommands';
 import { AttentionPanel } from './panelView';
 import { PlanCommands } from './planCommands';
@@ -10,6 +11,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(AttentionPanel.register(context, output));
   context.subscriptions.push(PlanCommands.register(context, output));
   context.subscriptions.push(TrainTasks.register(context, output));
+  context.subscriptions.push(ConfigDiagnostics.register(context));
 }
 
 export function deactivate(): void {
