@@ -59,6 +59,7 @@ export class TrainingView {
       for (const r of added) if (Number.isFinite(r.loss)) data.push({ x: r.step, y: r.loss });
       this.chart.update('none');
     }
+    (this.canvas.parentElement ?? this.canvas).dataset.points = String(this.chart?.data.datasets[0].data.length ?? 0);
     this.renderLatest();
   }
 

@@ -1,7 +1,8 @@
 // Protects the packaged extension as a user meets it: the linux-x64 .vsix installs into
 // code-server, "Analyze the Sample Model" from the command palette shows its progress and
 // then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
-// writes the recommended reuse config through the save dialog.
+// writes the recommended reuse config through the save dialog; its notification's Train button
+// runs 5 training steps as a task, and the panel's loss chart shows a point per step.
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -15,6 +16,8 @@ const shots = join(root, '.artifacts/ui');
 const scratch = join(shots, 'scratch');
 const serverLog = join(shots, 'code-server.log');
 const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 300);
+const trainPython = process.env.UI_TEST_PYTHON ?? '/usr/bin/python3';
+const trainSteps = 5;
 
 let started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
@@ -63,7 +66,8 @@ function newestSource() {
 
 async function main() {
   rmSync(shots, { recursive: true, force: true });
-  const p = profile(scratch);
+  // Training needs an interpreter with PyTorch (a machine-overridable setting); 5 steps keep the run short.
+  const p = profile(scratch, { 'attentionReuse.training.steps': trainSteps }, { 'attentionReuse.pythonPath': trainPython });
   // A copy, so that what the extension writes into the workspace stays out of the checkout.
   const workspace = join(scratch, 'workspace');
   cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
@@ -163,6 +167,52 @@ async function main() {
   step(`wrote ${configPath}: ${summary}, similarity kept ${kept}`);
   await page.locator('.tab', { hasText: basename(configPath) }).waitFor({ timeout: 20_000 });
   await shoot('reuse-config');
+
+  // 4. Train from the notification: the training text and tokenizer default to the bundled samples.
+  await written.locator('.monaco-button', { hasText: 'Train' }).click();
+  for (const what of ['Training text', 'Tokenizer']) {
+    const pick = page.locator('.quick-input-widget', { hasText: `Train Reuse Model: ${what}` });
+    await pick.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => {
+      throw new Error(`Train asked no "${what}" question within 20 s (is the workspace trusted? did the config validate?)`);
+    });
+    const row = (await page.locator('.quick-input-list .monaco-list-row').first().innerText()).replace(/\s+/g, ' ').trim();
+    step(`train: ${what} → "${row}"`);
+    await page.keyboard.press('Enter');
+    await pick.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+  const trained = page.locator('.notification-toast', { hasText: 'training finished' });
+  const failed = page.locator('.notification-toast.error, .notification-toast', { hasText: /Attention Reuse: .*(exit|cannot|error|fail)/i });
+  await page.locator('.terminal-wrapper, .xterm').first().waitFor({ state: 'visible', timeout: 30_000 });
+  await page.waitForTimeout(1500);
+  await shoot('training-task');
+  const done = await Promise.race([
+    trained.waitFor({ state: 'visible', timeout: 180_000 }).then(() => 'ok').catch(() => 'timed out'),
+    failed.waitFor({ state: 'visible', timeout: 180_000 }).then(() => 'failed').catch(() => 'timed out'),
+  ]);
+  const trainText = await page.locator('.notification-toast').last().innerText().catch(() => '');
+  check(done === 'ok', `training did not finish: "${trainText.replace(/\s+/g, ' ').trim()}" (python ${trainPython} with torch? see the task terminal in the failure screenshot)`);
+  const runDir = /the model is in (.+?)\.?$/m.exec((await trained.innerText()).trim())?.[1];
+  check(runDir && existsSync(join(runDir, 'metrics.jsonl')), `"${(await trained.innerText()).trim()}" but its run folder has no metrics.jsonl`);
+  const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const losses = metrics.filter((m) => Number.isFinite(m.loss));
+  check(losses.length === trainSteps, `metrics.jsonl has ${losses.length} loss lines, training.steps is ${trainSteps}`);
+  step(`trained ${trainSteps} steps into ${runDir}: loss ${losses[0].loss.toFixed(3)} → ${losses[losses.length - 1].loss.toFixed(3)}`);
+
+  // 5. The panel's loss chart holds a point per logged step.
+  await page.locator('.tabs-container .tab', { hasText: 'Attention Reuse' }).first().click();
+  const trainingFrame = await webviewFrame(page, '.training .chart-box[data-points]', 30_000);
+  const chartBox = trainingFrame.locator('.training .chart-box[data-points]');
+  let points = 0;
+  for (let i = 0; i < 50 && points < losses.length; i++) {
+    if (i > 0) await page.waitForTimeout(200);
+    points = Number(await chartBox.getAttribute('data-points'));
+  }
+  check(points === losses.length, `the loss chart has ${points} points, metrics.jsonl ${losses.length} (metrics not forwarded to the panel?)`);
+  await chartBox.scrollIntoViewIfNeeded();
+  const status = (await trainingFrame.locator('.training .status').innerText()).trim();
+  step(`loss chart: ${points} points; "${status}"`);
+  await page.waitForTimeout(500);
+  await shoot('loss-curve');
 }
 
 let finished = false;

@@ -29,15 +29,18 @@ export const userSettings = {
   'git.openRepositoryInParentFolders': 'never',
 };
 
-/** Folders of one code-server profile under `scratch`, and the environment that points it there. */
-export function profile(scratch) {
+/** Folders of one code-server profile under `scratch` (user settings plus `settings`, and `machineSettings`), and the environment that points it there. */
+export function profile(scratch, settings = {}, machineSettings = {}) {
   const dirs = {};
   for (const d of ['config', 'data', 'cache', 'tmp', 'user-data', 'extensions', 'chromium']) {
     dirs[d] = join(scratch, d);
     mkdirSync(dirs[d], { recursive: true });
   }
   mkdirSync(join(dirs['user-data'], 'User'), { recursive: true });
-  writeFileSync(join(dirs['user-data'], 'User/settings.json'), JSON.stringify(userSettings, null, 2));
+  writeFileSync(join(dirs['user-data'], 'User/settings.json'), JSON.stringify({ ...userSettings, ...settings }, null, 2));
+  // A remote window (code-server is one) reads machine-scoped settings only from here, not from User/.
+  mkdirSync(join(dirs['user-data'], 'Machine'), { recursive: true });
+  writeFileSync(join(dirs['user-data'], 'Machine/settings.json'), JSON.stringify(machineSettings, null, 2));
   const env = {
     ...process.env,
     PATH: `${nodeBin}:${process.env.PATH}`,
