@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import type { AttentionArray } from './kernel';
 import { addHeadPairL1, scanHeadRows, splitFirstHeads, splitHeads } from './kernel';
 import type { KernelChoice, SimdLayout, WasmMemory } from './simdKernel';
-import { isFloat32, loadExample, newSimdMemory, readResults, simdLayout, simdModuleBytes } from './simdKernel';
+import { isFloat32, loadExample, newSimdMemory, readResults, simdLayout, simdModuleBytes, sweepVectors } from './simdKernel';
 
 /** The part of an example the workers read. */
 export interface KernelInput {
@@ -47,6 +47,8 @@ interface SimdJob {
   input: number;
   out: number;
   rows: number;
+  /** Vectors per sweep of a gathered row (`sweepVectors`). */
+  sweep: number;
   totals: number;
   uniform: number;
   entropy: number;
@@ -88,7 +90,7 @@ parentPort.on('message', (job) => {
         badRow = simd.scanRows(job.input, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, job.totals, job.uniform, job.entropy);
       }
       if (badRow < 0 && job.begin < job.end) {
-        simd.pairMins(job.input, job.heads, job.queries, job.keys, job.begin, job.end, job.out, job.rows);
+        simd.pairMins(job.input, job.heads, job.queries, job.keys, job.begin, job.end, job.out, job.rows, job.sweep);
       }
       parentPort.postMessage({ ok: true, badRow });
       return;
@@ -275,6 +277,7 @@ export class KernelPool {
         input: layout.input,
         out: layout.out,
         rows: layout.rows[i],
+        sweep: sweepVectors,
         totals: layout.totals,
         uniform: layout.uniform,
         entropy: layout.entropy,

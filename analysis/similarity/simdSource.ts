@@ -152,13 +152,15 @@ const gather: WasmFunction = {
 };
 
 /**
- * `pairMins(input, n, q, k, firstBegin, firstEnd, out, rows)`: for every pair a < b with a in
- * [firstBegin, firstEnd), adds Σ_p Σ_x min(A_a[p,x], A_b[p,x]) to the f64 out[a·n + b].
+ * `pairMins(input, n, q, k, firstBegin, firstEnd, out, rows, chunk)`: for every pair a < b with
+ * a in [firstBegin, firstEnd), adds Σ_p Σ_x min(A_a[p,x], A_b[p,x]) to the f64 out[a·n + b].
+ * Each gathered row is swept `chunk` vectors at a time, so that the part of the scratch a
+ * sweep reads stays in L1 for long rows (integer sums: the chunking changes no result).
  */
 function pairMins(R: number, C: number): WasmFunction {
   const call = (r: number, c: number, a: string, b: string) => `
-          local.get $rows local.get ${a} i32.const 16 i32.mul i32.add
-          local.get $rows local.get ${b} i32.const 16 i32.mul i32.add
+          local.get $base local.get ${a} i32.const 16 i32.mul i32.add
+          local.get $base local.get ${b} i32.const 16 i32.mul i32.add
           local.get $stride local.get $span
           local.get $out local.get ${a} local.get $n i32.mul local.get ${b} i32.add i32.const 8 i32.mul i32.add
           local.get $os call $pairs_${r}x${c}`;
@@ -193,16 +195,22 @@ function pairMins(R: number, C: number): WasmFunction {
     .join('');
   return {
     name: 'pairMins',
-    params: [['input', i32], ['n', i32], ['q', i32], ['k', i32], ['firstBegin', i32], ['firstEnd', i32], ['out', i32], ['rows', i32]],
-    locals: [['p', i32], ['a', i32], ['b', i32], ['c', i32], ['stride', i32], ['span', i32], ['os', i32]],
+    params: [['input', i32], ['n', i32], ['q', i32], ['k', i32], ['firstBegin', i32], ['firstEnd', i32], ['out', i32], ['rows', i32], ['chunk', i32]],
+    locals: [['p', i32], ['a', i32], ['b', i32], ['c', i32], ['stride', i32], ['span', i32], ['os', i32], ['rowSpan', i32], ['chunkBytes', i32], ['x0', i32], ['base', i32]],
     exported: true,
     body: `
     local.get $firstBegin local.get $firstEnd i32.ge_u if return end
     local.get $n i32.const 16 i32.mul local.set $stride
-    local.get $k i32.const 3 i32.add i32.const 2 i32.shr_u local.get $stride i32.mul local.set $span
+    local.get $k i32.const 3 i32.add i32.const 2 i32.shr_u local.get $stride i32.mul local.set $rowSpan
+    local.get $chunk i32.const 1 local.get $chunk i32.const 1 i32.gt_u select local.get $stride i32.mul local.set $chunkBytes
     local.get $n i32.const 8 i32.mul local.set $os
     loop $row
       local.get $input local.get $n local.get $q local.get $k local.get $p local.get $firstBegin local.get $rows call $gather
+      i32.const 0 local.set $x0
+      loop $chunkLoop
+      local.get $chunkBytes local.get $rowSpan local.get $x0 i32.sub local.tee $span
+      local.get $chunkBytes local.get $span i32.lt_u select local.set $span
+      local.get $rows local.get $x0 i32.add local.set $base
       local.get $firstBegin local.set $a
       block $blocksDone
         loop $blocks
@@ -220,6 +228,9 @@ function pairMins(R: number, C: number): WasmFunction {
           local.get $a i32.const 1 i32.add local.set $a
           br $singles
         end
+      end
+      local.get $x0 local.get $span i32.add local.tee $x0
+      local.get $rowSpan i32.lt_u br_if $chunkLoop
       end
       local.get $p i32.const 1 i32.add local.tee $p
       local.get $q i32.lt_u br_if $row
