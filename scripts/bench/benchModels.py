@@ -1,0 +1,162 @@
+"""Benchmark encoders with random weights and explicit softmax attention, and the PyTorch reference.
+
+usage:
+  benchModels.py export CASE OUT.onnx
+      build CASE (seeded, so every call gives the same weights) and export it with
+      torch.onnx.export: inputs input_ids and attention_mask [batch, tokens], output the last
+      hidden state; each layer's Softmax output is the attention the analysis finds.
+  benchModels.py reference CASE IDS.jsonl BATCH EXAMPLES THREADS
+      the PyTorch reference a user would write: the same model with attention capture,
+      torch.set_num_threads(THREADS), batches of BATCH, and per batch the similarity of every
+      head pair l <= l' with one batched torch.cdist(p=1) per first layer, real tokens only.
+      Prints one JSON line: examples timed (the first batch is warm-up), seconds, rate.
+"""
+import json
+import math
+import resource
+import sys
+import time
+
+import torch
+from torch import nn
+
+CASES = {
+    "bert-base": dict(layers=12, heads=12, hidden=768, ffn=3072, vocab=30522, positions=512),
+    "long": dict(layers=6, heads=8, hidden=512, ffn=2048, vocab=30522, positions=1024),
+}
+MASK_VALUE = -10000.0
+
+
+class Layer(nn.Module):
+    """A post-LayerNorm BERT layer with attention written out, so the graph keeps its Softmax."""
+
+    def __init__(self, hidden, heads, ffn):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = hidden // heads
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+        self.output = nn.Linear(hidden, hidden)
+        self.norm1 = nn.LayerNorm(hidden)
+        self.up = nn.Linear(hidden, ffn)
+        self.down = nn.Linear(ffn, hidden)
+        self.norm2 = nn.LayerNorm(hidden)
+
+    def split(self, x):
+        b, n, _ = x.shape
+        return x.view(b, n, self.heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x, additive_mask):
+        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + additive_mask
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.matmul(probs, v).transpose(1, 2).reshape(x.shape)
+        x = self.norm1(x + self.output(out))
+        x = self.norm2(x + self.down(nn.functional.gelu(self.up(x))))
+        return x, probs
+
+
+class Encoder(nn.Module):
+    def __init__(self, layers, heads, hidden, ffn, vocab, positions):
+        super().__init__()
+        self.token = nn.Embedding(vocab, hidden)
+        self.position = nn.Embedding(positions, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.layers = nn.ModuleList(Layer(hidden, heads, ffn) for _ in range(layers))
+
+    def forward(self, input_ids, attention_mask):
+        """(last hidden state, attention probabilities per layer [batch, heads, n, n])."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.norm(self.token(input_ids) + self.position(positions)[None])
+        additive = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * MASK_VALUE
+        probs = []
+        for layer in self.layers:
+            x, p = layer(x, additive)
+            probs.append(p)
+        return x, probs
+
+
+class HiddenOnly(nn.Module):
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids, attention_mask):
+        return self.encoder(input_ids, attention_mask)[0]
+
+
+def build(case):
+    torch.manual_seed(1234)
+    return Encoder(**CASES[case]).eval()
+
+
+def export(case, out_path):
+    model = HiddenOnly(build(case))
+    n = 16
+    ids = torch.randint(0, CASES[case]["vocab"], (2, n))
+    mask = torch.ones(2, n, dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    torch.onnx.export(
+        model, (ids, mask), out_path, input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+        dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes}, opset_version=14,
+    )
+
+
+def pair_similarity(probs, mask, sums):
+    """Adds, per example, S of every head pair l <= l' (flat heads, [N, N], upper blocks) to `sums`."""
+    a = torch.stack(probs, 1)  # [B, L, H, n, n]
+    B, L, H = a.shape[:3]
+    lengths = mask.sum(1).tolist()
+    for m in sorted(set(lengths)):
+        idx = [b for b, length in enumerate(lengths) if length == m]
+        # One query row of every head per "batch" entry: [examples * m, L, H, m].
+        rows = a[idx, :, :, :m, :m].permute(0, 3, 1, 2, 4).reshape(len(idx) * m, L, H, m)
+        for l in range(L):
+            d = torch.cdist(rows[:, l], rows[:, l:].reshape(len(idx) * m, (L - l) * H, m), p=1)
+            s = 1.0 - 0.5 * d.reshape(len(idx), m, H, (L - l) * H).mean(1)  # [examples, H, (L-l)H]
+            sums[l * H:(l + 1) * H, l * H:] += s.sum(0)
+
+
+def reference(case, ids_path, batch, examples, threads):
+    torch.set_num_threads(threads)
+    model = build(case)
+    rows = []
+    with open(ids_path) as f:
+        for line in f:
+            if line.strip() and len(rows) < examples:
+                rows.append(json.loads(line))
+    cfg = CASES[case]
+    n_heads = cfg["layers"] * cfg["heads"]
+    sums = torch.zeros(n_heads, n_heads)
+    batches = [rows[i:i + batch] for i in range(0, len(rows), batch)]
+    timed, started = 0, None
+    with torch.no_grad():
+        for i, chunk in enumerate(batches):
+            width = max(len(r["input_ids"]) for r in chunk)
+            ids = torch.zeros(len(chunk), width, dtype=torch.long)
+            mask = torch.zeros(len(chunk), width, dtype=torch.long)
+            for b, r in enumerate(chunk):
+                ids[b, :len(r["input_ids"])] = torch.tensor(r["input_ids"])
+                mask[b, :len(r["input_ids"])] = torch.tensor(r.get("attention_mask", [1] * len(r["input_ids"])))
+            _, probs = model(ids, mask)
+            pair_similarity(probs, mask, sums)
+            if i == 0:
+                started = time.perf_counter()
+            else:
+                timed += len(chunk)
+    seconds = time.perf_counter() - started
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({
+        "examples": len(rows), "timedExamples": timed, "seconds": seconds, "rate": timed / seconds if seconds > 0 else None,
+        "cpuSeconds": time.process_time(), "maxRSS": max_rss, "check": float(sums.sum()),
+    }))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "export":
+        export(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "reference":
+        reference(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        raise SystemExit(__doc__)

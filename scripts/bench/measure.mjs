@@ -1,0 +1,167 @@
+// One measurement of the benchmark, in its own process (so threads, caches and max RSS are its
+// own). Prints one JSON line. The first batch is warm-up: rates count the batches after it.
+//   node scripts/bench/measure.mjs ort|extract|analyze MODEL INPUTS.jsonl BATCH EXAMPLES [THREADS]
+//   node scripts/bench/measure.mjs kernel L H TOKENS EXAMPLES
+// BENCH_INTRA_OP=N and BENCH_SPINNING=0|1 set ONNX Runtime's intra-op threads and spin-waiting
+// on every session this process creates, the runner's included: an experiment with session
+// options the runtime does not set today (unset: ONNX Runtime's defaults).
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { clockProbe, kernelFigures, peakFigures } from './kernelFigures.mjs';
+
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+const require = createRequire(import.meta.url);
+const out = (path) => require(`../../out/analysis/${path}`);
+
+const [mode, ...args] = process.argv.slice(2);
+const clockBefore = clockProbe();
+
+/** The session options under experiment, as ONNX Runtime takes them. */
+function sessionOverrides() {
+  const o = {};
+  if (process.env.BENCH_INTRA_OP) o.intraOpNumThreads = Number(process.env.BENCH_INTRA_OP);
+  if (process.env.BENCH_SPINNING) o.extra = { session: { intra_op: { allow_spinning: process.env.BENCH_SPINNING } } };
+  return o;
+}
+const overrides = sessionOverrides();
+/** When each session.run resolved and how long it took (ms), for every session in this process. */
+const runs = [];
+{
+  // Every session this process creates (the runner's too) reports its runs; the overrides apply.
+  const { InferenceSession } = require('onnxruntime-node');
+  const create = InferenceSession.create.bind(InferenceSession);
+  InferenceSession.create = async (model, options = {}) => {
+    const session = await create(model, { ...options, ...overrides });
+    const run = session.run.bind(session);
+    session.run = async (...a) => {
+      const t0 = performance.now();
+      const out = await run(...a);
+      runs.push({ end: performance.now(), ms: performance.now() - t0 });
+      return out;
+    };
+    return session;
+  };
+}
+const sessionLabel = { intraOp: process.env.BENCH_INTRA_OP ?? 'default', spinning: process.env.BENCH_SPINNING ?? 'default' };
+
+/**
+ * Times batches. The window opens when the first forward pass resolves (model loading and the
+ * first batch stay out) and closes when the last batch is done; the rate counts the examples
+ * after the first batch. In a pipelined run that window also holds the first batch's
+ * similarity, so the rate errs low.
+ */
+function clock(started) {
+  let first;
+  let last;
+  let done = 0;
+  let firstCount = 0;
+  return {
+    batch(count) {
+      last = performance.now();
+      done = count;
+      if (first === undefined) {
+        first = last;
+        firstCount = count;
+      }
+    },
+    result(extra = {}) {
+      if (runs.length > 0) first = runs[0].end;
+      const seconds = (last - first) / 1000;
+      const timed = done - firstCount;
+      return {
+        mode,
+        examples: done,
+        timedExamples: timed,
+        seconds,
+        rate: timed > 0 ? timed / seconds : null,
+        totalSeconds: (last - started) / 1000,
+        maxRSS: process.resourceUsage().maxRSS * 1024,
+        cpuSeconds: cpuSeconds(),
+        forwardMs: runs.map((r) => Math.round(r.ms)),
+        ...sessionLabel,
+        ...extra,
+      };
+    },
+  };
+}
+
+/** CPU time of the whole process, every thread (ONNX Runtime's and the kernel workers') included. */
+function cpuSeconds() {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1e6;
+}
+
+function readIds(path, limit) {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(0, limit)
+    .map((l) => JSON.parse(l));
+}
+
+async function bareOrt(model, inputs, batch, examples) {
+  const ort = require('onnxruntime-node');
+  const started = performance.now();
+  // What the runner asks for, minus the exposed attention outputs.
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+  const rows = readIds(inputs, examples);
+  const c = clock(started);
+  for (let i = 0; i < rows.length; i += batch) {
+    const chunk = rows.slice(i, i + batch);
+    const width = Math.max(...chunk.map((r) => r.input_ids.length));
+    const ids = new BigInt64Array(chunk.length * width);
+    const mask = new BigInt64Array(chunk.length * width);
+    chunk.forEach((r, b) =>
+      r.input_ids.forEach((id, t) => {
+        ids[b * width + t] = BigInt(id);
+        mask[b * width + t] = BigInt(r.attention_mask?.[t] ?? 1);
+      }),
+    );
+    const shape = [chunk.length, width];
+    await session.run({ input_ids: new ort.Tensor('int64', ids, shape), attention_mask: new ort.Tensor('int64', mask, shape) });
+    c.batch(i + chunk.length);
+  }
+  await session.release();
+  return c.result();
+}
+
+async function extractOnly(model, inputs, batch, examples) {
+  const { openAttentionModel } = out('onnx/inspect.js');
+  const { openExamples } = out('runtime/exampleSource.js');
+  const { AttentionRunner } = out('runtime/runner.js');
+  const started = performance.now();
+  const opened = await openAttentionModel(model);
+  const source = await openExamples(opened, { kind: 'jsonl', path: inputs }, examples);
+  const runner = await AttentionRunner.start(opened, 'cpu');
+  const c = clock(started);
+  let values = 0;
+  for await (const ex of runner.run(source.examples, { batchSize: batch, onProgress: (n) => c.batch(n) })) {
+    for (const s of ex.stacks) values += s.layers.length * s.layers[0].length;
+  }
+  await runner.dispose();
+  return c.result({ attentionValues: values });
+}
+
+async function analyze(model, inputs, batch, examples, threads) {
+  const { analyzeModel } = out('cli/analyzeCommand.js');
+  const started = performance.now();
+  const c = clock(started);
+  const flags = { source: { kind: 'jsonl', path: inputs }, examples, batch, ep: 'cpu', quiet: true };
+  const result = await analyzeModel(model, flags, { index: 0, count: 1 }, threads, new AbortController().signal, (n) => c.batch(n));
+  return c.result({ threads, analyzedExamples: result.run.examples, runSeconds: result.run.seconds });
+}
+
+let result;
+if (mode === 'ort') result = await bareOrt(args[0], args[1], Number(args[2]), Number(args[3]));
+else if (mode === 'extract') result = await extractOnly(args[0], args[1], Number(args[2]), Number(args[3]));
+else if (mode === 'analyze') result = await analyze(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4] ?? availableParallelism()));
+else if (mode === 'kernel') {
+  const [L, H, tokens, examples] = args.map(Number);
+  result = { mode, ...(await kernelFigures(L, H, tokens, examples)), peak: peakFigures(), cpuSeconds: cpuSeconds() };
+} else {
+  console.error('usage: measure.mjs ort|extract|analyze MODEL INPUTS BATCH EXAMPLES [THREADS] | kernel L H TOKENS EXAMPLES');
+  process.exit(2);
+}
+result.clockGHz = [clockBefore, clockProbe()].map((x) => +x.toFixed(2));
+console.log(JSON.stringify(result));

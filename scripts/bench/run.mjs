@@ -1,0 +1,172 @@
+// `npm run bench`: throughput and memory of the analysis against ONNX Runtime alone and
+// against the PyTorch a skilled user would write, on two encoders with random weights:
+// BERT-base-shaped (12 layers, 12 heads, hidden 768, FFN 3072, 128 tokens) and a long-sequence
+// one (6 layers, 8 heads, hidden 512, FFN 2048, 1024 tokens). Models are exported into
+// .cache/bench/ by benchModels.py when missing. Every figure comes from its own process on
+// this machine in this run; the first batch of each is warm-up. While each runs, the CPU time
+// that other processes used is sampled from /proc/stat and reported as "other load" (cores).
+// Prints a table and writes the figures to .artifacts/bench/.
+//   node scripts/bench/run.mjs [--quick] [--case bert-base|long] [--no-memory]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cacheDir = join(root, '.cache', 'bench');
+const artifacts = join(root, '.artifacts', 'bench');
+const python = '/usr/bin/python3';
+const cores = availableParallelism();
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const only = argv.includes('--case') ? argv[argv.indexOf('--case') + 1] : undefined;
+const memory = !argv.includes('--no-memory');
+
+/** Per case: examples per measurement (one warm-up batch included) and the batch size. */
+const cases = [
+  { name: 'bert-base', layers: 12, heads: 12, tokens: 128, batch: 8, examples: quick ? 32 : 72, memoryRuns: [100, 1000] },
+  { name: 'long', layers: 6, heads: 8, tokens: 1024, batch: 2, examples: quick ? 8 : 12, memoryRuns: [] },
+].filter((c) => !only || c.name === only);
+
+if (!existsSync(join(root, 'out', 'analysis', 'cli', 'analyzeCommand.js'))) {
+  console.error('bench: no compiled analysis under out/; run `npx tsc -b` first');
+  process.exit(1);
+}
+
+function mulberry32(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The model (exported by PyTorch when missing) and `count` lines of random ids, every token real. */
+function prepare(c, count) {
+  mkdirSync(cacheDir, { recursive: true });
+  const model = join(cacheDir, `${c.name}.onnx`);
+  if (!existsSync(model)) {
+    console.log(`exporting ${c.name} to ${model} …`);
+    const r = spawnSync(python, [join(root, 'scripts', 'bench', 'benchModels.py'), 'export', c.name, model], {
+      stdio: 'inherit',
+      env: { ...process.env, OMP_NUM_THREADS: String(cores) },
+    });
+    if (r.status !== 0) throw new Error(`exporting ${c.name} failed (needs ${python} with torch and onnx)`);
+  }
+  const inputs = join(cacheDir, `${c.name}-${c.tokens}.jsonl`);
+  const have = existsSync(inputs) ? readFileSync(inputs, 'utf8').split('\n').filter(Boolean).length : 0;
+  if (have < count) {
+    const rand = mulberry32(7);
+    const mask = Array(c.tokens).fill(1);
+    const lines = Array.from({ length: count }, () => JSON.stringify({ input_ids: Array.from({ length: c.tokens }, () => Math.floor(rand() * 30522)), attention_mask: mask }));
+    writeFileSync(inputs, lines.join('\n') + '\n');
+  }
+  return { model, inputs };
+}
+
+/** Busy CPU seconds of the whole machine so far (/proc/stat, all cores). */
+function machineBusySeconds() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/** Runs one measurement in a child process; adds the CPU other processes used meanwhile. */
+function measure(label, command, args, env = {}) {
+  const busy0 = machineBusySeconds();
+  const t0 = performance.now();
+  const r = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', ...env }, maxBuffer: 1 << 24 });
+  const wall = (performance.now() - t0) / 1000;
+  const busy = machineBusySeconds() - busy0;
+  const line = r.stdout.trim().split('\n').pop();
+  if (r.status !== 0 || !line?.startsWith('{')) {
+    process.stderr.write(r.stderr);
+    throw new Error(`${label}: ${command} ${args.join(' ')} exited with ${r.status}`);
+  }
+  const result = JSON.parse(line);
+  result.label = label;
+  result.otherLoad = Math.max(0, (busy - result.cpuSeconds) / wall);
+  result.loadavg = loadavg()[0];
+  const rate = result.rate ? `${result.rate.toFixed(2)} ex/s` : '';
+  console.log(`  ${label.padEnd(58)} ${rate.padStart(12)}  (other load ${result.otherLoad.toFixed(2)} cores)`);
+  return result;
+}
+
+const node = process.execPath;
+const measureScript = join(root, 'scripts', 'bench', 'measure.mjs');
+const report = {
+  date: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model, cores, node: process.version },
+  note: 'rates exclude the first (warm-up) batch and model loading; otherLoad = CPU cores other processes used meanwhile',
+  cases: {},
+};
+
+for (const c of cases) {
+  const count = Math.max(c.examples, ...(memory ? c.memoryRuns : []));
+  const { model, inputs } = prepare(c, count);
+  console.log(`\n${c.name}: ${c.layers} layers × ${c.heads} heads, ${c.tokens} tokens, batch ${c.batch}, ${c.examples} examples per figure (${c.batch} warm-up)`);
+  const run = (label, mode, examples, env) =>
+    measure(label, node, [measureScript, mode, model, inputs, String(c.batch), String(examples), String(cores)], env);
+  const r = {};
+  const allCores = { BENCH_INTRA_OP: String(cores) };
+  r.a = run('(a) ONNX Runtime forward alone, session defaults', 'ort', c.examples);
+  r.aCores = run(`(a') ONNX Runtime forward alone, intraOpNumThreads=${cores}`, 'ort', c.examples, allCores);
+  r.b = run('(b) extraction (AttentionRunner)', 'extract', c.examples);
+  r.c = run(`(c) extraction + similarity (analyzeModel, ${cores} threads)`, 'analyze', c.examples);
+  r.cCores = run(`(c') as (c), runner session with intraOpNumThreads=${cores}`, 'analyze', c.examples, allCores);
+  r.d = measure('(d) PyTorch + torch.cdist(p=1)', python, [join(root, 'scripts', 'bench', 'benchModels.py'), 'reference', c.name, inputs, String(c.batch), String(c.examples), String(cores)], {
+    OMP_NUM_THREADS: String(cores),
+  });
+  r.kernel = measure('kernel alone', node, [measureScript, 'kernel', String(c.layers), String(c.heads), String(c.tokens), c.tokens > 512 ? '1' : '8']);
+  if (memory) {
+    r.memory = c.memoryRuns.map((n) => run(`(c) for max RSS, ${n} examples`, 'analyze', n));
+  }
+  r.ratios = {
+    cOverD: r.c.rate / r.d.rate,
+    aOverC: r.a.rate / r.c.rate,
+    aCoresOverC: r.aCores.rate / r.c.rate,
+    aCoresOverCCores: r.aCores.rate / r.cCores.rate,
+    memory1000Over100: r.memory?.length === 2 ? r.memory[1].maxRSS / r.memory[0].maxRSS : undefined,
+  };
+  report.cases[c.name] = r;
+}
+
+// ---- Table ----
+const fmt = (x, digits = 2) => (x === undefined || x === null || Number.isNaN(x) ? '—' : x.toFixed(digits));
+console.log('\n' + '='.repeat(100));
+for (const [name, r] of Object.entries(report.cases)) {
+  console.log(`${name}`);
+  console.log(`  ${'measurement'.padEnd(62)} ${'ex/s'.padStart(8)} ${'ms/ex'.padStart(8)} ${'timed'.padStart(6)} ${'other load'.padStart(11)}`);
+  for (const m of [r.a, r.aCores, r.b, r.c, r.cCores, r.d]) {
+    console.log(`  ${m.label.padEnd(62)} ${fmt(m.rate).padStart(8)} ${fmt(1000 / m.rate, 1).padStart(8)} ${String(m.timedExamples).padStart(6)} ${fmt(m.otherLoad).padStart(11)}`);
+  }
+  const q = r.ratios;
+  console.log(`  (c)/(d) = ${fmt(q.cOverD)}   (a)/(c) = ${fmt(q.aOverC)}   (a')/(c) = ${fmt(q.aCoresOverC)}   (a')/(c') = ${fmt(q.aCoresOverCCores)}`);
+  if (r.memory) {
+    console.log(`  max RSS of (c): ${r.memory.map((m) => `${m.examples} examples ${(m.maxRSS / 2 ** 20).toFixed(0)} MiB`).join(', ')}  (ratio ${fmt(q.memory1000Over100, 3)})`);
+  }
+  const k = r.kernel;
+  const g = (x) => fmt(x / 1e9);
+  console.log(`  kernel, ${k.shape.layers}×${k.shape.heads} heads × ${k.shape.tokens} tokens (${(k.pairElements / 1e6).toFixed(1)} M pair elements/example), 1 thread unless noted:`);
+  console.log(`    JS scalar pairs   ${fmt(k.scalarPairs.msPerExample, 1).padStart(8)} ms  ${g(k.scalarPairs.perSecond)} G abs-diffs/s      JS row scan   ${fmt(k.scalarScan.msPerExample, 1)} ms`);
+  if (k.simdPairs) {
+    console.log(`    SIMD pairs        ${fmt(k.simdPairs.msPerExample, 1).padStart(8)} ms  ${g(k.simdPairs.perSecond)} G pair elements/s  SIMD row scan ${fmt(k.simdScan.msPerExample, 1)} ms`);
+  }
+  console.log(`    accumulator.add   scalar ${fmt(k.scalarAdd.msPerExample, 1)} ms, SIMD ${fmt(k.simdAdd.msPerExample, 1)} ms;  pool of 2: scalar ${fmt(k.scalarPool2.msPerExample, 1)} ms, SIMD ${fmt(k.simdPool2.msPerExample, 1)} ms`);
+  const p = k.peak;
+  if (k.simdPairs) {
+    console.log(
+      `    vs peaks: in-register min+add ${g(p.minAddPairElementsPerSecond)} G/s (kernel ${fmt((100 * k.simdPairs.perSecond) / p.minAddPairElementsPerSecond, 0)}%), ` +
+        `block loop on L1 rows ${g(p.blockLoopL1PairElementsPerSecond)} G/s (${fmt((100 * k.simdPairs.perSecond) / p.blockLoopL1PairElementsPerSecond, 0)}%); ` +
+        `loads ${g(k.simdPairs.perSecond * p.blockLoopBytesPerPairElement)} GB/s from cache vs L1 read ${g(p.readL1BytesPerSecond)} GB/s; ` +
+        `attention ${g(k.attentionBytes / (k.simdPairs.msPerExample / 1000))} GB/s vs memory read ${g(p.readmemoryBytesPerSecond)} GB/s`,
+    );
+  }
+}
+mkdirSync(artifacts, { recursive: true });
+const file = join(artifacts, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify(report, null, 2));
+writeFileSync(join(artifacts, 'latest.json'), JSON.stringify(report, null, 2));
+console.log(`\nfigures → ${file}`);
