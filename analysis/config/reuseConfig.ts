@@ -1,21 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import Ajv from 'ajv';
 import { InputError } from '../errors';
-import type { CostEstimate } from '../planner/cost';
+import type { CostEstimate, ModelShape } from '../planner/cost';
 import { checkModeBounds, impliedPK, isReuse, layerRoles, presetLayers } from '../planner/headMap';
 import type { HeadMap, ReuseMode } from '../planner/headMap';
 import schema from './reuseConfig.schema.json';
 
 export const configSchemaId = 'attention-reuse/config@1';
 
-export interface ConfigDims {
-  layers: number;
-  heads: number;
-  hidden: number;
-  ffn: number;
-  vocab: number;
-  maxPositions: number;
-}
+/** A config's `dims` are exactly the cost model's sizes. */
+export type ConfigDims = ModelShape;
 
 export type ConfigEstimates = Pick<
   CostEstimate,
