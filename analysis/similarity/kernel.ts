@@ -5,6 +5,9 @@
  * Heads are numbered flat, `a = l*H + h` (H heads per layer). Pairs with `a < b` visit
  * every unordered pair once, with l ≤ l' (S is symmetric; a head against itself is 1 and
  * never computed). S of a pair is `1 - out[a*N + b] / (2 * queries)`.
+ *
+ * These JavaScript kernels are the reference: they run float64 input (the 1e-9 path) and are
+ * the fallback where the WebAssembly SIMD kernel (`simdSource.ts`, 6-9× faster) cannot run.
  */
 
 /** Attention probabilities of one layer, row-major [heads][queries][keys]. */

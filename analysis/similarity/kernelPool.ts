@@ -72,8 +72,9 @@ interface JobMessage {
 
 type Reply = { ok: true; badRow: number } | { ok: false; message: string };
 
-// The kernel travels as source text (it is self-contained by contract), so the pool works
-// the same from out/ and from a bundle, with no worker file to ship beside it.
+// The JavaScript kernels travel as source text (they are self-contained by contract) and the
+// SIMD module as bytes, so the pool works the same from out/ and from a bundle, with no worker
+// file to ship beside it.
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const addHeadPairL1 = (${addHeadPairL1.toString()});
@@ -122,7 +123,7 @@ interface Slot {
   settle?: (reply: Reply | Error) => void;
 }
 
-/** A fixed set of worker threads for `addHeadPairL1` and `scanHeadRows`; `close()` it when done. */
+/** A fixed set of worker threads for the pair kernel and the row scan; `close()` it when done. */
 export class KernelPool {
   private readonly slots: Slot[];
   private queue: Promise<void> = Promise.resolve();

@@ -3,8 +3,8 @@
 //   node scripts/bench/measure.mjs ort|extract|analyze MODEL INPUTS.jsonl BATCH EXAMPLES [THREADS]
 //   node scripts/bench/measure.mjs kernel L H TOKENS EXAMPLES
 // BENCH_INTRA_OP=N and BENCH_SPINNING=0|1 set ONNX Runtime's intra-op threads and spin-waiting
-// on every session this process creates, the runner's included: an experiment with session
-// options the runtime does not set today (unset: ONNX Runtime's defaults).
+// on every session this process creates, the runner's included, for experiments with session
+// options (unset: whatever the code asks for, else ONNX Runtime's defaults).
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
