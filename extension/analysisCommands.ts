@@ -5,7 +5,6 @@
  */
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { analyzeModel } from '../analysis/cli/analyzeCommand';
 import { writeFileAtomic } from '../analysis/cli/files';
@@ -38,7 +37,7 @@ export class AnalysisCommands {
             const cancel = token.onCancellationRequested(() => abort.abort());
             let reported = 0;
             try {
-              return await analyzeModel(model, flags, { index: 0, count: 1 }, availableParallelism(), abort.signal, (done, total) => {
+              return await analyzeModel(model, flags, { index: 0, count: 1 }, 1, abort.signal, (done, total) => {
                 const pct = total > 0 ? (100 * done) / total : 0;
                 progress.report({ message: `${done}/${total} examples`, increment: pct - reported });
                 reported = pct;

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { InputError } from '../errors';
 import { modelDims } from '../onnx/dims';
@@ -27,7 +26,7 @@ sequential ranks, similarity to uniform attention, entropy, and the sums behind 
 ${sourceHelp}
   --shard I/N            analyze only examples e with e mod N = I (0-based); merge the
                          parts with attention-reuse merge
-  --threads T            similarity worker threads (default: available cores)
+  --threads T            similarity worker threads (default 1: ONNX Runtime already uses every core)
   --out FILE             the analysis file (not replaced without --force)
   --force                replace --out if it exists`;
 
@@ -46,7 +45,7 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   if (typeof values.out !== 'string') throw new InputError('analyze needs --out analysis.json');
   const outPath = resolve(values.out);
   const shard = parseShard(values.shard as string | undefined);
-  const threads = positiveInt(values.threads as string | undefined, '--threads', availableParallelism());
+  const threads = positiveInt(values.threads as string | undefined, '--threads', 1);
   const result = await analyzeModel(modelPath, flags, shard, threads, signal);
   await writeFileAtomic(outPath, JSON.stringify(result), values.force === true);
   if (!flags.quiet) {
