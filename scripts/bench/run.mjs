@@ -118,9 +118,9 @@ for (const c of cases) {
     a: () => run('(a) ONNX Runtime forward alone, session defaults', 'ort', c.examples),
     aCores: () => run(`(a') ONNX Runtime forward alone, intraOpNumThreads=${cores}`, 'ort', c.examples, allCores),
     b: () => run('(b) extraction (AttentionRunner)', 'extract', c.examples),
-    c: () => run(`(c) extraction + similarity (analyzeModel, ${cores} threads)`, 'analyze', c.examples),
+    c: () => run(`(c) extraction + similarity (analyzeModel, --threads ${cores})`, 'analyze', c.examples),
     cMain: () =>
-      measure('(c1) as (c), --threads 1 (similarity on the main thread)', node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1']),
+      measure('(c1) as (c), --threads 1 (main thread, the CLI default)', node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1']),
   };
   // Two rounds, interleaved so that drift hits every figure alike; each keeps its better run
   // (a busy neighbour only ever slows a run down).
