@@ -26,7 +26,8 @@ sequential ranks, similarity to uniform attention, entropy, and the sums behind 
 ${sourceHelp}
   --shard I/N            analyze only examples e with e mod N = I (0-based); merge the
                          parts with attention-reuse merge
-  --threads T            similarity worker threads (default 1: ONNX Runtime already uses every core)
+  --threads T            similarity worker threads (default 1: they work while ONNX Runtime runs
+                         the next batch on every core)
   --out FILE             the analysis file (not replaced without --force)
   --force                replace --out if it exists`;
 
@@ -54,9 +55,6 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   console.log(`${result.run.examples} examples, ${result.run.tokens} tokens, ${result.run.executionProvider}, ${result.run.seconds.toFixed(1)} s → ${outPath}`);
   return 0;
 }
-
-/** Absolute differences per example above which the similarity runs on worker threads. */
-const poolThreshold = 4_000_000;
 
 export function parseShard(value: string | undefined): ShardInfo {
   if (value === undefined) return { index: 0, count: 1 };
@@ -86,34 +84,38 @@ export async function analyzeModel(
   const total = Math.ceil(Math.max(0, opened.total - shard.index) / shard.count);
   const runner = await AttentionRunner.start(model, flags.ep);
   for (const line of runner.providerLines) if (!flags.quiet || line.includes('falling back')) note(line);
-  const pool = threads > 1 ? KernelPool.open(threads) : undefined;
+  // The similarity of a batch runs on worker threads while this thread runs the model on the next.
+  const pool = KernelPool.open(threads);
   const progress = new Progress('analyze', total, flags.quiet);
   const accs = new Map<string, SimilarityAccumulator>();
   try {
-    const stream = runner.run(shardOf(opened.examples, shard), {
+    const stream = runner.runBatches(shardOf(opened.examples, shard), {
       batchSize: flags.batch,
       signal,
+      // The similarity's scan checks every row of every example.
+      checkRows: false,
       onProgress: (n) => {
         progress.update(n);
         onProgress?.(n, total);
       },
     });
-    for await (const ex of stream) {
-      for (const s of ex.stacks) {
-        let acc = accs.get(s.name);
+    for await (const batch of stream) {
+      // The first stack's jobs are posted before anything is awaited, so they run beside the next batch.
+      const folds = model.stacks.map((stack, i) => {
+        const inputs = batch.map((ex) => ex.stacks[i]);
+        let acc = accs.get(stack.name);
         if (!acc) {
+          const s = inputs[0];
           acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, layerCount: s.layers.length, headCount: s.heads }, shard);
-          accs.set(s.name, acc);
+          accs.set(stack.name, acc);
         }
-        // Worker threads pay off only when an example's pair work outweighs the hand-off.
-        const n = s.layers.length * s.heads;
-        if (pool && (n * n * s.queries * s.keys) / 2 >= poolThreshold) await acc.addWithPool(s, pool);
-        else acc.add(s);
-      }
+        return acc.addBatchWithPool(inputs, pool);
+      });
+      await Promise.all(folds);
     }
     progress.finish();
   } finally {
-    await pool?.close();
+    await pool.close();
     await runner.dispose();
   }
   if (accs.size === 0) throw new InputError(`shard ${shard.index}/${shard.count} holds no examples`);

@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import { Reader, Writer } from 'protobufjs/minimal';
 import type { OnnxGraph } from './model';
 
 /**
@@ -19,6 +20,109 @@ export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[]
   merged.set(bytes, 0);
   merged.set(tail, bytes.length);
   return merged;
+}
+
+/** Field numbers of ModelProto.graph and of the GraphProto fields `attentionOnlyModel` filters. */
+const GRAPH = 7;
+const NODE = 1;
+const INITIALIZER = 5;
+const INPUT = 11;
+const OUTPUT = 12;
+const VALUE_INFO = 13;
+
+/** One field of an encoded message: its bytes, tag included, and where its payload starts. */
+interface Field {
+  number: number;
+  start: number;
+  end: number;
+  payload: number;
+}
+
+/** The top-level fields of an encoded protobuf message, in order. */
+function fieldsOf(bytes: Uint8Array): Field[] {
+  const reader = Reader.create(bytes);
+  const fields: Field[] = [];
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const tag = reader.uint32();
+    let payload = reader.pos;
+    if ((tag & 7) === 2) {
+      const length = reader.uint32();
+      payload = reader.pos;
+      reader.skip(length);
+    } else {
+      reader.skipType(tag & 7);
+    }
+    fields.push({ number: tag >>> 3, start, end: reader.pos, payload });
+  }
+  return fields;
+}
+
+/**
+ * Returns model bytes whose graph computes and outputs only `tensors`: the nodes they do
+ * not depend on, the initializers only those nodes read and the original outputs are left
+ * out (for an encoder, the last layer's feed-forward block and any head after it), so a run
+ * does no work the attention does not need and copies out nothing else. Everything kept is
+ * copied byte for byte, fields this tool does not know included. Falls back to
+ * `exposeTensors` for graphs it does not rewrite: control flow (subgraphs read outer values
+ * implicitly) or a graph stored in more than one field.
+ */
+export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: string[]): Uint8Array {
+  const graph = g.graph;
+  const top = fieldsOf(bytes);
+  const graphFields = top.filter((f) => f.number === GRAPH);
+  const controlFlow = graph.node.some((n) => n.attribute?.some((a) => a.g || (a.graphs?.length ?? 0) > 0));
+  if (graphFields.length !== 1 || controlFlow) return exposeTensors(g, bytes, tensors);
+
+  const keep = new Set<onnx.INodeProto>();
+  const pending = [...tensors];
+  while (pending.length > 0) {
+    const node = g.producer.get(pending.pop()!);
+    if (!node || keep.has(node)) continue;
+    keep.add(node);
+    for (const input of node.input ?? []) if (input) pending.push(input);
+  }
+  const read = new Set([...keep].flatMap((n) => n.input ?? []));
+  const known = new Set([...read, ...[...keep].flatMap((n) => n.output ?? [])]);
+  const dropped = new Set(graph.initializer.map((t) => t.name ?? '').filter((name) => !read.has(name)));
+
+  // The decoded graph lists each repeated field's entries in file order: match them by index.
+  const index = { [NODE]: 0, [INITIALIZER]: 0, [INPUT]: 0, [VALUE_INFO]: 0 };
+  const graphBytes = bytes.subarray(graphFields[0].payload, graphFields[0].end);
+  const parts: Uint8Array[] = [];
+  for (const f of fieldsOf(graphBytes)) {
+    let kept = true;
+    if (f.number === NODE) kept = keep.has(graph.node[index[NODE]++]);
+    else if (f.number === INITIALIZER) kept = !dropped.has(graph.initializer[index[INITIALIZER]++].name ?? '');
+    // Older files list initializers among the inputs too; a dropped one must not become a required input.
+    else if (f.number === INPUT) kept = !dropped.has(graph.input[index[INPUT]++].name ?? '');
+    else if (f.number === VALUE_INFO) kept = known.has(graph.valueInfo[index[VALUE_INFO]++].name ?? '');
+    else if (f.number === OUTPUT) kept = false;
+    if (kept) parts.push(graphBytes.subarray(f.start, f.end));
+  }
+  const counts = [graph.node.length, graph.initializer.length, graph.input.length, graph.valueInfo.length];
+  if ([NODE, INITIALIZER, INPUT, VALUE_INFO].some((field, i) => index[field as keyof typeof index] !== counts[i])) {
+    return exposeTensors(g, bytes, tensors);
+  }
+  const output = tensors.map((name) => {
+    const elemType = elemTypeOf(g, name);
+    return elemType ? { name, type: { tensorType: { elemType } } } : { name };
+  });
+  parts.push(onnx.GraphProto.encode({ output }).finish());
+  const graphLength = parts.reduce((sum, p) => sum + p.length, 0);
+  const header = Writer.create()
+    .uint32((GRAPH << 3) | 2)
+    .uint32(graphLength)
+    .finish();
+  const pieces: Uint8Array[] = [];
+  for (const f of top) pieces.push(...(f.number === GRAPH ? [header, ...parts] : [bytes.subarray(f.start, f.end)]));
+  const out = new Uint8Array(pieces.reduce((sum, p) => sum + p.length, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Ops whose output has the element type of their first input (enough for attention chains). */

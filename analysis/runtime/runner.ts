@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { CancelledError, InputError } from '../errors';
-import { exposeTensors } from '../onnx/expose';
+import { attentionOnlyModel } from '../onnx/expose';
 import type { AttentionStack } from '../onnx/attentionFinder';
 import type { AttentionModel } from '../onnx/inspect';
 import type { ExampleInput } from './inputs';
@@ -22,6 +22,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called after each batch with the number of examples done so far. */
   onProgress?: (done: number) => void;
+  /**
+   * Whether the runner checks that every real-token row sums to 1 (default true). A consumer
+   * that checks every row itself (the similarity's scan does) passes false; padded examples
+   * are still checked, where the check also tells a wrong mask input from a right one.
+   */
+  checkRows?: boolean;
 }
 
 /** An example's attention plus its token strings when it came from text. */
@@ -30,7 +36,8 @@ export type ExtractedExample = ExampleAttention & { tokens?: string[] };
 /**
  * Runs a model with its attention exposed and yields each example's attention, cut to
  * its real tokens. At most two batches are alive at once (one running while the previous
- * is consumed), so memory does not grow with the dataset.
+ * is consumed), so memory does not grow with the dataset. An example without padding is
+ * a view into its batch's output, not a copy: keep it as long as needed, not longer.
  */
 export class AttentionRunner {
   private constructor(
@@ -44,7 +51,7 @@ export class AttentionRunner {
 
   static async start(model: AttentionModel, choice: ProviderChoice): Promise<AttentionRunner> {
     const tensors = model.stacks.flatMap((s) => s.layers.map((l) => l.tensor));
-    const bytes = exposeTensors(model.graph, model.bytes, tensors);
+    const bytes = attentionOnlyModel(model.graph, model.bytes, tensors);
     let started;
     try {
       // ONNX Runtime's default intra-op pool counts physical cores (one on a 2-vCPU machine);
@@ -62,17 +69,27 @@ export class AttentionRunner {
   }
 
   async *run(examples: AsyncIterable<ExampleInput>, options: RunOptions): AsyncGenerator<ExtractedExample> {
+    for await (const batch of this.runBatches(examples, options)) yield* batch;
+  }
+
+  /**
+   * `run`, a batch at a time. The next batch's run is already queued when a batch is handed
+   * out; it starts (and, ONNX Runtime's run being synchronous, blocks this thread) at the next
+   * macrotask, so a consumer that posts work to other threads before it awaits anything keeps
+   * them busy during the run.
+   */
+  async *runBatches(examples: AsyncIterable<ExampleInput>, options: RunOptions): AsyncGenerator<ExtractedExample[]> {
     const batchSize = this.hasMaskFor(this.axes) ? Math.max(1, options.batchSize) : 1;
     let done = 0;
     let pending: Promise<ExtractedExample[]> | undefined;
     let batch: ExampleInput[] = [];
     const flush = async function* (this: AttentionRunner, next: ExampleInput[] | undefined) {
       // Start the next batch before handing out the previous one, so the model runs while we fold.
-      const started = next && next.length > 0 ? this.runBatch(next) : undefined;
+      const started = next && next.length > 0 ? this.runBatch(next, options.checkRows ?? true) : undefined;
       started?.catch(() => undefined);
       if (pending) {
         const out = await pending;
-        for (const ex of out) yield ex;
+        yield out;
         done += out.length;
         options.onProgress?.(done);
       }
@@ -97,7 +114,7 @@ export class AttentionRunner {
     return axes.every((a) => names.has(maskNameFor(a.queryInput)) && names.has(maskNameFor(a.keyInput)));
   }
 
-  private async runBatch(batch: ExampleInput[]): Promise<ExtractedExample[]> {
+  private async runBatch(batch: ExampleInput[], checkRows: boolean): Promise<ExtractedExample[]> {
     const feeds: Record<string, ort.Tensor> = {};
     const padded = new Map<string, number>();
     for (const spec of this.model.inputs) {
@@ -120,7 +137,7 @@ export class AttentionRunner {
     return batch.map((ex, b) => ({
       index: ex.index,
       tokens: ex.tokens,
-      stacks: this.axes.map((a) => sliceStack(a, out, ex, b, batch.length, padded)),
+      stacks: this.axes.map((a) => sliceStack(a, out, ex, b, batch.length, padded, checkRows)),
     }));
   }
 }
@@ -198,6 +215,7 @@ function sliceStack(
   b: number,
   batchSize: number,
   padded: Map<string, number>,
+  checkRows: boolean,
 ): StackAttention {
   const rows = realPositions(ex, axes.queryInput);
   const cols = realPositions(ex, axes.keyInput);
@@ -215,20 +233,38 @@ function sliceStack(
     }
     heads = H;
     const data = toFloat32(t.data as Float32Array | Uint16Array, t.type);
+    const tolerance = t.type === 'float16' ? 1e-2 : 1e-3;
+    const badRow = (h: number, sum: number) =>
+      new InputError(
+        `attention tensor "${layer.tensor}" (${axes.stack.name} layer ${l}, head ${h}, ${ex.origin}) has a real-token row summing to ${sum.toFixed(4)}, not 1: ` +
+          "the Softmax found there is not attention over the real keys (or the mask input is not the model's)",
+      );
+    // Positions are ascending and distinct, so as many as the axis holds means all of them.
+    if (rows.length === Q && cols.length === K) {
+      const block = data.subarray(b * H * Q * K, (b + 1) * H * Q * K);
+      if (checkRows) {
+        for (let r = 0; r < H * Q; r++) {
+          let sum = 0;
+          for (let c = r * K; c < (r + 1) * K; c++) sum += block[c];
+          if (!(Math.abs(sum - 1) <= tolerance)) throw badRow(Math.floor(r / Q), sum);
+        }
+      }
+      return block;
+    }
+    // Padded: copy the real rows' real columns (a prefix of each row when padding is on the right).
     const block = new Float32Array(H * rows.length * cols.length);
+    const prefix = cols[cols.length - 1] === cols.length - 1;
+    const width = cols.length;
     let o = 0;
     for (let h = 0; h < H; h++) {
       for (const r of rows) {
         const base = ((b * H + h) * Q + r) * K;
+        if (prefix) block.set(data.subarray(base, base + width), o);
+        else for (let c = 0; c < width; c++) block[o + c] = data[base + cols[c]];
         let sum = 0;
-        for (const c of cols) sum += block[o++] = data[base + c];
-        const tolerance = t.type === 'float16' ? 1e-2 : 1e-3;
-        if (!(Math.abs(sum - 1) <= tolerance)) {
-          throw new InputError(
-            `attention tensor "${layer.tensor}" (${axes.stack.name} layer ${l}, head ${h}, ${ex.origin}) has a real-token row summing to ${sum.toFixed(4)}, not 1: ` +
-              'the Softmax found there is not attention over the real keys (or the mask input is not the model\'s)',
-          );
-        }
+        for (let c = o; c < o + width; c++) sum += block[c];
+        if (!(Math.abs(sum - 1) <= tolerance)) throw badRow(h, sum);
+        o += width;
       }
     }
     return block;

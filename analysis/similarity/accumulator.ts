@@ -142,6 +142,22 @@ export class SimilarityAccumulator {
     this.fold(input.queries, out.pairL1, out);
   }
 
+  /**
+   * Folds in a batch of examples on `pool`'s workers, each whole on one worker, in order; same
+   * result as `add` on each. The jobs are posted before this returns its promise, so the
+   * workers run while the caller goes on. If any example is bad, rejects with the first one's
+   * `InputError` and adds none of them. Keep the inputs unchanged until the promise settles.
+   */
+  async addBatchWithPool(inputs: readonly AttentionInput[], pool: KernelPool): Promise<void> {
+    for (const input of inputs) checkShape(input, this.shape);
+    const n = this.n;
+    const outs: KernelOutput[] = inputs.map(() => ({ pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) }));
+    const bad = await pool.computeBatch(inputs, outs, ROW_SUM_TOLERANCE);
+    const first = bad.findIndex((row) => row >= 0);
+    if (first >= 0) throw badRowError(inputs[first], bad[first]);
+    inputs.forEach((input, i) => this.fold(input.queries, outs[i].pairL1, outs[i]));
+  }
+
   /** Adds another shard's sums into this one. Refuses other stacks, other shard counts and repeated shards. */
   merge(other: SimilarityAccumulator): void {
     const a = this.shape;

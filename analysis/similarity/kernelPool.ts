@@ -1,12 +1,15 @@
 /**
- * Runs the per-example work of an accumulator on worker threads, one example at a time:
- * its head pairs are split into contiguous ranges of first heads with about equal work and
+ * Runs the per-example work of an accumulator on worker threads. `compute` takes one example
+ * at a time: its head pairs are split into contiguous ranges of first heads with about equal work and
  * its heads into equal ranges for the row scan, one of each per worker. The input is copied
  * once into shared memory and every worker writes its own part of one shared output, so
  * nothing large crosses a message. Float32 input runs on the WebAssembly SIMD kernel, every
  * worker on its own instance over one shared memory; float64 input on the JavaScript kernel.
  * Each value is computed by the same code in the same order as on the main thread (and the
  * SIMD pair sums are exact integers), so results are bit-identical to the single-thread path.
+ * `computeBatch` takes a batch of examples at once, each whole on one worker, and posts every
+ * job before it returns: the workers go on while the calling thread is blocked elsewhere
+ * (ONNX Runtime's run is synchronous on the thread that calls it).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -14,6 +17,12 @@ import type { AttentionArray } from './kernel';
 import { addHeadPairL1, scanHeadRows, splitFirstHeads, splitHeads } from './kernel';
 import type { KernelChoice, SimdLayout, WasmMemory } from './simdKernel';
 import { isFloat32, loadExample, newSimdMemory, readResults, simdLayout, simdModuleBytes, sweepVectors } from './simdKernel';
+
+/**
+ * Shared memory one `computeBatch` round may hold by default; a batch beyond it runs in several
+ * rounds. 512 MiB holds 54 BERT-base examples of 128 tokens, or two of 6×8 heads at 1024 tokens.
+ */
+const defaultRoundBytes = 512 * 2 ** 20;
 
 /** The part of an example the workers read. */
 export interface KernelInput {
@@ -120,7 +129,8 @@ parentPort.on('message', (job) => {
 
 interface Slot {
   worker: Worker;
-  settle?: (reply: Reply | Error) => void;
+  /** Jobs posted and not answered yet, oldest first (a worker answers in order). */
+  waiting: ((reply: Reply | Error) => void)[];
 }
 
 /** A fixed set of worker threads for the pair kernel and the row scan; `close()` it when done. */
@@ -134,13 +144,17 @@ export class KernelPool {
   /** Shared by every worker's SIMD instance; undefined where the SIMD kernel is off or unavailable. */
   private readonly memory: WasmMemory | undefined;
 
-  private constructor(threads: number, kernel: KernelChoice) {
+  private constructor(
+    threads: number,
+    kernel: KernelChoice,
+    private readonly roundBytes: number,
+  ) {
     const simdModule = kernel === 'simd' ? simdModuleBytes() : null;
     this.memory = simdModule ? newSimdMemory() : undefined;
     this.slots = [];
     for (let i = 0; i < threads; i++) {
       const workerData = { simdModule, memory: this.memory };
-      const slot: Slot = { worker: new Worker(workerSource, { eval: true, workerData }) };
+      const slot: Slot = { worker: new Worker(workerSource, { eval: true, workerData }), waiting: [] };
       slot.worker.on('message', (reply: Reply) => this.settle(slot, reply));
       slot.worker.on('error', (err) => this.fail(slot, err));
       slot.worker.on('exit', (code) => this.fail(slot, new Error(`kernel worker exited with code ${code}`)));
@@ -153,10 +167,11 @@ export class KernelPool {
   /**
    * Starts `threads` workers (default: the machine's available parallelism). Float32 input
    * runs on the SIMD kernel unless `kernel` is 'scalar' or the runtime lacks WebAssembly SIMD.
+   * `roundBytes` caps the shared memory of one `computeBatch` round (default 512 MiB).
    */
-  static open(threads: number = availableParallelism(), options: { kernel?: KernelChoice } = {}): KernelPool {
+  static open(threads: number = availableParallelism(), options: { kernel?: KernelChoice; roundBytes?: number } = {}): KernelPool {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`kernel pool needs at least one thread, got ${threads}`);
-    return new KernelPool(threads, options.kernel ?? 'simd');
+    return new KernelPool(threads, options.kernel ?? 'simd', options.roundBytes ?? defaultRoundBytes);
   }
 
   /** Whether float32 examples run on the SIMD kernel. */
@@ -177,6 +192,23 @@ export class KernelPool {
    */
   compute(input: KernelInput, output: KernelOutput, tolerance: number): Promise<number> {
     const job = this.queue.then(() => this.run(input, output, tolerance));
+    this.queue = job.then(
+      () => undefined,
+      () => undefined,
+    );
+    return job;
+  }
+
+  /**
+   * `compute` for several examples: resolves to each one's first bad row or -1 (its output is
+   * filled only then). Every job of a round is posted before this returns, so the workers run
+   * while the caller goes on, even when its thread then blocks. Examples the SIMD kernel cannot
+   * take run through `compute`, one after another. Same queueing and input rules as `compute`.
+   */
+  computeBatch(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
+    if (inputs.length !== outputs.length) throw new RangeError(`${inputs.length} inputs but ${outputs.length} outputs`);
+    // The first round is posted from a microtask: before any macrotask (a model run) can start.
+    const job = this.queue.then(() => this.runBatch(inputs, outputs, tolerance));
     this.queue = job.then(
       () => undefined,
       () => undefined,
@@ -290,28 +322,96 @@ export class KernelPool {
     return badRow;
   }
 
+  private async runBatch(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
+    if (this.closed) throw new Error('kernel pool is closed');
+    if (this.broken) throw this.broken;
+    const badRows: number[] = [];
+    let next = 0;
+    while (next < inputs.length) {
+      const round = this.memory ? batchRound(inputs, next, this.roundBytes) : [];
+      if (round.length === 0) {
+        // Not for the SIMD kernel (or not alone in memory): the general path, one example.
+        badRows.push(await this.run(inputs[next], outputs[next], tolerance));
+        next += 1;
+        continue;
+      }
+      const memory = this.memory!;
+      const replies = round.map(({ layout, n }, i) => {
+        const input = inputs[next + i];
+        loadExample(memory, layout, input.layers as readonly Float32Array[], n);
+        const job: SimdJob = {
+          simd: true,
+          heads: n,
+          queries: input.queries,
+          keys: input.keys,
+          begin: 0,
+          end: n - 1,
+          scanBegin: 0,
+          scanEnd: n,
+          tolerance,
+          input: layout.input,
+          out: layout.out,
+          rows: layout.rows[0],
+          sweep: sweepVectors,
+          totals: layout.totals,
+          uniform: layout.uniform,
+          entropy: layout.entropy,
+        };
+        return this.post(this.slots[i % this.slots.length], job);
+      });
+      const answered = await Promise.all(replies);
+      round.forEach(({ layout, n }, i) => {
+        const badRow = lowestBadRow([answered[i]]);
+        const output = outputs[next + i];
+        if (badRow < 0) readResults(memory, layout, n, output.pairL1, output.uniform, output.entropy);
+        badRows.push(badRow);
+      });
+      next += round.length;
+    }
+    return badRows;
+  }
+
   private post(slot: Slot, job: JobMessage | SimdJob): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
-      slot.settle = (reply) => {
-        slot.settle = undefined;
-        slot.worker.unref();
+      slot.waiting.push((reply) => {
+        if (slot.waiting.length === 0) slot.worker.unref();
         if (reply instanceof Error) reject(reply);
         else resolve(reply);
-      };
+      });
       slot.worker.ref();
       slot.worker.postMessage(job);
     });
   }
 
   private settle(slot: Slot, reply: Reply): void {
-    slot.settle?.(reply);
+    slot.waiting.shift()?.(reply);
   }
 
   /** A worker that errs or exits takes the pool down: later calls fail fast with its error. */
   private fail(slot: Slot, err: Error): void {
     this.broken ??= err;
-    slot.settle?.(err);
+    for (const settle of slot.waiting.splice(0)) settle(err);
   }
+}
+
+/**
+ * The examples from `first` on that go into one `computeBatch` round: float32, of a valid
+ * length, each in its own region, all within `roundBytes` (at least one when it fits a 32-bit
+ * memory alone). Empty when `inputs[first]` is not for the SIMD kernel.
+ */
+function batchRound(inputs: readonly KernelInput[], first: number, roundBytes: number): { layout: SimdLayout; n: number }[] {
+  const round: { layout: SimdLayout; n: number }[] = [];
+  let base = 0;
+  for (let i = first; i < inputs.length; i++) {
+    const { heads, queries, keys, layers } = inputs[i];
+    if (!isFloat32(layers) || layers.some((layer) => layer.length !== heads * queries * keys)) break;
+    const n = layers.length * heads;
+    const layout = simdLayout(n, queries, keys, 1, base);
+    if (!layout || (round.length > 0 && layout.bytes > roundBytes)) break;
+    round.push({ layout, n });
+    base = Math.ceil(layout.bytes / 64) * 64;
+  }
+  return round;
 }
 
 /** The lowest bad row over the workers: the one a single thread, scanning in order, would report. */

@@ -70,9 +70,12 @@ export interface SimdLayout {
 
 const align = (x: number): number => Math.ceil(x / 64) * 64;
 
-/** Where an example of n heads, q queries and k keys goes; undefined when it does not fit. */
-export function simdLayout(n: number, q: number, k: number, workers: number): SimdLayout | undefined {
-  const out = 0;
+/**
+ * Where an example of n heads, q queries and k keys goes, from byte `base` on (a multiple of
+ * 64); undefined when it does not fit.
+ */
+export function simdLayout(n: number, q: number, k: number, workers: number, base = 0): SimdLayout | undefined {
+  const out = base;
   const totals = align(out + n * n * 8);
   const uniform = totals + n * 8;
   const entropy = uniform + n * 8;

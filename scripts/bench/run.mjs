@@ -6,7 +6,7 @@
 // this machine in this run; the first batch of each is warm-up, and the ONNX Runtime,
 // extraction and analysis figures are the better of two interleaved rounds. While each runs,
 // the CPU time other processes used is sampled from /proc/stat and reported as "other load"
-// (cores), and each process estimates the clock before and after. About 13 minutes on 2 cores.
+// (cores), and each process estimates the clock before and after. About 15 minutes on 2 cores.
 // Prints a table and writes the figures to .artifacts/bench/.
 //   node scripts/bench/run.mjs [--quick] [--case bert-base|long] [--no-memory]
 import { spawnSync } from 'node:child_process';
@@ -28,7 +28,7 @@ const rounds = quick ? 1 : 2;
 
 /** Per case: examples per measurement (one warm-up batch included) and the batch size. */
 const cases = [
-  { name: 'bert-base', layers: 12, heads: 12, tokens: 128, batch: 8, examples: quick ? 32 : 72, memoryRuns: [100, 1000] },
+  { name: 'bert-base', layers: 12, heads: 12, tokens: 128, batch: 8, examples: quick ? 32 : 136, memoryRuns: [100, 1000] },
   { name: 'long', layers: 6, heads: 8, tokens: 1024, batch: 2, examples: quick ? 8 : 10, memoryRuns: [] },
 ].filter((c) => !only || c.name === only);
 
@@ -120,7 +120,7 @@ for (const c of cases) {
     b: () => run('(b) extraction (AttentionRunner)', 'extract', c.examples),
     c: () => run(`(c) extraction + similarity (analyzeModel, --threads ${cores})`, 'analyze', c.examples),
     cMain: () =>
-      measure('(c1) as (c), --threads 1 (main thread, the CLI default)', node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1']),
+      measure('(c1) as (c), --threads 1 (the CLI default)', node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1']),
   };
   // Two rounds, interleaved so that drift hits every figure alike; each keeps its better run
   // (a busy neighbour only ever slows a run down).

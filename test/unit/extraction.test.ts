@@ -107,6 +107,33 @@ describe('attention extraction on PyTorch-exported fixtures', () => {
   }
 });
 
+describe('runBatches', () => {
+  it('hands out batches of the size asked, in input order; an unpadded example is a view of its batch', async () => {
+    const model = await openAttentionModel(join(dir, 'bert_opset17.onnx'));
+    const runner = await AttentionRunner.start(model, 'cpu');
+    try {
+      const sizes: number[][] = [];
+      let views = 0;
+      for await (const batch of runner.runBatches(readJsonlExamples(join(dir, 'bert_opset17.inputs.jsonl'), model.inputs), { batchSize: 2, checkRows: false })) {
+        sizes.push(batch.map((ex) => ex.index));
+        const longest = Math.max(...batch.map((ex) => ex.stacks[0].queries));
+        for (const ex of batch) {
+          const layer = ex.stacks[0].layers[0] as Float32Array;
+          // Only the longest example of a batch has no padding: it alone may share the output's memory.
+          if (layer.buffer.byteLength > layer.byteLength) {
+            assert.equal(ex.stacks[0].queries, longest, `example ${ex.index} is padded but was not copied`);
+            views += 1;
+          }
+        }
+      }
+      assert.deepEqual(sizes, [[0, 1], [2, 3], [4]]);
+      assert.ok(views >= 2, `expected the unpadded examples to be views, got ${views}`);
+    } finally {
+      await runner.dispose();
+    }
+  });
+});
+
 describe('models the tool must refuse', () => {
   const cases: [string, RegExp][] = [
     ['fused_attention.onnx', /fused attention \(com\.microsoft\.Attention/],

@@ -172,6 +172,72 @@ test('pair sums are bit-identical for any number of worker threads', async () =>
   }
 });
 
+test('a batch on the pool: each example bit-identical to the single-thread kernel, in rounds, bad rows kept apart', async () => {
+  const rand = mulberry32(31);
+  // Mixed lengths and widths in one batch, as a padded batch of real examples gives.
+  const shapes: [H: number, q: number, k: number][] = [
+    [4, 9, 9],
+    [4, 17, 17],
+    [4, 3, 30],
+    [4, 33, 33],
+    [4, 1, 1],
+  ];
+  const L = 3;
+  const inputs = shapes.map(([H, q, k]) => ({ heads: H, queries: q, keys: k, layers: randomLayers(rand, L, H, q, k) }));
+  inputs[3].layers[2][(1 * 33 + 5) * 33 + 7] = NaN;
+  const singles = inputs.map((x) => runSimd(x.layers, x.heads, x.queries, x.keys));
+  assert.ok(singles[3].bad! >= 0 && singles.every((r, i) => i === 3 || r.bad === -1), 'only example 3 has a bad row');
+  // One round, rounds of about two examples, and one example per round.
+  for (const [threads, roundBytes] of [
+    [1, 512 * 2 ** 20],
+    [2, 60_000],
+    [3, 1],
+  ]) {
+    const pool = KernelPool.open(threads, { roundBytes });
+    try {
+      const n = L * 4;
+      const outs = inputs.map(() => ({ pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) }));
+      const bad = await pool.computeBatch(inputs, outs, 1e-3);
+      assert.deepEqual(bad, singles.map((r) => r.bad), `${threads} threads, rounds of ${roundBytes} bytes: bad rows`);
+      outs.forEach((out, i) => {
+        if (i === 3) return;
+        assert.deepEqual(out.pairL1, singles[i].pairL1, `${threads} threads: example ${i} pair sums differ`);
+        assert.deepEqual(out.uniform, singles[i].uniform, `${threads} threads: example ${i} uniform baseline differs`);
+        assert.deepEqual(out.entropy, singles[i].entropy, `${threads} threads: example ${i} entropy differs`);
+      });
+      // The pool still answers single examples after a batch.
+      const out = { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
+      assert.equal(await pool.compute(inputs[1], out, 1e-3), -1);
+      assert.deepEqual(out.pairL1, singles[1].pairL1);
+    } finally {
+      await pool.close();
+    }
+  }
+});
+
+test('accumulator: a batch on the pool folds what add folds; a bad example in it adds none', async () => {
+  const rand = mulberry32(32);
+  const shape = { name: 'encoder', kind: 'self' as const, layerCount: 2, headCount: 3 };
+  const one = new SimilarityAccumulator(shape);
+  const batched = new SimilarityAccumulator(shape);
+  const inputs: AttentionInput[] = [7, 12, 5, 12].map((m) => ({ name: 'encoder', kind: 'self', heads: 3, queries: m, keys: m, layers: randomLayers(rand, 2, 3, m, m) }));
+  const pool = KernelPool.open(2);
+  try {
+    for (const input of inputs) one.add(input);
+    await batched.addBatchWithPool(inputs.slice(0, 3), pool);
+    await batched.addBatchWithPool(inputs.slice(3), pool);
+    assert.deepEqual(batched.toJSON(), one.toJSON(), 'batched sums must equal one-at-a-time sums exactly');
+    const bad: AttentionInput = { ...inputs[1], layers: inputs[1].layers.map((l) => l.slice()) };
+    bad.layers[1][3 * 12 + 2] = -0.5;
+    await assert.rejects(batched.addBatchWithPool([inputs[0], bad, inputs[2]], pool), (err: unknown) =>
+      err instanceof InputError && /layer 1 head 0 query 3: row has a negative probability -0.5 at key 2/.test((err as Error).message),
+    );
+    assert.equal(batched.examples, 4, 'a batch with a bad example adds nothing');
+  } finally {
+    await pool.close();
+  }
+});
+
 test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on either', () => {
   const rand = mulberry32(21);
   const shape = { name: 'encoder', kind: 'self' as const, layerCount: 3, headCount: 4 };
