@@ -1,5 +1,6 @@
 // One measurement of the benchmark, in its own process (so threads, caches and max RSS are its
-// own). Prints one JSON line. The first batch is warm-up: rates count the batches after it.
+// own). Prints one JSON line. The first BENCH_WARMUP batches (default 3) are warm-up: rates
+// count the batches after them.
 //   node scripts/bench/measure.mjs ort|extract|analyze MODEL INPUTS.jsonl BATCH EXAMPLES [THREADS]
 //   node scripts/bench/measure.mjs kernel L H TOKENS EXAMPLES
 // BENCH_INTRA_OP=N and BENCH_SPINNING=0|1 set ONNX Runtime's intra-op threads and spin-waiting
@@ -45,33 +46,39 @@ const runs = [];
 }
 const sessionLabel = { intraOp: process.env.BENCH_INTRA_OP ?? 'default', spinning: process.env.BENCH_SPINNING ?? 'default' };
 
+/** Batches left out of every rate: ONNX Runtime grows its memory over the first runs of a model with large outputs. */
+const warmup = Math.max(1, Number(process.env.BENCH_WARMUP ?? 3));
+
 /**
- * Times batches. The window opens when the first forward pass resolves (model loading and the
- * first batch stay out) and closes when the last batch is done; the rate counts the examples
- * after the first batch. In a pipelined run that window also holds the first batch's
- * similarity, so the rate errs low.
+ * Times batches. The window opens when the last warm-up forward pass resolves (model loading
+ * and the warm-up batches stay out) and closes when the last batch is done; the rate counts
+ * the examples after the warm-up batches. In a pipelined run that window also holds the last
+ * warm-up batch's similarity, so the rate errs low.
  */
 function clock(started) {
   let first;
   let last;
   let done = 0;
   let firstCount = 0;
+  let calls = 0;
   return {
     batch(count) {
       last = performance.now();
       done = count;
-      if (first === undefined) {
+      calls += 1;
+      if (calls === warmup) {
         first = last;
         firstCount = count;
       }
     },
     result(extra = {}) {
-      if (runs.length > 0) first = runs[0].end;
+      if (runs.length >= warmup) first = runs[warmup - 1].end;
       const seconds = (last - first) / 1000;
       const timed = done - firstCount;
       return {
         mode,
         examples: done,
+        warmupBatches: warmup,
         timedExamples: timed,
         seconds,
         rate: timed > 0 ? timed / seconds : null,

@@ -3,10 +3,10 @@
 // BERT-base-shaped (12 layers, 12 heads, hidden 768, FFN 3072, 128 tokens) and a long-sequence
 // one (6 layers, 8 heads, hidden 512, FFN 2048, 1024 tokens). Models are exported into
 // .cache/bench/ by benchModels.py when missing. Every figure comes from its own process on
-// this machine in this run; the first batch of each is warm-up, and the ONNX Runtime,
+// this machine in this run; the first three batches of each are warm-up, and the ONNX Runtime,
 // extraction and analysis figures are the better of two interleaved rounds. While each runs,
 // the CPU time other processes used is sampled from /proc/stat and reported as "other load"
-// (cores), and each process estimates the clock before and after. About 15 minutes on 2 cores.
+// (cores), and each process estimates the clock before and after. About 18 minutes on 2 cores.
 // Prints a table and writes the figures to .artifacts/bench/.
 //   node scripts/bench/run.mjs [--quick] [--case bert-base|long] [--no-memory]
 import { spawnSync } from 'node:child_process';
@@ -26,10 +26,10 @@ const only = argv.includes('--case') ? argv[argv.indexOf('--case') + 1] : undefi
 const memory = !argv.includes('--no-memory');
 const rounds = quick ? 1 : 2;
 
-/** Per case: examples per measurement (one warm-up batch included) and the batch size. */
+/** Per case: examples per measurement (three warm-up batches included) and the batch size. */
 const cases = [
   { name: 'bert-base', layers: 12, heads: 12, tokens: 128, batch: 8, examples: quick ? 32 : 136, memoryRuns: [100, 1000] },
-  { name: 'long', layers: 6, heads: 8, tokens: 1024, batch: 2, examples: quick ? 8 : 10, memoryRuns: [] },
+  { name: 'long', layers: 6, heads: 8, tokens: 1024, batch: 2, examples: quick ? 8 : 16, memoryRuns: [] },
 ].filter((c) => !only || c.name === only);
 
 if (!existsSync(join(root, 'out', 'analysis', 'cli', 'analyzeCommand.js'))) {
@@ -102,14 +102,14 @@ const measureScript = join(root, 'scripts', 'bench', 'measure.mjs');
 const report = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model, cores, node: process.version },
-  note: 'rates exclude the first (warm-up) batch and model loading; otherLoad = CPU cores other processes used meanwhile',
+  note: 'rates exclude the first three (warm-up) batches and model loading; otherLoad = CPU cores other processes used meanwhile',
   cases: {},
 };
 
 for (const c of cases) {
   const count = Math.max(c.examples, ...(memory ? c.memoryRuns : []));
   const { model, inputs } = prepare(c, count);
-  console.log(`\n${c.name}: ${c.layers} layers × ${c.heads} heads, ${c.tokens} tokens, batch ${c.batch}, ${c.examples} examples per figure (${c.batch} warm-up)`);
+  console.log(`\n${c.name}: ${c.layers} layers × ${c.heads} heads, ${c.tokens} tokens, batch ${c.batch}, ${c.examples} examples per figure (${3 * c.batch} warm-up)`);
   const run = (label, mode, examples, env) =>
     measure(label, node, [measureScript, mode, model, inputs, String(c.batch), String(examples), String(cores)], env);
   const r = {};
