@@ -297,25 +297,8 @@ export class KernelPool {
     const jobs = Math.max(pairRanges.length, scanRanges.length);
     const replies: Promise<Reply>[] = [];
     for (let i = 0; i < jobs; i++) {
-      const job: SimdJob = {
-        simd: true,
-        heads: n,
-        queries,
-        keys,
-        begin: pairRanges[i]?.begin ?? 0,
-        end: pairRanges[i]?.end ?? 0,
-        scanBegin: scanRanges[i]?.begin ?? 0,
-        scanEnd: scanRanges[i]?.end ?? 0,
-        tolerance,
-        input: layout.input,
-        out: layout.out,
-        rows: layout.rows[i],
-        sweep: sweepVectors,
-        totals: layout.totals,
-        uniform: layout.uniform,
-        entropy: layout.entropy,
-      };
-      replies.push(this.post(this.slots[i], job));
+      const ranges = { begin: pairRanges[i]?.begin ?? 0, end: pairRanges[i]?.end ?? 0, scanBegin: scanRanges[i]?.begin ?? 0, scanEnd: scanRanges[i]?.end ?? 0 };
+      replies.push(this.post(this.slots[i], simdJob(layout, i, n, queries, keys, ranges, tolerance)));
     }
     const badRow = lowestBadRow(await Promise.all(replies));
     if (badRow < 0) readResults(memory, layout, n, output.pairL1, output.uniform, output.entropy);
@@ -339,25 +322,9 @@ export class KernelPool {
       const replies = round.map(({ layout, n }, i) => {
         const input = inputs[next + i];
         loadExample(memory, layout, input.layers as readonly Float32Array[], n);
-        const job: SimdJob = {
-          simd: true,
-          heads: n,
-          queries: input.queries,
-          keys: input.keys,
-          begin: 0,
-          end: n - 1,
-          scanBegin: 0,
-          scanEnd: n,
-          tolerance,
-          input: layout.input,
-          out: layout.out,
-          rows: layout.rows[0],
-          sweep: sweepVectors,
-          totals: layout.totals,
-          uniform: layout.uniform,
-          entropy: layout.entropy,
-        };
-        return this.post(this.slots[i % this.slots.length], job);
+        // The whole example: every first head's pairs (the last has none) and every head's rows.
+        const ranges = { begin: 0, end: n - 1, scanBegin: 0, scanEnd: n };
+        return this.post(this.slots[i % this.slots.length], simdJob(layout, 0, n, input.queries, input.keys, ranges, tolerance));
       });
       const answered = await Promise.all(replies);
       round.forEach(({ layout, n }, i) => {
@@ -392,6 +359,20 @@ export class KernelPool {
     this.broken ??= err;
     for (const settle of slot.waiting.splice(0)) settle(err);
   }
+}
+
+/** The SIMD job for heads `ranges` of an example at `layout`, gathering rows in scratch `worker`. */
+function simdJob(
+  layout: SimdLayout,
+  worker: number,
+  heads: number,
+  queries: number,
+  keys: number,
+  ranges: Pick<SimdJob, 'begin' | 'end' | 'scanBegin' | 'scanEnd'>,
+  tolerance: number,
+): SimdJob {
+  const { input, out, totals, uniform, entropy } = layout;
+  return { simd: true, heads, queries, keys, ...ranges, tolerance, input, out, rows: layout.rows[worker], sweep: sweepVectors, totals, uniform, entropy };
 }
 
 /**
