@@ -42,9 +42,8 @@ export interface KernelOutput {
   entropy: Float64Array;
 }
 
-/** A job for the SIMD kernel: byte offsets in the shared memory (see `SimdLayout`). */
-interface SimdJob {
-  simd: true;
+/** What every job says: the example's shape, the first heads whose pairs and the heads whose rows it does. */
+interface JobPart {
   heads: number;
   queries: number;
   keys: number;
@@ -53,6 +52,11 @@ interface SimdJob {
   scanBegin: number;
   scanEnd: number;
   tolerance: number;
+}
+
+/** A job for the SIMD kernel: byte offsets in the shared memory (see `SimdLayout`). */
+interface SimdJob extends JobPart {
+  simd: true;
   input: number;
   out: number;
   rows: number;
@@ -63,19 +67,11 @@ interface SimdJob {
   entropy: number;
 }
 
-interface JobMessage {
+interface JobMessage extends JobPart {
   simd?: false;
   input: SharedArrayBuffer;
   float64: boolean;
   layerCount: number;
-  heads: number;
-  queries: number;
-  keys: number;
-  begin: number;
-  end: number;
-  scanBegin: number;
-  scanEnd: number;
-  tolerance: number;
   out: SharedArrayBuffer;
 }
 
@@ -368,7 +364,7 @@ function simdJob(
   heads: number,
   queries: number,
   keys: number,
-  ranges: Pick<SimdJob, 'begin' | 'end' | 'scanBegin' | 'scanEnd'>,
+  ranges: Pick<JobPart, 'begin' | 'end' | 'scanBegin' | 'scanEnd'>,
   tolerance: number,
 ): SimdJob {
   const { input, out, totals, uniform, entropy } = layout;

@@ -4,6 +4,7 @@
 // min+add, the kernel's own block loop on L1-resident rows, and streaming reads).
 // Needs the compiled analysis (`npx tsc -b`).
 import { createRequire } from 'node:module';
+import { mulberry32 } from './random.mjs';
 
 const require = createRequire(import.meta.url);
 const sim = (path) => require(`../../out/analysis/similarity/${path}`);
@@ -13,15 +14,6 @@ const { SimilarityAccumulator } = sim('accumulator.js');
 const { instantiateSimd, loadExample, newSimdMemory, simdLayout, simdModuleBytes, sweepVectors } = sim('simdKernel.js');
 const { blockCols, blockRows } = sim('simdSource.js');
 const { assembleModule } = sim('wasmAssembler.js');
-
-function mulberry32(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Seeded softmax rows, a third of the heads peaked like trained attention. */
 export function randomExample(L, H, m, seed = 42) {

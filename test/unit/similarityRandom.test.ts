@@ -7,16 +7,7 @@ import { addHeadPairL1, splitFirstHeads, splitHeads } from '../../analysis/simil
 import { KernelPool } from '../../analysis/similarity/kernelPool';
 import type { StackSimilarity } from '../../analysis/similarity/views';
 import { InputError } from '../../analysis/errors';
-
-/** mulberry32: a tiny seeded PRNG, so every failure reproduces. */
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { pseudoRandom } from './pseudoRandom';
 
 /** Attention as plain nested arrays [layer][head][query][key], float64. */
 type Nested = number[][][][];
@@ -142,7 +133,7 @@ const cases: Case[] = [
 ];
 
 function generate(c: Case, seed: number): Nested[] {
-  const rand = mulberry32(seed);
+  const rand = pseudoRandom(seed);
   return c.lengths.map(([q, k]) => randomAttention(rand, c.L, c.H, q, k));
 }
 
@@ -163,7 +154,7 @@ test('accumulator equals the slow reference: 1e-9 on float64 input, 1e-6 on floa
 });
 
 test('kernel results do not depend on how the first heads are split', () => {
-  const rand = mulberry32(7);
+  const rand = pseudoRandom(7);
   for (const [L, H, m] of [[3, 3, 6], [2, 4, 5], [1, 2, 3], [4, 5, 2]] as const) {
     const input = toInput(randomAttention(rand, L, H, m, m), 'encoder', 'self', true);
     const n = L * H;
@@ -226,7 +217,7 @@ test('shards merged in any order, through JSON, equal one run', () => {
   const c: Case = { name: 'encoder', kind: 'self', L: 3, H: 3, lengths: Array.from({ length: 10 }, (_, e) => [2 + (e % 5), 2 + (e % 5)]) };
   const examples = generate(c, 99);
   const whole = accumulate(c, examples, true);
-  const rand = mulberry32(5);
+  const rand = pseudoRandom(5);
   const shape = { name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H };
   // Round-robin assignment (example e to shard e mod 3), each shard fed in a shuffled order.
   const shards = [0, 1, 2].map((index) => new SimilarityAccumulator(shape, { index, count: 3 }));

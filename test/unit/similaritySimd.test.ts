@@ -8,15 +8,7 @@ import { KernelPool } from '../../analysis/similarity/kernelPool';
 import { SimdKernel, simdLayout, simdModuleBytes } from '../../analysis/similarity/simdKernel';
 import { assembleModule } from '../../analysis/similarity/wasmAssembler';
 import { InputError } from '../../analysis/errors';
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { pseudoRandom } from './pseudoRandom';
 
 /** Float32 softmax rows of every style the runtime can produce: diffuse, peaked, one-hot, with exact zeros, with tiny values. */
 function randomLayers(rand: () => number, L: number, H: number, q: number, k: number): Float32Array[] {
@@ -85,7 +77,7 @@ const shapes: [L: number, H: number, q: number, k: number][] = [
 ];
 
 test('SIMD kernel matches the float64 reference: S within k·2⁻³³, baselines within 1e-6', () => {
-  const rand = mulberry32(11);
+  const rand = pseudoRandom(11);
   for (const [L, H, q, k] of shapes) {
     const layers = randomLayers(rand, L, H, q, k);
     const got = runSimd(layers, H, q, k);
@@ -111,7 +103,7 @@ test('identical heads are exactly similar and one-hot rows exactly dissimilar', 
   const k = 13;
   const q = 3;
   const layer = new Float32Array(4 * q * k);
-  const rand = mulberry32(3);
+  const rand = pseudoRandom(3);
   for (let r = 0; r < q; r++) {
     let sum = 0;
     const row = Array.from({ length: k }, () => rand());
@@ -130,7 +122,7 @@ test('identical heads are exactly similar and one-hot rows exactly dissimilar', 
 });
 
 test('first bad row is the one the JavaScript scan reports, in the tail lanes too', () => {
-  const rand = mulberry32(5);
+  const rand = pseudoRandom(5);
   const [L, H, q, k] = [3, 2, 4, 7];
   const cases: [layer: number, index: number, value: number][] = [
     [1, (1 * q + 2) * k + 6, NaN],
@@ -151,7 +143,7 @@ test('first bad row is the one the JavaScript scan reports, in the tail lanes to
 });
 
 test('pair sums are bit-identical for any number of worker threads', async () => {
-  const rand = mulberry32(8);
+  const rand = pseudoRandom(8);
   const [L, H, q, k] = [3, 5, 6, 21];
   const layers = randomLayers(rand, L, H, q, k);
   const single = runSimd(layers, H, q, k);
@@ -173,7 +165,7 @@ test('pair sums are bit-identical for any number of worker threads', async () =>
 });
 
 test('a batch on the pool: each example bit-identical to the single-thread kernel, in rounds, bad rows kept apart', async () => {
-  const rand = mulberry32(31);
+  const rand = pseudoRandom(31);
   // Mixed lengths and widths in one batch, as a padded batch of real examples gives.
   const shapes: [H: number, q: number, k: number][] = [
     [4, 9, 9],
@@ -216,7 +208,7 @@ test('a batch on the pool: each example bit-identical to the single-thread kerne
 });
 
 test('accumulator: a batch on the pool folds what add folds; a bad example in it adds none', async () => {
-  const rand = mulberry32(32);
+  const rand = pseudoRandom(32);
   const shape = { name: 'encoder', kind: 'self' as const, layerCount: 2, headCount: 3 };
   const one = new SimilarityAccumulator(shape);
   const batched = new SimilarityAccumulator(shape);
@@ -239,7 +231,7 @@ test('accumulator: a batch on the pool folds what add folds; a bad example in it
 });
 
 test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on either', () => {
-  const rand = mulberry32(21);
+  const rand = pseudoRandom(21);
   const shape = { name: 'encoder', kind: 'self' as const, layerCount: 3, headCount: 4 };
   const simd = new SimilarityAccumulator(shape);
   const scalar = new SimilarityAccumulator(shape, undefined, { kernel: 'scalar' });
