@@ -15,11 +15,17 @@ export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[]
     const elemType = elemTypeOf(g, name);
     return elemType ? { name, type: { tensorType: { elemType } } } : { name };
   });
-  const tail = onnx.ModelProto.encode({ graph: { output } }).finish();
-  const merged = new Uint8Array(bytes.length + tail.length);
-  merged.set(bytes, 0);
-  merged.set(tail, bytes.length);
-  return merged;
+  return concat([bytes, onnx.ModelProto.encode({ graph: { output } }).finish()]);
+}
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((sum, p) => sum + p.length, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Field numbers of ModelProto.graph and of the GraphProto fields `attentionOnlyModel` filters. */
@@ -114,15 +120,7 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
     .uint32((GRAPH << 3) | 2)
     .uint32(graphLength)
     .finish();
-  const pieces: Uint8Array[] = [];
-  for (const f of top) pieces.push(...(f.number === GRAPH ? [header, ...parts] : [bytes.subarray(f.start, f.end)]));
-  const out = new Uint8Array(pieces.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(top.flatMap((f) => (f.number === GRAPH ? [header, ...parts] : [bytes.subarray(f.start, f.end)])));
 }
 
 /** Ops whose output has the element type of their first input (enough for attention chains). */

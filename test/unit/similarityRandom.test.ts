@@ -190,6 +190,13 @@ test('worker pool gives the same sums as the single-thread path', async () => {
         nearAll(pooled.toJSON().uniformSums, single.toJSON().uniformSums, 1e-9, 'pool uniform sums');
         nearAll(pooled.toJSON().entropySums, single.toJSON().entropySums, 1e-9, 'pool entropy sums');
         assert.equal(pooled.examples, single.examples, 'pool example count');
+        // A whole batch at once (float64 goes through the general path one example at a time).
+        const batched = new SimilarityAccumulator({ name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H });
+        await batched.addBatchWithPool(examples.map((ex) => toInput(ex, c.name, c.kind, float32)), pool);
+        nearAll(batched.toJSON().pairSums, single.toJSON().pairSums, 1e-9, `batch ${c.kind} L${c.L} H${c.H} pair sums`);
+        nearAll(batched.toJSON().uniformSums, single.toJSON().uniformSums, 1e-9, 'batch uniform sums');
+        nearAll(batched.toJSON().entropySums, single.toJSON().entropySums, 1e-9, 'batch entropy sums');
+        assert.equal(batched.examples, single.examples, 'batch example count');
       }
     }
     // A bad row found by a worker is reported like the single-thread path reports it.
