@@ -6,9 +6,9 @@
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { analyzeModel } from '../analysis/cli/analyzeCommand';
-import { writeFileAtomic } from '../analysis/cli/files';
-import type { SourceFlags } from '../analysis/cli/sourceFlags';
+import { analyzeModel } from '../analysis/app/analyze';
+import type { AnalyzeOptions } from '../analysis/app/analyze';
+import { writeFileAtomic } from '../analysis/app/storage';
 import { CancelledError, describeError } from '../analysis/errors';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { parseProviderChoice } from '../analysis/runtime/providers';
@@ -21,12 +21,12 @@ export class AnalysisCommands {
     const sample = (name: string) => vscode.Uri.joinPath(context.extensionUri, 'media', 'sample', name).fsPath;
     const run = async (model: string, source: ExampleSource, label: string, outName: string): Promise<ShownAnalysis | undefined> => {
       const config = vscode.workspace.getConfiguration('attentionReuse');
-      const flags: SourceFlags = {
+      const options: AnalyzeOptions = {
+        model,
         source,
         examples: config.get<number>('examples') ?? 200,
         batch: config.get<number>('batchSize') ?? 8,
         ep: parseProviderChoice(config.get<string>('executionProvider') ?? 'auto'),
-        quiet: true,
       };
       const out = join(context.globalStorageUri.fsPath, 'analyses', outName);
       try {
@@ -37,17 +37,21 @@ export class AnalysisCommands {
             const cancel = token.onCancellationRequested(() => abort.abort());
             let reported = 0;
             try {
-              return await analyzeModel(model, flags, { index: 0, count: 1 }, 1, abort.signal, (done, total) => {
-                const pct = total > 0 ? (100 * done) / total : 0;
-                progress.report({ message: `${done}/${total} examples`, increment: pct - reported });
-                reported = pct;
+              return await analyzeModel(options, {
+                signal: abort.signal,
+                onProgress: (done, total) => {
+                  const pct = total > 0 ? (100 * done) / total : 0;
+                  progress.report({ message: `${done}/${total} examples`, increment: pct - reported });
+                  reported = pct;
+                },
+                onNote: (line) => output.info(`analyze ${model}: ${line}`),
               });
             } finally {
               cancel.dispose();
             }
           },
         );
-        await writeFileAtomic(out, JSON.stringify(file), true);
+        await writeFileAtomic(out, JSON.stringify(file), { overwrite: true });
         output.info(`analyze ${model}: ${file.run.examples} examples, ${file.run.executionProvider}, ${file.run.seconds.toFixed(1)} s → ${out}`);
         const shown: ShownAnalysis = { file, path: out, label, source };
         await show(shown);

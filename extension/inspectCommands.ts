@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { inspectModelFile } from '../analysis/onnx/inspect';
+import { inspectModel } from '../analysis/app/model';
 import type { InspectResult } from '../analysis/onnx/inspect';
 import { describeError } from '../analysis/errors';
 
@@ -9,7 +9,7 @@ export class InspectCommands {
     const sampleModel = vscode.Uri.joinPath(context.extensionUri, 'media', 'sample', 'model.onnx');
     const run = async (uri: vscode.Uri): Promise<InspectResult | undefined> => {
       try {
-        const result = await inspectModelFile(uri.fsPath);
+        const result = await inspectModel(uri.fsPath);
         output.info(`inspect ${uri.fsPath}: ${result.stacks.map((s) => `${s.name} ${s.layers.length} layers`).join(', ')}`);
         return result;
       } catch (err) {

@@ -5,10 +5,10 @@
  * through its layers and heads does not run the model again.
  */
 import { InputError } from '../analysis/errors';
-import { openAttentionModel } from '../analysis/onnx/inspect';
+import { openExamples } from '../analysis/app/examples';
+import { readModel } from '../analysis/app/readers';
 import type { AttentionModel } from '../analysis/onnx/inspect';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
-import { openExamples } from '../analysis/runtime/exampleSource';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import type { ExampleInput } from '../analysis/runtime/inputs';
 import type { ProviderChoice } from '../analysis/runtime/providers';
@@ -71,7 +71,7 @@ export class AttentionMaps {
   private async example(index: number): Promise<ExtractedExample> {
     if (this.last?.example === index) return this.last.result;
     this.opened ??= (async () => {
-      const model = await openAttentionModel(this.analysis.model.path);
+      const model = await readModel(this.analysis.model.path);
       const runner = await AttentionRunner.start(model, this.provider);
       return { model, runner };
     })();

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describeError } from '../analysis/errors';
-import { readAnalysisFile } from '../analysis/result/analysisFile';
+import { readAnalysis } from '../analysis/app/readers';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { parseProviderChoice } from '../analysis/runtime/providers';
@@ -170,7 +170,7 @@ export class PanelHub implements vscode.Disposable {
       const last = this.context.globalState.get<{ path: string; label: string; source?: ExampleSource }>(lastAnalysisKey);
       if (!last?.path || !existsSync(last.path)) return;
       try {
-        const file = await readAnalysisFile(last.path);
+        const file = await readAnalysis(last.path);
         if (!this.shown) await this.show({ file, path: last.path, label: last.label, source: last.source }, false);
       } catch (err) {
         this.output.warn(`panel: could not reopen ${last.path}: ${describeError(err)}`);

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { describeError } from '../analysis/errors';
-import { readAnalysisFile } from '../analysis/result/analysisFile';
+import { readAnalysis } from '../analysis/app/readers';
 import { AnalysisCommands } from './analysisCommands';
 import { makeNonce, panelHtml } from './panelHtml';
 import { PanelHub } from './panelHub';
@@ -45,7 +45,7 @@ export class AttentionPanel {
         const target = uri ?? (await vscode.window.showOpenDialog({ filters: { 'Analysis (JSON)': ['json'] }, canSelectMany: false }))?.[0];
         if (!target) return;
         try {
-          const file = await readAnalysisFile(target.fsPath);
+          const file = await readAnalysis(target.fsPath);
           await hub.show({ file, path: target.fsPath, label: vscode.workspace.asRelativePath(target) });
           panel.openDetail();
         } catch (err) {

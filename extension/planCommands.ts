@@ -8,16 +8,17 @@ import * as vscode from 'vscode';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { buildConfig } from '../analysis/cli/emitCommand';
-import { sha256File, writeFileAtomic } from '../analysis/cli/files';
-import { checkReuseConfig, configSchemaId, estimatesOf, formatReuseConfig } from '../analysis/config/reuseConfig';
+import { buildReuseConfig } from '../analysis/app/emit';
+import { readAnalysis } from '../analysis/app/readers';
+import { sha256File, writeFileAtomic } from '../analysis/app/storage';
+import { checkReuseConfig, formatReuseConfig } from '../analysis/config/reuseConfig';
 import type { ReuseConfig } from '../analysis/config/reuseConfig';
 import { InputError, describeError } from '../analysis/errors';
-import type { HeadMap, ReuseMode } from '../analysis/planner/headMap';
-import { planStack, scoreCandidate, stackShape } from '../analysis/planner/plan';
+import type { HeadMap } from '../analysis/planner/headMap';
+import { planStack } from '../analysis/planner/plan';
 import type { Candidate, Plan, PlannerStack } from '../analysis/planner/plan';
-import { checkPlannerAnalysis, pickStack, readPlannerAnalysis } from '../analysis/planner/planInput';
-import type { PlannerAnalysis } from '../analysis/planner/planInput';
+import { checkAnalysis, pickStack } from '../analysis/result/analysisFile';
+import type { AnalysisFile } from '../analysis/result/analysisFile';
 import { writeConfigCommand } from './panelHub';
 import type { PanelPlan } from './panelHub';
 import { SettingsReader } from './settings';
@@ -104,9 +105,9 @@ export class PlanCommands {
     try {
       const analysisPath = await this.analysisPath(args.analysisPath);
       if (!analysisPath) return undefined;
-      const analysis = await readPlannerAnalysis(analysisPath);
+      const analysis = await readAnalysis(analysisPath);
       await this.showInPanel(analysisPath);
-      const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis, args.stack, analysisPath)];
+      const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis.stacks, args.stack, analysisPath)];
       const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen, targetFlops: args.targetFlops }));
       for (const plan of plans) await vscode.commands.executeCommand('attentionReuse.panel.showPlan', panelPlan(plan));
       this.output.info(`plan ${analysisPath}: ${plans.map((p) => `${p.stack} ${p.candidates.length} candidates, ${p.pareto.length} on the Pareto front`).join('; ')}`);
@@ -126,14 +127,14 @@ export class PlanCommands {
     try {
       const analysisPath = await this.analysisPath(args.analysisPath);
       if (!analysisPath) return undefined;
-      const analysis = await readPlannerAnalysis(analysisPath);
+      const analysis = await readAnalysis(analysisPath);
       const write = { analysisPath, seqLen: args.seqLen, out: args.out, overwrite: args.overwrite, open: args.open };
       if (args.mode !== undefined || args.K !== undefined) {
-        const stack = pickStack(analysis, args.stack, analysisPath);
+        const stack = pickStack(analysis.stacks, args.stack, analysisPath);
         // P and K as `attention-reuse emit` defaults them (buildConfig): K = H for whole-layer modes, P = L-2 for partial and guided.
         return await this.writeConfig({ ...write, stack: stack.name, candidate: { mode: args.mode ?? '', P: args.P ?? -1, K: args.K ?? -1 } }, analysis);
       }
-      const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis, args.stack, analysisPath)];
+      const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis.stacks, args.stack, analysisPath)];
       const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen }));
       const chosen = await pickCandidate(plans, `Emit Reuse Config: ${basename(analysisPath)} — which configuration?`);
       if (!chosen) return undefined;
@@ -144,28 +145,28 @@ export class PlanCommands {
   }
 
   /** Builds, checks and writes one candidate's reuse config, then opens it; `read` is the analysis when the caller has read it already. */
-  async writeConfig(args: WriteConfigArgs, read?: PlannerAnalysis): Promise<WriteResult> {
+  async writeConfig(args: WriteConfigArgs, read?: AnalysisFile): Promise<WriteResult> {
     try {
       if (typeof args !== 'object' || args === null || typeof args.stack !== 'string' || typeof args.candidate !== 'object' || args.candidate === null) {
         throw new InputError('writing a reuse config needs a stack and a candidate');
       }
       const analysisPath = args.analysisPath;
       const label = analysisPath ?? 'the shown analysis';
-      const analysis: PlannerAnalysis =
-        read ?? (args.analysis !== undefined ? checkPlannerAnalysis(args.analysis, label) : analysisPath ? await readPlannerAnalysis(analysisPath) : missingAnalysis());
-      const stack = pickStack(analysis, args.stack, label);
+      const analysis: AnalysisFile =
+        read ?? (args.analysis !== undefined ? checkAnalysis(args.analysis, label) : analysisPath ? await readAnalysis(analysisPath) : missingAnalysis());
+      const stack = pickStack(analysis.stacks, args.stack, label);
       const source = {
         analysisSha256: analysisPath && existsSync(analysisPath) ? await sha256File(analysisPath) : createHash('sha256').update(JSON.stringify(args.analysis)).digest('hex'),
         modelSha256: analysis.model.sha256,
       };
-      const config = await configFor(stack, args.candidate, args.seqLen, source);
+      const config = configFor(stack, args.candidate, args.seqLen, source);
       const text = formatReuseConfig(config);
       checkReuseConfig(JSON.parse(text), 'the reuse config'); // what the trainer will read back
 
       const target = await this.target(args, analysis, analysisPath);
       if (!target) return undefined;
       if (existsSync(target.path) && !target.overwrite) throw new InputError(`${target.path} already exists; choose another name (it was left as it is)`);
-      await writeFileAtomic(target.path, text, target.overwrite);
+      await writeFileAtomic(target.path, text, { overwrite: target.overwrite });
       const e = config.estimates!;
       this.output.info(`wrote ${target.path}: ${config.stack} ${config.mode} P = ${config.P} K = ${config.K}, FLOPs ${e.flopsRatio.toFixed(4)}, params ${e.paramsRatio.toFixed(4)}`);
       if (!target.path.endsWith('.reuse.json')) this.output.warn(`${basename(target.path)}: name it *.reuse.json so that the editor checks it against the schema`);
@@ -179,7 +180,7 @@ export class PlanCommands {
     }
   }
 
-  private async target(args: WriteConfigArgs, analysis: PlannerAnalysis, analysisPath: string | undefined): Promise<{ path: string; overwrite: boolean } | undefined> {
+  private async target(args: WriteConfigArgs, analysis: AnalysisFile, analysisPath: string | undefined): Promise<{ path: string; overwrite: boolean } | undefined> {
     if (args.out !== undefined) return { path: args.out instanceof vscode.Uri ? args.out.fsPath : args.out, overwrite: args.overwrite === true };
     const model = analysis.model.path ?? analysisPath ?? 'model';
     const name = `${basename(model).replace(/\.(onnx|json)$/i, '').replace(/\.analysis$/, '')}.reuse.json`;
@@ -238,26 +239,13 @@ function missingAnalysis(): never {
 }
 
 /** The reuse config of one candidate; a head map that contradicts its mode, P or K is refused. */
-async function configFor(stack: PlannerStack, candidate: CandidateChoice, seqLen: number | undefined, source: ReuseConfig['source']): Promise<ReuseConfig> {
-  const seq = seqLen === undefined ? undefined : String(seqLen);
-  if (candidate.heads === undefined) {
-    const opt = (n: number) => (n >= 0 ? String(n) : undefined);
-    return buildConfig(stack, { mode: candidate.mode || undefined, 'reuse-layers': opt(candidate.P), 'reuse-heads': opt(candidate.K), 'seq-len': seq }, source);
-  }
-  const shape = stackShape(stack);
-  const unchecked = {
-    schema: configSchemaId,
+function configFor(stack: PlannerStack, candidate: CandidateChoice, seqLen: number | undefined, source: ReuseConfig['source']): ReuseConfig {
+  const given = (n: number) => (n >= 0 ? n : undefined);
+  return buildReuseConfig(
+    stack,
+    { mode: candidate.mode || undefined, P: given(candidate.P), K: given(candidate.K), headMap: candidate.heads as HeadMap | undefined, seqLen },
     source,
-    stack: stack.name,
-    dims: { layers: shape.layers, heads: shape.heads, hidden: shape.hidden, ffn: shape.ffn, vocab: shape.vocab, maxPositions: shape.maxPositions },
-    mode: candidate.mode as ReuseMode,
-    P: candidate.P,
-    K: candidate.K,
-    heads: candidate.heads as HeadMap,
-  };
-  const config = checkReuseConfig(JSON.parse(JSON.stringify(unchecked)), 'the candidate');
-  const scored = scoreCandidate(stack, shape, seqLen ?? shape.maxPositions, config.mode === 'custom' ? 'partial' : config.mode, config.P, config.K, config.heads);
-  return { ...config, estimates: estimatesOf(scored.cost, scored.similarityKept, scored.uniformBaseline) };
+  );
 }
 
 /** A plan as the panel takes it: flat candidate rows, with the planner's own candidates as `raw`. */

@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { readReuseConfig } from '../analysis/config/reuseConfig';
+import { readReuseConfig } from '../analysis/app/readers';
 import { describeError } from '../analysis/errors';
 import { MetricsWatcher } from './metricsWatcher';
 import { SettingsReader } from './settings';

@@ -1,7 +1,8 @@
 // Bundles the three programs separately: extension host (cjs, vscode external),
 // webview (browser iife) and the CLI (node, with a shebang).
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const production = process.argv.includes('--production');
 const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning' };
@@ -39,3 +40,11 @@ if (existsSync('webview/main.ts')) {
   });
 }
 await Promise.all(builds.map((b) => esbuild.build(b)));
+
+// The editor's schema for *.reuse.json (package.json jsonValidation) is the one the CLI
+// validates with, modes filled in from the mode table: written from tsc's output.
+const compiled = new URL('../out/analysis/config/reuseConfig.js', import.meta.url);
+if (!existsSync(compiled)) throw new Error('out/analysis/config/reuseConfig.js is missing: run tsc -b first (npm run build does both)');
+const { configSchema } = createRequire(import.meta.url)(compiled.pathname);
+mkdirSync(new URL('../media/schemas/', import.meta.url), { recursive: true });
+writeFileSync(new URL('../media/schemas/reuseConfig.schema.json', import.meta.url), `${JSON.stringify(configSchema(), null, 2)}\n`);

@@ -1,13 +1,23 @@
-import { InputError } from '../errors';
-import { readHeadMapFile } from '../config/headMapFile';
+import { readHeadMap } from '../app/readers';
 import { checkModeStructure } from '../config/reuseConfig';
+import { InputError } from '../errors';
 import { costOf, defaultMaxPositions } from '../planner/cost';
 import type { CostEstimate, ModelShape } from '../planner/cost';
-import { impliedPK, presetHeadMap, reuseModes } from '../planner/headMap';
-import type { HeadMap, ReuseMode } from '../planner/headMap';
-import { parse, positiveInt } from './args';
+import { impliedPK } from '../planner/headMap';
+import type { HeadMap } from '../planner/headMap';
+import { modeRow, presetHeadMap, resolvePK, reuseModes } from '../planner/modes';
+import type { ReuseMode } from '../planner/modes';
+import { intFlag, parse, stringFlag } from './args';
+import type { ParsedArgs } from './args';
 
-export const costHelp = `Usage: attention-reuse cost --layers L --heads H --hidden D --ffn F --vocab V [options]
+/** The `--mode` lines of a help text, one per mode of the mode table. */
+export function modeHelp(indent: string): string {
+  const rows = reuseModes();
+  const width = Math.max(...rows.map((r) => r.name.length));
+  return rows.map((r) => `${indent}${r.name.padEnd(width)}  ${r.description}`).join('\n');
+}
+
+export const costHelp = () => `Usage: attention-reuse cost --layers L --heads H --hidden D --ffn F --vocab V [options]
 
 Parameters, multiply-adds and attention-score memory of a BERT-style masked-LM with and
 without attention reuse (DESIGN.md "Cost"; embeddings and the LM head are left out of the
@@ -17,29 +27,22 @@ FLOPs, the decoder weight is tied).
   --max-positions N    position-embedding rows (default 512)
   --reuse-layers P     layers that reuse (or skip), the paper's P
   --reuse-heads K      reuse heads per reuse layer, the paper's K (default H for
-                       full, skip, alternate and all-end)
-  --mode M             ${reuseModes.join(' | ')} (default: full when K = H, else partial);
-                       guided costs the same as partial; custom needs --head-map
+                       whole-layer modes)
+  --mode M             one of (default: full when K = H, else partial):
+${modeHelp('                         ')}
   --head-map FILE      a reuse config or a JSON array heads[l][h] (for --mode custom)
   --json               print the figures as JSON`;
 
-/** A whole number ≥ 0 (P and K may be 0: no reuse). */
-function count(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InputError(`${flag} must be a whole number ≥ 0 (got "${value}")`);
+/** A `--mode` value: one of the mode table's names. */
+export function modeFlag(values: ParsedArgs['values']): ReuseMode | undefined {
+  const value = stringFlag(values, 'mode');
+  return value === undefined ? undefined : modeRow(value).name;
+}
+
+function required(values: ParsedArgs['values'], field: keyof ModelShape): number {
+  const n = intFlag(values, field);
+  if (n === undefined) throw new InputError(`cost needs {field} (see attention-reuse cost --help)`, field);
   return n;
-}
-
-function required(value: string | undefined, flag: string): number {
-  if (value === undefined) throw new InputError(`cost needs ${flag} (see attention-reuse cost --help)`);
-  return positiveInt(value, flag, 0);
-}
-
-export function parseMode(value: string | undefined): ReuseMode | undefined {
-  if (value === undefined) return undefined;
-  if (!(reuseModes as readonly string[]).includes(value)) throw new InputError(`--mode must be one of ${reuseModes.join(', ')} (got "${value}")`);
-  return value as ReuseMode;
 }
 
 export async function costCommand(argv: string[]): Promise<number> {
@@ -62,36 +65,38 @@ export async function costCommand(argv: string[]): Promise<number> {
     'cost',
   );
   if (values.help) {
-    console.log(costHelp);
+    console.log(costHelp());
     return 0;
   }
-  const str = (k: string) => values[k] as string | undefined;
   const shape: ModelShape = {
-    layers: required(str('layers'), '--layers'),
-    heads: required(str('heads'), '--heads'),
-    hidden: required(str('hidden'), '--hidden'),
-    ffn: required(str('ffn'), '--ffn'),
-    vocab: required(str('vocab'), '--vocab'),
-    maxPositions: positiveInt(str('max-positions'), '--max-positions', defaultMaxPositions),
+    layers: required(values, 'layers'),
+    heads: required(values, 'heads'),
+    hidden: required(values, 'hidden'),
+    ffn: required(values, 'ffn'),
+    vocab: required(values, 'vocab'),
+    maxPositions: intFlag(values, 'maxPositions') ?? defaultMaxPositions,
   };
-  const seqLen = positiveInt(str('seq-len'), '--seq-len', 512);
+  const seqLen = intFlag(values, 'seqLen') ?? 512;
   const { layers: L, heads: H } = shape;
-  let P = count(str('reuse-layers'), '--reuse-layers');
-  let K = count(str('reuse-heads'), '--reuse-heads');
-  let mode = parseMode(str('mode'));
+  const givenP = intFlag(values, 'P', 0);
+  const givenK = intFlag(values, 'K', 0);
+  const givenMode = modeFlag(values);
+  const headMapFile = stringFlag(values, 'headMap');
   let map: HeadMap;
-  if (mode === 'custom' || str('head-map') !== undefined) {
-    if (mode !== undefined && mode !== 'custom') throw new InputError('--head-map goes with --mode custom');
-    const path = str('head-map');
-    if (path === undefined) throw new InputError('--mode custom needs --head-map FILE');
-    mode = 'custom';
-    map = await readHeadMapFile(path, L, H);
+  let mode: ReuseMode;
+  let P: number;
+  let K: number;
+  if (headMapFile !== undefined || (givenMode !== undefined && !modeRow(givenMode).heads)) {
+    if (headMapFile === undefined) throw new InputError(`mode "${givenMode}" needs {field} FILE`, 'headMap');
+    map = await readHeadMap(headMapFile, L, H);
+    mode = givenMode ?? 'custom';
     ({ P, K } = impliedPK(map));
+    checkModeStructure(mode, map, L, H, P, K);
   } else {
-    if (mode === 'full' || mode === 'skip' || mode === 'alternate' || mode === 'all-end') K ??= H; // whole-layer presets, as in the paper
-    if (P === undefined) throw new InputError('cost needs --reuse-layers P (0 for the model without reuse)');
-    if (K === undefined) throw new InputError('cost needs --reuse-heads K');
-    mode ??= K === H ? 'full' : 'partial';
+    if (givenP === undefined && (givenMode === undefined || !modeRow(givenMode).defaultP)) {
+      throw new InputError('cost needs {field} P (0 for the model without reuse)', 'P');
+    }
+    ({ mode, P, K } = resolvePK(L, H, { mode: givenMode, P: givenP, K: givenK }));
     map = presetHeadMap(mode, L, H, P, K);
     checkModeStructure(mode, map, L, H, P, K);
   }

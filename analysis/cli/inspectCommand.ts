@@ -1,8 +1,8 @@
-import { describeModel, openAttentionModel } from '../onnx/inspect';
+import { inspectModel } from '../app/model';
 import type { InspectResult } from '../onnx/inspect';
 import { parse, requireOne } from './args';
 
-export const inspectHelp = `Usage: attention-reuse inspect MODEL.onnx [--json]
+export const inspectHelp = () => `Usage: attention-reuse inspect MODEL.onnx [--json]
 
 Lists the attention-probability tensors found in MODEL.onnx, grouped into stacks
 (encoder self-attention, decoder self-attention, cross-attention) in layer order,
@@ -13,11 +13,10 @@ with their heads, and the graph inputs the model expects.
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'inspect');
   if (values.help) {
-    console.log(inspectHelp);
+    console.log(inspectHelp());
     return 0;
   }
-  const path = requireOne(positionals, 'model file', 'inspect');
-  const result = describeModel(await openAttentionModel(path));
+  const result = await inspectModel(requireOne(positionals, 'model file', 'inspect'));
   console.log(values.json ? JSON.stringify(result, null, 2) : formatInspect(result));
   return 0;
 }

@@ -1,4 +1,5 @@
 import { CancelledError, InputError, describeError } from '../errors';
+import { flagOf } from './args';
 import { analyzeCommand, analyzeHelp } from './analyzeCommand';
 import { extractCommand, extractHelp } from './extractCommand';
 import { inspectCommand, inspectHelp } from './inspectCommand';
@@ -8,7 +9,7 @@ import { planCommand, planHelp } from './planCommand';
 import { emitCommand, emitHelp } from './emitCommand';
 import { trainCommand, trainHelp } from './trainCommand';
 
-const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: string }> = {
+const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: () => string }> = {
   inspect: { run: inspectCommand, help: inspectHelp },
   extract: { run: extractCommand, help: extractHelp },
   analyze: { run: analyzeCommand, help: analyzeHelp },
@@ -19,12 +20,12 @@ const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => P
   train: { run: trainCommand, help: trainHelp },
 };
 
-const usage = `Usage: attention-reuse COMMAND [options]
+const usage = () => `Usage: attention-reuse COMMAND [options]
 
 Measures how much of a transformer's attention is recomputed across layers.
 
 Commands:
-${Object.values(commands).map((c) => `  ${c.help.split('\n')[0].replace('Usage: attention-reuse ', '')}`).join('\n')}
+${Object.values(commands).map((c) => `  ${c.help().split('\n')[0].replace('Usage: attention-reuse ', '')}`).join('\n')}
 
 Run attention-reuse COMMAND --help for a command's options.
 Exit codes: 0 done, 1 internal error, 2 bad input, 130 cancelled.`;
@@ -32,7 +33,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input, 130 cancelled.`;
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage);
+    console.log(usage());
     return name ? 0 : 2;
   }
   const command = commands[name];
@@ -52,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
       return 130;
     }
     if (err instanceof InputError) {
-      console.error(`attention-reuse: ${describeError(err)}`);
+      console.error(`attention-reuse: ${describeError(err, flagOf)}`);
       return 2;
     }
     console.error(`attention-reuse: internal error: ${describeError(err)}`);

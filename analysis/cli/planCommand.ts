@@ -1,11 +1,10 @@
-import { InputError } from '../errors';
+import { planAnalysis } from '../app/plan';
 import type { ModelShape } from '../planner/cost';
-import { planStack } from '../planner/plan';
 import type { Candidate, Plan } from '../planner/plan';
-import { pickStack, readPlannerAnalysis } from '../planner/planInput';
-import { parse, positiveInt, requireOne } from './args';
+import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
+import type { ParsedArgs } from './args';
 
-export const planHelp = `Usage: attention-reuse plan ANALYSIS.json [--stack NAME] [--seq-len N] [--target-flops R] [--json]
+export const planHelp = () => `Usage: attention-reuse plan ANALYSIS.json [--stack NAME] [--seq-len N] [--target-flops R] [--json]
 
 Scores reuse configurations of one stack of an analysis file: partial (P = L-2, K = 1..H-1),
 full (K = H, P = 1..L-2), alternate, all-end, skip and similarity-guided. For each, the
@@ -20,21 +19,22 @@ the most similarity at a FLOPs ratio ≤ the target.
   --hidden/--ffn/--vocab/--max-positions N   sizes the analysis could not read from the graph
   --json              print the plan as JSON (head maps included)`;
 
-export function shapeOverrides(values: Record<string, string | boolean | undefined>): Partial<ModelShape> {
-  const out: Partial<ModelShape> = {};
-  for (const [flag, key] of [['hidden', 'hidden'], ['ffn', 'ffn'], ['vocab', 'vocab'], ['max-positions', 'maxPositions']] as const) {
-    const v = values[flag];
-    if (typeof v === 'string') out[key] = positiveInt(v, `--${flag}`, 0);
-  }
-  return out;
-}
-
+/** `--hidden`, `--ffn`, `--vocab` and `--max-positions`: sizes the analysis could not read. */
 export const shapeFlags = {
   hidden: { type: 'string' },
   ffn: { type: 'string' },
   vocab: { type: 'string' },
   'max-positions': { type: 'string' },
 } as const;
+
+export function shapeOverrides(values: ParsedArgs['values']): Partial<ModelShape> {
+  const out: Partial<ModelShape> = {};
+  for (const key of ['hidden', 'ffn', 'vocab', 'maxPositions'] as const) {
+    const v = intFlag(values, key);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
 
 export async function planCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -43,17 +43,17 @@ export async function planCommand(argv: string[]): Promise<number> {
     'plan',
   );
   if (values.help) {
-    console.log(planHelp);
+    console.log(planHelp());
     return 0;
   }
-  const path = requireOne(positionals, 'analysis file', 'plan');
-  const target = values['target-flops'] === undefined ? 0.9 : Number(values['target-flops']);
-  if (!(target > 0 && target <= 1)) throw new InputError(`--target-flops must be a ratio in (0, 1] (got "${values['target-flops']}")`);
-  const seqLen = values['seq-len'] === undefined ? undefined : positiveInt(values['seq-len'] as string, '--seq-len', 0);
-  const analysis = await readPlannerAnalysis(path);
-  const stack = pickStack(analysis, values.stack as string | undefined, path);
-  const plan = planStack(stack, { seqLen, targetFlops: target, shape: shapeOverrides(values) });
-  console.log(values.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+  const { plans } = await planAnalysis({
+    analysis: requireOne(positionals, 'analysis file', 'plan'),
+    stack: stringFlag(values, 'stack'),
+    seqLen: intFlag(values, 'seqLen'),
+    targetFlops: numberFlag(values, 'targetFlops'),
+    shape: shapeOverrides(values),
+  });
+  console.log(values.json ? JSON.stringify(plans[0], null, 2) : formatPlan(plans[0]));
   return 0;
 }
 
@@ -69,14 +69,14 @@ export function formatPlan(plan: Plan): string {
   const front = new Set(plan.pareto);
   plan.candidates.forEach((c: Candidate, i) => {
     const mark = `${i === plan.recommended ? '>' : ' '}${front.has(i) ? '*' : ' '}`;
-    const reuse = c.mode === 'skip' ? `${c.cost.skipLayers}L` : String(c.cost.reuseHeads);
+    const reuse = c.cost.skipLayers > 0 ? `${c.cost.skipLayers}L` : String(c.cost.reuseHeads);
     lines.push(
       `${mark}  ${c.mode.padEnd(10)}${String(c.P).padStart(3)} ${String(c.K).padStart(3)} ${reuse.padStart(6)}  ${fixed(c.cost.paramsRatio)}  ${fixed(c.cost.flopsRatio)}  ${fixed(c.cost.scoreMemoryRatio)}  ${fixed(c.similarityKept).padStart(10)}  ${fixed(c.uniformBaseline).padStart(7)}`,
     );
   });
   lines.push('');
   lines.push('* Pareto front (most similarity kept for the FLOPs); similarity: mean headPairs of each reuse head and its source;');
-  lines.push('  uniform: the same mean of the two heads\' similarity to uniform attention (high = diffuse heads look alike anyway)');
+  lines.push("  uniform: the same mean of the two heads' similarity to uniform attention (high = diffuse heads look alike anyway)");
   if (plan.recommended === null) {
     const lowest = Math.min(...plan.candidates.filter((c) => c.similarityKept !== null).map((c) => c.cost.flopsRatio));
     lines.push(`no reuse configuration reaches a FLOPs ratio ≤ ${plan.targetFlops} (the lowest is ${Number.isFinite(lowest) ? lowest.toFixed(4) : 'none'})`);

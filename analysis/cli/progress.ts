@@ -5,32 +5,40 @@
 export class Progress {
   private last = Date.now();
   private readonly started = Date.now();
+  private shown = false;
   constructor(
     private readonly label: string,
-    private readonly total: number | undefined,
     private readonly quiet = false,
   ) {}
 
-  update(done: number): void {
+  update(done: number, total?: number): void {
     if (this.quiet) return;
     const now = Date.now();
     const tty = process.stderr.isTTY;
-    if (now - this.last < (tty ? 100 : 5000) && done !== this.total) return;
+    if (now - this.last < (tty ? 100 : 5000) && done !== total) return;
     this.last = now;
+    this.shown = true;
     const seconds = (now - this.started) / 1000;
     const rate = seconds > 0 ? (done / seconds).toFixed(1) : '-';
-    const of = this.total ? `/${this.total} (${Math.floor((100 * done) / this.total)}%)` : '';
+    const of = total ? `/${total} (${Math.floor((100 * done) / total)}%)` : '';
     const text = `${this.label}: ${done}${of} examples, ${rate}/s`;
     if (tty) process.stderr.write(`\r${text}\x1b[K`);
     else process.stderr.write(`${text}\n`);
   }
 
   finish(): void {
-    if (!this.quiet && process.stderr.isTTY) process.stderr.write('\n');
+    if (this.shown && !this.quiet && process.stderr.isTTY) process.stderr.write('\n');
   }
 }
 
 /** One informational line on stderr (stdout stays clean for --json). */
 export function note(text: string): void {
   process.stderr.write(`${text}\n`);
+}
+
+/** Notes of a run over examples: all of them, or with --quiet only a provider fall-back. */
+export function providerNote(quiet: boolean): (line: string) => void {
+  return (line) => {
+    if (!quiet || line.includes('falling back')) note(line);
+  };
 }

@@ -1,9 +1,9 @@
 import { InputError } from '../errors';
-import { parseProviderChoice } from '../runtime/providers';
-import type { ProviderChoice } from '../runtime/providers';
 import type { ExampleSource } from '../runtime/exampleSource';
-import { positiveInt } from './args';
-import type { OptionSpec } from './args';
+import { parseProviderChoice, providerChoices } from '../runtime/providers';
+import type { ProviderChoice } from '../runtime/providers';
+import { intFlag, stringFlag } from './args';
+import type { OptionSpec, ParsedArgs } from './args';
 
 /** Flags shared by every command that runs the model over examples. */
 export const sourceOptions: OptionSpec = {
@@ -25,37 +25,35 @@ export const sourceHelp = `  --inputs FILE.jsonl    one example per line: {"inpu
   --max-length N         truncate text to N tokens (default: the model's position limit, else 128)
   --examples N           read at most N examples (default: all)
   --batch B              examples per model run (default 8)
-  --ep PROVIDER          auto|cpu|webgpu|cuda|dml|coreml (default auto: GPU if one works, else CPU)
+  --ep PROVIDER          ${providerChoices.join('|')} (default auto: GPU if one works, else CPU)
   -q, --quiet            no progress on stderr`;
 
 export interface SourceFlags {
   source: ExampleSource;
-  examples: number;
-  batch: number;
+  examples?: number;
+  batch?: number;
   ep: ProviderChoice;
   quiet: boolean;
 }
 
-export function readSourceFlags(values: Record<string, string | boolean | undefined>, command: string): SourceFlags {
-  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
-  const inputs = str('inputs');
-  const text = str('text');
+export function readSourceFlags(values: ParsedArgs['values'], command: string): SourceFlags {
+  const inputs = stringFlag(values, 'inputs');
+  const text = stringFlag(values, 'text');
   if (!!inputs === !!text) throw new InputError(`${command} needs exactly one of --inputs FILE.jsonl or --text FILE`);
   let source: ExampleSource;
   if (inputs) {
-    if (str('tokenizer') || str('max-length')) throw new InputError('--tokenizer and --max-length go with --text, not --inputs');
+    if (stringFlag(values, 'tokenizer') || stringFlag(values, 'maxLength')) throw new InputError('--tokenizer and --max-length go with --text, not --inputs');
     source = { kind: 'jsonl', path: inputs };
   } else {
-    const tokenizer = str('tokenizer');
-    if (!tokenizer) throw new InputError('--text needs --tokenizer tokenizer.json (the model\'s Hugging Face tokenizer)');
-    const maxLength = str('max-length');
-    source = { kind: 'text', path: text!, tokenizer, maxLength: maxLength === undefined ? undefined : positiveInt(maxLength, '--max-length', 0) };
+    const tokenizer = stringFlag(values, 'tokenizer');
+    if (!tokenizer) throw new InputError("--text needs --tokenizer tokenizer.json (the model's Hugging Face tokenizer)");
+    source = { kind: 'text', path: text!, tokenizer, maxLength: intFlag(values, 'maxLength') };
   }
   return {
     source,
-    examples: positiveInt(str('examples'), '--examples', Number.MAX_SAFE_INTEGER),
-    batch: positiveInt(str('batch'), '--batch', 8),
-    ep: parseProviderChoice(str('ep') ?? 'auto'),
+    examples: intFlag(values, 'examples'),
+    batch: intFlag(values, 'batch'),
+    ep: parseProviderChoice(stringFlag(values, 'ep') ?? 'auto'),
     quiet: values.quiet === true,
   };
 }

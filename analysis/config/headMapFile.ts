@@ -1,19 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors';
 import type { HeadMap } from '../planner/headMap';
 import { checkHeadMap } from './reuseConfig';
 
 /**
- * Reads a custom head map: a reuse config (its `heads`) or a bare JSON array heads[l][h].
- * Checks the shape against L × H, every entry's form, and the reuse rules.
+ * A custom head map from parsed JSON: a reuse config (its `heads`) or a bare array
+ * heads[l][h]. Checks the shape against L × H, every entry's form, and the reuse rules;
+ * `path` names the file in messages.
  */
-export async function readHeadMapFile(path: string, L: number, H: number): Promise<HeadMap> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(path, 'utf8'));
-  } catch (err) {
-    throw new InputError(`cannot read head map ${path} (${(err as Error).message})`);
-  }
+export function checkHeadMapJson(json: unknown, path: string, L: number, H: number): HeadMap {
   const heads = Array.isArray(json) ? json : (json as { heads?: unknown } | null)?.heads;
   if (!Array.isArray(heads)) throw new InputError(`${path} holds neither a reuse config nor an array heads[l][h]`);
   if (heads.length !== L || heads.some((row) => !Array.isArray(row) || row.length !== H)) {

@@ -1,10 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import Ajv from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { InputError } from '../errors';
 import type { CostEstimate, ModelShape } from '../planner/cost';
-import { checkModeBounds, impliedPK, isReuse, layerRoles, presetLayers } from '../planner/headMap';
-import type { HeadMap, ReuseMode } from '../planner/headMap';
-import schema from './reuseConfig.schema.json';
+import { impliedPK, isReuse, layerRoles } from '../planner/headMap';
+import type { HeadMap } from '../planner/headMap';
+import { checkModeBounds, modeRow, modesVersion, presetLayers, reuseModes } from '../planner/modes';
+import type { ReuseMode } from '../planner/modes';
+import baseSchema from './reuseConfig.schema.json';
 
 export const configSchemaId = 'attention-reuse/config@1';
 
@@ -31,7 +33,29 @@ export interface ReuseConfig {
   estimates?: ConfigEstimates;
 }
 
-const validateSchema = new Ajv({ allErrors: false, strict: false }).compile(schema);
+/**
+ * The config's JSON Schema with the modes of the mode table: what the trainer and the CLI
+ * validate against, and what the build writes to media/schemas/ for the editor.
+ */
+export function configSchema(): Record<string, unknown> {
+  const schema = structuredClone(baseSchema) as { properties: Record<string, Record<string, unknown>> };
+  const rows = reuseModes();
+  schema.properties.mode = {
+    ...schema.properties.mode,
+    enum: rows.map((r) => r.name),
+    enumDescriptions: rows.map((r) => `${r.label}: ${r.description}`),
+  };
+  return schema;
+}
+
+let compiled: { version: number; validate: ValidateFunction } | undefined;
+
+function validator(): ValidateFunction {
+  if (compiled?.version !== modesVersion()) {
+    compiled = { version: modesVersion(), validate: new Ajv({ allErrors: false, strict: false }).compile(configSchema()) };
+  }
+  return compiled.validate;
+}
 
 /** `/heads/2/1/reuse/layer` → `heads[2][1].reuse.layer`. */
 function fieldName(instancePath: string): string {
@@ -45,8 +69,9 @@ function fieldName(instancePath: string): string {
 
 /** Schema and semantic checks of parsed JSON; every message names the field. */
 export function checkReuseConfig(json: unknown, label: string): ReuseConfig {
-  if (!validateSchema(json)) {
-    const e = validateSchema.errors?.[0];
+  const validate = validator();
+  if (!validate(json)) {
+    const e = validate.errors?.[0];
     const field = fieldName(e?.instancePath ?? '');
     const headEntry = /^heads\[\d+\]\[\d+\]/.exec(field);
     const what = headEntry
@@ -110,17 +135,18 @@ function listLayers(layers: number[]): string {
 /** P, K and the map agree with what the mode means (DESIGN.md "Indexing"). */
 export function checkModeStructure(mode: ReuseMode, map: HeadMap, L: number, H: number, P: number, K: number): void {
   const roles = layerRoles(map);
-  if (mode === 'custom') {
+  if (!modeRow(mode).layers) {
     const implied = impliedPK(map);
     if (P !== implied.P) throw new InputError(`P is ${P}, but the custom map reuses or skips in ${implied.P} layers`);
     if (K !== implied.K) throw new InputError(`K is ${K}, but the most reuse heads in one layer of the custom map is ${implied.K}`);
     return;
   }
   checkModeBounds(mode, L, H, P, K);
-  const expected = new Set(mode === 'skip' || K > 0 ? presetLayers(mode, L, P) : []);
-  const want = mode === 'skip' ? `mode "skip" with P = ${P} drops attention in ${listLayers([...expected])}` : `mode "${mode}" with P = ${P}, K = ${K} reuses ${K} heads in each of ${listLayers([...expected])}`;
+  const skip = modeRow(mode).kind === 'skip';
+  const expected = new Set(skip || K > 0 ? presetLayers(mode, L, P) : []);
+  const want = skip ? `mode "${mode}" with P = ${P} drops attention in ${listLayers([...expected])}` : `mode "${mode}" with P = ${P}, K = ${K} reuses ${K} heads in each of ${listLayers([...expected])}`;
   roles.forEach((role, l) => {
-    const ok = expected.has(l) ? (mode === 'skip' ? role.kind === 'skip' : role.kind === 'reuse' && role.reuseHeads === K) : role.kind === 'exact';
+    const ok = expected.has(l) ? (skip ? role.kind === 'skip' : role.kind === 'reuse' && role.reuseHeads === K) : role.kind === 'exact';
     if (!ok) {
       const has = role.kind === 'skip' ? 'is a skip layer' : role.kind === 'exact' ? 'computes every head' : `has ${role.reuseHeads} reuse heads`;
       throw new InputError(`heads[${l}] ${has}, but ${want} (use mode "custom" for other maps)`);
@@ -135,22 +161,6 @@ export function checkConfigAgainstAnalysis(config: ReuseConfig, stacks: { name: 
   if (stack.layerCount !== config.dims.layers || stack.headCount !== config.dims.heads) {
     throw new InputError(`dims (${config.dims.layers} layers × ${config.dims.heads} heads) do not match stack "${stack.name}" of ${label} (${stack.layerCount} × ${stack.headCount})`);
   }
-}
-
-export async function readReuseConfig(path: string): Promise<ReuseConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new InputError(`cannot read reuse config ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InputError(`reuse config ${path} is not valid JSON (${(err as Error).message})`);
-  }
-  return checkReuseConfig(json, path);
 }
 
 export function estimatesOf(cost: CostEstimate, similarityKept: number | null, uniformBaseline: number | null): ConfigEstimates {

@@ -1,6 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import type { TextLine } from '../textLine';
 import { InputError } from '../errors';
 import type { TextTokenizer } from '../runtime/inputs';
 
@@ -83,16 +81,9 @@ export function decodeTokenFile(bytes: Uint8Array, label: string): TokenFile {
   return { header, offsets, ids };
 }
 
-/** True when the file starts with the token-file magic (so `--data` can be either kind). */
-export async function isTokenFile(path: string): Promise<boolean> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(8);
-    const { bytesRead } = await fh.read(buf, 0, 8, 0);
-    return bytesRead === 8 && buf.toString('ascii') === tokenFileMagic;
-  } finally {
-    await fh.close();
-  }
+/** True when a file's first bytes are the token-file magic (so `--data` can be either kind). */
+export function isTokenFileHead(head: Uint8Array): boolean {
+  return head.length >= 8 && Buffer.from(head.subarray(0, 8)).toString('ascii') === tokenFileMagic;
 }
 
 /** The token of the tokenizer that masked-LM training replaces hidden tokens with. */
@@ -106,16 +97,18 @@ function maskIdOf(tok: TextTokenizer): number {
  * Tokenizes a text file, one example per non-empty line, truncated to `maxLength` tokens
  * keeping a final special token (as the analysis does), into token-file bytes.
  */
-export async function tokenizeTextFile(textPath: string, tok: TextTokenizer, maxLength: number, vocabLimit: number): Promise<Uint8Array> {
+export async function tokenizeTextFile(
+  lines: AsyncIterable<TextLine>,
+  textPath: string,
+  tok: TextTokenizer,
+  maxLength: number,
+  vocabLimit: number,
+): Promise<Uint8Array> {
   const specials = [...tok.tokenizer.get_added_tokens_decoder().keys()].map(Number).sort((a, b) => a - b);
   const specialSet = new Set(specials);
   const examples: number[][] = [];
-  let lineNo = 0;
-  const rl = createInterface({ input: createReadStream(textPath, 'utf8'), crlfDelay: Infinity });
-  for await (const line of rl) {
-    lineNo++;
-    if (line.trim() === '') continue;
-    let ids = tok.tokenizer.encode(line).ids.map(Number);
+  for await (const { text, line: lineNo } of lines) {
+    let ids = tok.tokenizer.encode(text).ids.map(Number);
     if (ids.length > maxLength) {
       const last = ids[ids.length - 1];
       ids = specialSet.has(last) ? [...ids.slice(0, maxLength - 1), last] : ids.slice(0, maxLength);

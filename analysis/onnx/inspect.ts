@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors';
 import { findAttention } from './attentionFinder';
 import type { AttentionStack } from './attentionFinder';
 import { decodeModel, elemTypeName, valueShape } from './model';
@@ -33,13 +31,8 @@ export interface AttentionModel {
   inputs: ModelInput[];
 }
 
-export async function openAttentionModel(path: string): Promise<AttentionModel> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new InputError(`cannot read model ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+/** Decodes a model's bytes and finds its attention; `path` names it in messages and results. */
+export function openAttentionModel(bytes: Uint8Array, path: string): AttentionModel {
   const graph = decodeModel(bytes, path);
   const stacks = findAttention(graph, path);
   const declared = new Map(graph.graph.input.map((i) => [i.name, i]));
@@ -65,8 +58,4 @@ export function describeModel(m: AttentionModel): InspectResult {
     })),
     inputs: m.inputs,
   };
-}
-
-export async function inspectModelFile(path: string): Promise<InspectResult> {
-  return describeModel(await openAttentionModel(path));
 }

@@ -1,10 +1,11 @@
 import { InputError } from '../errors';
 import { costOf } from './cost';
 import type { CostEstimate, ModelShape } from './cost';
-import { assignPresetHeads, guidedHeadMap, similarityKept, uniformBaseline } from './headAssignment';
+import { assignPresetHeads, similarityKept, uniformBaseline } from './headAssignment';
 import type { HeadPairs } from './headAssignment';
-import { checkModeBounds, presetHeadMap } from './headMap';
-import type { HeadMap, ReuseMode } from './headMap';
+import type { HeadMap } from './headMap';
+import { candidateGrid, checkModeBounds, modeRow, presetHeadMap } from './modes';
+import type { ReuseMode } from './modes';
 
 /** The fields of one analysis stack (`attention-reuse/analysis@1`) the planner reads. */
 export interface PlannerStack {
@@ -17,10 +18,8 @@ export interface PlannerStack {
   uniform: number[][];
 }
 
-export type PlanMode = Exclude<ReuseMode, 'custom'>;
-
 export interface Candidate {
-  mode: PlanMode;
+  mode: ReuseMode;
   /** Reuse (or skip) layers, the paper's P. */
   P: number;
   /** Reuse heads per reuse layer, the paper's K. */
@@ -48,33 +47,32 @@ export interface Plan {
  * them from the graph. maxPositions falls back to BERT's 512.
  */
 export function stackShape(stack: PlannerStack, override: Partial<ModelShape> = {}): ModelShape {
-  const pick = (key: 'hidden' | 'ffn' | 'vocab', flag: string): number => {
+  const pick = (key: 'hidden' | 'ffn' | 'vocab'): number => {
     const v = override[key] ?? stack.dims[key];
-    if (v === null || v === undefined) throw new InputError(`the analysis does not know the ${key} size of stack "${stack.name}"; pass ${flag}`);
+    if (v === null || v === undefined) throw new InputError(`the analysis does not know the ${key} size of stack "${stack.name}"; pass {field}`, key);
     return v;
   };
   return {
     layers: stack.layerCount,
     heads: stack.headCount,
-    hidden: pick('hidden', '--hidden'),
-    ffn: pick('ffn', '--ffn'),
-    vocab: pick('vocab', '--vocab'),
+    hidden: pick('hidden'),
+    ffn: pick('ffn'),
+    vocab: pick('vocab'),
     maxPositions: override.maxPositions ?? stack.dims.maxPositions ?? 512,
   };
 }
 
 /**
- * The head map of one configuration. Fixed presets place the model's heads into their slots
- * by maximum-weight assignment unless `canonical` asks for the paper's slot order; guided
- * chooses heads and sources from the measured similarity.
+ * The head map of one configuration. Modes that allow it place the model's heads into their
+ * slots by maximum-weight assignment unless `canonical` asks for the paper's slot order;
+ * guided chooses heads and sources from the measured similarity.
  */
-export function configurationHeads(stack: PlannerStack, mode: PlanMode, P: number, K: number, canonical = false): HeadMap {
+export function configurationHeads(stack: PlannerStack, mode: ReuseMode, P: number, K: number, canonical = false): HeadMap {
   const L = stack.layerCount;
   const H = stack.headCount;
   checkModeBounds(mode, L, H, P, K);
-  if (mode === 'guided') return guidedHeadMap(L, H, P, K, stack.headPairs);
-  const slots = presetHeadMap(mode, L, H, P, K);
-  if (canonical || mode === 'skip') return slots;
+  const slots = presetHeadMap(mode, L, H, P, K, stack.headPairs);
+  if (canonical || !modeRow(mode).placeHeads) return slots;
   // The paper's order unless placing the heads keeps strictly more similarity (ties, such as
   // an untrained model's, should not scramble the map).
   const assigned = assignPresetHeads(slots, stack.headPairs);
@@ -82,7 +80,7 @@ export function configurationHeads(stack: PlannerStack, mode: PlanMode, P: numbe
   return gain > 1e-12 ? assigned : slots;
 }
 
-export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: number, mode: PlanMode, P: number, K: number, heads: HeadMap): Candidate {
+export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: number, mode: ReuseMode, P: number, K: number, heads: HeadMap): Candidate {
   return {
     mode,
     P,
@@ -92,24 +90,6 @@ export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: n
     similarityKept: similarityKept(heads, stack.headPairs),
     uniformBaseline: uniformBaseline(heads, stack.uniform),
   };
-}
-
-/**
- * The sweeps the planner scores: partial (P = L-2, K = 1..H-1), full (K = H, P = 1..L-2),
- * alternate and all-end (K = H), skip (P = 1..L-2) and guided (P = L-2, K = 1..H-1). Partial
- * with K = H is full with P = L-2, and guided with K = H can only borrow from layer 0, which
- * is full again, so neither is listed twice.
- */
-export function candidateGrid(L: number, H: number): { mode: PlanMode; P: number; K: number }[] {
-  const grid: { mode: PlanMode; P: number; K: number }[] = [];
-  const P0 = L - 2;
-  if (P0 >= 1) for (let K = 1; K < H; K++) grid.push({ mode: 'partial', P: P0, K });
-  for (let P = 1; P <= L - 2; P++) grid.push({ mode: 'full', P, K: H });
-  for (let P = 1; P <= Math.floor(L / 2); P++) grid.push({ mode: 'alternate', P, K: H });
-  for (let P = 1; P <= L - 2; P++) grid.push({ mode: 'all-end', P, K: H });
-  for (let P = 1; P <= L - 2; P++) grid.push({ mode: 'skip', P, K: H });
-  if (P0 >= 1) for (let K = 1; K < H; K++) grid.push({ mode: 'guided', P: P0, K });
-  return grid;
 }
 
 /**

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import Ajv from 'ajv';
 import { InputError } from '../errors';
 import type { ModelDims } from '../onnx/dims';
@@ -69,42 +68,45 @@ export function checkAnalysis(json: unknown, label: string): AnalysisFile {
     throw new InputError(`${label} is not a valid ${analysisSchema} file: ${where} ${e?.message ?? 'is invalid'}`);
   }
   const file = json as unknown as AnalysisFile;
-  for (const s of file.stacks) {
+  file.stacks.forEach((s, i) => {
     const L = s.layerCount;
     const H = s.headCount;
-    const shape = (v: unknown[], n: number, what: string) => {
-      if (v.length !== n) throw new InputError(`${label}: stack "${s.name}" ${what} has ${v.length} entries, expected ${n}`);
+    const at = `stacks[${i}]`;
+    const grid = (v: unknown, shape: number[], field: string): void => {
+      if (shape.length === 0) return;
+      if (!Array.isArray(v) || v.length !== shape[0]) {
+        throw new InputError(`${label}: ${field} must be an array of ${shape[0]} entries (stack "${s.name}" has ${L} layers × ${H} heads)`);
+      }
+      v.forEach((x, k) => grid(x, shape.slice(1), `${field}[${k}]`));
     };
-    shape(s.headPairs, L, 'headPairs');
-    s.headPairs.forEach((x) => { shape(x, H, 'headPairs[l]'); x.forEach((y) => { shape(y, L, 'headPairs[l][h]'); y.forEach((z) => shape(z, H, 'headPairs[l][h][l\']')); }); });
-    shape(s.c, L, 'c');
-    s.c.forEach((x) => { shape(x, H, 'c[l]'); x.forEach((y) => shape(y, L, 'c[l][h]')); });
-    shape(s.layerPairs, L, 'layerPairs');
-    s.layerPairs.forEach((x) => shape(x, L, 'layerPairs[l]'));
-    shape(s.sequential, L - 1, 'sequential');
-    shape(s.uniform, L, 'uniform');
-    shape(s.entropy, L, 'entropy');
-    shape(s.tensors, L, 'tensors');
+    grid(s.headPairs, [L, H, L, H], `${at}.headPairs`);
+    grid(s.c, [L, H, L], `${at}.c`);
+    grid(s.cArgmax, [L, H, L], `${at}.cArgmax`);
+    grid(s.layerPairs, [L, L], `${at}.layerPairs`);
+    grid(s.sequential, [Math.max(0, L - 1), H], `${at}.sequential`);
+    grid(s.uniform, [L, H], `${at}.uniform`);
+    grid(s.entropy, [L, H], `${at}.entropy`);
+    grid(s.tensors, [L], `${at}.tensors`);
     // The sums must rebuild an accumulator (checks their lengths and values).
-    SimilarityAccumulator.fromJSON(s.sums);
-  }
+    try {
+      SimilarityAccumulator.fromJSON(s.sums);
+    } catch (err) {
+      throw new InputError(`${label}: ${at}.sums: ${(err as Error).message}`);
+    }
+  });
   return file;
 }
 
-export async function readAnalysisFile(path: string): Promise<AnalysisFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new InputError(`cannot read analysis ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+/** The stack named `name`, or the only one; an InputError listing the stacks otherwise. */
+export function pickStack<S extends { name: string }>(stacks: S[], name: string | undefined, label: string): S {
+  const names = stacks.map((s) => `"${s.name}"`).join(', ');
+  if (name === undefined) {
+    if (stacks.length === 1) return stacks[0];
+    throw new InputError(`${label} has stacks ${names}: pass {field} NAME`, 'stack');
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InputError(`${path} is not JSON (${(err as Error).message})`);
-  }
-  return checkAnalysis(json, path);
+  const stack = stacks.find((s) => s.name === name);
+  if (!stack) throw new InputError(`${label} has no stack "${name}" (it has ${names})`, 'stack');
+  return stack;
 }
 
 /**

@@ -1,9 +1,7 @@
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../errors';
 import type { ModelInput } from '../onnx/inspect';
+import type { TextLine } from '../textLine';
 
 /** One example's input tensors, without a batch axis; axis 0 is the sequence. */
 export interface ExampleInput {
@@ -24,49 +22,20 @@ export function defaultInput(name: string, length: number): number[] | undefined
   return undefined;
 }
 
-async function* lines(path: string): AsyncGenerator<{ text: string; line: number }> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let line = 0;
-  try {
-    for await (const text of rl) {
-      line++;
-      if (text.trim() !== '') yield { text, line };
-    }
-  } finally {
-    rl.close();
-  }
-}
-
-async function assertReadable(path: string, what: string): Promise<void> {
-  try {
-    const s = await stat(path);
-    if (!s.isFile()) throw new InputError(`${what} ${path} is not a file`);
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-}
-
-/** Counts the examples a file holds (non-empty lines), up to `limit`, for progress totals. */
-export async function countExamples(path: string, limit = Infinity): Promise<number> {
-  let n = 0;
-  for await (const _ of lines(path)) if (++n >= limit) break;
-  return n;
-}
-
 /**
- * Reads a JSONL file, one example of named tensors per line, and checks every line
- * against the model's declared inputs (names, element types, ranks).
+ * Reads the lines of a JSONL file (`path` names it in messages), one example of named
+ * tensors per line, and checks every line against the model's declared inputs (names,
+ * element types, ranks).
  */
 export async function* readJsonlExamples(
+  lines: AsyncIterable<TextLine>,
   path: string,
   inputs: ModelInput[],
   limit = Infinity,
 ): AsyncGenerator<ExampleInput> {
-  await assertReadable(path, 'inputs file');
   const declared = new Map(inputs.map((i) => [i.name, i]));
   let index = 0;
-  for await (const { text, line } of lines(path)) {
+  for await (const { text, line } of lines) {
     if (index >= limit) return;
     const origin = `${path}:${line}`;
     let obj: unknown;
@@ -127,14 +96,10 @@ export interface TextTokenizer {
   padId: number;
 }
 
-export async function loadTokenizer(path: string): Promise<TextTokenizer> {
-  await assertReadable(path, 'tokenizer');
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new InputError(`tokenizer ${path} is not valid JSON (${(err as Error).message})`);
-  }
+/** A tokenizer from the parsed JSON of a tokenizer.json (`path` names it in messages). */
+export function parseTokenizer(parsed: unknown, path: string): TextTokenizer {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InputError(`tokenizer ${path} is not a JSON object`);
+  const json = parsed as Record<string, unknown>;
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(json, {});
@@ -150,21 +115,21 @@ export async function loadTokenizer(path: string): Promise<TextTokenizer> {
 }
 
 /**
- * Reads a text file, one example per line, tokenized with the model's tokenizer (its
- * special tokens and post-processor) and truncated to `maxLength` tokens, keeping a
- * final special token such as [SEP].
+ * Reads the lines of a text file, one example per line, tokenized with the model's
+ * tokenizer (its special tokens and post-processor) and truncated to `maxLength` tokens,
+ * keeping a final special token such as [SEP].
  */
 export async function* readTextExamples(
+  lines: AsyncIterable<TextLine>,
   path: string,
   tok: TextTokenizer,
   inputs: ModelInput[],
   maxLength: number,
   limit = Infinity,
 ): AsyncGenerator<ExampleInput> {
-  await assertReadable(path, 'text file');
   const idsInput = inputs.find((i) => /input_ids$/.test(i.name))?.name ?? inputs[0]?.name;
   let index = 0;
-  for await (const { text, line } of lines(path)) {
+  for await (const { text, line } of lines) {
     if (index >= limit) return;
     const origin = `${path}:${line}`;
     let ids = tok.tokenizer.encode(text).ids.map(Number);

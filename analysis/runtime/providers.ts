@@ -18,7 +18,7 @@ export function gpuProvidersFor(platform: NodeJS.Platform, arch: string): Provid
 
 export function parseProviderChoice(value: string): ProviderChoice {
   if ((providerChoices as readonly string[]).includes(value)) return value as ProviderChoice;
-  throw new InputError(`--ep must be one of ${providerChoices.join(', ')} (got "${value}")`);
+  throw new InputError(`{field} must be one of ${providerChoices.join(', ')} (got "${value}")`, 'ep');
 }
 
 /** A started session and the provider that actually runs it. */

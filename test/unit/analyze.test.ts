@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readAnalysisFile } from '../../analysis/result/analysisFile';
+import { readAnalysis as readAnalysisFile } from '../../analysis/app/readers';
 import type { AnalysisFile } from '../../analysis/result/analysisFile';
 
 const root = join(__dirname, '..', '..', '..');

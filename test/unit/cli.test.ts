@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readExtractedBlock } from '../../analysis/cli/extractCommand';
-import type { ExtractIndex } from '../../analysis/cli/extractCommand';
+import { readExtractedBlock } from '../../analysis/app/extract';
+import type { ExtractIndex } from '../../analysis/app/extract';
 
 const root = join(__dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'cli.js');
@@ -53,7 +53,7 @@ describe('attention-reuse CLI', () => {
     expectUsageError(['inspect', join(models, 'no_attention.onnx')], /no visible attention/);
     expectUsageError(['inspect', join(models, 'truncated.onnx')], /not a readable ONNX model/);
     expectUsageError(['inspect', join(models, 'not_onnx.onnx')], /not (a readable )?ONNX model/);
-    expectUsageError(['inspect', join(models, 'missing.onnx')], /cannot read model .*ENOENT/);
+    expectUsageError(['inspect', join(models, 'missing.onnx')], /cannot read model .*it does not exist/);
   });
 
   it('refuses bad flags and bad inputs files with one line naming the line or field', () => {

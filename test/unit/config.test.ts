@@ -1,15 +1,18 @@
 // Protects the reuse config file (attention-reuse/config@1) and the token file: schema, semantic checks with field names, emit/plan CLIs, tokenization.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { checkConfigAgainstAnalysis, checkReuseConfig, configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
+import type { ModelDims } from '../../analysis/onnx/dims';
+import { analysisWith } from './analysisFixture';
+import { checkConfigAgainstAnalysis, checkReuseConfig, configSchema, configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import type { ReuseConfig } from '../../analysis/config/reuseConfig';
 import { decodeTokenFile, encodeTokenFile, tokenizeTextFile } from '../../analysis/config/tokenFile';
-import { presetHeadMap } from '../../analysis/planner/headMap';
-import { loadTokenizer } from '../../analysis/runtime/inputs';
+import { presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
+import { readTokenizer as loadTokenizer } from '../../analysis/app/readers';
+import { readLines } from '../../analysis/app/storage';
 
 const root = join(__dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'cli.js');
@@ -37,15 +40,10 @@ function rejects(c: unknown, pattern: RegExp, why: string) {
 }
 
 /** A small analysis file: head h of layer l computes pattern (h + l) mod H. */
-function analysisJson(L: number, H: number, dims: Record<string, number | null>) {
+function analysisJson(L: number, H: number, dims: ModelDims) {
   const pattern = (l: number, h: number) => (h + l) % H;
   const headPairs = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, i) => Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : pattern(l, h) === pattern(i, j) ? 0.9 : 0.3)))));
-  return {
-    schema: 'attention-reuse/analysis@1',
-    model: { path: '/m.onnx', sha256: 'b'.repeat(64) },
-    run: { examples: 3, tokens: 30, executionProvider: 'cpu', precision: 'float32', seconds: 1 },
-    stacks: [{ name: 'encoder', kind: 'self', layerCount: L, headCount: H, tensors: [], dims, headPairs, uniform: Array.from({ length: L }, () => new Array<number>(H).fill(0.4)) }],
-  };
+  return analysisWith(headPairs, Array.from({ length: L }, () => new Array<number>(H).fill(0.4)), dims);
 }
 
 function run(...args: string[]) {
@@ -55,11 +53,10 @@ function run(...args: string[]) {
 
 describe('reuse config', () => {
   it('the shipped schema is the one the CLI validates with', () => {
-    assert.equal(
-      readFileSync(join(root, 'media', 'schemas', 'reuseConfig.schema.json'), 'utf8'),
-      readFileSync(join(root, 'analysis', 'config', 'reuseConfig.schema.json'), 'utf8'),
-      'media/schemas/reuseConfig.schema.json is stale: copy analysis/config/reuseConfig.schema.json over it',
-    );
+    const shipped = join(root, 'media', 'schemas', 'reuseConfig.schema.json');
+    assert.ok(existsSync(shipped), 'media/schemas/reuseConfig.schema.json is written by the build: run npm run build');
+    assert.deepEqual(JSON.parse(readFileSync(shipped, 'utf8')), configSchema(), 'the build wrote a schema other than configSchema()');
+    assert.deepEqual((configSchema() as { properties: { mode: { enum: string[] } } }).properties.mode.enum, reuseModeNames());
   });
 
   it('accepts preset maps and survives its own formatting', () => {
@@ -207,12 +204,12 @@ describe('token file', () => {
     );
     writeFileSync(join(dir, 'text.txt'), 'The dog runs\n\nthe dog runs far far far\n');
     const tok = await loadTokenizer(join(dir, 'tokenizer.json'));
-    const f = decodeTokenFile(await tokenizeTextFile(join(dir, 'text.txt'), tok, 5, 9), 'tokens');
+    const f = decodeTokenFile(await tokenizeTextFile(readLines(join(dir, 'text.txt'), 'text'), join(dir, 'text.txt'), tok, 5, 9), 'tokens');
     assert.equal(f.header.examples, 2, 'empty lines are not examples');
     assert.deepEqual([...f.ids.subarray(0, 5)], [2, 5, 6, 7, 3]);
     assert.deepEqual([...f.ids.subarray(5)], [2, 5, 6, 7, 3], 'truncation must keep the final [SEP]');
     assert.equal(f.header.maskId, 4);
     assert.deepEqual(f.header.specialIds, [0, 1, 2, 3, 4]);
-    await assert.rejects(tokenizeTextFile(join(dir, 'text.txt'), tok, 5, 6), /token id 6 does not fit the model's vocabulary of 6/);
+    await assert.rejects(tokenizeTextFile(readLines(join(dir, 'text.txt'), 'text'), join(dir, 'text.txt'), tok, 5, 6), /token id 6 does not fit the model's vocabulary of 6/);
   });
 });

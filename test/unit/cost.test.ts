@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { bertParams, costOf } from '../../analysis/planner/cost';
 import type { ModelShape } from '../../analysis/planner/cost';
-import { algorithm1HeadMap, presetHeadMap } from '../../analysis/planner/headMap';
+import { algorithm1HeadMap } from '../../analysis/planner/headMap';
+import { presetHeadMap } from '../../analysis/planner/modes';
 import type { HeadMap } from '../../analysis/planner/headMap';
 
 const base: ModelShape = { layers: 12, heads: 12, hidden: 768, ffn: 3072, vocab: 30522, maxPositions: 512 };

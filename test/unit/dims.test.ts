@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { modelDims } from '../../analysis/onnx/dims';
-import { openAttentionModel } from '../../analysis/onnx/inspect';
+import { readModel as openAttentionModel } from '../../analysis/app/readers';
 
 const root = join(__dirname, '..', '..', '..');
 

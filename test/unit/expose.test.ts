@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeModel } from '../../analysis/onnx/model';
 import { attentionOnlyModel, exposeTensors } from '../../analysis/onnx/expose';
-import { openAttentionModel } from '../../analysis/onnx/inspect';
+import { readModel as openAttentionModel } from '../../analysis/app/readers';
 
 const root = join(__dirname, '..', '..', '..');
 const fixtures = join(root, 'test', 'fixtures', 'models');

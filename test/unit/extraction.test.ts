@@ -4,7 +4,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { InputError } from '../../analysis/errors';
-import { describeModel, openAttentionModel } from '../../analysis/onnx/inspect';
+import { describeModel } from '../../analysis/onnx/inspect';
+import { readModel as openAttentionModel } from '../../analysis/app/readers';
+import { readLines } from '../../analysis/app/storage';
 import { readJsonlExamples } from '../../analysis/runtime/inputs';
 import { AttentionRunner } from '../../analysis/runtime/runner';
 import type { ExtractedExample } from '../../analysis/runtime/runner';
@@ -26,7 +28,7 @@ async function extractAll(name: string, batchSize: number): Promise<ExtractedExa
   const runner = await AttentionRunner.start(model, 'cpu');
   try {
     const out: ExtractedExample[] = [];
-    for await (const ex of runner.run(readJsonlExamples(join(dir, `${name}.inputs.jsonl`), model.inputs), { batchSize })) out.push(ex);
+    for await (const ex of runner.run(readJsonlExamples(readLines(join(dir, `${name}.inputs.jsonl`), 'inputs'), 'inputs', model.inputs), { batchSize })) out.push(ex);
     return out;
   } finally {
     await runner.dispose();
@@ -114,7 +116,7 @@ describe('runBatches', () => {
     try {
       const sizes: number[][] = [];
       let views = 0;
-      for await (const batch of runner.runBatches(readJsonlExamples(join(dir, 'bert_opset17.inputs.jsonl'), model.inputs), { batchSize: 2, checkRows: false })) {
+      for await (const batch of runner.runBatches(readJsonlExamples(readLines(join(dir, 'bert_opset17.inputs.jsonl'), 'inputs'), 'inputs', model.inputs), { batchSize: 2, checkRows: false })) {
         sizes.push(batch.map((ex) => ex.index));
         const longest = Math.max(...batch.map((ex) => ex.stacks[0].queries));
         for (const ex of batch) {

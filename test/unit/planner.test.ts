@@ -1,12 +1,14 @@
 // Protects the planner: Algorithm 1 head maps with resolved slot chains, preset layers, head assignment and guided maps against brute force, Pareto front and recommendation.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { InputError } from '../../analysis/errors';
 import { checkHeadMap, checkModeStructure } from '../../analysis/config/reuseConfig';
 import { assignPresetHeads, guidedHeadMap, reusePairs, similarityKept, uniformBaseline } from '../../analysis/planner/headAssignment';
 import type { HeadPairs } from '../../analysis/planner/headAssignment';
-import { algorithm1HeadMap, isReuse, presetHeadMap, presetLayers } from '../../analysis/planner/headMap';
+import { algorithm1HeadMap, isReuse } from '../../analysis/planner/headMap';
+import { candidateGrid, presetHeadMap, presetLayers } from '../../analysis/planner/modes';
 import type { HeadMap } from '../../analysis/planner/headMap';
-import { candidateGrid, paretoFront, planStack, recommend } from '../../analysis/planner/plan';
+import { paretoFront, planStack, recommend } from '../../analysis/planner/plan';
 import type { Candidate, PlannerStack } from '../../analysis/planner/plan';
 import { pseudoRandom } from './pseudoRandom';
 
@@ -223,6 +225,6 @@ describe('scores, front and recommendation', () => {
     const r = plan.candidates[plan.recommended!];
     assert.ok(r.cost.flopsRatio <= 0.95 && r.similarityKept !== null);
     for (const c of plan.candidates) if (c.cost.flopsRatio <= 0.95 && c.similarityKept !== null) assert.ok(c.similarityKept <= r.similarityKept! + 1e-12);
-    assert.throws(() => planStack({ ...stackOf(randomPairs(3, 2, pseudoRandom(4))), dims: { hidden: null, ffn: 8, vocab: 9, maxPositions: null } }), /--hidden/);
+    assert.throws(() => planStack({ ...stackOf(randomPairs(3, 2, pseudoRandom(4))), dims: { hidden: null, ffn: 8, vocab: 9, maxPositions: null } }), (err: Error) => err instanceof InputError && err.field === 'hidden');
   });
 });

@@ -5,9 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { ExtractIndex } from '../../analysis/cli/extractCommand';
-import { readAnalysisFile } from '../../analysis/result/analysisFile';
-import { loadTokenizer } from '../../analysis/runtime/inputs';
+import type { ExtractIndex } from '../../analysis/app/extract';
+import { readAnalysis as readAnalysisFile, readTokenizer as loadTokenizer } from '../../analysis/app/readers';
 
 const root = join(__dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'cli.js');

@@ -5,12 +5,14 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { analysisWith } from './analysisFixture';
 import type { TestContext } from 'node:test';
 import { configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import type { ReuseConfig } from '../../analysis/config/reuseConfig';
 import { costOf } from '../../analysis/planner/cost';
-import { presetHeadMap } from '../../analysis/planner/headMap';
-import type { HeadMap, ReuseMode } from '../../analysis/planner/headMap';
+import type { HeadMap } from '../../analysis/planner/headMap';
+import { presetHeadMap } from '../../analysis/planner/modes';
+import type { ReuseMode } from '../../analysis/planner/modes';
 
 const root = join(__dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'cli.js');
@@ -67,15 +69,8 @@ function writeTokenizer(path: string) {
 /** An analysis file whose dims fit the tiny tokenizer above. */
 function writeAnalysis(path: string, L: number, H: number) {
   const headPairs = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, i) => Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : 0.5 + 0.1 * ((h + j + l + i) % 3))))));
-  writeFileSync(
-    path,
-    JSON.stringify({
-      schema: 'attention-reuse/analysis@1',
-      model: { path: '/m.onnx', sha256: 'c'.repeat(64) },
-      run: { examples: 1, tokens: 1, executionProvider: 'cpu', precision: 'float32', seconds: 0 },
-      stacks: [{ name: 'encoder', kind: 'self', layerCount: L, headCount: H, tensors: [], dims: { hidden: 16, ffn: 32, vocab: vocab.length, maxPositions: 12 }, headPairs, uniform: headPairs.map((r) => r.map(() => 0.3)) }],
-    }),
-  );
+  const file = analysisWith(headPairs, headPairs.map((r) => r.map(() => 0.3)), { hidden: 16, ffn: 32, vocab: vocab.length, maxPositions: 12 });
+  writeFileSync(path, JSON.stringify({ ...file, model: { path: '/m.onnx', sha256: 'c'.repeat(64) } }));
 }
 
 describe('reference trainer', () => {

@@ -1,0 +1,102 @@
+import { resolve } from 'node:path';
+import { InputError } from '../errors';
+import { modelDims } from '../onnx/dims';
+import { elemTypeOf } from '../onnx/expose';
+import { analysisSchema, analysisStacks } from '../result/analysisFile';
+import type { AnalysisFile } from '../result/analysisFile';
+import type { ExampleSource } from '../runtime/exampleSource';
+import type { ExampleInput } from '../runtime/inputs';
+import type { ProviderChoice } from '../runtime/providers';
+import { AttentionRunner } from '../runtime/runner';
+import { SimilarityAccumulator } from '../similarity/accumulator';
+import type { ShardInfo } from '../similarity/accumulator';
+import { KernelPool } from '../similarity/kernelPool';
+import { openExamples } from './examples';
+import { readModel } from './readers';
+import type { ServiceCallbacks } from './service';
+import { sha256File } from './storage';
+
+/** What `analyzeModel` runs: the options of `attention-reuse analyze`, by name. */
+export interface AnalyzeOptions {
+  model: string;
+  source: ExampleSource;
+  /** Read at most this many examples (default: all). */
+  examples?: number;
+  /** Examples per model run (default 8). */
+  batch?: number;
+  /** Execution provider (default auto). */
+  ep?: ProviderChoice;
+  /** Analyze only examples e with e mod count = index (default: all). */
+  shard?: ShardInfo;
+  /** Similarity worker threads (default 1). */
+  threads?: number;
+}
+
+async function* shardOf(examples: AsyncIterable<ExampleInput>, shard: ShardInfo): AsyncGenerator<ExampleInput> {
+  for await (const ex of examples) if (ex.index % shard.count === shard.index) yield ex;
+}
+
+/** Runs the model over the examples and folds each example's attention into per-stack accumulators. */
+export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCallbacks = {}): Promise<AnalysisFile> {
+  const { signal, onProgress, onNote } = callbacks;
+  const shard = options.shard ?? { index: 0, count: 1 };
+  const started = Date.now();
+  const model = await readModel(options.model);
+  const opened = await openExamples(model, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const total = Math.ceil(Math.max(0, opened.total - shard.index) / shard.count);
+  const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
+  for (const line of runner.providerLines) onNote?.(line);
+  // The similarity of a batch runs on worker threads while this thread runs the model on the next.
+  const pool = KernelPool.open(options.threads ?? 1);
+  const accs = new Map<string, SimilarityAccumulator>();
+  try {
+    const stream = runner.runBatches(shardOf(opened.examples, shard), {
+      batchSize: options.batch ?? 8,
+      signal,
+      // The similarity's scan checks every row of every example.
+      checkRows: false,
+      onProgress: (n) => onProgress?.(n, total),
+    });
+    for await (const batch of stream) {
+      // The first stack's jobs are posted before anything is awaited, so they run beside the next batch.
+      const folds = model.stacks.map((stack, i) => {
+        const inputs = batch.map((ex) => ex.stacks[i]);
+        let acc = accs.get(stack.name);
+        if (!acc) {
+          const s = inputs[0];
+          acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, layerCount: s.layers.length, headCount: s.heads }, shard);
+          accs.set(stack.name, acc);
+        }
+        return acc.addBatchWithPool(inputs, pool);
+      });
+      await Promise.all(folds);
+    }
+  } finally {
+    await pool.close();
+    await runner.dispose();
+  }
+  if (accs.size === 0) throw new InputError(`shard ${shard.index}/${shard.count} holds no examples`, 'shard');
+  const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name))?.name;
+  const dims = modelDims(model.graph, tokenInput);
+  const ordered = model.stacks.map((s) => accs.get(s.name)!);
+  const stacks = analysisStacks(
+    ordered,
+    model.stacks.map((s) => ({ name: s.name, kind: s.kind, tensors: s.layers.map((l) => l.tensor), dims })),
+  );
+  const attentionType = elemTypeOf(model.graph, model.stacks[0].layers[0].tensor);
+  const file: AnalysisFile = {
+    schema: analysisSchema,
+    model: { path: resolve(options.model), sha256: await sha256File(options.model, 'model') },
+    run: {
+      examples: ordered[0].examples,
+      tokens: ordered[0].tokens,
+      executionProvider: runner.provider,
+      precision: attentionType === 10 ? 'float16' : 'float32',
+      seconds: (Date.now() - started) / 1000,
+      inputs: resolve(options.source.path),
+    },
+    stacks,
+  };
+  if (shard.count > 1) file.run.shard = { indices: [shard.index], count: shard.count };
+  return file;
+}

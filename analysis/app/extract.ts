@@ -1,0 +1,97 @@
+import { join, resolve } from 'node:path';
+import { InputError } from '../errors';
+import type { ExampleSource } from '../runtime/exampleSource';
+import type { ProviderChoice } from '../runtime/providers';
+import { AttentionRunner } from '../runtime/runner';
+import { openExamples } from './examples';
+import { readModel } from './readers';
+import type { ServiceCallbacks } from './service';
+import { exists, openAtomicStream, sha256File, writeFileAtomic } from './storage';
+
+/** The index written beside attention.bin (see docs/formats.md). */
+export interface ExtractIndex {
+  schema: 'attention-reuse/extract@1';
+  model: { path: string; sha256: string };
+  run: { examples: number; executionProvider: string; precision: 'float32'; seconds: number };
+  stacks: { name: string; kind: string; layers: number; heads: number | null }[];
+  examples: { index: number; tokens?: string[]; stacks: { name: string; queries: number; keys: number; offset: number }[] }[];
+}
+
+export interface ExtractOptions {
+  model: string;
+  source: ExampleSource;
+  /** Output folder: index.json and attention.bin go there. */
+  out: string;
+  /** Replace an earlier extraction in `out`. */
+  force?: boolean;
+  examples?: number;
+  batch?: number;
+  ep?: ProviderChoice;
+}
+
+export interface ExtractResult {
+  index: ExtractIndex;
+  outDir: string;
+  bytes: number;
+}
+
+/** Runs the model and writes every example's attention, real tokens only, to `out`. */
+export async function extractAttention(options: ExtractOptions, callbacks: ServiceCallbacks = {}): Promise<ExtractResult> {
+  const { signal, onProgress, onNote } = callbacks;
+  const outDir = resolve(options.out);
+  const indexPath = join(outDir, 'index.json');
+  const binPath = join(outDir, 'attention.bin');
+  if (!options.force && ((await exists(indexPath)) || (await exists(binPath)))) {
+    throw new InputError(`${outDir} already holds an extraction (pass {field} to replace it)`, 'force');
+  }
+  const started = Date.now();
+  const model = await readModel(options.model);
+  const opened = await openExamples(model, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
+  for (const line of runner.providerLines) onNote?.(line);
+  const index: ExtractIndex = {
+    schema: 'attention-reuse/extract@1',
+    model: { path: resolve(options.model), sha256: await sha256File(options.model, 'model') },
+    run: { examples: 0, executionProvider: runner.provider, precision: 'float32', seconds: 0 },
+    stacks: model.stacks.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers.length, heads: s.layers[0].heads })),
+    examples: [],
+  };
+  let offset = 0;
+  let out;
+  try {
+    out = await openAtomicStream(binPath);
+    const stream = runner.run(opened.examples, { batchSize: options.batch ?? 8, signal, onProgress: (n) => onProgress?.(n, opened.total) });
+    for await (const ex of stream) {
+      const entry: ExtractIndex['examples'][number] = { index: ex.index, stacks: [] };
+      if (ex.tokens) entry.tokens = ex.tokens;
+      for (const s of ex.stacks) {
+        entry.stacks.push({ name: s.name, queries: s.queries, keys: s.keys, offset });
+        index.stacks.find((x) => x.name === s.name)!.heads = s.heads;
+        for (const layer of s.layers) {
+          await out.write(new Uint8Array(layer.buffer, layer.byteOffset, layer.byteLength));
+          offset += layer.byteLength;
+        }
+      }
+      index.examples.push(entry);
+    }
+    index.run.examples = index.examples.length;
+    index.run.seconds = (Date.now() - started) / 1000;
+    await out.commit();
+    await writeFileAtomic(indexPath, JSON.stringify(index), { overwrite: true });
+  } catch (err) {
+    await out?.abort();
+    throw err;
+  } finally {
+    await runner.dispose();
+  }
+  return { index, outDir, bytes: offset };
+}
+
+/** The attention of one example and stack, read back from an extraction (tests, viewers). */
+export function readExtractedBlock(bin: Uint8Array, offset: number, layers: number, heads: number, queries: number, keys: number): Float32Array[] {
+  const size = heads * queries * keys;
+  return Array.from({ length: layers }, (_, l) => {
+    const start = offset + l * size * 4;
+    return new Float32Array(bin.buffer.slice(bin.byteOffset + start, bin.byteOffset + start + size * 4));
+  });
+}
