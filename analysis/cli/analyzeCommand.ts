@@ -10,7 +10,7 @@ import type { ExampleInput } from '../runtime/inputs';
 import { AttentionRunner } from '../runtime/runner';
 import { SimilarityAccumulator } from '../similarity/accumulator';
 import type { ShardInfo } from '../similarity/accumulator';
-import { KernelPool } from '../similarity/kernelPool';
+import { openKernel } from '../similarity/similarityKernel';
 import { parse, positiveInt, requireOne } from './args';
 import { sha256File, writeFileAtomic } from './files';
 import { note, Progress } from './progress';
@@ -85,7 +85,7 @@ export async function analyzeModel(
   const runner = await AttentionRunner.start(model, flags.ep);
   for (const line of runner.providerLines) if (!flags.quiet || line.includes('falling back')) note(line);
   // The similarity of a batch runs on worker threads while this thread runs the model on the next.
-  const pool = KernelPool.open(threads);
+  const pool = openKernel({ threads });
   const progress = new Progress('analyze', total, flags.quiet);
   const accs = new Map<string, SimilarityAccumulator>();
   try {
@@ -109,7 +109,7 @@ export async function analyzeModel(
           acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, layerCount: s.layers.length, headCount: s.heads }, shard);
           accs.set(stack.name, acc);
         }
-        return acc.addBatchWithPool(inputs, pool);
+        return acc.add(inputs, pool);
       });
       await Promise.all(folds);
     }
