@@ -101,6 +101,8 @@ export class KernelPool implements SimilarityKernel {
    * cannot take are split, one after another. Inputs are copied when the call's turn comes.
    */
   run(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
+    // Refused here, not when its turn comes: calls queued before `close` still run.
+    if (this.closed) return Promise.reject(new Error('kernel pool is closed'));
     // The first round is posted from a microtask: before any macrotask (a model run) can start.
     const job = this.queue.then(() => this.runQueued(inputs, outputs, tolerance));
     this.queue = job.then(
@@ -124,7 +126,6 @@ export class KernelPool implements SimilarityKernel {
   }
 
   private async runQueued(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
-    if (this.closed) throw new Error('kernel pool is closed');
     if (this.broken) throw this.broken;
     checkBatch(inputs, outputs);
     inputs.forEach((input, i) => checkExample(input, outputs[i]));

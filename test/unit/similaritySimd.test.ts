@@ -222,6 +222,19 @@ test('a batch on the pool: each example bit-identical to the single-thread kerne
   }
 });
 
+test('pool: calls queued before close still run; a call after it is refused', async () => {
+  const rand = pseudoRandom(51);
+  const input = { heads: 2, queries: 4, keys: 4, layers: randomLayers(rand, 2, 2, 4, 4) };
+  const pool = openPool(2);
+  const first = pool.run([input], [newOutput(4)], 1e-3);
+  const second = pool.run([input, input], [newOutput(4), newOutput(4)], 1e-3);
+  const closed = pool.close();
+  assert.deepEqual(await first, [-1], 'a call queued before close was dropped');
+  assert.deepEqual(await second, [-1, -1], 'a batch queued before close was dropped');
+  await closed;
+  await assert.rejects(pool.run([input], [newOutput(4)], 1e-3), /kernel pool is closed/);
+});
+
 test('accumulator: a batch on the pool folds what the single-thread kernel folds; a bad example in it adds none', async () => {
   const rand = pseudoRandom(32);
   const shape = { name: 'encoder', kind: 'self' as const, layerCount: 2, headCount: 3 };
