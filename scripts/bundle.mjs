@@ -1,5 +1,6 @@
-// Bundles the three programs separately: extension host (cjs, vscode external),
-// webview (browser iife) and the CLI (node, with a shebang).
+// Bundles the programs separately: extension host (cjs, vscode external), webview (browser
+// iife), the CLI (node, with a shebang) and the similarity kernel's worker thread, which the
+// CLI and the extension both start from dist/ (analysis/similarity/kernelPool.ts).
 import * as esbuild from 'esbuild';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -27,6 +28,14 @@ const builds = [
     format: 'cjs',
     target: 'node20',
     external: native,
+  },
+  {
+    ...common,
+    entryPoints: ['analysis/similarity/kernelWorker.ts'],
+    outfile: 'dist/kernelWorker.js',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
   },
 ];
 if (existsSync('webview/main.ts')) {

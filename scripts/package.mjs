@@ -145,7 +145,7 @@ function allowedFor(target) {
     /^\[Content_Types\]\.xml$/,
     /^extension\/(package\.json|readme\.md|LICENSE\.txt)$/,
     /^extension\/docs\/(formats|planning)\.md$/,
-    /^extension\/dist\/(extension|webview|cli)\.js$/,
+    /^extension\/dist\/(extension|webview|cli|kernelWorker)\.js$/,
     /^extension\/media\/(icons|sample|schemas|trainer|walkthrough)\/[^/]+$/,
     /^extension\/media\/[^/]+\.css$/,
     /^extension\/node_modules\/onnxruntime-node\/(package\.json|dist\/[^/]+\.js)$/,
@@ -174,6 +174,8 @@ export function checkVsix(target, buffer) {
     'extension/dist/extension.js',
     'extension/dist/webview.js',
     'extension/dist/cli.js',
+    // The similarity kernel's worker thread: the CLI and the extension start it from dist/.
+    'extension/dist/kernelWorker.js',
     'extension/media/sample/model.onnx',
     'extension/media/sample/tokenizer.json',
     'extension/media/sample/sentences.txt',

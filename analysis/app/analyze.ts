@@ -10,7 +10,7 @@ import type { ProviderChoice } from '../runtime/providers';
 import { AttentionRunner } from '../runtime/runner';
 import { SimilarityAccumulator } from '../similarity/accumulator';
 import type { ShardInfo } from '../similarity/accumulator';
-import { KernelPool } from '../similarity/kernelPool';
+import { openKernel } from '../similarity/similarityKernel';
 import { openExamples } from './examples';
 import { readModel } from './readers';
 import type { ServiceCallbacks } from './service';
@@ -47,7 +47,7 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
   for (const line of runner.providerLines) onNote?.(line);
   // The similarity of a batch runs on worker threads while this thread runs the model on the next.
-  const pool = KernelPool.open(options.threads ?? 1);
+  const pool = openKernel({ threads: options.threads ?? 1 });
   const accs = new Map<string, SimilarityAccumulator>();
   try {
     const stream = runner.runBatches(shardOf(opened.examples, shard), {
@@ -67,7 +67,7 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
           acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, layerCount: s.layers.length, headCount: s.heads }, shard);
           accs.set(stack.name, acc);
         }
-        return acc.addBatchWithPool(inputs, pool);
+        return acc.add(inputs, pool);
       });
       await Promise.all(folds);
     }

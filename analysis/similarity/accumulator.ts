@@ -5,12 +5,9 @@
  */
 import type { StackKind } from '../runtime/types';
 import { InputError } from '../errors';
-import type { AttentionInput, HeadBaselines, StackShape } from './inputScan';
-import { badRowError, checkShape, ROW_SUM_TOLERANCE, scanAttention } from './inputScan';
-import { addHeadPairL1, kernelScratchLength } from './kernel';
-import type { KernelOutput, KernelPool } from './kernelPool';
-import type { KernelChoice } from './simdKernel';
-import { isFloat32, SimdKernel } from './simdKernel';
+import type { AttentionInput, StackShape } from './inputScan';
+import { badRowError, checkShape, ROW_SUM_TOLERANCE } from './inputScan';
+import type { KernelOutput, SimilarityKernel } from './similarityKernel';
 import type { StackSimilarity } from './views';
 import { similarityViews } from './views';
 
@@ -55,15 +52,8 @@ export class SimilarityAccumulator {
   private readonly pairSums: Float64Array;
   private readonly uniformSums: Float64Array;
   private readonly entropySums: Float64Array;
-  // Reused by the single-thread path so that folding an example allocates nothing.
-  private readonly kernelOut: Float64Array;
-  private scratch = new Float64Array(0);
-  private readonly baselines: HeadBaselines;
-  /** The WebAssembly SIMD kernel for float32 input; undefined until first used, null when off or unavailable. */
-  private simd: SimdKernel | null | undefined;
 
-  /** `kernel: 'scalar'` keeps `add` on the JavaScript reference kernel (benchmarks, tests). */
-  constructor(shape: StackShape, shard: ShardInfo = { index: 0, count: 1 }, options: { kernel?: KernelChoice } = {}) {
+  constructor(shape: StackShape, shard: ShardInfo = { index: 0, count: 1 }) {
     const { layerCount, headCount } = shape;
     if (!Number.isInteger(layerCount) || layerCount < 1 || !Number.isInteger(headCount) || headCount < 1) {
       throw new InputError(`stack "${shape.name}": needs at least one layer and head, got ${layerCount} x ${headCount}`);
@@ -76,9 +66,6 @@ export class SimilarityAccumulator {
     this.pairSums = new Float64Array(this.n * this.n);
     this.uniformSums = new Float64Array(this.n);
     this.entropySums = new Float64Array(this.n);
-    this.kernelOut = new Float64Array(this.n * this.n);
-    this.baselines = { uniform: new Float64Array(this.n), entropy: new Float64Array(this.n) };
-    if (options.kernel === 'scalar') this.simd = null;
   }
 
   get examples(): number {
@@ -99,63 +86,21 @@ export class SimilarityAccumulator {
     return this.shardSet.size === this.shardCount;
   }
 
-  /** Folds in one example on this thread. Throws `InputError` (and adds nothing) on bad input. */
-  add(input: AttentionInput): void {
-    if (this.addSimd(input)) return;
-    scanAttention(input, this.shape, this.baselines);
-    const need = kernelScratchLength(input.layers.length, input.heads, input.keys);
-    if (this.scratch.length < need) this.scratch = new Float64Array(need);
-    this.kernelOut.fill(0);
-    addHeadPairL1(input.layers, input.heads, input.queries, input.keys, 0, this.n, this.kernelOut, this.scratch);
-    this.fold(input.queries, this.kernelOut, this.baselines);
-  }
-
-  /** `add` on the SIMD kernel; false (and nothing done) when that kernel cannot take the input. */
-  private addSimd(input: AttentionInput): boolean {
-    if (this.simd === null || !isFloat32(input.layers)) return false;
-    this.simd ??= SimdKernel.create() ?? null;
-    if (!this.simd) return false;
-    checkShape(input, this.shape);
-    const { heads, queries, keys } = input;
-    const bad = this.simd.run(input.layers, heads, queries, keys, ROW_SUM_TOLERANCE, this.kernelOut, this.baselines.uniform, this.baselines.entropy);
-    if (bad === undefined) return false;
-    if (bad >= 0) throw badRowError(input, bad);
-    this.fold(queries, this.kernelOut, this.baselines);
-    return true;
-  }
-
   /**
-   * Folds in one example with the pair kernel on `pool`'s workers; same result as `add`.
-   * Calls may overlap: examples are folded in call order. Keep `input` unchanged until the
-   * promise settles. Bad input rejects with `InputError` and adds nothing.
+   * Folds in `inputs`, in order, computed by `kernel` (`openKernel`): the sums do not depend
+   * on its thread count. If any example is bad, rejects with the first one's `InputError` and
+   * adds none of them. Calls may overlap: they fold in call order (a kernel runs its calls in
+   * order). Keep the inputs unchanged until the promise settles.
    */
-  async addWithPool(input: AttentionInput, pool: KernelPool): Promise<void> {
-    checkShape(input, this.shape);
-    // Own buffers per call, because overlapping calls are in flight at the same time.
-    const out: KernelOutput = {
-      pairL1: new Float64Array(this.n * this.n),
-      uniform: new Float64Array(this.n),
-      entropy: new Float64Array(this.n),
-    };
-    const bad = await pool.compute(input, out, ROW_SUM_TOLERANCE);
-    if (bad >= 0) throw badRowError(input, bad);
-    this.fold(input.queries, out.pairL1, out);
-  }
-
-  /**
-   * Folds in a batch of examples on `pool`'s workers, each whole on one worker, in order; same
-   * result as `add` on each. The jobs are posted before this returns its promise, so the
-   * workers run while the caller goes on. If any example is bad, rejects with the first one's
-   * `InputError` and adds none of them. Keep the inputs unchanged until the promise settles.
-   */
-  async addBatchWithPool(inputs: readonly AttentionInput[], pool: KernelPool): Promise<void> {
+  async add(inputs: readonly AttentionInput[], kernel: SimilarityKernel): Promise<void> {
     for (const input of inputs) checkShape(input, this.shape);
     const n = this.n;
+    // Own buffers per call, because overlapping calls are in flight at the same time.
     const outs: KernelOutput[] = inputs.map(() => ({ pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) }));
-    const bad = await pool.computeBatch(inputs, outs, ROW_SUM_TOLERANCE);
+    const bad = await kernel.run(inputs, outs, ROW_SUM_TOLERANCE);
     const first = bad.findIndex((row) => row >= 0);
     if (first >= 0) throw badRowError(inputs[first], bad[first]);
-    inputs.forEach((input, i) => this.fold(input.queries, outs[i].pairL1, outs[i]));
+    inputs.forEach((input, i) => this.fold(input.queries, outs[i]));
   }
 
   /** Adds another shard's sums into this one. Refuses other stacks, other shard counts and repeated shards. */
@@ -251,14 +196,14 @@ export class SimilarityAccumulator {
     return acc;
   }
 
-  private fold(queries: number, l1: Float64Array, baselines: HeadBaselines): void {
+  private fold(queries: number, { pairL1: l1, uniform, entropy }: KernelOutput): void {
     const n = this.n;
     // S = 1 - (1/n_q) Σ_p ½‖A[p,:] - A'[p,:]‖₁ (paper eq. 2).
     const half = 2 * queries;
     for (let a = 0; a < n; a++) {
       for (let b = a + 1; b < n; b++) this.pairSums[a * n + b] += 1 - l1[a * n + b] / half;
-      this.uniformSums[a] += baselines.uniform[a];
-      this.entropySums[a] += baselines.entropy[a];
+      this.uniformSums[a] += uniform[a];
+      this.entropySums[a] += entropy[a];
     }
     this.exampleCount += 1;
     this.tokenCount += queries;

@@ -1,11 +1,11 @@
 /**
- * The boundary of the similarity analysis: checks one example's attention of one stack and,
- * in the same pass over every row, measures each head against the uniform distribution and
- * its row entropy (the baseline that tells diffuse heads from redundant ones).
+ * The boundary of the similarity analysis: what one example's attention of one stack must
+ * look like, and the user-facing errors when it does not. The kernels check every row in the
+ * same pass that measures each head against the uniform distribution and its row entropy
+ * (`scanHeadRows`); the first bad row they report is worded here.
  */
 import type { StackKind } from '../runtime/types';
 import type { AttentionArray } from './kernel';
-import { scanHeadRows } from './kernel';
 import { InputError } from '../errors';
 
 /** Rows may miss a sum of 1 by this much (float32 softmax outputs over long rows drift). */
@@ -31,26 +31,6 @@ export interface StackShape {
   kind: StackKind;
   layerCount: number;
   headCount: number;
-}
-
-/** Per head (flat index l*H + h), this example's values; filled by `scanAttention`. */
-export interface HeadBaselines {
-  /** S(A, uniform over the real keys). */
-  uniform: Float64Array;
-  /** Mean over query rows of the row entropy, natural log. */
-  entropy: Float64Array;
-}
-
-/**
- * Checks `input` against `shape` and fills `into` for every head. Throws `InputError` with a
- * one-line message on the first problem, before anything is added to an accumulator, so a
- * bad example never leaves partial sums behind.
- */
-export function scanAttention(input: AttentionInput, shape: StackShape, into: HeadBaselines): void {
-  checkShape(input, shape);
-  const n = input.layers.length * input.heads;
-  const bad = scanHeadRows(input.layers, input.heads, input.queries, input.keys, 0, n, ROW_SUM_TOLERANCE, into.uniform, into.entropy);
-  if (bad >= 0) throw badRowError(input, bad);
 }
 
 /** The checks that need no pass over the values: names, kinds, counts and lengths. */

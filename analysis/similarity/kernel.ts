@@ -31,10 +31,6 @@ export function kernelScratchLength(layerCount: number, heads: number, keys: num
  * shared `out`, and every pair is summed in the same order whichever range holds it: results
  * do not depend on how the work was split.
  *
- * This function must stay self-contained (no reference to anything outside its body): the
- * worker pool ships its source text to worker threads, which keeps the pool working after
- * bundling, where a separate worker file would be lost.
- *
  * Loop order: one query row p at a time, so the rows of all heads for that p (N·keys
  * float64, 147 KB for BERT-base at 128 tokens) stay in cache while every pair is visited.
  * Rows are first copied into `scratch` as float64, which converts float32 once per row
@@ -128,9 +124,9 @@ export function addHeadPairL1(
  * For heads a in [headBegin, headEnd), writes this example's S(A, uniform over the keys) to
  * `uniformOut[a]` and the mean over query rows of the row entropy (nats) to `entropyOut[a]`,
  * and checks every row: finite, non-negative, summing to 1 within `tolerance`. Returns the
- * first bad row as `a * queries + p`, or -1 when all are good. Self-contained for the same
- * reason as `addHeadPairL1`; it runs beside it on the workers because Math.log makes this
- * O(N·q·k) pass cost about a third of the O(N²·q·k) kernel.
+ * first bad row as `a * queries + p`, or -1 when all are good. It runs beside
+ * `addHeadPairL1` on the workers because Math.log makes this O(N·q·k) pass cost about a third
+ * of the O(N²·q·k) kernel.
  */
 export function scanHeadRows(
   layers: readonly AttentionArray[],

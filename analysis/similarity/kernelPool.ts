@@ -1,136 +1,50 @@
 /**
- * Runs the per-example work of an accumulator on worker threads. `compute` takes one example
- * at a time: its head pairs are split into contiguous ranges of first heads with about equal work and
- * its heads into equal ranges for the row scan, one of each per worker. The input is copied
- * once into shared memory and every worker writes its own part of one shared output, so
- * nothing large crosses a message. Float32 input runs on the WebAssembly SIMD kernel, every
- * worker on its own instance over one shared memory; float64 input on the JavaScript kernel.
- * Each value is computed by the same code in the same order as on the main thread (and the
- * SIMD pair sums are exact integers), so results are bit-identical to the single-thread path.
- * `computeBatch` takes a batch of examples at once, each whole on one worker, and posts every
- * job before it returns: the workers go on while the calling thread is blocked elsewhere
- * (ONNX Runtime's run is synchronous on the thread that calls it).
+ * The similarity kernel on worker threads (`kernelWorker.ts`). A batch of one example is split
+ * over the workers: its head pairs into contiguous ranges of first heads with about equal work
+ * and its heads into equal ranges for the row scan, one of each per worker. In a larger batch
+ * each example runs whole on one worker, and every job of a round is posted before `run`
+ * returns its promise, so the workers go on while the calling thread is blocked elsewhere (ONNX
+ * Runtime's run is synchronous on the thread that calls it). Input is copied once into shared
+ * memory and every worker writes its own part of one shared output, so nothing large crosses a
+ * message. Float32 input runs on the WebAssembly SIMD kernel, every worker on its own instance
+ * over one shared memory; float64 input on the JavaScript kernel. Each value is computed by the
+ * same code in the same order as on the calling thread (and the SIMD pair sums are exact
+ * integers), so results are bit-identical to `SimdKernel` and `JsKernel`.
  */
-import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { AttentionArray } from './kernel';
-import { addHeadPairL1, scanHeadRows, splitFirstHeads, splitHeads } from './kernel';
-import type { KernelChoice, SimdLayout, WasmMemory } from './simdKernel';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { splitFirstHeads, splitHeads } from './kernel';
+import { checkBatch, checkExample } from './jsKernel';
+import type { KernelJob, KernelReply, KernelWorkerData, SimdJob } from './kernelProtocol';
+import type { SimdLayout, WasmMemory } from './simdKernel';
 import { isFloat32, loadExample, newSimdMemory, readResults, simdLayout, simdModuleBytes, sweepVectors } from './simdKernel';
+import type { KernelChoice, KernelInput, KernelOutput, SimilarityKernel } from './similarityKernel';
 
 /**
- * Shared memory one `computeBatch` round may hold by default; a batch beyond it runs in several
+ * Shared memory one round of a batch may hold by default; a batch beyond it runs in several
  * rounds. 512 MiB holds 54 BERT-base examples of 128 tokens, or two of 6×8 heads at 1024 tokens.
  */
 const defaultRoundBytes = 512 * 2 ** 20;
 
-/** The part of an example the workers read. */
-export interface KernelInput {
-  heads: number;
-  queries: number;
-  keys: number;
-  layers: readonly AttentionArray[];
-}
+/**
+ * The worker's script. esbuild bundles it as its own entry beside dist/cli.js and
+ * dist/extension.js, whose `__dirname` is dist/; tsc writes it beside this module under out/.
+ */
+export const kernelWorkerFile = join(__dirname, 'kernelWorker.js');
 
-/** What the workers fill for one example: `addHeadPairL1` and `scanHeadRows` over all heads. */
-export interface KernelOutput {
-  /** [N*N], a < b: summed row L1 distance of heads a and b (zero elsewhere). */
-  pairL1: Float64Array;
-  /** [N]: S(A, uniform) per head. */
-  uniform: Float64Array;
-  /** [N]: mean row entropy per head. */
-  entropy: Float64Array;
-}
-
-/** What every job says: the example's shape, the first heads whose pairs and the heads whose rows it does. */
-interface JobPart {
-  heads: number;
-  queries: number;
-  keys: number;
-  begin: number;
-  end: number;
-  scanBegin: number;
-  scanEnd: number;
-  tolerance: number;
-}
-
-/** A job for the SIMD kernel: byte offsets in the shared memory (see `SimdLayout`). */
-interface SimdJob extends JobPart {
-  simd: true;
-  input: number;
-  out: number;
-  rows: number;
-  /** Vectors per sweep of a gathered row (`sweepVectors`). */
-  sweep: number;
-  totals: number;
-  uniform: number;
-  entropy: number;
-}
-
-interface JobMessage extends JobPart {
-  simd?: false;
-  input: SharedArrayBuffer;
-  float64: boolean;
-  layerCount: number;
-  out: SharedArrayBuffer;
-}
-
-type Reply = { ok: true; badRow: number } | { ok: false; message: string };
-
-// The JavaScript kernels travel as source text (they are self-contained by contract) and the
-// SIMD module as bytes, so the pool works the same from out/ and from a bundle, with no worker
-// file to ship beside it.
-const workerSource = `
-const { parentPort, workerData } = require('node:worker_threads');
-const addHeadPairL1 = (${addHeadPairL1.toString()});
-const scanHeadRows = (${scanHeadRows.toString()});
-const simd = workerData.simdModule
-  ? new WebAssembly.Instance(new WebAssembly.Module(workerData.simdModule), { env: { memory: workerData.memory } }).exports
-  : undefined;
-let scratch = new Float64Array(0);
-parentPort.on('message', (job) => {
-  try {
-    if (job.simd) {
-      let badRow = -1;
-      if (job.scanBegin < job.scanEnd) {
-        badRow = simd.scanRows(job.input, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, job.totals, job.uniform, job.entropy);
-      }
-      if (badRow < 0 && job.begin < job.end) {
-        simd.pairMins(job.input, job.heads, job.queries, job.keys, job.begin, job.end, job.out, job.rows, job.sweep);
-      }
-      parentPort.postMessage({ ok: true, badRow });
-      return;
-    }
-    const Type = job.float64 ? Float64Array : Float32Array;
-    const length = job.heads * job.queries * job.keys;
-    const layers = [];
-    for (let l = 0; l < job.layerCount; l++) layers.push(new Type(job.input, l * length * Type.BYTES_PER_ELEMENT, length));
-    const need = job.layerCount * job.heads * job.keys;
-    if (scratch.length < need) scratch = new Float64Array(need);
-    const n = job.layerCount * job.heads;
-    const pairs = new Float64Array(job.out, 0, n * n);
-    const uniform = new Float64Array(job.out, n * n * 8, n);
-    const entropy = new Float64Array(job.out, (n * n + n) * 8, n);
-    let badRow = -1;
-    if (job.scanBegin < job.scanEnd) {
-      badRow = scanHeadRows(layers, job.heads, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, uniform, entropy);
-    }
-    if (badRow < 0) addHeadPairL1(layers, job.heads, job.queries, job.keys, job.begin, job.end, pairs, scratch);
-    parentPort.postMessage({ ok: true, badRow });
-  } catch (err) {
-    parentPort.postMessage({ ok: false, message: String((err && err.message) || err) });
-  }
-});
-`;
+/** The first heads whose pairs and the heads whose rows one job does. */
+type JobRanges = Pick<SimdJob, 'begin' | 'end' | 'scanBegin' | 'scanEnd'>;
 
 interface Slot {
   worker: Worker;
   /** Jobs posted and not answered yet, oldest first (a worker answers in order). */
-  waiting: ((reply: Reply | Error) => void)[];
+  waiting: ((reply: KernelReply | Error) => void)[];
 }
 
 /** A fixed set of worker threads for the pair kernel and the row scan; `close()` it when done. */
-export class KernelPool {
+export class KernelPool implements SimilarityKernel {
   private readonly slots: Slot[];
   private queue: Promise<void> = Promise.resolve();
   private broken: Error | undefined;
@@ -147,11 +61,11 @@ export class KernelPool {
   ) {
     const simdModule = kernel === 'simd' ? simdModuleBytes() : null;
     this.memory = simdModule ? newSimdMemory() : undefined;
+    const workerData: KernelWorkerData = { simdModule, memory: this.memory ?? null };
     this.slots = [];
     for (let i = 0; i < threads; i++) {
-      const workerData = { simdModule, memory: this.memory };
-      const slot: Slot = { worker: new Worker(workerSource, { eval: true, workerData }), waiting: [] };
-      slot.worker.on('message', (reply: Reply) => this.settle(slot, reply));
+      const slot: Slot = { worker: new Worker(kernelWorkerFile, { workerData }), waiting: [] };
+      slot.worker.on('message', (reply: KernelReply) => this.settle(slot, reply));
       slot.worker.on('error', (err) => this.fail(slot, err));
       slot.worker.on('exit', (code) => this.fail(slot, new Error(`kernel worker exited with code ${code}`)));
       // Idle workers must not keep the process alive; they are ref'ed while a job runs.
@@ -163,10 +77,12 @@ export class KernelPool {
   /**
    * Starts `threads` workers (default: the machine's available parallelism). Float32 input
    * runs on the SIMD kernel unless `kernel` is 'scalar' or the runtime lacks WebAssembly SIMD.
-   * `roundBytes` caps the shared memory of one `computeBatch` round (default 512 MiB).
+   * `roundBytes` caps the shared memory of one round of a batch (default 512 MiB).
    */
   static open(threads: number = availableParallelism(), options: { kernel?: KernelChoice; roundBytes?: number } = {}): KernelPool {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`kernel pool needs at least one thread, got ${threads}`);
+    // Checked here because a worker whose file is missing fails later, and less clearly.
+    if (!existsSync(kernelWorkerFile)) throw new Error(`kernel worker ${kernelWorkerFile} is missing: the build did not write it beside ${__filename}`);
     return new KernelPool(threads, options.kernel ?? 'simd', options.roundBytes ?? defaultRoundBytes);
   }
 
@@ -180,31 +96,15 @@ export class KernelPool {
   }
 
   /**
-   * Fills `output` for one example as `scanHeadRows` and a zeroed `addHeadPairL1` over all
-   * heads would, with row sums allowed to miss 1 by `tolerance`. Resolves to the first bad
-   * row (`scanHeadRows`' numbering) or -1; when a row is bad the pair sums are incomplete.
-   * Calls are queued and run one at a time in call order; `input.layers` must stay unchanged
-   * until the returned promise settles (they are copied when the job starts, not when queued).
+   * `SimilarityKernel.run`: one example is split over the workers; in a batch of several, each
+   * runs whole on one worker, in rounds that fit `roundBytes`, and examples the SIMD kernel
+   * cannot take are split, one after another. Inputs are copied when the call's turn comes.
    */
-  compute(input: KernelInput, output: KernelOutput, tolerance: number): Promise<number> {
-    const job = this.queue.then(() => this.run(input, output, tolerance));
-    this.queue = job.then(
-      () => undefined,
-      () => undefined,
-    );
-    return job;
-  }
-
-  /**
-   * `compute` for several examples: resolves to each one's first bad row or -1 (its output is
-   * filled only then). Every job of a round is posted before this returns, so the workers run
-   * while the caller goes on, even when its thread then blocks. Examples the SIMD kernel cannot
-   * take run through `compute`, one after another. Same queueing and input rules as `compute`.
-   */
-  computeBatch(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
-    if (inputs.length !== outputs.length) throw new RangeError(`${inputs.length} inputs but ${outputs.length} outputs`);
+  run(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
+    // Refused here, not when its turn comes: calls queued before `close` still run.
+    if (this.closed) return Promise.reject(new Error('kernel pool is closed'));
     // The first round is posted from a microtask: before any macrotask (a model run) can start.
-    const job = this.queue.then(() => this.runBatch(inputs, outputs, tolerance));
+    const job = this.queue.then(() => this.runQueued(inputs, outputs, tolerance));
     this.queue = job.then(
       () => undefined,
       () => undefined,
@@ -225,92 +125,18 @@ export class KernelPool {
     );
   }
 
-  private async run(input: KernelInput, output: KernelOutput, tolerance: number): Promise<number> {
-    if (this.closed) throw new Error('kernel pool is closed');
+  private async runQueued(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
     if (this.broken) throw this.broken;
-    const { heads, queries, keys, layers } = input;
-    const n = layers.length * heads;
-    if (output.pairL1.length < n * n || output.uniform.length < n || output.entropy.length < n) {
-      throw new RangeError(`kernel output too small for ${n} heads`);
-    }
-    const simd = this.memory && isFloat32(layers) ? simdLayout(n, queries, keys, this.slots.length) : undefined;
-    if (simd) return this.runSimd(input, output, tolerance, simd);
-    // Mixed precisions widen to float64, which is exact for float32 values.
-    const float64 = layers.some((layer) => layer instanceof Float64Array);
-    const bytes = float64 ? 8 : 4;
-    const length = heads * queries * keys;
-    for (const layer of layers) {
-      if (layer.length !== length) throw new RangeError(`kernel layer holds ${layer.length} values, expected ${length}`);
-    }
-    const outLength = n * n + 2 * n;
-    if (this.input.byteLength < layers.length * length * bytes) this.input = new SharedArrayBuffer(layers.length * length * bytes);
-    if (this.output.byteLength < outLength * 8) this.output = new SharedArrayBuffer(outLength * 8);
-    layers.forEach((layer, l) => {
-      const view = float64 ? new Float64Array(this.input, l * length * 8, length) : new Float32Array(this.input, l * length * 4, length);
-      view.set(layer);
-    });
-    const shared = new Float64Array(this.output, 0, outLength);
-    shared.fill(0);
-    const pairRanges = splitFirstHeads(n, this.slots.length);
-    const scanRanges = splitHeads(n, this.slots.length);
-    const jobs = Math.max(pairRanges.length, scanRanges.length);
-    const replies: Promise<Reply>[] = [];
-    for (let i = 0; i < jobs; i++) {
-      replies.push(
-        this.post(this.slots[i], {
-          input: this.input,
-          float64,
-          layerCount: layers.length,
-          heads,
-          queries,
-          keys,
-          begin: pairRanges[i]?.begin ?? 0,
-          end: pairRanges[i]?.end ?? 0,
-          scanBegin: scanRanges[i]?.begin ?? 0,
-          scanEnd: scanRanges[i]?.end ?? 0,
-          tolerance,
-          out: this.output,
-        }),
-      );
-    }
-    const badRow = lowestBadRow(await Promise.all(replies));
-    output.pairL1.set(shared.subarray(0, n * n));
-    output.uniform.set(shared.subarray(n * n, n * n + n));
-    output.entropy.set(shared.subarray(n * n + n, outLength));
-    return badRow;
-  }
-
-  private async runSimd(input: KernelInput, output: KernelOutput, tolerance: number, layout: SimdLayout): Promise<number> {
-    const { heads, queries, keys } = input;
-    const n = input.layers.length * heads;
-    for (const layer of input.layers) {
-      if (layer.length !== heads * queries * keys) throw new RangeError(`kernel layer holds ${layer.length} values, expected ${heads * queries * keys}`);
-    }
-    const memory = this.memory!;
-    loadExample(memory, layout, input.layers as readonly Float32Array[], n);
-    const pairRanges = splitFirstHeads(n, this.slots.length);
-    const scanRanges = splitHeads(n, this.slots.length);
-    const jobs = Math.max(pairRanges.length, scanRanges.length);
-    const replies: Promise<Reply>[] = [];
-    for (let i = 0; i < jobs; i++) {
-      const ranges = { begin: pairRanges[i]?.begin ?? 0, end: pairRanges[i]?.end ?? 0, scanBegin: scanRanges[i]?.begin ?? 0, scanEnd: scanRanges[i]?.end ?? 0 };
-      replies.push(this.post(this.slots[i], simdJob(layout, i, n, queries, keys, ranges, tolerance)));
-    }
-    const badRow = lowestBadRow(await Promise.all(replies));
-    if (badRow < 0) readResults(memory, layout, n, output.pairL1, output.uniform, output.entropy);
-    return badRow;
-  }
-
-  private async runBatch(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
-    if (this.closed) throw new Error('kernel pool is closed');
-    if (this.broken) throw this.broken;
+    checkBatch(inputs, outputs);
+    inputs.forEach((input, i) => checkExample(input, outputs[i]));
+    if (inputs.length === 1) return [await this.split(inputs[0], outputs[0], tolerance)];
     const badRows: number[] = [];
     let next = 0;
     while (next < inputs.length) {
       const round = this.memory ? batchRound(inputs, next, this.roundBytes) : [];
       if (round.length === 0) {
         // Not for the SIMD kernel (or not alone in memory): the general path, one example.
-        badRows.push(await this.run(inputs[next], outputs[next], tolerance));
+        badRows.push(await this.split(inputs[next], outputs[next], tolerance));
         next += 1;
         continue;
       }
@@ -320,7 +146,7 @@ export class KernelPool {
         loadExample(memory, layout, input.layers as readonly Float32Array[], n);
         // The whole example: every first head's pairs (the last has none) and every head's rows.
         const ranges = { begin: 0, end: n - 1, scanBegin: 0, scanEnd: n };
-        return this.post(this.slots[i % this.slots.length], simdJob(layout, 0, n, input.queries, input.keys, ranges, tolerance));
+        return this.post(this.slots[i % this.slots.length], simdJob(layout, 0, input, ranges, tolerance));
       });
       const answered = await Promise.all(replies);
       round.forEach(({ layout, n }, i) => {
@@ -334,8 +160,55 @@ export class KernelPool {
     return badRows;
   }
 
-  private post(slot: Slot, job: JobMessage | SimdJob): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => {
+  /** One example split over the workers: its first bad row or -1 (then the pair sums are incomplete). */
+  private async split(input: KernelInput, output: KernelOutput, tolerance: number): Promise<number> {
+    const { heads, queries, keys, layers } = input;
+    const n = layers.length * heads;
+    const pairRanges = splitFirstHeads(n, this.slots.length);
+    const scanRanges = splitHeads(n, this.slots.length);
+    const jobs = Math.max(pairRanges.length, scanRanges.length);
+    const rangesOf = (i: number): JobRanges => ({
+      begin: pairRanges[i]?.begin ?? 0,
+      end: pairRanges[i]?.end ?? 0,
+      scanBegin: scanRanges[i]?.begin ?? 0,
+      scanEnd: scanRanges[i]?.end ?? 0,
+    });
+    const simd = this.memory && isFloat32(layers) ? simdLayout(n, queries, keys, this.slots.length) : undefined;
+    if (simd) {
+      loadExample(this.memory!, simd, layers as readonly Float32Array[], n);
+      const replies = Array.from({ length: jobs }, (_, i) => this.post(this.slots[i], simdJob(simd, i, input, rangesOf(i), tolerance)));
+      const badRow = lowestBadRow(await Promise.all(replies));
+      if (badRow < 0) readResults(this.memory!, simd, n, output.pairL1, output.uniform, output.entropy);
+      return badRow;
+    }
+    // Mixed precisions widen to float64, which is exact for float32 values.
+    const float64 = layers.some((layer) => layer instanceof Float64Array);
+    const bytes = float64 ? 8 : 4;
+    const length = heads * queries * keys;
+    const outLength = n * n + 2 * n;
+    if (this.input.byteLength < layers.length * length * bytes) this.input = new SharedArrayBuffer(layers.length * length * bytes);
+    if (this.output.byteLength < outLength * 8) this.output = new SharedArrayBuffer(outLength * 8);
+    layers.forEach((layer, l) => {
+      const view = float64 ? new Float64Array(this.input, l * length * 8, length) : new Float32Array(this.input, l * length * 4, length);
+      view.set(layer);
+    });
+    const shared = new Float64Array(this.output, 0, outLength);
+    shared.fill(0);
+    const shape = { layerCount: layers.length, heads, queries, keys, tolerance };
+    const replies = Array.from({ length: jobs }, (_, i) =>
+      this.post(this.slots[i], { type: 'scalar', ...shape, ...rangesOf(i), input: this.input, float64, out: this.output }),
+    );
+    const badRow = lowestBadRow(await Promise.all(replies));
+    output.pairL1.set(shared.subarray(0, n * n));
+    output.uniform.set(shared.subarray(n * n, n * n + n));
+    output.entropy.set(shared.subarray(n * n + n, outLength));
+    return badRow;
+  }
+
+  private post(slot: Slot, job: KernelJob): Promise<KernelReply> {
+    // A worker that is gone would never answer.
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise<KernelReply>((resolve, reject) => {
       slot.waiting.push((reply) => {
         if (slot.waiting.length === 0) slot.worker.unref();
         if (reply instanceof Error) reject(reply);
@@ -346,7 +219,7 @@ export class KernelPool {
     });
   }
 
-  private settle(slot: Slot, reply: Reply): void {
+  private settle(slot: Slot, reply: KernelReply): void {
     slot.waiting.shift()?.(reply);
   }
 
@@ -357,31 +230,25 @@ export class KernelPool {
   }
 }
 
-/** The SIMD job for heads `ranges` of an example at `layout`, gathering rows in scratch `worker`. */
-function simdJob(
-  layout: SimdLayout,
-  worker: number,
-  heads: number,
-  queries: number,
-  keys: number,
-  ranges: Pick<JobPart, 'begin' | 'end' | 'scanBegin' | 'scanEnd'>,
-  tolerance: number,
-): SimdJob {
+/** The SIMD job for heads `ranges` of `example` at `layout`, gathering rows in scratch `worker`. */
+function simdJob(layout: SimdLayout, worker: number, example: KernelInput, ranges: JobRanges, tolerance: number): SimdJob {
+  const { heads, queries, keys } = example;
   const { input, out, totals, uniform, entropy } = layout;
-  return { simd: true, heads, queries, keys, ...ranges, tolerance, input, out, rows: layout.rows[worker], sweep: sweepVectors, totals, uniform, entropy };
+  const shape = { layerCount: example.layers.length, heads, queries, keys, tolerance };
+  return { type: 'simd', ...shape, ...ranges, input, out, totals, uniform, entropy, rows: layout.rows[worker], sweep: sweepVectors };
 }
 
 /**
- * The examples from `first` on that go into one `computeBatch` round: float32, of a valid
- * length, each in its own region, all within `roundBytes` (at least one when it fits a 32-bit
- * memory alone). Empty when `inputs[first]` is not for the SIMD kernel.
+ * The examples from `first` on that go into one round of a batch: float32, each in its own
+ * region, all within `roundBytes` (at least one when it fits a 32-bit memory alone). Empty
+ * when `inputs[first]` is not for the SIMD kernel.
  */
 function batchRound(inputs: readonly KernelInput[], first: number, roundBytes: number): { layout: SimdLayout; n: number }[] {
   const round: { layout: SimdLayout; n: number }[] = [];
   let base = 0;
   for (let i = first; i < inputs.length; i++) {
     const { heads, queries, keys, layers } = inputs[i];
-    if (!isFloat32(layers) || layers.some((layer) => layer.length !== heads * queries * keys)) break;
+    if (!isFloat32(layers)) break;
     const n = layers.length * heads;
     const layout = simdLayout(n, queries, keys, 1, base);
     if (!layout || (round.length > 0 && layout.bytes > roundBytes)) break;
@@ -392,10 +259,10 @@ function batchRound(inputs: readonly KernelInput[], first: number, roundBytes: n
 }
 
 /** The lowest bad row over the workers: the one a single thread, scanning in order, would report. */
-function lowestBadRow(replies: Reply[]): number {
+function lowestBadRow(replies: KernelReply[]): number {
   let badRow = -1;
   for (const reply of replies) {
-    if (!reply.ok) throw new Error(`kernel worker failed: ${reply.message}`);
+    if (reply.type === 'failed') throw new Error(`kernel worker failed: ${reply.message}`);
     if (reply.badRow >= 0 && (badRow < 0 || reply.badRow < badRow)) badRow = reply.badRow;
   }
   return badRow;

@@ -1,11 +1,13 @@
 /**
  * The WebAssembly SIMD kernel at run time: its module (assembled once per process from
- * `simdSource`), where one example's data sits in the kernel's memory, and a main-thread
- * runner. Worker threads instantiate the same bytes on a shared memory (`kernelPool`).
- * The JavaScript kernels in `kernel.ts` stay the reference and the fallback: for float64
- * input, for runtimes without WebAssembly SIMD, and for examples too large for a 32-bit memory.
+ * `simdSource`), where one example's data sits in the kernel's memory, and a kernel on the
+ * calling thread. Worker threads instantiate the same bytes on a shared memory (`kernelWorker`).
+ * The JavaScript kernel stays the reference and the fallback: for float64 input, for runtimes
+ * without WebAssembly SIMD, and for examples too large for a 32-bit memory.
  */
 import type { AttentionArray } from './kernel';
+import { checkBatch, checkExample, JsKernel } from './jsKernel';
+import type { KernelInput, KernelOutput, SimilarityKernel } from './similarityKernel';
 import { fixedPointScale, simdKernelSource } from './simdSource';
 import { assembleModule } from './wasmAssembler';
 
@@ -23,9 +25,6 @@ interface WasmApi {
   validate(bytes: Uint8Array): boolean;
 }
 const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-/** Which pair kernel runs float32 input: WebAssembly SIMD where available (default), or the JavaScript reference. */
-export type KernelChoice = 'simd' | 'scalar';
 
 /** The most memory the kernel uses; offsets stay below 2³¹ so unsigned arithmetic never wraps. */
 export const simdMemoryLimit = 2 ** 31;
@@ -148,8 +147,13 @@ export function readResults(
   entropy.set(f64.subarray(layout.entropy / 8, layout.entropy / 8 + n));
 }
 
-/** The SIMD kernel on the calling thread, with its own memory (kept at the largest example's size). */
-export class SimdKernel {
+/**
+ * The SIMD kernel on the calling thread, with its own memory (kept at the largest example's
+ * size); examples it cannot take run on the JavaScript reference.
+ */
+export class SimdKernel implements SimilarityKernel {
+  private readonly reference = new JsKernel();
+
   private constructor(
     private readonly memory: WasmMemory,
     private readonly exports: SimdExports,
@@ -163,30 +167,31 @@ export class SimdKernel {
     return new SimdKernel(memory, instantiateSimd(bytes, memory));
   }
 
+  async run(inputs: readonly KernelInput[], outputs: readonly KernelOutput[], tolerance: number): Promise<number[]> {
+    checkBatch(inputs, outputs);
+    return inputs.map((input, i) => this.runSimd(input, outputs[i], tolerance) ?? this.reference.runExample(input, outputs[i], tolerance));
+  }
+
   /**
-   * `scanHeadRows` and a zeroed `addHeadPairL1` over all heads in one call. Returns the first
-   * bad row (as `scanHeadRows` numbers it) or -1, or undefined when the example does not fit
-   * in a 32-bit memory (then nothing was computed). When a row is bad, pairL1 is not filled.
+   * One example on the SIMD kernel alone: its first bad row (as `scanHeadRows` numbers it) or
+   * -1, or undefined when the input is not all float32 or does not fit in a 32-bit memory (then
+   * nothing was computed). When a row is bad, pairL1 is not filled.
    */
-  run(
-    layers: readonly Float32Array[],
-    heads: number,
-    queries: number,
-    keys: number,
-    tolerance: number,
-    pairL1: Float64Array,
-    uniform: Float64Array,
-    entropy: Float64Array,
-  ): number | undefined {
+  runSimd(input: KernelInput, output: KernelOutput, tolerance: number): number | undefined {
+    checkExample(input, output);
+    const { heads, queries, keys, layers } = input;
+    if (!isFloat32(layers)) return undefined;
     const n = layers.length * heads;
     const layout = simdLayout(n, queries, keys, 1);
     if (!layout) return undefined;
     loadExample(this.memory, layout, layers, n);
-    const { input, totals } = layout;
-    const bad = this.exports.scanRows(input, queries, keys, 0, n, tolerance, totals, layout.uniform, layout.entropy);
+    const bad = this.exports.scanRows(layout.input, queries, keys, 0, n, tolerance, layout.totals, layout.uniform, layout.entropy);
     if (bad >= 0) return bad;
-    this.exports.pairMins(input, n, queries, keys, 0, n - 1, layout.out, layout.rows[0], sweepVectors);
-    readResults(this.memory, layout, n, pairL1, uniform, entropy);
+    this.exports.pairMins(layout.input, n, queries, keys, 0, n - 1, layout.out, layout.rows[0], sweepVectors);
+    readResults(this.memory, layout, n, output.pairL1, output.uniform, output.entropy);
     return -1;
   }
+
+  /** Nothing to stop: the memory goes with the object (a WebAssembly memory cannot shrink). */
+  async close(): Promise<void> {}
 }

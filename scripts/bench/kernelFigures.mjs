@@ -9,7 +9,7 @@ import { mulberry32 } from './random.mjs';
 const require = createRequire(import.meta.url);
 const sim = (path) => require(`../../out/analysis/similarity/${path}`);
 const { addHeadPairL1, kernelScratchLength, scanHeadRows } = sim('kernel.js');
-const { KernelPool } = sim('kernelPool.js');
+const { openKernel } = sim('similarityKernel.js');
 const { SimilarityAccumulator } = sim('accumulator.js');
 const { instantiateSimd, loadExample, newSimdMemory, simdLayout, simdModuleBytes, sweepVectors } = sim('simdKernel.js');
 const { blockCols, blockRows } = sim('simdSource.js');
@@ -78,11 +78,14 @@ export async function kernelFigures(L, H, m, examples) {
     figures.simdScan = rate(await time(() => k.scanRows(layout.input, m, m, 0, n, 1e-3, layout.totals, layout.uniform, layout.entropy), examples), values);
   }
   for (const kernel of ['scalar', 'simd']) {
-    const acc = new SimilarityAccumulator({ name: 'encoder', kind: 'self', layerCount: L, headCount: H }, undefined, { kernel });
-    figures[`${kernel}Add`] = rate(await time(() => acc.add(x), kernel === 'simd' ? examples : few), pairElements);
+    const acc = new SimilarityAccumulator({ name: 'encoder', kind: 'self', layerCount: L, headCount: H });
+    const single = openKernel({ kernel });
+    figures[`${kernel}Add`] = rate(await time(() => acc.add([x], single), kernel === 'simd' ? examples : few), pairElements);
+    await single.close();
     for (const threads of [2]) {
-      const pool = KernelPool.open(threads, { kernel });
-      figures[`${kernel}Pool${threads}`] = rate(await time(() => acc.addWithPool(x, pool), kernel === 'simd' ? examples : few), pairElements);
+      // One example per call: split over the pool's threads.
+      const pool = openKernel({ kernel, threads });
+      figures[`${kernel}Pool${threads}`] = rate(await time(() => acc.add([x], pool), kernel === 'simd' ? examples : few), pairElements);
       await pool.close();
     }
   }

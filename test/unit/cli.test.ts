@@ -93,6 +93,19 @@ describe('attention-reuse CLI', () => {
     assert.equal(again.code, 2, 'an existing extraction must not be replaced without --force');
   });
 
+  it('analyze --threads 2 starts the kernel worker from dist/ and writes the sums of --threads 1', () => {
+    assert.ok(existsSync(join(root, 'dist', 'kernelWorker.js')), 'dist/kernelWorker.js missing: scripts/bundle.mjs must bundle the kernel worker as its own entry');
+    const dir = mkdtempSync(join(tmpdir(), 'ar-cli-'));
+    const sums = (threads: number, batch: number): unknown[] => {
+      const out = join(dir, `threads${threads}-batch${batch}.json`);
+      const r = run('analyze', join(models, 'encdec_opset17.onnx'), '--inputs', join(models, 'encdec_opset17.inputs.jsonl'), '--out', out, '--threads', String(threads), '--batch', String(batch), '--quiet');
+      assert.equal(r.code, 0, `--threads ${threads} --batch ${batch} (a worker that cannot start fails here): ${r.stderr}`);
+      return (JSON.parse(readFileSync(out, 'utf8')) as { stacks: { sums: unknown }[] }).stacks.map((s) => s.sums);
+    };
+    // --batch 1 splits each example over the workers; --batch 3 runs each example whole on one worker.
+    for (const batch of [1, 3]) assert.deepEqual(sums(2, batch), sums(1, batch), `--batch ${batch}: two worker threads must give bit-identical sums to one`);
+  });
+
   it('a model without a mask input runs unpadded, one example at a time', () => {
     const out = mkdtempSync(join(tmpdir(), 'ar-cli-'));
     const r = run('extract', join(models, 'tiny_single_head.onnx'), '--inputs', join(models, 'tiny_single_head.inputs.jsonl'), '--out', out, '--batch', '4');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { SimilarityAccumulator } from '../../analysis/similarity/accumulator';
 import type { AttentionInput } from '../../analysis/similarity/inputScan';
 import { addHeadPairL1, splitFirstHeads, splitHeads } from '../../analysis/similarity/kernel';
-import { KernelPool } from '../../analysis/similarity/kernelPool';
+import { openKernel } from '../../analysis/similarity/similarityKernel';
 import type { StackSimilarity } from '../../analysis/similarity/views';
 import { InputError } from '../../analysis/errors';
 import { pseudoRandom } from './pseudoRandom';
@@ -137,20 +137,24 @@ function generate(c: Case, seed: number): Nested[] {
   return c.lengths.map(([q, k]) => randomAttention(rand, c.L, c.H, q, k));
 }
 
-function accumulate(c: Case, examples: Nested[], float32: boolean): SimilarityAccumulator {
+/** The default kernel on this thread: SIMD for float32 where the runtime has it, the JavaScript reference for float64. */
+const kernel = openKernel();
+
+/** One example at a time, on `kernel`. */
+async function accumulate(c: Case, examples: Nested[], float32: boolean): Promise<SimilarityAccumulator> {
   const acc = new SimilarityAccumulator({ name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H });
-  for (const ex of examples) acc.add(toInput(ex, c.name, c.kind, float32));
+  for (const ex of examples) await acc.add([toInput(ex, c.name, c.kind, float32)], kernel);
   return acc;
 }
 
-test('accumulator equals the slow reference: 1e-9 on float64 input, 1e-6 on float32', () => {
-  cases.forEach((c, i) => {
+test('accumulator equals the slow reference: 1e-9 on float64 input, 1e-6 on float32', async () => {
+  for (const [i, c] of cases.entries()) {
     const examples = generate(c, 1000 + i);
     const ref = reference(examples, c.L, c.H);
     const label = `${c.kind} L${c.L} H${c.H}`;
-    compare(accumulate(c, examples, false).finalize(), ref, 1e-9, `${label} float64`);
-    compare(accumulate(c, examples, true).finalize(), ref, 1e-6, `${label} float32`);
-  });
+    compare((await accumulate(c, examples, false)).finalize(), ref, 1e-9, `${label} float64`);
+    compare((await accumulate(c, examples, true)).finalize(), ref, 1e-6, `${label} float32`);
+  }
 });
 
 test('kernel results do not depend on how the first heads are split', () => {
@@ -177,26 +181,28 @@ test('kernel results do not depend on how the first heads are split', () => {
 });
 
 test('worker pool gives the same sums as the single-thread path', async () => {
-  const pool = KernelPool.open(3);
+  const pool = openKernel({ threads: 3 });
   try {
     for (const [i, c] of cases.entries()) {
       for (const float32 of [false, true]) {
         const examples = generate(c, 2000 + i);
-        const single = accumulate(c, examples, float32);
+        const single = await accumulate(c, examples, float32);
         const pooled = new SimilarityAccumulator({ name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H });
-        // Overlapping calls: the pool queues them and folds in call order.
-        await Promise.all(examples.map((ex) => pooled.addWithPool(toInput(ex, c.name, c.kind, float32), pool)));
+        // Overlapping calls of one example each (split over the workers): the pool queues them and they fold in call order.
+        await Promise.all(examples.map((ex) => pooled.add([toInput(ex, c.name, c.kind, float32)], pool)));
         nearAll(pooled.toJSON().pairSums, single.toJSON().pairSums, 1e-9, `pool ${c.kind} L${c.L} H${c.H} pair sums`);
         nearAll(pooled.toJSON().uniformSums, single.toJSON().uniformSums, 1e-9, 'pool uniform sums');
         nearAll(pooled.toJSON().entropySums, single.toJSON().entropySums, 1e-9, 'pool entropy sums');
         assert.equal(pooled.examples, single.examples, 'pool example count');
+        assert.deepEqual(pooled.toJSON(), single.toJSON(), 'pool sums must be bit-identical to the single-thread kernel (same code, same order)');
         // A whole batch at once (float64 goes through the general path one example at a time).
         const batched = new SimilarityAccumulator({ name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H });
-        await batched.addBatchWithPool(examples.map((ex) => toInput(ex, c.name, c.kind, float32)), pool);
+        await batched.add(examples.map((ex) => toInput(ex, c.name, c.kind, float32)), pool);
         nearAll(batched.toJSON().pairSums, single.toJSON().pairSums, 1e-9, `batch ${c.kind} L${c.L} H${c.H} pair sums`);
         nearAll(batched.toJSON().uniformSums, single.toJSON().uniformSums, 1e-9, 'batch uniform sums');
         nearAll(batched.toJSON().entropySums, single.toJSON().entropySums, 1e-9, 'batch entropy sums');
         assert.equal(batched.examples, single.examples, 'batch example count');
+        assert.deepEqual(batched.toJSON(), single.toJSON(), 'batch sums must be bit-identical to the single-thread kernel');
       }
     }
     // A bad row found by a worker is reported like the single-thread path reports it.
@@ -204,32 +210,28 @@ test('worker pool gives the same sums as the single-thread path', async () => {
     const bad = toInput(generate(c, 3)[2], c.name, c.kind, true);
     bad.layers[3][2 * 81 + 4 * 9 + 1] = NaN;
     const acc = new SimilarityAccumulator({ name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H });
-    const single = (() => {
-      try {
-        acc.add(bad);
-      } catch (err) {
-        return err;
-      }
-      return undefined;
-    })();
+    const single = await acc.add([bad], kernel).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     assert.ok(single instanceof InputError && /layer 3 head 2 query 4: row has NaN at key 1/.test(single.message), `single-thread error: ${single}`);
-    await assert.rejects(acc.addWithPool(bad, pool), (err: unknown) => err instanceof InputError && err.message === single.message, 'pool must report the same first bad row');
+    await assert.rejects(acc.add([bad], pool), (err: unknown) => err instanceof InputError && err.message === single.message, 'pool must report the same first bad row');
     assert.equal(acc.examples, 0, 'a refused example adds nothing');
   } finally {
     await pool.close();
   }
 });
 
-test('shards merged in any order, through JSON, equal one run', () => {
+test('shards merged in any order, through JSON, equal one run', async () => {
   const c: Case = { name: 'encoder', kind: 'self', L: 3, H: 3, lengths: Array.from({ length: 10 }, (_, e) => [2 + (e % 5), 2 + (e % 5)]) };
   const examples = generate(c, 99);
-  const whole = accumulate(c, examples, true);
+  const whole = await accumulate(c, examples, true);
   const rand = pseudoRandom(5);
   const shape = { name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H };
   // Round-robin assignment (example e to shard e mod 3), each shard fed in a shuffled order.
   const shards = [0, 1, 2].map((index) => new SimilarityAccumulator(shape, { index, count: 3 }));
   const order = examples.map((_, e) => e).sort(() => rand() - 0.5);
-  for (const e of order) shards[e % 3].add(toInput(examples[e], c.name, c.kind, true));
+  for (const e of order) await shards[e % 3].add([toInput(examples[e], c.name, c.kind, true)], kernel);
   const files = shards.map((s) => JSON.stringify(s.toJSON()));
   for (const mergeOrder of [[0, 1, 2], [2, 0, 1], [1, 2, 0]]) {
     const [first, ...rest] = mergeOrder.map((i) => SimilarityAccumulator.fromJSON(JSON.parse(files[i])));

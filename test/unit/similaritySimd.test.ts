@@ -1,11 +1,14 @@
-// Protects the WebAssembly SIMD kernel (fixed-point pair minima, row scan, worker split) against a slow float64 reference and the JavaScript kernel.
+// Protects the WebAssembly SIMD kernel (fixed-point pair minima, row scan, worker split, batches) against a slow float64 reference and the JavaScript kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimilarityAccumulator } from '../../analysis/similarity/accumulator';
 import type { AttentionInput } from '../../analysis/similarity/inputScan';
 import { scanHeadRows } from '../../analysis/similarity/kernel';
+import { JsKernel } from '../../analysis/similarity/jsKernel';
 import { KernelPool } from '../../analysis/similarity/kernelPool';
 import { SimdKernel, simdLayout, simdModuleBytes } from '../../analysis/similarity/simdKernel';
+import type { KernelInput, KernelOutput } from '../../analysis/similarity/similarityKernel';
+import { openKernel } from '../../analysis/similarity/similarityKernel';
 import { assembleModule } from '../../analysis/similarity/wasmAssembler';
 import { InputError } from '../../analysis/errors';
 import { pseudoRandom } from './pseudoRandom';
@@ -64,12 +67,25 @@ interface Result {
   entropy: Float64Array;
 }
 
+function newOutput(n: number): KernelOutput {
+  return { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
+}
+
+/** The SIMD kernel alone on this thread (`runSimd` never falls back to the JavaScript kernel). */
 function runSimd(layers: Float32Array[], H: number, q: number, k: number): Result & { bad: number | undefined } {
-  const n = layers.length * H;
   const kernel = SimdKernel.create();
   assert.ok(kernel, 'this Node has WebAssembly SIMD; the kernel must start');
-  const r = { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
-  return { ...r, bad: kernel.run(layers, H, q, k, 1e-3, r.pairL1, r.uniform, r.entropy) };
+  const r = newOutput(layers.length * H);
+  return { ...r, bad: kernel.runSimd({ heads: H, queries: q, keys: k, layers }, r, 1e-3) };
+}
+
+/** Opens a pool through the one factory and checks that it is the SIMD pool it should be. */
+function openPool(threads: number, roundBytes?: number): KernelPool {
+  const pool = openKernel({ threads, roundBytes });
+  assert.ok(pool instanceof KernelPool, `threads: ${threads} must open a worker pool`);
+  assert.ok(pool.simd, 'the pool must use the SIMD kernel where the runtime has it');
+  assert.equal(pool.threads, threads);
+  return pool;
 }
 
 const shapes: [L: number, H: number, q: number, k: number][] = [
@@ -149,12 +165,11 @@ test('pair sums are bit-identical for any number of worker threads', async () =>
   const single = runSimd(layers, H, q, k);
   const input = { heads: H, queries: q, keys: k, layers };
   for (const threads of [1, 2, 3, 5]) {
-    const pool = KernelPool.open(threads);
+    const pool = openPool(threads);
     try {
-      assert.ok(pool.simd, 'the pool must use the SIMD kernel where the runtime has it');
-      const n = L * H;
-      const out = { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
-      assert.equal(await pool.compute(input, out, 1e-3), -1);
+      const out = newOutput(L * H);
+      // One example: split over every worker.
+      assert.deepEqual(await pool.run([input], [out], 1e-3), [-1]);
       assert.deepEqual(out.pairL1, single.pairL1, `${threads} threads: a split changed a pair sum`);
       assert.deepEqual(out.uniform, single.uniform, `${threads} threads: uniform baseline differs`);
       assert.deepEqual(out.entropy, single.entropy, `${threads} threads: entropy differs`);
@@ -185,11 +200,11 @@ test('a batch on the pool: each example bit-identical to the single-thread kerne
     [2, 60_000],
     [3, 1],
   ]) {
-    const pool = KernelPool.open(threads, { roundBytes });
+    const pool = openPool(threads, roundBytes);
     try {
       const n = L * 4;
-      const outs = inputs.map(() => ({ pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) }));
-      const bad = await pool.computeBatch(inputs, outs, 1e-3);
+      const outs = inputs.map(() => newOutput(n));
+      const bad = await pool.run(inputs, outs, 1e-3);
       assert.deepEqual(bad, singles.map((r) => r.bad), `${threads} threads, rounds of ${roundBytes} bytes: bad rows`);
       outs.forEach((out, i) => {
         if (i === 3) return;
@@ -198,8 +213,8 @@ test('a batch on the pool: each example bit-identical to the single-thread kerne
         assert.deepEqual(out.entropy, singles[i].entropy, `${threads} threads: example ${i} entropy differs`);
       });
       // The pool still answers single examples after a batch.
-      const out = { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
-      assert.equal(await pool.compute(inputs[1], out, 1e-3), -1);
+      const out = newOutput(n);
+      assert.deepEqual(await pool.run([inputs[1]], [out], 1e-3), [-1]);
       assert.deepEqual(out.pairL1, singles[1].pairL1);
     } finally {
       await pool.close();
@@ -207,21 +222,36 @@ test('a batch on the pool: each example bit-identical to the single-thread kerne
   }
 });
 
-test('accumulator: a batch on the pool folds what add folds; a bad example in it adds none', async () => {
+test('pool: calls queued before close still run; a call after it is refused', async () => {
+  const rand = pseudoRandom(51);
+  const input = { heads: 2, queries: 4, keys: 4, layers: randomLayers(rand, 2, 2, 4, 4) };
+  const pool = openPool(2);
+  const first = pool.run([input], [newOutput(4)], 1e-3);
+  const second = pool.run([input, input], [newOutput(4), newOutput(4)], 1e-3);
+  const closed = pool.close();
+  assert.deepEqual(await first, [-1], 'a call queued before close was dropped');
+  assert.deepEqual(await second, [-1, -1], 'a batch queued before close was dropped');
+  await closed;
+  await assert.rejects(pool.run([input], [newOutput(4)], 1e-3), /kernel pool is closed/);
+});
+
+test('accumulator: a batch on the pool folds what the single-thread kernel folds; a bad example in it adds none', async () => {
   const rand = pseudoRandom(32);
   const shape = { name: 'encoder', kind: 'self' as const, layerCount: 2, headCount: 3 };
   const one = new SimilarityAccumulator(shape);
   const batched = new SimilarityAccumulator(shape);
   const inputs: AttentionInput[] = [7, 12, 5, 12].map((m) => ({ name: 'encoder', kind: 'self', heads: 3, queries: m, keys: m, layers: randomLayers(rand, 2, 3, m, m) }));
-  const pool = KernelPool.open(2);
+  const single = openKernel();
+  assert.ok(single instanceof SimdKernel, 'the default kernel is SIMD on the calling thread where the runtime has it');
+  const pool = openPool(2);
   try {
-    for (const input of inputs) one.add(input);
-    await batched.addBatchWithPool(inputs.slice(0, 3), pool);
-    await batched.addBatchWithPool(inputs.slice(3), pool);
+    for (const input of inputs) await one.add([input], single);
+    await batched.add(inputs.slice(0, 3), pool);
+    await batched.add(inputs.slice(3), pool);
     assert.deepEqual(batched.toJSON(), one.toJSON(), 'batched sums must equal one-at-a-time sums exactly');
     const bad: AttentionInput = { ...inputs[1], layers: inputs[1].layers.map((l) => l.slice()) };
     bad.layers[1][3 * 12 + 2] = -0.5;
-    await assert.rejects(batched.addBatchWithPool([inputs[0], bad, inputs[2]], pool), (err: unknown) =>
+    await assert.rejects(batched.add([inputs[0], bad, inputs[2]], pool), (err: unknown) =>
       err instanceof InputError && /layer 1 head 0 query 3: row has a negative probability -0.5 at key 2/.test((err as Error).message),
     );
     assert.equal(batched.examples, 4, 'a batch with a bad example adds nothing');
@@ -230,23 +260,58 @@ test('accumulator: a batch on the pool folds what add folds; a bad example in it
   }
 });
 
-test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on either', () => {
+test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on either', async () => {
   const rand = pseudoRandom(21);
   const shape = { name: 'encoder', kind: 'self' as const, layerCount: 3, headCount: 4 };
   const simd = new SimilarityAccumulator(shape);
-  const scalar = new SimilarityAccumulator(shape, undefined, { kernel: 'scalar' });
+  const scalar = new SimilarityAccumulator(shape);
+  const simdKernel = openKernel();
+  const scalarKernel = openKernel({ kernel: 'scalar' });
+  assert.ok(simdKernel instanceof SimdKernel && scalarKernel instanceof JsKernel, "openKernel must choose the SIMD kernel by default and the JavaScript one for 'scalar'");
   for (const m of [5, 40, 9]) {
     const input: AttentionInput = { name: 'encoder', kind: 'self', heads: 4, queries: m, keys: m, layers: randomLayers(rand, 3, 4, m, m) };
-    simd.add(input);
-    scalar.add(input);
+    await simd.add([input], simdKernel);
+    await scalar.add([input], scalarKernel);
   }
   const a = simd.toJSON();
   const b = scalar.toJSON();
   a.pairSums.forEach((v, i) => assert.ok(Math.abs(v - b.pairSums[i]) <= 3 * 1e-6, `pair sum ${i}: ${v} vs scalar ${b.pairSums[i]}`));
   const bad: AttentionInput = { name: 'encoder', kind: 'self', heads: 4, queries: 3, keys: 3, layers: randomLayers(rand, 3, 4, 3, 3) };
   bad.layers[1][7] = NaN;
-  assert.throws(() => simd.add(bad), (err: unknown) => err instanceof InputError && /layer 1 head 0 query 2: row has NaN/.test((err as Error).message));
-  assert.equal(simd.examples, 3, 'a refused example adds nothing');
+  for (const [acc, kernel] of [[simd, simdKernel], [scalar, scalarKernel]] as const) {
+    await assert.rejects(acc.add([bad], kernel), (err: unknown) => err instanceof InputError && /layer 1 head 0 query 2: row has NaN/.test((err as Error).message));
+    assert.equal(acc.examples, 3, 'a refused example adds nothing');
+  }
+});
+
+test('float64 input runs on the JavaScript reference whichever kernel is chosen: bit-identical on SIMD and the pool', async () => {
+  const rand = pseudoRandom(41);
+  const [L, H] = [3, 3];
+  const inputs: KernelInput[] = [[6, 6], [4, 11], [9, 9]].map(([q, k]) => ({
+    heads: H,
+    queries: q,
+    keys: k,
+    layers: randomLayers(rand, L, H, q, k).map((layer) => Float64Array.from(layer)),
+  }));
+  const n = L * H;
+  const reference = inputs.map(() => newOutput(n));
+  assert.deepEqual(await new JsKernel().run(inputs, reference, 1e-3), [-1, -1, -1]);
+  const simd = SimdKernel.create()!;
+  assert.equal(simd.runSimd(inputs[0], newOutput(n), 1e-3), undefined, 'the SIMD kernel must refuse float64 input, not round it to float32');
+  const kernels: [string, SimdKernel | KernelPool][] = [['SIMD', simd], ['pool of 2', openPool(2)], ['pool of 3', openPool(3)]];
+  for (const [label, kernel] of kernels) {
+    try {
+      const outs = inputs.map(() => newOutput(n));
+      assert.deepEqual(await kernel.run(inputs, outs, 1e-3), [-1, -1, -1], `${label}: bad rows`);
+      outs.forEach((out, i) => assert.deepEqual(out, reference[i], `${label}: float64 example ${i} differs from the JavaScript reference`));
+      // One example alone (the pool splits it over its workers).
+      const out = newOutput(n);
+      assert.deepEqual(await kernel.run([inputs[1]], [out], 1e-3), [-1]);
+      assert.deepEqual(out, reference[1], `${label}: a lone float64 example differs from the JavaScript reference`);
+    } finally {
+      await kernel.close();
+    }
+  }
 });
 
 test('layout refuses examples beyond a 32-bit memory; the assembler rejects what it cannot encode', () => {
