@@ -14,7 +14,7 @@ import { configurationHeads, scoreCandidate, stackShape } from '../planner/plan'
 import type { PlannerStack } from '../planner/plan';
 import { pickStack } from '../result/analysisFile';
 import { readAnalysis, readHeadMap } from './readers';
-import { sha256File, writeFileAtomic } from './storage';
+import { checkOutput, sha256File, writeFileAtomic } from './storage';
 
 export interface ReuseConfigOptions {
   /** Default: full when K = H, else partial; custom when only a head map is given. */
@@ -85,11 +85,13 @@ export interface EmitOptions extends Omit<ReuseConfigOptions, 'headMap'> {
 
 /** Reads the analysis, builds the config and writes it atomically. */
 export async function emitReuseConfig(options: EmitOptions): Promise<ReuseConfig> {
+  const output = { overwrite: options.force === true, inputs: [options.analysis, options.headMapFile] };
+  await checkOutput(options.out, output);
   const analysis = await readAnalysis(options.analysis);
   const stack = pickStack(analysis.stacks, options.stack, options.analysis);
   const headMap = options.headMapFile === undefined ? undefined : await readHeadMap(options.headMapFile, stack.layerCount, stack.headCount);
   const source = { analysisSha256: await sha256File(options.analysis, 'analysis file'), modelSha256: analysis.model.sha256 };
   const config = buildReuseConfig(stack, { ...options, headMap }, source);
-  await writeFileAtomic(options.out, formatReuseConfig(config), { overwrite: options.force === true });
+  await writeFileAtomic(options.out, formatReuseConfig(config), output);
   return config;
 }

@@ -8,9 +8,9 @@ import { createServer } from 'node:net';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../errors';
-import { isTokenFile, readReuseConfig, readTokenizer, tokenizeText } from './readers';
+import { isTokenFile, readReuseConfig, readTokenFileHeader, readTokenizer, tokenizeText } from './readers';
 import type { ServiceCallbacks } from './service';
-import { exists, writeFileAtomic } from './storage';
+import { checkOutput, ensureFolder, exists, writeFileAtomic } from './storage';
 
 export const trainLaunchers = ['python', 'torchrun'] as const;
 export const trainDevices = ['auto', 'cpu', 'cuda'] as const;
@@ -113,6 +113,8 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
   const maxLength = positive(options.maxLength, 'maxLength', config.dims.maxPositions);
   if (maxLength > config.dims.maxPositions) throw new InputError(`{field} ${maxLength} exceeds the config's maxPositions (${config.dims.maxPositions})`, 'maxLength');
   const runDir = resolve(options.out);
+  // The run folder is made (or found to be a file in the way) before the interpreter starts.
+  await ensureFolder(runDir);
   const resume = options.resume === true;
   if (!resume && (await exists(join(runDir, 'checkpoint.pt')))) {
     throw new InputError(`${runDir} already holds a run (checkpoint.pt): pass {field} to continue it or choose another output folder`, 'resume');
@@ -123,11 +125,18 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
   const torchVersion = await checkPython(python);
 
   let tokens = resolve(options.data);
-  if (!(await isTokenFile(options.data))) {
+  if (await isTokenFile(options.data)) {
+    const header = await readTokenFileHeader(options.data);
+    if (header.vocabSize > config.dims.vocab) {
+      throw new InputError(`token file ${options.data} holds ids up to ${header.vocabSize - 1}, but the config's vocabulary has ${config.dims.vocab} rows: tokenized for another model`);
+    }
+  } else {
     if (!options.tokenizer) throw new InputError(`the training data ${options.data} is text, so training needs {field} tokenizer.json to tokenize it`, 'tokenizer');
     const tok = await readTokenizer(options.tokenizer);
     tokens = join(runDir, 'tokens.bin');
-    await writeFileAtomic(tokens, await tokenizeText(options.data, tok, maxLength, config.dims.vocab, signal), { overwrite: true });
+    const output = { overwrite: true, inputs: [options.config, options.data, options.tokenizer], signal, onNote };
+    await checkOutput(tokens, output);
+    await writeFileAtomic(tokens, await tokenizeText(options.data, tok, maxLength, config.dims.vocab, signal), output);
   }
 
   const script = await trainerScript();
