@@ -5,7 +5,8 @@
 import { checkHeadMapJson } from '../config/headMapFile';
 import { checkReuseConfig } from '../config/reuseConfig';
 import type { ReuseConfig } from '../config/reuseConfig';
-import { isTokenFileHead, tokenizeTextFile } from '../config/tokenFile';
+import { decodeTokenFileHeader, isTokenFileHead, tokenizeTextFile } from '../config/tokenFile';
+import type { TokenFileHeader } from '../config/tokenFile';
 import { openAttentionModel } from '../onnx/inspect';
 import type { AttentionModel } from '../onnx/inspect';
 import type { HeadMap } from '../planner/headMap';
@@ -13,16 +14,16 @@ import { checkAnalysis } from '../result/analysisFile';
 import type { AnalysisFile } from '../result/analysisFile';
 import { parseTokenizer } from '../runtime/inputs';
 import type { TextTokenizer } from '../runtime/inputs';
-import { readBytes, readHead, readJson, readLines } from './storage';
+import { fileBytes, readBytes, readHead, readJson, readLines } from './storage';
 
 /** A model file with its attention found. */
-export async function readModel(path: string): Promise<AttentionModel> {
-  return openAttentionModel(await readBytes(path, 'model'), path);
+export async function readModel(path: string, signal?: AbortSignal): Promise<AttentionModel> {
+  return openAttentionModel(await readBytes(path, 'model', { signal }), path);
 }
 
 /** An analysis file (`attention-reuse/analysis@1`), validated. */
-export async function readAnalysis(path: string): Promise<AnalysisFile> {
-  return checkAnalysis(await readJson(path, 'analysis file'), path);
+export async function readAnalysis(path: string, signal?: AbortSignal): Promise<AnalysisFile> {
+  return checkAnalysis(await readJson(path, 'analysis file', signal), path);
 }
 
 /** A reuse config (`attention-reuse/config@1`), validated. */
@@ -44,7 +45,15 @@ export async function isTokenFile(path: string): Promise<boolean> {
   return isTokenFileHead(await readHead(path, 8, 'training data'));
 }
 
+/** The header of a token file, checked against the file's size. */
+export async function readTokenFileHeader(path: string): Promise<TokenFileHeader> {
+  const size = await fileBytes(path, 'training data');
+  const first = await readHead(path, 12, 'training data');
+  const length = first.length === 12 ? new DataView(first.buffer, first.byteOffset, 12).getUint32(8, true) : 0;
+  return decodeTokenFileHeader(await readHead(path, 12 + Math.min(length, 2 ** 24), 'training data'), path, size).header;
+}
+
 /** A text file tokenized into token-file bytes (one example per non-empty line). */
 export async function tokenizeText(path: string, tok: TextTokenizer, maxLength: number, vocab: number, signal?: AbortSignal): Promise<Uint8Array> {
-  return tokenizeTextFile(readLines(path, 'text file', signal), path, tok, maxLength, vocab);
+  return tokenizeTextFile(readLines(path, 'text file', signal), path, tok, maxLength, vocab, signal);
 }
