@@ -1,7 +1,7 @@
 import { readHeadMap } from '../app/readers';
 import { checkModeStructure } from '../config/reuseConfig';
 import { InputError } from '../errors';
-import { costOf, defaultMaxPositions } from '../planner/cost';
+import { checkShape, costOf, defaultMaxPositions } from '../planner/cost';
 import type { CostEstimate, ModelShape } from '../planner/cost';
 import { impliedPK } from '../planner/headMap';
 import type { HeadMap } from '../planner/headMap';
@@ -77,6 +77,8 @@ export async function costCommand(argv: string[]): Promise<number> {
     maxPositions: intFlag(values, 'maxPositions') ?? defaultMaxPositions,
   };
   const seqLen = intFlag(values, 'seqLen') ?? 512;
+  // Before any head map is built: absurd sizes are refused, not allocated.
+  checkShape(shape);
   const { layers: L, heads: H } = shape;
   const givenP = intFlag(values, 'P', 0);
   const givenK = intFlag(values, 'K', 0);
