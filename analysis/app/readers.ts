@@ -7,6 +7,9 @@ import { checkReuseConfig } from '../config/reuseConfig';
 import type { ReuseConfig } from '../config/reuseConfig';
 import { decodeTokenFileHeader, isTokenFileHead, tokenizeTextFile } from '../config/tokenFile';
 import type { TokenFileHeader } from '../config/tokenFile';
+import { dirname, isAbsolute, join } from 'node:path';
+import { InputError } from '../errors';
+import { externalData } from '../onnx/model';
 import { openAttentionModel } from '../onnx/inspect';
 import type { AttentionModel } from '../onnx/inspect';
 import type { HeadMap } from '../planner/headMap';
@@ -18,7 +21,31 @@ import { fileBytes, readBytes, readHead, readJson, readLines } from './storage';
 
 /** A model file with its attention found. */
 export async function readModel(path: string, signal?: AbortSignal): Promise<AttentionModel> {
-  return openAttentionModel(await readBytes(path, 'model', { signal }), path);
+  const model = openAttentionModel(await readBytes(path, 'model', { signal }), path);
+  await checkExternalData(model);
+  return model;
+}
+
+/**
+ * Weights kept beside the model (ONNX external data) must be files inside the model's
+ * folder that hold the bytes the model says: checked here, so that a missing or short file,
+ * or a location that points elsewhere (`../../secret`, `/etc/passwd`), is refused in one line
+ * before ONNX Runtime is asked to load anything.
+ */
+async function checkExternalData(model: AttentionModel): Promise<void> {
+  for (const data of externalData(model.graph)) {
+    const { tensor, location, offset, length } = data;
+    const inside = location !== '' && !isAbsolute(location) && !/^[a-zA-Z]:/.test(location) && !location.split(/[\\/]/).includes('..');
+    if (!inside) throw new InputError(`${model.path}: tensor "${tensor}" keeps its data in "${location}", which is not a file inside the model's folder`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
+      throw new InputError(`${model.path}: tensor "${tensor}" has an invalid external-data offset or length`);
+    }
+    const file = join(dirname(model.path), location);
+    const size = await fileBytes(file, 'external data file');
+    if (offset + (length ?? 0) > size) {
+      throw new InputError(`${model.path}: tensor "${tensor}" needs bytes ${offset}..${offset + (length ?? 0)} of ${file}, which has ${size}: the data file is truncated or another model's`);
+    }
+  }
 }
 
 /** An analysis file (`attention-reuse/analysis@1`), validated. */

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { maskIdOf } from '../config/tokenFile';
 import { InputError } from '../errors';
 import { isTokenFile, readReuseConfig, readTokenFileHeader, readTokenizer, tokenizeText } from './readers';
 import type { ServiceCallbacks } from './service';
@@ -121,10 +122,9 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
   }
   if (resume && !(await exists(join(runDir, 'checkpoint.pt')))) throw new InputError(`{field}: ${runDir} has no checkpoint.pt to continue from`, 'resume');
 
-  const python = options.python ?? process.env.ATTENTION_REUSE_PYTHON ?? 'python3';
-  const torchVersion = await checkPython(python);
-
+  // The data is checked before the interpreter starts, and tokenized after it proved to work.
   let tokens = resolve(options.data);
+  let tokenize: (() => Promise<void>) | undefined;
   if (await isTokenFile(options.data)) {
     const header = await readTokenFileHeader(options.data);
     if (header.vocabSize > config.dims.vocab) {
@@ -133,11 +133,17 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
   } else {
     if (!options.tokenizer) throw new InputError(`the training data ${options.data} is text, so training needs {field} tokenizer.json to tokenize it`, 'tokenizer');
     const tok = await readTokenizer(options.tokenizer);
-    tokens = join(runDir, 'tokens.bin');
+    maskIdOf(tok);
+    const target = join(runDir, 'tokens.bin');
     const output = { overwrite: true, inputs: [options.config, options.data, options.tokenizer], signal, onNote };
-    await checkOutput(tokens, output);
-    await writeFileAtomic(tokens, await tokenizeText(options.data, tok, maxLength, config.dims.vocab, signal), output);
+    await checkOutput(target, output);
+    tokens = target;
+    tokenize = async () => writeFileAtomic(target, await tokenizeText(options.data, tok, maxLength, config.dims.vocab, signal), output);
   }
+
+  const python = options.python ?? process.env.ATTENTION_REUSE_PYTHON ?? 'python3';
+  const torchVersion = await checkPython(python);
+  await tokenize?.();
 
   const script = await trainerScript();
   const trainerArgs = [

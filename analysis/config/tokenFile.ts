@@ -122,7 +122,7 @@ export function isTokenFileHead(head: Uint8Array): boolean {
 }
 
 /** The token of the tokenizer that masked-LM training replaces hidden tokens with. */
-function maskIdOf(tok: TextTokenizer): number {
+export function maskIdOf(tok: TextTokenizer): number {
   const id = tok.tokenizer.token_to_id('[MASK]') ?? tok.tokenizer.token_to_id('<mask>');
   if (id === undefined || id === null) throw new InputError(`tokenizer ${tok.path} has no [MASK] or <mask> token, which masked-LM training needs`);
   return id;

@@ -78,6 +78,30 @@ function indexGraph(model: onnx.ModelProto, graph: onnx.GraphProto): OnnxGraph {
   return { model, graph, opset, producer, consumers, constants, elemTypes, inputNames };
 }
 
+/** An initializer (or Constant) whose values live in a file beside the model: ONNX external data. */
+export interface ExternalData {
+  tensor: string;
+  /** The file, relative to the model's folder, as the model names it. */
+  location: string;
+  offset: number;
+  /** Bytes, when the model says. */
+  length: number | undefined;
+}
+
+const dataLocationExternal = 1;
+
+/** Every tensor of the graph kept as external data, with where its bytes are. */
+export function externalData(g: OnnxGraph): ExternalData[] {
+  const found: ExternalData[] = [];
+  for (const [tensor, t] of g.constants) {
+    if (t.dataLocation !== dataLocationExternal) continue;
+    const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
+    const number = (key: string) => (entry(key) === undefined ? undefined : Number(entry(key)));
+    found.push({ tensor, location: entry('location') ?? '', offset: number('offset') ?? 0, length: number('length') });
+  }
+  return found;
+}
+
 /** Reads an integer attribute of a node, or the default. */
 export function intAttr(node: onnx.INodeProto, name: string, fallback: number): number {
   const a = node.attribute?.find((x) => x.name === name);
