@@ -70,7 +70,7 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
     const exposed = exposedAttentionOutputs(g);
     if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', layers: exposed }];
     throw new InputError(
-      `${label} has no visible attention: no Softmax is fed by a query-key MatMul and feeds a value MatMul, ` +
+      `${label} has no visible attention: no Softmax is fed by a query-key MatMul of two activations and feeds a value MatMul, ` +
         'and no graph output holds attentions',
     );
   }
