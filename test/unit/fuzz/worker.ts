@@ -26,6 +26,9 @@ async function main(): Promise<void> {
     interruptAfterTimeLimit: options.timeLimitMs,
     markInterruptAsFailure: false,
   });
+  // Errors thrown from timers a run left behind surface on the next turns of the event loop,
+  // as the worker's 'error' event: give them those turns before the report ends the worker.
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const err = details.errorInstance as Error | undefined;
   const shown = details.counterexample ? (target.show ? target.show(details.counterexample[0]) : fc.stringify(details.counterexample[0])) : undefined;
   parentPort!.postMessage({
