@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mulberry32 } from './random.mjs';
+import { pseudoRandom } from '../../test/helpers/random.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cacheDir = join(root, '.cache', 'bench');
@@ -53,7 +53,7 @@ function prepare(c, count) {
   const inputs = join(cacheDir, `${c.name}-${c.tokens}.jsonl`);
   const have = existsSync(inputs) ? readFileSync(inputs, 'utf8').split('\n').filter(Boolean).length : 0;
   if (have < count) {
-    const rand = mulberry32(7);
+    const rand = pseudoRandom(7);
     const mask = Array(c.tokens).fill(1);
     const lines = Array.from({ length: count }, () => JSON.stringify({ input_ids: Array.from({ length: c.tokens }, () => Math.floor(rand() * 30522)), attention_mask: mask }));
     writeFileSync(inputs, lines.join('\n') + '\n');
