@@ -3,8 +3,7 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-
-const root = join(__dirname, '..', '..', '..');
+import { root } from '../helpers/paths.mjs';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -8,7 +8,7 @@ import { KernelPool } from '../../analysis/similarity/kernelPool';
 import { SimdKernel, simdLayout, simdModuleBytes } from '../../analysis/similarity/simdKernel';
 import { assembleModule } from '../../analysis/similarity/wasmAssembler';
 import { InputError } from '../../analysis/errors';
-import { pseudoRandom } from './pseudoRandom';
+import { pseudoRandom } from '../helpers/random.mjs';
 
 /** Float32 softmax rows of every style the runtime can produce: diffuse, peaked, one-hot, with exact zeros, with tiny values. */
 function randomLayers(rand: () => number, L: number, H: number, q: number, k: number): Float32Array[] {
