@@ -64,7 +64,7 @@ function prepare(c, count) {
 /** Busy CPU seconds of the whole machine so far (/proc/stat, all cores). */
 function machineBusySeconds() {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = fields;
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 
