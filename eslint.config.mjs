@@ -1,12 +1,15 @@
 // Lint: typescript-eslint's recommended rules (syntax only, no type information, so it stays
-// fast) and the house boundaries of STYLE.md as import rules. test/unit/lintBoundaries.test.ts
+// fast) and the house boundaries of STYLE.md as import rules (typescript-eslint's
+// no-restricted-imports, which can let `import type` through). test/unit/boundaries.test.ts
 // lints a deliberate violation of each boundary.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 // Files under analysis/ that still read or write files themselves. Temporary: they move their
 // I/O into analysis/app/storage.ts (being written now) and then leave this list. One per line.
+// prettier-ignore
 const fsTemporarilyAllowed = [
   'analysis/config/headMapFile.ts',
   'analysis/config/reuseConfig.ts',
@@ -18,6 +21,7 @@ const fsTemporarilyAllowed = [
 ];
 // Files under extension/ that still call the CLI's modules instead of an analysis/app service.
 // Temporary, like the list above. One per line.
+// prettier-ignore
 const cliTemporarilyAllowed = [
   'extension/analysisCommands.ts',
   'extension/planCommands.ts',
@@ -68,7 +72,7 @@ function boundaries(...bans) {
   };
 }
 
-export default tseslint.config(
+export default defineConfig(
   {
     ignores: ['dist/**', 'out/**', 'node_modules/**', '.cache/**', '.artifacts/**', '.attention-reuse/**', 'test/fixtures/**', 'media/**'],
   },
@@ -80,7 +84,10 @@ export default tseslint.config(
     rules: {
       // `_name` marks a parameter or destructured field that is there on purpose (tsconfig's
       // noUnusedParameters uses the same convention).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
     },
   },
   {
@@ -91,7 +98,10 @@ export default tseslint.config(
   },
   { files: ['webview/**/*.ts'], languageOptions: { globals: { ...globals.browser } } },
   // Browser-driving tests: the callbacks they hand to page.evaluate() run in the page.
-  { files: ['test/webview/**/*.mjs', 'test/ui/**/*.mjs', 'test/vscode/*.mjs'], languageOptions: { globals: { ...globals.node, ...globals.browser } } },
+  {
+    files: ['test/webview/**/*.mjs', 'test/ui/**/*.mjs', 'test/vscode/*.mjs'],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
+  },
 
   // The house boundaries (STYLE.md). Later groups replace earlier ones for the files they match.
   { files: ['analysis/**/*.ts'], rules: boundaries(vscode, hostFolders, fs) },

@@ -18,7 +18,11 @@ async function boundaryMessages(path: string, code: string): Promise<string[]> {
 
 async function refused(path: string, code: string, pattern: RegExp): Promise<void> {
   const messages = await boundaryMessages(path, code);
-  assert.equal(messages.length, 1, `${path}: expected one boundary error for ${JSON.stringify(code)}, got ${JSON.stringify(messages)}; is the rule for this folder in eslint.config.mjs?`);
+  assert.equal(
+    messages.length,
+    1,
+    `${path}: expected one boundary error for ${JSON.stringify(code)}, got ${JSON.stringify(messages)}; is the rule for this folder in eslint.config.mjs?`,
+  );
   assert.match(messages[0], pattern);
 }
 
@@ -45,20 +49,40 @@ describe('module boundaries (lint rules)', () => {
   });
 
   it('analysis/ imports nothing from extension/ or webview/', async () => {
-    await refused('analysis/planner/probe.ts', `import { panelHtml } from '../../extension/panelHtml';\nexport const p = panelHtml;\n`, /analysis\/ is pure/);
-    await refused('analysis/probe.ts', `import type { ToWebview } from '../webview/protocol';\nexport type T = ToWebview;\n`, /analysis\/ is pure/);
+    await refused(
+      'analysis/planner/probe.ts',
+      `import { panelHtml } from '../../extension/panelHtml';\nexport const p = panelHtml;\n`,
+      /analysis\/ is pure/,
+    );
+    await refused(
+      'analysis/probe.ts',
+      `import type { ToWebview } from '../webview/protocol';\nexport type T = ToWebview;\n`,
+      /analysis\/ is pure/,
+    );
   });
 
   it('webview/ imports types, never code, from outside webview/', async () => {
-    await refused('webview/probe.ts', `import { panelHtml } from '../extension/panelHtml';\nexport const p = panelHtml;\n`, /imports types, not host code/);
-    await refused('webview/probe.ts', `import { presetHeadMap } from '../analysis/planner/headMap';\nexport const p = presetHeadMap;\n`, /imports types, not host code/);
+    await refused(
+      'webview/probe.ts',
+      `import { panelHtml } from '../extension/panelHtml';\nexport const p = panelHtml;\n`,
+      /imports types, not host code/,
+    );
+    await refused(
+      'webview/probe.ts',
+      `import { presetHeadMap } from '../analysis/planner/headMap';\nexport const p = presetHeadMap;\n`,
+      /imports types, not host code/,
+    );
     await allowed('webview/probe.ts', `import type { HeadMap } from '../analysis/planner/headMap';\nexport type M = HeadMap;\n`);
     await allowed('webview/probe.ts', `import { assertNever } from './assertNever';\nexport const a = assertNever;\n`);
   });
 
   it('extension/ does not import analysis/cli/', async () => {
     await refused('extension/probe.ts', `import { parseArgs } from '../analysis/cli/args';\nexport const p = parseArgs;\n`, /not the CLI/);
-    await refused('extension/probe.ts', `import type { SourceFlags } from '../analysis/cli/sourceFlags';\nexport type S = SourceFlags;\n`, /not the CLI/);
+    await refused(
+      'extension/probe.ts',
+      `import type { SourceFlags } from '../analysis/cli/sourceFlags';\nexport type S = SourceFlags;\n`,
+      /not the CLI/,
+    );
     await allowed('extension/probe.ts', `import { presetHeadMap } from '../analysis/planner/headMap';\nexport const p = presetHeadMap;\n`);
   });
 
@@ -76,7 +100,9 @@ describe('module boundaries (lint rules)', () => {
 
   it('the sources keep every boundary', async () => {
     const results = await eslint.lintFiles(['analysis', 'extension', 'webview']);
-    const broken = results.flatMap((r) => r.messages.filter((m) => m.ruleId !== null && boundaryRules.has(m.ruleId)).map((m) => `${r.filePath}:${m.line} ${m.message}`));
+    const broken = results.flatMap((r) =>
+      r.messages.filter((m) => m.ruleId !== null && boundaryRules.has(m.ruleId)).map((m) => `${r.filePath}:${m.line} ${m.message}`),
+    );
     assert.deepEqual(broken, [], 'run `npm run lint` for the details');
   });
 });
