@@ -101,8 +101,13 @@ def export(case, out_path):
     mask = torch.ones(2, n, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
     torch.onnx.export(
-        model, (ids, mask), out_path, input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-        dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes}, opset_version=14,
+        model,
+        (ids, mask),
+        out_path,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["last_hidden_state"],
+        dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+        opset_version=14,
     )
 
 
@@ -118,7 +123,7 @@ def pair_similarity(probs, mask, sums):
         for l in range(L):
             d = torch.cdist(rows[:, l], rows[:, l:].reshape(len(idx) * m, (L - l) * H, m), p=1)
             s = 1.0 - 0.5 * d.reshape(len(idx), m, H, (L - l) * H).mean(1)  # [examples, H, (L-l)H]
-            sums[l * H:(l + 1) * H, l * H:] += s.sum(0)
+            sums[l * H : (l + 1) * H, l * H :] += s.sum(0)
 
 
 def reference(case, ids_path, batch, examples, threads):
@@ -132,7 +137,7 @@ def reference(case, ids_path, batch, examples, threads):
     cfg = CASES[case]
     n_heads = cfg["layers"] * cfg["heads"]
     sums = torch.zeros(n_heads, n_heads)
-    batches = [rows[i:i + batch] for i in range(0, len(rows), batch)]
+    batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
     timed, started = 0, None
     with torch.no_grad():
         for i, chunk in enumerate(batches):
@@ -140,8 +145,8 @@ def reference(case, ids_path, batch, examples, threads):
             ids = torch.zeros(len(chunk), width, dtype=torch.long)
             mask = torch.zeros(len(chunk), width, dtype=torch.long)
             for b, r in enumerate(chunk):
-                ids[b, :len(r["input_ids"])] = torch.tensor(r["input_ids"])
-                mask[b, :len(r["input_ids"])] = torch.tensor(r.get("attention_mask", [1] * len(r["input_ids"])))
+                ids[b, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
+                mask[b, : len(r["input_ids"])] = torch.tensor(r.get("attention_mask", [1] * len(r["input_ids"])))
             _, probs = model(ids, mask)
             pair_similarity(probs, mask, sums)
             if i == WARMUP_BATCHES - 1:
@@ -150,10 +155,19 @@ def reference(case, ids_path, batch, examples, threads):
                 timed += len(chunk)
     seconds = time.perf_counter() - started
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({
-        "examples": len(rows), "timedExamples": timed, "seconds": seconds, "rate": timed / seconds if seconds > 0 else None,
-        "cpuSeconds": time.process_time(), "maxRSS": max_rss, "check": float(sums.sum()),
-    }))
+    print(
+        json.dumps(
+            {
+                "examples": len(rows),
+                "timedExamples": timed,
+                "seconds": seconds,
+                "rate": timed / seconds if seconds > 0 else None,
+                "cpuSeconds": time.process_time(),
+                "maxRSS": max_rss,
+                "check": float(sums.sum()),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
