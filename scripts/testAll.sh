@@ -8,7 +8,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-packages=(chromium libkrb5-dev python3-torch python3-numpy python3-onnx libopenblas0-pthread)
+packages=(chromium libkrb5-dev python3-torch python3-numpy python3-onnx libopenblas0-pthread black flake8)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
