@@ -12,13 +12,16 @@ usage:
       Prints one JSON line: examples timed (the first three batches are warm-up), seconds, rate.
 """
 import json
-import math
+import os
 import resource
 import sys
 import time
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torchBlocks import Embeddings, EncoderLayer, additive_padding_mask, run_layers  # noqa: E402
 
 # Batches left out of the rate, as in scripts/bench/measure.mjs.
 WARMUP_BATCHES = 3
@@ -27,57 +30,20 @@ CASES = {
     "bert-base": dict(layers=12, heads=12, hidden=768, ffn=3072, vocab=30522, positions=512),
     "long": dict(layers=6, heads=8, hidden=512, ffn=2048, vocab=30522, positions=1024),
 }
-MASK_VALUE = -10000.0
-
-
-class Layer(nn.Module):
-    """A post-LayerNorm BERT layer with attention written out, so the graph keeps its Softmax."""
-
-    def __init__(self, hidden, heads, ffn):
-        super().__init__()
-        self.heads = heads
-        self.head_dim = hidden // heads
-        self.query = nn.Linear(hidden, hidden)
-        self.key = nn.Linear(hidden, hidden)
-        self.value = nn.Linear(hidden, hidden)
-        self.output = nn.Linear(hidden, hidden)
-        self.norm1 = nn.LayerNorm(hidden)
-        self.up = nn.Linear(hidden, ffn)
-        self.down = nn.Linear(ffn, hidden)
-        self.norm2 = nn.LayerNorm(hidden)
-
-    def split(self, x):
-        b, n, _ = x.shape
-        return x.view(b, n, self.heads, self.head_dim).transpose(1, 2)
-
-    def forward(self, x, additive_mask):
-        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
-        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + additive_mask
-        probs = torch.softmax(scores, dim=-1)
-        out = torch.matmul(probs, v).transpose(1, 2).reshape(x.shape)
-        x = self.norm1(x + self.output(out))
-        x = self.norm2(x + self.down(nn.functional.gelu(self.up(x))))
-        return x, probs
 
 
 class Encoder(nn.Module):
+    """A post-LayerNorm BERT encoder with attention written out, so the graph keeps its Softmax."""
+
     def __init__(self, layers, heads, hidden, ffn, vocab, positions):
         super().__init__()
-        self.token = nn.Embedding(vocab, hidden)
-        self.position = nn.Embedding(positions, hidden)
-        self.norm = nn.LayerNorm(hidden)
-        self.layers = nn.ModuleList(Layer(hidden, heads, ffn) for _ in range(layers))
+        self.embeddings = Embeddings(vocab, hidden, positions)
+        self.layers = nn.ModuleList(EncoderLayer(hidden, heads, ffn) for _ in range(layers))
 
     def forward(self, input_ids, attention_mask):
         """(last hidden state, attention probabilities per layer [batch, heads, n, n])."""
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = self.norm(self.token(input_ids) + self.position(positions)[None])
-        additive = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * MASK_VALUE
-        probs = []
-        for layer in self.layers:
-            x, p = layer(x, additive)
-            probs.append(p)
-        return x, probs
+        x = self.embeddings(input_ids)
+        return run_layers(self.layers, x, additive_padding_mask(attention_mask, x.dtype))
 
 
 class HiddenOnly(nn.Module):
