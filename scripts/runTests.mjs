@@ -30,8 +30,10 @@ if (files.length === 0) {
   console.error(`no test/${suite}/**/*.test.ts matches ${filter.join(' ')}`);
   process.exit(1);
 }
-// The test runner starts each file in a child process that inherits --import tsx, and so do
-// worker threads (the similarity kernel's pool), so TypeScript loads everywhere.
+// tsx's CommonJS hook (the sources are CommonJS): the test runner starts each file in a child
+// process with these flags, and worker threads inherit them too, so the similarity kernel's
+// workers load TypeScript. (On Node 20 a worker does not get the hooks of `--import tsx`: a
+// worker file `x.ts` fails there with "Unknown file extension".)
 const env = { ...process.env, ORT_DISABLE_TELEMETRY: '1' };
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
+const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);
