@@ -7,7 +7,10 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { chromiumPath, installVsix, openWorkbench, profile, root, runCommand, startCodeServer, tail, webviewFrame } from './workbench.mjs';
+import { chromiumPath } from '../helpers/chromium.mjs';
+import { root } from '../helpers/paths.mjs';
+import { tail } from '../helpers/servers.mjs';
+import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const extensionId = `${manifest.publisher}.${manifest.name}`;

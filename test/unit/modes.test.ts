@@ -9,7 +9,7 @@ import { costOf } from '../../analysis/planner/cost';
 import { addReuseMode, modeRow, presetHeadMap, reuseModeNames, slotHeadMap } from '../../analysis/planner/modes';
 import type { ReuseModeRow } from '../../analysis/planner/modes';
 import { planStack } from '../../analysis/planner/plan';
-import { analysisWith } from './analysisFixture';
+import { analysisWith } from '../helpers/analysisFixture';
 
 /** Reuse in the last P layers, the last one included (not a paper preset). */
 const lastLayers: ReuseModeRow = {

@@ -1,18 +1,7 @@
 // Messages a host would send, built from a seeded pseudo-random model so that tests and
 // screenshots are the same on every run. Typed arrays cannot cross page.evaluate, so
 // they travel as {__typed, values} and the page turns them back (see page.mjs).
-
-/** Mulberry32: small, seeded, good enough for fixtures. */
-export function pseudoRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { pseudoRandom } from '../helpers/random.mjs';
 
 const typed = (kind, values) => ({ __typed: kind, values: Array.from(values) });
 const tensor = (kind, shape, values) => ({ shape, data: typed(kind, values) });

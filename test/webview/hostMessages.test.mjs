@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { root } from './page.mjs';
+import { root } from '../helpers/paths.mjs';
 
 const compiled = join(root, 'out/extension/panelMessages.js');
 if (!existsSync(compiled)) throw new Error('out/extension/panelMessages.js is missing: run `npm run build` first');

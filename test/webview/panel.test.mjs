@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { analysisMessage, attentionMapMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
-import { cellCentre, lastPosted, launchBrowser, openPanel, posted, root, send } from './page.mjs';
+import { root } from '../helpers/paths.mjs';
+import { cellCentre, lastPosted, launchBrowser, openPanel, posted, send } from './page.mjs';
 
 const shots = join(root, '.artifacts', 'webview');
 mkdirSync(shots, { recursive: true });

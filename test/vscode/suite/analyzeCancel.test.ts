@@ -39,6 +39,7 @@ suite('Cancelling an analysis', () => {
     const extension = vscode.extensions.getExtension(extensionId);
     assert.ok(extension, `${extensionId} is not loaded`);
     await extension.activate();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled module inside the loaded extension, found at run time
     analyze = require(join(extension.extensionPath, 'out/analysis/cli/analyzeCommand.js')) as AnalyzeModule;
     sample = (name) => join(extension.extensionPath, 'media', 'sample', name);
   });

@@ -109,6 +109,7 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
     );
     assert.equal(result.path, target);
     const json: unknown = JSON.parse(readFileSync(target, 'utf8'));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled module, found at run time
     const { checkReuseConfig } = require(join(root, 'out/analysis/config/reuseConfig.js')) as ReuseConfigModule;
     const config = checkReuseConfig(json, target);
     assert.equal(config.schema, 'attention-reuse/config@1');

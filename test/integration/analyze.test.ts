@@ -1,21 +1,15 @@
 // Protects `analyze` and `merge`: the analysis file against PyTorch's attention, and exact shard merging.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readAnalysis as readAnalysisFile } from '../../analysis/app/readers';
 import type { AnalysisFile } from '../../analysis/result/analysisFile';
+import { runCli } from '../helpers/cli';
+import { fixtureModels as models } from '../helpers/paths.mjs';
 
-const root = join(__dirname, '..', '..', '..');
-const cli = join(root, 'dist', 'cli.js');
-const models = join(root, 'test', 'fixtures', 'models');
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args, '--quiet'], { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = (...args: string[]) => runCli([...args, '--quiet']);
 
 /** Slow, obvious eq. 2 over PyTorch's probabilities: mean over examples of 1 - mean_p TV. */
 function referenceHeadPairs(examples: number[][][][][]): number[][][][] {

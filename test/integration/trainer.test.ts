@@ -5,34 +5,19 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { analysisWith } from './analysisFixture';
-import type { TestContext } from 'node:test';
 import { configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import type { ReuseConfig } from '../../analysis/config/reuseConfig';
 import { costOf } from '../../analysis/planner/cost';
 import type { HeadMap } from '../../analysis/planner/headMap';
 import { presetHeadMap } from '../../analysis/planner/modes';
 import type { ReuseMode } from '../../analysis/planner/modes';
+import { analysisWith } from '../helpers/analysisFixture';
+import { runCli } from '../helpers/cli';
+import { root } from '../helpers/paths.mjs';
+import { needPython, python } from '../helpers/python';
 
-const root = join(__dirname, '..', '..', '..');
-const cli = join(root, 'dist', 'cli.js');
-const python = '/usr/bin/python3';
 const env = { ...process.env, OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
-
-/** Torch tests fail in CI when torch is missing (TOOLING.md) and skip elsewhere. */
-function needTorch(t: TestContext): boolean {
-  const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (r.status === 0) return true;
-  const why = `${python} cannot import torch (${(r.stderr ?? r.error?.message ?? '').trim().split('\n').pop()}); apt-get install python3-torch libopenblas0-pthread`;
-  if (process.env.CI === 'true') assert.fail(why);
-  t.skip(why);
-  return false;
-}
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 180_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = (...args: string[]) => runCli(args, { env, timeout: 180_000 });
 
 function configOf(mode: ReuseMode, P: number, K: number, heads: HeadMap, layers: number, H: number): ReuseConfig {
   return {
@@ -75,13 +60,13 @@ function writeAnalysis(path: string, L: number, H: number) {
 
 describe('reference trainer', () => {
   it('the Python test suite passes (test/trainer)', (t) => {
-    if (!needTorch(t)) return;
+    if (!needPython(t)) return;
     const r = spawnSync(python, ['-m', 'unittest', 'discover', '-s', join(root, 'test', 'trainer')], { encoding: 'utf8', env, timeout: 300_000 });
     assert.equal(r.status, 0, `python unittest failed:\n${(r.stderr ?? '').slice(-4000)}`);
   });
 
   it('counts exactly the parameters of the cost model', (t) => {
-    if (!needTorch(t)) return;
+    if (!needPython(t)) return;
     const dir = mkdtempSync(join(tmpdir(), 'trainer-params-'));
     const custom = presetHeadMap('partial', 4, 4, 0, 0);
     custom[2] = [{ reuse: { layer: 0, head: 3 } }, 'exact', { reuse: { layer: 1, head: 0 } }, 'exact'];
@@ -110,7 +95,7 @@ describe('reference trainer', () => {
   });
 
   it('emit → train runs end to end with python and with torchrun', (t) => {
-    if (!needTorch(t)) return;
+    if (!needPython(t)) return;
     const dir = mkdtempSync(join(tmpdir(), 'trainer-e2e-'));
     writeAnalysis(join(dir, 'analysis.json'), 3, 2);
     writeTokenizer(join(dir, 'tokenizer.json'));

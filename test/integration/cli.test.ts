@@ -1,22 +1,16 @@
 // Protects the attention-reuse CLI as a user runs it: exit codes, one-line errors, output files, provider fallback.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readExtractedBlock } from '../../analysis/app/extract';
 import type { ExtractIndex } from '../../analysis/app/extract';
+import { runCli } from '../helpers/cli';
+import { cliBundle as cli, fixtureModels as models, root } from '../helpers/paths.mjs';
 
-const root = join(__dirname, '..', '..', '..');
-const cli = join(root, 'dist', 'cli.js');
-const models = join(root, 'test', 'fixtures', 'models');
 const inputs = join(root, 'test', 'fixtures', 'inputs');
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = (...args: string[]) => runCli(args);
 
 function expectUsageError(args: string[], pattern: RegExp) {
   const r = run(...args);
