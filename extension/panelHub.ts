@@ -7,14 +7,18 @@
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { describeError } from '../analysis/errors';
+import { InputError, describeError } from '../analysis/errors';
 import { readAnalysis } from '../analysis/app/readers';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { parseProviderChoice } from '../analysis/runtime/providers';
-import type { FromWebview, MetricsMessage, PlanCandidatesMessage, SettingsMessage, ThemeKind, ToWebview } from '../webview/protocol';
+import { assertNever } from '../protocol/assertNever';
+import type { FromWebview, MetricsMessage, PlanCandidatesMessage, RequestMessage, RequestType, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
+import { failedReply, replyTo } from '../protocol/requests';
+import type { ReplyBody } from '../protocol/requests';
 import { AttentionMaps } from './panelAttention';
-import { analysisMessage, checkWebviewMessage } from './panelMessages';
+import { checkWebviewMessage } from './panelMessages';
+import { analysisMessage } from './panelPayloads';
 
 /** An analysis on screen: the file, where it lives and where its examples came from. */
 export interface ShownAnalysis {
@@ -191,7 +195,7 @@ export class PanelHub implements vscode.Disposable {
         return;
       }
       case 'requestAttentionMap':
-        return this.attentionMap(conn, msg.requestId, msg.example, msg.stack, msg.layer, msg.head);
+        return this.answer(conn, msg, () => this.attentionMap(msg));
       case 'selectLayerPair':
         this.broadcast({ type: 'focusLayerPair', stack: msg.stack, layer: msg.layer, otherLayer: msg.otherLayer }, conn);
         return;
@@ -213,21 +217,23 @@ export class PanelHub implements vscode.Disposable {
     }
   }
 
-  private async attentionMap(conn: Connection, requestId: number, example: number, stack: string, layer: number, head: number): Promise<void> {
-    const shown = this.shown;
-    if (!shown?.source) {
-      await this.post(conn, { type: 'requestFailed', requestId, message: 'The model or the inputs of this analysis cannot be found, so its attention cannot be shown.' });
-      return;
-    }
-    const provider = parseProviderChoice(vscode.workspace.getConfiguration('attentionReuse').get<string>('executionProvider') ?? 'auto');
-    this.maps ??= new AttentionMaps(shown.file, shown.source, provider);
+  /** Posts the reply to a request, or `requestFailed` with the reason it could not be served. */
+  private async answer<T extends RequestType>(conn: Connection, request: RequestMessage<T>, work: () => Promise<ReplyBody<T>>): Promise<void> {
     try {
-      await this.post(conn, await this.maps.get(requestId, example, stack, layer, head));
+      await this.post(conn, replyTo(request, await work()));
     } catch (err) {
       const message = describeError(err);
-      this.output.error(`attention map ${stack} example ${example} (${layer},${head}): ${message}`);
-      await this.post(conn, { type: 'requestFailed', requestId, message });
+      this.output.error(`panel: ${request.type}: ${message}`);
+      await this.post(conn, failedReply(request, message));
     }
+  }
+
+  private async attentionMap(request: RequestMessage<'requestAttentionMap'>): Promise<ReplyBody<'requestAttentionMap'>> {
+    const shown = this.shown;
+    if (!shown?.source) throw new InputError('The model or the inputs of this analysis cannot be found, so its attention cannot be shown.');
+    const provider = parseProviderChoice(vscode.workspace.getConfiguration('attentionReuse').get<string>('executionProvider') ?? 'auto');
+    this.maps ??= new AttentionMaps(shown.file, shown.source, provider);
+    return this.maps.get(request);
   }
 
   private async emitConfig(stack: string, candidate: number): Promise<void> {
@@ -265,8 +271,4 @@ export class PanelHub implements vscode.Disposable {
     void this.maps?.dispose();
     this.connections.clear();
   }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unhandled message ${JSON.stringify((value as { type?: unknown }).type)}`);
 }

@@ -6,7 +6,7 @@
  */
 import { h } from './dom';
 import { shortToken } from './format';
-import type { Tensor } from './protocol';
+import type { Tensor } from '../protocol/messages';
 import type { Palette } from './theme';
 import { css, font, ramp } from './theme';
 

@@ -4,14 +4,15 @@
  * is computed here.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { assertNever } from './assertNever';
+import { assertNever } from '../protocol/assertNever';
+import { RequestClient } from '../protocol/requests';
 import { AttentionView } from './attentionView';
 import { applyChartTheme } from './charts';
 import { SelectControl } from './controls';
 import { h, replace } from './dom';
 import { duration } from './format';
 import { PlannerView } from './plannerView';
-import type { AnalysisMessage, FromWebview, PlanCandidatesMessage, RunCommandMessage, ToWebview } from './protocol';
+import type { AnalysisMessage, FromWebview, PlanCandidatesMessage, RunCommandMessage, ToWebview } from '../protocol/messages';
 import { RedundancyView } from './redundancyView';
 import { SequentialView } from './sequentialView';
 import { StackData } from './stackData';
@@ -25,8 +26,8 @@ const api = acquireVsCodeApi();
 const post = (message: FromWebview) => api.postMessage(message);
 let palette: Palette = readPalette();
 applyChartTheme(palette);
-let requestId = 0;
-const ctx: ViewContext = { post, palette: () => palette, state: new ViewStateStore(api), nextRequestId: () => ++requestId };
+const requests = new RequestClient(post);
+const ctx: ViewContext = { post, palette: () => palette, state: new ViewStateStore(api), request: (body) => requests.request(body) };
 
 let stacks: StackData[] = [];
 let analysis: AnalysisMessage | null = null;
@@ -121,6 +122,7 @@ function repaint(): void {
 }
 
 function handle(msg: ToWebview): void {
+  if (requests.settle(msg)) return;
   switch (msg.type) {
     case 'settings':
       document.body.classList.toggle('host-sidebar', msg.host === 'sidebar');
@@ -133,8 +135,7 @@ function handle(msg: ToWebview): void {
       break;
     case 'attentionMap':
     case 'requestFailed':
-      attention.onReply(msg);
-      break;
+      break; // replies, settled above
     case 'planCandidates':
       plans.set(msg.stack, msg);
       if (current()?.name === msg.stack) planner.setPlan(msg);

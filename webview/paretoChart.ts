@@ -7,7 +7,7 @@ import { Chart } from './charts';
 import type { ChartDataset, ScatterDataPoint } from 'chart.js';
 import { h } from './dom';
 import { fixed } from './format';
-import type { PlanCandidate } from './protocol';
+import type { PlanCandidate } from '../protocol/messages';
 import type { Palette } from './theme';
 import { css } from './theme';
 

@@ -12,7 +12,7 @@ import { fixed, ratio } from './format';
 import { GridChart } from './gridChart';
 import { costAxisLabels, ParetoChart } from './paretoChart';
 import type { CostAxis } from './paretoChart';
-import type { HeadRole, PlanCandidate, PlanCandidatesMessage } from './protocol';
+import type { HeadRole, PlanCandidate, PlanCandidatesMessage } from '../protocol/messages';
 import type { StackData } from './stackData';
 import { mix } from './theme';
 import type { ViewContext } from './viewContext';

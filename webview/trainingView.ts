@@ -7,7 +7,7 @@ import { Chart } from './charts';
 import { h, replace } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { duration, fixed } from './format';
-import type { MetricColumns, MetricsMessage } from './protocol';
+import type { MetricColumns, MetricsMessage } from '../protocol/messages';
 import { css } from './theme';
 import type { ViewContext } from './viewContext';
 

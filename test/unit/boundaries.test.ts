@@ -1,4 +1,5 @@
-// Protects the house's walls (STYLE.md): only extension/ imports vscode; the webview imports no host code.
+// Protects the house's walls (STYLE.md): only extension/ imports vscode; the webview imports no host code;
+// protocol/, which both sides import, imports nothing from outside itself.
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -33,12 +34,26 @@ describe('module boundaries', () => {
     }
   });
 
-  it('webview/ imports no vscode and only types from outside webview/', () => {
+  it('webview/ imports no vscode, and at run time nothing from outside webview/ but protocol/', () => {
     for (const file of sources(join(root, 'webview'))) {
       for (const [spec, typeOnly] of imports(file)) {
         assert.notEqual(spec, 'vscode', `${relative(root, file)} imports vscode`);
-        if (spec.startsWith('../')) assert.ok(typeOnly, `${relative(root, file)} imports host code (${spec}) at run time; import types only`);
+        if (spec.startsWith('../') && !spec.startsWith('../protocol/')) {
+          assert.ok(typeOnly, `${relative(root, file)} imports host code (${spec}) at run time; import types only`);
+        }
       }
+    }
+  });
+
+  it('protocol/ imports nothing but its own files (no vscode, no DOM helpers, no Node modules)', () => {
+    for (const file of sources(join(root, 'protocol'))) {
+      for (const [spec] of imports(file)) assert.ok(spec.startsWith('./'), `${relative(root, file)} imports ${spec}: both the host and the webview load protocol/`);
+    }
+  });
+
+  it('extension/ reaches the webview only through protocol/', () => {
+    for (const file of sources(join(root, 'extension'))) {
+      for (const [spec] of imports(file)) assert.ok(!/(^|\/)webview\//.test(spec), `${relative(root, file)} imports ${spec}; shared types belong in protocol/`);
     }
   });
 });

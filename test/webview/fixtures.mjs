@@ -114,11 +114,11 @@ export function attentionMatrix(q, k, shift, seed) {
   return out;
 }
 
-export function attentionMapMessage(requestId, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
+export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
   const n = tokens.length;
   return {
     type: 'attentionMap',
-    requestId,
+    inReplyTo,
     example,
     stack: 'encoder',
     layer,

@@ -1,6 +1,6 @@
 // Protects the host boundary of the panel: every message from the webview is checked and
 // copied field by field (extension/panelMessages.ts), and analyses are flattened into
-// typed arrays in the layout webview/stackData.ts indexes.
+// typed arrays in the layout webview/stackData.ts indexes (extension/panelPayloads.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -8,14 +8,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './page.mjs';
 
-const compiled = join(root, 'out/extension/panelMessages.js');
-if (!existsSync(compiled)) throw new Error('out/extension/panelMessages.js is missing: run `npm run build` first');
-const { analysisMessage, checkWebviewMessage, maxExportBytes } = createRequire(import.meta.url)(compiled);
+const load = (path) => {
+  if (!existsSync(join(root, path))) throw new Error(`${path} is missing: run \`npm run build\` first`);
+  return createRequire(import.meta.url)(join(root, path));
+};
+const { checkWebviewMessage, maxExportBytes } = load('out/extension/panelMessages.js');
+const { analysisMessage } = load('out/extension/panelPayloads.js');
 
 const valid = [
   { type: 'ready' },
   { type: 'openDetail' },
-  { type: 'requestAttentionMap', requestId: 7, example: 3, stack: 'encoder', layer: 2, head: 1 },
+  { type: 'requestAttentionMap', messageId: 7, example: 3, stack: 'encoder', layer: 2, head: 1 },
   { type: 'selectLayerPair', stack: 'decoder.cross', layer: 0, otherLayer: 5 },
   { type: 'emitConfig', stack: 'encoder', candidate: 12 },
   { type: 'exportChart', chart: 'layer-pairs-encoder', format: 'csv', data: 'layer,a\n0,1\n' },
@@ -39,11 +42,11 @@ test('refuses malformed messages with a reason', () => {
     'ready',
     [{ type: 'ready' }],
     { type: 'nope' },
-    { type: 'requestAttentionMap', requestId: 1, example: -1, stack: 'encoder', layer: 0, head: 0 },
-    { type: 'requestAttentionMap', requestId: 1, example: 0.5, stack: 'encoder', layer: 0, head: 0 },
-    { type: 'requestAttentionMap', requestId: 1, example: 0, stack: 'encoder', layer: 1e9, head: 0 },
-    { type: 'requestAttentionMap', requestId: 1, example: 0, stack: 'enc oder<script>', layer: 0, head: 0 },
-    { type: 'requestAttentionMap', requestId: '1', example: 0, stack: 'encoder', layer: 0, head: 0 },
+    { type: 'requestAttentionMap', messageId: 1, example: -1, stack: 'encoder', layer: 0, head: 0 },
+    { type: 'requestAttentionMap', messageId: 1, example: 0.5, stack: 'encoder', layer: 0, head: 0 },
+    { type: 'requestAttentionMap', messageId: 1, example: 0, stack: 'encoder', layer: 1e9, head: 0 },
+    { type: 'requestAttentionMap', messageId: 1, example: 0, stack: 'enc oder<script>', layer: 0, head: 0 },
+    { type: 'requestAttentionMap', messageId: '1', example: 0, stack: 'encoder', layer: 0, head: 0 },
     { type: 'selectLayerPair', stack: 'encoder', layer: 0 },
     { type: 'emitConfig', stack: '', candidate: 0 },
     { type: 'exportChart', chart: '../../.bashrc', format: 'csv', data: 'x' },
