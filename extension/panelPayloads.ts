@@ -1,9 +1,12 @@
 /**
  * What the host sends the panel, built from analysis/ results without `vscode`: an analysis
- * file as the flat typed arrays the webview draws from.
+ * file as the flat typed arrays the webview draws from, and a plan as candidate rows with
+ * the mode table's labels (the webview cannot import the table).
  */
+import { reuseModes } from '../analysis/planner/modes';
+import type { Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
-import type { AnalysisInfo, AnalysisMessage, StackPayload, Tensor } from '../protocol/messages';
+import type { AnalysisInfo, AnalysisMessage, MetricsMessage, PlanCandidatesMessage, StackPayload, Tensor } from '../protocol/messages';
 
 /** Flattens nested arrays of a known shape into one typed array, checking every length. */
 function flat<T extends Float64Array | Int32Array>(Type: new (n: number) => T, nested: unknown, shape: number[], what: string): Tensor<T> {
@@ -58,4 +61,42 @@ export function analysisMessage(file: AnalysisFile | null, label: string, canSho
     canShowAttention,
   };
   return { type: 'analysis', info, stacks: file.stacks.map(stackPayload) };
+}
+
+/** A plan as the planner view takes it: flat candidate rows, the Pareto front as a flag. */
+export function planMessage(plan: Plan): PlanCandidatesMessage {
+  const front = new Set(plan.pareto);
+  const present = new Set(plan.candidates.map((c) => c.mode));
+  return {
+    type: 'planCandidates',
+    stack: plan.stack,
+    seqLen: plan.seqLen,
+    recommended: plan.recommended,
+    candidates: plan.candidates.map((c, i) => ({
+      mode: c.mode,
+      P: c.P,
+      K: c.K,
+      paramsRatio: c.cost.paramsRatio,
+      flopsRatio: c.cost.flopsRatio,
+      scoreMemoryRatio: c.cost.scoreMemoryRatio,
+      similarityKept: c.similarityKept,
+      uniformBaseline: c.uniformBaseline,
+      heads: c.heads,
+      pareto: front.has(i),
+    })),
+    modes: reuseModes()
+      .filter((row) => present.has(row.name))
+      .map(({ name, label }) => ({ name, label })),
+  };
+}
+
+/** Trainer metrics lines (`step`, `loss`, … as metrics.jsonl holds them) as columns; NaN where a line lacks a number. */
+export function metricsMessage(run: string, lines: Record<string, unknown>[], reset: boolean): MetricsMessage {
+  const column = (key: string) => Float64Array.from(lines, (l) => (typeof l[key] === 'number' ? (l[key] as number) : NaN));
+  return {
+    type: 'metrics',
+    run,
+    reset,
+    points: { step: column('step'), loss: column('loss'), lr: column('lr'), tokensPerSecond: column('tokensPerSecond'), elapsedSeconds: column('elapsedSeconds') },
+  };
 }

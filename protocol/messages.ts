@@ -52,6 +52,14 @@ export interface AnalysisInfo {
 /** Role of one head in a reuse configuration (mirrors the planner's `HeadEntry`). */
 export type HeadRole = 'exact' | 'skip' | { reuse: { layer: number; head: number } };
 
+/** A reuse mode as menus name it (a row of analysis/planner/modes.ts, which the webview cannot import). */
+export interface ModeLabel {
+  /** As files and options spell it, e.g. `all-end`. */
+  name: string;
+  /** A few words for menus, e.g. "All at the end". */
+  label: string;
+}
+
 /** One configuration the planner scored. */
 export interface PlanCandidate {
   mode: string;
@@ -134,6 +142,8 @@ export interface PlanCandidatesMessage {
   candidates: PlanCandidate[];
   /** Index into `candidates` the planner recommends; null if none. */
   recommended: number | null;
+  /** The modes of `candidates`, in the order the mode table lists them. */
+  modes: ModeLabel[];
 }
 
 /** Training metrics to append to the loss chart (`reset` starts a new run). */

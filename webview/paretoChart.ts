@@ -7,7 +7,7 @@ import { Chart } from './charts';
 import type { ChartDataset, ScatterDataPoint } from 'chart.js';
 import { h } from './dom';
 import { fixed } from './format';
-import type { PlanCandidate } from '../protocol/messages';
+import type { ModeLabel, PlanCandidate } from '../protocol/messages';
 import type { Palette } from './theme';
 import { css } from './theme';
 
@@ -34,7 +34,7 @@ export class ParetoChart {
     this.element = h('div', { class: 'chart-box' }, this.canvas);
   }
 
-  render(candidates: PlanCandidate[], modes: string[], selected: number | null, recommended: number | null, axis: CostAxis, p: Palette): void {
+  render(candidates: PlanCandidate[], modes: ModeLabel[], selected: number | null, recommended: number | null, axis: CostAxis, p: Palette): void {
     this.chart?.destroy();
     const point = (c: PlanCandidate, i: number): CandidatePoint | null =>
       c.similarityKept === null ? null : { x: c[axis], y: c.similarityKept, i };
@@ -43,8 +43,8 @@ export class ParetoChart {
     const datasets: ChartDataset<'scatter', CandidatePoint[]>[] = modes.map((mode, m) => {
       const colour = p.series[m % p.series.length];
       return {
-        label: mode,
-        data: points((c) => c.mode === mode),
+        label: mode.label,
+        data: points((c) => c.mode === mode.name),
         backgroundColor: candidates.length > 0 ? css(colour, 0.75) : css(colour),
         borderColor: css(colour),
         pointRadius: (ctx) => (candidates[(ctx.raw as CandidatePoint | undefined)?.i ?? -1]?.pareto ? 4 : 2.5),

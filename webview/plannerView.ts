@@ -17,9 +17,6 @@ import type { StackData } from './stackData';
 import { mix } from './theme';
 import type { ViewContext } from './viewContext';
 
-/** Preset families in the order DESIGN.md lists them; unknown ones go last. */
-const familyOrder = ['partial', 'full', 'alternate', 'all-end', 'skip', 'guided', 'custom'];
-
 const isReuse = (r: HeadRole): r is { reuse: { layer: number; head: number } } => typeof r === 'object' && r !== null;
 
 export class PlannerView {
@@ -90,17 +87,10 @@ export class PlannerView {
     this.body.hidden = this.plan === null;
     this.waiting.hidden = this.plan !== null;
     if (!this.plan) return;
-    const modes = this.modes();
     const saved = this.ctx.state.get().planner;
-    const start = saved.mode !== null && modes.includes(saved.mode) ? this.find(saved.mode, saved.P, saved.K) : (this.plan.recommended ?? 0);
-    this.family.setChoices(modes.map((m) => ({ value: m, label: m })), this.plan.candidates[start].mode);
+    const start = saved.mode !== null && this.plan.modes.some((m) => m.name === saved.mode) ? this.find(saved.mode, saved.P, saved.K) : (this.plan.recommended ?? 0);
+    this.family.setChoices(this.plan.modes.map((m) => ({ value: m.name, label: m.label })), this.plan.candidates[start].mode);
     this.select(start);
-  }
-
-  private modes(): string[] {
-    const present = [...new Set(this.plan!.candidates.map((c) => c.mode))];
-    const rank = (m: string) => (familyOrder.includes(m) ? familyOrder.indexOf(m) : familyOrder.length);
-    return present.sort((a, b) => rank(a) - rank(b));
   }
 
   private current(): PlanCandidate | null {
@@ -160,7 +150,7 @@ export class PlannerView {
 
   private renderPareto(): void {
     if (!this.plan) return;
-    this.pareto.render(this.plan.candidates, this.modes(), this.selected, this.plan.recommended, this.axis.value as CostAxis, this.ctx.palette());
+    this.pareto.render(this.plan.candidates, this.plan.modes, this.selected, this.plan.recommended, this.axis.value as CostAxis, this.ctx.palette());
   }
 
   private renderHeadMap(c: PlanCandidate): void {

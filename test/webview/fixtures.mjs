@@ -161,7 +161,9 @@ export function planMessage(L, H) {
     c.pareto = !candidates.some((o) => o !== c && o.flopsRatio <= c.flopsRatio && o.similarityKept >= c.similarityKept && (o.flopsRatio < c.flopsRatio || o.similarityKept > c.similarityKept));
   }
   const recommended = candidates.findIndex((c) => c.mode === 'partial' && c.P === L - 2 && c.K === Math.max(1, H / 2));
-  return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended };
+  // The labels as analysis/planner/modes.ts words them; the host sends them with the plan.
+  const modes = [{ name: 'partial', label: 'Partial' }, { name: 'full', label: 'Full' }];
+  return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended, modes };
 }
 
 export function metricsMessage(run, from, count, reset = false) {

@@ -246,6 +246,8 @@ describe('panel webview', () => {
       await send(page, plan);
       await page.waitForSelector('.planner-body:not([hidden])');
       const rec = plan.candidates[plan.recommended];
+      const families = await page.locator('[data-control="family"] vscode-option').allTextContents();
+      assert.deepEqual(families.map((t) => t.trim()), plan.modes.map((m) => m.label), 'the family menu must list the labels the host sends (the mode table), in its order');
       assert.equal(await page.locator('[data-ratio="config"]').textContent(), `partial, P = ${rec.P}, K = ${rec.K} — Pareto-optimal, recommended`.replace(' — Pareto-optimal,', rec.pareto ? ' — Pareto-optimal,' : ' —'));
       assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(rec.flopsRatio.toFixed(3)), 'FLOPs ratio not shown');
       // Move K down one step: the ratios follow without a host round trip.
