@@ -10,11 +10,13 @@ import { h } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
 import type { AnalysisInfo, AttentionMapMessage } from '../protocol/messages';
+import type { PanelEvent, Section } from './section';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
-export class AttentionView {
+export class AttentionView implements Section {
   readonly element: HTMLElement;
+  readonly needsAnalysis = true;
   private readonly example: NumberControl;
   private readonly layer: SelectControl;
   private readonly head: SelectControl;
@@ -66,9 +68,13 @@ export class AttentionView {
     }).observe(this.maps);
   }
 
-  setStack(stack: StackData | null, info: AnalysisInfo | null): void {
-    this.stack = stack;
+  setAnalysis(info: AnalysisInfo | null): void {
     this.info = info;
+  }
+
+  setStack(stack: StackData | null): void {
+    const info = this.info;
+    this.stack = stack;
     this.ticket++;
     this.last = null;
     this.main.set(null, this.ctx.palette(), 0);
@@ -89,11 +95,11 @@ export class AttentionView {
     this.showButton.toggleAttribute('disabled', !info.canShowAttention);
   }
 
-  /** Shows head (layer, head) of the current example (from a click elsewhere in the panel). */
-  showHead(layer: number, head: number): void {
-    if (!this.stack) return;
-    this.layer.value = String(layer);
-    this.head.value = String(head);
+  /** Shows head (layer, head) of the current example when another section asks (a click on a head). */
+  onEvent(event: PanelEvent): void {
+    if (event.type !== 'showHead' || !this.stack) return;
+    this.layer.value = String(event.layer);
+    this.head.value = String(event.head);
     void this.request();
   }
 

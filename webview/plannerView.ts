@@ -13,14 +13,16 @@ import { GridChart } from './gridChart';
 import { costAxisLabels, ParetoChart } from './paretoChart';
 import type { CostAxis } from './paretoChart';
 import type { HeadRole, PlanCandidate, PlanCandidatesMessage } from '../protocol/messages';
+import type { Section, SectionMessage } from './section';
 import type { StackData } from './stackData';
 import { mix } from './theme';
 import type { ViewContext } from './viewContext';
 
 const isReuse = (r: HeadRole): r is { reuse: { layer: number; head: number } } => typeof r === 'object' && r !== null;
 
-export class PlannerView {
+export class PlannerView implements Section {
   readonly element: HTMLElement;
+  readonly needsAnalysis = true;
   private readonly family: SelectControl;
   private readonly axis: SelectControl;
   private readonly P: RangeControl; // the paper's P: reuse layers
@@ -31,6 +33,8 @@ export class PlannerView {
   private readonly emit: HTMLElement;
   private readonly body: HTMLElement;
   private readonly waiting: HTMLElement;
+  /** The plans the host sent for this analysis, by stack. */
+  private readonly plans = new Map<string, PlanCandidatesMessage>();
   private plan: PlanCandidatesMessage | null = null;
   private stack: StackData | null = null;
   private selected: number | null = null;
@@ -77,12 +81,22 @@ export class PlannerView {
     this.element = h('section', { class: 'view planner', 'aria-labelledby': 'planner-title' }, h('h2', { id: 'planner-title' }, 'Reuse planner'), this.waiting, this.body);
   }
 
-  setStack(stack: StackData | null): void {
-    this.stack = stack;
-    if (this.plan && stack?.name !== this.plan.stack) this.setPlan(null);
+  setAnalysis(): void {
+    this.plans.clear();
   }
 
-  setPlan(plan: PlanCandidatesMessage | null): void {
+  setStack(stack: StackData | null): void {
+    this.stack = stack;
+    this.setPlan((stack && this.plans.get(stack.name)) ?? null);
+  }
+
+  receive(message: SectionMessage): void {
+    if (message.type !== 'planCandidates') return;
+    this.plans.set(message.stack, message);
+    if (this.stack?.name === message.stack) this.setPlan(message);
+  }
+
+  private setPlan(plan: PlanCandidatesMessage | null): void {
     this.plan = plan && plan.candidates.length > 0 ? plan : null;
     this.body.hidden = this.plan === null;
     this.waiting.hidden = this.plan !== null;

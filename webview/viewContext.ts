@@ -2,6 +2,7 @@
 import type { ReplyMessage, RequestType } from '../protocol/messages';
 import type { RequestBody } from '../protocol/requests';
 import type { Post } from './exporting';
+import type { PanelEvent } from './section';
 import type { Palette } from './theme';
 import type { ViewStateStore } from './viewState';
 
@@ -11,4 +12,6 @@ export interface ViewContext {
   state: ViewStateStore;
   /** Posts a request; resolves with the host's reply. */
   request<T extends RequestType>(body: RequestBody<T>): Promise<ReplyMessage<T>>;
+  /** Tells the other sections (e.g. "show this head's attention"). */
+  raise(event: PanelEvent): void;
 }
