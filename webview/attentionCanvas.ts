@@ -4,6 +4,7 @@
  * map costs the same to draw as a small one and never creates a DOM node per cell. Token
  * strings are untrusted and only ever reach the canvas (fillText) or textContent.
  */
+import { fitCanvas, publishGrid, readout } from './canvasFrame';
 import { h } from './dom';
 import { shortToken } from './format';
 import type { Tensor } from '../protocol/messages';
@@ -41,7 +42,7 @@ export class AttentionCanvas {
   constructor(label: string) {
     this.title = h('h3');
     this.canvas = h('canvas', { role: 'img', 'aria-label': label, class: 'attention-canvas' });
-    this.readout = h('div', { class: 'readout', 'aria-live': 'polite' });
+    this.readout = readout();
     this.element = h('figure', { class: 'attention-figure', hidden: true }, this.title, this.canvas, this.readout);
     this.canvas.addEventListener('mousemove', (e) => this.hover(e.offsetX, e.offsetY));
     this.canvas.addEventListener('mouseleave', () => this.hover(-1, -1));
@@ -102,10 +103,8 @@ export class AttentionCanvas {
     }
     pctx.putImageData(image, 0, 0);
 
-    const dpr = window.devicePixelRatio || 1;
     const base = document.createElement('canvas');
-    base.width = Math.round(layout.width * dpr);
-    base.height = Math.round(layout.height * dpr);
+    const dpr = fitCanvas(base, layout.width, layout.height);
     const ctx = base.getContext('2d')!;
     ctx.scale(dpr, dpr);
     ctx.fillStyle = css(p.background);
@@ -126,11 +125,8 @@ export class AttentionCanvas {
       ctx.restore();
     }
     this.base = base;
-    this.canvas.width = base.width;
-    this.canvas.height = base.height;
-    this.canvas.style.width = `${layout.width}px`;
-    this.canvas.style.height = `${layout.height}px`;
-    this.canvas.dataset.grid = `${left},${top},${cell},${q},${k}`;
+    fitCanvas(this.canvas, layout.width, layout.height);
+    publishGrid(this.canvas, left, top, cell, q, k);
     this.hover(-1, -1);
   }
 
