@@ -5,6 +5,7 @@
  * strings are untrusted and only ever reach the canvas (fillText) or textContent.
  */
 import { fitCanvas, publishGrid, readout } from './canvasFrame';
+import type { GridGeometry } from './canvasFrame';
 import { h } from './dom';
 import { shortToken } from './format';
 import type { Tensor } from '../protocol/messages';
@@ -18,12 +19,8 @@ export interface AttentionData {
   map: Tensor<Float32Array>;
 }
 
-interface Layout {
-  width: number;
-  height: number;
-  left: number;
-  top: number;
-  cell: number;
+interface Layout extends GridGeometry {
+  /** Label every step-th token, so labels never overlap. */
   step: number;
 }
 
@@ -126,7 +123,7 @@ export class AttentionCanvas {
     }
     this.base = base;
     fitCanvas(this.canvas, layout.width, layout.height);
-    publishGrid(this.canvas, left, top, cell, q, k);
+    publishGrid(this.canvas, layout, q, k);
     this.hover(-1, -1);
   }
 

@@ -11,9 +11,20 @@ export function fitCanvas(canvas: HTMLCanvasElement, width: number, height: numb
   return dpr;
 }
 
+/** Where a chart of square cells draws, in CSS pixels. */
+export interface GridGeometry {
+  width: number;
+  height: number;
+  /** The cells' left and top edge (labels and titles go outside). */
+  left: number;
+  top: number;
+  /** One cell's side. */
+  cell: number;
+}
+
 /** Lets tests and tools find a cell: left, top and size of the cells, in CSS pixels, and the grid's rows and columns. */
-export function publishGrid(canvas: HTMLCanvasElement, left: number, top: number, cell: number, rows: number, cols: number): void {
-  canvas.dataset.grid = `${left},${top},${cell},${rows},${cols}`;
+export function publishGrid(canvas: HTMLCanvasElement, g: GridGeometry, rows: number, cols: number): void {
+  canvas.dataset.grid = `${g.left},${g.top},${g.cell},${rows},${cols}`;
 }
 
 /** The line under a chart that reads out the hovered cell; screen readers hear it change. */

@@ -6,7 +6,9 @@
  * are also available to screen readers.
  */
 import { fitCanvas, publishGrid, readout } from './canvasFrame';
+import type { GridGeometry } from './canvasFrame';
 import { h } from './dom';
+import type { Exporters } from './exporting';
 import { paintShapes, shapesToSvg } from './shapes';
 import type { Shape } from './shapes';
 import type { Palette, Rgb } from './theme';
@@ -41,12 +43,8 @@ export interface GridOptions {
   hint?: string;
 }
 
-interface Layout {
-  width: number;
-  height: number;
-  left: number;
-  top: number;
-  cell: number;
+interface Layout extends GridGeometry {
+  /** Label every colStep-th column and rowStep-th row, so labels never overlap. */
   colStep: number;
   rowStep: number;
   legend: boolean;
@@ -190,7 +188,7 @@ export class GridChart {
     const l = this.computeLayout(ctx, width);
     this.layout = l;
     const dpr = fitCanvas(this.canvas, l.width, l.height);
-    publishGrid(this.canvas, l.left, l.top, l.cell, spec.rows, spec.cols);
+    publishGrid(this.canvas, l, spec.rows, spec.cols);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const measure = (text: string, scale: number) => {
       ctx.font = font(p, scale);
@@ -293,6 +291,11 @@ export class GridChart {
     ctx.scale(2, 2);
     paintShapes(ctx, this.drawn, this.palette);
     return out.toDataURL('image/png');
+  }
+
+  /** What the chart's export bar offers: PNG and SVG of this drawing, and the caller's CSV of its values. */
+  exporters(csv: () => string): Exporters {
+    return { png: () => this.toPNG(), csv, svg: () => this.toSVG() };
   }
 
   /** The same drawing as SVG. */

@@ -76,7 +76,7 @@ export class PlannerView implements Section {
         'no attention (skip)',
       ),
       this.headMap.element,
-      exportBar(ctx.post, () => `head-map-${name()}`, { png: () => this.headMap.toPNG(), csv: () => this.headMapCsv(), svg: () => this.headMap.toSVG() }),
+      exportBar(ctx.post, () => `head-map-${name()}`, this.headMap.exporters(() => this.headMapCsv())),
     );
     this.element = h('section', { class: 'view planner', 'aria-labelledby': 'planner-title' }, h('h2', { id: 'planner-title' }, 'Reuse planner'), this.waiting, this.body);
   }

@@ -45,11 +45,7 @@ export class RedundancyView implements Section {
       { class: 'pair-detail', hidden: true },
       this.detailTitle,
       this.headChart.element,
-      exportBar(ctx.post, () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`, {
-        png: () => this.headChart.toPNG(),
-        csv: () => this.headCsv(),
-        svg: () => this.headChart.toSVG(),
-      }),
+      exportBar(ctx.post, () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`, this.headChart.exporters(() => this.headCsv())),
       this.matches,
     );
     this.element = h(
@@ -58,11 +54,7 @@ export class RedundancyView implements Section {
       h('h2', { id: 'redundancy-title' }, 'Layer-pair similarity'),
       h('p', { class: 'note' }, "M[l][l′] = max over heads h of c[(l,h), l′]: how well layer l′ can stand in for the best-matched head of layer l."),
       this.layerChart.element,
-      exportBar(ctx.post, () => `layer-pairs-${name()}`, {
-        png: () => this.layerChart.toPNG(),
-        csv: () => this.layerCsv(),
-        svg: () => this.layerChart.toSVG(),
-      }),
+      exportBar(ctx.post, () => `layer-pairs-${name()}`, this.layerChart.exporters(() => this.layerCsv())),
       this.detail,
     );
   }

@@ -35,11 +35,7 @@ export class SequentialView implements Section {
       h('p', { class: 'note' }, 'c[(l,h), l−1] per head, ranked from least (rank 1) to most like the previous layer. Cells show the head index.'),
       this.empty,
       this.chart.element,
-      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, {
-        png: () => this.chart.toPNG(),
-        csv: () => this.csv(),
-        svg: () => this.chart.toSVG(),
-      }),
+      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, this.chart.exporters(() => this.csv())),
       this.tableWrap,
     );
   }
