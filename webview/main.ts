@@ -114,18 +114,16 @@ function repaint(): void {
 
 function handle(msg: ToWebview): void {
   if (requests.settle(msg)) return;
-  switch (msg.type) {
-    case 'settings':
-      document.body.classList.toggle('host-sidebar', msg.host === 'sidebar');
-      document.body.classList.toggle('host-editor', msg.host === 'editor');
-      openDetail.hidden = msg.host !== 'sidebar';
-      repaint();
-      return;
-    case 'analysis':
-      showAnalysis(msg);
-      return;
-    default:
-      for (const s of sections) s.receive?.(msg);
+  // The shell handles two messages; every other one is for the sections, which pick theirs.
+  if (msg.type === 'settings') {
+    document.body.classList.toggle('host-sidebar', msg.host === 'sidebar');
+    document.body.classList.toggle('host-editor', msg.host === 'editor');
+    openDetail.hidden = msg.host !== 'sidebar';
+    repaint();
+  } else if (msg.type === 'analysis') {
+    showAnalysis(msg);
+  } else {
+    for (const s of sections) s.receive?.(msg);
   }
 }
 

@@ -43,7 +43,7 @@ describe('analysisMessage', () => {
       c: nest([L, H, L], val),
       cArgmax: nest([L, H, L], (l, h, l2) => (l + h + l2) % H),
       layerPairs: nest([L, L], val),
-      sequential: (nest([L - 1, H], (l, r) => r) as number[][]).map((row, l) => row.map((r) => ({ head: H - 1 - r, value: val(l, r) }))),
+      sequential: (nest([L - 1, H], (_l, r) => r) as number[][]).map((row, l) => row.map((r) => ({ head: H - 1 - r, value: val(l, r) }))),
       uniform: nest([L, H], val),
       entropy: nest([L, H], (l, h) => l + h),
     };
