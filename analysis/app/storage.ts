@@ -57,6 +57,7 @@ const reasons: Record<string, string> = {
 
 /** A file-system error as one line naming the file and what was being done. */
 export function fileError(err: unknown, action: string, path: string): InputError | CancelledError {
+  // Cancellation is not a file-system failure: it passes through as it is.
   if (err instanceof InputError || err instanceof CancelledError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const why = (code && reasons[code]) ?? (code ? code : err instanceof Error ? err.message.split('\n')[0] : String(err));

@@ -1,7 +1,7 @@
 import type { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
 import type { StackKind } from '../runtime/types';
-import { constantInts, intAttr, intsAttr, valueShape } from './model';
+import { constantInts, intsAttr, valueShape } from './model';
 import type { OnnxGraph } from './model';
 
 /** One layer's attention-probability tensor, as found in the graph. */

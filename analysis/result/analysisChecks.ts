@@ -47,23 +47,35 @@ function sameAs(label: string, field: string, v: unknown, expected: unknown, fro
 export function checkAnalysisNumbers(file: AnalysisFile, label: string): void {
   file.stacks.forEach((s, i) => checkStack(file, s, `stacks[${i}]`, label));
   const first = file.stacks[0].sums;
-  if (file.run.tokens !== first.tokens) throw new InputError(`${label}: run.tokens is ${file.run.tokens}, but stacks[0].sums.tokens is ${first.tokens}`);
+  if (file.run.tokens !== first.tokens)
+    throw new InputError(`${label}: run.tokens is ${file.run.tokens}, but stacks[0].sums.tokens is ${first.tokens}`);
   const shards = first.shards;
   const complete = shards.indices.length === shards.count;
-  if (file.run.shard === undefined ? !complete : file.run.shard.count !== shards.count || file.run.shard.indices.join() !== shards.indices.join()) {
+  if (
+    file.run.shard === undefined
+      ? !complete
+      : file.run.shard.count !== shards.count || file.run.shard.indices.join() !== shards.indices.join()
+  ) {
     const listed = file.run.shard ? `shards ${file.run.shard.indices.join(', ')} of ${file.run.shard.count}` : 'a complete run';
-    throw new InputError(`${label}: run.shard says ${listed}, but stacks[0].sums.shards holds ${shards.indices.join(', ')} of ${shards.count}`);
+    throw new InputError(
+      `${label}: run.shard says ${listed}, but stacks[0].sums.shards holds ${shards.indices.join(', ')} of ${shards.count}`,
+    );
   }
 }
 
 function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: string): void {
   const sums = s.sums;
   for (const key of ['name', 'kind', 'layerCount', 'headCount'] as const) {
-    if (sums[key] !== s[key]) throw new InputError(`${label}: ${at}.sums.${key} is ${JSON.stringify(sums[key])}, but ${at}.${key} is ${JSON.stringify(s[key])}`);
+    if (sums[key] !== s[key])
+      throw new InputError(`${label}: ${at}.sums.${key} is ${JSON.stringify(sums[key])}, but ${at}.${key} is ${JSON.stringify(s[key])}`);
   }
   const T = sums.examples;
-  if (T !== file.run.examples) throw new InputError(`${label}: ${at}.sums.examples is ${T}, but run.examples is ${file.run.examples} (every stack sees every example)`);
-  if (sums.tokens < T) throw new InputError(`${label}: ${at}.sums.tokens is ${sums.tokens}, fewer than its ${T} examples (each has at least one token)`);
+  if (T !== file.run.examples)
+    throw new InputError(
+      `${label}: ${at}.sums.examples is ${T}, but run.examples is ${file.run.examples} (every stack sees every example)`,
+    );
+  if (sums.tokens < T)
+    throw new InputError(`${label}: ${at}.sums.tokens is ${sums.tokens}, fewer than its ${T} examples (each has at least one token)`);
   if (file.stacks.indexOf(s) > 0 && sums.shards.indices.join() !== file.stacks[0].sums.shards.indices.join()) {
     throw new InputError(`${label}: ${at}.sums.shards differ from stacks[0].sums.shards`);
   }
@@ -75,7 +87,8 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   inRange(label, `${at}.cArgmax`, s.cArgmax, 0, s.headCount - 1);
   const views = SimilarityAccumulator.fromJSON(sums).finalize();
   const bySums = 'sums / examples';
-  for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy'] as const) sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
+  for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy'] as const)
+    sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
   // The arg-max must point at the maximum; which of several equal heads it names is not checked.
   eachNumber(s.cArgmax, (h, [l, hh, l2]) => {
     if (!Number.isInteger(h) || Math.abs(views.headPairs[l][hh][l2][h] - views.c[l][hh][l2]) > meanTolerance) {
@@ -84,7 +97,8 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   });
   s.sequential.forEach((entries, k) => {
     const heads = entries.map((e) => e.head).sort((a, b) => a - b);
-    if (heads.some((h, j) => h !== j)) throw new InputError(`${label}: ${at}.sequential[${k}] does not list each of the ${s.headCount} heads once`);
+    if (heads.some((h, j) => h !== j))
+      throw new InputError(`${label}: ${at}.sequential[${k}] does not list each of the ${s.headCount} heads once`);
     entries.forEach((e, j) => {
       sameAs(label, `${at}.sequential[${k}][${j}].value`, e.value, views.c[k + 1][e.head][k], 'c');
       if (j > 0 && e.value < entries[j - 1].value) throw new InputError(`${label}: ${at}.sequential[${k}] is not sorted ascending`);
@@ -125,12 +139,14 @@ export function checkSameRun(files: { path: string; file: AnalysisFile }[]): voi
     const sh = f.stacks[0].sums.shards;
     return `${f.run.examples} examples in shard${sh.indices.length > 1 ? 's' : ''} ${sh.indices.join(', ')} of ${sh.count}`;
   };
-  const stacksOf = (f: AnalysisFile) => f.stacks.map((s) => `${s.name}/${s.kind}/${s.layerCount}x${s.headCount}/${s.tensors.join(',')}`).join('; ');
+  const stacksOf = (f: AnalysisFile) =>
+    f.stacks.map((s) => `${s.name}/${s.kind}/${s.layerCount}x${s.headCount}/${s.tensors.join(',')}`).join('; ');
   const sh0 = first.file.stacks[0].sums.shards;
   let sizes = runSizes(first.file.run.examples, sh0.indices, sh0.count);
   for (const { path, file } of rest) {
     const unlike = (what: string) => new InputError(`${path} ${what} than ${first.path}: shards of one run cannot be merged with it`);
-    if (file.model.sha256 !== first.file.model.sha256) throw unlike(`analyzes a different model (sha256 ${file.model.sha256.slice(0, 12)}…)`);
+    if (file.model.sha256 !== first.file.model.sha256)
+      throw unlike(`analyzes a different model (sha256 ${file.model.sha256.slice(0, 12)}…)`);
     if (file.run.inputs !== undefined && first.file.run.inputs !== undefined && file.run.inputs !== first.file.run.inputs) {
       throw unlike(`was made from other inputs (${file.run.inputs})`);
     }

@@ -11,9 +11,8 @@
  * same code in the same order as on the calling thread (and the SIMD pair sums are exact
  * integers), so results are bit-identical to `SimdKernel` and `JsKernel`.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { splitFirstHeads, splitHeads } from './kernel';
 import { checkBatch, checkExample } from './jsKernel';
@@ -30,9 +29,10 @@ const defaultRoundBytes = 512 * 2 ** 20;
 
 /**
  * The worker's script. esbuild bundles it as its own entry beside dist/cli.js and
- * dist/extension.js, whose `__dirname` is dist/; tsc writes it beside this module under out/.
+ * dist/extension.js, whose `__dirname` is dist/; tsc writes it beside this module under out/;
+ * the unit tests run this module's .ts source under tsx, which workers inherit (--require).
  */
-export const kernelWorkerFile = join(__dirname, 'kernelWorker.js');
+export const kernelWorkerFile = join(__dirname, `kernelWorker${extname(__filename)}`);
 
 /** The first heads whose pairs and the heads whose rows one job does. */
 type JobRanges = Pick<SimdJob, 'begin' | 'end' | 'scanBegin' | 'scanEnd'>;
@@ -81,8 +81,6 @@ export class KernelPool implements SimilarityKernel {
    */
   static open(threads: number = availableParallelism(), options: { kernel?: KernelChoice; roundBytes?: number } = {}): KernelPool {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`kernel pool needs at least one thread, got ${threads}`);
-    // Checked here because a worker whose file is missing fails later, and less clearly.
-    if (!existsSync(kernelWorkerFile)) throw new Error(`kernel worker ${kernelWorkerFile} is missing: the build did not write it beside ${__filename}`);
     return new KernelPool(threads, options.kernel ?? 'simd', options.roundBytes ?? defaultRoundBytes);
   }
 
@@ -225,6 +223,10 @@ export class KernelPool implements SimilarityKernel {
 
   /** A worker that errs or exits takes the pool down: later calls fail fast with its error. */
   private fail(slot: Slot, err: Error): void {
+    // A worker whose script is missing fails at start; say which file the build did not write.
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' || (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+      err = new Error(`kernel worker ${kernelWorkerFile} is missing: the build did not write it beside ${__filename}`);
+    }
     this.broken ??= err;
     for (const settle of slot.waiting.splice(0)) settle(err);
   }

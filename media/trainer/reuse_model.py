@@ -105,6 +105,7 @@ class ReuseSelfAttention(nn.Module):
         batch, n, hidden = x.shape
         parts = []
         if self.exact:
+
             def split(t):
                 return t.view(batch, n, len(self.exact), self.head_dim).transpose(1, 2)
 

@@ -40,7 +40,7 @@ class TokenData:
         return len(self.offsets) - 1
 
     def example(self, index, max_length):
-        ids = self.ids[self.offsets[index]:self.offsets[index + 1]]
+        ids = self.ids[self.offsets[index] : self.offsets[index + 1]]
         return ids[:max_length]
 
 
@@ -63,14 +63,14 @@ def read_token_file(path):
     if data[:8] != MAGIC:
         raise DataError("%s is not a token file (it does not start with %r)" % (path, MAGIC.decode()))
     (h,) = struct.unpack_from("<I", data, 8)
-    header = json.loads(data[12:12 + h].decode("utf-8"))
+    header = json.loads(data[12 : 12 + h].decode("utf-8"))
     if header.get("schema") != SCHEMA:
         raise DataError("%s has schema %r, expected %r" % (path, header.get("schema"), SCHEMA))
     n, t = header["examples"], header["tokens"]
     start = 12 + h
-    offsets = list(_read_array("Q", data[start:start + 8 * (n + 1)], n + 1))
+    offsets = list(_read_array("Q", data[start : start + 8 * (n + 1)], n + 1))
     ids_at = start + 8 * (n + 1)
-    ids = _read_array("I", data[ids_at:ids_at + 4 * t], t)
+    ids = _read_array("I", data[ids_at : ids_at + 4 * t], t)
     if n == 0:
         raise DataError("%s holds no examples" % path)
     return TokenData(header, offsets, torch.tensor(ids, dtype=torch.long))
@@ -80,8 +80,16 @@ def write_token_file(path, examples, vocab_size, pad_id, mask_id, special_ids, m
     """The Python twin of the TypeScript writer, for tests and for users who tokenize in Python."""
     tokens = sum(len(e) for e in examples)
     header = {
-        "schema": SCHEMA, "examples": len(examples), "tokens": tokens, "vocabSize": vocab_size, "padId": pad_id,
-        "maskId": mask_id, "specialIds": list(special_ids), "maxLength": max_length, "tokenizer": tokenizer, "text": text,
+        "schema": SCHEMA,
+        "examples": len(examples),
+        "tokens": tokens,
+        "vocabSize": vocab_size,
+        "padId": pad_id,
+        "maskId": mask_id,
+        "specialIds": list(special_ids),
+        "maxLength": max_length,
+        "tokenizer": tokenizer,
+        "text": text,
     }
     raw = json.dumps(header).encode("utf-8")
     raw += b" " * ((8 - (12 + len(raw)) % 8) % 8)
@@ -115,10 +123,13 @@ def masked_lm_batch(data, seed, step, batch_size, max_length, mask_prob=0.15):
     input_ids = torch.full((batch_size, width), pad, dtype=torch.long)
     attention_mask = torch.zeros((batch_size, width), dtype=torch.long)
     for row, s in enumerate(seqs):
-        input_ids[row, :len(s)] = s
-        attention_mask[row, :len(s)] = 1
-    candidates = attention_mask.bool() & ~torch.isin(input_ids, data.special) if hasattr(torch, "isin") else (
-        attention_mask.bool() & ~(input_ids[..., None] == data.special).any(-1))
+        input_ids[row, : len(s)] = s
+        attention_mask[row, : len(s)] = 1
+    candidates = (
+        attention_mask.bool() & ~torch.isin(input_ids, data.special)
+        if hasattr(torch, "isin")
+        else (attention_mask.bool() & ~(input_ids[..., None] == data.special).any(-1))
+    )
     chosen = candidates & (torch.rand((batch_size, width), generator=g) < mask_prob)
     if not candidates.any():
         raise DataError("the examples of step %d hold no token to predict (only special tokens)" % step)

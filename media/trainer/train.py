@@ -58,7 +58,11 @@ def parse_args(argv):
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     p.add_argument("--stop-at-step", type=int, default=None, help="save a checkpoint and stop after this step, as an interruption would")
-    p.add_argument("--save-rank-params", action="store_true", help="every process writes its final parameters and last summed gradient to RUN_DIR/params-rank{R}.pt")
+    p.add_argument(
+        "--save-rank-params",
+        action="store_true",
+        help="every process writes its final parameters and last summed gradient to RUN_DIR/params-rank{R}.pt",
+    )
     return p.parse_args(argv)
 
 
@@ -109,8 +113,10 @@ def truncate_metrics(path, last_step):
 def check_inputs(args, config, data, world):
     dims = config["dims"]
     if data.header["vocabSize"] > dims["vocab"]:
-        raise DataError("token file ids go up to %d, but the config's vocabulary has %d entries (was it tokenized with the model's tokenizer?)"
-                        % (data.header["vocabSize"] - 1, dims["vocab"]))
+        raise DataError(
+            "token file ids go up to %d, but the config's vocabulary has %d entries (was it tokenized with the model's tokenizer?)"
+            % (data.header["vocabSize"] - 1, dims["vocab"])
+        )
     max_length = dims["maxPositions"] if args.max_length is None else args.max_length
     if not 1 <= max_length <= dims["maxPositions"]:
         raise RunError("--max-length %d must be in 1..%d (the config's maxPositions)" % (max_length, dims["maxPositions"]))
@@ -194,7 +200,11 @@ def run(args):
     if rank == 0:
         if args.resume:
             truncate_metrics(metrics_path, start_step)
-        print("model: %d parameters, %d processes on %s, steps %d..%d" % (count_parameters(model), world, device.type, start_step + 1, args.steps), flush=True)
+        print(
+            "model: %d parameters, %d processes on %s, steps %d..%d"
+            % (count_parameters(model), world, device.type, start_step + 1, args.steps),
+            flush=True,
+        )
     stop = {"signal": False}
 
     def on_signal(signum, frame):
@@ -209,8 +219,19 @@ def run(args):
         else:
             states = [rng_state(device)]
         if rank == 0:
-            atomic_save({"format": CHECKPOINT_FORMAT, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "rng": states, "elapsedSeconds": elapsed, "configSha256": config_sha, "args": vars(args)}, ckpt_path)
+            atomic_save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": states,
+                    "elapsedSeconds": elapsed,
+                    "configSha256": config_sha,
+                    "args": vars(args),
+                },
+                ckpt_path,
+            )
 
     per_rank = args.batch_size // world
     started = time.time()
@@ -228,13 +249,15 @@ def run(args):
             loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
             # Divided by the global count, so that summing over processes gives one process's gradient.
             (loss_sum / predicted).backward()
-            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
-                             + [loss_sum.detach().reshape(1), torch.tensor([float(stop["signal"])], device=device)])
+            flat = torch.cat(
+                [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+                + [loss_sum.detach().reshape(1), torch.tensor([float(stop["signal"])], device=device)]
+            )
             if world > 1:
                 dist.all_reduce(flat)
             at = 0
             for p in params:
-                p.grad = flat[at:at + p.numel()].view_as(p).clone()
+                p.grad = flat[at : at + p.numel()].view_as(p).clone()
                 at += p.numel()
             loss, interrupted = flat[at].item() / predicted, flat[at + 1].item() > 0
             if args.save_rank_params:
@@ -250,7 +273,14 @@ def run(args):
             elapsed = elapsed_before + now - started
             if rank == 0 and (step % args.log_every == 0 or step == args.steps):
                 tps = tokens_since / max(now - mark, 1e-9)
-                record = {"step": step, "loss": loss, "lr": lr, "tokensPerSecond": tps, "elapsedSeconds": elapsed, "maskedTokens": predicted}
+                record = {
+                    "step": step,
+                    "loss": loss,
+                    "lr": lr,
+                    "tokensPerSecond": tps,
+                    "elapsedSeconds": elapsed,
+                    "maskedTokens": predicted,
+                }
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
                 print("step %d/%d  loss %.4f  lr %.3g  %.0f tok/s" % (step, args.steps, loss, lr, tps), flush=True)
@@ -264,12 +294,22 @@ def run(args):
                     print("stopped after step %d; checkpoint saved, continue with --resume" % step, flush=True)
                 break
         if code == 0 and step == args.steps and rank == 0:
-            atomic_save({"format": "attention-reuse/model@1", "config": config, "step": step, "model": model.state_dict(),
-                         "parameters": count_parameters(model)}, os.path.join(args.out, "model.pt"))
+            atomic_save(
+                {
+                    "format": "attention-reuse/model@1",
+                    "config": config,
+                    "step": step,
+                    "model": model.state_dict(),
+                    "parameters": count_parameters(model),
+                },
+                os.path.join(args.out, "model.pt"),
+            )
         if args.save_rank_params:
             # The summed gradient of the last step (before clipping) and the parameters after it.
-            torch.save({"params": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "grads": last_grads},
-                       os.path.join(args.out, "params-rank%d.pt" % rank))
+            torch.save(
+                {"params": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "grads": last_grads},
+                os.path.join(args.out, "params-rank%d.pt" % rank),
+            )
     finally:
         if metrics is not None:
             metrics.close()

@@ -12,13 +12,16 @@ usage:
       Prints one JSON line: examples timed (the first three batches are warm-up), seconds, rate.
 """
 import json
-import math
+import os
 import resource
 import sys
 import time
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torchBlocks import Embeddings, EncoderLayer, additive_padding_mask, run_layers  # noqa: E402
 
 # Batches left out of the rate, as in scripts/bench/measure.mjs.
 WARMUP_BATCHES = 3
@@ -27,57 +30,20 @@ CASES = {
     "bert-base": dict(layers=12, heads=12, hidden=768, ffn=3072, vocab=30522, positions=512),
     "long": dict(layers=6, heads=8, hidden=512, ffn=2048, vocab=30522, positions=1024),
 }
-MASK_VALUE = -10000.0
-
-
-class Layer(nn.Module):
-    """A post-LayerNorm BERT layer with attention written out, so the graph keeps its Softmax."""
-
-    def __init__(self, hidden, heads, ffn):
-        super().__init__()
-        self.heads = heads
-        self.head_dim = hidden // heads
-        self.query = nn.Linear(hidden, hidden)
-        self.key = nn.Linear(hidden, hidden)
-        self.value = nn.Linear(hidden, hidden)
-        self.output = nn.Linear(hidden, hidden)
-        self.norm1 = nn.LayerNorm(hidden)
-        self.up = nn.Linear(hidden, ffn)
-        self.down = nn.Linear(ffn, hidden)
-        self.norm2 = nn.LayerNorm(hidden)
-
-    def split(self, x):
-        b, n, _ = x.shape
-        return x.view(b, n, self.heads, self.head_dim).transpose(1, 2)
-
-    def forward(self, x, additive_mask):
-        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
-        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + additive_mask
-        probs = torch.softmax(scores, dim=-1)
-        out = torch.matmul(probs, v).transpose(1, 2).reshape(x.shape)
-        x = self.norm1(x + self.output(out))
-        x = self.norm2(x + self.down(nn.functional.gelu(self.up(x))))
-        return x, probs
 
 
 class Encoder(nn.Module):
+    """A post-LayerNorm BERT encoder with attention written out, so the graph keeps its Softmax."""
+
     def __init__(self, layers, heads, hidden, ffn, vocab, positions):
         super().__init__()
-        self.token = nn.Embedding(vocab, hidden)
-        self.position = nn.Embedding(positions, hidden)
-        self.norm = nn.LayerNorm(hidden)
-        self.layers = nn.ModuleList(Layer(hidden, heads, ffn) for _ in range(layers))
+        self.embeddings = Embeddings(vocab, hidden, positions)
+        self.layers = nn.ModuleList(EncoderLayer(hidden, heads, ffn) for _ in range(layers))
 
     def forward(self, input_ids, attention_mask):
         """(last hidden state, attention probabilities per layer [batch, heads, n, n])."""
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = self.norm(self.token(input_ids) + self.position(positions)[None])
-        additive = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * MASK_VALUE
-        probs = []
-        for layer in self.layers:
-            x, p = layer(x, additive)
-            probs.append(p)
-        return x, probs
+        x = self.embeddings(input_ids)
+        return run_layers(self.layers, x, additive_padding_mask(attention_mask, x.dtype))
 
 
 class HiddenOnly(nn.Module):
@@ -101,8 +67,13 @@ def export(case, out_path):
     mask = torch.ones(2, n, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
     torch.onnx.export(
-        model, (ids, mask), out_path, input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-        dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes}, opset_version=14,
+        model,
+        (ids, mask),
+        out_path,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["last_hidden_state"],
+        dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+        opset_version=14,
     )
 
 
@@ -118,7 +89,7 @@ def pair_similarity(probs, mask, sums):
         for l in range(L):
             d = torch.cdist(rows[:, l], rows[:, l:].reshape(len(idx) * m, (L - l) * H, m), p=1)
             s = 1.0 - 0.5 * d.reshape(len(idx), m, H, (L - l) * H).mean(1)  # [examples, H, (L-l)H]
-            sums[l * H:(l + 1) * H, l * H:] += s.sum(0)
+            sums[l * H : (l + 1) * H, l * H :] += s.sum(0)
 
 
 def reference(case, ids_path, batch, examples, threads):
@@ -132,7 +103,7 @@ def reference(case, ids_path, batch, examples, threads):
     cfg = CASES[case]
     n_heads = cfg["layers"] * cfg["heads"]
     sums = torch.zeros(n_heads, n_heads)
-    batches = [rows[i:i + batch] for i in range(0, len(rows), batch)]
+    batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
     timed, started = 0, None
     with torch.no_grad():
         for i, chunk in enumerate(batches):
@@ -140,8 +111,8 @@ def reference(case, ids_path, batch, examples, threads):
             ids = torch.zeros(len(chunk), width, dtype=torch.long)
             mask = torch.zeros(len(chunk), width, dtype=torch.long)
             for b, r in enumerate(chunk):
-                ids[b, :len(r["input_ids"])] = torch.tensor(r["input_ids"])
-                mask[b, :len(r["input_ids"])] = torch.tensor(r.get("attention_mask", [1] * len(r["input_ids"])))
+                ids[b, : len(r["input_ids"])] = torch.tensor(r["input_ids"])
+                mask[b, : len(r["input_ids"])] = torch.tensor(r.get("attention_mask", [1] * len(r["input_ids"])))
             _, probs = model(ids, mask)
             pair_similarity(probs, mask, sums)
             if i == WARMUP_BATCHES - 1:
@@ -150,10 +121,19 @@ def reference(case, ids_path, batch, examples, threads):
                 timed += len(chunk)
     seconds = time.perf_counter() - started
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({
-        "examples": len(rows), "timedExamples": timed, "seconds": seconds, "rate": timed / seconds if seconds > 0 else None,
-        "cpuSeconds": time.process_time(), "maxRSS": max_rss, "check": float(sums.sum()),
-    }))
+    print(
+        json.dumps(
+            {
+                "examples": len(rows),
+                "timedExamples": timed,
+                "seconds": seconds,
+                "rate": timed / seconds if seconds > 0 else None,
+                "cpuSeconds": time.process_time(),
+                "maxRSS": max_rss,
+                "check": float(sums.sum()),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 // min+add, the kernel's own block loop on L1-resident rows, and streaming reads).
 // Needs the compiled analysis (`npx tsc -b`).
 import { createRequire } from 'node:module';
-import { mulberry32 } from './random.mjs';
+import { pseudoRandom } from '../../test/helpers/random.mjs';
 
 const require = createRequire(import.meta.url);
 const sim = (path) => require(`../../out/analysis/similarity/${path}`);
@@ -17,7 +17,7 @@ const { assembleModule } = sim('wasmAssembler.js');
 
 /** Seeded softmax rows, a third of the heads peaked like trained attention. */
 export function randomExample(L, H, m, seed = 42) {
-  const rand = mulberry32(seed);
+  const rand = pseudoRandom(seed);
   const layers = [];
   for (let l = 0; l < L; l++) {
     const a = new Float32Array(H * m * m);

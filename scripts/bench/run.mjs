@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mulberry32 } from './random.mjs';
+import { pseudoRandom } from '../../test/helpers/random.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cacheDir = join(root, '.cache', 'bench');
@@ -53,7 +53,7 @@ function prepare(c, count) {
   const inputs = join(cacheDir, `${c.name}-${c.tokens}.jsonl`);
   const have = existsSync(inputs) ? readFileSync(inputs, 'utf8').split('\n').filter(Boolean).length : 0;
   if (have < count) {
-    const rand = mulberry32(7);
+    const rand = pseudoRandom(7);
     const mask = Array(c.tokens).fill(1);
     const lines = Array.from({ length: count }, () => JSON.stringify({ input_ids: Array.from({ length: c.tokens }, () => Math.floor(rand() * 30522)), attention_mask: mask }));
     writeFileSync(inputs, lines.join('\n') + '\n');
@@ -64,7 +64,7 @@ function prepare(c, count) {
 /** Busy CPU seconds of the whole machine so far (/proc/stat, all cores). */
 function machineBusySeconds() {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = fields;
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 

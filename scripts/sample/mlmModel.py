@@ -1,52 +1,17 @@
-"""A small BERT masked-LM with explicit attention (visible Softmax in the ONNX export)."""
-import math
+"""A small BERT masked-LM with explicit attention (visible Softmax in the ONNX export), from the
+blocks of scripts/torchBlocks.py. Parameter names are those of media/sample/model.onnx."""
+
+import os
+import sys
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-# Large enough that exp() of a masked score is exactly 0 in float32.
-MASK_VALUE = -10000.0
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torchBlocks import EncoderLayer, additive_padding_mask, embed, run_layers  # noqa: E402
 
-
-class SelfAttention(nn.Module):
-    def __init__(self, hidden, heads):
-        super().__init__()
-        self.heads, self.head_dim = heads, hidden // heads
-        self.scale = 1.0 / math.sqrt(self.head_dim)
-        self.query = nn.Linear(hidden, hidden)
-        self.key = nn.Linear(hidden, hidden)
-        self.value = nn.Linear(hidden, hidden)
-        self.output = nn.Linear(hidden, hidden)
-
-    def split_heads(self, x):
-        b, n, _ = x.shape
-        return x.view(b, n, self.heads, self.head_dim).transpose(1, 2)
-
-    def forward(self, x, additive_mask):
-        q, k, v = (self.split_heads(f(x)) for f in (self.query, self.key, self.value))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale + additive_mask
-        probs = torch.softmax(scores, dim=-1)
-        out = torch.matmul(probs, v).transpose(1, 2)
-        return self.output(out.reshape(out.shape[0], out.shape[1], -1)), probs
-
-
-class Layer(nn.Module):
-    """Post-LN transformer block, as in BERT."""
-
-    def __init__(self, hidden, heads, ffn):
-        super().__init__()
-        self.attention = SelfAttention(hidden, heads)
-        self.attention_norm = nn.LayerNorm(hidden, eps=1e-12)
-        self.up = nn.Linear(hidden, ffn)
-        self.down = nn.Linear(ffn, hidden)
-        self.ffn_norm = nn.LayerNorm(hidden, eps=1e-12)
-
-    def forward(self, x, additive_mask):
-        a, probs = self.attention(x, additive_mask)
-        x = self.attention_norm(x + a)
-        x = self.ffn_norm(x + self.down(F.gelu(self.up(x))))
-        return x, probs
+LAYER_NORM_EPS = 1e-12
 
 
 class BertMlm(nn.Module):
@@ -54,10 +19,10 @@ class BertMlm(nn.Module):
         super().__init__()
         self.token = nn.Embedding(vocab, hidden)
         self.position = nn.Embedding(max_positions, hidden)
-        self.embedding_norm = nn.LayerNorm(hidden, eps=1e-12)
-        self.layers = nn.ModuleList(Layer(hidden, heads, ffn) for _ in range(layers))
+        self.embedding_norm = nn.LayerNorm(hidden, eps=LAYER_NORM_EPS)
+        self.layers = nn.ModuleList(EncoderLayer(hidden, heads, ffn, eps=LAYER_NORM_EPS, flat_ffn=True) for _ in range(layers))
         self.head_dense = nn.Linear(hidden, hidden)
-        self.head_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.head_norm = nn.LayerNorm(hidden, eps=LAYER_NORM_EPS)
         # The decoder weight is the token embedding (tied); only its bias is separate.
         self.decoder_bias = nn.Parameter(torch.zeros(vocab))
         self.register_buffer("position_ids", torch.arange(max_positions)[None, :])
@@ -73,14 +38,8 @@ class BertMlm(nn.Module):
 
     def encode(self, input_ids, attention_mask):
         """Final hidden states and the attention probabilities of every layer."""
-        positions = self.position_ids[:, : input_ids.shape[1]]
-        x = self.embedding_norm(self.token(input_ids) + self.position(positions))
-        mask = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * MASK_VALUE
-        attentions = []
-        for layer in self.layers:
-            x, probs = layer(x, mask)
-            attentions.append(probs)
-        return x, attentions
+        x = embed(input_ids, self.token, self.position, self.embedding_norm, self.position_ids)
+        return run_layers(self.layers, x, additive_padding_mask(attention_mask, x.dtype))
 
     def lm_logits(self, hidden):
         h = self.head_norm(F.gelu(self.head_dense(hidden)))

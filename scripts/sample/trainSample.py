@@ -83,8 +83,8 @@ def batches(lengths, batch_size, rng):
     chunk = batch_size * 50
     out = []
     for s in range(0, len(order), chunk):
-        part = sorted(order[s: s + chunk], key=lambda i: lengths[i])
-        out += [part[j: j + batch_size] for j in range(0, len(part), batch_size)]
+        part = sorted(order[s : s + chunk], key=lambda i: lengths[i])
+        out += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
     return [out[i] for i in rng.permutation(len(out)) if len(out[i]) == batch_size]
 
 
@@ -92,11 +92,11 @@ def train(model, data, steps, batch_size, lr, seed):
     rng = np.random.default_rng(seed)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98), eps=1e-6
+    )
     warmup = max(1, steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
     lengths = [len(x) for x in data]
     model.train()
     step, queue, start, recent = 0, [], time.time(), []
@@ -116,8 +116,7 @@ def train(model, data, steps, batch_size, lr, seed):
         step += 1
         recent.append(loss.item())
         if step % 100 == 0 or step == steps:
-            log(f"step {step}/{steps}  loss {np.mean(recent):.3f}  lr {sched.get_last_lr()[0]:.2e}  "
-                f"{time.time() - start:.0f}s")
+            log(f"step {step}/{steps}  loss {np.mean(recent):.3f}  lr {sched.get_last_lr()[0]:.2e}  " f"{time.time() - start:.0f}s")
             recent = []
     return time.time() - start
 
@@ -128,7 +127,7 @@ def masked_accuracy(model, data, seed, most_frequent):
     rng = np.random.default_rng(seed)
     correct = baseline = total = 0
     for s in range(0, len(data), 64):
-        ids, attention_mask = pad(data[s: s + 64])
+        ids, attention_mask = pad(data[s : s + 64])
         inputs, chosen, labels = mask_tokens(ids, attention_mask, rng, model.token.num_embeddings, train=False)
         hidden, _ = model.encode(inputs, attention_mask)
         predicted = model.lm_logits(hidden[chosen]).argmax(-1)
@@ -146,7 +145,7 @@ def uniform_similarity(model, data):
     per_layer = np.zeros(len(model.layers))
     count = 0
     for s in range(0, len(data), 64):
-        part = data[s: s + 64]
+        part = data[s : s + 64]
         ids, attention_mask = pad(part)
         _, attentions = model.encode(ids, attention_mask)
         for i, x in enumerate(part):
@@ -163,12 +162,19 @@ def uniform_similarity(model, data):
 def export(model, path):
     model.eval()
     dummy = (torch.tensor([[2, 10, 11, 12, 3], [2, 13, 14, 3, 0]]), torch.tensor([[1] * 5, [1, 1, 1, 1, 0]]))
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch", 1: "sequence"}}
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"}}
     # No constant folding: folding would store a transposed copy of the tied embedding
     # matrix (+2 MB); ONNX Runtime folds the Transpose nodes itself at load time.
-    torch.onnx.export(model, dummy, path, input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                      dynamic_axes=axes, opset_version=14, do_constant_folding=False)
+    torch.onnx.export(
+        model,
+        dummy,
+        path,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamic_axes=axes,
+        opset_version=14,
+        do_constant_folding=False,
+    )
 
 
 @torch.no_grad()
@@ -178,11 +184,20 @@ def expected_attention(model, tokenized):
     for i, ids in enumerate(tokenized):
         x = torch.tensor([ids])
         _, attentions = model64.encode(x, torch.ones_like(x))
-        examples.append({"index": i, "length": len(ids), "ids": ids, "stacks": {"encoder": [
-            np.vectorize(lambda v: float(f"{v:.12g}"))(a[0].numpy()).tolist() for a in attentions]}})
-    return {"model": "model.onnx", "tolerance": 1e-5,
-            "stacks": [{"name": "encoder", "kind": "self", "layers": CONFIG["layers"], "heads": CONFIG["heads"]}],
-            "examples": examples}
+        examples.append(
+            {
+                "index": i,
+                "length": len(ids),
+                "ids": ids,
+                "stacks": {"encoder": [np.vectorize(lambda v: float(f"{v:.12g}"))(a[0].numpy()).tolist() for a in attentions]},
+            }
+        )
+    return {
+        "model": "model.onnx",
+        "tolerance": 1e-5,
+        "stacks": [{"name": "encoder", "kind": "self", "layers": CONFIG["layers"], "heads": CONFIG["heads"]}],
+        "examples": examples,
+    }
 
 
 def check_tokenizer(out, pairs):
@@ -190,8 +205,7 @@ def check_tokenizer(out, pairs):
     with open(path, "w") as f:
         for text, ids in pairs:
             f.write(json.dumps({"text": text, "ids": ids}) + "\n")
-    subprocess.run(["node", os.path.join(HERE, "checkTokenizer.cjs"), os.path.join(out, "tokenizer.json"), path],
-                   check=True, cwd=ROOT)
+    subprocess.run(["node", os.path.join(HERE, "checkTokenizer.cjs"), os.path.join(out, "tokenizer.json"), path], check=True, cwd=ROOT)
 
 
 def check_onnx(out, expected):
@@ -201,13 +215,15 @@ def check_onnx(out, expected):
     probe, names = attention_probe(onnx.load(os.path.join(out, "model.onnx")))
     onnx.save(probe, os.path.join(tmp, "probe.onnx"))
     rows = [{"input_ids": e["ids"], "attention_mask": [1] * e["length"]} for e in expected["examples"]]
-    jobs = [{"model": os.path.join(tmp, "probe.onnx"), "inputs": rows, "floatInputs": [], "outputs": names,
-             "padBatch": True}]
+    jobs = [{"model": os.path.join(tmp, "probe.onnx"), "inputs": rows, "floatInputs": [], "outputs": names, "padBatch": True}]
     with open(os.path.join(tmp, "jobs.json"), "w") as f:
         json.dump(jobs, f)
-    subprocess.run(["node", os.path.join(HERE, "..", "fixtures", "runProbes.cjs"), os.path.join(tmp, "jobs.json"),
-                    os.path.join(tmp, "results.json")], check=True, cwd=ROOT,
-                   env=dict(os.environ, ORT_DISABLE_TELEMETRY="1"))
+    subprocess.run(
+        ["node", os.path.join(HERE, "..", "fixtures", "runProbes.cjs"), os.path.join(tmp, "jobs.json"), os.path.join(tmp, "results.json")],
+        check=True,
+        cwd=ROOT,
+        env=dict(os.environ, ORT_DISABLE_TELEMETRY="1"),
+    )
     with open(os.path.join(tmp, "results.json")) as f:
         result = json.load(f)[0]
     worst = 0.0

@@ -76,7 +76,7 @@ def learn_vocab(sentences, size):
         (a, b), count = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
         if count < 2:
             break
-        merged = a + b[len(PREFIX):]
+        merged = a + b[len(PREFIX) :]
         if merged not in known:
             known.add(merged)
             vocab.append(merged)
@@ -140,23 +140,37 @@ class WordPiece:
             "truncation": None,
             "padding": None,
             "added_tokens": [
-                {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                 "normalized": False, "special": True} for i, t in enumerate(SPECIALS)],
-            "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
-                           "strip_accents": None, "lowercase": True},
+                {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+                for i, t in enumerate(SPECIALS)
+            ],
+            "normalizer": {
+                "type": "BertNormalizer",
+                "clean_text": True,
+                "handle_chinese_chars": True,
+                "strip_accents": None,
+                "lowercase": True,
+            },
             "pre_tokenizer": {"type": "BertPreTokenizer"},
             "post_processor": {
                 "type": "TemplateProcessing",
                 "single": [special("[CLS]"), sequence("A", 0), special("[SEP]")],
-                "pair": [special("[CLS]"), sequence("A", 0), special("[SEP]"), sequence("B", 1),
-                         {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
-                "special_tokens": {t: {"id": t, "ids": [self.ids[t]], "tokens": [t]}
-                                   for t in ("[CLS]", "[SEP]")},
+                "pair": [
+                    special("[CLS]"),
+                    sequence("A", 0),
+                    special("[SEP]"),
+                    sequence("B", 1),
+                    {"SpecialToken": {"id": "[SEP]", "type_id": 1}},
+                ],
+                "special_tokens": {t: {"id": t, "ids": [self.ids[t]], "tokens": [t]} for t in ("[CLS]", "[SEP]")},
             },
             "decoder": {"type": "WordPiece", "prefix": PREFIX, "cleanup": True},
-            "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": PREFIX,
-                      "max_input_chars_per_word": MAX_CHARS,
-                      "vocab": {t: i for i, t in enumerate(self.vocab)}},
+            "model": {
+                "type": "WordPiece",
+                "unk_token": "[UNK]",
+                "continuing_subword_prefix": PREFIX,
+                "max_input_chars_per_word": MAX_CHARS,
+                "vocab": {t: i for i, t in enumerate(self.vocab)},
+            },
         }
 
     def save(self, path):

@@ -1,4 +1,4 @@
-"""Protects Reuse Multi-Head Attention: K = 0 is a standard transformer, reuse heads see the source probabilities exactly, gradients reach the source."""
+"""Protects Reuse Multi-Head Attention: K = 0 is a standard transformer, reuse heads see the source probabilities exactly, gradients reach the source."""  # noqa: E501 (the one line saying what the file protects)
 
 import unittest
 
@@ -29,8 +29,12 @@ class StandardTransformerTest(unittest.TestCase):
                 ref.self_attn.in_proj_bias.copy_(torch.cat([a.query.bias, a.key.bias, a.value.bias]))
                 ref.self_attn.out_proj.weight.copy_(layer.attention_output.weight)
                 ref.self_attn.out_proj.bias.copy_(layer.attention_output.bias)
-                for mine, theirs in ((layer.intermediate, ref.linear1), (layer.output, ref.linear2),
-                                     (layer.attention_norm, ref.norm1), (layer.output_norm, ref.norm2)):
+                for mine, theirs in (
+                    (layer.intermediate, ref.linear1),
+                    (layer.output, ref.linear2),
+                    (layer.attention_norm, ref.norm1),
+                    (layer.output_norm, ref.norm2),
+                ):
                     theirs.weight.copy_(mine.weight)
                     theirs.bias.copy_(mine.bias)
             reference.append(ref.eval())
@@ -43,15 +47,19 @@ class StandardTransformerTest(unittest.TestCase):
             for ref in reference:
                 theirs = ref(theirs, src_key_padding_mask=mask == 0)
         real = mask.bool()
-        self.assertTrue(torch.allclose(ours[real], theirs[real], atol=1e-5),
-                        "K = 0 must be a plain post-LayerNorm transformer layer: max diff %g" % (ours[real] - theirs[real]).abs().max())
+        self.assertTrue(
+            torch.allclose(ours[real], theirs[real], atol=1e-5),
+            "K = 0 must be a plain post-LayerNorm transformer layer: max diff %g" % (ours[real] - theirs[real]).abs().max(),
+        )
 
 
 class ReuseProbabilitiesTest(unittest.TestCase):
     def test_reuse_heads_see_the_source_tensor_exactly(self):
-        heads = [["exact"] * 4,
-                 ["exact", {"reuse": {"layer": 0, "head": 3}}, "exact", {"reuse": {"layer": 0, "head": 0}}],
-                 [{"reuse": {"layer": 1, "head": 2}}, "exact", "exact", {"reuse": {"layer": 0, "head": 3}}]]
+        heads = [
+            ["exact"] * 4,
+            ["exact", {"reuse": {"layer": 0, "head": 3}}, "exact", {"reuse": {"layer": 0, "head": 0}}],
+            [{"reuse": {"layer": 1, "head": 2}}, "exact", "exact", {"reuse": {"layer": 0, "head": 3}}],
+        ]
         torch.manual_seed(1)
         model = ReuseBertForMaskedLM(helpers.make_config(L=3, H=4, heads=heads, P=2, K=2), attention_dropout=0.5).eval()
         ids, mask = batch()
@@ -61,7 +69,9 @@ class ReuseProbabilitiesTest(unittest.TestCase):
             for h, entry in enumerate(row):
                 if isinstance(entry, dict):
                     i, j = entry["reuse"]["layer"], entry["reuse"]["head"]
-                    self.assertTrue(torch.equal(probs[l][:, h], probs[i][:, j]), "heads[%d][%d] must use heads[%d][%d]'s probabilities" % (l, h, i, j))
+                    self.assertTrue(
+                        torch.equal(probs[l][:, h], probs[i][:, j]), "heads[%d][%d] must use heads[%d][%d]'s probabilities" % (l, h, i, j)
+                    )
         self.assertFalse(torch.equal(probs[1][:, 0], probs[0][:, 0]), "an exact head computed nothing of its own")
         self.assertTrue(torch.allclose(probs[2].sum(-1), torch.ones(2, 4, 6)), "rows must be distributions")
 

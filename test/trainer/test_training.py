@@ -1,4 +1,4 @@
-"""Protects the training loop: loss falls, metrics lines, stop + resume reproduces an uninterrupted run, torchrun (gloo) equals one process."""
+"""Protects the training loop: loss falls, metrics lines, stop + resume reproduces an uninterrupted run, torchrun (gloo) equals one process."""  # noqa: E501 (the one line saying what the file protects)
 
 import json
 import os
@@ -65,8 +65,12 @@ class TrainingTest(unittest.TestCase):
         self.assertEqual(train.main(self.args("parts", *common, "--resume")), 0)
         whole, parts = metrics(os.path.join(self.dir, "whole")), metrics(os.path.join(self.dir, "parts"))
         self.assertEqual([r["step"] for r in parts], list(range(1, 21)))
-        self.assertAlmostEqual(parts[-1]["loss"], whole[-1]["loss"], delta=1e-6,
-                               msg="step-20 loss after resume differs: optimizer, RNG or data state was not restored")
+        self.assertAlmostEqual(
+            parts[-1]["loss"],
+            whole[-1]["loss"],
+            delta=1e-6,
+            msg="step-20 loss after resume differs: optimizer, RNG or data state was not restored",
+        )
         self.assertEqual(parts[15]["loss"], whole[15]["loss"])
 
     def test_torchrun_gloo_two_processes_equal_one_process(self):
@@ -75,9 +79,22 @@ class TrainingTest(unittest.TestCase):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = dict(os.environ, OMP_NUM_THREADS="1")
-        launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-                  "--master_addr", "127.0.0.1", "--master_port", str(port), *train_flags_for_old_torchrun(),
-                  TRAIN_PY, *self.args("ddp", *common)]
+        launch = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            *train_flags_for_old_torchrun(),
+            TRAIN_PY,
+            *self.args("ddp", *common),
+        ]
         r = subprocess.run(launch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stdout[-3000:])
         self.assertEqual(train.main(self.args("single", *common)), 0)
@@ -86,15 +103,21 @@ class TrainingTest(unittest.TestCase):
         single = torch.load(os.path.join(self.dir, "single", "params-rank0.pt"))
         for name, g in single["grads"].items():
             self.assertTrue(torch.equal(rank0["grads"][name], rank1["grads"][name]), "ranks summed different gradients for %s" % name)
-            self.assertTrue(torch.allclose(rank0["grads"][name], g, rtol=1e-4, atol=1e-7),
-                            "%s: the summed gradient of 2 processes differs from one process's by %g" % (name, (rank0["grads"][name] - g).abs().max()))
+            self.assertTrue(
+                torch.allclose(rank0["grads"][name], g, rtol=1e-4, atol=1e-7),
+                "%s: the summed gradient of 2 processes differs from one process's by %g" % (name, (rank0["grads"][name] - g).abs().max()),
+            )
         for name, p in single["params"].items():
             self.assertTrue(torch.equal(rank0["params"][name], rank1["params"][name]), "ranks disagree on %s" % name)
             # AdamW's first steps move each weight by about lr·sign(grad), so rounding in a
             # near-zero gradient shows up at a small fraction of lr (1e-3), never more.
-            self.assertTrue(torch.allclose(rank0["params"][name], p, rtol=0, atol=2e-5),
-                            "%s: 2 processes differ from one by %g" % (name, (rank0["params"][name] - p).abs().max()))
-        self.assertAlmostEqual(metrics(os.path.join(self.dir, "ddp"))[-1]["loss"], metrics(os.path.join(self.dir, "single"))[-1]["loss"], delta=1e-5)
+            self.assertTrue(
+                torch.allclose(rank0["params"][name], p, rtol=0, atol=2e-5),
+                "%s: 2 processes differ from one by %g" % (name, (rank0["params"][name] - p).abs().max()),
+            )
+        self.assertAlmostEqual(
+            metrics(os.path.join(self.dir, "ddp"))[-1]["loss"], metrics(os.path.join(self.dir, "single"))[-1]["loss"], delta=1e-5
+        )
 
     def test_bad_inputs_exit_2(self):
         self.assertEqual(train.main(self.args("bad", "--steps", "1", "--max-length", "99")), 2)

@@ -7,7 +7,10 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { chromiumPath, installVsix, openWorkbench, profile, root, runCommand, startCodeServer, tail, webviewFrame } from './workbench.mjs';
+import { chromiumPath } from '../helpers/chromium.mjs';
+import { root } from '../helpers/paths.mjs';
+import { tail } from '../helpers/servers.mjs';
+import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const extensionId = `${manifest.publisher}.${manifest.name}`;
@@ -61,7 +64,7 @@ function newestSource() {
     if (!s.isDirectory()) return s.mtimeMs;
     return Math.max(s.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
   };
-  return Math.max(...['analysis', 'extension', 'webview', 'media', 'package.json', '.vscodeignore'].map((f) => newest(join(root, f))));
+  return Math.max(...['analysis', 'extension', 'webview', 'protocol', 'media', 'package.json', '.vscodeignore'].map((f) => newest(join(root, f))));
 }
 
 async function main() {

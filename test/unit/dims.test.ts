@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { modelDims } from '../../analysis/onnx/dims';
 import { readModel as openAttentionModel } from '../../analysis/app/readers';
-
-const root = join(__dirname, '..', '..', '..');
+import { root } from '../helpers/paths.mjs';
 
 describe('modelDims', () => {
   const cases: [string, object][] = [

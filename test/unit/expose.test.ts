@@ -6,9 +6,8 @@ import { test } from 'node:test';
 import { decodeModel } from '../../analysis/onnx/model';
 import { attentionOnlyModel, exposeTensors } from '../../analysis/onnx/expose';
 import { readModel as openAttentionModel } from '../../analysis/app/readers';
+import { fixtureModels as fixtures, root } from '../helpers/paths.mjs';
 
-const root = join(__dirname, '..', '..', '..');
-const fixtures = join(root, 'test', 'fixtures', 'models');
 const models = [
   join(root, 'media', 'sample', 'model.onnx'),
   ...readdirSync(fixtures)

@@ -10,8 +10,7 @@ import { readLines } from '../../analysis/app/storage';
 import { readJsonlExamples } from '../../analysis/runtime/inputs';
 import { AttentionRunner } from '../../analysis/runtime/runner';
 import type { ExtractedExample } from '../../analysis/runtime/runner';
-
-const dir = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'models');
+import { fixtureModels as dir } from '../helpers/paths.mjs';
 
 interface Expected {
   tolerance?: number;

@@ -10,7 +10,7 @@ import { candidateGrid, presetHeadMap, presetLayers } from '../../analysis/plann
 import type { HeadMap } from '../../analysis/planner/headMap';
 import { paretoFront, planStack, recommend } from '../../analysis/planner/plan';
 import type { Candidate, PlannerStack } from '../../analysis/planner/plan';
-import { pseudoRandom } from './pseudoRandom';
+import { pseudoRandom } from '../helpers/random.mjs';
 
 /** A symmetric headPairs with 1 on the diagonal, random elsewhere. */
 function randomPairs(L: number, H: number, rand: () => number): HeadPairs {

@@ -11,7 +11,7 @@ import type { KernelInput, KernelOutput } from '../../analysis/similarity/simila
 import { openKernel } from '../../analysis/similarity/similarityKernel';
 import { assembleModule } from '../../analysis/similarity/wasmAssembler';
 import { InputError } from '../../analysis/errors';
-import { pseudoRandom } from './pseudoRandom';
+import { pseudoRandom } from '../helpers/random.mjs';
 
 /** Float32 softmax rows of every style the runtime can produce: diffuse, peaked, one-hot, with exact zeros, with tiny values. */
 function randomLayers(rand: () => number, L: number, H: number, q: number, k: number): Float32Array[] {

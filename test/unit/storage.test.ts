@@ -23,7 +23,10 @@ function failWrites(code: string, ok = 0): void {
     let writes = 0;
     const write = fh.write.bind(fh) as (...args: unknown[]) => Promise<unknown>;
     return new Proxy(fh, {
-      get: (t, k) => (k === 'write' ? async (...args: unknown[]) => (writes++ < ok ? write(...args) : Promise.reject(errno(code))) : (t as unknown as Record<string | symbol, unknown>)[k]),
+      get: (t, k) =>
+        k === 'write'
+          ? async (...args: unknown[]) => (writes++ < ok ? write(...args) : Promise.reject(errno(code)))
+          : (t as unknown as Record<string | symbol, unknown>)[k],
     });
   }) as typeof fileSystem.open;
 }
@@ -36,7 +39,11 @@ describe('storage under injected faults', () => {
   it('a full disk: one line naming the file, the temporary removed', async () => {
     const dir = fresh();
     failWrites('ENOSPC');
-    await rejectsWith(writeFileAtomic(join(dir, 'out.json'), 'x'.repeat(1000), { overwrite: false }), /^cannot write .*out\.json: no space left on the device$/, 'ENOSPC must name the file');
+    await rejectsWith(
+      writeFileAtomic(join(dir, 'out.json'), 'x'.repeat(1000), { overwrite: false }),
+      /^cannot write .*out\.json: no space left on the device$/,
+      'ENOSPC must name the file',
+    );
     assert.deepEqual(readdirSync(dir), [], 'a temporary file was left behind');
   });
 
@@ -45,7 +52,11 @@ describe('storage under injected faults', () => {
     failWrites('ENOSPC', 1);
     const out = await openAtomicStream(join(dir, 'attention.bin'), { overwrite: true });
     await out.write(new Uint8Array(100));
-    await rejectsWith(out.write(new Uint8Array(100)), /^cannot write .*attention\.bin: no space left on the device$/, 'the second write hits the full disk');
+    await rejectsWith(
+      out.write(new Uint8Array(100)),
+      /^cannot write .*attention\.bin: no space left on the device$/,
+      'the second write hits the full disk',
+    );
     await out.abort();
     assert.deepEqual(readdirSync(dir), []);
   });
@@ -53,13 +64,21 @@ describe('storage under injected faults', () => {
   it('a read-only folder is refused before any work, by checkOutput', async () => {
     const dir = fresh();
     fileSystem.open = (async () => Promise.reject(errno('EROFS'))) as unknown as typeof fileSystem.open;
-    await rejectsWith(checkOutput(join(dir, 'out.json'), { overwrite: true }), /^cannot write .*out\.json: the file system is read-only$/, 'EROFS must name the file');
+    await rejectsWith(
+      checkOutput(join(dir, 'out.json'), { overwrite: true }),
+      /^cannot write .*out\.json: the file system is read-only$/,
+      'EROFS must name the file',
+    );
   });
 
   it('a failing rename: the temporary is removed', async () => {
     const dir = fresh();
     fileSystem.rename = (async () => Promise.reject(errno('EXDEV'))) as typeof fileSystem.rename;
-    await rejectsWith(writeFileAtomic(join(dir, 'out.json'), 'x', { overwrite: true }), /^cannot write .*out\.json: EXDEV$/, 'an unknown code is named as it is');
+    await rejectsWith(
+      writeFileAtomic(join(dir, 'out.json'), 'x', { overwrite: true }),
+      /^cannot write .*out\.json: EXDEV$/,
+      'an unknown code is named as it is',
+    );
     assert.deepEqual(readdirSync(dir), []);
   });
 
@@ -68,9 +87,15 @@ describe('storage under injected faults', () => {
     writeFileSync(join(dir, 'in.jsonl'), '{"a":1}\n');
     fileSystem.open = (async (path: string, flags?: string) => {
       const fh = await original.open(path, flags);
-      return new Proxy(fh, { get: (t, k) => (k === 'read' ? async () => Promise.reject(errno('EIO')) : (t as unknown as Record<string | symbol, unknown>)[k]) });
+      return new Proxy(fh, {
+        get: (t, k) => (k === 'read' ? async () => Promise.reject(errno('EIO')) : (t as unknown as Record<string | symbol, unknown>)[k]),
+      });
     }) as typeof fileSystem.open;
-    await rejectsWith(readText(join(dir, 'in.jsonl'), 'inputs file'), /^cannot read inputs file .*in\.jsonl: an input\/output error of the device$/, 'EIO must name the file');
+    await rejectsWith(
+      readText(join(dir, 'in.jsonl'), 'inputs file'),
+      /^cannot read inputs file .*in\.jsonl: an input\/output error of the device$/,
+      'EIO must name the file',
+    );
   });
 
   it('a cancelled write throws CancelledError and leaves nothing', async () => {
@@ -100,7 +125,11 @@ describe('storage under injected faults', () => {
     writeFileSync(join(dir, 'model.onnx'), 'model');
     symlinkSync(join(dir, 'model.onnx'), join(dir, 'link'));
     for (const target of [join(dir, 'model.onnx'), join(dir, 'link'), join(dir, '.', 'sub', '..', 'model.onnx')]) {
-      await rejectsWith(writeFileAtomic(target, 'x', { overwrite: true, inputs: [join(dir, 'model.onnx')] }), /an input of this run/, `${target} is the model`);
+      await rejectsWith(
+        writeFileAtomic(target, 'x', { overwrite: true, inputs: [join(dir, 'model.onnx')] }),
+        /an input of this run/,
+        `${target} is the model`,
+      );
     }
   });
 });
@@ -126,6 +155,9 @@ describe('bounded reading', () => {
   it('measures JSON depth outside strings only, and refuses it past 64 levels', () => {
     assert.equal(jsonDepth('{"a":"[[[{{{","b":[[1]],"c":"\\"["}'), 3);
     assert.doesNotThrow(() => parseJsonText(`${'['.repeat(64)}${']'.repeat(64)}`, 'f'));
-    assert.throws(() => parseJsonText(`${'['.repeat(65)}${']'.repeat(65)}`, 'f.json'), /^InputError: f\.json: JSON nested more than 64 levels deep$/);
+    assert.throws(
+      () => parseJsonText(`${'['.repeat(65)}${']'.repeat(65)}`, 'f.json'),
+      /^InputError: f\.json: JSON nested more than 64 levels deep$/,
+    );
   });
 });

@@ -4,15 +4,14 @@
 // when the server runs with enable-smoke-test-driver; it then reports through two page
 // functions: codeAutomationLog(type, args) and codeAutomationExit(code).
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { appendFileSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { format } from 'node:util';
-import { chromium } from 'playwright-core';
+import { chromiumPath, launchChromium } from '../helpers/chromium.mjs';
+import { root } from '../helpers/paths.mjs';
+import { freePort, tail } from '../helpers/servers.mjs';
 import { userSettings } from '../ui/workbench.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 // --untrusted: workspace trust stays on, so the folder opens in Restricted Mode and only the
 // suites written for it run (they read VSCODE_TEST_UNTRUSTED).
 const untrusted = process.argv.includes('--untrusted');
@@ -23,7 +22,6 @@ const artifacts = join(root, untrusted ? '.artifacts/vscode-untrusted' : '.artif
 const scratch = join(artifacts, 'scratch');
 const suiteEntry = join(root, 'out/test/vscode/suite/index.js');
 const workspace = process.env.VSCODE_TEST_WORKSPACE ?? join(root, 'test/fixtures');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const serverLog = join(artifacts, 'code-server.log');
 const workbenchLog = join(artifacts, 'workbench.log');
 // Marks the suite's reporter output (see suite/index.ts).
@@ -108,20 +106,7 @@ async function main() {
   ]);
   const url = `${origin}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`;
 
-  const context = await chromium.launchPersistentContext(join(scratch, 'chromium'), {
-    executablePath: chromiumPath,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const context = await launchChromium(join(scratch, 'chromium'), { viewport: { width: 1280, height: 800 } });
   browser = context;
   page = context.pages()[0] ?? (await context.newPage());
   let reportExit;
@@ -167,25 +152,6 @@ async function waitForServer(origin, serverExited) {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-function tail(file, lines = 20) {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolvePort(port));
-    });
-  });
 }
 
 /** Saves what the workbench shows now: the end state after a run, the stuck state after a timeout. */

@@ -3,10 +3,10 @@
 // and exit 0, and run the same suite in code-server (runInCodeServer.mjs) instead.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { root } from '../helpers/paths.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const suiteEntry = join(root, 'out/test/vscode/suite/index.js');
 const scratch = join(root, '.artifacts/vscode-electron');
 const version = process.env.VSCODE_TEST_VERSION ?? 'stable';

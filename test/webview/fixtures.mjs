@@ -1,18 +1,7 @@
 // Messages a host would send, built from a seeded pseudo-random model so that tests and
 // screenshots are the same on every run. Typed arrays cannot cross page.evaluate, so
 // they travel as {__typed, values} and the page turns them back (see page.mjs).
-
-/** Mulberry32: small, seeded, good enough for fixtures. */
-export function pseudoRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { pseudoRandom } from '../helpers/random.mjs';
 
 const typed = (kind, values) => ({ __typed: kind, values: Array.from(values) });
 const tensor = (kind, shape, values) => ({ shape, data: typed(kind, values) });
@@ -114,11 +103,11 @@ export function attentionMatrix(q, k, shift, seed) {
   return out;
 }
 
-export function attentionMapMessage(requestId, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
+export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
   const n = tokens.length;
   return {
     type: 'attentionMap',
-    requestId,
+    inReplyTo,
     example,
     stack: 'encoder',
     layer,
@@ -161,7 +150,9 @@ export function planMessage(L, H) {
     c.pareto = !candidates.some((o) => o !== c && o.flopsRatio <= c.flopsRatio && o.similarityKept >= c.similarityKept && (o.flopsRatio < c.flopsRatio || o.similarityKept > c.similarityKept));
   }
   const recommended = candidates.findIndex((c) => c.mode === 'partial' && c.P === L - 2 && c.K === Math.max(1, H / 2));
-  return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended };
+  // The labels as analysis/planner/modes.ts words them; the host sends them with the plan.
+  const modes = [{ name: 'partial', label: 'Partial' }, { name: 'full', label: 'Full' }];
+  return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended, modes };
 }
 
 export function metricsMessage(run, from, count, reset = false) {

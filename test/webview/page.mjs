@@ -3,12 +3,12 @@
 // is the webview's only API; messages from the "host" are window.postMessage calls.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.mjs';
+import { root } from '../helpers/paths.mjs';
 import { themeCss, themes } from './themes.mjs';
 
-export const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
 const origin = 'http://webview.test';
 const require = createRequire(import.meta.url);
 
@@ -21,20 +21,7 @@ function built(path) {
 /** Chromium with the flags that work on these machines and a throw-away profile. */
 export async function launchBrowser() {
   const profile = mkdtempSync(join(tmpdir(), 'attention-reuse-webview-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    deviceScaleFactor: 1,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const context = await launchChromium(profile, { deviceScaleFactor: 1 });
   return {
     context,
     close: async () => {
@@ -116,9 +103,20 @@ export async function openPanel(context, { theme = 'dark', width = 1200, height 
   return { page, errors };
 }
 
-/** Posts a host message to the webview. */
+/**
+ * Posts a host message to the webview and resolves once the page has handled it: a listener
+ * added after the panel's runs after the panel's handler and the promise reactions it started
+ * (a reply settles a promise), so no test reads the page before the message has arrived.
+ */
 export async function send(page, message) {
-  await page.evaluate((m) => window.postMessage(window.__revive(m), '*'), message);
+  await page.evaluate(
+    (m) =>
+      new Promise((resolve) => {
+        window.addEventListener('message', () => resolve(), { once: true });
+        window.postMessage(window.__revive(m), '*');
+      }),
+    message,
+  );
 }
 
 export async function posted(page) {

@@ -1,0 +1,262 @@
+/**
+ * Messages between the extension host and the panel webview (types only; both sides import
+ * it, and this folder's tsconfig has neither the DOM nor vscode, so neither leaks in). Large
+ * matrices travel as flat typed arrays with their shape, which VS Code passes to the webview
+ * without turning every number into JSON text. Indices are 0-based (DESIGN.md).
+ *
+ * A request carries a `messageId`; its reply carries the same number as `inReplyTo`, and
+ * `Exchanges` ties each request type to the reply it gets (see requests.ts).
+ */
+
+/** A row-major array of any rank: `data.length` is the product of `shape`. */
+export interface Tensor<T extends Float32Array | Float64Array | Int32Array> {
+  shape: number[];
+  data: T;
+}
+
+/** One stack of an analysis (`AnalysisStack`), flattened; L layers and H heads. */
+export interface StackPayload {
+  name: string;
+  kind: 'self' | 'cross';
+  layerCount: number;
+  headCount: number;
+  dims: { hidden: number | null; ffn: number | null; vocab: number | null; maxPositions: number | null };
+  /** [L, H, L, H]: mean TV similarity of two heads. */
+  headPairs: Tensor<Float64Array>;
+  /** [L, H, L]: c[(l,h), l'] (paper eq. 3). */
+  c: Tensor<Float64Array>;
+  /** [L, H, L]: the h' that attains c. */
+  cArgmax: Tensor<Int32Array>;
+  /** [L, L]: M[l][l'] = max_h c[(l,h), l'] (paper Fig. 2). */
+  layerPairs: Tensor<Float64Array>;
+  /** [L-1, H]: heads of layers 1..L-1, ascending by c[(l,h), l-1] (paper Fig. 3). */
+  sequentialHeads: Tensor<Int32Array>;
+  /** [L-1, H]: the values that go with `sequentialHeads`. */
+  sequentialValues: Tensor<Float64Array>;
+  /** [L, H]: mean similarity of a head to uniform attention over the real keys. */
+  uniform: Tensor<Float64Array>;
+  /** [L, H]: mean row entropy of a head, in nats. */
+  entropy: Tensor<Float64Array>;
+}
+
+/** Where an analysis came from and how it ran. */
+export interface AnalysisInfo {
+  /** What the panel calls it (file name or "sample model"). */
+  label: string;
+  model: { path: string; sha256: string };
+  run: { examples: number; tokens: number; executionProvider: string; precision: string; seconds: number; inputs?: string };
+  /** Whether the host can re-run the model to show single attention maps. */
+  canShowAttention: boolean;
+}
+
+/** Role of one head in a reuse configuration (mirrors the planner's `HeadEntry`). */
+export type HeadRole = 'exact' | 'skip' | { reuse: { layer: number; head: number } };
+
+/** A reuse mode as menus name it (a row of analysis/planner/modes.ts, which the webview cannot import). */
+export interface ModeLabel {
+  /** As files and options spell it, e.g. `all-end`. */
+  name: string;
+  /** A few words for menus, e.g. "All at the end". */
+  label: string;
+}
+
+/** One configuration the planner scored. */
+export interface PlanCandidate {
+  mode: string;
+  /** Reuse (or skip) layers, the paper's P. */
+  P: number;
+  /** Reuse heads per reuse layer, the paper's K. */
+  K: number;
+  paramsRatio: number;
+  flopsRatio: number;
+  scoreMemoryRatio: number;
+  /** Mean headPairs similarity over the reuse heads; null where nothing is reused. */
+  similarityKept: number | null;
+  /** Mean similarity to uniform attention of the same heads, to read `similarityKept` against. */
+  uniformBaseline: number | null;
+  /** [L][H] */
+  heads: HeadRole[][];
+  /** On the Pareto front of FLOPs ratio against similarity kept. */
+  pareto: boolean;
+}
+
+/** Columns of training metrics, one entry per logged step. */
+export interface MetricColumns {
+  step: Float64Array;
+  loss: Float64Array;
+  /** Optional columns are absent or hold NaN where a line had no value. */
+  lr?: Float64Array;
+  tokensPerSecond?: Float64Array;
+  elapsedSeconds?: Float64Array;
+}
+
+export type ThemeKind = 'light' | 'dark' | 'high-contrast' | 'high-contrast-light';
+
+// ---- host → webview ----
+
+/** Display settings; sent first after `ready` and again when they change. */
+export interface SettingsMessage {
+  type: 'settings';
+  theme: ThemeKind;
+  /** The narrow activity-bar view or the full editor panel. */
+  host: 'sidebar' | 'editor';
+}
+
+/** An analysis to show, or null to clear the panel. */
+export interface AnalysisMessage {
+  type: 'analysis';
+  info: AnalysisInfo | null;
+  stacks: StackPayload[];
+}
+
+/** Reply to `requestAttentionMap`: one head's attention on one example, and its best match one layer down. */
+export interface AttentionMapMessage {
+  type: 'attentionMap';
+  inReplyTo: number;
+  example: number;
+  stack: string;
+  layer: number;
+  head: number;
+  /** Token strings (untrusted text) for query rows and key columns. */
+  queryTokens: string[];
+  keyTokens: string[];
+  /** [queries, keys] attention probabilities; each row sums to 1. */
+  map: Tensor<Float32Array>;
+  /** Head cArgmax[layer][head][layer-1] of the previous layer; null for layer 0. */
+  match: { layer: number; head: number; similarity: number; map: Tensor<Float32Array> } | null;
+}
+
+/** Reply to any request that could not be served. */
+export interface RequestFailedMessage {
+  type: 'requestFailed';
+  inReplyTo: number;
+  message: string;
+}
+
+/** Reuse configurations the planner scored for one stack. */
+export interface PlanCandidatesMessage {
+  type: 'planCandidates';
+  stack: string;
+  /** Sequence length the FLOPs and memory ratios assume. */
+  seqLen: number;
+  candidates: PlanCandidate[];
+  /** Index into `candidates` the planner recommends; null if none. */
+  recommended: number | null;
+  /** The modes of `candidates`, in the order the mode table lists them. */
+  modes: ModeLabel[];
+}
+
+/** Training metrics to append to the loss chart (`reset` starts a new run). */
+export interface MetricsMessage {
+  type: 'metrics';
+  run: string;
+  reset: boolean;
+  points: MetricColumns;
+}
+
+/** Select a layer pair (the other view of the same analysis selected it). */
+export interface FocusLayerPairMessage {
+  type: 'focusLayerPair';
+  stack: string;
+  layer: number;
+  otherLayer: number;
+}
+
+export type ToWebview =
+  | SettingsMessage
+  | AnalysisMessage
+  | AttentionMapMessage
+  | RequestFailedMessage
+  | PlanCandidatesMessage
+  | MetricsMessage
+  | FocusLayerPairMessage;
+
+// ---- webview → host ----
+
+/** The webview has loaded and can receive data; the host posts nothing before it. */
+export interface ReadyMessage {
+  type: 'ready';
+}
+
+/** Ask for one head's attention on one example (answered by `attentionMap` or `requestFailed`). */
+export interface RequestAttentionMapMessage {
+  type: 'requestAttentionMap';
+  messageId: number;
+  example: number;
+  stack: string;
+  layer: number;
+  head: number;
+}
+
+/** The user selected a cell of the layer-pair heatmap. */
+export interface SelectLayerPairMessage {
+  type: 'selectLayerPair';
+  stack: string;
+  layer: number;
+  otherLayer: number;
+}
+
+/** Write the reuse config of candidate `candidate` of the last `planCandidates` for `stack`. */
+export interface EmitConfigMessage {
+  type: 'emitConfig';
+  stack: string;
+  candidate: number;
+}
+
+export type ExportFormat = 'png' | 'csv' | 'svg';
+
+/** Save a chart: `data` is a `data:image/png;base64,` URL for PNG, text for CSV and SVG. */
+export interface ExportChartMessage {
+  type: 'exportChart';
+  /** File-name stem, e.g. `layer-pairs-encoder`. */
+  chart: string;
+  format: ExportFormat;
+  data: string;
+}
+
+/** Open the full editor panel (from the narrow view). */
+export interface OpenDetailMessage {
+  type: 'openDetail';
+}
+
+/** Run one of the extension's commands from a button of the empty panel. */
+export interface RunCommandMessage {
+  type: 'runCommand';
+  command: 'analyzeSample' | 'analyzeModel' | 'openAnalysis';
+}
+
+/** A line for the extension's log. */
+export interface LogMessage {
+  type: 'log';
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export type FromWebview =
+  | ReadyMessage
+  | RequestAttentionMapMessage
+  | SelectLayerPairMessage
+  | EmitConfigMessage
+  | ExportChartMessage
+  | OpenDetailMessage
+  | RunCommandMessage
+  | LogMessage;
+
+
+// ---- request → reply ----
+
+/** Each request the webview can make and the reply it gets (or `requestFailed`). */
+export interface Exchanges {
+  requestAttentionMap: { request: RequestAttentionMapMessage; reply: AttentionMapMessage };
+}
+
+export type RequestType = keyof Exchanges;
+export type RequestMessage<T extends RequestType = RequestType> = Exchanges[T]['request'];
+export type Reply<T extends RequestType = RequestType> = Exchanges[T]['reply'];
+export type ReplyMessage<T extends RequestType = RequestType> = Reply<T> | RequestFailedMessage;
+
+type Holds<T extends true> = T;
+/** Fails to compile when a message carries a `messageId` but `Exchanges` names no reply for it. */
+export type EveryRequestHasAReply = Holds<[Exclude<Extract<FromWebview, { messageId: number }>['type'], RequestType>] extends [never] ? true : false>;
+/** Fails to compile when an `Exchanges` entry is filed under another type than its request's. */
+export type ExchangesFiledByType = Holds<{ [T in RequestType]: RequestMessage<T> extends FromWebview & { type: T } ? true : false }[RequestType]>;

@@ -1,0 +1,144 @@
+// Protects the reference trainer as the CLI drives it: the Python suite passes, its parameter count is the cost model's, emit → train runs end to end (python and torchrun), and a missing interpreter or torch is one clear error.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
+import type { ReuseConfig } from '../../analysis/config/reuseConfig';
+import { costOf } from '../../analysis/planner/cost';
+import type { HeadMap } from '../../analysis/planner/headMap';
+import { presetHeadMap } from '../../analysis/planner/modes';
+import type { ReuseMode } from '../../analysis/planner/modes';
+import { analysisWith } from '../helpers/analysisFixture';
+import { runCli } from '../helpers/cli';
+import { root } from '../helpers/paths.mjs';
+import { needPython, python } from '../helpers/python';
+
+const env = { ...process.env, OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
+const run = (...args: string[]) => runCli(args, { env, timeout: 180_000 });
+
+function configOf(mode: ReuseMode, P: number, K: number, heads: HeadMap, layers: number, H: number): ReuseConfig {
+  return {
+    schema: configSchemaId,
+    source: { analysisSha256: '0'.repeat(64), modelSha256: '0'.repeat(64) },
+    stack: 'encoder',
+    dims: { layers, heads: H, hidden: 24, ffn: 40, vocab: 30, maxPositions: 20 },
+    mode,
+    P,
+    K,
+    heads,
+  };
+}
+
+const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'the', 'dog', 'cat', 'runs', 'sleeps', 'far', 'home'];
+
+function writeTokenizer(path: string) {
+  const special = (t: string) => ({ SpecialToken: { id: t, type_id: 0 } });
+  const single = [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')];
+  writeFileSync(
+    path,
+    JSON.stringify({
+      version: '1.0',
+      added_tokens: vocab.slice(0, 5).map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+      pre_tokenizer: { type: 'BertPreTokenizer' },
+      post_processor: { type: 'TemplateProcessing', single, pair: single, special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } } },
+      decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+      model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
+    }),
+  );
+}
+
+/** An analysis file whose dims fit the tiny tokenizer above. */
+function writeAnalysis(path: string, L: number, H: number) {
+  const headPairs = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, i) => Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : 0.5 + 0.1 * ((h + j + l + i) % 3))))));
+  const file = analysisWith(headPairs, headPairs.map((r) => r.map(() => 0.3)), { hidden: 16, ffn: 32, vocab: vocab.length, maxPositions: 12 });
+  writeFileSync(path, JSON.stringify({ ...file, model: { path: '/m.onnx', sha256: 'c'.repeat(64) } }));
+}
+
+describe('reference trainer', () => {
+  it('the Python test suite passes (test/trainer)', (t) => {
+    if (!needPython(t)) return;
+    const r = spawnSync(python, ['-m', 'unittest', 'discover', '-s', join(root, 'test', 'trainer')], { encoding: 'utf8', env, timeout: 300_000 });
+    assert.equal(r.status, 0, `python unittest failed:\n${(r.stderr ?? '').slice(-4000)}`);
+  });
+
+  it('counts exactly the parameters of the cost model', (t) => {
+    if (!needPython(t)) return;
+    const dir = mkdtempSync(join(tmpdir(), 'trainer-params-'));
+    const custom = presetHeadMap('partial', 4, 4, 0, 0);
+    custom[2] = [{ reuse: { layer: 0, head: 3 } }, 'exact', { reuse: { layer: 1, head: 0 } }, 'exact'];
+    custom[3] = ['skip', 'skip', 'skip', 'skip'];
+    const cases: [ReuseMode, number, number, HeadMap][] = [
+      ['partial', 2, 0, presetHeadMap('partial', 4, 4, 2, 0)],
+      ['partial', 2, 3, presetHeadMap('partial', 4, 4, 2, 3)],
+      ['full', 3, 4, presetHeadMap('full', 4, 4, 3, 4)],
+      ['alternate', 2, 2, presetHeadMap('alternate', 4, 4, 2, 2)],
+      ['skip', 2, 4, presetHeadMap('skip', 4, 4, 2, 4)],
+      ['custom', 2, 4, custom],
+    ];
+    const files = cases.map(([mode, P, K, heads], i) => {
+      const file = join(dir, `c${i}.reuse.json`);
+      writeFileSync(file, formatReuseConfig(configOf(mode, P, K, heads, 4, 4)));
+      return file;
+    });
+    const code = 'import json, sys; sys.path.insert(0, sys.argv[1]); from reuse_model import *; print(json.dumps([count_parameters(ReuseBertForMaskedLM(load_config(p))) for p in sys.argv[2:]]))';
+    const r = spawnSync(python, ['-c', code, join(root, 'media', 'trainer'), ...files], { encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stderr);
+    const counts = JSON.parse(r.stdout) as number[];
+    cases.forEach(([mode, P, K, heads], i) => {
+      const expected = costOf({ layers: 4, heads: 4, hidden: 24, ffn: 40, vocab: 30, maxPositions: 20 }, heads, 8).paramsReuse;
+      assert.equal(counts[i], expected, `${mode} P=${P} K=${K}: trainer ${counts[i]} vs cost model ${expected}`);
+    });
+  });
+
+  it('emit → train runs end to end with python and with torchrun', (t) => {
+    if (!needPython(t)) return;
+    const dir = mkdtempSync(join(tmpdir(), 'trainer-e2e-'));
+    writeAnalysis(join(dir, 'analysis.json'), 3, 2);
+    writeTokenizer(join(dir, 'tokenizer.json'));
+    writeFileSync(join(dir, 'text.txt'), 'the dog runs far\nthe cat sleeps home\n\nthe dog sleeps\nthe cat runs home far\n');
+    const config = join(dir, 'tiny.reuse.json');
+    assert.equal(run('emit', join(dir, 'analysis.json'), '--mode', 'partial', '--reuse-heads', '1', '--out', config).code, 0);
+    const common = [config, '--data', join(dir, 'text.txt'), '--tokenizer', join(dir, 'tokenizer.json'), '--steps', '3', '--batch-size', '4', '--python', python];
+    const one = run('train', ...common, '--out', join(dir, 'run'));
+    assert.equal(one.code, 0, `train failed:\n${one.stdout}\n${one.stderr}`);
+    assert.match(one.stdout, /step 3\/3 {2}loss \d/);
+    const lines = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    assert.deepEqual(lines.map((l) => l.step), [1, 2, 3]);
+    for (const key of ['loss', 'lr', 'tokensPerSecond', 'elapsedSeconds']) assert.equal(typeof lines[0][key], 'number', `metrics lack ${key}`);
+    assert.ok(existsSync(join(dir, 'run', 'model.pt')) && existsSync(join(dir, 'run', 'tokens.bin')));
+    const again = run('train', ...common, '--out', join(dir, 'run'));
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already holds a run.*--resume/);
+    const more = run('train', ...common.map((a) => (a === '3' ? '5' : a)), '--out', join(dir, 'run'), '--resume');
+    assert.equal(more.code, 0, more.stderr);
+    assert.match(more.stdout, /step 5\/5/);
+    const ddp = run('train', ...common, '--out', join(dir, 'ddp'), '--launcher', 'torchrun', '--nproc', '2');
+    assert.equal(ddp.code, 0, `torchrun failed:\n${ddp.stdout}\n${ddp.stderr}`);
+    assert.match(readFileSync(join(dir, 'ddp', 'metrics.jsonl'), 'utf8'), /"step": 3/);
+  });
+
+  it('a missing interpreter or torch is one clear line, exit 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trainer-python-'));
+    const config = join(dir, 'c.reuse.json');
+    writeFileSync(config, formatReuseConfig(configOf('partial', 1, 1, presetHeadMap('partial', 2, 2, 1, 1), 2, 2)));
+    writeFileSync(join(dir, 'text.txt'), 'the dog\n');
+    // Data and tokenizer are checked before the interpreter, so they must be good here.
+    const args = ['train', config, '--data', join(dir, 'text.txt'), '--tokenizer', join(root, 'media', 'sample', 'tokenizer.json'), '--out', join(dir, 'run')];
+    const missing = run(...args, '--python', join(dir, 'no-such-python'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr.trim(), /^attention-reuse: Python interpreter ".*no-such-python" was not found; pass --python PATH/);
+    const fake = join(dir, 'python-without-torch');
+    writeFileSync(fake, "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n");
+    chmodSync(fake, 0o755);
+    const noTorch = run(...args, '--python', fake);
+    assert.equal(noTorch.code, 2);
+    assert.equal(noTorch.stderr.trim().split('\n').length, 1, noTorch.stderr);
+    assert.match(noTorch.stderr, /cannot import torch \(ModuleNotFoundError: No module named 'torch'\); install PyTorch/);
+    const bad = run('train', config, '--data', join(dir, 'text.txt'), '--out', join(dir, 'run'), '--launcher', 'mpi');
+    assert.match(bad.stderr, /--launcher must be python or torchrun/);
+  });
+});
