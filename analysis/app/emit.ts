@@ -42,7 +42,7 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
   let P: number;
   let K: number;
   let heads: HeadMap;
-  if (options.headMap !== undefined || (options.mode !== undefined && !modeRow(options.mode).heads)) {
+  if (options.headMap !== undefined || (options.mode !== undefined && !modeRow(options.mode).layers)) {
     if (options.headMap === undefined) throw new InputError(`mode "${options.mode}" needs {field}`, 'headMap');
     heads = options.headMap;
     mode = options.mode ?? 'custom';

@@ -88,7 +88,7 @@ export async function costCommand(argv: string[]): Promise<number> {
   let mode: ReuseMode;
   let P: number;
   let K: number;
-  if (headMapFile !== undefined || (givenMode !== undefined && !modeRow(givenMode).heads)) {
+  if (headMapFile !== undefined || (givenMode !== undefined && !modeRow(givenMode).layers)) {
     if (headMapFile === undefined) throw new InputError(`mode "${givenMode}" needs {field} FILE`, 'headMap');
     map = await readHeadMap(headMapFile, L, H);
     mode = givenMode ?? 'custom';

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { InputError } from '../../analysis/errors';
 import { parseProviderChoice } from '../../analysis/runtime/providers';
 import { settingOfField, userMessage, wordField } from '../../extension/errorWording';
-import { packageJson } from './vscodeStandIn';
+import { packageJson } from '../helpers/vscodeStandIn';
 
 describe('userMessage', () => {
   it('words options that settings set as those settings', () => {

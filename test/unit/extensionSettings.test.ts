@@ -1,5 +1,5 @@
 // Protects SettingsReader outside VS Code: defaults, enums and bounds as package.json declares them, Restricted Mode and the resolved paths.
-import { fake, fakeContext, FakeUri, recordingLog } from './vscodeStandIn';
+import { fake, fakeContext, FakeUri, recordingLog } from '../helpers/vscodeStandIn';
 import { strict as assert } from 'node:assert';
 import { homedir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 // Protects the host end of the panel protocol outside VS Code: nothing is posted before `ready`, a view that says
 // `ready` catches up at once, requests are answered with their messageId, and the panel's choices reach features as typed events.
-import { fake, fakeContext, recordingLog, vscodeStandIn } from './vscodeStandIn';
+import { fake, fakeContext, recordingLog, vscodeStandIn } from '../helpers/vscodeStandIn';
 import { strict as assert } from 'node:assert';
 import { beforeEach, describe, it } from 'node:test';
 import type * as vscode from 'vscode';

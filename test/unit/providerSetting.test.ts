@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { providerChoices } from '../../analysis/runtime/providers';
-import { packageJson } from './vscodeStandIn';
+import { packageJson } from '../helpers/vscodeStandIn';
 
 describe('the executionProvider setting', () => {
   it('offers exactly the providers the runtime accepts, in the same order, defaulting to auto', () => {
