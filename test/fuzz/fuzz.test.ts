@@ -1,4 +1,4 @@
-// Protects every reader of a user's file against hostile bytes: fast-check mutates the project's fixtures (models, JSONL, tokenizers, analyses, configs, token files) and each run may only end normally or with an InputError; no crash, no hang, no uncaught error. Seeds that once failed are replayed first.
+// Protects every reader of a user's file against hostile bytes: fast-check mutates the project's fixtures (models, JSONL, tokenizers, analyses, configs, token files; and the webview's messages) and each run may only end normally or with an InputError; no crash, no hang, no uncaught error. Seeds that once failed are replayed first.
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
@@ -26,6 +26,7 @@ const seconds: Record<string, number> = {
   analysis: 5,
   config: 2,
   tokenFile: 2,
+  webviewMessage: 2,
 };
 const scale = Number(process.env.FUZZ_SCALE ?? 1);
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as fc from 'fast-check';
 import { onnx } from 'onnx-proto';
 import { declaredInputs } from '../../analysis/app/examples';
+import { checkWebviewMessage } from '../../extension/panelMessages';
 import { checkHeadMapJson } from '../../analysis/config/headMapFile';
 import { checkReuseConfig, configSchemaId } from '../../analysis/config/reuseConfig';
 import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFile';
@@ -257,6 +258,17 @@ const configs = [
   },
 ];
 
+/** One well-formed message of each kind the webview posts (test/unit/panelMessages.test.ts has the full list). */
+const webviewMessages: unknown[] = [
+  { type: 'ready' },
+  { type: 'requestAttentionMap', messageId: 7, example: 3, stack: 'encoder', layer: 2, head: 1 },
+  { type: 'selectLayerPair', stack: 'decoder.cross', layer: 0, otherLayer: 5 },
+  { type: 'emitConfig', stack: 'encoder', candidate: 12 },
+  { type: 'exportChart', chart: 'layer-pairs-encoder', format: 'csv', data: 'layer,a\n0,1\n' },
+  { type: 'runCommand', command: 'analyzeSample' },
+  { type: 'log', level: 'warn', message: 'hello' },
+];
+
 /** Reads a file's text as the storage module would, then the analysis reader, then what plan and merge do with it. */
 function readAnalysisText(text: string): void {
   const file = checkAnalysis(parseJsonText(text, 'fuzz.json'), 'fuzz.json');
@@ -364,5 +376,19 @@ export const targets: Record<string, FuzzTarget<never>> = {
       ]),
     run: (bytes: Uint8Array) => decodeTokenFile(bytes, 'fuzz.tokens'),
     show: (b: Uint8Array) => Buffer.from(b).toString('base64'),
+  },
+  /**
+   * The host's check of what a webview posts: it must answer every value with {ok} or
+   * {ok: false, reason} and never throw (nothing is an allowed refusal here).
+   */
+  webviewMessage: {
+    arbitrary: () =>
+      fc.oneof(mutatedJson(webviewMessages), fc.anything({ maxDepth: 3, withNullPrototype: true, withBigInt: true, withMap: true })),
+    run: (raw: unknown) => {
+      const r = checkWebviewMessage(raw);
+      if (r.ok ? typeof r.message?.type !== 'string' : typeof r.reason !== 'string')
+        throw new Error(`malformed answer ${JSON.stringify(r)}`);
+    },
+    allowed: () => false,
   },
 } as unknown as Record<string, FuzzTarget<never>>;
