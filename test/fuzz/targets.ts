@@ -6,7 +6,7 @@ import { onnx } from 'onnx-proto';
 import { declaredInputs } from '../../analysis/app/examples';
 import { checkWebviewMessage } from '../../extension/panelMessages';
 import { checkHeadMapJson } from '../../analysis/config/headMapFile';
-import { checkReuseConfig, configSchemaId } from '../../analysis/config/reuseConfig';
+import { checkReuseConfig } from '../../analysis/config/reuseConfig';
 import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFile';
 import { parseJsonText } from '../../analysis/jsonText';
 import { modelDims } from '../../analysis/onnx/dims';
@@ -14,13 +14,14 @@ import { attentionOnlyModel, elemTypeOf } from '../../analysis/onnx/expose';
 import { describeModel, openAttentionModel } from '../../analysis/onnx/inspect';
 import { externalData } from '../../analysis/onnx/model';
 import { costOf } from '../../analysis/planner/cost';
-import { presetHeadMap } from '../../analysis/planner/modes';
 import { planStack } from '../../analysis/planner/plan';
 import { checkAnalysis, formatLayerPairs, mergeAnalyses } from '../../analysis/result/analysisFile';
 import { checkDeclaredInputs, checkExample } from '../../analysis/runtime/exampleSource';
 import { encodeLine, parseTokenizer, readJsonlExamples } from '../../analysis/runtime/inputs';
 import { LineSplitter } from '../../analysis/textLine';
 import { analysisWith } from '../helpers/analysisFixture';
+import { reuseConfigWith } from '../helpers/reuseConfigFixture';
+import { smallWordPieceTokenizer } from '../helpers/tokenizers';
 import { root } from '../helpers/paths.mjs';
 import type { FuzzTarget } from './harness';
 import { mutatedBytes, mutatedJson, mutatedText } from './mutate';
@@ -161,32 +162,9 @@ async function* oneLine(text: string) {
   yield { text, line: 1 };
 }
 
-// A small WordPiece tokenizer (the config test's) and a WordLevel one without an unknown token.
-const special = (t: string) => ({ SpecialToken: { id: t, type_id: 0 } });
-const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'the', 'dog', 'runs', 'far'];
+// A small WordPiece tokenizer and a WordLevel one without an unknown token.
 const tokenizers = [
-  {
-    version: '1.0',
-    added_tokens: vocab
-      .slice(0, 5)
-      .map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-    pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')],
-      pair: [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')],
-      special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
-    },
-    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: {
-      type: 'WordPiece',
-      unk_token: '[UNK]',
-      continuing_subword_prefix: '##',
-      max_input_chars_per_word: 100,
-      vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
-    },
-  },
+  smallWordPieceTokenizer(),
   {
     version: '1.0',
     added_tokens: [],
@@ -231,25 +209,14 @@ const analyses = [
   ),
   JSON.parse(readFileSync(join(root, 'test', 'fixtures', 'bad', 'files', 'analysis_bert_opset13.json'), 'utf8')),
 ];
+const partialConfig = reuseConfigWith();
 const configs = [
+  partialConfig,
   {
-    schema: configSchemaId,
-    source: { analysisSha256: 'a'.repeat(64), modelSha256: 'a'.repeat(64) },
-    stack: 'encoder',
-    dims: { layers: 4, heads: 2, hidden: 8, ffn: 16, vocab: 20, maxPositions: 12 },
-    mode: 'partial',
-    P: 2,
-    K: 1,
-    heads: presetHeadMap('partial', 4, 2, 2, 1),
-  },
-  {
-    schema: configSchemaId,
-    source: { analysisSha256: 'a'.repeat(64), modelSha256: 'a'.repeat(64) },
-    stack: 'encoder',
-    dims: { layers: 3, heads: 2, hidden: 8, ffn: 16, vocab: 20, maxPositions: 12 },
+    ...partialConfig,
+    dims: { ...partialConfig.dims, layers: 3 },
     mode: 'custom',
     P: 1,
-    K: 1,
     heads: [
       ['exact', 'exact'],
       [{ reuse: { layer: 0, head: 1 } }, 'exact'],

@@ -4,28 +4,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { checkConfigAgainstAnalysis, checkReuseConfig, configSchema, configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
-import type { ReuseConfig } from '../../analysis/config/reuseConfig';
+import { checkConfigAgainstAnalysis, checkReuseConfig, configSchema, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import { decodeTokenFile, encodeTokenFile, tokenizeTextFile } from '../../analysis/config/tokenFile';
 import { presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
 import { readTokenizer as loadTokenizer } from '../../analysis/app/readers';
 import { readLines } from '../../analysis/app/storage';
+import { reuseConfigWith } from '../helpers/reuseConfigFixture';
+import { smallWordPieceTokenizer } from '../helpers/tokenizers';
 
-const sha = 'a'.repeat(64);
-
-function config(over: Partial<ReuseConfig> = {}): ReuseConfig {
-  return {
-    schema: configSchemaId,
-    source: { analysisSha256: sha, modelSha256: sha },
-    stack: 'encoder',
-    dims: { layers: 4, heads: 2, hidden: 8, ffn: 16, vocab: 20, maxPositions: 12 },
-    mode: 'partial',
-    P: 2,
-    K: 1,
-    heads: presetHeadMap('partial', 4, 2, 2, 1),
-    ...over,
-  };
-}
+const config = reuseConfigWith;
 
 /** JSON round trip, so that the checks see what a file would hold. */
 const copy = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
@@ -106,25 +93,7 @@ describe('token file', () => {
 
   it('tokenizes text with the model tokenizer, truncating but keeping [SEP]', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'reuse-tokens-'));
-    const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'the', 'dog', 'runs', 'far'];
-    const special = (t: string) => ({ SpecialToken: { id: t, type_id: 0 } });
-    writeFileSync(
-      join(dir, 'tokenizer.json'),
-      JSON.stringify({
-        version: '1.0',
-        added_tokens: vocab.slice(0, 5).map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-        normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-        pre_tokenizer: { type: 'BertPreTokenizer' },
-        post_processor: {
-          type: 'TemplateProcessing',
-          single: [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')],
-          pair: [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')],
-          special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
-        },
-        decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-        model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
-      }),
-    );
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(smallWordPieceTokenizer()));
     writeFileSync(join(dir, 'text.txt'), 'The dog runs\n\nthe dog runs far far far\n');
     const tok = await loadTokenizer(join(dir, 'tokenizer.json'));
     const f = decodeTokenFile(await tokenizeTextFile(readLines(join(dir, 'text.txt'), 'text'), join(dir, 'text.txt'), tok, 5, 9), 'tokens');
