@@ -17,7 +17,7 @@ let lib: Library;
 before(async () => {
   lib = await buildLibrary(mkdtempSync(join(tmpdir(), 'ar-bad-lib-')));
 });
-after(() => rmSync(lib.dir, { recursive: true, force: true }));
+after(() => lib && rmSync(lib.dir, { recursive: true, force: true }));
 
 /** Sets the case up, or skips it with one printed line; runs `body`, then checks what is left. */
 async function withWork(c: BadCase, t: { skip: (why: string) => void }, body: (work: Work) => Promise<void>): Promise<void> {
