@@ -7,7 +7,8 @@
 // extraction and analysis figures are the better of two interleaved rounds. While each runs,
 // the CPU time other processes used is sampled from /proc/stat and reported as "other load"
 // (cores), and each process estimates the clock before and after. About 18 minutes on 2 cores.
-// Prints a table and writes the figures to .artifacts/bench/.
+// Prints a table and writes the figures to .artifacts/bench/; a full run (no flags) also writes
+// bench/summary.json, from which the README's figures are generated (scripts/bench/summary.mjs).
 //   node scripts/bench/run.mjs [--quick] [--case bert-base|long] [--no-memory]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pseudoRandom } from '../../test/helpers/random.mjs';
+import { summarize, summaryPath } from './summary.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cacheDir = join(root, '.cache', 'bench');
@@ -180,3 +182,14 @@ const file = join(artifacts, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));
 writeFileSync(join(artifacts, 'latest.json'), JSON.stringify(report, null, 2));
 console.log(`\nfigures → ${file}`);
+// Only a full run replaces the committed summary: a quick or partial one goes beside the JSON.
+const measurements = Object.values(report.cases).flatMap((r) => [r.a, r.aCores, r.b, r.c, r.cMain, r.d]);
+const otherLoad = measurements.reduce((sum, m) => sum + m.otherLoad, 0) / measurements.length;
+const summary = summarize(report, {
+  command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
+  machineNote: `${cores} logical cores; other processes used ${otherLoad.toFixed(2)} cores on average during the run`,
+});
+const full = argv.length === 0;
+const summaryFile = full ? summaryPath : join(artifacts, 'summary.json');
+writeFileSync(summaryFile, JSON.stringify(summary, null, 2) + '\n');
+console.log(`summary → ${summaryFile}${full ? '; README figures: node scripts/bench/summary.mjs --readme' : ' (a partial run: bench/summary.json is kept)'}`);
