@@ -3,7 +3,7 @@
 // for each and writes their logs to .artifacts/planted/. The file is restored even on Ctrl-C,
 // and the bundles are rebuilt afterwards. A bug whose code is no longer there (the code was
 // rewritten) is reported as not planted, which fails the run: update its `find` text.
-//   node scripts/plantBugs.mjs [ID...]     (about 2 minutes on 2 cores; needs chromium)
+//   node scripts/plantBugs.mjs [ID...]     (about 2 minutes on 2 cores; needs chromium and code-server)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -78,6 +78,14 @@ const bugs = [
     replace: '        const x = l.left + (c + 1) * l.cell;',
     tests: [webview],
   },
+  {
+    id: 'untrusted-task-provider',
+    what: 'register the training task provider in Restricted Mode',
+    file: 'extension/trainTask.ts',
+    find: 'if (vscode.workspace.isTrusted) tasks.registerProvider();',
+    replace: 'tasks.registerProvider();',
+    tests: [[process.execPath, 'test/vscode/runInCodeServer.mjs', '--untrusted']],
+  },
 ];
 
 const selected = process.argv.slice(2);
@@ -112,8 +120,11 @@ for (const bug of bugs.filter((b) => selected.length === 0 || selected.includes(
       const r = spawnSync(command, args, { cwd: root, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
       const log = join(logs, `${bug.id}.log`);
       writeFileSync(log, `$ ${args.join(' ')}\n${r.stdout}\n${r.stderr}`, { flag: 'a' });
-      // node:test prints "not ok N - name" for a failing test and for every suite around it.
-      const names = [...r.stdout.matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1]).filter((n) => !/^test\/|\.test\.(ts|mjs)$/.test(n));
+      // node:test prints "not ok N - name" for a failing test and every suite around it; mocha
+      // (the VS Code suites) "N) name" in its list of tests.
+      const names = [...r.stdout.matchAll(/^\s*not ok \d+ - (.*)$|^ {4,}\d+\) (.*)$/gm)]
+        .map((m) => m[1] ?? m[2])
+        .filter((n) => !/^test\/|\.test\.(ts|mjs)$/.test(n));
       if (r.status !== 0) failed.push(...(names.length ? names : [`${args.at(-1)} (exit ${r.status})`]));
     }
   } finally {
