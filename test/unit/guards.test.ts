@@ -22,6 +22,9 @@ const layersOf = async (path: string) =>
     layers: s.layers.map((l) => [l.tensor, l.source, l.heads]),
   }));
 
+/** One self-attention stack of 2-head layers found at `tensors`, as layersOf lists it. */
+const encoder = (...tensors: string[]) => [{ name: 'encoder', kind: 'self', layers: tensors.map((t) => [t, t, 2]) }];
+
 async function extract(path: string, inputs: string, batchSize: number, checkRows?: boolean): Promise<ExtractedExample[]> {
   const model = await readModel(path);
   const runner = await AttentionRunner.start(model, 'cpu');
@@ -54,7 +57,7 @@ describe('attention finder guards', () => {
   it('beside real attention, that Softmax is left out: exactly one layer', async () => {
     assert.deepEqual(
       await layersOf(join(guards, 'attention_and_feature_softmax.onnx')),
-      [{ name: 'encoder', kind: 'self', layers: [['l0_probs', 'l0_probs', 2]] }],
+      encoder('l0_probs'),
       'the token-mixing softmax was listed as a layer (value-product test), or the real one was lost',
     );
   });
@@ -62,30 +65,12 @@ describe('attention finder guards', () => {
   it('attention exported only as graph outputs, with no Softmax node, is found through the outputs', async () => {
     assert.deepEqual(
       await layersOf(join(guards, 'attention_outputs_only.onnx')),
-      [
-        {
-          name: 'encoder',
-          kind: 'self',
-          layers: [
-            ['attentions.0', 'attentions.0', 2],
-            ['attentions.1', 'attentions.1', 2],
-          ],
-        },
-      ],
+      encoder('attentions.0', 'attentions.1'),
       'the graph-output path (exposedAttentionOutputs) did not run, or read the layers or heads wrongly',
     );
     assert.deepEqual(
       await layersOf(join(guards, 'attention_outputs_twin.onnx')),
-      [
-        {
-          name: 'encoder',
-          kind: 'self',
-          layers: [
-            ['l0_probs', 'l0_probs', 2],
-            ['l1_probs', 'l1_probs', 2],
-          ],
-        },
-      ],
+      encoder('l0_probs', 'l1_probs'),
       'the Softmax twin is no longer found through its Softmax nodes',
     );
   });

@@ -42,6 +42,18 @@ async function readoutAfterHover(page, canvas, r, c) {
   return page.locator(canvas).locator('xpath=following-sibling::div[contains(@class,"readout")]').textContent();
 }
 
+/** Checks a heatmap's screenshot against its legend (test/helpers/heatmapPixels.mjs) and logs what it measured. */
+async function checkPixels(page, selector, value, where, topIsHigh) {
+  const canvas = page.locator(selector);
+  await canvas.scrollIntoViewIfNeeded();
+  const png = await canvas.screenshot();
+  const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
+  const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, value, where, { topIsHigh });
+  console.log(
+    `${where}: ${m.cells} cells on the ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`,
+  );
+}
+
 /** Sends an analysis and waits until the heatmap is drawn. */
 async function showAnalysis(page, stacks, canShowAttention = true) {
   await send(page, { type: 'settings', theme: 'dark', host: 'editor' });
@@ -140,48 +152,6 @@ describe('panel webview', () => {
       assert.deepEqual(state.pair, [1, 3], 'the selected pair is not persisted in view state');
       await page.screenshot({ path: join(shots, 'panel-dark.png'), fullPage: true });
     });
-  });
-
-  test('heatmap pixels follow the legend as drawn, in dark, light and high-contrast themes and the sidebar', async () => {
-    const stack = makeStack({ L: 6, H: 4 });
-    const { L, H, layerPairs, headPairs } = stack.plain;
-    const state = {
-      version: 1,
-      stack: 'encoder',
-      pair: [2, 4],
-      sequentialLayer: 3,
-      attention: null,
-      planner: { mode: null, P: null, K: null },
-    };
-    for (const [theme, width, host] of [
-      ['dark', 1200, 'editor'],
-      ['light', 1200, 'editor'],
-      ['high-contrast', 1200, 'editor'],
-      ['dark', 360, 'sidebar'],
-    ]) {
-      await withPanel({ theme, width, state }, async (page) => {
-        await send(page, { type: 'settings', theme, host });
-        await send(page, analysisMessage([stack]));
-        await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
-        await page.mouse.move(0, 0);
-        const charts = [
-          [layerCanvas, 'layer pairs', (r, c) => layerPairs[r * L + c], true],
-          // Below the diagonal no head pair reaches 1, the top of the colour domain.
-          [headCanvas, 'heads of layers 2 × 4', (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], false],
-        ];
-        for (const [selector, name, value, topIsHigh] of charts) {
-          const canvas = page.locator(selector);
-          await canvas.scrollIntoViewIfNeeded();
-          const png = await canvas.screenshot();
-          const scale = (await canvas.evaluate((el) => el.width)) / (await canvas.boundingBox()).width;
-          const where = `${name}, ${theme} ${host}`;
-          const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, value, where, { topIsHigh });
-          console.log(
-            `${where}: ${m.cells} cells on a ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`,
-          );
-        }
-      });
-    }
   });
 
   test('exports: CSV holds the exact values, PNG is a PNG, SVG has one rect per cell', async () => {
@@ -405,8 +375,9 @@ describe('panel webview', () => {
     });
   });
 
-  test('restores view state after a reload and reads well in light, high-contrast and the sidebar', async () => {
+  test('restores view state after a reload; heatmap pixels follow their legend in dark, light, high-contrast and the sidebar', async () => {
     const stack = makeStack({ L: 6, H: 4 });
+    const { L, H, layerPairs, headPairs } = stack.plain;
     const state = {
       version: 1,
       stack: 'encoder',
@@ -416,6 +387,7 @@ describe('panel webview', () => {
       planner: { mode: null, P: null, K: null },
     };
     for (const [theme, width, host] of [
+      ['dark', 1200, 'editor'],
       ['light', 1200, 'editor'],
       ['high-contrast', 1200, 'editor'],
       ['dark', 360, 'sidebar'],
@@ -435,6 +407,10 @@ describe('panel webview', () => {
           host === 'sidebar',
           'Open in Editor belongs to the sidebar only',
         );
+        // The restored pair's head block (no head pair there reaches 1, the domain's top) and the layer pairs.
+        await page.mouse.move(0, 0);
+        await checkPixels(page, layerCanvas, (r, c) => layerPairs[r * L + c], `layer pairs, ${theme} ${host}`, true);
+        await checkPixels(page, headCanvas, (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], `heads 2 × 4, ${theme} ${host}`, false);
         const file = join(shots, `panel-${theme}-${host}.png`);
         await page.screenshot({ path: file, fullPage: true });
         console.log(`screenshot: ${file}`);
