@@ -9,7 +9,16 @@ import { readFileSync } from 'node:fs';
 /** Whole files, and for the runner only its checks (the session start and the batch pipeline are left out). */
 const scope = [
   'analysis/onnx/attentionFinder.ts',
-  ...functions('analysis/runtime/runner.ts', ['runBatch', 'hasMaskFor', 'maskNameFor', 'governing', 'stackAxes', 'padTensor', 'realPositions', 'sliceStack']),
+  ...functions('analysis/runtime/runner.ts', [
+    'runBatch',
+    'hasMaskFor',
+    'maskNameFor',
+    'governing',
+    'stackAxes',
+    'padTensor',
+    'realPositions',
+    'sliceStack',
+  ]),
   'analysis/similarity/views.ts',
   'analysis/planner/headMap.ts',
   'analysis/planner/modes.ts',

@@ -14,5 +14,10 @@ export interface BenchSummary {
   command: string;
   machine: { cpu: string; cores: number; node: string; note: string };
   cases: Record<string, { batch: number; timedExamples: number; rates: Record<string, number>; maxRssMiB?: Record<string, number> }>;
-  kernel?: { simdMsPerExample: number; simdPairElementsPerSecond: number; blockLoopPeakPairElementsPerSecond: number; jsMsPerExample: number };
+  kernel?: {
+    simdMsPerExample: number;
+    simdPairElementsPerSecond: number;
+    blockLoopPeakPairElementsPerSecond: number;
+    jsMsPerExample: number;
+  };
 }
