@@ -1,4 +1,4 @@
-// Protects the one test command (scripts/testAll.sh), run with fake dpkg, id, apt-get and npm first on PATH: a missing Debian package fails it with one line naming the packages whoever runs it, root installs what is missing, every suite runs in order with the PyTorch tests required, and a failing fast-lane step stops it.
+// Protects the one test command (scripts/testAll.sh), run with fake dpkg, id, apt-get and npm first on PATH: a missing Debian package fails it with one line naming the packages whoever runs it, root installs what is missing, every suite runs in order with the PyTorch tests required (and needPython then fails rather than skips), and a failing fast-lane step stops it.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { root } from '../helpers/paths.mjs';
+import { needPython } from '../helpers/python';
 
 const bin = mkdtempSync(join(tmpdir(), 'ar-testall-'));
 after(() => rmSync(bin, { recursive: true, force: true }));
@@ -108,5 +109,29 @@ describe('scripts/testAll.sh', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /FAILED: fast lane: lint \(eslint\)/);
     assert.ok(!r.ran.some((l) => /npm (test|run build)/.test(l)), `steps after the failure ran: ${r.ran.join('; ')}`);
+  });
+
+  it('under it, a PyTorch test whose module is missing fails; run by hand, it is skipped with the reason', (t) => {
+    const saved = { command: process.env.ATTENTION_REUSE_TEST_COMMAND, ci: process.env.CI };
+    t.after(() => {
+      for (const [key, value] of [
+        ['ATTENTION_REUSE_TEST_COMMAND', saved.command],
+        ['CI', saved.ci],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    });
+    const skipped: string[] = [];
+    const context = { skip: (why: string) => skipped.push(why) } as unknown as Parameters<typeof needPython>[0];
+    process.env.ATTENTION_REUSE_TEST_COMMAND = '1';
+    delete process.env.CI;
+    assert.throws(
+      () => needPython(context, ['no_such_module_18']),
+      /cannot import no_such_module_18 .*apt-get install python3-no_such_module_18 .*never skip/,
+    );
+    delete process.env.ATTENTION_REUSE_TEST_COMMAND;
+    assert.equal(needPython(context, ['no_such_module_18']), false);
+    assert.equal(skipped.length, 1, 'outside the test command and CI the test is skipped, with its reason');
   });
 });
