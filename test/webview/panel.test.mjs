@@ -49,9 +49,7 @@ async function checkPixels(page, selector, value, where, topIsHigh) {
   const png = await canvas.screenshot();
   const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
   const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, value, where, { topIsHigh });
-  console.log(
-    `${where}: ${m.cells} cells on the ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`,
-  );
+  console.log(`${where}: ${m.cells} cells on the ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`);
 }
 
 /** Sends an analysis and waits until the heatmap is drawn. */
@@ -99,12 +97,8 @@ describe('panel webview', () => {
         for (let l2 = 0; l2 < L; l2++) {
           const text = await readoutAfterHover(page, layerCanvas, l, l2);
           const want = `layer ${l} × layer ${l2}: ${layerPairs[l * L + l2].toFixed(3)}`;
-          assert.ok(
-            text.startsWith(want),
-            `hover on (${l},${l2}) says "${text}", expected it to start with "${want}" (row/column swapped or wrong index?)`,
-          );
-          if (l !== l2)
-            assert.match(text, /uniform \d\.\d{3} \/ \d\.\d{3}; entropy/, 'the readout must show the uniform and entropy baselines');
+          assert.ok(text.startsWith(want), `hover on (${l},${l2}) says "${text}", expected it to start with "${want}" (row/column swapped or wrong index?)`);
+          if (l !== l2) assert.match(text, /uniform \d\.\d{3} \/ \d\.\d{3}; entropy/, 'the readout must show the uniform and entropy baselines');
         }
       }
       await page.screenshot({ path: join(shots, 'heatmap-hover-dark.png') });
@@ -122,31 +116,16 @@ describe('panel webview', () => {
       await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
       assert.equal(await page.locator('.pair-detail h3').textContent(), 'Heads of layer 1 × layer 3');
       const sel = await lastPosted(page, 'selectLayerPair');
-      assert.deepEqual(
-        sel,
-        { type: 'selectLayerPair', stack: 'encoder', layer: 1, otherLayer: 3 },
-        'selectLayerPair carries the wrong cell',
-      );
+      assert.deepEqual(sel, { type: 'selectLayerPair', stack: 'encoder', layer: 1, otherLayer: 3 }, 'selectLayerPair carries the wrong cell');
       const { rows, cols } = await cellCentre(page, headCanvas, 0, 0);
       assert.deepEqual([rows, cols], [H, H], 'the head block is not H×H');
       const hp = (l, h, l2, h2) => headPairs[((l * H + h) * L + l2) * H + h2];
-      for (const [a, b] of [
-        [0, 0],
-        [2, 1],
-        [3, 3],
-      ]) {
+      for (const [a, b] of [[0, 0], [2, 1], [3, 3]]) {
         const text = await readoutAfterHover(page, headCanvas, a, b);
-        assert.ok(
-          text.startsWith(`head (1,${a}) × head (3,${b}): S = ${hp(1, a, 3, b).toFixed(3)}`),
-          `head hover (${a},${b}) says "${text}"`,
-        );
+        assert.ok(text.startsWith(`head (1,${a}) × head (3,${b}): S = ${hp(1, a, 3, b).toFixed(3)}`), `head hover (${a},${b}) says "${text}"`);
       }
       const matches = await page.locator('.pair-detail table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.children[1].textContent));
-      assert.deepEqual(
-        matches,
-        Array.from({ length: H }, (_, h) => `(3,${cArgmax[(1 * H + h) * L + 3]})`),
-        'best-match column disagrees with cArgmax',
-      );
+      assert.deepEqual(matches, Array.from({ length: H }, (_, h) => `(3,${cArgmax[(1 * H + h) * L + 3]})`), 'best-match column disagrees with cArgmax');
       const state = await page.evaluate(() => window.__state);
       assert.equal(state.version, 1, 'view state must be versioned');
       assert.deepEqual(state.pair, [1, 3], 'the selected pair is not persisted in view state');
@@ -164,11 +143,7 @@ describe('panel webview', () => {
       const lines = csv.data.trim().split('\n');
       assert.equal(lines[0], ['layer', ...Array.from({ length: L }, (_, j) => `l'=${j}`)].join(','));
       for (let l = 0; l < L; l++) {
-        assert.deepEqual(
-          lines[l + 1].split(',').map(Number),
-          [l, ...layerPairs.slice(l * L, (l + 1) * L)],
-          `CSV row ${l} differs from layerPairs`,
-        );
+        assert.deepEqual(lines[l + 1].split(',').map(Number), [l, ...layerPairs.slice(l * L, (l + 1) * L)], `CSV row ${l} differs from layerPairs`);
       }
       const png = await clickExport(page, '.redundancy', 'png');
       const size = pngSize(png.data);
@@ -179,11 +154,7 @@ describe('panel webview', () => {
       assert.ok(svg.data.includes(`<title>layer 0 × layer 1: ${layerPairs[1].toFixed(3)}`), 'SVG cell titles carry the values');
       // Sequential view: CSV is long-form and ascending within each layer.
       const seq = await clickExport(page, '.sequential', 'csv');
-      const seqRows = seq.data
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((r) => r.split(',').map(Number));
+      const seqRows = seq.data.trim().split('\n').slice(1).map((r) => r.split(',').map(Number));
       assert.equal(seqRows.length, (L - 1) * 3, 'sequential CSV has a row per head of layers 1..L-1');
       for (let i = 1; i < seqRows.length; i++) {
         if (seqRows[i][0] === seqRows[i - 1][0]) assert.ok(seqRows[i][3] >= seqRows[i - 1][3], 'sequential ranks are not ascending');
@@ -201,10 +172,7 @@ describe('panel webview', () => {
       await page.locator('[data-action="show-attention"]').click();
       const req = await lastPosted(page, 'requestAttentionMap');
       assert.ok(req, 'Show did not post requestAttentionMap');
-      assert.deepEqual(
-        { ...req, messageId: 0 },
-        { type: 'requestAttentionMap', messageId: 0, example: 0, stack: 'encoder', layer: 1, head: 0 },
-      );
+      assert.deepEqual({ ...req, messageId: 0 }, { type: 'requestAttentionMap', messageId: 0, example: 0, stack: 'encoder', layer: 1, head: 0 });
       await send(page, attentionMapMessage(req.messageId, { tokens }));
       await page.waitForFunction(() => document.querySelector('.attention-canvas')?.dataset.grid);
       assert.equal(await page.locator('img').count(), 0, 'a token became an <img> element');
@@ -242,46 +210,24 @@ describe('panel webview', () => {
       // Built in the page and delivered with dispatchEvent, which runs the handler at once; the
       // reply settles a promise, so the drawing finishes in the microtasks before the next task:
       // the time measured is the webview's alone, not the test protocol's.
-      const ms = await page.evaluate(
-        async ({ inReplyTo, n }) => {
-          const map = (shift) => {
-            const a = new Float32Array(n * n);
-            for (let i = 0; i < n; i++) {
-              let sum = 0;
-              for (let j = 0; j < n; j++) sum += a[i * n + j] = Math.exp(-((j - i - shift) ** 2) / 8) + 0.01;
-              for (let j = 0; j < n; j++) a[i * n + j] /= sum;
-            }
-            return { shape: [n, n], data: a };
-          };
-          const tokens = Array.from({ length: n }, (_, i) => `tok${i}`);
-          const data = {
-            type: 'attentionMap',
-            inReplyTo,
-            example: 0,
-            stack: 'encoder',
-            layer: 1,
-            head: 0,
-            queryTokens: tokens,
-            keyTokens: tokens,
-            map: map(1),
-            match: { layer: 0, head: 2, similarity: 0.8, map: map(0) },
-          };
-          const t0 = performance.now();
-          window.dispatchEvent(new MessageEvent('message', { data }));
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          return performance.now() - t0;
-        },
-        { inReplyTo: second.messageId, n: 512 },
-      );
-      assert.equal(
-        await page
-          .locator('.attention-canvas')
-          .first()
-          .getAttribute('data-grid')
-          .then((g) => g.split(',').slice(3).join()),
-        '512,512',
-        'the 512-token map was not drawn',
-      );
+      const ms = await page.evaluate(async ({ inReplyTo, n }) => {
+        const map = (shift) => {
+          const a = new Float32Array(n * n);
+          for (let i = 0; i < n; i++) {
+            let sum = 0;
+            for (let j = 0; j < n; j++) sum += a[i * n + j] = Math.exp(-((j - i - shift) ** 2) / 8) + 0.01;
+            for (let j = 0; j < n; j++) a[i * n + j] /= sum;
+          }
+          return { shape: [n, n], data: a };
+        };
+        const tokens = Array.from({ length: n }, (_, i) => `tok${i}`);
+        const data = { type: 'attentionMap', inReplyTo, example: 0, stack: 'encoder', layer: 1, head: 0, queryTokens: tokens, keyTokens: tokens, map: map(1), match: { layer: 0, head: 2, similarity: 0.8, map: map(0) } };
+        const t0 = performance.now();
+        window.dispatchEvent(new MessageEvent('message', { data }));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return performance.now() - t0;
+      }, { inReplyTo: second.messageId, n: 512 });
+      assert.equal(await page.locator('.attention-canvas').first().getAttribute('data-grid').then((g) => g.split(',').slice(3).join()), '512,512', 'the 512-token map was not drawn');
       assert.ok(ms < 1000, `drawing two 512×512 maps took ${ms.toFixed(0)} ms`);
       console.log(`two 512×512 attention maps drawn in ${ms.toFixed(0)} ms`);
       assert.equal(await page.locator('canvas.attention-canvas').count(), 2, 'one canvas per map, not a node per cell');
@@ -314,27 +260,14 @@ describe('panel webview', () => {
       await page.waitForSelector('.planner-body:not([hidden])');
       const rec = plan.candidates[plan.recommended];
       const families = await page.locator('[data-control="family"] vscode-option').allTextContents();
-      assert.deepEqual(
-        families.map((t) => t.trim()),
-        plan.modes.map((m) => m.label),
-        'the family menu must list the labels the host sends (the mode table), in its order',
-      );
-      assert.equal(
-        await page.locator('[data-ratio="config"]').textContent(),
-        `partial, P = ${rec.P}, K = ${rec.K} — Pareto-optimal, recommended`.replace(
-          ' — Pareto-optimal,',
-          rec.pareto ? ' — Pareto-optimal,' : ' —',
-        ),
-      );
+      assert.deepEqual(families.map((t) => t.trim()), plan.modes.map((m) => m.label), 'the family menu must list the labels the host sends (the mode table), in its order');
+      assert.equal(await page.locator('[data-ratio="config"]').textContent(), `partial, P = ${rec.P}, K = ${rec.K} — Pareto-optimal, recommended`.replace(' — Pareto-optimal,', rec.pareto ? ' — Pareto-optimal,' : ' —'));
       assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(rec.flopsRatio.toFixed(3)), 'FLOPs ratio not shown');
       // Move K down one step: the ratios follow without a host round trip.
       await page.locator('input[data-control="K"]').focus();
       await page.keyboard.press('ArrowLeft');
       const picked = plan.candidates.find((c) => c.mode === 'partial' && c.P === rec.P && c.K === rec.K - 1);
-      assert.ok(
-        (await page.locator('[data-ratio="flops"]').textContent()).startsWith(picked.flopsRatio.toFixed(3)),
-        'K slider did not select the K-1 candidate',
-      );
+      assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(picked.flopsRatio.toFixed(3)), 'K slider did not select the K-1 candidate');
       const { rows, cols } = await cellCentre(page, '.planner .grid-chart canvas', 0, 0);
       assert.deepEqual([rows, cols], [6, 4], 'head map is not L×H');
       const cell = await cellCentre(page, '.planner .grid-chart canvas', 1, 3);
@@ -342,11 +275,7 @@ describe('panel webview', () => {
       assert.match(await page.locator('.planner .grid-chart .readout').textContent(), /^layer 1 head 3: reuses head \(0,\d\)'s attention/);
       await page.locator('[data-action="emit-config"]').click();
       const emit = await lastPosted(page, 'emitConfig');
-      assert.deepEqual(
-        emit,
-        { type: 'emitConfig', stack: 'encoder', candidate: plan.candidates.indexOf(picked) },
-        'emitConfig must name the selected candidate',
-      );
+      assert.deepEqual(emit, { type: 'emitConfig', stack: 'encoder', candidate: plan.candidates.indexOf(picked) }, 'emitConfig must name the selected candidate');
       const csv = await clickExport(page, '.planner', 'csv', 0);
       assert.equal(csv.data.trim().split('\n').length, plan.candidates.length + 1, 'candidates CSV misses rows');
       pngSize((await clickExport(page, '.planner', 'png', 0)).data);
@@ -378,36 +307,16 @@ describe('panel webview', () => {
   test('restores view state after a reload; heatmap pixels follow their legend in dark, light, high-contrast and the sidebar', async () => {
     const stack = makeStack({ L: 6, H: 4 });
     const { L, H, layerPairs, headPairs } = stack.plain;
-    const state = {
-      version: 1,
-      stack: 'encoder',
-      pair: [2, 4],
-      sequentialLayer: 3,
-      attention: { example: 0, layer: 1, head: 0 },
-      planner: { mode: null, P: null, K: null },
-    };
-    for (const [theme, width, host] of [
-      ['dark', 1200, 'editor'],
-      ['light', 1200, 'editor'],
-      ['high-contrast', 1200, 'editor'],
-      ['dark', 360, 'sidebar'],
-    ]) {
+    const state = { version: 1, stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
+    for (const [theme, width, host] of [['dark', 1200, 'editor'], ['light', 1200, 'editor'], ['high-contrast', 1200, 'editor'], ['dark', 360, 'sidebar']]) {
       await withPanel({ theme, width, state }, async (page) => {
         await send(page, { type: 'settings', theme, host });
         await send(page, analysisMessage([stack]));
         await send(page, planMessage(6, 4));
         await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
-        assert.equal(
-          await page.locator('.pair-detail h3').textContent(),
-          'Heads of layer 2 × layer 4',
-          'the persisted pair was not restored',
-        );
-        assert.equal(
-          await page.locator('[data-action="open-detail"]').isVisible(),
-          host === 'sidebar',
-          'Open in Editor belongs to the sidebar only',
-        );
-        // The restored pair's head block (no head pair there reaches 1, the domain's top) and the layer pairs.
+        assert.equal(await page.locator('.pair-detail h3').textContent(), 'Heads of layer 2 × layer 4', 'the persisted pair was not restored');
+        assert.equal(await page.locator('[data-action="open-detail"]').isVisible(), host === 'sidebar', 'Open in Editor belongs to the sidebar only');
+        // The layer pairs, and the restored pair's head block (no head pair there reaches 1, the domain's top).
         await page.mouse.move(0, 0);
         await checkPixels(page, layerCanvas, (r, c) => layerPairs[r * L + c], `layer pairs, ${theme} ${host}`, true);
         await checkPixels(page, headCanvas, (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], `heads 2 × 4, ${theme} ${host}`, false);
