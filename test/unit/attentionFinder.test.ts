@@ -154,6 +154,41 @@ describe('attention finder rules', () => {
   it('reads only the standard Softmax (default or ai.onnx domain)', () => {
     assert.equal(find(attention({ softmax: { domain: 'ai.onnx' } })), one());
     assert.match(find(attention({ softmax: { domain: 'com.example' } })), none, 'a Softmax of another domain was read');
+    assert.equal(
+      find(attention({ softmax: { opType: 'Sigmoid' } })),
+      'refused: t.onnx has no visible attention: no Softmax is fed by a query-key MatMul of two activations and feeds a value MatMul, and no graph output holds attentions',
+      'a Sigmoid between the products is not a Softmax',
+    );
+  });
+
+  it("names a layer by its Softmax node, and exposes the Softmax's own output when another op also reads it", () => {
+    const stacks = findAttention(
+      decodeModel(
+        modelBytes('t', { node: attention({ softmax: { name: 'attn_softmax' } }), input: [info('x', ['b', 's', 4])] }, 'test'),
+        't',
+      ),
+      't',
+    );
+    assert.deepEqual(
+      stacks[0].layers.map((l) => [l.tensor, l.source]),
+      [['p', 'attn_softmax']],
+    );
+    assert.equal(
+      find([...attention({ after: ['Reshape'] }), node('Identity', ['p'], ['p_copy'])]),
+      one('p'),
+      'followed a shape op though the Softmax output has two readers',
+    );
+  });
+
+  it('self-attention only when queries and keys depend on exactly the same inputs', () => {
+    const keysOfBoth = [node('Add', ['x', 'y'], ['xy']), ...attention({ k: 'xy', v: 'xy' })];
+    assert.match(find(keysOfBoth), /^cross\/cross/, 'keys from x and y, queries from x');
+    const z = { input: [info('x', ['b', 's', 4]), info('y', ['b', 's', 4]), info('z', ['b', 's', 4])] };
+    assert.match(
+      find([node('Add', ['x', 'y'], ['xy']), node('Add', ['x', 'z'], ['xz']), ...attention({ q: 'xy', k: 'xz', v: 'xz' })], z),
+      /^cross\/cross/,
+      'queries from x and y, keys from x and z',
+    );
   });
 });
 
@@ -201,6 +236,11 @@ describe('fused attention is refused by name', () => {
       one(),
       'only com.microsoft contrib ops are fused attention',
     );
+    assert.equal(
+      find([{ ...node('Attention', ['x'], ['m']), domain: 'com.example' }, ...attention()]),
+      one(),
+      'an Attention op of another domain is not ONNX Attention',
+    );
   });
 });
 
@@ -210,6 +250,16 @@ describe('heads', () => {
     const withInfo = (dim: number | string) => find(attention(), { valueInfo: [info('p', ['batch', dim, 'sequence', 'sequence'])] });
     assert.equal(withInfo(6), one('p', 6));
     assert.equal(withInfo('heads'), one('p', null));
+    assert.equal(
+      find(attention(), { valueInfo: [info('other', ['batch', 7, 'sequence', 'sequence'])] }),
+      one('p', null),
+      "another tensor's shape was read",
+    );
+    assert.equal(
+      find(attention(), { valueInfo: [info('p', ['batch', 6, 6])] }),
+      one('p', null),
+      'dim 1 of a 3-D tensor is queries, not heads',
+    );
     assert.equal(find([...split('heads3'), ...attention({ q: 'q' })], { initializer: [int64('heads3', [0, 0, 3, 2])] }), one('p', 3));
     assert.equal(
       find([...split('heads3'), node('Mul', ['q', 'c'], ['qs']), ...attention({ q: 'qs' })], {
@@ -232,6 +282,28 @@ describe('heads', () => {
     );
   });
 
+  it('walking back from the queries through at most seven scale, cast or projection ops', () => {
+    const three = { initializer: [int64('heads3', [0, 0, 3, 2])] };
+    const through = (ops: string[], constantFirst = false) => {
+      const nodes = ops.map((op, i) => {
+        const from = i === 0 ? 'q' : `w${i - 1}`;
+        const binary = ['Mul', 'Div', 'Add', 'MatMul'].includes(op);
+        return node(op, binary ? (constantFirst ? ['c', from] : [from, 'c']) : [from], [`w${i}`]);
+      });
+      return find([...split('heads3'), ...nodes, ...attention({ q: `w${ops.length - 1}` })], three);
+    };
+    for (const op of ['Mul', 'Div', 'Cast', 'Identity', 'Add', 'MatMul']) assert.equal(through([op]), one('p', 3), `through ${op}`);
+    assert.equal(through(['Mul'], true), one('p', 3), 'the scale constant comes first');
+    assert.equal(through(['Relu']), one('p', null), 'through an op that may change the layout');
+    assert.equal(through(new Array(7).fill('Identity')), one('p', 3));
+    assert.equal(through(new Array(8).fill('Identity')), one('p', null), 'walked back further than searchDepth');
+    assert.equal(
+      find([node('Transpose', ['x'], ['q'], { perm: [0, 2, 1, 3] }), ...attention({ q: 'q' })]),
+      one('p', null),
+      'a transpose with no Reshape before it',
+    );
+  });
+
   it('from a Concat of constants and dynamic sizes', () => {
     const concat = [
       node('Shape', ['x'], ['dyn']),
@@ -240,6 +312,12 @@ describe('heads', () => {
     ];
     const initializer = [int64('three', [3]), int64('zero', [0]), int64('zeroes', [0]), int64('two', [2])];
     assert.equal(find([...concat, ...split('shape4'), ...attention({ q: 'q' })], { initializer }), one('p', 3));
+    const dynamicHeads = [node('Shape', ['x'], ['dyn']), node('Concat', ['zeroes', 'zeroes', 'dyn', 'two'], ['shape4'], { axis: 0 })];
+    assert.equal(
+      find([...dynamicHeads, ...split('shape4'), ...attention({ q: 'q' })], { initializer }),
+      one('p', null),
+      'a dynamic head count',
+    );
   });
 
   it('one head where queries come straight from a [batch, seq, hidden] input; unknown from another rank', () => {
@@ -262,12 +340,14 @@ describe('attention exported as graph outputs', () => {
     assert.equal(
       outputs([
         ['attentions.10', ['batch', 4, 'sequence', 'sequence']],
+        ['enc1.attention.5', null],
+        ['layer.3.attention', null],
         ['Attention_2', ['batch', 4, 'sequence', 'sequence']],
         ['layer.0.attention', ['batch', 'h', ...s.slice(1)]],
         ['attention_mask_out', s],
         ['probs', ['batch', 4, ...s.slice(1)]],
       ]),
-      'encoder/self: layer.0.attention(null) Attention_2(4) attentions.10(4)',
+      'encoder/self: layer.0.attention(null) Attention_2(4) layer.3.attention(null) enc1.attention.5(null) attentions.10(4)',
       'outputs sorted as text, a rank-3 or unnamed output taken, or heads misread',
     );
     assert.equal(

@@ -51,6 +51,11 @@ describe('cost model refusals', () => {
       refusal(() => checkShape({ ...tiny, layers: 1000, heads: 1001, hidden: 1001 })),
       /^heads: \{field\}: 1000 layers × 1001 heads/,
     );
+    assert.match(
+      refusal(() => checkShape({ ...tiny, layers: 1001, heads: 1001, hidden: 1001 })),
+      /^layers: /,
+      'a tie names layers',
+    );
   });
 
   it('hidden must split evenly over the heads', () => {
@@ -67,6 +72,20 @@ describe('cost model refusals', () => {
         { ...tiny, vocab: 2 ** 52, hidden: 4 },
         8,
         'vocab: {field} 4503599627370496 is too large: the parameter count would be about 2.3e+16',
+      ],
+      [
+        'a tie of vocab and maxPositions',
+        { ...tiny, vocab: 2 ** 52, maxPositions: 2 ** 52, hidden: 4 },
+        8,
+        'vocab: {field} 4503599627370496 is too large',
+      ],
+      ['hidden (parameters)', { ...tiny, hidden: 2 ** 26 }, 1, 'hidden: {field} 67108864 is too large: the parameter count'],
+      ['ffn (parameters)', { ...tiny, hidden: 2, ffn: 2 ** 52 }, 1, 'ffn: {field} 4503599627370496 is too large: the parameter count'],
+      [
+        'layers (parameters)',
+        { ...tiny, layers: 1_000_000, hidden: 2 ** 16, ffn: 1 },
+        1,
+        'layers: {field} 1000000 is too large: the parameter count',
       ],
       [
         'maxPositions',

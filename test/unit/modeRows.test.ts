@@ -184,6 +184,10 @@ describe('reading the table', () => {
       'P: P (reuse layers) is 6, but mode "partial" with 6 layers allows 0..5',
     );
     assert.equal(
+      outcome(() => checkModeBounds('partial', 6, 4, -1, 1)),
+      'P: P (reuse layers) is -1, but mode "partial" with 6 layers allows 0..5',
+    );
+    assert.equal(
       outcome(() => checkModeBounds('partial', 6, 4, 1.5, 1, 'c.json: ')),
       'P: c.json: P (reuse layers) is 1.5, but mode "partial" with 6 layers allows 0..5',
     );

@@ -6,7 +6,7 @@ import { openAttentionModel } from '../../analysis/onnx/inspect';
 import type { ExampleInput } from '../../analysis/runtime/inputs';
 import { AttentionRunner } from '../../analysis/runtime/runner';
 import type { ExtractedExample } from '../../analysis/runtime/runner';
-import { attentionLayer, embedAndMask, float, info, modelBytes, node } from '../../scripts/fixtures/onnxGraph.mjs';
+import { attentionLayer, embedAndMask, float, info, int64, modelBytes, node } from '../../scripts/fixtures/onnxGraph.mjs';
 import { pseudoRandom } from '../helpers/random.mjs';
 
 type Graph = Parameters<typeof modelBytes>[1];
@@ -120,33 +120,74 @@ describe('runner cuts', () => {
   });
 
   it('an encoder-decoder with both masks: every stack cut to its own real tokens', async () => {
-    const rand = pseudoRandom(11);
-    const enc = embedAndMask(rand);
-    const dec = embedAndMask(rand, { prefix: 'decoder_' });
-    const encoder = attentionLayer('e0_', 'x0', { rand, bias: 'mask_bias' });
-    const self = attentionLayer('d0_', 'decoder_x0', { rand, bias: 'decoder_mask_bias' });
-    const cross = attentionLayer('c0_', self.out, { rand, bias: 'mask_bias', kv: encoder.out });
-    const graph = {
-      node: [...enc.nodes, ...dec.nodes, ...encoder.nodes, ...self.nodes, ...cross.nodes],
-      initializer: [...enc.initializer, ...dec.initializer, ...encoder.initializer, ...self.initializer, ...cross.initializer],
-      input: [...enc.inputs, ...dec.inputs],
-      output: [info(cross.out, ['batch', 'decoder_sequence', 4])],
-    };
+    const { graph, decoderOnly } = encoderDecoder();
     const decoder = ids(2, 5, 3);
     const examples = ids(4, 3, 6).map((e, i) => ({
       ...e,
       decoder_input_ids: decoder[i].input_ids,
       decoder_attention_mask: decoder[i].attention_mask,
     }));
+    // Masked positions inside the second example, on each side.
+    examples[1].attention_mask = [1, 0, 1];
+    examples[1].decoder_attention_mask = [0, 1, 1, 1, 1];
     const single = await run(graph, examples, 1);
     assert.deepEqual(
       single.map((e) => e.stacks.map((s) => `${s.name}:${s.queries}x${s.keys}`).join(' ')),
-      ['encoder:4x4 decoder:2x2 cross:2x4', 'encoder:3x3 decoder:5x5 cross:5x3', 'encoder:6x6 decoder:3x3 cross:3x6'],
+      ['encoder:4x4 decoder:2x2 cross:2x4', 'encoder:2x2 decoder:4x4 cross:4x2', 'encoder:6x6 decoder:3x3 cross:3x6'],
       'queries and keys of a stack come from the wrong input or mask',
     );
     compare(await run(graph, examples, 3), single, 'encoder-decoder padded on both sides');
+    // Without a decoder mask the decoder cannot be padded: it runs one example at a time.
+    const unmasked = examples.map(({ decoder_attention_mask: _, ...rest }) => rest);
+    compare(await run(decoderOnly, unmasked, 3), await run(decoderOnly, unmasked, 1), 'an encoder-decoder without a decoder mask');
+  });
+
+  it('heads folded into the batch axis ([batch·heads, queries, keys]) are unfolded per example', async () => {
+    const folded = tokenModel({
+      extra: (probs) => ({
+        nodes: [
+          node('Shape', [probs], ['dims']),
+          node('Slice', ['dims', 'two', 'four', 'zero'], ['last2']),
+          node('Concat', ['minus1', 'last2'], ['fold'], { axis: 0 }),
+          node('Reshape', [probs, 'fold'], ['attentions.0']),
+        ],
+        initializer: [int64('two', [2]), int64('four', [4]), int64('zero', [0]), int64('minus1', [-1])],
+        output: [{ name: 'attentions.0' }],
+      }),
+    });
+    const single = await run(folded, ids(3, 5), 1);
+    assert.deepEqual(
+      single.map((e) => e.stacks[0].heads),
+      [2, 2],
+    );
+    compare(await run(folded, ids(3, 5), 2), single, 'folded heads in a padded batch');
   });
 });
+
+/** An encoder layer, a masked decoder self-attention layer and a cross-attention layer; and the same without a decoder mask. */
+function encoderDecoder(): { graph: Graph; decoderOnly: Graph } {
+  const build = (decoderMask: boolean) => {
+    const rand = pseudoRandom(11);
+    const enc = embedAndMask(rand);
+    const dec = embedAndMask(rand, { prefix: 'decoder_' });
+    const encoder = attentionLayer('e0_', 'x0', { rand, bias: 'mask_bias' });
+    const self = attentionLayer('d0_', 'decoder_x0', { rand, bias: decoderMask ? 'decoder_mask_bias' : null });
+    const cross = attentionLayer('c0_', self.out, { rand, bias: 'mask_bias', kv: encoder.out });
+    return {
+      node: [...enc.nodes, ...(decoderMask ? dec.nodes : dec.nodes.slice(0, 1)), ...encoder.nodes, ...self.nodes, ...cross.nodes],
+      initializer: [
+        ...enc.initializer,
+        ...(decoderMask ? dec.initializer : dec.initializer.slice(0, 1)),
+        ...encoder.initializer,
+        ...self.initializer,
+        ...cross.initializer,
+      ],
+      input: [...enc.inputs, ...(decoderMask ? dec.inputs : dec.inputs.slice(0, 1))],
+      output: [info(cross.out, ['batch', 'decoder_sequence', 4])],
+    };
+  };
+  return { graph: build(true), decoderOnly: build(false) };
+}
 
 describe('runner refusals', () => {
   /** Attention as graph outputs, head 1 scaled by `factor`, so its rows sum to `factor`. */
@@ -158,6 +199,17 @@ describe('runner refusals', () => {
         output: [info('attentions.0', ['batch', 2, 'sequence', 'sequence'])],
       }),
     });
+
+  it('a float16 row may be off by up to 1e-2', async () => {
+    const half = tokenModel({
+      extra: (probs) => ({
+        nodes: [node('Mul', [probs, 'per_head'], ['scaled']), node('Cast', ['scaled'], ['attentions.0'], { to: 10 })],
+        initializer: [float('per_head', [1, 2, 1, 1], [1, 1.005])],
+        output: [info('attentions.0', ['batch', 2, 'sequence', 'sequence'], 10)],
+      }),
+    });
+    assert.equal((await run(half, ids(3, 5), 2)).length, 2, 'a float16 tensor was held to the float32 tolerance');
+  });
 
   it('a float32 row off by more than 1e-3 is refused, naming its head, padded or not; 2e-4 is fine', async () => {
     for (const batch of [1, 2]) {
@@ -181,6 +233,21 @@ describe('runner refusals', () => {
       await refusal(wrong, ids(5), 1),
       'attention tensor "attentions.0" (encoder layer 0) has shape [1, 2, 5, 2], which does not match batch 1 × input_ids 5 × input_ids 5',
     );
+    const queries = tokenModel({
+      extra: () => ({
+        nodes: [node('Reshape', ['x0', 'l0_heads'], ['split']), node('Transpose', ['split'], ['attentions.0'], { perm: [0, 2, 3, 1] })],
+        output: [info('attentions.0', ['batch', 2, 2, 'sequence'])],
+      }),
+    });
+    assert.match(await refusal(queries, ids(5), 1), /has shape \[1, 2, 2, 5\], which does not match/, 'queries of another length');
+    const firstOnly = tokenModel({
+      extra: (probs) => ({
+        nodes: [node('Slice', [probs, 'zero', 'one_', 'zero'], ['attentions.0'])],
+        initializer: [int64('zero', [0]), int64('one_', [1])],
+        output: [info('attentions.0', [1, 2, 'sequence', 'sequence'])],
+      }),
+    });
+    assert.match(await refusal(firstOnly, ids(3, 5), 2), /has shape \[1, 2, 5, 5\], which does not match batch 2 /, 'another batch size');
   });
 
   it('a model that fails on a batch, an input type it cannot feed, inner shapes that differ, too many tokens', async () => {
@@ -193,7 +260,10 @@ describe('runner refusals', () => {
       output: [info(layer.out, ['batch', 'sequence', 4])],
     });
     const x = (n: number, d: number) => ({ x: Array.from({ length: n }, (_, t) => Array.from({ length: d }, (_, k) => (t + k) / 10)) });
-    assert.match(await refusal(floatModel(['batch', 'sequence', 'hidden']), [x(3, 6)], 1), /^mem:1: the model failed on this batch: /);
+    assert.match(
+      await refusal(floatModel(['batch', 'sequence', 'hidden']), [x(3, 6)], 1),
+      /^mem:1: the model failed on this batch: [^\n]{20,}$/,
+    );
     const double = attentionLayer('d0_', 'xf', { rand });
     const doubleModel = {
       node: [node('Cast', ['x'], ['xf'], { to: 1 }), ...double.nodes],
