@@ -190,6 +190,26 @@ describe('attention finder rules', () => {
       'queries from x and y, keys from x and z',
     );
   });
+
+  it('self-attention over two unrelated inputs makes two stacks, each named by its input', () => {
+    const tower = (p: string, x: string) => [
+      transpose(x, `${p}kt`),
+      node('MatMul', [x, `${p}kt`], [`${p}s`]),
+      node('Softmax', [`${p}s`], [`${p}p`], { axis: -1 }),
+      node('MatMul', [`${p}p`, x], [`${p}out`]),
+    ];
+    assert.equal(
+      find([...tower('a', 'x'), ...tower('b', 'y')]),
+      'encoder:x/self: ap(null); encoder:y/self: bp(null)',
+      'the two stacks were merged, or the first one renamed as if it were alone',
+    );
+    const z = { input: [info('x', ['b', 's', 4]), info('y', ['b', 's', 4]), info('z', ['b', 's', 4])] };
+    assert.equal(
+      find([...tower('a', 'x'), node('Add', ['y', 'z'], ['yz']), ...tower('b', 'yz')], z),
+      'encoder:x/self: ap(null); encoder:y,z/self: bp(1)',
+      'a stack over two inputs is named by both, comma-separated',
+    );
+  });
 });
 
 describe('fused attention is refused by name', () => {
@@ -318,6 +338,13 @@ describe('heads', () => {
       one('p', null),
       'a dynamic head count',
     );
+    const shapeInput = { input: [info('x', ['b', 's', 4]), info('y', ['b', 's', 4]), info('s4', [4], 7)] };
+    assert.match(find([...split('s4'), ...attention({ q: 'q' })], shapeInput), /: p\(null\)$/, 'a shape fed from a graph input');
+    assert.equal(
+      find([...split('short'), ...attention({ q: 'q' })], { initializer: [int64('short', [0, 12])] }),
+      one('p', null),
+      'a shape without a heads dim',
+    );
   });
 
   it('one head where queries come straight from a [batch, seq, hidden] input; unknown from another rank', () => {
@@ -325,6 +352,11 @@ describe('heads', () => {
     assert.equal(
       find([node('MatMul', ['x', 'W'], ['q']), ...attention({ q: 'q' })], { input: [info('x', ['batch', 2, 'sequence', 4])] }),
       one('p', null),
+    );
+    assert.equal(
+      find([node('MatMul', ['x', 'W'], ['q']), ...attention({ q: 'q' })], { input: [{ name: 'x' }, info('y', ['b', 's', 4])] }),
+      one('p', null),
+      'an input without a declared shape',
     );
   });
 });
@@ -349,6 +381,16 @@ describe('attention exported as graph outputs', () => {
       ]),
       'encoder/self: layer.0.attention(null) Attention_2(4) layer.3.attention(null) enc1.attention.5(null) attentions.10(4)',
       'outputs sorted as text, a rank-3 or unnamed output taken, or heads misread',
+    );
+    assert.equal(
+      outputs([
+        ['attentions.2', null],
+        ['attentions', null],
+        ['attentions.3', null],
+        ['attentions.1', null],
+      ]),
+      'encoder/self: attentions(null) attentions.1(null) attentions.2(null) attentions.3(null)',
+      'a name without a number is layer 0; the rest in number order',
     );
     assert.equal(
       outputs([['attn_attention', null]]),

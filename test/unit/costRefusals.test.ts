@@ -105,6 +105,16 @@ describe('cost model refusals', () => {
     }
   });
 
+  it('a count of exactly 2^53 − 1 is kept; one more is refused', () => {
+    // With every other size 1 the parameter count is 2·vocab + 25.
+    const edge = { ...tiny, vocab: 2 ** 52 - 13 };
+    assert.equal(costOf(edge, exact(edge), 1).params, Number.MAX_SAFE_INTEGER, 'the largest exact count was refused');
+    assert.match(
+      refusal(() => costOf({ ...edge, vocab: edge.vocab + 1 }, exact(edge), 1)),
+      /^vocab: .* the parameter count/,
+    );
+  });
+
   it('the sequence length and the head map must fit', () => {
     const s: ModelShape = { layers: 3, heads: 2, hidden: 4, ffn: 8, vocab: 10, maxPositions: 8 };
     for (const n of [0, 2.5])

@@ -248,9 +248,21 @@ describe('runner refusals', () => {
       }),
     });
     assert.match(await refusal(firstOnly, ids(3, 5), 2), /has shape \[1, 2, 5, 5\], which does not match batch 2 /, 'another batch size');
+    const rank5 = tokenModel({
+      extra: (probs) => ({
+        nodes: [node('Transpose', [probs], ['moved'], { perm: [0, 2, 3, 1] }), node('Unsqueeze', ['moved', 'four'], ['attentions.0'])],
+        initializer: [int64('four', [4])],
+        output: [{ name: 'attentions.0' }],
+      }),
+    });
+    assert.match(
+      await refusal(rank5, ids(3, 5), 2),
+      /has shape \[2, 5, 5, 2, 1\], which does not match batch 2 /,
+      'a rank-5 tensor read as heads folded into the batch',
+    );
   });
 
-  it('a model that fails on a batch, an input type it cannot feed, inner shapes that differ, too many tokens', async () => {
+  it('a model that fails on a batch, an input type it cannot feed, inner shapes that differ, too many tokens, too many values', async () => {
     const rand = pseudoRandom(3);
     const layer = attentionLayer('l0_', 'x', { rand });
     const floatModel = (dims: (number | string)[]) => ({
@@ -280,5 +292,27 @@ describe('runner refusals', () => {
     assert.equal(await refusal(masked, [withMask(x(3, 4), 3), withMask(x(3, 5), 3)], 2), '"x" has different inner shapes within one batch');
     assert.equal(await refusal(floatModel(['batch', 3, 4]), [x(4, 4)], 1), 'mem:1: "x" has 4 tokens; the model takes at most 3');
     assert.equal((await run(floatModel(['batch', 3, 4]), [x(3, 4)], 1))[0].stacks[0].queries, 3, 'exactly the fixed length is fine');
+    // Refused from the shapes alone, before a 1 GiB tensor is allocated for it.
+    const runner = await AttentionRunner.start(
+      openAttentionModel(modelBytes('m', floatModel(['batch', 'sequence', 4]), 'test'), 'm.onnx'),
+      'cpu',
+    );
+    try {
+      const huge: ExampleInput = { index: 0, origin: 'mem:1', tensors: new Map([['x', { values: [], shape: [2 ** 26 + 1, 4] }]]) };
+      const source = async function* () {
+        yield huge;
+      };
+      await assert.rejects(
+        async () => {
+          for await (const _ of runner.run(source(), { batchSize: 1 }));
+        },
+        (err: unknown) =>
+          err instanceof InputError &&
+          err.field === 'batch' &&
+          err.template === 'a batch of 1 examples × 268435460 values of "x" is more than one tensor holds (268435456); lower {field}',
+      );
+    } finally {
+      await runner.dispose();
+    }
   });
 });
