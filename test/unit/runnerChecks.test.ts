@@ -144,6 +144,50 @@ describe('runner cuts', () => {
     compare(await run(decoderOnly, unmasked, 3), await run(decoderOnly, unmasked, 1), 'an encoder-decoder without a decoder mask');
   });
 
+  it("a decoder whose first layer also reads the encoder is cut by the decoder's own tokens", async () => {
+    // The decoder's input embedding adds the encoder's first token, so its queries depend on input_ids too.
+    const rand = pseudoRandom(13);
+    const enc = embedAndMask(rand);
+    const dec = embedAndMask(rand, { prefix: 'decoder_' });
+    const encoder = attentionLayer('e0_', 'x0', { rand, bias: 'mask_bias' });
+    const self = attentionLayer('d0_', 'decoder_in', { rand, bias: 'decoder_mask_bias' });
+    const cross = attentionLayer('c0_', self.out, { rand, bias: 'mask_bias', kv: encoder.out });
+    const graph = {
+      node: [
+        ...enc.nodes,
+        ...dec.nodes,
+        node('Gather', ['x0', 'first'], ['x0_first'], { axis: 1 }),
+        node('Add', ['decoder_x0', 'x0_first'], ['decoder_in']),
+        ...encoder.nodes,
+        ...self.nodes,
+        ...cross.nodes,
+      ],
+      initializer: [
+        ...enc.initializer,
+        ...dec.initializer,
+        int64('first', [0]),
+        ...encoder.initializer,
+        ...self.initializer,
+        ...cross.initializer,
+      ],
+      input: [...enc.inputs, ...dec.inputs],
+      output: [info(cross.out, ['batch', 'decoder_sequence', 4])],
+    };
+    const decoder = ids(3, 2);
+    const examples = ids(4, 6).map((e, i) => ({
+      ...e,
+      decoder_input_ids: decoder[i].input_ids,
+      decoder_attention_mask: decoder[i].attention_mask,
+    }));
+    const single = await run(graph, examples, 1);
+    assert.deepEqual(
+      single.map((e) => e.stacks.map((s) => `${s.name}:${s.queries}x${s.keys}`).join(' ')),
+      ['encoder:4x4 decoder:3x3 cross:3x4', 'encoder:6x6 decoder:2x2 cross:2x6'],
+      "the decoder's rows were taken from the encoder's input",
+    );
+    compare(await run(graph, examples, 2), single, 'a decoder that reads the encoder, padded');
+  });
+
   it('heads folded into the batch axis ([batch·heads, queries, keys]) are unfolded per example', async () => {
     const folded = tokenModel({
       extra: (probs) => ({
