@@ -90,6 +90,11 @@ export async function emitReuseConfig(options: EmitOptions): Promise<ReuseConfig
   const headMap = options.headMapFile === undefined ? undefined : await readHeadMap(options.headMapFile, stack.layerCount, stack.headCount);
   const source = { analysisSha256: await sha256File(options.analysis, 'analysis file'), modelSha256: analysis.model.sha256 };
   const config = buildReuseConfig(stack, { ...options, headMap }, source);
-  await writeFileAtomic(options.out, formatReuseConfig(config), { overwrite: options.force === true });
+  await writeReuseConfig(config, options.out, options.force === true);
   return config;
+}
+
+/** Writes a built config atomically as `emit` does (one line per layer of heads), refusing to replace a file unless `force`. */
+export async function writeReuseConfig(config: ReuseConfig, out: string, force: boolean): Promise<void> {
+  await writeFileAtomic(out, formatReuseConfig(config), { overwrite: force });
 }
