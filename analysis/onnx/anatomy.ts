@@ -321,6 +321,8 @@ function traceEmbeddings(g: OnnxGraph, first: LayerAnatomy, t: Tracer): Embeddin
   for (let i = 0; i < 16 && pending.length > 0; i++) {
     const node = g.producer.get(pending.pop()!);
     if (is(node, 'Add')) for (const x of node.input ?? []) if (x && !constantRef(g, x)) pending.push(x);
+    // A lookup broadcast over the batch (positions from a Range) comes through an Unsqueeze or Expand.
+    if (node && ['Unsqueeze', 'Expand', 'Reshape', 'Cast'].includes(node.opType ?? '') && node.input?.[0]) pending.push(node.input[0]);
     if (is(node, 'Gather')) {
       const table = constantRef(g, node.input?.[0] ?? '');
       if (table?.dims.length === 2) gathers.push({ gather: nodeLabel(node), table, indices: node.input?.[1] ?? '' });

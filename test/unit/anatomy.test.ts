@@ -1,13 +1,31 @@
 // Protects the model anatomy the what-if rewrite and the warm-start export read weights from: every role traced from the Softmax, on every fixture.
 import { strict as assert } from 'node:assert';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readModel } from '../../analysis/app/readers';
 import { traceAnatomy } from '../../analysis/onnx/anatomy';
 import type { ModelAnatomy } from '../../analysis/onnx/anatomyTypes';
+import { rewriteForReuse } from '../../analysis/onnx/reuseRewrite';
+import { algorithm1HeadMap } from '../../analysis/planner/headMap';
+import type { LayerKind } from '../../analysis/planner/headMap';
 
 const root = join(__dirname, '..', '..', '..');
 const fixtures = join(root, 'test', 'fixtures', 'models');
+
+/** The BERT-base-shaped masked LM of the benchmark, exported when missing (needs torch: required in CI, else skipped). */
+function benchModel(t: { skip: (why: string) => void }): string | undefined {
+  const path = join(root, '.cache', 'bench', 'bert-base-mlm.onnx');
+  if (existsSync(path)) return path;
+  mkdirSync(dirname(path), { recursive: true });
+  const r = spawnSync('/usr/bin/python3', [join(root, 'scripts', 'bench', 'benchModels.py'), 'export', 'bert-base-mlm', path], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+  if (r.status === 0) return path;
+  const why = `cannot export the BERT-base-shaped model (/usr/bin/python3 with torch and onnx): ${(r.stderr ?? '').trim().split('\n').pop()}`;
+  if (process.env.CI === 'true') assert.fail(why);
+  t.skip(why);
+  return undefined;
+}
 
 async function anatomyOf(path: string, stack?: string): Promise<ModelAnatomy> {
   const model = await readModel(path);
@@ -97,6 +115,23 @@ describe('model anatomy', () => {
       assert.equal(a.head!.decoder.outFeatures, 50);
     });
   }
+
+  it('a BERT-base-shaped model (scripts/bench/benchModels.py): 12 × 12 heads of 64, the MLM head tied, full reuse P = 6 removes 6 layers of Q and K', async (t) => {
+    const path = benchModel(t);
+    if (!path) return;
+    const model = await readModel(path);
+    const a = traceAnatomy(model.graph, model.stacks);
+    assertComplete(a, 'BERT-base', 12, 12, 768, 3072);
+    assert.equal(a.layers[0].attention!.query!.orientation, 'out-in', 'exported without constant folding: weights behind Transposes');
+    assert.deepEqual(a.embeddings!.position!.table.dims, [512, 768], 'positions from a Range, broadcast by an Unsqueeze');
+    assert.equal(a.head?.kind, 'mlm');
+    assert.equal(a.head!.tied, true);
+    assert.equal(a.head!.decoder.outFeatures, 30522);
+    const full = algorithm1HeadMap(['exact', ...new Array<LayerKind>(6).fill('reuse'), ...new Array<LayerKind>(5).fill('exact')], 12, 12);
+    const r = rewriteForReuse(model.graph, model.bytes, a, full);
+    assert.equal(r.parametersRemoved, 6 * 2 * (768 * 768 + 768), 'Q and K weights and biases of six layers');
+    assert.ok(r.doesLessWork);
+  });
 
   it('encoder-decoder: each stack traced as far as it goes, the rest named with the reason', async () => {
     const path = join(fixtures, 'encdec_opset17.onnx');
