@@ -43,6 +43,8 @@ export interface WhatIfOptions {
   mlm?: boolean;
   /** The mask token's id (default: the tokenizer's [MASK] or <mask>). */
   maskId?: number;
+  /** Timed runs per batch and model, the fastest counting (default 1). */
+  repeat?: number;
 }
 
 export interface SpeedResult {
@@ -140,6 +142,7 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
       klOutput: opened.klOutput,
       mlm,
       time: true,
+      repeats: options.repeat,
       signal,
       onBatch: (n) => onProgress?.(n, source.total),
     });

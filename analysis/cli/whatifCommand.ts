@@ -25,6 +25,8 @@ ${sourceHelp}
                          non-special tokens (at least one) masked, the same on every run
   --mask-id N            the mask token's id (default: the tokenizer's [MASK] or <mask>); with
                          --inputs and no tokenizer the first and last tokens count as special
+  --repeat N             time every batch N times per model, the fastest counting (default 1;
+                         steadier figures on a busy machine)
   --write-model FILE     also write the rewritten model (after the measurement)
   --force                replace --write-model if it exists
   --json                 print only the result as JSON on stdout: drift.outputs[] (name, maxAbs,
@@ -35,7 +37,7 @@ ${sourceHelp}
 export async function whatifCommand(argv: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { ...sourceOptions, mlm: { type: 'boolean' }, 'mask-id': { type: 'string' }, 'write-model': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
+    { ...sourceOptions, mlm: { type: 'boolean' }, 'mask-id': { type: 'string' }, repeat: { type: 'string' }, 'write-model': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
     'whatif',
   );
   if (values.help) {
@@ -49,7 +51,7 @@ export async function whatifCommand(argv: string[], signal: AbortSignal): Promis
   if (maskId !== undefined && values.mlm !== true) throw new InputError('--mask-id goes with --mlm');
   const progress = new Progress('whatif', flags.quiet);
   const result = await whatIf(
-    { model, config, ...flags, mlm: values.mlm === true, maskId, writeModel: stringFlag(values, 'writeModel'), force: values.force === true },
+    { model, config, ...flags, mlm: values.mlm === true, maskId, repeat: intFlag(values, 'repeat'), writeModel: stringFlag(values, 'writeModel'), force: values.force === true },
     { signal, onProgress: (done, total) => progress.update(done, total), onNote: providerNote(flags.quiet) },
   );
   progress.finish();

@@ -239,8 +239,14 @@ function assemble(sources: { tensor: string; index: number }[], heads: Map<strin
     if (last && last.tensor === s.tensor && last.end === s.index) last.end++;
     else runs.push({ tensor: s.tensor, start: s.index, end: s.index + 1 });
   }
+  const whole = (run: (typeof runs)[number]) => run.start === 0 && run.end === (heads.get(run.tensor) ?? H);
+  // All heads of one earlier layer, in order (full reuse): the same tensor under the layer's name.
+  if (runs.length === 1 && whole(runs[0])) {
+    edit.add.push({ name: `reuse/${target}/Identity`, opType: 'Identity', input: [runs[0].tensor], output: [target] });
+    return;
+  }
   const pieces = runs.map((run, i) => {
-    if (runs.length > 1 && run.start === 0 && run.end === (heads.get(run.tensor) ?? H)) return run.tensor;
+    if (runs.length > 1 && whole(run)) return run.tensor;
     const out = runs.length === 1 ? target : names.fresh(`${target}::heads${i}`);
     const name = `reuse/${target}/Slice_${i}`;
     const slice: onnx.INodeProto =
