@@ -11,6 +11,7 @@ import type { AttentionLayer, AttentionStack } from './attentionFinder';
 import { failed, peelScale, traceActivation, traceHeadSplit, traceLayerNorm, traceLinear } from './anatomyParts';
 import type { LayerNormPart, LinearPart, Traced } from './anatomyParts';
 import type { AttentionPart, EmbeddingPart, EmbeddingsPart, LayerAnatomy, MaskPart, Missing, ModelAnatomy, OutputHeadPart, ResidualPart, ScalePart } from './anatomyTypes';
+import { indexSource } from './dims';
 import { constantRef, nodeLabel } from './graphValues';
 import { intsAttr } from './model';
 import type { OnnxGraph } from './model';
@@ -296,17 +297,6 @@ function normAfter(g: OnnxGraph, tensor: string): LayerNormPart | undefined {
   return best;
 }
 
-/** The tensor of ids a Gather reads, followed back through casts and reshapes. */
-function idsSource(g: OnnxGraph, name: string): string {
-  let cur = name;
-  for (let i = 0; i < 4; i++) {
-    const node = g.producer.get(cur);
-    if (!node || !['Cast', 'Identity', 'Unsqueeze', 'Reshape'].includes(node.opType ?? '')) break;
-    cur = node.input?.[0] ?? cur;
-  }
-  return cur;
-}
-
 function traceEmbeddings(g: OnnxGraph, first: LayerAnatomy, t: Tracer): EmbeddingsPart | null {
   // The stream entering layer 0: what its queries read (post-LN), or the residual it adds to (pre-LN).
   const entry = first.norm === 'pre' ? first.attentionResidual?.residual : first.input;
@@ -333,7 +323,7 @@ function traceEmbeddings(g: OnnxGraph, first: LayerAnatomy, t: Tracer): Embeddin
     return null;
   }
   // The word table is the largest one looked up with a graph input; a small remaining table (≤ 16 rows) is the token-type one.
-  const fromInput = (e: EmbeddingPart) => g.inputNames.includes(idsSource(g, e.indices));
+  const fromInput = (e: EmbeddingPart) => g.inputNames.includes(indexSource(g, e.indices));
   const word = gathers.filter(fromInput).sort((a, b) => b.table.dims[0] - a.table.dims[0])[0] ?? null;
   const rest = gathers.filter((e) => e !== word);
   const tokenType = rest.find((e) => e.table.dims[0] <= 16) ?? null;
