@@ -3,7 +3,7 @@
  * model and measured on a calibration set, ranked by the drift it causes at the savings
  * target; with `search`, a greedy search in which similarity proposes and drift decides.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { CancelledError, InputError, checkCancelled } from '../errors';
 import { rewriteForReuse } from '../onnx/reuseRewrite';
 import { costOf } from '../planner/cost';
@@ -22,6 +22,7 @@ import { describeProvider } from '../runtime/providers';
 import type { ProviderChoice } from '../runtime/providers';
 import { buildReuseConfig, writeReuseConfig } from './emit';
 import { openExamples } from './examples';
+import { readExternalTensors, slicedTensorNames } from './externalData';
 import { compareModels, OriginalCache } from './measure';
 import { planAnalysis } from './plan';
 import type { PlanOptions } from './plan';
@@ -103,7 +104,8 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
   const calibration = await openExamples(opened.model, options.source, options.calibration ?? 64, signal);
   const batches: ModelBatch[] = [];
   for await (const b of modelBatches(opened.model.inputs, calibration.examples, options.batch ?? 8, signal)) batches.push(b);
-  const original = await TimedSession.start(opened.model.bytes, options.ep ?? 'auto', options.model);
+  const folder = dirname(resolve(options.model));
+  const original = await TimedSession.start(opened.model.bytes, options.ep ?? 'auto', options.model, folder);
   try {
     describeProvider(options.ep ?? 'auto', original.provider, original.notes).forEach((l) => onNote?.(l));
     const noted = new Set<string>();
@@ -194,9 +196,10 @@ async function measureMap(
   note: (line: string) => void,
   signal: AbortSignal | undefined,
 ): Promise<{ measurement: CandidateMeasurement; examples: number; tokens: number }> {
-  const rewrite = rewriteForReuse(opened.model.graph, opened.model.bytes, opened.anatomy, heads);
+  const external = await readExternalTensors(opened.model.path, opened.model.graph, slicedTensorNames(opened.anatomy, heads));
+  const rewrite = rewriteForReuse(opened.model.graph, opened.model.bytes, opened.anatomy, heads, external);
   rewriteNotes(rewrite.layers).forEach(note);
-  const session = await TimedSession.start(rewrite.bytes, original.provider, 'the rewritten model');
+  const session = await TimedSession.start(rewrite.bytes, original.provider, 'the rewritten model', dirname(resolve(opened.model.path)));
   try {
     // A calibration set is small: the fastest of three runs per batch keeps other processes' load out of the speed.
     const c = await compareModels(original, session, batches, { inputs: opened.model.inputs, klOutput: opened.klOutput, time, repeats: 3, cache, signal });

@@ -85,6 +85,22 @@ export async function readHead(path: string, n: number, what: string): Promise<U
   });
 }
 
+/** `length` bytes of a file from `offset` (a model's external data); a short file is refused naming it. */
+export async function readRange(path: string, offset: number, length: number, what: string): Promise<Uint8Array> {
+  await assertFile(path, what);
+  return guarded(`read ${what}`, path, async () => {
+    const fh = await open(path, 'r');
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      if (bytesRead !== length) throw new InputError(`${what} ${path} ends before byte ${offset + length}`);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
 /** The non-empty lines of a text file, streamed; a leading byte-order mark is dropped. */
 export async function* readLines(path: string, what: string, signal?: AbortSignal): AsyncGenerator<TextLine> {
   await assertFile(path, what);

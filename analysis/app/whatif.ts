@@ -3,7 +3,7 @@
  * inputs, how far its outputs move, masked-LM accuracy of both models, and how much faster
  * the rewrite runs.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { checkConfigAgainstModel } from '../config/configModelCheck';
 import { CancelledError, InputError, checkCancelled } from '../errors';
 import { traceAnatomy } from '../onnx/anatomy';
@@ -21,6 +21,7 @@ import { modelBatches, tokenInputOf, TimedSession } from '../runtime/modelSessio
 import { describeProvider } from '../runtime/providers';
 import type { Provider, ProviderChoice } from '../runtime/providers';
 import { openExamples } from './examples';
+import { readExternalTensors, slicedTensorNames } from './externalData';
 import { compareModels } from './measure';
 import type { MlmSetup } from './measure';
 import { readModel, readReuseConfig, readTokenizer } from './readers';
@@ -126,16 +127,18 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
   const checked = checkConfigAgainstModel(config, options.config, { label: options.model, sha256: opened.sha256, stacks, dims: opened.dims });
   checked.notes.forEach(note);
   const mlm = options.mlm ? await mlmSetup(options, model, opened.klOutput) : undefined;
-  const rewrite = rewriteForReuse(model.graph, model.bytes, anatomy, config.heads);
+  const external = await readExternalTensors(options.model, model.graph, slicedTensorNames(anatomy, config.heads));
+  const rewrite = rewriteForReuse(model.graph, model.bytes, anatomy, config.heads, external);
   rewriteNotes(rewrite.layers).forEach(note);
   checkCancelled(signal);
 
   const source = await openExamples(model, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
-  const original = await TimedSession.start(model.bytes, options.ep ?? 'auto', options.model);
+  const folder = dirname(resolve(options.model));
+  const original = await TimedSession.start(model.bytes, options.ep ?? 'auto', options.model, folder);
   let rewritten: TimedSession | undefined;
   try {
     describeProvider(options.ep ?? 'auto', original.provider, original.notes).forEach(note);
-    rewritten = await TimedSession.start(rewrite.bytes, original.provider, 'the rewritten model');
+    rewritten = await TimedSession.start(rewrite.bytes, original.provider, 'the rewritten model', folder);
     const batches = modelBatches(model.inputs, source.examples, options.batch ?? 8, signal);
     const compared = await compareModels(original, rewritten, batches, {
       inputs: model.inputs,
@@ -158,6 +161,9 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
     if (options.writeModel) {
       await writeFileAtomic(options.writeModel, rewrite.bytes, { overwrite: options.force === true });
       written = resolve(options.writeModel);
+      if (model.graph.graph.initializer.some((t) => Number(t.dataLocation ?? 0) === 1) && dirname(written) !== folder) {
+        note(`${written} refers to external data files by their path relative to the model: keep it in ${folder}, beside them`);
+      }
     }
     return {
       model: resolve(options.model),

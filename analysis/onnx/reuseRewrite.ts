@@ -18,7 +18,8 @@ import type { LinearPart } from './anatomyParts';
 import type { AttentionPart, ModelAnatomy } from './anatomyTypes';
 import { applyGraphEdit, emptyEdit } from './graphEdit';
 import type { GraphEdit } from './graphEdit';
-import { constantRef, elemSize, nodeLabel, rawBytes } from './graphValues';
+import { elemSize, nodeLabel, rawBytes } from './graphValues';
+import type { TensorRef } from './graphValues';
 import { intAttr } from './model';
 import type { OnnxGraph } from './model';
 
@@ -47,8 +48,12 @@ export interface ReuseRewrite {
 /** Suffix of the renamed Softmax output whose heads the assembly slices. */
 const computedSuffix = '::computed';
 
-/** Rewrites a model for a head map of its anatomy's stack (checked by the config reader). */
-export function rewriteForReuse(g: OnnxGraph, bytes: Uint8Array, anatomy: ModelAnatomy, heads: HeadMap): ReuseRewrite {
+/**
+ * Rewrites a model for a head map of its anatomy's stack (checked by the config reader).
+ * `external` holds the bytes of query/key tensors stored as external data, so they can be sliced.
+ */
+export function rewriteForReuse(g: OnnxGraph, bytes: Uint8Array, anatomy: ModelAnatomy, heads: HeadMap, external = new Map<string, Uint8Array>()): ReuseRewrite {
+  const valuesOf = (name: string) => external.get(name) ?? rawBytes(g.constants.get(name)!);
   const byLabel = new Map(g.graph.node.map((n) => [nodeLabel(n), n]));
   const node = (label: string) => {
     const n = byLabel.get(label);
@@ -82,13 +87,13 @@ export function rewriteForReuse(g: OnnxGraph, bytes: Uint8Array, anatomy: ModelA
     }
     if (!attention) throw new InputError(`layer ${l} cannot reuse attention: ${whyMissing(anatomy, l, 'attention')}`);
     const computed = row.map((e, h) => (e === 'exact' ? h : -1)).filter((h) => h >= 0);
-    const why = sliceObstacle(g, attention, row.length);
+    const why = sliceObstacle(g, attention, row.length, valuesOf);
     const local = `${probs}${computedSuffix}`;
     // The node that produced the layer's probabilities now writes them under another name.
     const producer = g.producer.get(probs)!;
     const renamed = { ...(edit.replace.get(producer) ?? producer), output: (producer.output ?? []).map((o) => (o === probs ? local : o)) };
     edit.replace.set(producer, renamed);
-    if (why === undefined && computed.length > 0) sliceQueryKey(g, attention, computed, edit, names, node);
+    if (why === undefined && computed.length > 0) sliceQueryKey(attention, computed, edit, names, node, valuesOf);
     if (why !== undefined) lessWork = false;
     const sources = row.map((e, h) => {
       if (isReuse(e)) return { tensor: exposedOf(anatomy, e.reuse.layer), index: e.reuse.head };
@@ -115,7 +120,7 @@ function whyMissing(anatomy: ModelAnatomy, layer: number, part: string): string 
 }
 
 /** Why a layer's query/key weights cannot be sliced to its computed heads, or undefined if they can. */
-function sliceObstacle(g: OnnxGraph, a: AttentionPart, H: number): string | undefined {
+function sliceObstacle(g: OnnxGraph, a: AttentionPart, H: number, valuesOf: (name: string) => Uint8Array | undefined): string | undefined {
   if (!a.query || !a.key || !a.querySplit || !a.keySplit) return 'its query/key projections or head split were not traced';
   if (a.softmaxOnReshape) return 'its Softmax runs on a reshape of the scores';
   if (a.mask?.perHead) return 'its mask may differ per head (a bias from a weight table)';
@@ -124,8 +129,9 @@ function sliceObstacle(g: OnnxGraph, a: AttentionPart, H: number): string | unde
     if (split.allowZero) return `its head split ${split.reshape} has allowzero = 1`;
   }
   for (const lin of [a.query, a.key]) {
-    if (lin.weight.storage === 'external' || lin.bias?.storage === 'external') return `${lin.weight.name} is stored as external data`;
-    if (!rawBytes(g.constants.get(lin.weight.name)!)) return `${lin.weight.name} has an element type this tool cannot slice`;
+    for (const t of [lin.weight, lin.bias]) {
+      if (t && !valuesOf(t.name)) return `${t.name} ${t.storage === 'external' ? 'is stored as external data that was not read' : 'has an element type this tool cannot slice'}`;
+    }
     if (lin.outFeatures !== H * a.querySplit.headDim!) return `${lin.node} has ${lin.outFeatures} outputs for ${H} heads`;
   }
   const softmax = g.graph.node.find((n) => nodeLabel(n) === a.softmax);
@@ -165,12 +171,12 @@ class Names {
 
 /** Slices the query and key projections and their head splits to the computed heads. */
 function sliceQueryKey(
-  g: OnnxGraph,
   a: AttentionPart,
   computed: number[],
   edit: GraphEdit,
   names: Names,
   node: (label: string) => onnx.INodeProto,
+  valuesOf: (name: string) => Uint8Array | undefined,
 ): void {
   const dh = a.querySplit!.headDim!;
   for (const [lin, split] of [
@@ -178,11 +184,11 @@ function sliceQueryKey(
     [a.key!, a.keySplit!],
   ] as const) {
     const weightName = names.fresh(`${lin.weight.name}::heads`);
-    edit.initializers.push(sliceWeight(g, lin, computed, dh, weightName));
+    edit.initializers.push(sliceWeight(lin, computed, dh, weightName, valuesOf(lin.weight.name)!));
     rewire(edit, node(lin.transpose ?? lin.node), lin.weight.read, weightName);
     if (lin.bias) {
       const biasName = names.fresh(`${lin.bias.name}::heads`);
-      edit.initializers.push(sliceRows(g, lin.bias.name, [lin.bias.dims[0]], computed, dh, biasName));
+      edit.initializers.push(sliceRows(lin.bias, valuesOf(lin.bias.name)!, computed, dh, biasName));
       rewire(edit, node(lin.biasNode ?? lin.node), lin.bias.read, biasName);
     }
     rewire(edit, node(split.reshape), split.shape, names.int64([0, 0, computed.length, dh], edit));
@@ -200,12 +206,10 @@ function rewire(edit: GraphEdit, original: onnx.INodeProto, from: string, to: st
 }
 
 /** A weight's columns (in-out) or rows (out-in) of the computed heads, as a new initializer. */
-function sliceWeight(g: OnnxGraph, lin: LinearPart, computed: number[], dh: number, name: string): onnx.ITensorProto {
+function sliceWeight(lin: LinearPart, computed: number[], dh: number, name: string, raw: Uint8Array): onnx.ITensorProto {
   const [r, c] = lin.weight.dims;
-  if (lin.orientation === 'out-in') return sliceRows(g, lin.weight.name, [r, c], computed, dh, name);
-  const t = g.constants.get(lin.weight.name)!;
+  if (lin.orientation === 'out-in') return sliceRows(lin.weight, raw, computed, dh, name);
   const size = elemSize(lin.weight.elemType)!;
-  const raw = rawBytes(t)!;
   const out = new Uint8Array(r * computed.length * dh * size);
   let at = 0;
   for (let row = 0; row < r; row++) {
@@ -219,13 +223,11 @@ function sliceWeight(g: OnnxGraph, lin: LinearPart, computed: number[], dh: numb
 }
 
 /** The blocks of `dh` leading-axis rows of the computed heads (a bias, or an [out, in] weight). */
-function sliceRows(g: OnnxGraph, tensor: string, dims: number[], computed: number[], dh: number, name: string): onnx.ITensorProto {
-  const ref = constantRef(g, tensor)!;
-  const raw = rawBytes(g.constants.get(ref.name)!)!;
-  const rowBytes = (dims.length > 1 ? dims[1] : 1) * elemSize(ref.elemType)!;
+function sliceRows(ref: TensorRef, raw: Uint8Array, computed: number[], dh: number, name: string): onnx.ITensorProto {
+  const rowBytes = (ref.dims.length > 1 ? ref.dims[1] : 1) * elemSize(ref.elemType)!;
   const out = new Uint8Array(computed.length * dh * rowBytes);
   computed.forEach((h, i) => out.set(raw.subarray(h * dh * rowBytes, (h + 1) * dh * rowBytes), i * dh * rowBytes));
-  return { name, dataType: ref.elemType, dims: [computed.length * dh, ...dims.slice(1)], rawData: out };
+  return { name, dataType: ref.elemType, dims: [computed.length * dh, ...ref.dims.slice(1)], rawData: out };
 }
 
 /**

@@ -70,10 +70,15 @@ export class TimedSession {
     private readonly label: string,
   ) {}
 
-  /** Starts `bytes` on the provider choice (same options as the attention runner). */
-  static async start(bytes: Uint8Array, choice: ProviderChoice, label: string): Promise<TimedSession> {
+  /**
+   * Starts `bytes` on the provider choice (same options as the attention runner); external
+   * data files are looked up in `folder` (the original model's), since the bytes have no path.
+   */
+  static async start(bytes: Uint8Array, choice: ProviderChoice, label: string, folder?: string): Promise<TimedSession> {
+    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: availableParallelism() };
+    if (folder) options.extra = { session: { model_external_initializers_file_folder_path: folder } };
     try {
-      return new TimedSession(await startSession(bytes, choice, { graphOptimizationLevel: 'all', intraOpNumThreads: availableParallelism() }), label);
+      return new TimedSession(await startSession(bytes, choice, options), label);
     } catch (err) {
       throw new InputError(`ONNX Runtime cannot load ${label}: ${(err as Error).message.split('\n')[0]}`);
     }
