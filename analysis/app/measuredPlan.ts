@@ -138,6 +138,8 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
         targetFlops: plan.targetFlops,
         width,
         evaluate: async (heads) => (await measure(heads, false, cache)).measurement.drift,
+        onStep: (st) =>
+          onNote?.(`search: ${st.layer}.${st.head} reuses ${st.source.layer}.${st.source.head} (similarity ${st.similarity.toFixed(3)}, drift ${st.drift.toFixed(5)}, FLOPs ${st.flopsRatio.toFixed(4)})`),
         signal,
       });
       checkCancelled(signal);

@@ -51,9 +51,9 @@ def forward(w, ids, heads_map, n_heads):
     dh = hidden // n_heads
     layers = sum(1 for k in w if k.endswith("attention.query.weight"))
     computed = {}  # (layer, head) -> probabilities [n, n] computed in this pass
-    for l in range(layers):
-        p = f"layers.{l}"
-        row = heads_map[l] if heads_map else ["exact"] * n_heads
+    for layer in range(layers):
+        p = f"layers.{layer}"
+        row = heads_map[layer] if heads_map else ["exact"] * n_heads
         if all(e == "skip" for e in row):
             attended = np.zeros_like(x)
         else:
@@ -64,7 +64,7 @@ def forward(w, ids, heads_map, n_heads):
             for h, entry in enumerate(row):
                 if entry == "exact":
                     probs = softmax(q[:, h] @ k[:, h].T / math.sqrt(dh))
-                    computed[(l, h)] = probs
+                    computed[(layer, h)] = probs
                 else:
                     probs = computed[(entry["reuse"]["layer"], entry["reuse"]["head"])]
                 context[:, h] = probs @ v[:, h]
