@@ -15,6 +15,7 @@ import type { PlannerStack } from '../planner/plan';
 import { pickStack } from '../result/analysisFile';
 import { readAnalysis, readHeadMap } from './readers';
 import { checkOutput, sha256File, writeFileAtomic } from './storage';
+import type { OutputOptions } from './storage';
 
 export interface ReuseConfigOptions {
   /** Default: full when K = H, else partial; custom when only a head map is given. */
@@ -92,6 +93,11 @@ export async function emitReuseConfig(options: EmitOptions): Promise<ReuseConfig
   const headMap = options.headMapFile === undefined ? undefined : await readHeadMap(options.headMapFile, stack.layerCount, stack.headCount);
   const source = { analysisSha256: await sha256File(options.analysis, 'analysis file'), modelSha256: analysis.model.sha256 };
   const config = buildReuseConfig(stack, { ...options, headMap }, source);
-  await writeFileAtomic(options.out, formatReuseConfig(config), output);
+  await writeReuseConfig(config, options.out, output);
   return config;
+}
+
+/** Writes a built config atomically as `emit` does (one line per layer of heads). */
+export async function writeReuseConfig(config: ReuseConfig, out: string, output: OutputOptions): Promise<void> {
+  await writeFileAtomic(out, formatReuseConfig(config), output);
 }

@@ -8,6 +8,7 @@ import { costCommand, costHelp } from './costCommand';
 import { planCommand, planHelp } from './planCommand';
 import { emitCommand, emitHelp } from './emitCommand';
 import { trainCommand, trainHelp } from './trainCommand';
+import { whatifCommand, whatifHelp } from './whatifCommand';
 
 const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: () => string }> = {
   inspect: { run: inspectCommand, help: inspectHelp },
@@ -18,6 +19,7 @@ const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => P
   plan: { run: planCommand, help: planHelp },
   emit: { run: emitCommand, help: emitHelp },
   train: { run: trainCommand, help: trainHelp },
+  whatif: { run: whatifCommand, help: whatifHelp },
 };
 
 const usage = () => `Usage: attention-reuse COMMAND [options]

@@ -1,10 +1,13 @@
 import { planAnalysis } from '../app/plan';
+import { InputError } from '../errors';
 import type { ModelShape } from '../planner/cost';
 import type { Candidate, Plan } from '../planner/plan';
 import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 import type { ParsedArgs } from './args';
+import { measuredPlanHelp, measuredPlanOptions, runMeasuredPlan } from './measuredPlanCommand';
 
 export const planHelp = () => `Usage: attention-reuse plan ANALYSIS.json [--stack NAME] [--seq-len N] [--target-flops R] [--json]
+                            [--model MODEL.onnx (--inputs F | --text F --tokenizer T) [--calibration N] [--search] [--out FILE]]
 
 Scores reuse configurations of one stack of an analysis file: partial (P = L-2, K = 1..H-1),
 full (K = H, P = 1..L-2), alternate, all-end, skip and similarity-guided. For each, the
@@ -17,7 +20,9 @@ the most similarity at a FLOPs ratio ≤ the target.
   --seq-len N         sequence length for FLOPs (default: the model's position count, else 512)
   --target-flops R    FLOPs ratio to stay under, in (0, 1] (default 0.9)
   --hidden/--ffn/--vocab/--max-positions N   sizes the analysis could not read from the graph
-  --json              print the plan as JSON (head maps included)`;
+  --json              print the plan as JSON (head maps included)
+
+${measuredPlanHelp}`;
 
 /** `--hidden`, `--ffn`, `--vocab` and `--max-positions`: sizes the analysis could not read. */
 export const shapeFlags = {
@@ -36,23 +41,27 @@ export function shapeOverrides(values: ParsedArgs['values']): Partial<ModelShape
   return out;
 }
 
-export async function planCommand(argv: string[]): Promise<number> {
+export async function planCommand(argv: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { stack: { type: 'string' }, 'seq-len': { type: 'string' }, 'target-flops': { type: 'string' }, json: { type: 'boolean' }, ...shapeFlags },
+    { stack: { type: 'string' }, 'seq-len': { type: 'string' }, 'target-flops': { type: 'string' }, json: { type: 'boolean' }, ...shapeFlags, ...measuredPlanOptions },
     'plan',
   );
   if (values.help) {
     console.log(planHelp());
     return 0;
   }
-  const { plans } = await planAnalysis({
+  const options = {
     analysis: requireOne(positionals, 'analysis file', 'plan'),
     stack: stringFlag(values, 'stack'),
     seqLen: intFlag(values, 'seqLen'),
     targetFlops: numberFlag(values, 'targetFlops'),
     shape: shapeOverrides(values),
-  });
+  };
+  if (stringFlag(values, 'model') !== undefined) return runMeasuredPlan(options, values, signal);
+  const stray = Object.keys(measuredPlanOptions).find((k) => k !== 'quiet' && values[k] !== undefined);
+  if (stray) throw new InputError(`--${stray} goes with --model MODEL.onnx (planning by measurement)`);
+  const { plans } = await planAnalysis(options);
   console.log(values.json ? JSON.stringify(plans[0], null, 2) : formatPlan(plans[0]));
   return 0;
 }

@@ -153,7 +153,7 @@ export class AttentionRunner {
   }
 }
 
-function maskNameFor(input: string): string {
+export function maskNameFor(input: string): string {
   return input.startsWith('decoder_') ? 'decoder_attention_mask' : 'attention_mask';
 }
 
@@ -176,7 +176,7 @@ function stackAxes(stacks: AttentionStack[]): StackAxes[] {
 /** Values one input tensor of a batch may hold: typed arrays end near 2^32 bytes. */
 const maxBatchValues = 2 ** 28;
 
-function padTensor(type: string, parts: { values: number[]; shape: number[] }[], length: number, name: string): ort.Tensor {
+export function padTensor(type: string, parts: { values: number[]; shape: number[] }[], length: number, name: string): ort.Tensor {
   const inner = parts[0].shape.slice(1);
   const innerSize = inner.reduce((a, b) => a * b, 1);
   const shape = [parts.length, length, ...inner];
@@ -215,7 +215,7 @@ function padTensor(type: string, parts: { values: number[]; shape: number[] }[],
 }
 
 /** Positions of the real tokens of `input` in one example: where its mask is 1, else all. */
-function realPositions(ex: ExampleInput, input: string): number[] {
+export function realPositions(ex: ExampleInput, input: string): number[] {
   const mask = ex.tensors.get(maskNameFor(input));
   const length = ex.tensors.get(input)?.shape[0] ?? mask?.shape[0] ?? 0;
   const positions: number[] = [];
