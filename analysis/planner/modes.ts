@@ -48,6 +48,11 @@ export interface ReuseModeRow {
    * weight assignment (the same architecture with heads where they lose least).
    */
   placeHeads: boolean;
+  /**
+   * Whether its head map is chosen from measured similarity, so that every layer it plans
+   * must have been analysed (extra layers, appended to the analysed ones, never are).
+   */
+  measured?: boolean;
   /** The head map of P and K (the canonical slot order for presets); null for custom. */
   heads: ((r: HeadMapRequest) => HeadMap) | null;
 }
@@ -138,6 +143,7 @@ const builtIn: ReuseModeRow[] = [
     // With K = H a guided layer can only borrow from layer 0, which is full again.
     candidates: (L, H) => (L - 2 >= 1 ? upTo(H - 1, (K) => ({ P: L - 2, K })) : []),
     placeHeads: false,
+    measured: true,
     // Without measurements it costs what partial costs: the same layers and heads reuse.
     heads: (r) => (r.headPairs ? guidedHeadMap(r.L, r.H, r.P, r.K, r.headPairs) : slots(r)),
   },

@@ -91,6 +91,15 @@ describe('reuse config', () => {
     assert.throws(() => checkConfigAgainstAnalysis(config({ stack: 'decoder' }), stacks, 'a.json'), /stack "decoder" is not in a\.json \(it has "encoder"\)/);
     assert.throws(() => checkConfigAgainstAnalysis(config(), [{ name: 'encoder', layerCount: 6, headCount: 2 }], 'a.json'), /do not match stack "encoder"/);
   });
+
+  it('extraLayers: optional (configs without it stay valid), counted in dims.layers, compared without them', () => {
+    const deeper = config({ dims: { ...config().dims, layers: 5 }, extraLayers: 1, heads: presetHeadMap('partial', 5, 2, 2, 1) });
+    assert.deepEqual(checkReuseConfig(copy(deeper), 'x'), deeper);
+    checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 4, headCount: 2 }], 'a.json');
+    assert.throws(() => checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 5, headCount: 2 }], 'a.json'), /4 analysed layers \+ 1 extra/);
+    rejects({ ...deeper, extraLayers: 5 }, /extraLayers \(5\) must be less than dims\.layers \(5\)/, 'more extra layers than layers');
+    rejects({ ...deeper, extraLayers: -1 }, /extraLayers must be >= 0/, 'negative');
+  });
 });
 
 describe('token file', () => {
