@@ -5,7 +5,7 @@
 import { checkHeadMapJson } from '../config/headMapFile';
 import { checkReuseConfig } from '../config/reuseConfig';
 import type { ReuseConfig } from '../config/reuseConfig';
-import { isTokenFileHead, tokenizeTextFile } from '../config/tokenFile';
+import { isTokenFileHead } from '../config/tokenFile';
 import { openAttentionModel } from '../onnx/inspect';
 import type { AttentionModel } from '../onnx/inspect';
 import type { HeadMap } from '../planner/headMap';
@@ -13,7 +13,7 @@ import { checkAnalysis } from '../result/analysisFile';
 import type { AnalysisFile } from '../result/analysisFile';
 import { parseTokenizer } from '../runtime/inputs';
 import type { TextTokenizer } from '../runtime/inputs';
-import { readBytes, readHead, readJson, readLines } from './storage';
+import { readBytes, readHead, readJson } from './storage';
 
 /** A model file with its attention found. */
 export async function readModel(path: string): Promise<AttentionModel> {
@@ -42,9 +42,4 @@ export async function readTokenizer(path: string): Promise<TextTokenizer> {
 /** Whether a file is a token file (`ARTOKEN1`), not text. */
 export async function isTokenFile(path: string): Promise<boolean> {
   return isTokenFileHead(await readHead(path, 8, 'training data'));
-}
-
-/** A text file tokenized into token-file bytes (one example per non-empty line). */
-export async function tokenizeText(path: string, tok: TextTokenizer, maxLength: number, vocab: number, signal?: AbortSignal): Promise<Uint8Array> {
-  return tokenizeTextFile(readLines(path, 'text file', signal), path, tok, maxLength, vocab);
 }

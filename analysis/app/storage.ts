@@ -143,6 +143,11 @@ export async function ensureFolder(path: string): Promise<void> {
   await guarded('create folder', path, () => mkdir(path, { recursive: true }));
 }
 
+/** Removes a file if it is there (a stale output of an earlier run). */
+export async function removeFile(path: string): Promise<void> {
+  await guarded('remove', path, () => rm(path, { force: true }));
+}
+
 /** A temporary path beside `target`: written first, then renamed onto it. */
 export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${Date.now()}.tmp`);

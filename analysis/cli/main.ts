@@ -7,6 +7,7 @@ import { mergeCommand, mergeHelp } from './mergeCommand';
 import { costCommand, costHelp } from './costCommand';
 import { planCommand, planHelp } from './planCommand';
 import { emitCommand, emitHelp } from './emitCommand';
+import { tokenizeCommand, tokenizeHelp } from './tokenizeCommand';
 import { trainCommand, trainHelp } from './trainCommand';
 
 const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: () => string }> = {
@@ -17,6 +18,7 @@ const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => P
   cost: { run: costCommand, help: costHelp },
   plan: { run: planCommand, help: planHelp },
   emit: { run: emitCommand, help: emitHelp },
+  tokenize: { run: tokenizeCommand, help: tokenizeHelp },
   train: { run: trainCommand, help: trainHelp },
 };
 

@@ -1,6 +1,7 @@
 import Ajv from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { InputError } from '../errors';
+import { costOf } from '../planner/cost';
 import type { CostEstimate, ModelShape } from '../planner/cost';
 import { impliedPK, isReuse, layerRoles } from '../planner/headMap';
 import type { HeadMap } from '../planner/headMap';
@@ -176,6 +177,34 @@ export function checkConfigAgainstAnalysis(config: ReuseConfig, stacks: { name: 
 export function estimatesOf(cost: CostEstimate, similarityKept: number | null, uniformBaseline: number | null): ConfigEstimates {
   const { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio, trainingMemoryRatio } = cost;
   return { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio, trainingMemoryRatio, similarityKept, uniformBaseline };
+}
+
+/**
+ * The config with `n` exact layers appended after its last layer (what `train --extra-layers`
+ * trains): P, K and the reuse heads stay, so similarity kept stays, and the cost estimates
+ * are recomputed against the analysed model. A 12-layer full P = 6 config plus one layer is
+ * the paper's Reuse 13L, the same map `emit --extra-layers 1` writes. Modes whose reuse
+ * layers are placed from the end (all-end) would no longer be what they say: refused.
+ */
+export function appendExactLayers(config: ReuseConfig, n: number): ReuseConfig {
+  if (!Number.isInteger(n) || n < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${n})`, 'extraLayers');
+  if (n === 0) return config;
+  const H = config.dims.heads;
+  const heads = [...config.heads, ...Array.from({ length: n }, () => new Array<'exact'>(H).fill('exact'))];
+  const extraLayers = (config.extraLayers ?? 0) + n;
+  const deeper: ReuseConfig = { ...config, dims: { ...config.dims, layers: config.dims.layers + n }, extraLayers, heads };
+  try {
+    checkConfigSemantics(deeper);
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    throw new InputError(`{field} ${n}: ${err.message}; write the deeper config with emit --extra-layers instead`, 'extraLayers');
+  }
+  const e = config.estimates;
+  if (e) {
+    const analysed = { ...config.dims, layers: config.dims.layers + n - extraLayers };
+    deeper.estimates = estimatesOf(costOf(analysed, heads, e.seqLen, extraLayers), e.similarityKept, e.uniformBaseline);
+  }
+  return deeper;
 }
 
 /** JSON text with one line per layer of `heads`, so that the map reads as a table. */

@@ -86,8 +86,13 @@ export function isTokenFileHead(head: Uint8Array): boolean {
   return head.length >= 8 && Buffer.from(head.subarray(0, 8)).toString('ascii') === tokenFileMagic;
 }
 
+/** The tokenizer's added (special) tokens: masked-LM training never masks or predicts them. */
+export function specialIdsOf(tok: TextTokenizer): number[] {
+  return [...tok.tokenizer.get_added_tokens_decoder().keys()].map(Number).sort((a, b) => a - b);
+}
+
 /** The token of the tokenizer that masked-LM training replaces hidden tokens with. */
-function maskIdOf(tok: TextTokenizer): number {
+export function maskIdOf(tok: TextTokenizer): number {
   const id = tok.tokenizer.token_to_id('[MASK]') ?? tok.tokenizer.token_to_id('<mask>');
   if (id === undefined || id === null) throw new InputError(`tokenizer ${tok.path} has no [MASK] or <mask> token, which masked-LM training needs`);
   return id;
@@ -104,7 +109,7 @@ export async function tokenizeTextFile(
   maxLength: number,
   vocabLimit: number,
 ): Promise<Uint8Array> {
-  const specials = [...tok.tokenizer.get_added_tokens_decoder().keys()].map(Number).sort((a, b) => a - b);
+  const specials = specialIdsOf(tok);
   const specialSet = new Set(specials);
   const examples: number[][] = [];
   for await (const { text, line: lineNo } of lines) {

@@ -2,10 +2,11 @@
 
 A shard folder holds ``index.json`` and the shard files it lists, written once with the
 CLI's tokenizer so that training and analysis see the same tokens. Lines are packed into
-rows of exactly ``sequenceLength`` tokens, ``prefixIds`` + lines joined by
+rows of ``sequenceLength`` tokens, ``prefixIds`` + lines joined by
 ``separatorIds`` + ``separatorIds`` (what the tokenizer's post-processor puts around one
-sequence, e.g. [CLS] … [SEP]); only the last row of a split can be shorter (padded with
-``padId``). A share of the lines (``heldOutFraction``) goes to held-out shards for
+sequence, e.g. [CLS] … [SEP]); a row is shorter (padded with ``padId``, its length stored)
+only where the room left would hold nothing but a separator, and at the end of a split. A
+share of the lines (``heldOutFraction``) goes to held-out shards for
 evaluation. docs/planning.md has the full layout; a shard file, little-endian:
 
     bytes 0..7   ASCII "ARSHARD1"

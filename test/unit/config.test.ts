@@ -4,7 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { checkConfigAgainstAnalysis, checkReuseConfig, configSchema, configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
+import { appendExactLayers, checkConfigAgainstAnalysis, checkReuseConfig, configSchema, configSchemaId, estimatesOf, formatReuseConfig } from '../../analysis/config/reuseConfig';
+import { InputError } from '../../analysis/errors';
+import { costOf } from '../../analysis/planner/cost';
 import type { ReuseConfig } from '../../analysis/config/reuseConfig';
 import { decodeTokenFile, encodeTokenFile, tokenizeTextFile } from '../../analysis/config/tokenFile';
 import { presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
@@ -99,6 +101,22 @@ describe('reuse config', () => {
     assert.throws(() => checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 5, headCount: 2 }], 'a.json'), /4 analysed layers \+ 1 extra/);
     rejects({ ...deeper, extraLayers: 5 }, /extraLayers \(5\) must be less than dims\.layers \(5\)/, 'more extra layers than layers');
     rejects({ ...deeper, extraLayers: -1 }, /extraLayers must be >= 0/, 'negative');
+  });
+
+  it('train --extra-layers appends exact layers: a 12-layer full P = 6 config + 1 is the Reuse 13L map emit writes', () => {
+    const dims = { layers: 12, heads: 12, hidden: 768, ffn: 3072, vocab: 30522, maxPositions: 512 };
+    const base = config({ dims, mode: 'full', P: 6, K: 12, heads: presetHeadMap('full', 12, 12, 6, 12) });
+    base.estimates = estimatesOf(costOf(dims, base.heads, 512), 0.7, 0.4);
+    const deeper = appendExactLayers(base, 1);
+    assert.deepEqual(deeper.heads, presetHeadMap('full', 13, 12, 6, 12));
+    assert.equal(deeper.dims.layers, 13);
+    assert.equal(deeper.extraLayers, 1);
+    assert.equal(deeper.estimates!.params, 109_514_298, 'estimates stay against the analysed 12 layers');
+    assert.equal(deeper.estimates!.flopsRatio.toFixed(2), '0.98');
+    assert.equal(deeper.estimates!.similarityKept, 0.7, 'the reuse heads did not change');
+    assert.equal(appendExactLayers(deeper, 1).extraLayers, 2);
+    const allEnd = config({ mode: 'all-end', P: 2, K: 2, heads: presetHeadMap('all-end', 4, 2, 2, 2) });
+    assert.throws(() => appendExactLayers(allEnd, 1), (err: Error) => err instanceof InputError && err.field === 'extraLayers' && /emit --extra-layers/.test(err.message));
   });
 });
 
