@@ -6,7 +6,6 @@
  */
 import { join, resolve } from 'node:path';
 import { InputError, checkCancelled } from '../errors';
-import { maskIdOf, specialIdsOf } from '../config/tokenFile';
 import {
   RowPacker,
   ShardBuilder,
@@ -16,6 +15,8 @@ import {
   isHeldOut,
   shardIndexFile,
   shardIndexSchema,
+  maskIdOf,
+  specialIdsOf,
 } from '../config/tokenShards';
 import type { ShardIndex, ShardSplit } from '../config/tokenShards';
 import { readTokenizer } from './readers';

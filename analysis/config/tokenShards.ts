@@ -1,4 +1,5 @@
 import { InputError } from '../errors';
+import type { TextTokenizer } from '../runtime/inputs';
 
 /**
  * Token shards (`attention-reuse/shards@1`, docs/planning.md "Token shards"): a folder with
@@ -64,6 +65,19 @@ export interface ShardHeader {
   sequenceLength: number;
   dtype: ShardDtype;
   tokenizerSha256: string;
+}
+
+/** The tokenizer's added (special) tokens: masked-LM training never masks or predicts them. */
+export function specialIdsOf(tok: TextTokenizer): number[] {
+  return [...tok.tokenizer.get_added_tokens_decoder().keys()].map(Number).sort((a, b) => a - b);
+}
+
+/** The token of the tokenizer that masked-LM training replaces hidden tokens with. */
+export function maskIdOf(tok: TextTokenizer): number {
+  const id = tok.tokenizer.token_to_id('[MASK]') ?? tok.tokenizer.token_to_id('<mask>');
+  if (id === undefined || id === null)
+    throw new InputError(`tokenizer ${tok.path} has no [MASK] or <mask> token, which masked-LM training needs`);
+  return id;
 }
 
 export function shardFileName(split: ShardSplit, k: number): string {

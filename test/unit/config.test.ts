@@ -1,17 +1,12 @@
-// Protects the reuse config file (attention-reuse/config@1) and the token file: schema, semantic checks with field names, tokenization.
+// Protects the reuse config file (attention-reuse/config@1) and the token file: schema, semantic checks with field names, extra layers, the tokens@1 bytes.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { appendExactLayers, checkConfigAgainstAnalysis, checkReuseConfig, configSchema, configSchemaId, estimatesOf, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import { InputError } from '../../analysis/errors';
 import { costOf } from '../../analysis/planner/cost';
 import type { ReuseConfig } from '../../analysis/config/reuseConfig';
-import { decodeTokenFile, encodeTokenFile, tokenizeTextFile } from '../../analysis/config/tokenFile';
+import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFile';
 import { presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
-import { readTokenizer as loadTokenizer } from '../../analysis/app/readers';
-import { readLines } from '../../analysis/app/storage';
 
 const sha = 'a'.repeat(64);
 
@@ -129,37 +124,5 @@ describe('token file', () => {
     assert.deepEqual([...f.offsets].map(Number), [0, 3, 3, 7]);
     assert.deepEqual([...f.ids], [2, 5, 3, 2, 4000000000, 3, 7]);
     assert.equal((12 + new DataView(bytes.buffer).getUint32(8, true)) % 8, 0, 'offsets not 8-byte aligned');
-  });
-
-  it('tokenizes text with the model tokenizer, truncating but keeping [SEP]', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'reuse-tokens-'));
-    const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'the', 'dog', 'runs', 'far'];
-    const special = (t: string) => ({ SpecialToken: { id: t, type_id: 0 } });
-    writeFileSync(
-      join(dir, 'tokenizer.json'),
-      JSON.stringify({
-        version: '1.0',
-        added_tokens: vocab.slice(0, 5).map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-        normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-        pre_tokenizer: { type: 'BertPreTokenizer' },
-        post_processor: {
-          type: 'TemplateProcessing',
-          single: [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')],
-          pair: [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')],
-          special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
-        },
-        decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-        model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
-      }),
-    );
-    writeFileSync(join(dir, 'text.txt'), 'The dog runs\n\nthe dog runs far far far\n');
-    const tok = await loadTokenizer(join(dir, 'tokenizer.json'));
-    const f = decodeTokenFile(await tokenizeTextFile(readLines(join(dir, 'text.txt'), 'text'), join(dir, 'text.txt'), tok, 5, 9), 'tokens');
-    assert.equal(f.header.examples, 2, 'empty lines are not examples');
-    assert.deepEqual([...f.ids.subarray(0, 5)], [2, 5, 6, 7, 3]);
-    assert.deepEqual([...f.ids.subarray(5)], [2, 5, 6, 7, 3], 'truncation must keep the final [SEP]');
-    assert.equal(f.header.maskId, 4);
-    assert.deepEqual(f.header.specialIds, [0, 1, 2, 3, 4]);
-    await assert.rejects(tokenizeTextFile(readLines(join(dir, 'text.txt'), 'text'), join(dir, 'text.txt'), tok, 5, 6), /token id 6 does not fit the model's vocabulary of 6/);
   });
 });
