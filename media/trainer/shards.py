@@ -24,11 +24,10 @@ differs from the index's, or from the tokenizer the trainer is given, is refused
 import bisect
 import json
 import os
-import struct
 
 import numpy as np
 
-from token_data import DataError, mapped, read_header, release
+from token_data import DataError, header_bytes, mapped, read_header, release
 
 INDEX = "index.json"
 INDEX_SCHEMA = "attention-reuse/shards@1"
@@ -148,9 +147,7 @@ def _shard_bytes(split, k, rows, lengths, width, dtype, tokenizer_sha):
         "dtype": dtype,
         "tokenizerSha256": tokenizer_sha,
     }
-    raw = json.dumps(header).encode("utf-8")
-    raw += b" " * ((8 - (12 + len(raw)) % 8) % 8)
-    parts = [MAGIC, struct.pack("<I", len(raw)), raw, lengths.astype("<u4").tobytes(), b"\0" * (4 if len(rows) % 2 else 0)]
+    parts = [header_bytes(MAGIC, header), lengths.astype("<u4").tobytes(), b"\0" * (4 if len(rows) % 2 else 0)]
     return b"".join(parts + [np.ascontiguousarray(rows, dtype=DTYPES[dtype]).tobytes()])
 
 

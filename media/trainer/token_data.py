@@ -54,6 +54,13 @@ def read_header(path, magic, what):
         raise DataError("%s: its header is not JSON (%s)" % (path, err))
 
 
+def header_bytes(magic, header):
+    """Magic, uint32 length and the JSON header, padded with spaces so that the data after it starts at a multiple of 8."""
+    raw = json.dumps(header).encode("utf-8")
+    raw += b" " * ((8 - (12 + len(raw)) % 8) % 8)
+    return magic + struct.pack("<I", len(raw)) + raw
+
+
 def mapped(path, dtype, offset, shape):
     """A read-only numpy memmap that refuses a file too short for it (a truncated copy)."""
     need = offset + int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -135,11 +142,9 @@ def write_token_file(path, examples, vocab_size, pad_id, mask_id, special_ids, m
         "tokenizer": tokenizer,
         "text": text,
     }
-    raw = json.dumps(header).encode("utf-8")
-    raw += b" " * ((8 - (12 + len(raw)) % 8) % 8)
     offsets = np.cumsum([0] + [len(e) for e in examples], dtype="<u8")
     with open(path, "wb") as f:
-        f.write(MAGIC + struct.pack("<I", len(raw)) + raw)
+        f.write(header_bytes(MAGIC, header))
         f.write(offsets.tobytes())
         f.write(np.fromiter((i for e in examples for i in e), dtype="<u4", count=tokens).tobytes())
 
