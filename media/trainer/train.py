@@ -122,6 +122,8 @@ def check_inputs(args, config, data, world):
             raise rs.RunError("--%s must be >= 1" % name.replace("_", "-"))
     if args.eval_every < 0:
         raise rs.RunError("--eval-every must be >= 0 (0: never)")
+    if args.warmup_steps is not None and args.warmup_steps < 0:
+        raise rs.RunError("--warmup-steps must be >= 0")
     if not args.lr > 0:
         raise rs.RunError("--lr must be positive")
     if args.max_minutes is not None and not args.max_minutes > 0:

@@ -3,9 +3,10 @@
 usage:
   benchTrainer.py MODEL PRECISION STEPS BATCH THREADS CACHE_DIR
       MODEL: "reuse" (BERT-base sizes, full reuse K = 12 in layers 1..6, the paper's Table 1
-      row) or "baseline" (the same without reuse); PRECISION: fp32 | bf16. Trains STEPS
-      steps of BATCH rows of 128 tokens on random token shards (written once into CACHE_DIR)
-      with media/trainer/train.py in this process, torch.set_num_threads(THREADS), and prints
+      row) or "baseline" (the same without reuse); PRECISION: fp32 | bf16. Trains STEPS - 1
+      steps (then stops with a checkpoint, so no model.pt is written) of BATCH rows of 128
+      tokens on random token shards (written once into CACHE_DIR) with media/trainer/train.py
+      in this process, torch.set_num_threads(THREADS), and prints
       one JSON line: tokens/s over the steps after the first two (warm-up), per-step figures,
       CPU seconds and peak RSS.
 """
