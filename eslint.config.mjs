@@ -11,7 +11,7 @@ const fsModules = ['fs', 'node:fs', 'fs/promises', 'node:fs/promises'];
 const fsMessage = 'analysis/ does no file I/O of its own: read and write files through analysis/app/storage.ts.';
 const vscodeMessage = 'Only extension/ imports vscode (STYLE.md "Boundaries").';
 
-/** The modules a folder may not load, and why; `allowTypes`: `import type` is fine. */
+/** The modules a folder may not load (names, gitignore-style patterns or a regex), and why; `allowTypes`: `import type` is fine. */
 const vscode = { names: ['vscode'], message: vscodeMessage };
 const fs = { names: fsModules, message: fsMessage };
 const hostFolders = {
@@ -23,10 +23,19 @@ const cli = {
   message: 'extension/ calls the services in analysis/app, not the CLI (analysis/cli only parses flags and prints).',
 };
 const outsideWebview = {
-  // webview/ is one flat folder, so every `../` leaves it.
-  patterns: ['../*', '../**'],
+  // webview/ is one flat folder, so every `../` leaves it; protocol/ is shared with the host.
+  regex: '^\\.\\./(?!protocol/)',
   allowTypes: true,
-  message: 'webview/ renders what the host sends: it imports types, not host code, from outside webview/.',
+  message: 'webview/ renders what the host sends: it imports types, not host code, from outside webview/ (protocol/ aside).',
+};
+const webviewFolder = {
+  patterns: ['**/webview', '**/webview/**'],
+  message: 'extension/ reaches the webview only through protocol/: shared types belong there.',
+};
+const outsideProtocol = {
+  // Both the extension host and the webview load protocol/: it may not load anything else.
+  regex: '^(?!\\./)',
+  message: 'protocol/ imports nothing but its own files: the host and the webview both load it.',
 };
 
 /**
@@ -36,7 +45,10 @@ const outsideWebview = {
  */
 function boundaries(...bans) {
   const paths = bans.flatMap((b) => (b.names ?? []).map((name) => ({ name, message: b.message, allowTypeImports: !!b.allowTypes })));
-  const patterns = bans.flatMap((b) => (b.patterns ? [{ group: b.patterns, message: b.message, allowTypeImports: !!b.allowTypes }] : []));
+  const patterns = bans.flatMap((b) => [
+    ...(b.patterns ? [{ group: b.patterns, message: b.message, allowTypeImports: !!b.allowTypes }] : []),
+    ...(b.regex ? [{ regex: b.regex, message: b.message, allowTypeImports: !!b.allowTypes }] : []),
+  ]);
   const syntax = bans.flatMap((b) =>
     (b.names ?? []).flatMap((name) => {
       const literal = JSON.stringify(name).replaceAll('"', "'");
@@ -87,5 +99,6 @@ export default defineConfig(
   { files: ['analysis/**/*.ts'], rules: boundaries(vscode, hostFolders, fs) },
   { files: ['analysis/app/storage.ts', 'analysis/cli/**/*.ts'], rules: boundaries(vscode, hostFolders) },
   { files: ['webview/**/*.ts'], rules: boundaries(vscode, outsideWebview) },
-  { files: ['extension/**/*.ts'], rules: boundaries(cli) },
+  { files: ['extension/**/*.ts'], rules: boundaries(cli, webviewFolder) },
+  { files: ['protocol/**/*.ts'], rules: boundaries(outsideProtocol) },
 );

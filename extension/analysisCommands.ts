@@ -1,7 +1,7 @@
 /**
  * "Analyze the Sample Model" and "Analyze Attention" (any .onnx): run the analysis in a
- * cancellable notification, write the analysis file to the extension's global storage and
- * hand it to the panel.
+ * cancellable notification with the settings' examples, batch size and provider, write the
+ * analysis file to the extension's global storage and hand it to the panel.
  */
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
@@ -9,25 +9,18 @@ import { basename, dirname, join } from 'node:path';
 import { analyzeModel } from '../analysis/app/analyze';
 import type { AnalyzeOptions } from '../analysis/app/analyze';
 import { writeFileAtomic } from '../analysis/app/storage';
-import { CancelledError, describeError } from '../analysis/errors';
+import { CancelledError } from '../analysis/errors';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
-import { parseProviderChoice } from '../analysis/runtime/providers';
+import type { Deps } from './deps';
+import { userMessage } from './errorWording';
 import type { ShownAnalysis } from './panelHub';
 
-type Show = (analysis: ShownAnalysis) => Promise<void>;
-
 export class AnalysisCommands {
-  static register(context: vscode.ExtensionContext, output: vscode.LogOutputChannel, show: Show): vscode.Disposable {
+  static register(context: vscode.ExtensionContext, { output, settings, panel }: Deps): vscode.Disposable {
     const sample = (name: string) => vscode.Uri.joinPath(context.extensionUri, 'media', 'sample', name).fsPath;
     const run = async (model: string, source: ExampleSource, label: string, outName: string): Promise<ShownAnalysis | undefined> => {
-      const config = vscode.workspace.getConfiguration('attentionReuse');
-      const options: AnalyzeOptions = {
-        model,
-        source,
-        examples: config.get<number>('examples') ?? 200,
-        batch: config.get<number>('batchSize') ?? 8,
-        ep: parseProviderChoice(config.get<string>('executionProvider') ?? 'auto'),
-      };
+      const { examples, batchSize, executionProvider } = settings.read();
+      const options: AnalyzeOptions = { model, source, examples, batch: batchSize, ep: executionProvider };
       const out = join(context.globalStorageUri.fsPath, 'analyses', outName);
       try {
         const file = await vscode.window.withProgress(
@@ -54,14 +47,14 @@ export class AnalysisCommands {
         await writeFileAtomic(out, JSON.stringify(file), { overwrite: true });
         output.info(`analyze ${model}: ${file.run.examples} examples, ${file.run.executionProvider}, ${file.run.seconds.toFixed(1)} s → ${out}`);
         const shown: ShownAnalysis = { file, path: out, label, source };
-        await show(shown);
+        await panel.show(shown, { reveal: true });
         return shown;
       } catch (err) {
         if (err instanceof CancelledError) {
           output.info(`analyze ${model}: cancelled`);
           return undefined;
         }
-        const message = describeError(err);
+        const message = userMessage(err);
         output.error(`analyze ${model}: ${message}`);
         void vscode.window.showErrorMessage(`Attention Reuse: ${message}`);
         return undefined;

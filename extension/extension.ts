@@ -1,17 +1,46 @@
+/**
+ * What the extension is: one log, one settings reader, one store of the last analysis and
+ * one panel hub, shared by the features below, each registered with them. Features talk to
+ * each other through these typed pieces, not through commands.
+ */
 import * as vscode from 'vscode';
+import { AnalysisCommands } from './analysisCommands';
+import { AnalysisStore } from './analysisStore';
+import type { AttentionReuseApi } from './api';
 import { ConfigDiagnostics } from './configDiagnostics';
+import type { Deps } from './deps';
 import { InspectCommands } from './inspectCommands';
+import { PanelHub } from './panelHub';
 import { AttentionPanel } from './panelView';
 import { PlanCommands } from './planCommands';
+import { SettingsReader } from './settings';
 import { TrainTasks } from './trainTask';
 
-export function activate(context: vscode.ExtensionContext): void {
+export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
   const output = vscode.window.createOutputChannel('Attention Reuse', { log: true });
-  context.subscriptions.push(output, InspectCommands.register(context, output));
-  context.subscriptions.push(AttentionPanel.register(context, output));
-  context.subscriptions.push(PlanCommands.register(context, output));
-  context.subscriptions.push(TrainTasks.register(context, output));
-  context.subscriptions.push(ConfigDiagnostics.register(context));
+  const settings = new SettingsReader(context, output);
+  const analyses = new AnalysisStore(context.globalState);
+  const panel = new PanelHub(output, settings, analyses);
+  const deps: Deps = { output, settings, analyses, panel };
+
+  const plans = PlanCommands.register(context, deps);
+  context.subscriptions.push(
+    output,
+    panel,
+    AttentionPanel.register(context, deps),
+    AnalysisCommands.register(context, deps),
+    InspectCommands.register(context, deps),
+    plans,
+    TrainTasks.register(context, deps),
+    ConfigDiagnostics.register(context),
+  );
+
+  return {
+    effectiveSettings: () => settings.effective(),
+    showPlan: (plan) => panel.showPlan(plan),
+    appendMetrics: (run, lines, reset) => panel.appendMetrics(run, lines, reset === true),
+    writeCandidate: (args) => plans.writeCandidate(args),
+  };
 }
 
 export function deactivate(): void {

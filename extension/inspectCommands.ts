@@ -1,11 +1,12 @@
 import * as vscode from 'vscode';
 import { inspectModel } from '../analysis/app/model';
 import type { InspectResult } from '../analysis/onnx/inspect';
-import { describeError } from '../analysis/errors';
+import type { Deps } from './deps';
+import { userMessage } from './errorWording';
 
 /** "Inspect Attention Tensors" for any .onnx file, and for the bundled sample model. */
 export class InspectCommands {
-  static register(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): vscode.Disposable {
+  static register(context: vscode.ExtensionContext, { output }: Deps): vscode.Disposable {
     const sampleModel = vscode.Uri.joinPath(context.extensionUri, 'media', 'sample', 'model.onnx');
     const run = async (uri: vscode.Uri): Promise<InspectResult | undefined> => {
       try {
@@ -13,7 +14,7 @@ export class InspectCommands {
         output.info(`inspect ${uri.fsPath}: ${result.stacks.map((s) => `${s.name} ${s.layers.length} layers`).join(', ')}`);
         return result;
       } catch (err) {
-        const message = describeError(err);
+        const message = userMessage(err);
         output.error(`inspect ${uri.fsPath}: ${message}`);
         void vscode.window.showErrorMessage(`Attention Reuse: ${message}`);
         return undefined;

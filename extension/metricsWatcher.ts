@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 export type MetricsLine = Record<string, unknown>;
-export type ForwardMetrics = (run: string, lines: MetricsLine[], reset: boolean) => Thenable<unknown> | Promise<unknown>;
+export type ForwardMetrics = (run: string, lines: MetricsLine[], reset: boolean) => unknown;
 
 const pollMs = 250;
 

@@ -14,7 +14,8 @@ import type { ExampleInput } from '../analysis/runtime/inputs';
 import type { ProviderChoice } from '../analysis/runtime/providers';
 import { AttentionRunner } from '../analysis/runtime/runner';
 import type { ExtractedExample } from '../analysis/runtime/runner';
-import type { AttentionMapMessage } from '../webview/protocol';
+import type { RequestMessage } from '../protocol/messages';
+import type { ReplyBody } from '../protocol/requests';
 
 export class AttentionMaps {
   private opened: Promise<{ model: AttentionModel; runner: AttentionRunner }> | undefined;
@@ -29,13 +30,13 @@ export class AttentionMaps {
     private readonly provider: ProviderChoice,
   ) {}
 
-  get(requestId: number, example: number, stackName: string, layer: number, head: number): Promise<AttentionMapMessage> {
-    const run = this.queue.then(() => this.build(requestId, example, stackName, layer, head));
+  get(request: RequestMessage<'requestAttentionMap'>): Promise<ReplyBody<'requestAttentionMap'>> {
+    const run = this.queue.then(() => this.build(request));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async build(requestId: number, example: number, stackName: string, layer: number, head: number): Promise<AttentionMapMessage> {
+  private async build({ example, stack: stackName, layer, head }: RequestMessage<'requestAttentionMap'>): Promise<ReplyBody<'requestAttentionMap'>> {
     const stack = this.analysis.stacks.find((s) => s.name === stackName);
     if (!stack) throw new InputError(`the analysis has no stack "${stackName}"`);
     if (layer >= stack.layerCount || head >= stack.headCount) {
@@ -55,7 +56,6 @@ export class AttentionMaps {
         : { layer: layer - 1, head: stack.cArgmax[layer][head][layer - 1], similarity: stack.c[layer][head][layer - 1], map: block(layer - 1, stack.cArgmax[layer][head][layer - 1]) };
     return {
       type: 'attentionMap',
-      requestId,
       example,
       stack: stackName,
       layer,

@@ -2,19 +2,27 @@
  * What the panel's webviews (the activity-bar view and the editor panel) show, and the
  * host end of their protocol. Each webview gets data only after it says `ready`, and then
  * everything it needs at once, so a view that was hidden, reloaded or restored after a
- * restart catches up by itself.
+ * restart catches up by itself. Features hand it what to show through typed methods.
  */
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { describeError } from '../analysis/errors';
 import { readAnalysis } from '../analysis/app/readers';
+import { InputError } from '../analysis/errors';
+import type { Candidate, Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
-import { parseProviderChoice } from '../analysis/runtime/providers';
-import type { FromWebview, MetricsMessage, PlanCandidatesMessage, SettingsMessage, ThemeKind, ToWebview } from '../webview/protocol';
+import { assertNever } from '../protocol/assertNever';
+import type { ExportChartMessage, FromWebview, MetricsMessage, RequestMessage, RequestType, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
+import { failedReply, replyTo } from '../protocol/requests';
+import type { ReplyBody } from '../protocol/requests';
+import type { AnalysisStore } from './analysisStore';
+import { userMessage } from './errorWording';
+import type { MetricsLine } from './metricsWatcher';
 import { AttentionMaps } from './panelAttention';
-import { analysisMessage, checkWebviewMessage } from './panelMessages';
+import { checkWebviewMessage } from './panelMessages';
+import { analysisMessage, metricsMessage, planMessage } from './panelPayloads';
+import type { SettingsReader } from './settings';
 
 /** An analysis on screen: the file, where it lives and where its examples came from. */
 export interface ShownAnalysis {
@@ -25,8 +33,19 @@ export interface ShownAnalysis {
   source?: ExampleSource;
 }
 
-/** The part of a plan the panel shows; `raw` is handed back to the config writer unchanged. */
-export type PanelPlan = Omit<PlanCandidatesMessage, 'type'> & { raw?: unknown[] };
+/** A candidate the user asked the panel to write as a reuse config. */
+export interface ChosenCandidate {
+  analysis: ShownAnalysis;
+  plan: Plan;
+  candidate: Candidate;
+}
+
+export interface ShowOptions {
+  /** Remember it as the last analysis (default true; false when restoring that one). */
+  remember?: boolean;
+  /** Open or bring forward the editor panel. */
+  reveal?: boolean;
+}
 
 type Host = SettingsMessage['host'];
 
@@ -36,10 +55,7 @@ interface Connection {
   ready: boolean;
 }
 
-const lastAnalysisKey = 'attentionReuse.lastAnalysis';
 const maxMetricPoints = 200_000;
-/** Internal command another feature registers to write a reuse config for a candidate. */
-export const writeConfigCommand = 'attentionReuse.writeReuseConfig';
 
 function themeKind(kind: vscode.ColorThemeKind): ThemeKind {
   switch (kind) {
@@ -67,15 +83,21 @@ export class PanelHub implements vscode.Disposable {
   private readonly connections = new Set<Connection>();
   private shown: ShownAnalysis | null = null;
   private maps: AttentionMaps | undefined;
-  private readonly plans = new Map<string, PanelPlan>();
+  private readonly plans = new Map<string, Plan>();
   private metrics: MetricsMessage[] = [];
   private metricPoints = 0;
   private restoring: Promise<void> | undefined;
+  private readonly detailRequested = new vscode.EventEmitter<void>();
+  private readonly candidateChosen = new vscode.EventEmitter<ChosenCandidate>();
+  /** The editor panel should open or come forward (AttentionPanel listens). */
+  readonly onDidRequestDetail = this.detailRequested.event;
+  /** The user pressed "Emit config…" on a candidate (PlanCommands listens). */
+  readonly onDidChooseCandidate = this.candidateChosen.event;
 
   constructor(
-    private readonly context: vscode.ExtensionContext,
     private readonly output: vscode.LogOutputChannel,
-    private readonly openDetail: () => void,
+    private readonly settings: SettingsReader,
+    private readonly analyses: AnalysisStore,
   ) {}
 
   /** Wires a webview to the hub; the returned disposable unhooks it. */
@@ -88,7 +110,7 @@ export class PanelHub implements vscode.Disposable {
         this.output.warn(`panel: ignored a message from the webview (${checked.reason})`);
         return;
       }
-      this.handle(conn, checked.message).catch((err) => this.output.error(`panel: ${checked.message.type}: ${describeError(err)}`));
+      this.handle(conn, checked.message).catch((err) => this.output.error(`panel: ${checked.message.type}: ${userMessage(err)}`));
     });
     return new vscode.Disposable(() => {
       listener.dispose();
@@ -96,34 +118,33 @@ export class PanelHub implements vscode.Disposable {
     });
   }
 
-  /** Shows an analysis in every view and remembers it for the next session. */
-  async show(analysis: ShownAnalysis, remember = true): Promise<void> {
+  /** Shows an analysis in every view (and remembers it for the next session unless told not to). */
+  async show(analysis: ShownAnalysis, options: ShowOptions = {}): Promise<void> {
     await this.maps?.dispose();
     this.maps = undefined;
     this.shown = { ...analysis, source: analysis.source ?? guessSource(analysis.file) };
     this.plans.clear();
-    if (remember && analysis.path) {
-      await this.context.globalState.update(lastAnalysisKey, { path: analysis.path, label: analysis.label, source: this.shown.source });
+    if (options.remember !== false && analysis.path) {
+      await this.analyses.remember({ path: analysis.path, label: analysis.label, source: this.shown.source });
     }
     this.broadcast(this.analysisMessage());
+    if (options.reveal) this.revealDetail();
   }
 
-  /** Shows a plan's candidates (called by the planner feature). */
-  showPlan(plan: PanelPlan): void {
+  /** Reads an analysis file and shows it. */
+  async showFile(path: string, label: string, options: ShowOptions = {}): Promise<void> {
+    await this.show({ file: await readAnalysis(path), path, label }, options);
+  }
+
+  /** Shows a plan's candidates in the planner. */
+  showPlan(plan: Plan): void {
     this.plans.set(plan.stack, plan);
-    const { raw: _raw, ...rest } = plan;
-    this.broadcast({ type: 'planCandidates', ...rest });
+    this.broadcast(planMessage(plan));
   }
 
   /** Appends training metrics lines (`step`, `loss`, … as the trainer logs them). */
-  appendMetrics(run: string, lines: Record<string, unknown>[], reset = false): void {
-    const column = (key: string) => Float64Array.from(lines, (l) => (typeof l[key] === 'number' ? (l[key] as number) : NaN));
-    const message: MetricsMessage = {
-      type: 'metrics',
-      run,
-      reset,
-      points: { step: column('step'), loss: column('loss'), lr: column('lr'), tokensPerSecond: column('tokensPerSecond'), elapsedSeconds: column('elapsedSeconds') },
-    };
+  appendMetrics(run: string, lines: MetricsLine[], reset = false): void {
+    const message = metricsMessage(run, lines, reset);
     const previous = this.metrics[0]?.run;
     if (reset || previous !== run) {
       this.metrics = [];
@@ -136,11 +157,15 @@ export class PanelHub implements vscode.Disposable {
     this.broadcast(message);
   }
 
-  broadcastSettings(): void {
-    for (const c of this.connections) if (c.ready) void this.post(c, this.settings(c.host));
+  revealDetail(): void {
+    this.detailRequested.fire();
   }
 
-  private settings(host: Host): SettingsMessage {
+  broadcastSettings(): void {
+    for (const c of this.connections) if (c.ready) void this.post(c, this.settingsMessage(c.host));
+  }
+
+  private settingsMessage(host: Host): SettingsMessage {
     return { type: 'settings', theme: themeKind(vscode.window.activeColorTheme.kind), host };
   }
 
@@ -159,7 +184,7 @@ export class PanelHub implements vscode.Disposable {
     try {
       await conn.webview.postMessage(message);
     } catch (err) {
-      this.output.warn(`panel: could not post ${message.type}: ${describeError(err)}`);
+      this.output.warn(`panel: could not post ${message.type}: ${userMessage(err)}`);
     }
   }
 
@@ -167,13 +192,13 @@ export class PanelHub implements vscode.Disposable {
   private restore(): Promise<void> {
     this.restoring ??= (async () => {
       if (this.shown) return;
-      const last = this.context.globalState.get<{ path: string; label: string; source?: ExampleSource }>(lastAnalysisKey);
-      if (!last?.path || !existsSync(last.path)) return;
+      const last = this.analyses.last();
+      if (!last) return;
       try {
         const file = await readAnalysis(last.path);
-        if (!this.shown) await this.show({ file, path: last.path, label: last.label, source: last.source }, false);
+        if (!this.shown) await this.show({ file, path: last.path, label: last.label, source: last.source }, { remember: false });
       } catch (err) {
-        this.output.warn(`panel: could not reopen ${last.path}: ${describeError(err)}`);
+        this.output.warn(`panel: could not reopen ${last.path}: ${userMessage(err)}`);
       }
     })();
     return this.restoring;
@@ -184,25 +209,26 @@ export class PanelHub implements vscode.Disposable {
       case 'ready': {
         conn.ready = true;
         await this.restore();
-        await this.post(conn, this.settings(conn.host));
+        await this.post(conn, this.settingsMessage(conn.host));
         await this.post(conn, this.analysisMessage());
-        for (const { raw: _raw, ...plan } of this.plans.values()) await this.post(conn, { type: 'planCandidates', ...plan });
+        for (const plan of this.plans.values()) await this.post(conn, planMessage(plan));
         for (const m of this.metrics) await this.post(conn, m);
         return;
       }
       case 'requestAttentionMap':
-        return this.attentionMap(conn, msg.requestId, msg.example, msg.stack, msg.layer, msg.head);
+        return this.answer(conn, msg, () => this.attentionMap(msg));
       case 'selectLayerPair':
         this.broadcast({ type: 'focusLayerPair', stack: msg.stack, layer: msg.layer, otherLayer: msg.otherLayer }, conn);
         return;
       case 'emitConfig':
-        return this.emitConfig(msg.stack, msg.candidate);
+        return this.chooseCandidate(msg.stack, msg.candidate);
       case 'exportChart':
-        return this.exportChart(msg.chart, msg.format, msg.data);
+        return this.exportChart(msg);
       case 'openDetail':
-        this.openDetail();
+        this.revealDetail();
         return;
       case 'runCommand':
+        // Public commands (the empty panel's buttons), run as if from the palette.
         await vscode.commands.executeCommand(`attentionReuse.${msg.command}`);
         return;
       case 'log':
@@ -213,44 +239,35 @@ export class PanelHub implements vscode.Disposable {
     }
   }
 
-  private async attentionMap(conn: Connection, requestId: number, example: number, stack: string, layer: number, head: number): Promise<void> {
-    const shown = this.shown;
-    if (!shown?.source) {
-      await this.post(conn, { type: 'requestFailed', requestId, message: 'The model or the inputs of this analysis cannot be found, so its attention cannot be shown.' });
-      return;
-    }
-    const provider = parseProviderChoice(vscode.workspace.getConfiguration('attentionReuse').get<string>('executionProvider') ?? 'auto');
-    this.maps ??= new AttentionMaps(shown.file, shown.source, provider);
+  /** Posts the reply to a request, or `requestFailed` with the reason it could not be served. */
+  private async answer<T extends RequestType>(conn: Connection, request: RequestMessage<T>, work: () => Promise<ReplyBody<T>>): Promise<void> {
     try {
-      await this.post(conn, await this.maps.get(requestId, example, stack, layer, head));
+      await this.post(conn, replyTo(request, await work()));
     } catch (err) {
-      const message = describeError(err);
-      this.output.error(`attention map ${stack} example ${example} (${layer},${head}): ${message}`);
-      await this.post(conn, { type: 'requestFailed', requestId, message });
+      const message = userMessage(err);
+      this.output.error(`panel: ${request.type}: ${message}`);
+      await this.post(conn, failedReply(request, message));
     }
   }
 
-  private async emitConfig(stack: string, candidate: number): Promise<void> {
+  private async attentionMap(request: RequestMessage<'requestAttentionMap'>): Promise<ReplyBody<'requestAttentionMap'>> {
+    const shown = this.shown;
+    if (!shown?.source) throw new InputError('The model or the inputs of this analysis cannot be found, so its attention cannot be shown.');
+    this.maps ??= new AttentionMaps(shown.file, shown.source, this.settings.read().executionProvider);
+    return this.maps.get(request);
+  }
+
+  private chooseCandidate(stack: string, index: number): void {
     const plan = this.plans.get(stack);
-    const chosen = plan?.candidates[candidate];
-    if (!plan || !chosen) {
-      this.output.warn(`panel: emitConfig for candidate ${candidate} of "${stack}", which the panel was never sent`);
+    const candidate = plan?.candidates[index];
+    if (!plan || !candidate || !this.shown) {
+      this.output.warn(`panel: emitConfig for candidate ${index} of "${stack}", which the panel was never sent`);
       return;
     }
-    if (!(await vscode.commands.getCommands(true)).includes(writeConfigCommand)) {
-      void vscode.window.showWarningMessage('Attention Reuse: writing reuse configs is not available in this build.');
-      return;
-    }
-    await vscode.commands.executeCommand(writeConfigCommand, {
-      analysisPath: this.shown?.path,
-      analysis: this.shown?.file,
-      stack,
-      seqLen: plan.seqLen,
-      candidate: plan.raw?.[candidate] ?? chosen,
-    });
+    this.candidateChosen.fire({ analysis: this.shown, plan, candidate });
   }
 
-  private async exportChart(chart: string, format: 'png' | 'csv' | 'svg', data: string): Promise<void> {
+  private async exportChart({ chart, format, data }: ExportChartMessage): Promise<void> {
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(this.shown?.path ? dirname(this.shown.path) : process.cwd());
     const filters: Record<string, Record<string, string[]>> = { png: { 'PNG image': ['png'] }, csv: { 'CSV table': ['csv'] }, svg: { 'SVG image': ['svg'] } };
     const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, `${chart}.${format}`), filters: filters[format], saveLabel: 'Export' });
@@ -264,9 +281,7 @@ export class PanelHub implements vscode.Disposable {
   dispose(): void {
     void this.maps?.dispose();
     this.connections.clear();
+    this.detailRequested.dispose();
+    this.candidateChosen.dispose();
   }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unhandled message ${JSON.stringify((value as { type?: unknown }).type)}`);
 }

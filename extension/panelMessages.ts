@@ -1,11 +1,9 @@
 /**
- * The host's side of the panel protocol that needs no `vscode`: checking what the webview
- * posts (untrusted input: a compromised or buggy page must not reach the file system or
- * commands with arbitrary values) and turning an analysis file into the flat typed arrays
- * the webview draws from.
+ * The host's check of what the webview posts: every message is untrusted input (a
+ * compromised or buggy page must not reach the file system or commands with arbitrary
+ * values), so each is validated field by field and copied, keyed by its type.
  */
-import type { AnalysisFile } from '../analysis/result/analysisFile';
-import type { AnalysisInfo, AnalysisMessage, FromWebview, StackPayload, Tensor } from '../webview/protocol';
+import type { FromWebview } from '../protocol/messages';
 
 export type CheckedMessage = { ok: true; message: FromWebview } | { ok: false; reason: string };
 
@@ -15,31 +13,67 @@ const maxIndex = 1_000_000;
 
 class Invalid extends Error {}
 
-function record(v: unknown): Record<string, unknown> {
+type Fields = Record<string, unknown>;
+
+function record(v: unknown): Fields {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Invalid('not an object');
-  return v as Record<string, unknown>;
+  return v as Fields;
 }
 
-function index(o: Record<string, unknown>, key: string, max = maxIndex): number {
+function index(o: Fields, key: string, max = maxIndex): number {
   const v = o[key];
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw new Invalid(`"${key}" must be an integer in 0..${max}`);
   return v;
 }
 
-function text(o: Record<string, unknown>, key: string, maxLength: number, pattern?: RegExp): string {
+function text(o: Fields, key: string, maxLength: number, pattern?: RegExp): string {
   const v = o[key];
   if (typeof v !== 'string' || v.length === 0 || v.length > maxLength) throw new Invalid(`"${key}" must be a string of 1..${maxLength} characters`);
   if (pattern && !pattern.test(v)) throw new Invalid(`"${key}" has characters it may not hold`);
   return v;
 }
 
-function oneOf<T extends string>(o: Record<string, unknown>, key: string, values: readonly T[]): T {
+function oneOf<T extends string>(o: Fields, key: string, values: readonly T[]): T {
   const v = o[key];
   if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) throw new Invalid(`"${key}" must be one of ${values.join(', ')}`);
   return v as T;
 }
 
 const stackName = /^[\w.:/-]+$/;
+
+/** Checks one message type's fields and returns a fresh object with only the protocol's fields. */
+type Validator<T extends FromWebview['type']> = (o: Fields) => Extract<FromWebview, { type: T }>;
+
+/**
+ * One validator per message the webview may post. The mapped type makes a message added to
+ * `FromWebview` fail to compile until it has a validator here.
+ */
+const validators: { [T in FromWebview['type']]: Validator<T> } = {
+  ready: () => ({ type: 'ready' }),
+  openDetail: () => ({ type: 'openDetail' }),
+  requestAttentionMap: (o) => ({
+    type: 'requestAttentionMap',
+    messageId: index(o, 'messageId', Number.MAX_SAFE_INTEGER),
+    example: index(o, 'example'),
+    stack: text(o, 'stack', 200, stackName),
+    layer: index(o, 'layer'),
+    head: index(o, 'head'),
+  }),
+  selectLayerPair: (o) => ({ type: 'selectLayerPair', stack: text(o, 'stack', 200, stackName), layer: index(o, 'layer'), otherLayer: index(o, 'otherLayer') }),
+  emitConfig: (o) => ({ type: 'emitConfig', stack: text(o, 'stack', 200, stackName), candidate: index(o, 'candidate') }),
+  exportChart: (o) => {
+    const format = oneOf(o, 'format', ['png', 'csv', 'svg'] as const);
+    const chart = text(o, 'chart', 120, /^[\w.-]+$/);
+    const data = text(o, 'data', maxExportBytes);
+    if (format === 'png' && !/^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(data)) throw new Invalid('a PNG export must be a base64 data:image/png URL');
+    if (format === 'svg' && !data.startsWith('<svg')) throw new Invalid('an SVG export must start with <svg');
+    return { type: 'exportChart', chart, format, data };
+  },
+  runCommand: (o) => ({ type: 'runCommand', command: oneOf(o, 'command', ['analyzeSample', 'analyzeModel', 'openAnalysis'] as const) }),
+  log: (o) => ({ type: 'log', level: oneOf(o, 'level', ['info', 'warn', 'error'] as const), message: text(o, 'message', 4000) }),
+};
+
+const isMessageType = (type: unknown): type is FromWebview['type'] => typeof type === 'string' && Object.hasOwn(validators, type);
 
 /**
  * Validates one message from the webview and returns a fresh object holding only the
@@ -48,36 +82,9 @@ const stackName = /^[\w.:/-]+$/;
 export function checkWebviewMessage(raw: unknown): CheckedMessage {
   try {
     const o = record(raw);
-    const type = o.type;
-    switch (type) {
-      case 'ready':
-        return { ok: true, message: { type } };
-      case 'openDetail':
-        return { ok: true, message: { type } };
-      case 'requestAttentionMap':
-        return {
-          ok: true,
-          message: { type, requestId: index(o, 'requestId', Number.MAX_SAFE_INTEGER), example: index(o, 'example'), stack: text(o, 'stack', 200, stackName), layer: index(o, 'layer'), head: index(o, 'head') },
-        };
-      case 'selectLayerPair':
-        return { ok: true, message: { type, stack: text(o, 'stack', 200, stackName), layer: index(o, 'layer'), otherLayer: index(o, 'otherLayer') } };
-      case 'emitConfig':
-        return { ok: true, message: { type, stack: text(o, 'stack', 200, stackName), candidate: index(o, 'candidate') } };
-      case 'exportChart': {
-        const format = oneOf(o, 'format', ['png', 'csv', 'svg'] as const);
-        const chart = text(o, 'chart', 120, /^[\w.-]+$/);
-        const data = text(o, 'data', maxExportBytes);
-        if (format === 'png' && !/^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(data)) throw new Invalid('a PNG export must be a base64 data:image/png URL');
-        if (format === 'svg' && !data.startsWith('<svg')) throw new Invalid('an SVG export must start with <svg');
-        return { ok: true, message: { type, chart, format, data } };
-      }
-      case 'runCommand':
-        return { ok: true, message: { type, command: oneOf(o, 'command', ['analyzeSample', 'analyzeModel', 'openAnalysis'] as const) } };
-      case 'log':
-        return { ok: true, message: { type, level: oneOf(o, 'level', ['info', 'warn', 'error'] as const), message: text(o, 'message', 4000) } };
-      default:
-        return { ok: false, reason: `unknown message type ${JSON.stringify(type)?.slice(0, 60)}` };
-    }
+    if (!isMessageType(o.type)) return { ok: false, reason: `unknown message type ${JSON.stringify(o.type)?.slice(0, 60)}` };
+    // The cast joins the table's per-type validators back into one signature.
+    return { ok: true, message: (validators[o.type] as Validator<FromWebview['type']>)(o) };
   } catch (err) {
     if (err instanceof Invalid) {
       const type = typeof raw === 'object' && raw !== null ? String((raw as { type?: unknown }).type).slice(0, 60) : typeof raw;
@@ -85,59 +92,4 @@ export function checkWebviewMessage(raw: unknown): CheckedMessage {
     }
     throw err;
   }
-}
-
-/** Flattens nested arrays of a known shape into one typed array, checking every length. */
-function flat<T extends Float64Array | Int32Array>(Type: new (n: number) => T, nested: unknown, shape: number[], what: string): Tensor<T> {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const out = new Type(size);
-  let at = 0;
-  const walk = (v: unknown, depth: number) => {
-    if (depth === shape.length) {
-      out[at++] = v as number;
-      return;
-    }
-    if (!Array.isArray(v) || v.length !== shape[depth]) throw new Error(`${what} does not have shape [${shape.join(', ')}]`);
-    for (const x of v) walk(x, depth + 1);
-  };
-  walk(nested, 0);
-  return { shape, data: out };
-}
-
-export function stackPayload(s: AnalysisFile['stacks'][number]): StackPayload {
-  const L = s.layerCount; // the paper's L
-  const H = s.headCount; // the paper's H
-  return {
-    name: s.name,
-    kind: s.kind,
-    layerCount: L,
-    headCount: H,
-    dims: s.dims,
-    headPairs: flat(Float64Array, s.headPairs, [L, H, L, H], 'headPairs'),
-    c: flat(Float64Array, s.c, [L, H, L], 'c'),
-    cArgmax: flat(Int32Array, s.cArgmax, [L, H, L], 'cArgmax'),
-    layerPairs: flat(Float64Array, s.layerPairs, [L, L], 'layerPairs'),
-    sequentialHeads: flat(Int32Array, s.sequential.map((row) => row.map((e) => e.head)), [Math.max(0, L - 1), H], 'sequential'),
-    sequentialValues: flat(Float64Array, s.sequential.map((row) => row.map((e) => e.value)), [Math.max(0, L - 1), H], 'sequential'),
-    uniform: flat(Float64Array, s.uniform, [L, H], 'uniform'),
-    entropy: flat(Float64Array, s.entropy, [L, H], 'entropy'),
-  };
-}
-
-export function analysisMessage(file: AnalysisFile | null, label: string, canShowAttention: boolean): AnalysisMessage {
-  if (!file) return { type: 'analysis', info: null, stacks: [] };
-  const info: AnalysisInfo = {
-    label,
-    model: file.model,
-    run: {
-      examples: file.run.examples,
-      tokens: file.run.tokens,
-      executionProvider: file.run.executionProvider,
-      precision: file.run.precision,
-      seconds: file.run.seconds,
-      inputs: file.run.inputs,
-    },
-    canShowAttention,
-  };
-  return { type: 'analysis', info, stacks: file.stacks.map(stackPayload) };
 }

@@ -1,15 +1,13 @@
 /**
  * The panel: a webview view in its own activity-bar container for a quick look, and an
  * editor panel for detail that survives a window reload through its serializer. Both load
- * the same page (panelHtml.ts) and talk to one PanelHub.
+ * the same page (panelHtml.ts) and talk to the one PanelHub that extension.ts builds.
  */
 import * as vscode from 'vscode';
-import { describeError } from '../analysis/errors';
-import { readAnalysis } from '../analysis/app/readers';
-import { AnalysisCommands } from './analysisCommands';
+import type { Deps } from './deps';
+import { userMessage } from './errorWording';
 import { makeNonce, panelHtml } from './panelHtml';
-import { PanelHub } from './panelHub';
-import type { PanelPlan } from './panelHub';
+import type { PanelHub } from './panelHub';
 
 export const panelViewId = 'attentionReuse.panel';
 export const detailViewType = 'attentionReuse.detail';
@@ -17,20 +15,15 @@ export const detailViewType = 'attentionReuse.detail';
 export class AttentionPanel {
   private detail: vscode.WebviewPanel | undefined;
   private detailConnection: vscode.Disposable | undefined;
-  private readonly hub: PanelHub;
 
   private constructor(
     private readonly context: vscode.ExtensionContext,
-    output: vscode.LogOutputChannel,
-  ) {
-    this.hub = new PanelHub(context, output, () => this.openDetail());
-  }
+    private readonly hub: PanelHub,
+  ) {}
 
-  static register(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): vscode.Disposable {
-    const panel = new AttentionPanel(context, output);
-    const hub = panel.hub;
+  static register(context: vscode.ExtensionContext, { panel: hub }: Deps): vscode.Disposable {
+    const panel = new AttentionPanel(context, hub);
     return vscode.Disposable.from(
-      hub,
       vscode.window.registerWebviewViewProvider(panelViewId, {
         resolveWebviewView: (view) => {
           const connection = panel.setUp(view.webview, 'sidebar');
@@ -40,28 +33,18 @@ export class AttentionPanel {
       vscode.window.registerWebviewPanelSerializer(detailViewType, {
         deserializeWebviewPanel: async (restored) => panel.adopt(restored),
       }),
+      hub.onDidRequestDetail(() => panel.openDetail()),
       vscode.commands.registerCommand('attentionReuse.openPanel', () => panel.openDetail()),
       vscode.commands.registerCommand('attentionReuse.openAnalysis', async (uri?: vscode.Uri) => {
         const target = uri ?? (await vscode.window.showOpenDialog({ filters: { 'Analysis (JSON)': ['json'] }, canSelectMany: false }))?.[0];
         if (!target) return;
         try {
-          const file = await readAnalysis(target.fsPath);
-          await hub.show({ file, path: target.fsPath, label: vscode.workspace.asRelativePath(target) });
-          panel.openDetail();
+          await hub.showFile(target.fsPath, vscode.workspace.asRelativePath(target), { reveal: true });
         } catch (err) {
-          void vscode.window.showErrorMessage(`Attention Reuse: ${describeError(err)}`);
+          void vscode.window.showErrorMessage(`Attention Reuse: ${userMessage(err)}`);
         }
       }),
-      // For the planner and trainer features: they hand their results to the panel here.
-      vscode.commands.registerCommand('attentionReuse.panel.showPlan', (plan: PanelPlan) => hub.showPlan(plan)),
-      vscode.commands.registerCommand('attentionReuse.panel.appendMetrics', (run: string, lines: Record<string, unknown>[], reset?: boolean) =>
-        hub.appendMetrics(run, lines, reset === true),
-      ),
       vscode.window.onDidChangeActiveColorTheme(() => hub.broadcastSettings()),
-      AnalysisCommands.register(context, output, async (analysis) => {
-        await hub.show(analysis);
-        panel.openDetail();
-      }),
       new vscode.Disposable(() => {
         panel.detailConnection?.dispose();
         panel.detail?.dispose();

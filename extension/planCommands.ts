@@ -9,19 +9,23 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { buildReuseConfig } from '../analysis/app/emit';
+import type { ReuseConfigOptions } from '../analysis/app/emit';
 import { readAnalysis } from '../analysis/app/readers';
 import { sha256File, writeFileAtomic } from '../analysis/app/storage';
 import { checkReuseConfig, formatReuseConfig } from '../analysis/config/reuseConfig';
 import type { ReuseConfig } from '../analysis/config/reuseConfig';
-import { InputError, describeError } from '../analysis/errors';
+import { InputError } from '../analysis/errors';
 import type { HeadMap } from '../analysis/planner/headMap';
+import type { ReuseMode } from '../analysis/planner/modes';
 import { planStack } from '../analysis/planner/plan';
-import type { Candidate, Plan, PlannerStack } from '../analysis/planner/plan';
-import { checkAnalysis, pickStack } from '../analysis/result/analysisFile';
+import type { Candidate, Plan } from '../analysis/planner/plan';
+import { pickStack } from '../analysis/result/analysisFile';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
-import { writeConfigCommand } from './panelHub';
-import type { PanelPlan } from './panelHub';
-import { SettingsReader } from './settings';
+import type { AnalysisStore } from './analysisStore';
+import type { Deps } from './deps';
+import { userMessage } from './errorWording';
+import type { ChosenCandidate, PanelHub } from './panelHub';
+import type { SettingsReader } from './settings';
 
 /** Arguments of `attentionReuse.planReuse`; without them it plans the shown analysis and asks which candidate to write. */
 export interface PlanArgs {
@@ -39,22 +43,10 @@ export interface PlanResult {
   plans: Plan[];
 }
 
-/** What a candidate must say to be written; the panel sends planner candidates, which have more. */
-export interface CandidateChoice {
-  mode: string;
-  P: number;
-  K: number;
-  /** Taken as given (and checked against mode, P and K); derived from the analysis when absent. */
-  heads?: unknown;
-}
-
-/** What the panel's "Emit config" button sends, plus `out` for callers that need no dialog. */
-export interface WriteConfigArgs {
+/** Where a config goes and what happens after; `out` skips the save dialog. */
+export interface WriteTarget {
+  /** The analysis the config is made from (its sha256 goes into the config). */
   analysisPath?: string;
-  analysis?: unknown;
-  stack: string;
-  seqLen?: number;
-  candidate: CandidateChoice;
   /** Write here instead of asking; an existing file is kept unless `overwrite`. */
   out?: string | vscode.Uri;
   overwrite?: boolean;
@@ -62,41 +54,52 @@ export interface WriteConfigArgs {
   open?: boolean;
 }
 
-/** Arguments of `attentionReuse.emitConfig`: a mode (with P and K as `emit` takes them) skips the candidate list. */
-export interface EmitArgs {
-  analysisPath?: string;
+/** What a candidate must say to be written; the planner's candidates have this and more. */
+export interface CandidateChoice {
+  mode: ReuseMode;
+  P: number;
+  K: number;
+  /** Taken as given, and checked against mode, P and K. */
+  heads: HeadMap;
+}
+
+/** One planned candidate to write (the panel's "Emit config…", the API). */
+export interface WriteCandidateArgs extends WriteTarget {
+  stack: string;
+  seqLen?: number;
+  candidate: CandidateChoice;
+}
+
+/** Arguments of `attentionReuse.emitConfig`: a mode or K (with P as `emit` takes them) skips the candidate list. */
+export interface EmitArgs extends WriteTarget {
   stack?: string;
-  mode?: string;
+  mode?: ReuseMode;
   P?: number;
   K?: number;
   seqLen?: number;
-  out?: string | vscode.Uri;
-  overwrite?: boolean;
-  open?: boolean;
 }
 
 export type WriteResult = { path: string; config: ReuseConfig } | { error: string } | undefined;
 
-/** The globalState key under which panelHub.ts remembers the analysis it shows. */
-const shownAnalysisKey = 'attentionReuse.lastAnalysis';
-
-export class PlanCommands {
-  private readonly settings: SettingsReader;
+export class PlanCommands implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[];
 
   private constructor(
-    private readonly context: vscode.ExtensionContext,
     private readonly output: vscode.LogOutputChannel,
+    private readonly settings: SettingsReader,
+    private readonly analyses: AnalysisStore,
+    private readonly panel: PanelHub,
   ) {
-    this.settings = new SettingsReader(context, output);
+    this.disposables = [
+      vscode.commands.registerCommand('attentionReuse.planReuse', (arg?: vscode.Uri | PlanArgs) => this.planReuse(arg)),
+      vscode.commands.registerCommand('attentionReuse.emitConfig', (arg?: vscode.Uri | EmitArgs) => this.emitConfig(arg)),
+      panel.onDidChooseCandidate((chosen) => void this.writeChosen(chosen)),
+    ];
   }
 
-  static register(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): vscode.Disposable {
-    const commands = new PlanCommands(context, output);
-    return vscode.Disposable.from(
-      vscode.commands.registerCommand('attentionReuse.planReuse', (arg?: vscode.Uri | PlanArgs) => commands.planReuse(arg)),
-      vscode.commands.registerCommand('attentionReuse.emitConfig', (arg?: vscode.Uri | EmitArgs) => commands.emitConfig(arg)),
-      vscode.commands.registerCommand(writeConfigCommand, (args: WriteConfigArgs) => commands.writeConfig(args)),
-    );
+  /** The returned object is also what the extension's API calls `writeCandidate` on. */
+  static register(_context: vscode.ExtensionContext, { output, settings, analyses, panel }: Deps): PlanCommands {
+    return new PlanCommands(output, settings, analyses, panel);
   }
 
   async planReuse(arg?: vscode.Uri | PlanArgs): Promise<PlanResult | undefined> {
@@ -106,14 +109,17 @@ export class PlanCommands {
       const analysisPath = await this.analysisPath(args.analysisPath);
       if (!analysisPath) return undefined;
       const analysis = await readAnalysis(analysisPath);
-      await this.showInPanel(analysisPath);
+      // The plan lands beside its heatmaps: show the analysis unless the panel already does.
+      if (this.analyses.last()?.path !== analysisPath) {
+        await this.panel.show({ file: analysis, path: analysisPath, label: vscode.workspace.asRelativePath(analysisPath) }, { reveal: true });
+      }
       const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis.stacks, args.stack, analysisPath)];
       const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen, targetFlops: args.targetFlops }));
-      for (const plan of plans) await vscode.commands.executeCommand('attentionReuse.panel.showPlan', panelPlan(plan));
+      for (const plan of plans) this.panel.showPlan(plan);
       this.output.info(`plan ${analysisPath}: ${plans.map((p) => `${p.stack} ${p.candidates.length} candidates, ${p.pareto.length} on the Pareto front`).join('; ')}`);
       if (interactive) {
         const chosen = await pickCandidate(plans, `Plan Reuse: ${basename(analysisPath)} — pick a configuration to write`);
-        if (chosen) await this.writeConfig({ analysisPath, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate }, analysis);
+        if (chosen) await this.writeCandidate({ analysisPath, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate }, analysis);
       }
       return { analysisPath, plans };
     } catch (err) {
@@ -128,59 +134,67 @@ export class PlanCommands {
       const analysisPath = await this.analysisPath(args.analysisPath);
       if (!analysisPath) return undefined;
       const analysis = await readAnalysis(analysisPath);
-      const write = { analysisPath, seqLen: args.seqLen, out: args.out, overwrite: args.overwrite, open: args.open };
+      const target: WriteTarget = { analysisPath, out: args.out, overwrite: args.overwrite, open: args.open };
       if (args.mode !== undefined || args.K !== undefined) {
+        // What is not given is defaulted as `attention-reuse emit` does it (buildReuseConfig).
         const stack = pickStack(analysis.stacks, args.stack, analysisPath);
-        // P and K as `attention-reuse emit` defaults them (buildConfig): K = H for whole-layer modes, P = L-2 for partial and guided.
-        return await this.writeConfig({ ...write, stack: stack.name, candidate: { mode: args.mode ?? '', P: args.P ?? -1, K: args.K ?? -1 } }, analysis);
+        return await this.write(target, stack.name, { mode: args.mode, P: args.P, K: args.K, seqLen: args.seqLen }, analysis);
       }
       const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis.stacks, args.stack, analysisPath)];
       const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen }));
       const chosen = await pickCandidate(plans, `Emit Reuse Config: ${basename(analysisPath)} — which configuration?`);
       if (!chosen) return undefined;
-      return await this.writeConfig({ ...write, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate }, analysis);
+      return await this.writeCandidate({ ...target, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate }, analysis);
     } catch (err) {
       return { error: this.fail('emit', err) };
     }
   }
 
-  /** Builds, checks and writes one candidate's reuse config, then opens it; `read` is the analysis when the caller has read it already. */
-  async writeConfig(args: WriteConfigArgs, read?: AnalysisFile): Promise<WriteResult> {
+  /** Writes one candidate's config; `read` is the analysis when the caller has it already. */
+  writeCandidate(args: WriteCandidateArgs, read?: AnalysisFile): Promise<WriteResult> {
+    const { mode, P, K, heads } = args.candidate;
+    return this.write(args, args.stack, { mode, P, K, headMap: heads, seqLen: args.seqLen }, read);
+  }
+
+  private writeChosen({ analysis, plan, candidate }: ChosenCandidate): Promise<WriteResult> {
+    return this.writeCandidate({ analysisPath: analysis.path, stack: plan.stack, seqLen: plan.seqLen, candidate }, analysis.file);
+  }
+
+  /** Builds, checks and writes one reuse config of a stack, then opens it. */
+  private async write(target: WriteTarget, stackName: string, options: ReuseConfigOptions, read?: AnalysisFile): Promise<WriteResult> {
     try {
-      if (typeof args !== 'object' || args === null || typeof args.stack !== 'string' || typeof args.candidate !== 'object' || args.candidate === null) {
-        throw new InputError('writing a reuse config needs a stack and a candidate');
-      }
-      const analysisPath = args.analysisPath;
+      const analysisPath = target.analysisPath;
       const label = analysisPath ?? 'the shown analysis';
-      const analysis: AnalysisFile =
-        read ?? (args.analysis !== undefined ? checkAnalysis(args.analysis, label) : analysisPath ? await readAnalysis(analysisPath) : missingAnalysis());
-      const stack = pickStack(analysis.stacks, args.stack, label);
+      if (!read && !analysisPath) throw new InputError('writing a reuse config needs the analysis (its path or its contents)');
+      const analysis = read ?? (await readAnalysis(analysisPath!));
+      const stack = pickStack(analysis.stacks, stackName, label);
       const source = {
-        analysisSha256: analysisPath && existsSync(analysisPath) ? await sha256File(analysisPath) : createHash('sha256').update(JSON.stringify(args.analysis)).digest('hex'),
+        analysisSha256: analysisPath && existsSync(analysisPath) ? await sha256File(analysisPath) : createHash('sha256').update(JSON.stringify(analysis)).digest('hex'),
         modelSha256: analysis.model.sha256,
       };
-      const config = configFor(stack, args.candidate, args.seqLen, source);
+      const config = buildReuseConfig(stack, options, source);
       const text = formatReuseConfig(config);
       checkReuseConfig(JSON.parse(text), 'the reuse config'); // what the trainer will read back
 
-      const target = await this.target(args, analysis, analysisPath);
-      if (!target) return undefined;
-      if (existsSync(target.path) && !target.overwrite) throw new InputError(`${target.path} already exists; choose another name (it was left as it is)`);
-      await writeFileAtomic(target.path, text, { overwrite: target.overwrite });
+      const where = await this.target(target, analysis);
+      if (!where) return undefined;
+      if (existsSync(where.path) && !where.overwrite) throw new InputError(`${where.path} already exists; choose another name (it was left as it is)`);
+      await writeFileAtomic(where.path, text, { overwrite: where.overwrite });
       const e = config.estimates!;
-      this.output.info(`wrote ${target.path}: ${config.stack} ${config.mode} P = ${config.P} K = ${config.K}, FLOPs ${e.flopsRatio.toFixed(4)}, params ${e.paramsRatio.toFixed(4)}`);
-      if (!target.path.endsWith('.reuse.json')) this.output.warn(`${basename(target.path)}: name it *.reuse.json so that the editor checks it against the schema`);
-      if (args.open !== false) {
-        await vscode.window.showTextDocument(vscode.Uri.file(target.path), { preview: false });
-        void this.offerTraining(target.path);
+      this.output.info(`wrote ${where.path}: ${config.stack} ${config.mode} P = ${config.P} K = ${config.K}, FLOPs ${e.flopsRatio.toFixed(4)}, params ${e.paramsRatio.toFixed(4)}`);
+      if (!where.path.endsWith('.reuse.json')) this.output.warn(`${basename(where.path)}: name it *.reuse.json so that the editor checks it against the schema`);
+      if (target.open !== false) {
+        await vscode.window.showTextDocument(vscode.Uri.file(where.path), { preview: false });
+        void this.offerTraining(where.path);
       }
-      return { path: target.path, config };
+      return { path: where.path, config };
     } catch (err) {
       return { error: this.fail('emit', err) };
     }
   }
 
-  private async target(args: WriteConfigArgs, analysis: AnalysisFile, analysisPath: string | undefined): Promise<{ path: string; overwrite: boolean } | undefined> {
+  private async target(args: WriteTarget, analysis: AnalysisFile): Promise<{ path: string; overwrite: boolean } | undefined> {
+    const analysisPath = args.analysisPath;
     if (args.out !== undefined) return { path: args.out instanceof vscode.Uri ? args.out.fsPath : args.out, overwrite: args.overwrite === true };
     const model = analysis.model.path ?? analysisPath ?? 'model';
     const name = `${basename(model).replace(/\.(onnx|json)$/i, '').replace(/\.analysis$/, '')}.reuse.json`;
@@ -200,8 +214,8 @@ export class PlanCommands {
   /** The analysis to plan: the one asked for, else the one the panel shows, else one the user picks. */
   private async analysisPath(explicit: string | undefined): Promise<string | undefined> {
     if (explicit) return explicit;
-    const shown = this.context.globalState.get<{ path?: string }>(shownAnalysisKey)?.path;
-    if (shown && existsSync(shown)) return shown;
+    const shown = this.analyses.last()?.path;
+    if (shown) return shown;
     const folder = this.settings.outputFolder();
     const picked = await vscode.window.showOpenDialog({
       title: 'Plan Reuse: which analysis? (analyze a model first to make one)',
@@ -210,12 +224,6 @@ export class PlanCommands {
       defaultUri: existsSync(folder) ? vscode.Uri.file(folder) : undefined,
     });
     return picked?.[0]?.fsPath;
-  }
-
-  /** Shows the analysis in the panel unless it is already there, so the plan lands beside its heatmaps. */
-  private async showInPanel(analysisPath: string): Promise<void> {
-    if (this.context.globalState.get<{ path?: string }>(shownAnalysisKey)?.path === analysisPath) return;
-    await vscode.commands.executeCommand('attentionReuse.openAnalysis', vscode.Uri.file(analysisPath));
   }
 
   private async offerTraining(path: string): Promise<void> {
@@ -227,48 +235,15 @@ export class PlanCommands {
   }
 
   private fail(what: string, err: unknown): string {
-    const message = describeError(err);
+    const message = userMessage(err);
     this.output.error(`${what}: ${message}`);
     void vscode.window.showErrorMessage(`Attention Reuse: ${message}`);
     return message;
   }
-}
 
-function missingAnalysis(): never {
-  throw new InputError('writing a reuse config needs the analysis (its path or its contents)');
-}
-
-/** The reuse config of one candidate; a head map that contradicts its mode, P or K is refused. */
-function configFor(stack: PlannerStack, candidate: CandidateChoice, seqLen: number | undefined, source: ReuseConfig['source']): ReuseConfig {
-  const given = (n: number) => (n >= 0 ? n : undefined);
-  return buildReuseConfig(
-    stack,
-    { mode: candidate.mode || undefined, P: given(candidate.P), K: given(candidate.K), headMap: candidate.heads as HeadMap | undefined, seqLen },
-    source,
-  );
-}
-
-/** A plan as the panel takes it: flat candidate rows, with the planner's own candidates as `raw`. */
-export function panelPlan(plan: Plan): PanelPlan {
-  const front = new Set(plan.pareto);
-  return {
-    stack: plan.stack,
-    seqLen: plan.seqLen,
-    recommended: plan.recommended,
-    candidates: plan.candidates.map((c, i) => ({
-      mode: c.mode,
-      P: c.P,
-      K: c.K,
-      paramsRatio: c.cost.paramsRatio,
-      flopsRatio: c.cost.flopsRatio,
-      scoreMemoryRatio: c.cost.scoreMemoryRatio,
-      similarityKept: c.similarityKept,
-      uniformBaseline: c.uniformBaseline,
-      heads: c.heads,
-      pareto: front.has(i),
-    })),
-    raw: plan.candidates,
-  };
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
 }
 
 type CandidateItem = vscode.QuickPickItem & { pick?: { plan: Plan; candidate: Candidate } };

@@ -7,9 +7,11 @@
 import * as vscode from 'vscode';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { ProviderChoice } from '../analysis/runtime/providers';
 
 export interface Settings {
-  executionProvider: string;
+  /** package.json's enum for it is `providerChoices` (test/unit/providerSetting.test.ts keeps them equal). */
+  executionProvider: ProviderChoice;
   batchSize: number;
   examples: number;
   /** As set; empty means "ask the Python extension, else python3" (see `resolvePython`). */
@@ -25,6 +27,13 @@ export interface Settings {
 export interface ResolvedPython {
   path: string;
   from: 'setting' | 'python extension' | 'default';
+}
+
+/** The settings as the extension applies them, with the two that need resolving resolved. */
+export interface EffectiveSettings {
+  settings: Settings;
+  python: ResolvedPython;
+  outputFolder: string;
 }
 
 interface PropertySchema {
@@ -51,7 +60,7 @@ export class SettingsReader {
   private readonly warned = new Set<string>();
 
   constructor(
-    private readonly context: vscode.ExtensionContext,
+    private readonly context: Pick<vscode.ExtensionContext, 'extension' | 'globalStorageUri'>,
     private readonly output?: vscode.LogOutputChannel,
   ) {
     const pkg = context.extension.packageJSON as {
@@ -65,7 +74,7 @@ export class SettingsReader {
   read(scope?: vscode.Uri): Settings {
     const get = (key: string) => this.value(key, scope);
     return {
-      executionProvider: get('executionProvider') as string,
+      executionProvider: get('executionProvider') as ProviderChoice,
       batchSize: get('batchSize') as number,
       examples: get('examples') as number,
       pythonPath: (get('pythonPath') as string).trim(),
@@ -134,6 +143,11 @@ export class SettingsReader {
       }
     }
     return { path: 'python3', from: 'default' };
+  }
+
+  /** Everything at once, for tests and bug reports. */
+  async effective(scope?: vscode.Uri): Promise<EffectiveSettings> {
+    return { settings: this.read(scope), python: await this.resolvePython(scope), outputFolder: this.outputFolder(scope) };
   }
 
   /** Where configs and runs go: the setting (relative to the workspace folder), else `.attention-reuse/` there, else global storage. */

@@ -8,10 +8,11 @@ import * as vscode from 'vscode';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readReuseConfig } from '../analysis/app/readers';
-import { describeError } from '../analysis/errors';
+import type { Deps } from './deps';
+import { userMessage } from './errorWording';
 import { MetricsWatcher } from './metricsWatcher';
-import { SettingsReader } from './settings';
-import type { Settings } from './settings';
+import type { PanelHub } from './panelHub';
+import type { Settings, SettingsReader } from './settings';
 
 export const trainTaskType = 'attentionReuse.train';
 
@@ -52,19 +53,18 @@ interface Run {
 }
 
 export class TrainTasks implements vscode.Disposable {
-  private readonly settings: SettingsReader;
   private readonly runs = new Map<string, Run>();
   private provider: vscode.Disposable | undefined;
 
   private constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly output: vscode.LogOutputChannel,
-  ) {
-    this.settings = new SettingsReader(context, output);
-  }
+    private readonly settings: SettingsReader,
+    private readonly panel: PanelHub,
+  ) {}
 
-  static register(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): vscode.Disposable {
-    const tasks = new TrainTasks(context, output);
+  static register(context: vscode.ExtensionContext, { output, settings, panel }: Deps): vscode.Disposable {
+    const tasks = new TrainTasks(context, output, settings, panel);
     if (vscode.workspace.isTrusted) tasks.registerProvider();
     return vscode.Disposable.from(
       tasks,
@@ -77,12 +77,6 @@ export class TrainTasks implements vscode.Disposable {
       // A task stopped before its process started has no process end; give the process event a moment first.
       vscode.tasks.onDidEndTask((e) => tasks.endedLater(e.execution)),
       vscode.commands.registerCommand('attentionReuse.train', (arg?: vscode.Uri | TrainArgs) => tasks.train(arg)),
-      // Internal: the settings as the extension uses them, for tests and bug reports.
-      vscode.commands.registerCommand('attentionReuse.settings.effective', async () => ({
-        settings: tasks.settings.read(),
-        python: await tasks.settings.resolvePython(),
-        outputFolder: tasks.settings.outputFolder(),
-      })),
     );
   }
 
@@ -198,7 +192,7 @@ export class TrainTasks implements vscode.Disposable {
       vscode.window.setStatusBarMessage(`$(sync~spin) Attention Reuse: training ${basename(config)}`, finished);
       return await finished;
     } catch (err) {
-      const message = describeError(err);
+      const message = userMessage(err);
       this.output.error(`train: ${message}`);
       void vscode.window.showErrorMessage(`Attention Reuse: ${message}`);
       return { error: message };
@@ -251,7 +245,7 @@ export class TrainTasks implements vscode.Disposable {
     run.watcher ??= new MetricsWatcher(
       join(runDir, 'metrics.jsonl'),
       basename(runDir),
-      (name, lines, reset) => vscode.commands.executeCommand('attentionReuse.panel.appendMetrics', name, lines, reset),
+      (name, lines, reset) => this.panel.appendMetrics(name, lines, reset),
       (message) => this.output.warn(message),
     );
   }

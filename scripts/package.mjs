@@ -162,7 +162,7 @@ export function checkVsix(target, buffer) {
   const allowed = allowedFor(target);
   const stray = names.filter((n) => !allowed.some((re) => re.test(n)));
   if (stray.length > 0) problems.push(`unexpected files (ignore them in .vscodeignore or allow them here):\n    ${stray.join('\n    ')}`);
-  const bad = names.filter((n) => /\.(ts|map|tsbuildinfo)$/.test(n) || /^extension\/(test|analysis|extension|webview|scripts|out)\//.test(n));
+  const bad = names.filter((n) => /\.(ts|map|tsbuildinfo)$/.test(n) || /^extension\/(test|analysis|extension|webview|protocol|scripts|out)\//.test(n));
   if (bad.length > 0) problems.push(`sources, maps or tests:\n    ${bad.join('\n    ')}`);
   if (names.includes('extension/media/sample/model.expected.json')) problems.push('media/sample/model.expected.json is test data');
   const platforms = new Set(names.filter((n) => n.includes(`/${ortBin}/`)).map((n) => n.split(`/${ortBin}/`)[1].split('/').slice(0, 2).join('/')));

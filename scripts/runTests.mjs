@@ -1,7 +1,8 @@
 // Runs one folder of node:test suites straight from their TypeScript sources (tsx), with no
 // tsc or esbuild step: `unit` needs only node_modules; `integration` also spawns the CLI
-// bundle (dist/cli.js) and Python. Further arguments keep the files whose path contains one.
-// usage: node scripts/runTests.mjs unit|integration [FILTER...]
+// bundle (dist/cli.js) and Python; `fuzz` runs the fuzzers for about half a minute.
+// Further arguments keep the files whose path contains one.
+// usage: node scripts/runTests.mjs unit|integration|fuzz [FILTER...]
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -17,8 +18,8 @@ function find(dir) {
 }
 
 const [suite, ...filter] = process.argv.slice(2);
-if (suite !== 'unit' && suite !== 'integration') {
-  console.error('usage: node scripts/runTests.mjs unit|integration [FILTER...]');
+if (suite !== 'unit' && suite !== 'integration' && suite !== 'fuzz') {
+  console.error('usage: node scripts/runTests.mjs unit|integration|fuzz [FILTER...]');
   process.exit(2);
 }
 if (suite === 'integration' && !existsSync('dist/cli.js')) {

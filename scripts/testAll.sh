@@ -52,8 +52,10 @@ step "build"
 npm run build
 
 mkdir -p .artifacts
-step "integration tests: the CLI bundle and the PyTorch reference"
+step "integration tests: the CLI bundle (the bad-input corpus among them) and the PyTorch reference"
 npm run test:integration
+step "fuzzing the readers (about 30 s; FUZZ_SCALE=10 for longer)"
+npm run test:fuzz
 
 step "webview tests in headless Chromium"
 npm run test:webview

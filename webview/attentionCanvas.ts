@@ -4,9 +4,11 @@
  * map costs the same to draw as a small one and never creates a DOM node per cell. Token
  * strings are untrusted and only ever reach the canvas (fillText) or textContent.
  */
+import { fitCanvas, publishGrid, readout } from './canvasFrame';
+import type { GridGeometry } from './canvasFrame';
 import { h } from './dom';
 import { shortToken } from './format';
-import type { Tensor } from './protocol';
+import type { Tensor } from '../protocol/messages';
 import type { Palette } from './theme';
 import { css, font, ramp } from './theme';
 
@@ -17,12 +19,8 @@ export interface AttentionData {
   map: Tensor<Float32Array>;
 }
 
-interface Layout {
-  width: number;
-  height: number;
-  left: number;
-  top: number;
-  cell: number;
+interface Layout extends GridGeometry {
+  /** Label every step-th token, so labels never overlap. */
   step: number;
 }
 
@@ -41,7 +39,7 @@ export class AttentionCanvas {
   constructor(label: string) {
     this.title = h('h3');
     this.canvas = h('canvas', { role: 'img', 'aria-label': label, class: 'attention-canvas' });
-    this.readout = h('div', { class: 'readout', 'aria-live': 'polite' });
+    this.readout = readout();
     this.element = h('figure', { class: 'attention-figure', hidden: true }, this.title, this.canvas, this.readout);
     this.canvas.addEventListener('mousemove', (e) => this.hover(e.offsetX, e.offsetY));
     this.canvas.addEventListener('mouseleave', () => this.hover(-1, -1));
@@ -102,10 +100,8 @@ export class AttentionCanvas {
     }
     pctx.putImageData(image, 0, 0);
 
-    const dpr = window.devicePixelRatio || 1;
     const base = document.createElement('canvas');
-    base.width = Math.round(layout.width * dpr);
-    base.height = Math.round(layout.height * dpr);
+    const dpr = fitCanvas(base, layout.width, layout.height);
     const ctx = base.getContext('2d')!;
     ctx.scale(dpr, dpr);
     ctx.fillStyle = css(p.background);
@@ -126,11 +122,8 @@ export class AttentionCanvas {
       ctx.restore();
     }
     this.base = base;
-    this.canvas.width = base.width;
-    this.canvas.height = base.height;
-    this.canvas.style.width = `${layout.width}px`;
-    this.canvas.style.height = `${layout.height}px`;
-    this.canvas.dataset.grid = `${left},${top},${cell},${q},${k}`;
+    fitCanvas(this.canvas, layout.width, layout.height);
+    publishGrid(this.canvas, layout, q, k);
     this.hover(-1, -1);
   }
 

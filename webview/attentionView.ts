@@ -9,12 +9,14 @@ import { NumberControl, SelectControl } from './controls';
 import { h } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
-import type { AnalysisInfo, AttentionMapMessage, RequestFailedMessage } from './protocol';
+import type { AnalysisInfo, AttentionMapMessage } from '../protocol/messages';
+import type { PanelEvent, Section } from './section';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
-export class AttentionView {
+export class AttentionView implements Section {
   readonly element: HTMLElement;
+  readonly needsAnalysis = true;
   private readonly example: NumberControl;
   private readonly layer: SelectControl;
   private readonly head: SelectControl;
@@ -26,15 +28,16 @@ export class AttentionView {
   private readonly exports: HTMLElement;
   private stack: StackData | null = null;
   private info: AnalysisInfo | null = null;
-  private pending: number | null = null;
+  /** Counts requests, so that only the latest one's reply is drawn. */
+  private ticket = 0;
   private last: AttentionMapMessage | null = null;
 
   constructor(private readonly ctx: ViewContext) {
-    this.example = new NumberControl('Example', 'example', () => this.request());
-    this.layer = new SelectControl('Layer', 'layer', () => this.request());
-    this.head = new SelectControl('Head', 'head', () => this.request());
+    this.example = new NumberControl('Example', 'example', () => void this.request());
+    this.layer = new SelectControl('Layer', 'layer', () => void this.request());
+    this.head = new SelectControl('Head', 'head', () => void this.request());
     this.showButton = h('vscode-button', { 'data-action': 'show-attention' }, 'Show');
-    this.showButton.addEventListener('click', () => this.request());
+    this.showButton.addEventListener('click', () => void this.request());
     this.status = h('p', { class: 'status', 'aria-live': 'polite' });
     this.maps = h('div', { class: 'attention-maps' }, this.main.element, this.match.element);
     const name = () => (this.last ? `attention-${this.last.stack}-ex${this.last.example}-l${this.last.layer}-h${this.last.head}` : 'attention');
@@ -65,10 +68,14 @@ export class AttentionView {
     }).observe(this.maps);
   }
 
-  setStack(stack: StackData | null, info: AnalysisInfo | null): void {
-    this.stack = stack;
+  setAnalysis(info: AnalysisInfo | null): void {
     this.info = info;
-    this.pending = null;
+  }
+
+  setStack(stack: StackData | null): void {
+    const info = this.info;
+    this.stack = stack;
+    this.ticket++;
     this.last = null;
     this.main.set(null, this.ctx.palette(), 0);
     this.match.set(null, this.ctx.palette(), 0);
@@ -88,15 +95,15 @@ export class AttentionView {
     this.showButton.toggleAttribute('disabled', !info.canShowAttention);
   }
 
-  /** Shows head (layer, head) of the current example (from a click elsewhere in the panel). */
-  showHead(layer: number, head: number): void {
-    if (!this.stack) return;
-    this.layer.value = String(layer);
-    this.head.value = String(head);
-    this.request();
+  /** Shows head (layer, head) of the current example when another section asks (a click on a head). */
+  onEvent(event: PanelEvent): void {
+    if (event.type !== 'showHead' || !this.stack) return;
+    this.layer.value = String(event.layer);
+    this.head.value = String(event.head);
+    void this.request();
   }
 
-  private request(): void {
+  private async request(): Promise<void> {
     const s = this.stack;
     if (!s || !this.info?.canShowAttention) return;
     const example = this.example.value;
@@ -108,15 +115,10 @@ export class AttentionView {
     }
     if (!(layer >= 0 && layer < s.L && head >= 0 && head < s.H)) return;
     this.ctx.state.update({ attention: { example, layer, head } });
-    const requestId = this.ctx.nextRequestId();
-    this.pending = requestId;
+    const ticket = ++this.ticket;
     this.status.textContent = `Running the model on example ${example}…`;
-    this.ctx.post({ type: 'requestAttentionMap', requestId, example, stack: s.name, layer, head });
-  }
-
-  onReply(msg: AttentionMapMessage | RequestFailedMessage): void {
-    if (msg.requestId !== this.pending) return; // a newer request superseded it
-    this.pending = null;
+    const msg = await this.ctx.request({ type: 'requestAttentionMap', example, stack: s.name, layer, head });
+    if (ticket !== this.ticket) return; // a newer request, or another stack, superseded it
     if (msg.type === 'requestFailed') {
       this.status.textContent = msg.message;
       return;

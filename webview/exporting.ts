@@ -1,6 +1,6 @@
 /** Export buttons under each chart: PNG, CSV and (where the chart has one) SVG, saved by the host. */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { ExportFormat, FromWebview } from './protocol';
+import type { ExportFormat, FromWebview } from '../protocol/messages';
 import { h } from './dom';
 
 export type Post = (message: FromWebview) => void;

@@ -1,13 +1,18 @@
 /**
  * A heatmap of labelled cells on one canvas: the layer-pair matrix, head-pair blocks, the
  * sequential ranks and the reuse head map. Drawn by hand rather than with chart.js so that
- * cells can carry text, the SVG export repeats the exact same geometry, and the keyboard
- * can walk the cells. The hover and keyboard readout is a DOM line, so values are also
- * available to screen readers.
+ * cells can carry text, the keyboard can walk the cells, and the screen, the PNG and the SVG
+ * are one list of shapes (shapes.ts). The hover and keyboard readout is a DOM line, so values
+ * are also available to screen readers.
  */
+import { fitCanvas, publishGrid, readout } from './canvasFrame';
+import type { GridGeometry } from './canvasFrame';
 import { h } from './dom';
+import type { Exporters } from './exporting';
+import { paintShapes, shapesToSvg } from './shapes';
+import type { Shape } from './shapes';
 import type { Palette, Rgb } from './theme';
-import { css, font, hex, ramp, textOn } from './theme';
+import { font, ramp, textOn } from './theme';
 
 export interface GridSpec {
   rows: number;
@@ -38,12 +43,8 @@ export interface GridOptions {
   hint?: string;
 }
 
-interface Layout {
-  width: number;
-  height: number;
-  left: number;
-  top: number;
-  cell: number;
+interface Layout extends GridGeometry {
+  /** Label every colStep-th column and rowStep-th row, so labels never overlap. */
   colStep: number;
   rowStep: number;
   legend: boolean;
@@ -58,6 +59,8 @@ export class GridChart {
   private spec: GridSpec | null = null;
   private palette: Palette | null = null;
   private layout: Layout | null = null;
+  /** What the last draw showed, without the hover and selection marks: what the exports write. */
+  private drawn: Shape[] = [];
   private hover: Cell | null = null;
   private cursor: Cell | null = null;
   private selected: Cell | null = null;
@@ -65,7 +68,7 @@ export class GridChart {
 
   constructor(private readonly options: GridOptions) {
     this.canvas = h('canvas', { tabindex: 0, role: 'img', 'aria-label': options.label, class: 'grid-canvas' });
-    this.readout = h('div', { class: 'readout', 'aria-live': 'polite' }, options.hint ?? '');
+    this.readout = readout(options.hint ?? '');
     this.element = h('div', { class: 'grid-chart' }, this.canvas, this.readout);
     this.canvas.addEventListener('mousemove', (e) => this.setHover(this.cellAt(e.offsetX, e.offsetY)));
     this.canvas.addEventListener('mouseleave', () => this.setHover(null));
@@ -174,22 +177,25 @@ export class GridChart {
   draw(): void {
     const spec = this.spec;
     const p = this.palette;
-    if (!spec || !p) return;
+    if (!spec || !p) {
+      this.drawn = [];
+      return;
+    }
     const width = Math.max(160, this.element.clientWidth || 320);
     this.lastWidth = this.element.clientWidth;
-    const dpr = window.devicePixelRatio || 1;
     const ctx = this.canvas.getContext('2d');
     if (!ctx) return;
     const l = this.computeLayout(ctx, width);
     this.layout = l;
-    this.canvas.width = Math.round(l.width * dpr);
-    this.canvas.height = Math.round(l.height * dpr);
-    this.canvas.style.width = `${l.width}px`;
-    this.canvas.style.height = `${l.height}px`;
-    // Lets tests and tools find a cell: left, top and size of the cells, in CSS pixels.
-    this.canvas.dataset.grid = `${l.left},${l.top},${l.cell},${spec.rows},${spec.cols}`;
+    const dpr = fitCanvas(this.canvas, l.width, l.height);
+    publishGrid(this.canvas, l, spec.rows, spec.cols);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    this.paint(ctx, l, true);
+    const measure = (text: string, scale: number) => {
+      ctx.font = font(p, scale);
+      return ctx.measureText(text).width;
+    };
+    this.drawn = this.shapes(l, measure);
+    paintShapes(ctx, [...this.drawn, ...this.marks(l)], p);
     const focus = this.hover ?? this.cursor ?? this.selected;
     this.readout.textContent = focus ? spec.describe(focus[0], focus[1]) : (this.options.hint ?? '');
   }
@@ -205,166 +211,96 @@ export class GridChart {
     return ramp(p, hi > lo ? (v - lo) / (hi - lo) : 1);
   }
 
-  private paint(ctx: CanvasRenderingContext2D, l: Layout, marks: boolean): void {
+  /** The chart: background, cells with their text, axes and legend. */
+  private shapes(l: Layout, measure: (text: string, scale: number) => number): Shape[] {
     const spec = this.spec!;
     const p = this.palette!;
-    ctx.fillStyle = css(p.background);
-    ctx.fillRect(0, 0, l.width, l.height);
-    const small = font(p, 0.8);
-    ctx.textBaseline = 'middle';
-    ctx.textAlign = 'center';
+    const out: Shape[] = [{ kind: 'rect', x: 0, y: 0, w: l.width, h: l.height, fill: p.background }];
+    // Categorical cells (a head map) get a hairline gap, or runs of equal cells merge into blocks.
+    const gap = spec.fill && l.cell >= 6 ? 1 : 0;
+    const fits = l.cell >= p.fontSize + 4;
     for (let r = 0; r < spec.rows; r++) {
       for (let c = 0; c < spec.cols; c++) {
         const colour = this.cellColour(r, c);
         if (!colour) continue;
         const x = l.left + c * l.cell;
         const y = l.top + r * l.cell;
-        ctx.fillStyle = css(colour);
-        // Categorical cells (a head map) get a hairline gap, or runs of equal cells merge into blocks.
-        const gap = spec.fill && l.cell >= 6 ? 1 : 0;
-        ctx.fillRect(x + gap / 2, y + gap / 2, l.cell - gap, l.cell - gap);
-        if (p.contrastBorder && l.cell >= 6) {
-          ctx.strokeStyle = css(p.contrastBorder);
-          ctx.lineWidth = 1;
-          ctx.strokeRect(x + 0.5, y + 0.5, l.cell - 1, l.cell - 1);
-        }
-        const text = spec.text?.(r, c);
-        if (text && l.cell >= p.fontSize + 4) {
-          ctx.font = small;
-          if (ctx.measureText(text).width <= l.cell - 4) {
-            ctx.fillStyle = css(textOn(p, colour));
-            ctx.fillText(text, x + l.cell / 2, y + l.cell / 2 + 0.5);
-          }
+        out.push({ kind: 'rect', x: x + gap / 2, y: y + gap / 2, w: l.cell - gap, h: l.cell - gap, fill: colour, title: () => spec.describe(r, c) });
+        // High-contrast themes outline every cell; the half pixel keeps a 1px line crisp.
+        if (p.contrastBorder && l.cell >= 6) out.push({ kind: 'rect', x: x + 0.5, y: y + 0.5, w: l.cell - 1, h: l.cell - 1, stroke: p.contrastBorder });
+        const text = fits ? spec.text?.(r, c) : null;
+        if (text && measure(text, 0.8) <= l.cell - 4) {
+          out.push({ kind: 'text', x: x + l.cell / 2, y: y + l.cell / 2 + 0.5, text, scale: 0.8, fill: textOn(p, colour), align: 'center', baseline: 'middle' });
         }
       }
     }
-    this.paintAxes(ctx, l);
-    if (l.legend) this.paintLegend(ctx, l);
-    if (!marks) return;
-    const outline = (cell: Cell | null, colour: Rgb, width: number, dash: number[]) => {
-      if (!cell) return;
-      ctx.setLineDash(dash);
-      ctx.strokeStyle = css(colour);
-      ctx.lineWidth = width;
-      ctx.strokeRect(l.left + cell[1] * l.cell + width / 2, l.top + cell[0] * l.cell + width / 2, l.cell - width, l.cell - width);
-      ctx.setLineDash([]);
-    };
-    outline(this.selected, p.focus, 2, []);
-    outline(this.hover, p.foreground, 1, []);
-    outline(this.cursor, p.focus, 2, [3, 2]);
+    out.push(...this.axes(l));
+    if (l.legend) out.push(...this.legend(l));
+    return out;
   }
 
-  private paintAxes(ctx: CanvasRenderingContext2D, l: Layout): void {
+  private axes(l: Layout): Shape[] {
     const spec = this.spec!;
     const p = this.palette!;
     const line = p.fontSize + 4;
     const gridBottom = l.top + spec.rows * l.cell;
-    ctx.fillStyle = css(p.muted);
-    ctx.font = font(p, 0.85);
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    for (let r = 0; r < spec.rows; r += l.rowStep) ctx.fillText(spec.rowLabel(r), l.left - 4, l.top + (r + 0.5) * l.cell);
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    for (let c = 0; c < spec.cols; c += l.colStep) ctx.fillText(spec.colLabel(c), l.left + (c + 0.5) * l.cell, gridBottom + 3);
-    ctx.fillStyle = css(p.foreground);
-    ctx.font = font(p, 0.9);
-    ctx.fillText(spec.colTitle, l.left + (spec.cols * l.cell) / 2, gridBottom + line + 2);
-    ctx.save();
-    ctx.translate(line / 2 + 1, l.top + (spec.rows * l.cell) / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.textBaseline = 'middle';
-    ctx.fillText(spec.rowTitle, 0, 0);
-    ctx.restore();
-  }
-
-  private legendGeometry(l: Layout): { x: number; y: number; w: number; h: number } {
-    const gridH = this.spec!.rows * l.cell;
-    return { x: l.left + this.spec!.cols * l.cell + 14, y: l.top, w: 12, h: Math.max(60, gridH) };
-  }
-
-  private paintLegend(ctx: CanvasRenderingContext2D, l: Layout): void {
-    const p = this.palette!;
-    const [lo, hi] = this.spec!.domain!;
-    const g = this.legendGeometry(l);
-    const steps = 32;
-    for (let i = 0; i < steps; i++) {
-      ctx.fillStyle = css(ramp(p, 1 - i / (steps - 1)));
-      ctx.fillRect(g.x, g.y + (i * g.h) / steps, g.w, g.h / steps + 0.5);
+    const out: Shape[] = [];
+    for (let r = 0; r < spec.rows; r += l.rowStep) {
+      out.push({ kind: 'text', x: l.left - 4, y: l.top + (r + 0.5) * l.cell, text: spec.rowLabel(r), scale: 0.85, fill: p.muted, align: 'right', baseline: 'middle' });
     }
-    ctx.strokeStyle = css(p.border);
-    ctx.strokeRect(g.x + 0.5, g.y + 0.5, g.w - 1, g.h - 1);
-    ctx.fillStyle = css(p.muted);
-    ctx.font = font(p, 0.8);
-    ctx.textAlign = 'left';
-    ctx.textBaseline = 'top';
-    ctx.fillText(hi.toFixed(2), g.x + g.w + 4, g.y);
-    ctx.textBaseline = 'bottom';
-    ctx.fillText(lo.toFixed(2), g.x + g.w + 4, g.y + g.h);
+    for (let c = 0; c < spec.cols; c += l.colStep) {
+      out.push({ kind: 'text', x: l.left + (c + 0.5) * l.cell, y: gridBottom + 3, text: spec.colLabel(c), scale: 0.85, fill: p.muted, align: 'center', baseline: 'top' });
+    }
+    const title = { kind: 'text', scale: 0.9, fill: p.foreground, align: 'center' } as const;
+    out.push({ ...title, x: l.left + (spec.cols * l.cell) / 2, y: gridBottom + line + 2, text: spec.colTitle, baseline: 'top' });
+    out.push({ ...title, x: line / 2 + 1, y: l.top + (spec.rows * l.cell) / 2, text: spec.rowTitle, baseline: 'middle', vertical: true });
+    return out;
+  }
+
+  private legend(l: Layout): Shape[] {
+    const spec = this.spec!;
+    const p = this.palette!;
+    const [lo, hi] = spec.domain!;
+    const g = { x: l.left + spec.cols * l.cell + 14, y: l.top, w: 12, h: Math.max(60, spec.rows * l.cell) };
+    const steps = 32;
+    const out: Shape[] = [];
+    for (let i = 0; i < steps; i++) out.push({ kind: 'rect', x: g.x, y: g.y + (i * g.h) / steps, w: g.w, h: g.h / steps + 0.5, fill: ramp(p, 1 - i / (steps - 1)) });
+    out.push({ kind: 'rect', x: g.x + 0.5, y: g.y + 0.5, w: g.w - 1, h: g.h - 1, stroke: p.border });
+    const label = { kind: 'text', x: g.x + g.w + 4, scale: 0.8, fill: p.muted, align: 'left' } as const;
+    out.push({ ...label, y: g.y, text: hi.toFixed(2), baseline: 'top' }, { ...label, y: g.y + g.h, text: lo.toFixed(2), baseline: 'bottom' });
+    return out;
+  }
+
+  /** The selected, hovered and keyboard-cursor cells, drawn on screen only. */
+  private marks(l: Layout): Shape[] {
+    const p = this.palette!;
+    const outline = (cell: Cell | null, stroke: Rgb, lineWidth: number, dash: number[]): Shape[] =>
+      cell
+        ? [{ kind: 'rect', x: l.left + cell[1] * l.cell + lineWidth / 2, y: l.top + cell[0] * l.cell + lineWidth / 2, w: l.cell - lineWidth, h: l.cell - lineWidth, stroke, lineWidth, dash }]
+        : [];
+    return [...outline(this.selected, p.focus, 2, []), ...outline(this.hover, p.foreground, 1, []), ...outline(this.cursor, p.focus, 2, [3, 2])];
   }
 
   /** The chart as a PNG data URL at twice the CSS size, without hover marks. */
   toPNG(): string {
-    if (!this.spec || !this.palette || !this.layout) return '';
-    const l = this.layout;
+    if (!this.palette || !this.layout || this.drawn.length === 0) return '';
     const out = document.createElement('canvas');
-    out.width = l.width * 2;
-    out.height = l.height * 2;
+    out.width = this.layout.width * 2;
+    out.height = this.layout.height * 2;
     const ctx = out.getContext('2d')!;
     ctx.scale(2, 2);
-    this.paint(ctx, l, false);
+    paintShapes(ctx, this.drawn, this.palette);
     return out.toDataURL('image/png');
   }
 
-  /** The same drawing as SVG rects and text. */
+  /** What the chart's export bar offers: PNG and SVG of this drawing, and the caller's CSV of its values. */
+  exporters(csv: () => string): Exporters {
+    return { png: () => this.toPNG(), csv, svg: () => this.toSVG() };
+  }
+
+  /** The same drawing as SVG. */
   toSVG(): string {
-    const spec = this.spec;
-    const p = this.palette;
-    const l = this.layout;
-    if (!spec || !p || !l) return '';
-    const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-    const fs = p.fontSize;
-    const out: string[] = [
-      `<svg xmlns="http://www.w3.org/2000/svg" width="${l.width}" height="${l.height}" viewBox="0 0 ${l.width} ${l.height}" font-family="${esc(p.fontFamily)}">`,
-      `<rect width="100%" height="100%" fill="${hex(p.background)}"/>`,
-    ];
-    for (let r = 0; r < spec.rows; r++) {
-      for (let c = 0; c < spec.cols; c++) {
-        const colour = this.cellColour(r, c);
-        if (!colour) continue;
-        const x = l.left + c * l.cell;
-        const y = l.top + r * l.cell;
-        const stroke = p.contrastBorder ? ` stroke="${hex(p.contrastBorder)}"` : '';
-        out.push(`<rect x="${x}" y="${y}" width="${l.cell}" height="${l.cell}" fill="${hex(colour)}"${stroke}><title>${esc(spec.describe(r, c))}</title></rect>`);
-        const text = spec.text?.(r, c);
-        if (text && l.cell >= fs + 4 && text.length * fs * 0.5 <= l.cell - 4) {
-          out.push(`<text x="${x + l.cell / 2}" y="${y + l.cell / 2}" font-size="${fs * 0.8}" text-anchor="middle" dominant-baseline="central" fill="${hex(textOn(p, colour))}">${esc(text)}</text>`);
-        }
-      }
-    }
-    const gridBottom = l.top + spec.rows * l.cell;
-    const muted = hex(p.muted);
-    for (let r = 0; r < spec.rows; r += l.rowStep) {
-      out.push(`<text x="${l.left - 4}" y="${l.top + (r + 0.5) * l.cell}" font-size="${fs * 0.85}" text-anchor="end" dominant-baseline="central" fill="${muted}">${esc(spec.rowLabel(r))}</text>`);
-    }
-    for (let c = 0; c < spec.cols; c += l.colStep) {
-      out.push(`<text x="${l.left + (c + 0.5) * l.cell}" y="${gridBottom + 3}" font-size="${fs * 0.85}" text-anchor="middle" dominant-baseline="hanging" fill="${muted}">${esc(spec.colLabel(c))}</text>`);
-    }
-    const line = fs + 4;
-    const fg = hex(p.foreground);
-    out.push(`<text x="${l.left + (spec.cols * l.cell) / 2}" y="${gridBottom + line + 2}" font-size="${fs * 0.9}" text-anchor="middle" dominant-baseline="hanging" fill="${fg}">${esc(spec.colTitle)}</text>`);
-    const cy = l.top + (spec.rows * l.cell) / 2;
-    out.push(`<text transform="translate(${line / 2 + 1} ${cy}) rotate(-90)" font-size="${fs * 0.9}" text-anchor="middle" dominant-baseline="central" fill="${fg}">${esc(spec.rowTitle)}</text>`);
-    if (l.legend && spec.domain) {
-      const g = this.legendGeometry(l);
-      const steps = 32;
-      for (let i = 0; i < steps; i++) {
-        out.push(`<rect x="${g.x}" y="${g.y + (i * g.h) / steps}" width="${g.w}" height="${g.h / steps + 0.5}" fill="${hex(ramp(p, 1 - i / (steps - 1)))}"/>`);
-      }
-      out.push(`<text x="${g.x + g.w + 4}" y="${g.y}" font-size="${fs * 0.8}" dominant-baseline="hanging" fill="${muted}">${spec.domain[1].toFixed(2)}</text>`);
-      out.push(`<text x="${g.x + g.w + 4}" y="${g.y + g.h}" font-size="${fs * 0.8}" fill="${muted}">${spec.domain[0].toFixed(2)}</text>`);
-    }
-    out.push('</svg>');
-    return out.join('\n');
+    if (!this.palette || !this.layout || this.drawn.length === 0) return '';
+    return shapesToSvg(this.drawn, this.layout.width, this.layout.height, this.palette);
   }
 }

@@ -1,18 +1,20 @@
 /**
- * The panel webview: builds the sections, routes the host's messages to them and posts
- * `ready` once it can receive data. It renders what the host sends; no similarity or plan
- * is computed here.
+ * The panel webview: the shell (title, run line, stack picker, empty state) around the
+ * sections in the list below, the router of the host's messages, and the `ready` handshake
+ * once it can receive data. It renders what the host sends; no similarity or plan is
+ * computed here.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { assertNever } from './assertNever';
+import type { AnalysisMessage, FromWebview, RunCommandMessage, ToWebview } from '../protocol/messages';
+import { RequestClient } from '../protocol/requests';
 import { AttentionView } from './attentionView';
 import { applyChartTheme } from './charts';
 import { SelectControl } from './controls';
 import { h, replace } from './dom';
 import { duration } from './format';
 import { PlannerView } from './plannerView';
-import type { AnalysisMessage, FromWebview, PlanCandidatesMessage, RunCommandMessage, ToWebview } from './protocol';
 import { RedundancyView } from './redundancyView';
+import type { PanelEvent, Section } from './section';
 import { SequentialView } from './sequentialView';
 import { StackData } from './stackData';
 import type { Palette } from './theme';
@@ -25,22 +27,19 @@ const api = acquireVsCodeApi();
 const post = (message: FromWebview) => api.postMessage(message);
 let palette: Palette = readPalette();
 applyChartTheme(palette);
-let requestId = 0;
-const ctx: ViewContext = { post, palette: () => palette, state: new ViewStateStore(api), nextRequestId: () => ++requestId };
+const requests = new RequestClient(post);
+const ctx: ViewContext = {
+  post,
+  palette: () => palette,
+  state: new ViewStateStore(api),
+  request: (body) => requests.request(body),
+  raise: (event) => raise(event),
+};
+
+/** The panel's sections, in page order: a new chart is a Section and one line here. */
+const sections: Section[] = [new RedundancyView(ctx), new SequentialView(ctx), new AttentionView(ctx), new PlannerView(ctx), new TrainingView(ctx)];
 
 let stacks: StackData[] = [];
-let analysis: AnalysisMessage | null = null;
-const plans = new Map<string, PlanCandidatesMessage>();
-
-const attention = new AttentionView(ctx);
-const redundancy = new RedundancyView(
-  ctx,
-  (l, l2) => current() && post({ type: 'selectLayerPair', stack: current()!.name, layer: l, otherLayer: l2 }),
-  (l, hh) => attention.showHead(l, hh),
-);
-const sequential = new SequentialView(ctx);
-const planner = new PlannerView(ctx);
-const training = new TrainingView(ctx);
 
 const title = h('h1', { class: 'title' }, 'Attention Reuse');
 const runInfo = h('p', { class: 'run-info' });
@@ -65,14 +64,14 @@ const empty = h(
     commandButton('Open Analysis File…', 'openAnalysis', true),
   ),
 );
-const sections = h('div', { class: 'sections', hidden: true }, redundancy.element, sequential.element, attention.element, planner.element);
+const withAnalysis = h('div', { class: 'sections', hidden: true }, ...sections.filter((s) => s.needsAnalysis).map((s) => s.element));
 const root = document.getElementById('app') ?? document.body;
 replace(
   root,
   h('header', { class: 'topbar' }, title, runInfo, h('div', { class: 'controls' }, stackSelect.element, openDetail)),
   empty,
-  sections,
-  training.element,
+  withAnalysis,
+  ...sections.filter((s) => !s.needsAnalysis).map((s) => s.element),
 );
 
 function current(): StackData | null {
@@ -81,12 +80,10 @@ function current(): StackData | null {
 }
 
 function showAnalysis(msg: AnalysisMessage): void {
-  analysis = msg;
   stacks = msg.stacks.map((s) => new StackData(s));
-  plans.clear();
   const info = msg.info;
   empty.hidden = info !== null && stacks.length > 0;
-  sections.hidden = !empty.hidden;
+  withAnalysis.hidden = !empty.hidden;
   title.textContent = info ? info.label : 'Attention Reuse';
   runInfo.textContent = info
     ? `${info.run.examples} examples, ${info.run.tokens} tokens · ${info.run.executionProvider}, ${info.run.precision} · ${duration(info.run.seconds)}`
@@ -95,58 +92,38 @@ function showAnalysis(msg: AnalysisMessage): void {
   stackSelect.element.hidden = stacks.length < 2;
   const chosen = current();
   stackSelect.setChoices(stacks.map((s) => ({ value: s.name, label: `${s.name} (${s.payload.kind})` })), chosen?.name ?? '');
+  for (const s of sections) s.setAnalysis?.(info);
   showStack(chosen?.name ?? null);
 }
 
 function showStack(name: string | null): void {
   ctx.state.update({ stack: name });
-  const s = current();
-  const state = ctx.state.get();
-  redundancy.setStack(s, state.pair);
-  sequential.setStack(s, state.sequentialLayer);
-  attention.setStack(s, analysis?.info ?? null);
-  planner.setStack(s);
-  const plan = s ? plans.get(s.name) : undefined;
-  if (plan) planner.setPlan(plan);
+  const stack = current();
+  for (const s of sections) s.setStack?.(stack);
+}
+
+function raise(event: PanelEvent): void {
+  for (const s of sections) s.onEvent?.(event);
 }
 
 function repaint(): void {
   palette = readPalette();
   applyChartTheme(palette);
-  redundancy.repaint();
-  sequential.repaint();
-  attention.repaint();
-  planner.repaint();
-  training.repaint();
+  for (const s of sections) s.repaint();
 }
 
 function handle(msg: ToWebview): void {
-  switch (msg.type) {
-    case 'settings':
-      document.body.classList.toggle('host-sidebar', msg.host === 'sidebar');
-      document.body.classList.toggle('host-editor', msg.host === 'editor');
-      openDetail.hidden = msg.host !== 'sidebar';
-      repaint();
-      break;
-    case 'analysis':
-      showAnalysis(msg);
-      break;
-    case 'attentionMap':
-    case 'requestFailed':
-      attention.onReply(msg);
-      break;
-    case 'planCandidates':
-      plans.set(msg.stack, msg);
-      if (current()?.name === msg.stack) planner.setPlan(msg);
-      break;
-    case 'metrics':
-      training.append(msg);
-      break;
-    case 'focusLayerPair':
-      if (current()?.name === msg.stack) redundancy.selectPair(msg.layer, msg.otherLayer, false);
-      break;
-    default:
-      assertNever(msg);
+  if (requests.settle(msg)) return;
+  // The shell handles two messages; every other one is for the sections, which pick theirs.
+  if (msg.type === 'settings') {
+    document.body.classList.toggle('host-sidebar', msg.host === 'sidebar');
+    document.body.classList.toggle('host-editor', msg.host === 'editor');
+    openDetail.hidden = msg.host !== 'sidebar';
+    repaint();
+  } else if (msg.type === 'analysis') {
+    showAnalysis(msg);
+  } else {
+    for (const s of sections) s.receive?.(msg);
   }
 }
 

@@ -7,8 +7,8 @@ import { Chart } from './charts';
 import type { ChartDataset, ScatterDataPoint } from 'chart.js';
 import { h } from './dom';
 import { fixed } from './format';
-import type { PlanCandidate } from './protocol';
-import type { Palette } from './theme';
+import type { ModeLabel, PlanCandidate } from '../protocol/messages';
+import type { Palette, Rgb } from './theme';
 import { css } from './theme';
 
 export type CostAxis = 'flopsRatio' | 'paramsRatio' | 'scoreMemoryRatio';
@@ -34,7 +34,7 @@ export class ParetoChart {
     this.element = h('div', { class: 'chart-box' }, this.canvas);
   }
 
-  render(candidates: PlanCandidate[], modes: string[], selected: number | null, recommended: number | null, axis: CostAxis, p: Palette): void {
+  render(candidates: PlanCandidate[], modes: ModeLabel[], selected: number | null, recommended: number | null, axis: CostAxis, p: Palette): void {
     this.chart?.destroy();
     const point = (c: PlanCandidate, i: number): CandidatePoint | null =>
       c.similarityKept === null ? null : { x: c[axis], y: c.similarityKept, i };
@@ -43,8 +43,8 @@ export class ParetoChart {
     const datasets: ChartDataset<'scatter', CandidatePoint[]>[] = modes.map((mode, m) => {
       const colour = p.series[m % p.series.length];
       return {
-        label: mode,
-        data: points((c) => c.mode === mode),
+        label: mode.label,
+        data: points((c) => c.mode === mode.name),
         backgroundColor: candidates.length > 0 ? css(colour, 0.75) : css(colour),
         borderColor: css(colour),
         pointRadius: (ctx) => (candidates[(ctx.raw as CandidatePoint | undefined)?.i ?? -1]?.pareto ? 4 : 2.5),
@@ -60,28 +60,10 @@ export class ParetoChart {
       borderWidth: 1,
       pointRadius: 0,
     });
-    if (selected !== null) {
-      datasets.push({
-        label: 'selected',
-        data: points((_, i) => i === selected),
-        pointRadius: 8,
-        pointStyle: 'circle',
-        borderColor: css(p.focus),
-        borderWidth: 2,
-        backgroundColor: 'transparent',
-      });
-    }
-    if (recommended !== null) {
-      datasets.push({
-        label: 'recommended',
-        data: points((_, i) => i === recommended),
-        pointRadius: 7,
-        pointStyle: 'star',
-        borderColor: css(p.foreground),
-        borderWidth: 1.5,
-        backgroundColor: 'transparent',
-      });
-    }
+    // Marks drawn over one candidate's point: the selected one and the recommended one.
+    const mark = (label: string, index: number | null, pointRadius: number, pointStyle: 'circle' | 'star', colour: Rgb, borderWidth: number): ChartDataset<'scatter', CandidatePoint[]>[] =>
+      index === null ? [] : [{ label, data: points((_, i) => i === index), pointRadius, pointStyle, borderColor: css(colour), borderWidth, backgroundColor: 'transparent' }];
+    datasets.push(...mark('selected', selected, 8, 'circle', p.focus, 2), ...mark('recommended', recommended, 7, 'star', p.foreground, 1.5));
     this.chart = new Chart<'scatter', CandidatePoint[]>(this.canvas, {
       type: 'scatter',
       data: { datasets },

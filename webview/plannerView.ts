@@ -12,18 +12,17 @@ import { fixed, ratio } from './format';
 import { GridChart } from './gridChart';
 import { costAxisLabels, ParetoChart } from './paretoChart';
 import type { CostAxis } from './paretoChart';
-import type { HeadRole, PlanCandidate, PlanCandidatesMessage } from './protocol';
+import type { HeadRole, PlanCandidate, PlanCandidatesMessage } from '../protocol/messages';
+import type { Section, SectionMessage } from './section';
 import type { StackData } from './stackData';
 import { mix } from './theme';
 import type { ViewContext } from './viewContext';
 
-/** Preset families in the order DESIGN.md lists them; unknown ones go last. */
-const familyOrder = ['partial', 'full', 'alternate', 'all-end', 'skip', 'guided', 'custom'];
-
 const isReuse = (r: HeadRole): r is { reuse: { layer: number; head: number } } => typeof r === 'object' && r !== null;
 
-export class PlannerView {
+export class PlannerView implements Section {
   readonly element: HTMLElement;
+  readonly needsAnalysis = true;
   private readonly family: SelectControl;
   private readonly axis: SelectControl;
   private readonly P: RangeControl; // the paper's P: reuse layers
@@ -34,6 +33,8 @@ export class PlannerView {
   private readonly emit: HTMLElement;
   private readonly body: HTMLElement;
   private readonly waiting: HTMLElement;
+  /** The plans the host sent for this analysis, by stack. */
+  private readonly plans = new Map<string, PlanCandidatesMessage>();
   private plan: PlanCandidatesMessage | null = null;
   private stack: StackData | null = null;
   private selected: number | null = null;
@@ -75,32 +76,35 @@ export class PlannerView {
         'no attention (skip)',
       ),
       this.headMap.element,
-      exportBar(ctx.post, () => `head-map-${name()}`, { png: () => this.headMap.toPNG(), csv: () => this.headMapCsv(), svg: () => this.headMap.toSVG() }),
+      exportBar(ctx.post, () => `head-map-${name()}`, this.headMap.exporters(() => this.headMapCsv())),
     );
     this.element = h('section', { class: 'view planner', 'aria-labelledby': 'planner-title' }, h('h2', { id: 'planner-title' }, 'Reuse planner'), this.waiting, this.body);
   }
 
-  setStack(stack: StackData | null): void {
-    this.stack = stack;
-    if (this.plan && stack?.name !== this.plan.stack) this.setPlan(null);
+  setAnalysis(): void {
+    this.plans.clear();
   }
 
-  setPlan(plan: PlanCandidatesMessage | null): void {
+  setStack(stack: StackData | null): void {
+    this.stack = stack;
+    this.setPlan((stack && this.plans.get(stack.name)) ?? null);
+  }
+
+  receive(message: SectionMessage): void {
+    if (message.type !== 'planCandidates') return;
+    this.plans.set(message.stack, message);
+    if (this.stack?.name === message.stack) this.setPlan(message);
+  }
+
+  private setPlan(plan: PlanCandidatesMessage | null): void {
     this.plan = plan && plan.candidates.length > 0 ? plan : null;
     this.body.hidden = this.plan === null;
     this.waiting.hidden = this.plan !== null;
     if (!this.plan) return;
-    const modes = this.modes();
     const saved = this.ctx.state.get().planner;
-    const start = saved.mode !== null && modes.includes(saved.mode) ? this.find(saved.mode, saved.P, saved.K) : (this.plan.recommended ?? 0);
-    this.family.setChoices(modes.map((m) => ({ value: m, label: m })), this.plan.candidates[start].mode);
+    const start = saved.mode !== null && this.plan.modes.some((m) => m.name === saved.mode) ? this.find(saved.mode, saved.P, saved.K) : (this.plan.recommended ?? 0);
+    this.family.setChoices(this.plan.modes.map((m) => ({ value: m.name, label: m.label })), this.plan.candidates[start].mode);
     this.select(start);
-  }
-
-  private modes(): string[] {
-    const present = [...new Set(this.plan!.candidates.map((c) => c.mode))];
-    const rank = (m: string) => (familyOrder.includes(m) ? familyOrder.indexOf(m) : familyOrder.length);
-    return present.sort((a, b) => rank(a) - rank(b));
   }
 
   private current(): PlanCandidate | null {
@@ -160,7 +164,7 @@ export class PlannerView {
 
   private renderPareto(): void {
     if (!this.plan) return;
-    this.pareto.render(this.plan.candidates, this.modes(), this.selected, this.plan.recommended, this.axis.value as CostAxis, this.ctx.palette());
+    this.pareto.render(this.plan.candidates, this.plan.modes, this.selected, this.plan.recommended, this.axis.value as CostAxis, this.ctx.palette());
   }
 
   private renderHeadMap(c: PlanCandidate): void {

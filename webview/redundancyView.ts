@@ -8,14 +8,16 @@ import { h, replace, table } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
+import type { Section, SectionMessage } from './section';
 import { similarityDomain } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
 const head = (l: number, hh: number) => `(${l},${hh})`;
 
-export class RedundancyView {
+export class RedundancyView implements Section {
   readonly element: HTMLElement;
+  readonly needsAnalysis = true;
   private readonly layerChart: GridChart;
   private readonly headChart: GridChart;
   private readonly detail: HTMLElement;
@@ -24,11 +26,7 @@ export class RedundancyView {
   private stack: StackData | null = null;
   private pair: [number, number] | null = null;
 
-  constructor(
-    private readonly ctx: ViewContext,
-    private readonly onPair: (l: number, l2: number) => void,
-    private readonly onHead: (l: number, hh: number) => void,
-  ) {
+  constructor(private readonly ctx: ViewContext) {
     this.layerChart = new GridChart({
       label: 'Layer-pair similarity heatmap',
       onSelect: (l, l2) => this.selectPair(l, l2, true),
@@ -36,7 +34,7 @@ export class RedundancyView {
     });
     this.headChart = new GridChart({
       label: 'Head-pair similarity of the selected layer pair',
-      onSelect: (hh) => this.pair && this.onHead(this.pair[0], hh),
+      onSelect: (hh) => this.pair && ctx.raise({ type: 'showHead', layer: this.pair[0], head: hh }),
       hint: 'Hover a cell for its value; click a row to see that head’s attention.',
     });
     const name = () => this.stack?.name ?? 'stack';
@@ -47,11 +45,7 @@ export class RedundancyView {
       { class: 'pair-detail', hidden: true },
       this.detailTitle,
       this.headChart.element,
-      exportBar(ctx.post, () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`, {
-        png: () => this.headChart.toPNG(),
-        csv: () => this.headCsv(),
-        svg: () => this.headChart.toSVG(),
-      }),
+      exportBar(ctx.post, () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`, this.headChart.exporters(() => this.headCsv())),
       this.matches,
     );
     this.element = h(
@@ -60,17 +54,14 @@ export class RedundancyView {
       h('h2', { id: 'redundancy-title' }, 'Layer-pair similarity'),
       h('p', { class: 'note' }, "M[l][l′] = max over heads h of c[(l,h), l′]: how well layer l′ can stand in for the best-matched head of layer l."),
       this.layerChart.element,
-      exportBar(ctx.post, () => `layer-pairs-${name()}`, {
-        png: () => this.layerChart.toPNG(),
-        csv: () => this.layerCsv(),
-        svg: () => this.layerChart.toSVG(),
-      }),
+      exportBar(ctx.post, () => `layer-pairs-${name()}`, this.layerChart.exporters(() => this.layerCsv())),
       this.detail,
     );
   }
 
-  setStack(stack: StackData | null, pair: [number, number] | null): void {
+  setStack(stack: StackData | null): void {
     this.stack = stack;
+    const pair = this.ctx.state.get().pair;
     if (!stack) {
       this.layerChart.set(null, this.ctx.palette());
       this.detail.hidden = true;
@@ -105,6 +96,11 @@ export class RedundancyView {
     this.headChart.setPalette(this.ctx.palette());
   }
 
+  receive(message: SectionMessage): void {
+    // The other view of the same analysis selected a pair.
+    if (message.type === 'focusLayerPair' && message.stack === this.stack?.name) this.selectPair(message.layer, message.otherLayer, false);
+  }
+
   private describePair(s: StackData, l: number, l2: number): string {
     const v = s.layerPair(l, l2);
     if (l === l2) return `layer ${l} × layer ${l2}: ${fixed(v)} (a layer against itself)`;
@@ -116,7 +112,7 @@ export class RedundancyView {
     );
   }
 
-  /** Selects a layer pair; `fromUser` tells the host (which may sync the other view). */
+  /** Selects a layer pair; `fromUser` tells the host, which syncs the other view. */
   selectPair(l: number, l2: number, fromUser: boolean): void {
     const s = this.stack;
     if (!s || l >= s.L || l2 >= s.L) return;
@@ -148,7 +144,7 @@ export class RedundancyView {
     );
     this.renderMatches(s, l, l2);
     this.ctx.state.update({ pair: [l, l2] });
-    if (fromUser) this.onPair(l, l2);
+    if (fromUser) this.ctx.post({ type: 'selectLayerPair', stack: s.name, layer: l, otherLayer: l2 });
   }
 
   private renderMatches(s: StackData, l: number, l2: number): void {

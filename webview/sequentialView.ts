@@ -7,12 +7,14 @@ import { h, replace, table } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
+import type { Section } from './section';
 import { similarityDomain } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
-export class SequentialView {
+export class SequentialView implements Section {
   readonly element: HTMLElement;
+  readonly needsAnalysis = true;
   private readonly chart: GridChart;
   private readonly tableWrap: HTMLElement;
   private readonly empty: HTMLElement;
@@ -33,16 +35,12 @@ export class SequentialView {
       h('p', { class: 'note' }, 'c[(l,h), l−1] per head, ranked from least (rank 1) to most like the previous layer. Cells show the head index.'),
       this.empty,
       this.chart.element,
-      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, {
-        png: () => this.chart.toPNG(),
-        csv: () => this.csv(),
-        svg: () => this.chart.toSVG(),
-      }),
+      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, this.chart.exporters(() => this.csv())),
       this.tableWrap,
     );
   }
 
-  setStack(stack: StackData | null, layer: number): void {
+  setStack(stack: StackData | null): void {
     this.stack = stack;
     const usable = stack !== null && stack.L >= 2;
     this.empty.hidden = stack === null || usable;
@@ -75,7 +73,7 @@ export class SequentialView {
       },
       this.ctx.palette(),
     );
-    this.showLayer(Math.min(Math.max(1, layer), s.L - 1));
+    this.showLayer(Math.min(Math.max(1, this.ctx.state.get().sequentialLayer), s.L - 1));
   }
 
   repaint(): void {

@@ -2,7 +2,7 @@
  * Read access to one stack of an analysis as the host sent it (flat typed arrays). This
  * looks values up; it computes no similarity (that is analysis/'s job).
  */
-import type { StackPayload } from './protocol';
+import type { StackPayload } from '../protocol/messages';
 
 /**
  * A colour domain for similarities: from just below the smallest value (to a tenth) up to

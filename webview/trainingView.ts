@@ -7,7 +7,8 @@ import { Chart } from './charts';
 import { h, replace } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { duration, fixed } from './format';
-import type { MetricColumns, MetricsMessage } from './protocol';
+import type { MetricColumns, MetricsMessage } from '../protocol/messages';
+import type { Section, SectionMessage } from './section';
 import { css } from './theme';
 import type { ViewContext } from './viewContext';
 
@@ -19,8 +20,10 @@ interface Row {
   elapsedSeconds: number;
 }
 
-export class TrainingView {
+export class TrainingView implements Section {
   readonly element: HTMLElement;
+  /** A run can be followed before any analysis is shown. */
+  readonly needsAnalysis = false;
   private readonly canvas: HTMLCanvasElement;
   private readonly latest: HTMLElement;
   private chart: Chart<'line', { x: number; y: number }[]> | null = null;
@@ -43,7 +46,11 @@ export class TrainingView {
     );
   }
 
-  append(msg: MetricsMessage): void {
+  receive(message: SectionMessage): void {
+    if (message.type === 'metrics') this.append(message);
+  }
+
+  private append(msg: MetricsMessage): void {
     if (msg.reset || msg.run !== this.run) {
       this.rows = [];
       this.run = msg.run;

@@ -14,7 +14,7 @@ import { openKernel } from '../similarity/similarityKernel';
 import { openExamples } from './examples';
 import { readModel } from './readers';
 import type { ServiceCallbacks } from './service';
-import { sha256File } from './storage';
+import { checkOutput, sha256File, writeFileAtomic } from './storage';
 
 /** What `analyzeModel` runs: the options of `attention-reuse analyze`, by name. */
 export interface AnalyzeOptions {
@@ -30,6 +30,18 @@ export interface AnalyzeOptions {
   shard?: ShardInfo;
   /** Similarity worker threads (default 1). */
   threads?: number;
+  /**
+   * Where to write the analysis file, checked before any work starts (the extension writes
+   * the returned file itself); never one of the inputs.
+   */
+  out?: string;
+  /** Replace `out` if it exists. */
+  force?: boolean;
+}
+
+/** The files an analysis reads: an output may be none of them. */
+export function sourceFiles(model: string, source: ExampleSource): string[] {
+  return [model, source.path, ...(source.kind === 'text' ? [source.tokenizer] : [])];
 }
 
 async function* shardOf(examples: AsyncIterable<ExampleInput>, shard: ShardInfo): AsyncGenerator<ExampleInput> {
@@ -41,9 +53,12 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   const { signal, onProgress, onNote } = callbacks;
   const shard = options.shard ?? { index: 0, count: 1 };
   const started = Date.now();
-  const model = await readModel(options.model);
+  const output = options.out === undefined ? undefined : { overwrite: options.force === true, inputs: sourceFiles(options.model, options.source), signal, onNote };
+  if (output) await checkOutput(options.out!, output);
+  const model = await readModel(options.model, signal);
   const opened = await openExamples(model, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
   const total = Math.ceil(Math.max(0, opened.total - shard.index) / shard.count);
+  if (total === 0) throw new InputError(`shard ${shard.index}/${shard.count} holds no examples (the inputs hold ${opened.total})`, 'shard');
   const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
   for (const line of runner.providerLines) onNote?.(line);
   // The similarity of a batch runs on worker threads while this thread runs the model on the next.
@@ -75,7 +90,6 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     await pool.close();
     await runner.dispose();
   }
-  if (accs.size === 0) throw new InputError(`shard ${shard.index}/${shard.count} holds no examples`, 'shard');
   const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name))?.name;
   const dims = modelDims(model.graph, tokenInput);
   const ordered = model.stacks.map((s) => accs.get(s.name)!);
@@ -86,7 +100,7 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   const attentionType = elemTypeOf(model.graph, model.stacks[0].layers[0].tensor);
   const file: AnalysisFile = {
     schema: analysisSchema,
-    model: { path: resolve(options.model), sha256: await sha256File(options.model, 'model') },
+    model: { path: resolve(options.model), sha256: await sha256File(options.model, 'model', signal) },
     run: {
       examples: ordered[0].examples,
       tokens: ordered[0].tokens,
@@ -98,5 +112,6 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     stacks,
   };
   if (shard.count > 1) file.run.shard = { indices: [shard.index], count: shard.count };
+  if (output) await writeFileAtomic(options.out!, JSON.stringify(file), output);
   return file;
 }

@@ -14,7 +14,7 @@ import { configurationHeads, scoreCandidate, stackShape } from '../planner/plan'
 import type { PlannerStack } from '../planner/plan';
 import { pickStack } from '../result/analysisFile';
 import { readAnalysis, readHeadMap } from './readers';
-import { sha256File, writeFileAtomic } from './storage';
+import { checkOutput, sha256File, writeFileAtomic } from './storage';
 
 export interface ReuseConfigOptions {
   /** Default: full when K = H, else partial; custom when only a head map is given. */
@@ -50,7 +50,7 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
   let P: number;
   let K: number;
   let heads: HeadMap;
-  if (options.headMap !== undefined || (options.mode !== undefined && !modeRow(options.mode).heads)) {
+  if (options.headMap !== undefined || (options.mode !== undefined && !modeRow(options.mode).layers)) {
     if (options.headMap === undefined) throw new InputError(`mode "${options.mode}" needs {field}`, 'headMap');
     heads = options.headMap;
     mode = options.mode ?? 'custom';
@@ -94,12 +94,14 @@ export interface EmitOptions extends Omit<ReuseConfigOptions, 'headMap'> {
 
 /** Reads the analysis, builds the config and writes it atomically. */
 export async function emitReuseConfig(options: EmitOptions): Promise<ReuseConfig> {
+  const output = { overwrite: options.force === true, inputs: [options.analysis, options.headMapFile] };
+  await checkOutput(options.out, output);
   const analysis = await readAnalysis(options.analysis);
   const stack = pickStack(analysis.stacks, options.stack, options.analysis);
   const depth = stack.layerCount + (options.extraLayers ?? 0);
   const headMap = options.headMapFile === undefined ? undefined : await readHeadMap(options.headMapFile, depth, stack.headCount);
   const source = { analysisSha256: await sha256File(options.analysis, 'analysis file'), modelSha256: analysis.model.sha256 };
   const config = buildReuseConfig(stack, { ...options, headMap }, source);
-  await writeFileAtomic(options.out, formatReuseConfig(config), { overwrite: options.force === true });
+  await writeFileAtomic(options.out, formatReuseConfig(config), output);
   return config;
 }

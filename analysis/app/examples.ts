@@ -1,7 +1,7 @@
 import { modelDims } from '../onnx/dims';
 import type { AttentionModel } from '../onnx/inspect';
-import { checkIds, checkTokenizerFits, textMaxLength } from '../runtime/exampleSource';
-import type { ExampleSource } from '../runtime/exampleSource';
+import { checkDeclaredInputs, checkExamples, checkTokenizerFits, textMaxLength } from '../runtime/exampleSource';
+import type { DeclaredInputs, ExampleSource } from '../runtime/exampleSource';
 import { readJsonlExamples, readTextExamples } from '../runtime/inputs';
 import type { ExampleInput } from '../runtime/inputs';
 import { readTokenizer } from './readers';
@@ -15,23 +15,31 @@ export interface OpenedExamples {
   maxLength?: number;
 }
 
+/** What the model declares about its inputs, for `checkExamples`. */
+export function declaredInputs(model: AttentionModel): DeclaredInputs {
+  const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name) && !i.name.startsWith('decoder_'))?.name;
+  return { model: model.path, inputs: model.inputs, tokenInput, dims: modelDims(model.graph, tokenInput) };
+}
+
 /**
- * Opens the examples for a model and checks them against it: token ids within the
- * embedding table, and a tokenizer whose vocabulary fits the model.
+ * Opens the examples for a model and checks them against what it declares (see
+ * `checkExamples`). A first pass reads every line (and checks every JSONL example), so that a
+ * bad line fails before the model is loaded and the progress has a total; text is tokenized
+ * once, in the run, as its tokens are cut to the positions anyway.
  */
 export async function openExamples(model: AttentionModel, source: ExampleSource, limit: number, signal?: AbortSignal): Promise<OpenedExamples> {
-  const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name))?.name;
-  const dims = modelDims(model.graph, tokenInput);
-  if (source.kind === 'jsonl') {
-    const read = () => checkIds(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), tokenInput, dims.vocab);
-    // A first pass checks every line, so that a bad line fails before the model is loaded.
-    let total = 0;
-    for await (const _ of read()) total++;
-    return { examples: read(), total };
+  const declared = declaredInputs(model);
+  checkDeclaredInputs(declared);
+  if (source.kind === 'text') {
+    const tok = await readTokenizer(source.tokenizer);
+    checkTokenizerFits(tok, declared.dims);
+    const length = textMaxLength(declared.dims, source.maxLength);
+    const total = await countLines(source.path, 'text file', limit, signal);
+    const examples = checkExamples(readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, length, limit), declared);
+    return { examples, total, maxLength: length };
   }
-  const tok = await readTokenizer(source.tokenizer);
-  checkTokenizerFits(tok, dims);
-  const maxLength = textMaxLength(dims, source.maxLength);
-  const total = await countLines(source.path, 'text file', limit, signal);
-  return { examples: readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, maxLength, limit), total, maxLength };
+  const read = () => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared);
+  let total = 0;
+  for await (const _ of read()) total++;
+  return { examples: read(), total };
 }

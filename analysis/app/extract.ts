@@ -6,7 +6,8 @@ import { AttentionRunner } from '../runtime/runner';
 import { openExamples } from './examples';
 import { readModel } from './readers';
 import type { ServiceCallbacks } from './service';
-import { exists, openAtomicStream, sha256File, writeFileAtomic } from './storage';
+import { sourceFiles } from './analyze';
+import { checkOutput, ensureFolder, exists, openAtomicStream, sha256File, writeFileAtomic } from './storage';
 
 /** The index written beside attention.bin (see docs/formats.md). */
 export interface ExtractIndex {
@@ -41,17 +42,24 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
   const outDir = resolve(options.out);
   const indexPath = join(outDir, 'index.json');
   const binPath = join(outDir, 'attention.bin');
+  // Both outputs are checked before any work: an --out that is a file, a read-only folder, an
+  // input inside --out, or an earlier extraction without --force fail now, not after the run.
+  await ensureFolder(outDir);
   if (!options.force && ((await exists(indexPath)) || (await exists(binPath)))) {
     throw new InputError(`${outDir} already holds an extraction (pass {field} to replace it)`, 'force');
   }
+  const output = { overwrite: true, inputs: sourceFiles(options.model, options.source), signal, onNote };
+  await checkOutput(indexPath, output);
+  await checkOutput(binPath, output);
   const started = Date.now();
-  const model = await readModel(options.model);
+  const model = await readModel(options.model, signal);
   const opened = await openExamples(model, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const sha256 = await sha256File(options.model, 'model', signal);
   const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
   for (const line of runner.providerLines) onNote?.(line);
   const index: ExtractIndex = {
     schema: 'attention-reuse/extract@1',
-    model: { path: resolve(options.model), sha256: await sha256File(options.model, 'model') },
+    model: { path: resolve(options.model), sha256 },
     run: { examples: 0, executionProvider: runner.provider, precision: 'float32', seconds: 0 },
     stacks: model.stacks.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers.length, heads: s.layers[0].heads })),
     examples: [],
@@ -59,7 +67,7 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
   let offset = 0;
   let out;
   try {
-    out = await openAtomicStream(binPath);
+    out = await openAtomicStream(binPath, output);
     const stream = runner.run(opened.examples, { batchSize: options.batch ?? 8, signal, onProgress: (n) => onProgress?.(n, opened.total) });
     for await (const ex of stream) {
       const entry: ExtractIndex['examples'][number] = { index: ex.index, stacks: [] };
@@ -77,7 +85,7 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
     index.run.examples = index.examples.length;
     index.run.seconds = (Date.now() - started) / 1000;
     await out.commit();
-    await writeFileAtomic(indexPath, JSON.stringify(index), { overwrite: true });
+    await writeFileAtomic(indexPath, JSON.stringify(index), output);
   } catch (err) {
     await out?.abort();
     throw err;

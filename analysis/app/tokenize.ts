@@ -19,6 +19,7 @@ import {
   specialIdsOf,
 } from '../config/tokenShards';
 import type { ShardIndex, ShardSplit } from '../config/tokenShards';
+import { tokenIds } from '../runtime/inputs';
 import { readTokenizer } from './readers';
 import type { ServiceCallbacks } from './service';
 import { ensureFolder, exists, readJson, readLines, removeFile, sha256File, writeFileAtomic } from './storage';
@@ -100,15 +101,16 @@ export async function tokenizeToShards(options: TokenizeOptions, callbacks: Serv
   let lines = 0;
   try {
     for await (const { text, line } of readLines(options.text, 'text file', signal)) {
-      const raw = tok.tokenizer.encode(text, { add_special_tokens: false }).ids.map(Number);
+      const origin = `${options.text}:${line}`;
+      const raw = tokenIds(tok, text, origin, false);
       if (raw.length === 0) continue;
       const bad = raw.find((id) => id >= (options.vocabLimit ?? Infinity));
       if (bad !== undefined)
         throw new InputError(
-          `${options.text}:${line}: token id ${bad} does not fit the model's vocabulary of ${options.vocabLimit} (is this the model's tokenizer?)`,
+          `${origin}: token id ${bad} does not fit the model's vocabulary of ${options.vocabLimit} (is this the model's tokenizer?)`,
         );
       // The post-processor's frame of one sequence, read off the first line the tokenizer encodes both ways.
-      frame ??= frameOf(tok.tokenizer.encode(text).ids.map(Number), raw) ?? { prefix: [], suffix: [] };
+      frame ??= frameOf(tokenIds(tok, text, origin), raw) ?? { prefix: [], suffix: [] };
       const split: ShardSplit = isHeldOut(lines++, heldOut) ? 'heldOut' : 'train';
       let packer = packers.get(split);
       if (!packer) {

@@ -12,7 +12,7 @@ import { appendExactLayers, formatReuseConfig } from '../config/reuseConfig';
 import { InputError } from '../errors';
 import { readReuseConfig } from './readers';
 import type { ServiceCallbacks } from './service';
-import { exists, readJson, writeFileAtomic } from './storage';
+import { ensureFolder, exists, readJson, writeFileAtomic } from './storage';
 import { prepareTrainData } from './trainData';
 
 export const trainLaunchers = ['python', 'torchrun'] as const;
@@ -166,6 +166,8 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
   if (options.maxMinutes !== undefined && !(options.maxMinutes > 0)) throw new InputError(`{field} must be a positive number (got ${options.maxMinutes})`, 'maxMinutes');
 
   const runDir = resolve(options.out);
+  // The run folder is made (or found to be a file in the way) before the interpreter starts.
+  await ensureFolder(runDir);
   let configPath = resolve(options.config);
   let config = await readReuseConfig(configPath);
   const resume = options.resume === true;
@@ -177,13 +179,16 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
     // The deeper config is what is trained: it lives in the run folder, beside its checkpoints.
     config = appendExactLayers(config, options.extraLayers!);
     configPath = join(runDir, 'config.reuse.json');
-    await writeFileAtomic(configPath, formatReuseConfig(config), { overwrite: true });
+    await writeFileAtomic(configPath, formatReuseConfig(config), { overwrite: true, inputs: [options.config, options.data, options.tokenizer] });
   }
+
+  // The data is checked before the interpreter starts, and tokenized after it proved to work.
+  const { data, tokenize } = await prepareTrainData({ ...options, runDir }, config, callbacks);
+  if (resume) await checkResumeSettings(runDir, { batchSize, accumulate, precision, seed, maxLength: data.maxLength, lr, warmupSteps: options.warmupSteps, norm, position });
 
   const python = options.python ?? process.env.ATTENTION_REUSE_PYTHON ?? 'python3';
   const torchVersion = await checkPython(python);
-  const data = await prepareTrainData({ ...options, runDir }, config, callbacks);
-  if (resume) await checkResumeSettings(runDir, { batchSize, accumulate, precision, seed, maxLength: data.maxLength, lr, warmupSteps: options.warmupSteps, norm, position });
+  await tokenize?.();
 
   const script = await trainerScript();
   const optional = (flag: string, value: number | undefined) => (value === undefined ? [] : [flag, String(value)]);

@@ -5,10 +5,11 @@
  */
 import { join } from 'node:path';
 import type { ReuseConfig } from '../config/reuseConfig';
+import { maskIdOf, shardIndexFile } from '../config/tokenShards';
 import { InputError } from '../errors';
-import { isTokenFile } from './readers';
+import { isTokenFile, readTokenFileHeader, readTokenizer } from './readers';
 import type { ServiceCallbacks } from './service';
-import { isFolder, sha256File } from './storage';
+import { checkOutput, isFolder, sha256File } from './storage';
 import { defaultHeldOut, isShardFolder, readShardIndex, tokenizeToShards } from './tokenize';
 
 export interface TrainData {
@@ -36,8 +37,15 @@ function checkLength(maxLength: number, config: ReuseConfig): number {
   return maxLength;
 }
 
-/** Resolves and checks `data`, tokenizing text into RUN_DIR/data when needed. */
-export async function prepareTrainData(request: DataRequest, config: ReuseConfig, callbacks: ServiceCallbacks = {}): Promise<TrainData> {
+/**
+ * Resolves and checks `data`. Text is checked here (tokenizer, mask token, where the shards
+ * go) and tokenized by `tokenize`, which the caller runs once the interpreter proved to work.
+ */
+export async function prepareTrainData(
+  request: DataRequest,
+  config: ReuseConfig,
+  callbacks: ServiceCallbacks = {},
+): Promise<{ data: TrainData; tokenize?: () => Promise<void> }> {
   const tokenizerSha = request.tokenizer === undefined ? undefined : await sha256File(request.tokenizer, 'tokenizer');
   if (await isFolder(request.data)) {
     if (!(await isShardFolder(request.data)))
@@ -61,13 +69,23 @@ export async function prepareTrainData(request: DataRequest, config: ReuseConfig
         'data',
       );
     }
-    return { path: request.data, maxLength: index.sequenceLength, tokenizerSha256: index.tokenizer.sha256 };
+    return { data: { path: request.data, maxLength: index.sequenceLength, tokenizerSha256: index.tokenizer.sha256 } };
   }
   const maxLength = checkLength(request.maxLength ?? config.dims.maxPositions, config);
-  if (await isTokenFile(request.data)) return { path: request.data, maxLength, tokenizerSha256: tokenizerSha };
+  if (await isTokenFile(request.data)) {
+    const header = await readTokenFileHeader(request.data);
+    if (header.vocabSize > config.dims.vocab) {
+      throw new InputError(
+        `token file ${request.data} holds ids up to ${header.vocabSize - 1}, but the config's vocabulary has ${config.dims.vocab} rows: tokenized for another model`,
+      );
+    }
+    return { data: { path: request.data, maxLength, tokenizerSha256: tokenizerSha } };
+  }
   if (!request.tokenizer)
     throw new InputError(`the training data ${request.data} is text, so training needs {field} tokenizer.json to tokenize it`, 'tokenizer');
+  maskIdOf(await readTokenizer(request.tokenizer));
   const out = join(request.runDir, 'data');
+  const data = { path: out, maxLength, tokenizerSha256: tokenizerSha };
   const heldOut = request.heldOut ?? defaultHeldOut;
   if (await isShardFolder(out)) {
     const index = await readShardIndex(out).catch(() => null);
@@ -77,9 +95,9 @@ export async function prepareTrainData(request: DataRequest, config: ReuseConfig
       index?.text.sha256 === textSha &&
       index?.sequenceLength === maxLength &&
       index?.heldOutFraction === heldOut;
-    if (same) return { path: out, maxLength, tokenizerSha256: tokenizerSha };
+    if (same) return { data };
   }
+  await checkOutput(join(out, shardIndexFile), { overwrite: true, inputs: [request.data, request.tokenizer] });
   const options = { text: request.data, tokenizer: request.tokenizer, out, maxLength, heldOut, force: true, vocabLimit: config.dims.vocab };
-  await tokenizeToShards(options, callbacks);
-  return { path: out, maxLength, tokenizerSha256: tokenizerSha };
+  return { data, tokenize: async () => void (await tokenizeToShards(options, callbacks)) };
 }

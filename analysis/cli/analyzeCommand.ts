@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { analyzeModel } from '../app/analyze';
-import { writeFileAtomic } from '../app/storage';
 import { InputError } from '../errors';
 import { formatLayerPairs } from '../result/analysisFile';
 import type { ShardInfo } from '../similarity/accumulator';
@@ -41,11 +40,10 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   const shard = parseShard(stringFlag(values, 'shard'));
   const progress = new Progress('analyze', flags.quiet);
   const result = await analyzeModel(
-    { model, ...flags, shard, threads: intFlag(values, 'threads') },
+    { model, ...flags, shard, threads: intFlag(values, 'threads'), out: outPath, force: values.force === true },
     { signal, onProgress: (done, total) => progress.update(done, total), onNote: providerNote(flags.quiet) },
   );
   progress.finish();
-  await writeFileAtomic(outPath, JSON.stringify(result), { overwrite: values.force === true });
   if (!flags.quiet) {
     for (const s of result.stacks) console.log(`${formatLayerPairs(s)}\n`);
   }

@@ -1,7 +1,7 @@
 import { readHeadMap } from '../app/readers';
 import { checkModeStructure } from '../config/reuseConfig';
 import { InputError } from '../errors';
-import { costOf, defaultMaxPositions } from '../planner/cost';
+import { checkShape, costOf, defaultMaxPositions } from '../planner/cost';
 import type { CostEstimate, ModelShape } from '../planner/cost';
 import { impliedPK } from '../planner/headMap';
 import type { HeadMap } from '../planner/headMap';
@@ -82,6 +82,9 @@ export async function costCommand(argv: string[]): Promise<number> {
   };
   const seqLen = intFlag(values, 'seqLen') ?? 512;
   const extraLayers = intFlag(values, 'extraLayers', 0) ?? 0;
+  // Before any head map is built: absurd sizes are refused, not allocated (the extra layers' too).
+  checkShape(shape);
+  if (extraLayers > 0) checkShape({ ...shape, layers: shape.layers + extraLayers });
   // P, K and the mode describe the stack that is built: the analysed layers and the extra ones.
   const L = shape.layers + extraLayers;
   const H = shape.heads;
@@ -93,7 +96,7 @@ export async function costCommand(argv: string[]): Promise<number> {
   let mode: ReuseMode;
   let P: number;
   let K: number;
-  if (headMapFile !== undefined || (givenMode !== undefined && !modeRow(givenMode).heads)) {
+  if (headMapFile !== undefined || (givenMode !== undefined && !modeRow(givenMode).layers)) {
     if (headMapFile === undefined) throw new InputError(`mode "${givenMode}" needs {field} FILE`, 'headMap');
     map = await readHeadMap(headMapFile, L, H);
     mode = givenMode ?? 'custom';

@@ -65,16 +65,50 @@ export function encodeTokenFile(examples: number[][], header: Omit<TokenFileHead
   return bytes;
 }
 
-export function decodeTokenFile(bytes: Uint8Array, label: string): TokenFile {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 12 || Buffer.from(bytes.subarray(0, 8)).toString('ascii') !== tokenFileMagic) {
-    throw new InputError(`${label} is not a token file (it does not start with "${tokenFileMagic}")`);
+/** Bytes before the header: the magic and the header's length. */
+const preamble = 12;
+
+/**
+ * The header of a token file from its first bytes (at least `preamble` + the header's
+ * length) and the file's full size, checked field by field and against the size, so that a
+ * hostile or truncated file is refused in one line before anything reads its body.
+ */
+export function decodeTokenFileHeader(head: Uint8Array, label: string, fileBytes: number): { header: TokenFileHeader; start: number } {
+  const bad = (why: string): never => {
+    throw new InputError(`${label} is not a valid token file: ${why}`);
+  };
+  if (!isTokenFileHead(head) || head.length < preamble) bad(`it does not start with "${tokenFileMagic}"`);
+  const h = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(8, true);
+  if (preamble + h > Math.min(head.length, fileBytes)) bad(`its header of ${h} bytes runs past the end`);
+  let header: Partial<TokenFileHeader>;
+  try {
+    header = JSON.parse(Buffer.from(head.subarray(preamble, preamble + h)).toString('utf8')) as Partial<TokenFileHeader>;
+  } catch {
+    return bad('its header is not JSON');
   }
-  const h = view.getUint32(8, true);
-  const header = JSON.parse(Buffer.from(bytes.subarray(12, 12 + h)).toString('utf8')) as TokenFileHeader;
-  const start = 12 + h;
+  if (typeof header !== 'object' || header === null || header.schema !== tokenFileSchema) bad(`its header's schema is not "${tokenFileSchema}"`);
+  for (const key of ['examples', 'tokens', 'vocabSize', 'padId', 'maskId', 'maxLength'] as const) {
+    const v = header[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`header field "${key}" is ${JSON.stringify(v)}, not a whole number ≥ 0`);
+  }
+  if (!Array.isArray(header.specialIds) || !header.specialIds.every((id) => Number.isSafeInteger(id) && id >= 0)) bad('header field "specialIds" is not a list of ids');
+  const start = preamble + h;
+  const expected = start + 8 * (header.examples! + 1) + 4 * header.tokens!;
+  if (expected !== fileBytes) bad(`its header promises ${header.examples} examples of ${header.tokens} tokens in all (${expected} bytes), but the file has ${fileBytes} bytes`);
+  return { header: header as TokenFileHeader, start };
+}
+
+export function decodeTokenFile(bytes: Uint8Array, label: string): TokenFile {
+  const { header, start } = decodeTokenFileHeader(bytes, label, bytes.length);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const offsets = new BigUint64Array(header.examples + 1);
-  for (let e = 0; e <= header.examples; e++) offsets[e] = view.getBigUint64(start + 8 * e, true);
+  for (let e = 0; e <= header.examples; e++) {
+    offsets[e] = view.getBigUint64(start + 8 * e, true);
+    if (offsets[e] > BigInt(header.tokens) || (e > 0 && offsets[e] < offsets[e - 1])) {
+      throw new InputError(`${label} is not a valid token file: offset ${e} (${offsets[e]}) is out of order or past the ${header.tokens} tokens`);
+    }
+  }
+  if (offsets[0] !== 0n || offsets[header.examples] !== BigInt(header.tokens)) throw new InputError(`${label} is not a valid token file: its offsets do not span the ${header.tokens} tokens`);
   const idsAt = start + 8 * (header.examples + 1);
   const ids = new Uint32Array(header.tokens);
   for (let t = 0; t < header.tokens; t++) ids[t] = view.getUint32(idsAt + 4 * t, true);

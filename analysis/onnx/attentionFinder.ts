@@ -43,7 +43,7 @@ const searchDepth = 8;
 
 /**
  * Finds every attention-probability tensor: a Softmax whose input comes from a query-key
- * MatMul and whose output feeds a value MatMul. Fused attention ops are refused with a
+ * MatMul of two activations and whose output feeds a value MatMul with another activation. Fused attention ops are refused with a
  * message that says how to export the model instead, because they hide the probabilities.
  */
 export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
@@ -56,7 +56,10 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
     const probs = node.output?.[0];
     if (!scores || !probs) continue;
     const qk = searchBack(g, scores);
-    if (!qk || !feedsValueProduct(g, probs)) continue;
+    // Attention multiplies two activations (queries by keys), then the probabilities by a
+    // third (values); a feature softmax over x·W, or one that feeds a weight, is not attention.
+    const isActivation = (t: string | undefined) => !!t && (deps.get(t) ?? 0n) !== 0n;
+    if (!qk || !isActivation(qk.input?.[0]) || !isActivation(qk.input?.[1]) || !feedsValueProduct(g, probs, isActivation)) continue;
     const tensor = followShapeOps(g, probs);
     const queryInputs = namesOf(g, deps.get(qk.input?.[0] ?? '') ?? 0n);
     const keyInputs = namesOf(g, deps.get(qk.input?.[1] ?? '') ?? 0n);
@@ -67,7 +70,7 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
     const exposed = exposedAttentionOutputs(g);
     if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', layers: exposed }];
     throw new InputError(
-      `${label} has no visible attention: no Softmax is fed by a query-key MatMul and feeds a value MatMul, ` +
+      `${label} has no visible attention: no Softmax is fed by a query-key MatMul of two activations and feeds a value MatMul, ` +
         'and no graph output holds attentions',
     );
   }
@@ -111,13 +114,13 @@ function searchBack(g: OnnxGraph, start: string): onnx.INodeProto | undefined {
   return undefined;
 }
 
-function feedsValueProduct(g: OnnxGraph, start: string): boolean {
+function feedsValueProduct(g: OnnxGraph, start: string, isActivation: (t: string) => boolean): boolean {
   let frontier = [start];
   for (let depth = 0; depth < searchDepth && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const t of frontier) {
       for (const node of g.consumers.get(t) ?? []) {
-        if (matMulOps.has(node.opType ?? '')) return true;
+        if (matMulOps.has(node.opType ?? '') && (node.input ?? []).some((x) => x !== t && isActivation(x))) return true;
         if (probOps.has(node.opType ?? '') && node.output?.[0]) next.push(node.output[0]);
       }
     }

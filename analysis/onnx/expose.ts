@@ -75,7 +75,14 @@ function fieldsOf(bytes: Uint8Array): Field[] {
  */
 export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: string[]): Uint8Array {
   const graph = g.graph;
-  const top = fieldsOf(bytes);
+  let top: Field[];
+  try {
+    top = fieldsOf(bytes);
+  } catch {
+    // Bytes the decoder read but this walk cannot (a field of a kind protobufjs skips when
+    // decoding): append the outputs instead of rewriting.
+    return exposeTensors(g, bytes, tensors);
+  }
   const graphFields = top.filter((f) => f.number === GRAPH);
   const controlFlow = graph.node.some((n) => n.attribute?.some((a) => a.g || (a.graphs?.length ?? 0) > 0));
   if (graphFields.length !== 1 || controlFlow) return exposeTensors(g, bytes, tensors);
@@ -96,7 +103,13 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
   const index = { [NODE]: 0, [INITIALIZER]: 0, [INPUT]: 0, [VALUE_INFO]: 0 };
   const graphBytes = bytes.subarray(graphFields[0].payload, graphFields[0].end);
   const parts: Uint8Array[] = [];
-  for (const f of fieldsOf(graphBytes)) {
+  let graphFieldList: Field[];
+  try {
+    graphFieldList = fieldsOf(graphBytes);
+  } catch {
+    return exposeTensors(g, bytes, tensors);
+  }
+  for (const f of graphFieldList) {
     let kept = true;
     if (f.number === NODE) kept = keep.has(graph.node[index[NODE]++]);
     else if (f.number === INITIALIZER) kept = !dropped.has(graph.initializer[index[INITIALIZER]++].name ?? '');

@@ -46,12 +46,29 @@ export interface CostEstimate {
   skipLayers: number;
 }
 
+/** Heads (L·H) a head map may hold: the map is built in memory, and beyond this it takes gigabytes. */
+export const maxModelHeads = 1_000_000;
+
+/** Checks the sizes; every refusal names the size (`{field}`) it is about. */
 export function checkShape(s: ModelShape): void {
   for (const key of ['layers', 'heads', 'hidden', 'ffn', 'vocab', 'maxPositions'] as const) {
-    if (!Number.isInteger(s[key]) || s[key] < 1) throw new InputError(`${key} must be a whole number ≥ 1 (got ${s[key]})`);
+    if (!Number.isSafeInteger(s[key]) || s[key] < 1) throw new InputError(`{field} must be a whole number ≥ 1 (got ${s[key]})`, key);
+  }
+  if (s.layers * s.heads > maxModelHeads) {
+    throw new InputError(`{field}: ${s.layers} layers × ${s.heads} heads are more than the ${maxModelHeads} heads a head map can hold`, s.layers >= s.heads ? 'layers' : 'heads');
   }
   // Q and K are split evenly over heads; a reuse head removes exactly its d/H columns.
-  if (s.hidden % s.heads !== 0) throw new InputError(`hidden (${s.hidden}) must be a multiple of heads (${s.heads})`);
+  if (s.hidden % s.heads !== 0) throw new InputError(`{field} (${s.hidden}) must be a multiple of heads (${s.heads})`, 'hidden');
+}
+
+/**
+ * Refuses a figure beyond 2^53, where a double stops counting exactly (and the ratios lose
+ * their meaning), naming the largest of the sizes it grows with.
+ */
+function exactCount(value: number, figure: string, sizes: ModelShape & { seqLen: number }, grows: (keyof typeof sizes)[]): void {
+  if (value <= Number.MAX_SAFE_INTEGER) return;
+  const field = grows.reduce((a, b) => (sizes[b] > sizes[a] ? b : a));
+  throw new InputError(`{field} ${sizes[field]} is too large: the ${figure} would be about ${value.toExponential(1)}, beyond 2^53, the largest count kept exact`, field);
 }
 
 /**
@@ -95,8 +112,8 @@ export function trainingLayerBytes(d: number, H: number, n: number, role: LayerR
  */
 export function costOf(s: ModelShape, map: HeadMap, seqLen: number, extraLayers = 0): CostEstimate {
   checkShape(s);
-  if (!Number.isInteger(seqLen) || seqLen < 1) throw new InputError(`sequence length must be a whole number ≥ 1 (got ${seqLen})`);
-  if (!Number.isInteger(extraLayers) || extraLayers < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
+  if (!Number.isSafeInteger(seqLen) || seqLen < 1) throw new InputError(`{field} must be a whole number ≥ 1 (got ${seqLen})`, 'seqLen');
+  if (!Number.isSafeInteger(extraLayers) || extraLayers < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
   const depth = s.layers + extraLayers;
   if (map.length !== depth) {
     const extra = extraLayers > 0 ? ` + ${extraLayers} extra` : '';
@@ -136,6 +153,11 @@ export function costOf(s: ModelShape, map: HeadMap, seqLen: number, extraLayers 
   const computedHeads = depth * H - reuseHeads - skipLayers * H;
   const scoreMemory = L * H * n * n;
   const trainingMemory = L * trainingLayerBytes(d, H, n, { kind: 'exact', reuseHeads: 0 });
+  const sizes = { ...s, seqLen: n };
+  exactCount(params, 'parameter count', sizes, ['vocab', 'maxPositions', 'hidden', 'ffn', 'layers']);
+  exactCount(Math.max(flops, flopsReuse), 'FLOPs', sizes, ['seqLen', 'hidden', 'ffn', 'layers']);
+  exactCount(scoreMemory, 'attention-score memory', sizes, ['seqLen', 'layers', 'heads']);
+  exactCount(Math.max(trainingMemory, trainingMemoryReuse), 'training memory', sizes, ['seqLen', 'layers', 'heads', 'hidden']);
   return {
     seqLen: n,
     extraLayers,

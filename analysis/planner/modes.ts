@@ -53,8 +53,11 @@ export interface ReuseModeRow {
    * must have been analysed (extra layers, appended to the analysed ones, never are).
    */
   measured?: boolean;
-  /** The head map of P and K (the canonical slot order for presets); null for custom. */
-  heads: ((r: HeadMapRequest) => HeadMap) | null;
+  /**
+   * The head map of P and K, where it is not Algorithm 1 over `layers` in the paper's slot
+   * order (the default); unused where a map is given (custom).
+   */
+  heads?: (r: HeadMapRequest) => HeadMap;
 }
 
 const upTo = (n: number, f: (i: number) => { P: number; K: number }) => Array.from({ length: Math.max(0, n) }, (_, i) => f(i + 1));
@@ -67,7 +70,14 @@ export function slotHeadMap(row: ReuseModeRow, r: HeadMapRequest): HeadMap {
 }
 
 const firstP = (_L: number, P: number) => Array.from({ length: P }, (_, p) => 1 + p);
-const slots = (r: HeadMapRequest) => slotHeadMap(modeRow('partial'), r);
+/** P may reach the layer before the last (0-based L-1); K any number of heads. */
+const anyK = (L: number, H: number) => ({ P: [0, Math.max(0, L - 1)] as Range, K: [0, H] as Range });
+/** The same layers with every head (K = H). */
+const allK = (L: number, H: number) => ({ P: [0, Math.max(0, L - 1)] as Range, K: [H, H] as Range });
+/** P = L-2 (first and last layer exact), K = 1..H-1; K = H would be full again. */
+const eachK = (L: number, H: number) => (L - 2 >= 1 ? upTo(H - 1, (K) => ({ P: L - 2, K })) : []);
+/** Whole-layer modes: K = H, P = 1..most. */
+const eachP = (most: (L: number) => number) => (L: number, H: number) => upTo(most(L), (P) => ({ P, K: H }));
 
 const builtIn: ReuseModeRow[] = [
   {
@@ -76,12 +86,11 @@ const builtIn: ReuseModeRow[] = [
     description: 'K heads reused in layers 1..P (default P = L-2: first and last layer exact)',
     kind: 'reuse',
     layers: firstP,
-    bounds: (L, H) => ({ P: [0, Math.max(0, L - 1)], K: [0, H] }),
+    bounds: anyK,
     defaultP: (L) => Math.max(0, L - 2),
     wholeLayers: false,
-    candidates: (L, H) => (L - 2 >= 1 ? upTo(H - 1, (K) => ({ P: L - 2, K })) : []),
+    candidates: eachK,
     placeHeads: true,
-    heads: slots,
   },
   {
     name: 'full',
@@ -89,11 +98,10 @@ const builtIn: ReuseModeRow[] = [
     description: 'every head reused (K = H) in layers 1..P',
     kind: 'reuse',
     layers: firstP,
-    bounds: (L, H) => ({ P: [0, Math.max(0, L - 1)], K: [H, H] }),
+    bounds: allK,
     wholeLayers: true,
-    candidates: (L, H) => upTo(L - 2, (P) => ({ P, K: H })),
+    candidates: eachP((L) => L - 2),
     placeHeads: true,
-    heads: (r) => slotHeadMap(modeRow('full'), r),
   },
   {
     name: 'alternate',
@@ -103,9 +111,8 @@ const builtIn: ReuseModeRow[] = [
     layers: (_L, P) => Array.from({ length: P }, (_, p) => 2 * p + 1),
     bounds: (L, H) => ({ P: [0, Math.floor(L / 2)], K: [0, H] }),
     wholeLayers: true,
-    candidates: (L, H) => upTo(Math.floor(L / 2), (P) => ({ P, K: H })),
+    candidates: eachP((L) => Math.floor(L / 2)),
     placeHeads: true,
-    heads: (r) => slotHeadMap(modeRow('alternate'), r),
   },
   {
     name: 'all-end',
@@ -115,9 +122,8 @@ const builtIn: ReuseModeRow[] = [
     layers: (L, P) => Array.from({ length: P }, (_, p) => L - 1 - P + p),
     bounds: (L, H) => ({ P: [0, Math.max(0, L - 2)], K: [0, H] }),
     wholeLayers: true,
-    candidates: (L, H) => upTo(L - 2, (P) => ({ P, K: H })),
+    candidates: eachP((L) => L - 2),
     placeHeads: true,
-    heads: (r) => slotHeadMap(modeRow('all-end'), r),
   },
   {
     name: 'skip',
@@ -125,11 +131,10 @@ const builtIn: ReuseModeRow[] = [
     description: 'no attention at all in layers 1..P (K = H by definition)',
     kind: 'skip',
     layers: firstP,
-    bounds: (L, H) => ({ P: [0, Math.max(0, L - 1)], K: [H, H] }),
+    bounds: allK,
     wholeLayers: true,
-    candidates: (L, H) => upTo(L - 2, (P) => ({ P, K: H })),
+    candidates: eachP((L) => L - 2),
     placeHeads: false,
-    heads: (r) => slotHeadMap(modeRow('skip'), r),
   },
   {
     name: 'guided',
@@ -137,15 +142,14 @@ const builtIn: ReuseModeRow[] = [
     description: 'K heads per layer in layers 1..P, heads and sources chosen by measured similarity',
     kind: 'reuse',
     layers: firstP,
-    bounds: (L, H) => ({ P: [0, Math.max(0, L - 1)], K: [0, H] }),
+    bounds: anyK,
     defaultP: (L) => Math.max(0, L - 2),
     wholeLayers: false,
-    // With K = H a guided layer can only borrow from layer 0, which is full again.
-    candidates: (L, H) => (L - 2 >= 1 ? upTo(H - 1, (K) => ({ P: L - 2, K })) : []),
+    candidates: eachK,
     placeHeads: false,
     measured: true,
     // Without measurements it costs what partial costs: the same layers and heads reuse.
-    heads: (r) => (r.headPairs ? guidedHeadMap(r.L, r.H, r.P, r.K, r.headPairs) : slots(r)),
+    heads: (r) => (r.headPairs ? guidedHeadMap(r.L, r.H, r.P, r.K, r.headPairs) : slotHeadMap(modeRow('guided'), r)),
   },
   {
     name: 'custom',
@@ -157,7 +161,6 @@ const builtIn: ReuseModeRow[] = [
     wholeLayers: false,
     candidates: () => [],
     placeHeads: false,
-    heads: null,
   },
 ];
 
@@ -219,9 +222,10 @@ export function checkModeBounds(mode: ReuseMode, L: number, H: number, P: number
 /** The canonical (paper slot order) head map of a mode other than custom. */
 export function presetHeadMap(mode: ReuseMode, L: number, H: number, P: number, K: number, headPairs?: HeadPairs): HeadMap {
   const row = modeRow(mode);
-  if (!row.heads) throw new InputError('mode "custom" needs a head map', 'headMap');
+  if (!row.layers) throw new InputError(`mode "${mode}" needs {field}`, 'headMap');
   checkModeBounds(mode, L, H, P, K);
-  return row.heads({ L, H, P, K, headPairs });
+  const request = { L, H, P, K, headPairs };
+  return row.heads ? row.heads(request) : slotHeadMap(row, request);
 }
 
 /** Which layers a mode reuses (or skips), 0-based. */

@@ -5,6 +5,7 @@ import { SimilarityAccumulator } from '../similarity/accumulator';
 import type { SimilaritySums } from '../similarity/accumulator';
 import type { StackSimilarity } from '../similarity/views';
 import type { StackKind } from '../runtime/types';
+import { checkAnalysisNumbers, checkSameRun } from './analysisChecks';
 import schema from './analysis.schema.json';
 
 export const analysisSchema = 'attention-reuse/analysis@1';
@@ -94,6 +95,7 @@ export function checkAnalysis(json: unknown, label: string): AnalysisFile {
       throw new InputError(`${label}: ${at}.sums: ${(err as Error).message}`);
     }
   });
+  checkAnalysisNumbers(file, label);
   return file;
 }
 
@@ -110,22 +112,16 @@ export function pickStack<S extends { name: string }>(stacks: S[], name: string 
 }
 
 /**
- * Merges shard files of one run into one result: same model, same stacks, same shard
- * count, no shard twice. Sums and counts are added, then every mean is recomputed.
+ * Merges shard files of one run into one result: same model, inputs, stacks and shard
+ * count, example counts one run splits into (`checkSameRun`), no shard twice. Sums and counts are added, then every mean is recomputed.
  */
 export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): AnalysisFile {
   if (files.length === 0) throw new InputError('merge needs at least one analysis file');
+  checkSameRun(files);
   const [first, ...rest] = files;
   const accs = first.file.stacks.map((s) => SimilarityAccumulator.fromJSON(s.sums));
   let seconds = first.file.run.seconds;
   for (const { path, file } of rest) {
-    if (file.model.sha256 !== first.file.model.sha256) {
-      throw new InputError(`${path} analyzes a different model (sha256 ${file.model.sha256.slice(0, 12)}…) than ${first.path}`);
-    }
-    const names = file.stacks.map((s) => s.name).join(', ');
-    if (names !== first.file.stacks.map((s) => s.name).join(', ')) {
-      throw new InputError(`${path} has stacks ${names}, unlike ${first.path}`);
-    }
     file.stacks.forEach((s, i) => {
       try {
         accs[i].merge(SimilarityAccumulator.fromJSON(s.sums));

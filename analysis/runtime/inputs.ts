@@ -1,5 +1,6 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../errors';
+import { parseJsonText } from '../jsonText';
 import type { ModelInput } from '../onnx/inspect';
 import type { TextLine } from '../textLine';
 
@@ -38,12 +39,7 @@ export async function* readJsonlExamples(
   for await (const { text, line } of lines) {
     if (index >= limit) return;
     const origin = `${path}:${line}`;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(text);
-    } catch (err) {
-      throw new InputError(`${origin}: not valid JSON (${(err as Error).message})`);
-    }
+    const obj = parseJsonText(text, origin);
     if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new InputError(`${origin}: expected a JSON object of named input tensors`);
     const tensors = new Map<string, { values: number[]; shape: number[] }>();
     for (const [name, value] of Object.entries(obj as Record<string, unknown>)) {
@@ -61,19 +57,29 @@ function toTensor(value: unknown, spec: ModelInput, origin: string): { values: n
   const shape: number[] = [];
   for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
   if (shape.length === 0) throw new InputError(`${origin}: "${spec.name}" must be an array (one entry per token)`);
-  if (shape[0] === 0) throw new InputError(`${origin}: "${spec.name}" is empty`);
+  if (shape.includes(0)) throw new InputError(`${origin}: "${spec.name}" is empty`);
   const expectedRank = spec.shape ? spec.shape.length - 1 : undefined;
   if (expectedRank !== undefined && shape.length !== expectedRank) {
     throw new InputError(`${origin}: "${spec.name}" has ${shape.length} dimension(s) per example; the model expects ${expectedRank} (plus the batch axis)`);
   }
-  const values = (value as unknown[]).flat(Infinity) as unknown[];
-  if (values.length !== shape.reduce((a, b) => a * b, 1)) throw new InputError(`${origin}: "${spec.name}" is a ragged array`);
   const integer = /int|bool/.test(spec.type);
-  for (const v of values) {
-    if (typeof v !== 'number' && typeof v !== 'boolean') throw new InputError(`${origin}: "${spec.name}" holds ${JSON.stringify(v)}; expected numbers (${spec.type})`);
-    if (integer && typeof v === 'number' && !Number.isInteger(v)) throw new InputError(`${origin}: "${spec.name}" holds ${v}, but the model declares it ${spec.type}`);
-  }
-  return { values: values.map(Number), shape };
+  const values: number[] = [];
+  // Every sub-array is checked against the shape its first entries gave, so a ragged array
+  // is refused even where its count happens to match.
+  const walk = (v: unknown, axis: number): void => {
+    if (axis === shape.length) {
+      if (typeof v !== 'number' && typeof v !== 'boolean') {
+        throw new InputError(`${origin}: "${spec.name}" holds ${JSON.stringify(v).slice(0, 40)}; expected numbers (${spec.type})`);
+      }
+      if (integer && typeof v === 'number' && !Number.isInteger(v)) throw new InputError(`${origin}: "${spec.name}" holds ${v}, but the model declares it ${spec.type}`);
+      values.push(Number(v));
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[axis]) throw new InputError(`${origin}: "${spec.name}" is a ragged array (not ${shape.join(' × ')})`);
+    for (const x of v) walk(x, axis + 1);
+  };
+  walk(value, 0);
+  return { values, shape };
 }
 
 function fillDefaults(tensors: Map<string, { values: number[]; shape: number[] }>, inputs: ModelInput[], origin: string): void {
@@ -106,12 +112,50 @@ export function parseTokenizer(parsed: unknown, path: string): TextTokenizer {
   } catch (err) {
     throw new InputError(`tokenizer ${path} is not a tokenizer.json this tool can read (${(err as Error).message})`);
   }
-  const vocab = (json.model as { vocab?: Record<string, number> | [string, number][] } | undefined)?.vocab;
-  const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab ?? {});
-  const added = ((json.added_tokens as { id: number }[] | undefined) ?? []).map((t) => t.id);
-  const maxId = Math.max(0, ...ids, ...added);
+  const vocab = (json.model as { vocab?: unknown } | undefined)?.vocab;
+  const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : typeof vocab === 'object' && vocab !== null ? Object.values(vocab) : [];
+  const added = Array.isArray(json.added_tokens) ? (json.added_tokens as { id?: unknown }[]).map((t) => t?.id) : [];
+  // A loop, not Math.max(...ids): a vocabulary of 250k entries is more arguments than a call takes.
+  let maxId = 0;
+  for (const id of [...ids, ...added]) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new InputError(`tokenizer ${path} has a token id ${JSON.stringify(id)?.slice(0, 40)}, not a whole number ≥ 0`);
+    if (id > maxId) maxId = id;
+  }
   const padId = tokenizer.token_to_id('[PAD]') ?? tokenizer.token_to_id('<pad>') ?? 0;
   return { path, tokenizer, maxId, padId };
+}
+
+/**
+ * One line's token ids, with the post-processor's special tokens or without them. A tokenizer
+ * that fails, or has no id for a piece of the text (no unknown token), is refused naming the line.
+ */
+export function tokenIds(tok: TextTokenizer, text: string, origin: string, addSpecialTokens = true): number[] {
+  let encoded: { ids: ArrayLike<unknown>; tokens: ArrayLike<unknown> };
+  try {
+    encoded = tok.tokenizer.encode(text, { add_special_tokens: addSpecialTokens });
+  } catch (err) {
+    throw new InputError(`${origin}: the tokenizer ${tok.path} fails on this line (${(err as Error).message.split('\n')[0]})`);
+  }
+  const ids = Array.from(encoded.ids, Number);
+  const missing = ids.findIndex((id) => !Number.isSafeInteger(id) || id < 0);
+  if (missing >= 0) {
+    throw new InputError(`${origin}: the tokenizer ${tok.path} has no id for ${JSON.stringify(String(encoded.tokens[missing])).slice(0, 40)} (and no unknown token)`);
+  }
+  return ids;
+}
+
+/**
+ * One line's token ids with the model's tokenizer (its special tokens and post-processor),
+ * truncated to `maxLength` keeping a final special token such as [SEP].
+ */
+export function encodeLine(tok: TextTokenizer, text: string, maxLength: number, origin: string): number[] {
+  let ids = tokenIds(tok, text, origin);
+  if (ids.length > maxLength) {
+    const last = ids[ids.length - 1];
+    const special = tok.tokenizer.get_added_tokens_decoder().has(last);
+    ids = special ? [...ids.slice(0, maxLength - 1), last] : ids.slice(0, maxLength);
+  }
+  return ids;
 }
 
 /**
@@ -132,12 +176,7 @@ export async function* readTextExamples(
   for await (const { text, line } of lines) {
     if (index >= limit) return;
     const origin = `${path}:${line}`;
-    let ids = tok.tokenizer.encode(text).ids.map(Number);
-    if (ids.length > maxLength) {
-      const last = ids[ids.length - 1];
-      const special = tok.tokenizer.get_added_tokens_decoder().has(last);
-      ids = special ? [...ids.slice(0, maxLength - 1), last] : ids.slice(0, maxLength);
-    }
+    const ids = encodeLine(tok, text, maxLength, origin);
     const tensors = new Map([[idsInput, { values: ids, shape: [ids.length] }]]);
     fillDefaults(tensors, inputs, origin);
     const tokens = ids.map((id) => tok.tokenizer.id_to_token(id) ?? `#${id}`);

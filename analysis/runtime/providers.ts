@@ -40,6 +40,9 @@ export async function startSession(
   choice: ProviderChoice,
   options: ort.InferenceSession.SessionOptions = {},
 ): Promise<StartedSession> {
+  // ONNX Runtime reads this when its environment starts with the first session: the extension
+  // host gets no telemetry (files under $TMPDIR and an upload attempt) just as the CLI does.
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   const notes: string[] = [];
   const candidates: Provider[] = choice === 'auto' ? gpuProvidersFor(process.platform, process.arch) : choice === 'cpu' ? [] : [choice];
   for (const provider of candidates) {

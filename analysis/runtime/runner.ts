@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CancelledError, InputError } from '../errors';
 import { attentionOnlyModel } from '../onnx/expose';
@@ -56,7 +57,17 @@ export class AttentionRunner {
     try {
       // ONNX Runtime's default intra-op pool counts physical cores (one on a 2-vCPU machine);
       // every logical core nearly doubles the forward pass there.
-      started = await startSession(bytes, choice, { graphOptimizationLevel: 'all', intraOpNumThreads: availableParallelism() });
+      started = await startSession(bytes, choice, {
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: availableParallelism(),
+        // Inputs are checked against the model before they run and every failure comes back as
+        // an exception that we word, so ONNX Runtime's own log lines (opset warnings, a red
+        // error line before each exception) would only repeat it on stderr.
+        logSeverityLevel: 4,
+        // The bytes are a rewrite of the file, so external data (weights beside the model) must
+        // be looked up beside the model, not in the working directory.
+        extra: { session: { model_external_initializers_file_folder_path: dirname(resolve(model.path)) } },
+      });
     } catch (err) {
       throw new InputError(`ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`);
     }
@@ -130,7 +141,7 @@ export class AttentionRunner {
     }
     let out: ort.InferenceSession.ReturnType;
     try {
-      out = await this.session.run(feeds);
+      out = await this.session.run(feeds, { logSeverityLevel: 4 });
     } catch (err) {
       throw new InputError(`${batch[0].origin}: the model failed on this batch: ${(err as Error).message.split('\n')[0]}`);
     }
@@ -162,12 +173,16 @@ function stackAxes(stacks: AttentionStack[]): StackAxes[] {
   });
 }
 
+/** Values one input tensor of a batch may hold: typed arrays end near 2^32 bytes. */
+const maxBatchValues = 2 ** 28;
+
 function padTensor(type: string, parts: { values: number[]; shape: number[] }[], length: number, name: string): ort.Tensor {
   const inner = parts[0].shape.slice(1);
   const innerSize = inner.reduce((a, b) => a * b, 1);
   const shape = [parts.length, length, ...inner];
   const size = shape.reduce((a, b) => a * b, 1);
   const row = length * innerSize;
+  if (size > maxBatchValues) throw new InputError(`a batch of ${parts.length} examples × ${row} values of "${name}" is more than one tensor holds (${maxBatchValues}); lower {field}`, 'batch');
   const fill = (set: (i: number, v: number) => void) =>
     parts.forEach((p, b) => {
       if (p.shape.slice(1).join() !== inner.join()) throw new InputError(`"${name}" has different inner shapes within one batch`);
@@ -269,5 +284,5 @@ function sliceStack(
     }
     return block;
   });
-  return { name: axes.stack.name, kind: axes.stack.kind, heads, queries: rows.length, keys: cols.length, layers };
+  return { name: axes.stack.name, kind: axes.stack.kind, heads, queries: rows.length, keys: cols.length, layers, origin: ex.origin };
 }

@@ -16,6 +16,8 @@ export interface StackAttention {
   keys: number;
   /** One array per layer, row-major [heads][queries][keys]; every row sums to 1. */
   layers: Float32Array[];
+  /** The example it came from (`file:line`), for messages. */
+  origin?: string;
 }
 
 /** One example, after the padding has been cut away. */

@@ -23,6 +23,8 @@ export interface AttentionInput {
   keys: number;
   /** One array per layer, row-major [heads][queries][keys]. */
   layers: readonly AttentionArray[];
+  /** The example it came from (`file:line`), which every message about it names. */
+  origin?: string;
 }
 
 /** What a stack's accumulator expects of every example. */
@@ -35,7 +37,7 @@ export interface StackShape {
 
 /** The checks that need no pass over the values: names, kinds, counts and lengths. */
 export function checkShape(input: AttentionInput, shape: StackShape): void {
-  const where = `stack "${shape.name}"`;
+  const where = `${input.origin ? `${input.origin}: ` : ''}stack "${shape.name}"`;
   if (input.name !== shape.name) throw new InputError(`${where}: got attention of stack "${input.name}"`);
   if (input.kind !== shape.kind) throw new InputError(`${where}: expected ${shape.kind}-attention, got ${input.kind}`);
   if (input.layers.length !== shape.layerCount) {
@@ -78,7 +80,7 @@ export function badRowError(input: AttentionInput, row: number): InputError {
     else if (v < 0) what = `has a negative probability ${v} at key ${x}`;
   }
   what ??= `sums to ${sum}, not 1 (±${ROW_SUM_TOLERANCE})`;
-  return new InputError(`stack "${input.name}" layer ${l} head ${h} query ${p}: row ${what}`);
+  return new InputError(`${input.origin ? `${input.origin}: ` : ''}stack "${input.name}" layer ${l} head ${h} query ${p}: row ${what}`);
 }
 
 function isCount(n: number): boolean {

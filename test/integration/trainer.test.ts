@@ -172,7 +172,8 @@ describe('reference trainer', () => {
     const config = join(dir, 'c.reuse.json');
     writeFileSync(config, formatReuseConfig(configOf('partial', 1, 1, presetHeadMap('partial', 2, 2, 1, 1), 2, 2)));
     writeFileSync(join(dir, 'text.txt'), 'the dog\n');
-    const args = ['train', config, '--data', join(dir, 'text.txt'), '--out', join(dir, 'run')];
+    // Data and tokenizer are checked before the interpreter, so they must be good here.
+    const args = ['train', config, '--data', join(dir, 'text.txt'), '--tokenizer', join(root, 'media', 'sample', 'tokenizer.json'), '--out', join(dir, 'run')];
     const missing = run(...args, '--python', join(dir, 'no-such-python'));
     assert.equal(missing.code, 2);
     assert.match(missing.stderr.trim(), /^attention-reuse: Python interpreter ".*no-such-python" was not found; pass --python PATH/);

@@ -64,7 +64,7 @@ function newestSource() {
     if (!s.isDirectory()) return s.mtimeMs;
     return Math.max(s.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
   };
-  return Math.max(...['analysis', 'extension', 'webview', 'media', 'package.json', '.vscodeignore'].map((f) => newest(join(root, f))));
+  return Math.max(...['analysis', 'extension', 'webview', 'protocol', 'media', 'package.json', '.vscodeignore'].map((f) => newest(join(root, f))));
 }
 
 async function main() {

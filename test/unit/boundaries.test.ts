@@ -56,7 +56,7 @@ describe('module boundaries (lint rules)', () => {
     );
     await refused(
       'analysis/probe.ts',
-      `import type { ToWebview } from '../webview/protocol';\nexport type T = ToWebview;\n`,
+      `import type { ToWebview } from '../webview/main';\nexport type T = ToWebview;\n`,
       /analysis\/ is pure/,
     );
   });
@@ -98,8 +98,18 @@ describe('module boundaries (lint rules)', () => {
     await allowed('analysis/planner/probe.ts', `import { join } from 'node:path';\nexport const j = join;\n`);
   });
 
+  it('protocol/ loads nothing but its own files; the host and the webview share it; extension/ reaches the webview only through it', async () => {
+    await allowed('protocol/probe.ts', `import type { ToWebview } from './messages';\nexport type T = ToWebview;\n`);
+    await refused('protocol/probe.ts', `import { h } from '../webview/dom';\nexport const x = h;\n`, /protocol\/ imports nothing but its own files/);
+    await refused('protocol/probe.ts', `import { join } from 'node:path';\nexport const x = join;\n`, /protocol\/ imports nothing but its own files/);
+    await refused('protocol/probe.ts', `import * as v from 'vscode';\nexport const x = v;\n`, /protocol\/ imports nothing but its own files/);
+    await allowed('webview/probe.ts', `import { RequestClient } from '../protocol/requests';\nexport const r = RequestClient;\n`);
+    await allowed('extension/probe.ts', `import { replyTo } from '../protocol/requests';\nexport const r = replyTo;\n`);
+    await refused('extension/probe.ts', `import { h } from '../webview/dom';\nexport const x = h;\n`, /only through protocol/);
+  });
+
   it('the sources keep every boundary', async () => {
-    const results = await eslint.lintFiles(['analysis', 'extension', 'webview']);
+    const results = await eslint.lintFiles(['analysis', 'extension', 'webview', 'protocol']);
     const broken = results.flatMap((r) =>
       r.messages.filter((m) => m.ruleId !== null && boundaryRules.has(m.ruleId)).map((m) => `${r.filePath}:${m.line} ${m.message}`),
     );

@@ -1,28 +1,14 @@
 // Protects the reuse config file (attention-reuse/config@1) and the token file: schema, semantic checks with field names, extra layers, the tokens@1 bytes.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { appendExactLayers, checkConfigAgainstAnalysis, checkReuseConfig, configSchema, configSchemaId, estimatesOf, formatReuseConfig } from '../../analysis/config/reuseConfig';
+import { appendExactLayers, checkConfigAgainstAnalysis, checkReuseConfig, configSchema, estimatesOf, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import { InputError } from '../../analysis/errors';
 import { costOf } from '../../analysis/planner/cost';
-import type { ReuseConfig } from '../../analysis/config/reuseConfig';
 import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFile';
 import { presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
+import { reuseConfigWith } from '../helpers/reuseConfigFixture';
 
-const sha = 'a'.repeat(64);
-
-function config(over: Partial<ReuseConfig> = {}): ReuseConfig {
-  return {
-    schema: configSchemaId,
-    source: { analysisSha256: sha, modelSha256: sha },
-    stack: 'encoder',
-    dims: { layers: 4, heads: 2, hidden: 8, ffn: 16, vocab: 20, maxPositions: 12 },
-    mode: 'partial',
-    P: 2,
-    K: 1,
-    heads: presetHeadMap('partial', 4, 2, 2, 1),
-    ...over,
-  };
-}
+const config = reuseConfigWith;
 
 /** JSON round trip, so that the checks see what a file would hold. */
 const copy = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;

@@ -6,7 +6,7 @@ import { costHelp } from '../../analysis/cli/costCommand';
 import { emitHelp } from '../../analysis/cli/emitCommand';
 import { checkReuseConfig, configSchema, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import { costOf } from '../../analysis/planner/cost';
-import { addReuseMode, modeRow, presetHeadMap, reuseModeNames, slotHeadMap } from '../../analysis/planner/modes';
+import { addReuseMode, modeRow, presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
 import type { ReuseModeRow } from '../../analysis/planner/modes';
 import { planStack } from '../../analysis/planner/plan';
 import { analysisWith } from '../helpers/analysisFixture';
@@ -22,7 +22,6 @@ const lastLayers: ReuseModeRow = {
   wholeLayers: true,
   candidates: (L, H) => Array.from({ length: L - 1 }, (_, i) => ({ P: i + 1, K: H })),
   placeHeads: true,
-  heads: (r) => slotHeadMap(lastLayers, r),
 };
 
 describe('reuse mode table', () => {

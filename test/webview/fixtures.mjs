@@ -103,11 +103,11 @@ export function attentionMatrix(q, k, shift, seed) {
   return out;
 }
 
-export function attentionMapMessage(requestId, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
+export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
   const n = tokens.length;
   return {
     type: 'attentionMap',
-    requestId,
+    inReplyTo,
     example,
     stack: 'encoder',
     layer,
@@ -150,7 +150,9 @@ export function planMessage(L, H) {
     c.pareto = !candidates.some((o) => o !== c && o.flopsRatio <= c.flopsRatio && o.similarityKept >= c.similarityKept && (o.flopsRatio < c.flopsRatio || o.similarityKept > c.similarityKept));
   }
   const recommended = candidates.findIndex((c) => c.mode === 'partial' && c.P === L - 2 && c.K === Math.max(1, H / 2));
-  return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended };
+  // The labels as analysis/planner/modes.ts words them; the host sends them with the plan.
+  const modes = [{ name: 'partial', label: 'Partial' }, { name: 'full', label: 'Full' }];
+  return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended, modes };
 }
 
 export function metricsMessage(run, from, count, reset = false) {

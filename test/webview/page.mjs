@@ -103,9 +103,20 @@ export async function openPanel(context, { theme = 'dark', width = 1200, height 
   return { page, errors };
 }
 
-/** Posts a host message to the webview. */
+/**
+ * Posts a host message to the webview and resolves once the page has handled it: a listener
+ * added after the panel's runs after the panel's handler and the promise reactions it started
+ * (a reply settles a promise), so no test reads the page before the message has arrived.
+ */
 export async function send(page, message) {
-  await page.evaluate((m) => window.postMessage(window.__revive(m), '*'), message);
+  await page.evaluate(
+    (m) =>
+      new Promise((resolve) => {
+        window.addEventListener('message', () => resolve(), { once: true });
+        window.postMessage(window.__revive(m), '*');
+      }),
+    message,
+  );
 }
 
 export async function posted(page) {

@@ -160,8 +160,8 @@ describe('panel webview', () => {
       await page.locator('[data-action="show-attention"]').click();
       const req = await lastPosted(page, 'requestAttentionMap');
       assert.ok(req, 'Show did not post requestAttentionMap');
-      assert.deepEqual({ ...req, requestId: 0 }, { type: 'requestAttentionMap', requestId: 0, example: 0, stack: 'encoder', layer: 1, head: 0 });
-      await send(page, attentionMapMessage(req.requestId, { tokens }));
+      assert.deepEqual({ ...req, messageId: 0 }, { type: 'requestAttentionMap', messageId: 0, example: 0, stack: 'encoder', layer: 1, head: 0 });
+      await send(page, attentionMapMessage(req.messageId, { tokens }));
       await page.waitForFunction(() => document.querySelector('.attention-canvas')?.dataset.grid);
       assert.equal(await page.locator('img').count(), 0, 'a token became an <img> element');
       assert.equal(await page.locator('b').count(), 0, 'a token became a <b> element');
@@ -191,13 +191,14 @@ describe('panel webview', () => {
       const first = await lastPosted(page, 'requestAttentionMap');
       await page.locator('[data-action="show-attention"]').click();
       const second = await lastPosted(page, 'requestAttentionMap');
-      assert.notEqual(first.requestId, second.requestId, 'two requests share a requestId');
-      await send(page, attentionMapMessage(first.requestId, { tokens: ['stale', 'reply'] }));
+      assert.notEqual(first.messageId, second.messageId, 'two requests share a messageId');
+      await send(page, attentionMapMessage(first.messageId, { tokens: ['stale', 'reply'] }));
       await page.waitForTimeout(100);
       assert.equal(await page.locator('.attention-figure').first().isVisible(), false, 'a superseded reply was drawn');
-      // Built in the page and delivered with dispatchEvent, which runs the handler at once:
+      // Built in the page and delivered with dispatchEvent, which runs the handler at once; the
+      // reply settles a promise, so the drawing finishes in the microtasks before the next task:
       // the time measured is the webview's alone, not the test protocol's.
-      const ms = await page.evaluate(({ requestId, n }) => {
+      const ms = await page.evaluate(async ({ inReplyTo, n }) => {
         const map = (shift) => {
           const a = new Float32Array(n * n);
           for (let i = 0; i < n; i++) {
@@ -208,11 +209,12 @@ describe('panel webview', () => {
           return { shape: [n, n], data: a };
         };
         const tokens = Array.from({ length: n }, (_, i) => `tok${i}`);
-        const data = { type: 'attentionMap', requestId, example: 0, stack: 'encoder', layer: 1, head: 0, queryTokens: tokens, keyTokens: tokens, map: map(1), match: { layer: 0, head: 2, similarity: 0.8, map: map(0) } };
+        const data = { type: 'attentionMap', inReplyTo, example: 0, stack: 'encoder', layer: 1, head: 0, queryTokens: tokens, keyTokens: tokens, map: map(1), match: { layer: 0, head: 2, similarity: 0.8, map: map(0) } };
         const t0 = performance.now();
         window.dispatchEvent(new MessageEvent('message', { data }));
+        await new Promise((resolve) => setTimeout(resolve, 0));
         return performance.now() - t0;
-      }, { requestId: second.requestId, n: 512 });
+      }, { inReplyTo: second.messageId, n: 512 });
       assert.equal(await page.locator('.attention-canvas').first().getAttribute('data-grid').then((g) => g.split(',').slice(3).join()), '512,512', 'the 512-token map was not drawn');
       assert.ok(ms < 1000, `drawing two 512×512 maps took ${ms.toFixed(0)} ms`);
       console.log(`two 512×512 attention maps drawn in ${ms.toFixed(0)} ms`);
@@ -227,7 +229,7 @@ describe('panel webview', () => {
       await showAnalysis(page, [stack]);
       await page.locator('[data-action="show-attention"]').click();
       const req = await lastPosted(page, 'requestAttentionMap');
-      await send(page, { type: 'requestFailed', requestId: req.requestId, message: 'cannot find tokenizer.json' });
+      await send(page, { type: 'requestFailed', inReplyTo: req.messageId, message: 'cannot find tokenizer.json' });
       assert.equal(await page.locator('.attention .status').textContent(), 'cannot find tokenizer.json');
       await send(page, analysisMessage([stack], false));
       const n = (await posted(page)).length;
@@ -245,6 +247,8 @@ describe('panel webview', () => {
       await send(page, plan);
       await page.waitForSelector('.planner-body:not([hidden])');
       const rec = plan.candidates[plan.recommended];
+      const families = await page.locator('[data-control="family"] vscode-option').allTextContents();
+      assert.deepEqual(families.map((t) => t.trim()), plan.modes.map((m) => m.label), 'the family menu must list the labels the host sends (the mode table), in its order');
       assert.equal(await page.locator('[data-ratio="config"]').textContent(), `partial, P = ${rec.P}, K = ${rec.K} — Pareto-optimal, recommended`.replace(' — Pareto-optimal,', rec.pareto ? ' — Pareto-optimal,' : ' —'));
       assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(rec.flopsRatio.toFixed(3)), 'FLOPs ratio not shown');
       // Move K down one step: the ratios follow without a host round trip.

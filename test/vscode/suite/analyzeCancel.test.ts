@@ -8,17 +8,17 @@ import * as vscode from 'vscode';
 
 const extensionId = 'attention-reuse.attention-reuse';
 
-/** analysis/cli/analyzeCommand.ts as tsc built it into out/: the entry points analysisCommands.ts and the CLI call. */
-interface AnalyzeModule {
-  analyzeCommand(argv: string[], signal: AbortSignal): Promise<number>;
+/** analysis/app/analyze.ts as tsc built it into out/: the service analysisCommands.ts calls. */
+interface AnalyzeService {
   analyzeModel(
-    model: string,
-    flags: { source: { kind: 'text'; path: string; tokenizer: string }; examples: number; batch: number; ep: string; quiet: boolean },
-    shard: { index: number; count: number },
-    threads: number,
-    signal: AbortSignal,
-    onProgress?: (done: number, total: number) => void,
+    options: { model: string; source: { kind: 'text'; path: string; tokenizer: string }; examples: number; batch: number; ep: string; threads: number },
+    callbacks: { signal: AbortSignal; onProgress?: (done: number, total: number) => void },
   ): Promise<unknown>;
+}
+
+/** analysis/cli/analyzeCommand.ts as tsc built it into out/: the CLI's analyze. */
+interface AnalyzeCommandModule {
+  analyzeCommand(argv: string[], signal: AbortSignal): Promise<number>;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -31,7 +31,8 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 }
 
 suite('Cancelling an analysis', () => {
-  let analyze: AnalyzeModule;
+  let service: AnalyzeService;
+  let command: AnalyzeCommandModule;
   let sample: (name: string) => string;
   const out = mkdtempSync(join(tmpdir(), 'cancelled-analysis-'));
 
@@ -39,8 +40,10 @@ suite('Cancelling an analysis', () => {
     const extension = vscode.extensions.getExtension(extensionId);
     assert.ok(extension, `${extensionId} is not loaded`);
     await extension.activate();
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled module inside the loaded extension, found at run time
-    analyze = require(join(extension.extensionPath, 'out/analysis/cli/analyzeCommand.js')) as AnalyzeModule;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled modules inside the loaded extension, found at run time
+    service = require(join(extension.extensionPath, 'out/analysis/app/analyze.js')) as AnalyzeService;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- as above
+    command = require(join(extension.extensionPath, 'out/analysis/cli/analyzeCommand.js')) as AnalyzeCommandModule;
     sample = (name) => join(extension.extensionPath, 'media', 'sample', name);
   });
 
@@ -50,19 +53,18 @@ suite('Cancelling an analysis', () => {
     let abortedAt = 0;
     let doneAtAbort = 0;
     let total = 0;
-    const run = analyze.analyzeModel(
-      sample('model.onnx'),
-      { source: { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') }, examples: 300, batch: 4, ep: 'cpu', quiet: true },
-      { index: 0, count: 1 },
-      availableParallelism(),
-      abort.signal,
-      (done, all) => {
-        total = all;
-        if (done > 0 && !abort.signal.aborted) {
-          doneAtAbort = done;
-          abortedAt = Date.now();
-          abort.abort();
-        }
+    const run = service.analyzeModel(
+      { model: sample('model.onnx'), source: { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') }, examples: 300, batch: 4, ep: 'cpu', threads: availableParallelism() },
+      {
+        signal: abort.signal,
+        onProgress: (done, all) => {
+          total = all;
+          if (done > 0 && !abort.signal.aborted) {
+            doneAtAbort = done;
+            abortedAt = Date.now();
+            abort.abort();
+          }
+        },
       },
     );
     const err = await rejection(run);
@@ -76,7 +78,7 @@ suite('Cancelling an analysis', () => {
     this.timeout(60_000);
     const target = join(out, 'cancelled.analysis.json');
     const abort = new AbortController();
-    const run = analyze.analyzeCommand(
+    const run = command.analyzeCommand(
       [sample('model.onnx'), '--text', sample('sentences.txt'), '--tokenizer', sample('tokenizer.json'), '--batch', '2', '--ep', 'cpu', '--quiet', '--out', target],
       abort.signal,
     );

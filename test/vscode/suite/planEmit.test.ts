@@ -1,45 +1,26 @@
-// Protects Plan Reuse, Emit Reuse Config and the panel's config writer in the extension host:
+// Protects Plan Reuse, Emit Reuse Config and the panel's config writer (the API's writeCandidate) in the extension host:
 // planning the sample analysis in-process, writing configs that validate, refusing contradictory ones and never replacing a file unasked.
 import * as assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import type { AttentionReuseApi } from '../../../extension/api';
+import type { ReuseConfig } from '../../../analysis/config/reuseConfig';
+import type { Plan } from '../../../analysis/planner/plan';
+import type { WriteResult } from '../../../extension/planCommands';
 
 const extensionId = 'attention-reuse.attention-reuse';
 const untrusted = process.env.VSCODE_TEST_UNTRUSTED === '1';
 
 type HeadRole = 'exact' | 'skip' | { reuse: { layer: number; head: number } };
 
-/** The parts of analysis/planner/plan.ts's Plan these tests read. */
-interface PlanShape {
-  stack: string;
-  seqLen: number;
-  candidates: { mode: string; P: number; K: number; heads: HeadRole[][]; cost: { flopsRatio: number }; similarityKept: number | null }[];
-  pareto: number[];
-  recommended: number | null;
-  targetFlops: number;
-}
-
-interface WrittenConfig {
-  schema: string;
-  stack: string;
-  mode: string;
-  P: number;
-  K: number;
-  dims: { layers: number; heads: number };
-  heads: HeadRole[][];
-  estimates: { flopsRatio: number; similarityKept: number | null };
-}
-
-type WriteResult = { path: string; config: WrittenConfig } | { error: string } | undefined;
-
 /** analysis/config/reuseConfig.ts as tsc built it into out/ (the same checks the trainer's reader runs). */
 interface ReuseConfigModule {
-  checkReuseConfig(json: unknown, label: string): WrittenConfig;
+  checkReuseConfig(json: unknown, label: string): ReuseConfig;
 }
 
-function written(result: WriteResult, what: string): { path: string; config: WrittenConfig } {
+function written(result: WriteResult, what: string): { path: string; config: ReuseConfig } {
   assert.ok(result, `${what}: the command returned nothing (cancelled? it should not ask anything when given "out")`);
   assert.ok(!('error' in result), `${what}: ${'error' in result ? result.error : ''}`);
   return result;
@@ -53,14 +34,15 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
 (untrusted ? suite.skip : suite)('Plan and emit reuse configs', () => {
   let root = '';
   let analysisPath = '';
-  let plan: PlanShape;
+  let plan: Plan;
+  let api: AttentionReuseApi;
   const out = mkdtempSync(join(tmpdir(), 'reuse-configs-'));
 
   suiteSetup(async function () {
     this.timeout(120_000);
     const extension = vscode.extensions.getExtension(extensionId);
     assert.ok(extension, `${extensionId} is not loaded`);
-    await extension.activate();
+    api = await extension.activate();
     root = extension.extensionPath;
     const shown = await vscode.commands.executeCommand<{ path?: string } | undefined>('attentionReuse.analyzeSample');
     assert.ok(shown?.path && existsSync(shown.path), 'analyzeSample wrote no analysis file: see the "Attention Reuse" log');
@@ -68,7 +50,7 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
   });
 
   test('planReuse plans the sample analysis in-process and marks a Pareto front', async () => {
-    const result = await vscode.commands.executeCommand<{ analysisPath: string; plans: PlanShape[] } | undefined>('attentionReuse.planReuse', { analysisPath });
+    const result = await vscode.commands.executeCommand<{ analysisPath: string; plans: Plan[] } | undefined>('attentionReuse.planReuse', { analysisPath });
     assert.ok(result, 'planReuse returned nothing: see the "Attention Reuse" log');
     assert.equal(result.analysisPath, analysisPath);
     assert.equal(result.plans.length, 1, 'the sample model has one stack, so one plan');
@@ -88,12 +70,13 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
     assert.ok(plan.candidates[plan.recommended!].cost.flopsRatio <= plan.targetFlops + 1e-12, 'the recommended candidate exceeds the FLOPs target');
   });
 
-  test('the panel commands and hooks run without a dialog when given their arguments', async () => {
+  test('the panel commands and the API panel calls run without a dialog when given their arguments', async () => {
     await vscode.commands.executeCommand('attentionReuse.openAnalysis', vscode.Uri.file(analysisPath));
     await vscode.commands.executeCommand('attentionReuse.openPanel');
     assert.ok(plan, 'the plan test must run first');
-    await vscode.commands.executeCommand('attentionReuse.panel.showPlan', { stack: plan.stack, seqLen: plan.seqLen, recommended: null, candidates: [] });
-    await vscode.commands.executeCommand('attentionReuse.panel.appendMetrics', 'headless', [{ step: 1, loss: 2.5 }], true);
+    api.showPlan(plan);
+    api.showPlan({ ...plan, candidates: [], pareto: [], recommended: null });
+    api.appendMetrics('headless', [{ step: 1, loss: 2.5 }], true);
   });
 
   test('planReuse refuses a stack the analysis does not have, without throwing', async () => {
@@ -138,21 +121,21 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
     assert.equal(replaced.config.mode, 'full');
   });
 
-  test('writeReuseConfig writes the panel candidate as planned', async () => {
+  test('writeCandidate writes the panel candidate as planned', async () => {
     assert.ok(plan, 'the plan test must run first');
     const index = plan.recommended!;
     const candidate = plan.candidates[index];
     const target = join(out, 'recommended.reuse.json');
     const result = written(
-      await vscode.commands.executeCommand<WriteResult>('attentionReuse.writeReuseConfig', { analysisPath, stack: plan.stack, seqLen: plan.seqLen, candidate, out: target, open: false }),
-      'writeReuseConfig of the recommended candidate',
+      await api.writeCandidate({ analysisPath, stack: plan.stack, seqLen: plan.seqLen, candidate, out: target, open: false }),
+      'writeCandidate of the recommended candidate',
     );
     assert.deepEqual(result.config.heads, candidate.heads, 'the written head map differs from the planned one');
     assert.deepEqual([result.config.mode, result.config.P, result.config.K], [candidate.mode, candidate.P, candidate.K]);
-    assert.ok(Math.abs(result.config.estimates.flopsRatio - candidate.cost.flopsRatio) < 1e-12, 'the estimates disagree with the plan');
+    assert.ok(Math.abs(result.config.estimates!.flopsRatio - candidate.cost.flopsRatio) < 1e-12, 'the estimates disagree with the plan');
   });
 
-  test('writeReuseConfig refuses contradictory candidates and writes nothing', async () => {
+  test('writeCandidate refuses contradictory candidates and writes nothing', async () => {
     const exact = (): HeadRole[] => ['exact', 'exact', 'exact', 'exact'];
     // Full reuse in layers 1 and 2: every head borrows the layer-0 head that computed the tensor.
     const fullReuse = (): HeadRole[] => [0, 1, 2, 3].map((h) => ({ reuse: { layer: 0, head: h } }));
@@ -167,7 +150,7 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
     ];
     for (const { what, candidate, pattern } of cases) {
       const target = join(out, 'contradictory.reuse.json');
-      refused(await vscode.commands.executeCommand<WriteResult>('attentionReuse.writeReuseConfig', { analysisPath, stack: 'encoder', candidate, out: target, open: false }), pattern, what);
+      refused(await api.writeCandidate({ analysisPath, stack: 'encoder', candidate, out: target, open: false }), pattern, what);
       assert.equal(existsSync(target), false, `${what}: a file was written although the config was refused`);
     }
     refused(await vscode.commands.executeCommand<WriteResult>('attentionReuse.emitConfig', { analysisPath, mode: 'partial', K: 9, out: join(out, 'k9.reuse.json'), open: false }), /K|heads/, 'K = 9 on 4 heads');

@@ -4,15 +4,10 @@ import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import type { AttentionReuseApi } from '../../../extension/api';
 
 const extensionId = 'attention-reuse.attention-reuse';
 const untrusted = process.env.VSCODE_TEST_UNTRUSTED === '1';
-
-interface Effective {
-  settings: Record<string, unknown>;
-  python: { path: string; from: string };
-  outputFolder: string;
-}
 
 interface Property {
   type: string;
@@ -22,7 +17,12 @@ interface Property {
   maximum?: number;
 }
 
-const effective = () => vscode.commands.executeCommand<Effective>('attentionReuse.settings.effective');
+/** The settings as the extension applies them, through the API activate() returns. */
+const effective = async () => {
+  const api = await vscode.extensions.getExtension<AttentionReuseApi>(extensionId)?.activate();
+  assert.ok(api?.effectiveSettings, 'activate() returned no API with effectiveSettings (extension/api.ts)');
+  return api.effectiveSettings();
+};
 
 (untrusted ? suite.skip : suite)('Settings, trust capability and walkthrough', () => {
   let pkg: {

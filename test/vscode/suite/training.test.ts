@@ -94,7 +94,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
       'metrics.jsonl should hold steps 1..3 (did the trainer run with the sample tokens?)',
     );
     assert.ok(lines.every((l) => Number.isFinite(l.loss)), 'a loss in metrics.jsonl is not a number');
-    assert.equal(result.metricsForwarded, 3, 'the metrics watcher did not hand every line to attentionReuse.panel.appendMetrics');
+    assert.equal(result.metricsForwarded, 3, 'the metrics watcher did not hand every line to the panel (PanelHub.appendMetrics)');
     assert.ok(existsSync(join(runDir, 'model.pt')), 'the trainer wrote no model.pt');
   });
 

@@ -1,7 +1,11 @@
 /**
  * Messages between the extension host and the panel webview (types only; both sides import
- * it). Large matrices travel as flat typed arrays with their shape, which VS Code passes to
- * the webview without turning every number into JSON text. Indices are 0-based (DESIGN.md).
+ * it, and this folder's tsconfig has neither the DOM nor vscode, so neither leaks in). Large
+ * matrices travel as flat typed arrays with their shape, which VS Code passes to the webview
+ * without turning every number into JSON text. Indices are 0-based (DESIGN.md).
+ *
+ * A request carries a `messageId`; its reply carries the same number as `inReplyTo`, and
+ * `Exchanges` ties each request type to the reply it gets (see requests.ts).
  */
 
 /** A row-major array of any rank: `data.length` is the product of `shape`. */
@@ -47,6 +51,14 @@ export interface AnalysisInfo {
 
 /** Role of one head in a reuse configuration (mirrors the planner's `HeadEntry`). */
 export type HeadRole = 'exact' | 'skip' | { reuse: { layer: number; head: number } };
+
+/** A reuse mode as menus name it (a row of analysis/planner/modes.ts, which the webview cannot import). */
+export interface ModeLabel {
+  /** As files and options spell it, e.g. `all-end`. */
+  name: string;
+  /** A few words for menus, e.g. "All at the end". */
+  label: string;
+}
 
 /** One configuration the planner scored. */
 export interface PlanCandidate {
@@ -100,7 +112,7 @@ export interface AnalysisMessage {
 /** Reply to `requestAttentionMap`: one head's attention on one example, and its best match one layer down. */
 export interface AttentionMapMessage {
   type: 'attentionMap';
-  requestId: number;
+  inReplyTo: number;
   example: number;
   stack: string;
   layer: number;
@@ -114,10 +126,10 @@ export interface AttentionMapMessage {
   match: { layer: number; head: number; similarity: number; map: Tensor<Float32Array> } | null;
 }
 
-/** Reply to a request that could not be served. */
+/** Reply to any request that could not be served. */
 export interface RequestFailedMessage {
   type: 'requestFailed';
-  requestId: number;
+  inReplyTo: number;
   message: string;
 }
 
@@ -130,6 +142,8 @@ export interface PlanCandidatesMessage {
   candidates: PlanCandidate[];
   /** Index into `candidates` the planner recommends; null if none. */
   recommended: number | null;
+  /** The modes of `candidates`, in the order the mode table lists them. */
+  modes: ModeLabel[];
 }
 
 /** Training metrics to append to the loss chart (`reset` starts a new run). */
@@ -167,7 +181,7 @@ export interface ReadyMessage {
 /** Ask for one head's attention on one example (answered by `attentionMap` or `requestFailed`). */
 export interface RequestAttentionMapMessage {
   type: 'requestAttentionMap';
-  requestId: number;
+  messageId: number;
   example: number;
   stack: string;
   layer: number;
@@ -228,3 +242,21 @@ export type FromWebview =
   | RunCommandMessage
   | LogMessage;
 
+
+// ---- request → reply ----
+
+/** Each request the webview can make and the reply it gets (or `requestFailed`). */
+export interface Exchanges {
+  requestAttentionMap: { request: RequestAttentionMapMessage; reply: AttentionMapMessage };
+}
+
+export type RequestType = keyof Exchanges;
+export type RequestMessage<T extends RequestType = RequestType> = Exchanges[T]['request'];
+export type Reply<T extends RequestType = RequestType> = Exchanges[T]['reply'];
+export type ReplyMessage<T extends RequestType = RequestType> = Reply<T> | RequestFailedMessage;
+
+type Holds<T extends true> = T;
+/** Fails to compile when a message carries a `messageId` but `Exchanges` names no reply for it. */
+export type EveryRequestHasAReply = Holds<[Exclude<Extract<FromWebview, { messageId: number }>['type'], RequestType>] extends [never] ? true : false>;
+/** Fails to compile when an `Exchanges` entry is filed under another type than its request's. */
+export type ExchangesFiledByType = Holds<{ [T in RequestType]: RequestMessage<T> extends FromWebview & { type: T } ? true : false }[RequestType]>;

@@ -1,0 +1,130 @@
+// Protects the host end of the panel protocol outside VS Code: nothing is posted before `ready`, a view that says
+// `ready` catches up at once, requests are answered with their messageId, and the panel's choices reach features as typed events.
+import { fake, fakeContext, recordingLog, vscodeStandIn } from '../helpers/vscodeStandIn';
+import { strict as assert } from 'node:assert';
+import { beforeEach, describe, it } from 'node:test';
+import type * as vscode from 'vscode';
+import { planStack } from '../../analysis/planner/plan';
+import { AnalysisStore } from '../../extension/analysisStore';
+import type { ChosenCandidate } from '../../extension/panelHub';
+import { PanelHub } from '../../extension/panelHub';
+import { SettingsReader } from '../../extension/settings';
+import type { ToWebview } from '../../protocol/messages';
+import { analysisWith } from '../helpers/analysisFixture';
+
+/** Three layers of two heads; heads further apart are less alike. */
+const L = 3;
+const H = 2;
+const similarity = (a: number, b: number) => (a === b ? 1 : 0.9 - 0.1 * Math.abs(a - b));
+const file = analysisWith(
+  Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, l2) => Array.from({ length: H }, (_, h2) => similarity(l * H + h, l2 * H + h2))))),
+  Array.from({ length: L }, () => new Array<number>(H).fill(0.3)),
+  { hidden: 8, ffn: 16, vocab: 20, maxPositions: 8 },
+);
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+function setUp() {
+  const log = recordingLog();
+  const state = new Map<string, unknown>();
+  const analyses = new AnalysisStore({ get: <T>(k: string) => state.get(k) as T, update: async (k: string, v: unknown) => void state.set(k, v) });
+  const settings = new SettingsReader(fakeContext() as unknown as vscode.ExtensionContext, log as unknown as vscode.LogOutputChannel);
+  const hub = new PanelHub(log as unknown as vscode.LogOutputChannel, settings, analyses);
+  const view = (host: 'sidebar' | 'editor' = 'editor') => {
+    const posted: ToWebview[] = [];
+    const incoming = new vscodeStandIn.EventEmitter<unknown>();
+    const webview = { postMessage: async (m: ToWebview) => void posted.push(m), onDidReceiveMessage: incoming.event };
+    const connection = hub.connect(webview as unknown as vscode.Webview, host);
+    return {
+      posted,
+      connection,
+      send: async (m: unknown) => {
+        incoming.fire(m);
+        await flush();
+      },
+    };
+  };
+  return { hub, view, log, state };
+}
+
+describe('PanelHub', () => {
+  beforeEach(() => fake.reset());
+
+  it('posts nothing before ready, then settings and the analysis at once', async () => {
+    const { hub, view, state } = setUp();
+    const v = view('sidebar');
+    await hub.show({ file, path: '/tmp/a.analysis.json', label: 'sample' });
+    hub.appendMetrics('run', [{ step: 1, loss: 3 }]);
+    assert.equal(v.posted.length, 0, 'the protocol says the host never posts before ready');
+    assert.equal((state.get('attentionReuse.lastAnalysis') as { label?: string }).label, 'sample', 'a shown analysis is remembered for the next window');
+    await v.send({ type: 'ready' });
+    assert.deepEqual(
+      v.posted.map((m) => m.type),
+      ['settings', 'analysis', 'metrics'],
+      'a view that says ready must catch up with everything shown so far',
+    );
+    assert.deepEqual(v.posted[0], { type: 'settings', theme: 'dark', host: 'sidebar' });
+  });
+
+  it('answers a request with its messageId, as requestFailed when the inputs are unknown', async () => {
+    const { hub, view } = setUp();
+    const v = view();
+    await v.send({ type: 'ready' });
+    await hub.show({ file, label: 'no inputs' });
+    v.posted.length = 0;
+    await v.send({ type: 'requestAttentionMap', messageId: 41, example: 0, stack: 'encoder', layer: 1, head: 0 });
+    assert.equal(v.posted.length, 1);
+    const reply = v.posted[0];
+    assert.equal(reply.type, 'requestFailed');
+    assert.equal(reply.type === 'requestFailed' && reply.inReplyTo, 41, 'the reply must name the request it answers');
+  });
+
+  it('drops malformed messages with a warning', async () => {
+    const { view, log } = setUp();
+    const v = view();
+    await v.send({ type: 'ready' });
+    v.posted.length = 0;
+    await v.send({ type: 'runCommand', command: 'workbench.action.terminal.new' });
+    assert.equal(v.posted.length, 0);
+    assert.equal(fake.executed.length, 0, 'an unchecked command must never run');
+    assert.ok(log.lines.some((l) => l.startsWith('warn panel: ignored a message')), log.lines.join('\n'));
+  });
+
+  it('hands "Emit config" to the planner feature as the typed candidate of the plan it showed', async () => {
+    const { hub, view, log } = setUp();
+    const v = view();
+    await v.send({ type: 'ready' });
+    await hub.show({ file, path: '/tmp/a.analysis.json', label: 'a' });
+    const plan = planStack(file.stacks[0]);
+    hub.showPlan(plan);
+    assert.equal(v.posted.at(-1)?.type, 'planCandidates');
+    const chosen: ChosenCandidate[] = [];
+    hub.onDidChooseCandidate((c) => chosen.push(c));
+    await v.send({ type: 'emitConfig', stack: 'encoder', candidate: 1 });
+    assert.equal(chosen.length, 1);
+    assert.equal(chosen[0].candidate, plan.candidates[1], 'the candidate must be the planner object, not a copy from the webview');
+    assert.equal(chosen[0].analysis.path, '/tmp/a.analysis.json');
+    await v.send({ type: 'emitConfig', stack: 'encoder', candidate: 999 });
+    assert.equal(chosen.length, 1, 'a candidate the panel was never sent is not written');
+    assert.ok(log.lines.some((l) => l.includes('which the panel was never sent')));
+  });
+
+  it("passes a layer-pair selection to the other views only, and restarts a run's curve when another run starts", async () => {
+    const { hub, view } = setUp();
+    const a = view('sidebar');
+    const b = view('editor');
+    await a.send({ type: 'ready' });
+    await b.send({ type: 'ready' });
+    a.posted.length = 0;
+    b.posted.length = 0;
+    await a.send({ type: 'selectLayerPair', stack: 'encoder', layer: 0, otherLayer: 1 });
+    assert.equal(a.posted.length, 0, 'the view that selected the pair knows it already');
+    assert.deepEqual(b.posted, [{ type: 'focusLayerPair', stack: 'encoder', layer: 0, otherLayer: 1 }]);
+    hub.appendMetrics('one', [{ step: 1, loss: 2 }]);
+    hub.appendMetrics('two', [{ step: 1, loss: 5 }]);
+    const late = view();
+    await late.send({ type: 'ready' });
+    const runs = late.posted.filter((m) => m.type === 'metrics').map((m) => m.type === 'metrics' && m.run);
+    assert.deepEqual(runs, ['two'], 'a view opened later gets the current run only');
+    hub.dispose();
+  });
+});
