@@ -94,6 +94,9 @@ export interface MeasuredPlan extends Plan {
 /** Scores every candidate of the plan by measurement on the model. */
 export async function planMeasured(options: MeasuredPlanOptions, callbacks: ServiceCallbacks = {}): Promise<{ analysis: AnalysisFile; plan: MeasuredPlan }> {
   const { signal, onProgress, onNote } = callbacks;
+  if ((options.extraLayers ?? 0) > 0) {
+    throw new InputError('{field} plans layers the model does not have, so they cannot be measured on it: plan them without --model', 'extraLayers');
+  }
   const output: OutputOptions = { overwrite: options.force === true, inputs: [options.analysis, options.model, options.source.path] };
   // The output is checked before any work, and again when it is written.
   if (options.out) await checkOutput(options.out, output);

@@ -254,6 +254,11 @@ export async function checkOutput(target: string, options: OutputOptions): Promi
   });
 }
 
+/** Removes a file if it is there (a stale output of an earlier run). */
+export async function removeFile(path: string): Promise<void> {
+  await guarded('remove', path, () => fileSystem.rm(path, { force: true }));
+}
+
 /** A temporary path beside `target`: written first, then renamed onto it. */
 export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${Date.now()}.tmp`);

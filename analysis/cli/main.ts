@@ -7,6 +7,7 @@ import { mergeCommand, mergeHelp } from './mergeCommand';
 import { costCommand, costHelp } from './costCommand';
 import { planCommand, planHelp } from './planCommand';
 import { emitCommand, emitHelp } from './emitCommand';
+import { tokenizeCommand, tokenizeHelp } from './tokenizeCommand';
 import { trainCommand, trainHelp } from './trainCommand';
 import { whatifCommand, whatifHelp } from './whatifCommand';
 
@@ -18,6 +19,7 @@ const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => P
   cost: { run: costCommand, help: costHelp },
   plan: { run: planCommand, help: planHelp },
   emit: { run: emitCommand, help: emitHelp },
+  tokenize: { run: tokenizeCommand, help: tokenizeHelp },
   train: { run: trainCommand, help: trainHelp },
   whatif: { run: whatifCommand, help: whatifHelp },
 };

@@ -6,11 +6,12 @@
 // this machine in this run; the first three batches of each are warm-up, and the ONNX Runtime,
 // extraction and analysis figures are the better of two interleaved rounds. While each runs,
 // the CPU time other processes used is sampled from /proc/stat and reported as "other load"
-// (cores), and each process estimates the clock before and after. About 18 minutes on 2 cores.
-// Then (figure "reuse") the what-if rewrite of BERT-base shape for full reuse P = 6, K = 12
-// against the original, both in one process interleaved batch by batch, at 128 and 512 tokens.
-// Prints a table and writes the figures to .artifacts/bench/.
-//   node scripts/bench/run.mjs [--quick] [--case bert-base|long|reuse] [--no-memory]
+// (cores), and each process estimates the clock before and after. Then (figure "reuse") the
+// what-if rewrite of BERT-base shape for full reuse P = 6, K = 12 against the original, both in
+// one process interleaved batch by batch, at 128 and 512 tokens; then the reference trainer's
+// tokens/s on a BERT-base-shaped reuse model and its baseline, fp32 and bf16 (trainer.mjs).
+// About 35 minutes on 2 cores. Prints a table and writes the figures to .artifacts/bench/.
+//   node scripts/bench/run.mjs [--quick] [--case bert-base|long|reuse|trainer] [--no-memory]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -19,6 +20,8 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pseudoRandom } from '../../test/helpers/random.mjs';
+import { machineBusySeconds } from './load.mjs';
+import { benchTrainer, formatTrainer } from './trainer.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cacheDir = join(root, '.cache', 'bench');
@@ -63,13 +66,6 @@ function prepare(c, count) {
     writeFileSync(inputs, lines.join('\n') + '\n');
   }
   return { model, inputs };
-}
-
-/** Busy CPU seconds of the whole machine so far (/proc/stat, all cores). */
-function machineBusySeconds() {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = fields;
-  return (user + nice + system + irq + softirq + steal) / 100;
 }
 
 /** Runs one measurement in a child process; adds the CPU other processes used meanwhile. */
@@ -186,6 +182,11 @@ function fullReuseConfig(model, P) {
   return path;
 }
 
+if (!only || only === 'trainer') {
+  console.log(`\ntrainer: BERT-base shape, full reuse K = 12 in layers 1..6 and no reuse, fp32 and bf16, ${cores} threads`);
+  report.trainer = benchTrainer({ root, python, cores, quick, cacheDir });
+}
+
 // ---- Table ----
 const fmt = (x, digits = 2) => (x === undefined || x === null || Number.isNaN(x) ? '—' : x.toFixed(digits));
 console.log('\n' + '='.repeat(100));
@@ -227,6 +228,7 @@ if (report.reuse) {
     console.log(`  ${String(r.tokens).padStart(4)} tokens, batch ${r.batch}, ${r.examples} examples: ${rows.join('; ')}`);
   }
 }
+if (report.trainer) console.log(formatTrainer(report.trainer));
 mkdirSync(artifacts, { recursive: true });
 const file = join(artifacts, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));
