@@ -77,6 +77,8 @@ export const modelProblemWords: Readonly<Record<ModelProblemKind, { title: strin
   },
 };
 
+export const showLogHint = '"Show Log" opens the Attention Reuse log with every step of the run.';
+
 /** What to do after a failed analysis, one sentence each: the setting to change, then the log. */
 export function failureHints(err: unknown): string[] {
   const hints: string[] = [];
@@ -84,6 +86,6 @@ export function failureHints(err: unknown): string[] {
   if (setting) hints.push(`Change the ${setting} setting (Settings › Extensions › Attention Reuse) and analyze again.`);
   else if (err instanceof InputError) hints.push('Fix the file the message names, or pick other inputs, and analyze again.');
   else hints.push('This looks like a bug in Attention Reuse: the log has the details; please report it with the model’s inspect output.');
-  hints.push('"Show Log" opens the Attention Reuse log with every step of the run.');
+  hints.push(showLogHint);
   return hints;
 }

@@ -3,7 +3,7 @@
  * `.onnx` editor and the panel show it, and the messages of the `.onnx` editor's own small
  * page. Types only, like messages.ts.
  */
-import type { ReadyMessage, SettingsMessage } from './messages';
+import type { ReadyMessage } from './messages';
 
 /** Why the tool cannot analyze a model (analysis/app/model.ts `ModelProblemKind`). */
 export type ModelProblemKind = 'unreadable' | 'fusedAttention' | 'noAttention' | 'externalData';
@@ -43,5 +43,5 @@ export interface ModelActionMessage {
   action: 'analyze' | 'inspectInPanel' | 'showLog';
 }
 
-export type ToModelEditor = SettingsMessage | ModelSummaryMessage;
+export type ToModelEditor = ModelSummaryMessage;
 export type FromModelEditor = ReadyMessage | ModelActionMessage;
