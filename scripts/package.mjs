@@ -145,7 +145,7 @@ function allowedFor(target) {
     /^\[Content_Types\]\.xml$/,
     /^extension\/(package\.json|readme\.md|LICENSE\.txt)$/,
     /^extension\/docs\/(formats|planning)\.md$/,
-    /^extension\/dist\/(extension|webview|cli|kernelWorker)\.js$/,
+    /^extension\/dist\/(extension|webview|modelEditor|notebookRenderer|cli|kernelWorker)\.js$/,
     /^extension\/media\/(icons|sample|schemas|trainer|walkthrough)\/[^/]+$/,
     /^extension\/media\/[^/]+\.css$/,
     /^extension\/node_modules\/onnxruntime-node\/(package\.json|dist\/[^/]+\.js)$/,
@@ -173,6 +173,9 @@ export function checkVsix(target, buffer) {
     'extension/package.json',
     'extension/dist/extension.js',
     'extension/dist/webview.js',
+    // The .onnx editor's page and the notebook renderer (package.json customEditors, notebookRenderer).
+    'extension/dist/modelEditor.js',
+    'extension/dist/notebookRenderer.js',
     'extension/dist/cli.js',
     // The similarity kernel's worker thread: the CLI and the extension start it from dist/.
     'extension/dist/kernelWorker.js',
