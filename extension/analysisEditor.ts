@@ -18,7 +18,9 @@ export class AnalysisEditor implements vscode.CustomReadonlyEditorProvider {
   ) {}
 
   static register(context: vscode.ExtensionContext, deps: Deps): vscode.Disposable {
-    return vscode.window.registerCustomEditorProvider(analysisEditorViewType, new AnalysisEditor(context, deps), { supportsMultipleEditorsPerDocument: true });
+    return vscode.window.registerCustomEditorProvider(analysisEditorViewType, new AnalysisEditor(context, deps), {
+      supportsMultipleEditorsPerDocument: true,
+    });
   }
 
   openCustomDocument(uri: vscode.Uri): vscode.CustomDocument {
@@ -35,7 +37,15 @@ export class AnalysisEditor implements vscode.CustomReadonlyEditorProvider {
         await hub.showFile(path, vscode.workspace.asRelativePath(document.uri));
       } catch (err) {
         output.error(`open ${path}: ${userMessage(err)}`);
-        hub.setRunStatus({ state: 'failed', label: vscode.workspace.asRelativePath(document.uri), at: Date.now(), message: fullMessage(err), hints: ['Open the file as JSON to see what it holds: an analysis file is written by "Analyze Attention" or `attention-reuse analyze`.'] });
+        hub.setRunStatus({
+          state: 'failed',
+          label: vscode.workspace.asRelativePath(document.uri),
+          at: Date.now(),
+          message: fullMessage(err),
+          hints: [
+            'Open the file as JSON to see what it holds: an analysis file is written by "Analyze Attention" or `attention-reuse analyze`.',
+          ],
+        });
       }
     };
     const focus = panel.onDidChangeViewState((e) => {

@@ -71,7 +71,15 @@ export class AnalysisRuns {
       const { examples, batchSize, executionProvider } = settings.read();
       const out = analysisFileFor(join(settings.outputFolder(), 'analyses'), request.stem, new Date());
       // analyzeModel checks `out` before any work (never an input, never an existing file) and writes it at the end.
-      const options: AnalyzeOptions = { model: request.model, source: request.source, examples, batch: batchSize, ep: executionProvider, out, force: false };
+      const options: AnalyzeOptions = {
+        model: request.model,
+        source: request.source,
+        examples,
+        batch: batchSize,
+        ep: executionProvider,
+        out,
+        force: false,
+      };
       panel.setRunStatus({ state: 'running', label: request.label, at: Date.now() });
       const file = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Attention Reuse: analyzing ${request.label}`, cancellable: true },
@@ -93,7 +101,9 @@ export class AnalysisRuns {
           }
         },
       );
-      output.info(`analyze ${request.model}: ${file.run.examples} examples, ${file.run.executionProvider}, ${file.run.seconds.toFixed(1)} s → ${out}`);
+      output.info(
+        `analyze ${request.model}: ${file.run.examples} examples, ${file.run.executionProvider}, ${file.run.seconds.toFixed(1)} s → ${out}`,
+      );
       const shown: ShownAnalysis = { file, path: out, label: request.label, source: request.source };
       panel.setRunStatus(null);
       await panel.show(shown, { reveal: true });
@@ -115,7 +125,13 @@ export class AnalysisRuns {
   refuseModel(label: string, summary: ModelSummaryPayload): void {
     const problem = summary.problem;
     if (!problem) return;
-    this.fail(label, summary.path, `${problem.title}. ${problem.message}`, [...problem.hints, showLogHint], `${problem.title}: ${problem.message}`);
+    this.fail(
+      label,
+      summary.path,
+      `${problem.title}. ${problem.message}`,
+      [...problem.hints, showLogHint],
+      `${problem.title}: ${problem.message}`,
+    );
   }
 
   /** Shows a failure in full in the panel, and in one line in a notification with "Show in Panel" and "Show Log". */
@@ -123,10 +139,12 @@ export class AnalysisRuns {
     const { output, panel } = this.deps;
     output.error(`analyze ${model}: ${oneLine}`);
     panel.setRunStatus({ state: 'failed', label, at: Date.now(), message, hints });
-    void vscode.window.showErrorMessage(`Attention Reuse: could not analyze ${label}: ${oneLine}`, 'Show in Panel', 'Show Log').then((answer) => {
-      if (answer === 'Show in Panel') panel.revealDetail();
-      else if (answer === 'Show Log') output.show(true);
-    });
+    void vscode.window
+      .showErrorMessage(`Attention Reuse: could not analyze ${label}: ${oneLine}`, 'Show in Panel', 'Show Log')
+      .then((answer) => {
+        if (answer === 'Show in Panel') panel.revealDetail();
+        else if (answer === 'Show Log') output.show(true);
+      });
   }
 
   /** Cancels the running analysis, if any. */

@@ -49,7 +49,11 @@ function filesBeside(model: string): string[] {
 }
 
 /** The choices, best first: the first is what the quick pick preselects. */
-export function suggestSources(model: string, summary: Pick<ModelSummary, 'tokenInput' | 'dims'>, sample: SampleInputs): SourceSuggestion[] {
+export function suggestSources(
+  model: string,
+  summary: Pick<ModelSummary, 'tokenInput' | 'dims'>,
+  sample: SampleInputs,
+): SourceSuggestion[] {
   const dir = dirname(model);
   const stem = basename(model).replace(/\.onnx$/i, '');
   const files = filesBeside(model);
@@ -64,13 +68,21 @@ export function suggestSources(model: string, summary: Pick<ModelSummary, 'token
   const tokenizer = files.includes('tokenizer.json') ? join(dir, 'tokenizer.json') : undefined;
   if (takesText && tokenizer) {
     for (const name of files.filter((f) => textFile.test(f)).slice(0, maxTextFiles)) {
-      out.push({ label: name, description: 'text beside the model, one example per line, with its tokenizer.json', source: { kind: 'text', path: join(dir, name), tokenizer } });
+      out.push({
+        label: name,
+        description: 'text beside the model, one example per line, with its tokenizer.json',
+        source: { kind: 'text', path: join(dir, name), tokenizer },
+      });
     }
   }
   if (takesText) {
     const vocab = summary.dims?.vocab ?? null;
     if (tokenizer) {
-      out.push({ label: 'Sample sentences', description: 'bundled English sentences, with the tokenizer.json beside the model', source: { kind: 'text', path: sample.sentences, tokenizer } });
+      out.push({
+        label: 'Sample sentences',
+        description: 'bundled English sentences, with the tokenizer.json beside the model',
+        source: { kind: 'text', path: sample.sentences, tokenizer },
+      });
     } else if (vocab === sample.vocabSize) {
       out.push({
         label: 'Sample sentences',
@@ -78,7 +90,13 @@ export function suggestSources(model: string, summary: Pick<ModelSummary, 'token
         source: { kind: 'text', path: sample.sentences, tokenizer: sample.tokenizer },
       });
     }
-    out.push({ label: 'A text file…', description: tokenizer ? 'one example per line, with the tokenizer.json beside the model' : 'one example per line; then the model’s tokenizer.json', ask: 'text' });
+    out.push({
+      label: 'A text file…',
+      description: tokenizer
+        ? 'one example per line, with the tokenizer.json beside the model'
+        : 'one example per line; then the model’s tokenizer.json',
+      ask: 'text',
+    });
   }
   out.push({ label: 'A JSONL file…', description: 'one example of named input tensors per line', ask: 'jsonl' });
   return out;

@@ -23,7 +23,17 @@ export const modelEditorAnyViewType = 'attentionReuse.modelAny';
 /** A summary of a file that is not a model the tool can read at all (missing, unreadable, too large). */
 function unreadable(path: string, err: unknown): ModelSummaryPayload {
   const message = userMessage(err);
-  return modelSummaryPayload({ model: path, bytes: 0, opset: null, producer: null, inputs: [], tokenInput: null, stacks: [], dims: null, problem: { kind: 'unreadable', message } });
+  return modelSummaryPayload({
+    model: path,
+    bytes: 0,
+    opset: null,
+    producer: null,
+    inputs: [],
+    tokenInput: null,
+    stacks: [],
+    dims: null,
+    problem: { kind: 'unreadable', message },
+  });
 }
 
 /** Reads a model's summary as the editor and the panel show it; never throws for a bad file. */
@@ -82,7 +92,9 @@ export class ModelEditor implements vscode.CustomReadonlyEditorProvider {
       }),
     );
     // A model exported again under the same name is read again.
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.joinPath(uri, '..'), basename(uri.fsPath)));
+    const watcher = vscode.workspace.createFileSystemWatcher(
+      new vscode.RelativePattern(vscode.Uri.joinPath(uri, '..'), basename(uri.fsPath)),
+    );
     const reread = async () => {
       summary = undefined;
       post({ type: 'modelSummary', summary: await read() });

@@ -23,7 +23,12 @@ export interface AnalysisStackFields {
 }
 
 /** Flattens nested arrays of a known shape into one typed array, checking every length. */
-export function flat<T extends Float64Array | Int32Array>(Type: new (n: number) => T, nested: unknown, shape: number[], what: string): Tensor<T> {
+export function flat<T extends Float64Array | Int32Array>(
+  Type: new (n: number) => T,
+  nested: unknown,
+  shape: number[],
+  what: string,
+): Tensor<T> {
   const size = shape.reduce((a, b) => a * b, 1);
   const out = new Type(size);
   let at = 0;

@@ -36,4 +36,3 @@ export function layerPairSpec(stack: StackData): GridSpec {
     describe: (l, l2) => describePair(stack, l, l2),
   };
 }
-

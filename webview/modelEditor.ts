@@ -18,7 +18,11 @@ window.addEventListener('message', (event: MessageEvent<ToModelEditor>) => {
   replace(
     root,
     msg.summary
-      ? modelSummaryView(msg.summary, { heading: 'h1', actions: ['analyze', 'inspectInPanel', 'showLog'], onAction: (action) => post({ type: 'modelAction', action }) })
+      ? modelSummaryView(msg.summary, {
+          heading: 'h1',
+          actions: ['analyze', 'inspectInPanel', 'showLog'],
+          onAction: (action) => post({ type: 'modelAction', action }),
+        })
       : h('p', { class: 'run-info' }, 'No model.'),
   );
 });

@@ -26,19 +26,24 @@ function notRead(s: ModelSummaryPayload): string[] {
   if (s.problem) lines.push(`${s.problem.title}: nothing can be analyzed until this is fixed (see above).`);
   for (const st of s.stacks) {
     const missing = st.heads.map((n, l) => (n === null ? l : -1)).filter((l) => l >= 0);
-    if (missing.length > 0) lines.push(`Heads of ${st.name} layers ${missing.join(', ')}: the graph does not fix them; they are counted when the model runs.`);
+    if (missing.length > 0)
+      lines.push(`Heads of ${st.name} layers ${missing.join(', ')}: the graph does not fix them; they are counted when the model runs.`);
   }
   if (s.dims) {
     const why = 'no embedding table or weight of a BERT-like layout gives it';
-    if (s.dims.vocab === null && s.inputs.some((i) => /input_ids$/.test(i.name))) lines.push(`Vocabulary size: ${why}; token ids are then not checked against it.`);
+    if (s.dims.vocab === null && s.inputs.some((i) => /input_ids$/.test(i.name)))
+      lines.push(`Vocabulary size: ${why}; token ids are then not checked against it.`);
     if (s.dims.maxPositions === null) lines.push(`Position count: ${why}; text is cut at 128 tokens.`);
-    if (s.dims.hidden === null || s.dims.ffn === null) lines.push(`Hidden or feed-forward size: ${why}; the planner's cost estimates then use the sizes you give it.`);
+    if (s.dims.hidden === null || s.dims.ffn === null)
+      lines.push(`Hidden or feed-forward size: ${why}; the planner's cost estimates then use the sizes you give it.`);
   }
   return lines;
 }
 
 export function modelSummaryView(s: ModelSummaryPayload, options: SummaryOptions): HTMLElement {
-  const facts = [fileSize(s.bytes), s.opset !== null ? `opset ${s.opset}` : null, s.producer ? `written by ${s.producer}` : null].filter(Boolean).join(' · ');
+  const facts = [fileSize(s.bytes), s.opset !== null ? `opset ${s.opset}` : null, s.producer ? `written by ${s.producer}` : null]
+    .filter(Boolean)
+    .join(' · ');
   const buttons = options.actions
     // Analyzing a model that cannot be read would only say so again.
     .filter((a) => !(a === 'analyze' && s.problem))
@@ -97,6 +102,8 @@ export function modelSummaryView(s: ModelSummaryPayload, options: SummaryOptions
     h('div', { class: 'controls' }, ...buttons),
     h('div', { class: 'table-wrap' }, stacks, inputs),
     sizes,
-    gaps.length > 0 ? h('div', { class: 'not-read' }, h('h3', {}, 'What the tool cannot read'), h('ul', {}, ...gaps.map((g) => h('li', {}, g)))) : null,
+    gaps.length > 0
+      ? h('div', { class: 'not-read' }, h('h3', {}, 'What the tool cannot read'), h('ul', {}, ...gaps.map((g) => h('li', {}, g))))
+      : null,
   );
 }

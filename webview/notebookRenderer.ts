@@ -34,9 +34,11 @@ const count = (v: unknown, max: number) => typeof v === 'number' && Number.isInt
 
 /** The stacks of an analysis file, checked enough to be drawn; an Error names what is wrong. */
 export function readStacks(data: unknown): { file: Json; stacks: StackData[] } {
-  if (!isObject(data) || data.schema !== 'attention-reuse/analysis@1') throw new Error('this output is not an attention-reuse/analysis@1 file');
+  if (!isObject(data) || data.schema !== 'attention-reuse/analysis@1')
+    throw new Error('this output is not an attention-reuse/analysis@1 file');
   const stacks = data.stacks;
-  if (!Array.isArray(stacks) || stacks.length === 0 || stacks.length > maxStacks) throw new Error(`"stacks" must hold 1 to ${maxStacks} stacks`);
+  if (!Array.isArray(stacks) || stacks.length === 0 || stacks.length > maxStacks)
+    throw new Error(`"stacks" must hold 1 to ${maxStacks} stacks`);
   return {
     file: data,
     stacks: stacks.map((s, i) => {
@@ -44,7 +46,8 @@ export function readStacks(data: unknown): { file: Json; stacks: StackData[] } {
         throw new Error(`stacks[${i}] has no name, layerCount or headCount`);
       }
       if ((s.layerCount as number) * (s.headCount as number) > maxHeads) throw new Error(`stacks[${i}] has more than ${maxHeads} heads`);
-      if (!Array.isArray(s.sequential) || !s.sequential.every((row) => Array.isArray(row) && row.every(isObject))) throw new Error(`stacks[${i}].sequential is malformed`);
+      if (!Array.isArray(s.sequential) || !s.sequential.every((row) => Array.isArray(row) && row.every(isObject)))
+        throw new Error(`stacks[${i}].sequential is malformed`);
       // The sizes are not drawn here; the arrays are checked for shape by stackPayload.
       const dims = { hidden: null, ffn: null, vocab: null, maxPositions: null };
       return new StackData(stackPayload({ ...(s as unknown as AnalysisStackFields), kind: s.kind === 'cross' ? 'cross' : 'self', dims }));
@@ -75,15 +78,34 @@ export function renderAnalysis(data: unknown, element: HTMLElement): GridChart[]
   const palette = readPalette();
   const charts: GridChart[] = [];
   const figures = stacks.map((stack) => {
-    const chart = new GridChart({ label: `Layer-pair similarity heatmap of ${stack.name}`, hint: 'Hover a cell (or focus the chart and use the arrow keys) for its value.' });
+    const chart = new GridChart({
+      label: `Layer-pair similarity heatmap of ${stack.name}`,
+      hint: 'Hover a cell (or focus the chart and use the arrow keys) for its value.',
+    });
     chart.set(layerPairSpec(stack), palette);
     charts.push(chart);
     chart.element.style.overflowX = 'auto';
-    return h('figure', { class: 'attention-reuse-stack' }, h('figcaption', {}, `${stack.name} (${stack.payload.kind}-attention): ${stack.L} layers × ${stack.H} heads`), chart.element);
+    return h(
+      'figure',
+      { class: 'attention-reuse-stack' },
+      h('figcaption', {}, `${stack.name} (${stack.payload.kind}-attention): ${stack.L} layers × ${stack.H} heads`),
+      chart.element,
+    );
   });
   const title = h('h3', {}, `Layer-pair similarity — ${baseName(model.path)}`);
-  const note = h('p', {}, 'How well each layer l′ can stand in for the best-matched head of layer l (1 = the same attention). Read a value against the heads’ similarity to uniform attention, in the readout.');
-  const root = h('div', { class: 'attention-reuse-analysis', 'data-mime': analysisMime }, title, h('p', {}, facts.join(' · ')), note, ...figures);
+  const note = h(
+    'p',
+    {},
+    'How well each layer l′ can stand in for the best-matched head of layer l (1 = the same attention). Read a value against the heads’ similarity to uniform attention, in the readout.',
+  );
+  const root = h(
+    'div',
+    { class: 'attention-reuse-analysis', 'data-mime': analysisMime },
+    title,
+    h('p', {}, facts.join(' · ')),
+    note,
+    ...figures,
+  );
   for (const p of root.querySelectorAll('p, figcaption')) (p as HTMLElement).style.opacity = '0.8';
   for (const f of figures) f.style.margin = '8px 0';
   replace(element, root);

@@ -54,11 +54,18 @@ export class RunStatusBanner {
       this.render();
     });
     if (s.state === 'running') {
-      replace(this.element, h('p', {}, `Analyzing ${s.label}… `, this.shown ? this.stillShown().replace(/\.$/, ' until it finishes.') : ''));
+      replace(
+        this.element,
+        h('p', {}, `Analyzing ${s.label}… `, this.shown ? this.stillShown().replace(/\.$/, ' until it finishes.') : ''),
+      );
       return;
     }
     if (s.state === 'cancelled') {
-      replace(this.element, h('p', {}, `The analysis of ${s.label} was cancelled at ${dateTime(s.at)}. `, this.stillShown()), h('div', { class: 'controls' }, dismiss));
+      replace(
+        this.element,
+        h('p', {}, `The analysis of ${s.label} was cancelled at ${dateTime(s.at)}. `, this.stillShown()),
+        h('div', { class: 'controls' }, dismiss),
+      );
       return;
     }
     replace(

@@ -294,7 +294,7 @@ describe('panel webview', () => {
 
   test('restores view state after a reload and reads well in light, high-contrast and the sidebar', async () => {
     const stack = makeStack({ L: 6, H: 4 });
-    const state = { version: 1, stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
+    const state = { version: 1, analysis: 'sample-1', stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
     for (const [theme, width, host] of [['light', 1200, 'editor'], ['high-contrast', 1200, 'editor'], ['dark', 360, 'sidebar']]) {
       await withPanel({ theme, width, state }, async (page) => {
         await send(page, { type: 'settings', theme, host });
