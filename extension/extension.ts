@@ -47,6 +47,7 @@ export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
     showPlan: (plan) => panel.showPlan(plan),
     appendMetrics: (run, lines, reset) => panel.appendMetrics(run, lines, reset === true),
     writeCandidate: (args) => plans.writeCandidate(args),
+    runStatus: () => panel.lastRunStatus,
   };
 }
 

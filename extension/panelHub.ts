@@ -156,6 +156,11 @@ export class PanelHub implements vscode.Disposable {
     return this.shown?.path;
   }
 
+  /** What the views were last told about an analysis run. */
+  get lastRunStatus(): RunStatus | null {
+    return this.runStatus;
+  }
+
   /** Tells every view how the last analysis run went; the analysis on screen stays as it is. */
   setRunStatus(status: RunStatus | null): void {
     this.runStatus = status;
