@@ -225,7 +225,7 @@ async function main() {
   await shoot('loss-curve');
 
   // 6–8. A first-time user's day with their own models and a notebook.
-  const day = firstDaySteps({ page, shoot, step, check });
+  const day = firstDaySteps({ page, shoot, step, check, runCommand });
   await day.modelSummary();
   await day.failingModel();
   await day.notebook();

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from '../helpers/paths.mjs';
 
-/** What the steps need from the test: the page, a screenshot, a log line and a check. */
-export function firstDaySteps({ page, shoot, step, check }) {
+/** What the steps need from the test: the page, a screenshot, a log line, a check and workbench.mjs's runCommand. */
+export function firstDaySteps({ page, shoot, step, check, runCommand }) {
   /** The (nested) webview frame whose `selector` holds `text` (the text of several open webviews may differ). */
   async function frameWith(selector, text, timeoutMs = 60_000) {
     const until = Date.now() + timeoutMs;
@@ -26,12 +26,33 @@ export function firstDaySteps({ page, shoot, step, check }) {
     throw new Error(`no webview shows "${text}" in ${selector} after ${timeoutMs / 1000} s`);
   }
 
+  /**
+   * Runs `work` in the webview showing `text`, again in a new frame if the workbench replaced it
+   * meanwhile (a panel brought forward reloads its page).
+   */
+  async function inFrame(selector, text, work, timeoutMs = 60_000) {
+    for (let attempt = 0; ; attempt++) {
+      const frame = await frameWith(selector, text, timeoutMs);
+      try {
+        return await work(frame);
+      } catch (err) {
+        if (attempt >= 3 || !/detached|destroyed|closed/i.test(err.message)) throw err;
+        await page.waitForTimeout(500);
+      }
+    }
+  }
+
   /** An Explorer row by its exact name. */
-  const row = (name) => page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${name}"]`).first();
+  const row = (name) =>
+    page
+      .locator('.explorer-folders-view .monaco-list-row')
+      .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace(/[.]/g, '\\.')}$`) }) })
+      .first();
 
   /** Shows a file's row in the Explorer, expanding its folder. */
   async function reveal(folder, file) {
-    await page.locator('.activitybar [aria-label^="Explorer"]').first().click();
+    // The command, not the activity-bar icon: clicking the icon of the open view closes the side bar.
+    await runCommand(page, 'View: Show Explorer');
     const dir = row(folder);
     await dir.waitFor({ state: 'visible', timeout: 20_000 });
     if ((await dir.getAttribute('aria-expanded')) === 'false') await dir.click();
@@ -41,6 +62,9 @@ export function firstDaySteps({ page, shoot, step, check }) {
 
   async function modelSummary() {
     const model = 'bert_opset17.onnx';
+    // Room for the editors in the screenshots: no task terminal, no toasts of the training run.
+    await runCommand(page, 'View: Hide Panel');
+    await runCommand(page, 'Notifications: Clear All Notifications');
     await (await reveal('models', model)).dblclick();
     const editor = await frameWith('.model-summary h1.title', model);
     const facts = (await editor.locator('.model-summary .run-info').innerText()).trim();
@@ -58,10 +82,12 @@ export function firstDaySteps({ page, shoot, step, check }) {
     step(`Analyze… suggests "${first}" first`);
     await shoot('model-analyze-examples');
     await page.keyboard.press('Enter');
-    const panel = await frameWith('body.host-editor h1.title', 'bert_opset17', 120_000);
-    const grid = await panel.locator('.redundancy canvas[data-grid]').first().getAttribute('data-grid');
+    await page.locator('.notification-toast', { hasText: 'analyzing bert_opset17' }).waitFor({ state: 'hidden', timeout: 120_000 });
+    const { grid, file } = await inFrame('body.host-editor h1.title', 'bert_opset17', async (panel) => ({
+      grid: await panel.locator('.redundancy canvas[data-grid]').first().getAttribute('data-grid', { timeout: 10_000 }),
+      file: (await panel.locator('.file-info').innerText({ timeout: 10_000 })).trim(),
+    }));
     check(grid.split(',').slice(3).join('×') === '3×3', `the heatmap of ${model} is ${grid}, not 3×3`);
-    const file = (await panel.locator('.file-info').innerText()).trim();
     check(/^bert_opset17-\d{8}-\d{6}\.analysis\.json · analyzed /.test(file), `the panel says "${file}", not which file it shows and since when`);
     step(`panel shows ${model}: 3×3 heatmap, "${file}"`);
     await shoot('model-heatmap');
@@ -72,25 +98,31 @@ export function firstDaySteps({ page, shoot, step, check }) {
     await (await reveal('models', model)).click({ button: 'right' });
     const item = page.locator('.monaco-menu .action-item', { hasText: 'Analyze Attention' }).first();
     await item.waitFor({ state: 'visible', timeout: 10_000 });
-    await item.click();
+    // The web workbench's menu acts on the focused item; a plain click on the row only focuses it.
+    await item.hover();
+    await page.keyboard.press('Enter');
     const toast = page.locator('.notification-toast', { hasText: `could not analyze ${'fused_attention'}` });
     await toast.waitFor({ state: 'visible', timeout: 30_000 });
     const buttons = await toast.locator('.monaco-button').allInnerTexts();
     check(buttons.includes('Show Log') && buttons.includes('Show in Panel'), `the failure toast offers ${JSON.stringify(buttons)}, not Show in Panel and Show Log`);
     check(!(await page.locator('.quick-input-widget').isVisible()), 'inputs were asked for before the model was checked');
+    await page.waitForTimeout(400); // the toast slides in
     await shoot('failure-toast');
     await toast.locator('.monaco-button', { hasText: 'Show in Panel' }).click();
-    const panel = await frameWith('.run-status h2', 'The last analysis failed: fused_attention');
-    const banner = panel.locator('.run-status');
-    const message = (await banner.locator('.message').innerText()).trim();
+    const { message, fits, still } = await inFrame('.run-status h2', 'The last analysis failed: fused_attention', async (panel) => {
+      const banner = panel.locator('.run-status');
+      await banner.scrollIntoViewIfNeeded({ timeout: 10_000 });
+      const size = await banner.evaluate((e) => ({ scroll: e.scrollHeight, client: e.clientHeight, height: e.getBoundingClientRect().height }));
+      return {
+        message: (await banner.locator('.message').innerText({ timeout: 10_000 })).trim(),
+        fits: size.height > 40 && size.scroll <= size.client + 1,
+        still: (await banner.locator('.note').innerText({ timeout: 10_000 })).trim(),
+      };
+    });
     check(message.startsWith('Attention is fused into one op.') && message.includes('attn_implementation="eager"') && message.endsWith("optimum's --optimize)"), `the panel shows "${message}", not the whole message`);
-    const box = await banner.boundingBox();
-    const inner = await banner.evaluate((e) => ({ scroll: e.scrollHeight, client: e.clientHeight }));
-    check(box && box.height > 40 && inner.scroll <= inner.client + 1, 'the failure banner is cut off');
-    const still = (await banner.locator('.note').innerText()).trim();
+    check(fits, 'the failure banner is cut off');
     check(/The panel still shows bert_opset17/.test(still), `the banner says "${still}", not what the panel still shows`);
     step(`failure in the panel: "${message.slice(0, 80)}…" (${message.length} characters); "${still}"`);
-    await banner.scrollIntoViewIfNeeded();
     await shoot('failure-panel');
   }
 
@@ -98,13 +130,21 @@ export function firstDaySteps({ page, shoot, step, check }) {
     const stored = JSON.parse(readFileSync(join(root, 'test/fixtures/notebooks/sample.ipynb'), 'utf8'));
     const analysis = stored.cells.find((c) => c.outputs?.length).outputs[0].data['application/vnd.attention-reuse.analysis+json'];
     await (await reveal('notebooks', 'sample.ipynb')).dblclick();
-    const output = await frameWith('.attention-reuse-analysis h3', 'Layer-pair similarity', 90_000);
-    const canvas = output.locator('.attention-reuse-analysis canvas[data-grid]').first();
-    await canvas.waitFor({ state: 'visible', timeout: 30_000 });
-    const [left, top, cell, rows, cols] = (await canvas.getAttribute('data-grid')).split(',').map(Number);
-    check(rows === 4 && cols === 4, `the notebook's heatmap is ${rows}×${cols}, the sample model has 4 layers`);
-    await canvas.hover({ position: { x: left + 1.5 * cell, y: top + 0.5 * cell } });
-    const readout = (await output.locator('.attention-reuse-analysis .readout').first().innerText()).trim();
+    const { grid, readout } = await inFrame(
+      '.attention-reuse-analysis h3',
+      'Layer-pair similarity',
+      async (output) => {
+        const canvas = output.locator('.attention-reuse-analysis canvas[data-grid]').first();
+        await canvas.waitFor({ state: 'visible', timeout: 30_000 });
+        await canvas.scrollIntoViewIfNeeded();
+        const grid = (await canvas.getAttribute('data-grid')).split(',').map(Number);
+        const [left, top, cell] = grid;
+        await canvas.hover({ position: { x: left + 1.5 * cell, y: top + 0.5 * cell } });
+        return { grid, readout: (await output.locator('.attention-reuse-analysis .readout').first().innerText()).trim() };
+      },
+      90_000,
+    );
+    check(grid[3] === 4 && grid[4] === 4, `the notebook's heatmap is ${grid[3]}×${grid[4]}, the sample model has 4 layers`);
     const want = `layer 0 × layer 1: ${analysis.stacks[0].layerPairs[0][1].toFixed(3)}`;
     check(readout.startsWith(want), `the notebook's readout says "${readout}", the stored output has ${want}`);
     step(`notebook: the stored output is drawn as a 4×4 heatmap; "${readout.slice(0, 60)}…"`);
