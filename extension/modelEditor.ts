@@ -7,7 +7,7 @@
  */
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
-import { summarizeModel } from '../analysis/app/model';
+import { summarizeModel, unreadModel } from '../analysis/app/model';
 import type { ModelSummaryPayload, ToModelEditor } from '../protocol/modelMessages';
 import type { Deps } from './deps';
 import { userMessage } from './errorWording';
@@ -20,28 +20,13 @@ export const modelEditorViewType = 'attentionReuse.model';
 /** The same editor under "Open With…" for any other file. */
 export const modelEditorAnyViewType = 'attentionReuse.modelAny';
 
-/** A summary of a file that is not a model the tool can read at all (missing, unreadable, too large). */
-function unreadable(path: string, err: unknown): ModelSummaryPayload {
-  const message = userMessage(err);
-  return modelSummaryPayload({
-    model: path,
-    bytes: 0,
-    opset: null,
-    producer: null,
-    inputs: [],
-    tokenInput: null,
-    stacks: [],
-    dims: null,
-    problem: { kind: 'unreadable', message },
-  });
-}
-
 /** Reads a model's summary as the editor and the panel show it; never throws for a bad file. */
 export async function modelSummaryOf(uri: vscode.Uri): Promise<ModelSummaryPayload> {
   try {
     return modelSummaryPayload(await summarizeModel(uri.fsPath));
   } catch (err) {
-    return unreadable(uri.fsPath, err);
+    // Not a model the tool can read at all (missing, unreadable, too large): said the same way.
+    return modelSummaryPayload(unreadModel(uri.fsPath, 0, { kind: 'unreadable', message: userMessage(err) }));
   }
 }
 

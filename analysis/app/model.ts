@@ -46,17 +46,7 @@ export interface ModelSummary {
  */
 export async function summarizeModel(path: string, signal?: AbortSignal): Promise<ModelSummary> {
   const bytes = await readBytes(path, 'model', { signal });
-  const unread: ModelSummary = {
-    model: path,
-    bytes: bytes.byteLength,
-    opset: null,
-    producer: null,
-    inputs: [],
-    tokenInput: null,
-    stacks: [],
-    dims: null,
-    problem: null,
-  };
+  const unread = unreadModel(path, bytes.byteLength, null);
   let graph: OnnxGraph;
   try {
     graph = decodeModel(bytes, path);
@@ -87,6 +77,11 @@ export async function summarizeModel(path: string, signal?: AbortSignal): Promis
     return { ...known, stacks, problem: problemOf('externalData', err) };
   }
   return { ...known, stacks };
+}
+
+/** The summary of a model nothing could be read from but its size (`problem` says why, if it is known). */
+export function unreadModel(path: string, bytes: number, problem: ModelSummary['problem']): ModelSummary {
+  return { model: path, bytes, opset: null, producer: null, inputs: [], tokenInput: null, stacks: [], dims: null, problem };
 }
 
 function problemOf(kind: ModelProblemKind, err: unknown): ModelSummary['problem'] {

@@ -1,6 +1,7 @@
 // Loads the real panel page (extension/panelHtml.ts, the same CSP) with dist/webview.js in
 // headless Chromium. A small acquireVsCodeApi shim records what the webview posts, which
 // is the webview's only API; messages from the "host" are window.postMessage calls.
+import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +155,22 @@ export async function send(page, message) {
       }),
     message,
   );
+}
+
+/**
+ * Opens a page with `open` (openPanel, openRenderer), runs `body` on it, then checks that the
+ * CSP blocked nothing and that the page neither threw nor opened a dialog; closes it either way.
+ */
+export async function withCheckedPage(context, open, options, body) {
+  const { page, errors } = await open(context, options);
+  try {
+    await body(page);
+    const violations = await page.evaluate(() => window.__violations);
+    assert.deepEqual(violations, [], 'the CSP blocked something: the page needs an inline style or script, eval or another origin');
+    assert.deepEqual(errors, [], 'the page threw or opened a dialog');
+  } finally {
+    await page.close();
+  }
 }
 
 export async function posted(page) {
