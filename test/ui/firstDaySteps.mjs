@@ -69,7 +69,10 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
     const editor = await frameWith('.model-summary h1.title', model);
     const facts = (await editor.locator('.model-summary .run-info').innerText()).trim();
     const stacks = await editor.locator('.model-summary table').first().locator('tbody td').allInnerTexts();
-    check(stacks.join(' ') === 'encoder self-attention 3 4', `the summary of ${model} lists "${stacks.join(' ')}", not one encoder of 3 layers × 4 heads`);
+    check(
+      stacks.join(' ') === 'encoder self-attention 3 4',
+      `the summary of ${model} lists "${stacks.join(' ')}", not one encoder of 3 layers × 4 heads`,
+    );
     check(/opset 17/.test(facts), `the summary says "${facts}", without the opset`);
     step(`double-clicked ${model}: summary "${facts}", ${stacks.join(' ')}`);
     await shoot('model-summary');
@@ -88,7 +91,10 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
       file: (await panel.locator('.file-info').innerText({ timeout: 10_000 })).trim(),
     }));
     check(grid.split(',').slice(3).join('×') === '3×3', `the heatmap of ${model} is ${grid}, not 3×3`);
-    check(/^bert_opset17-\d{8}-\d{6}\.analysis\.json · analyzed /.test(file), `the panel says "${file}", not which file it shows and since when`);
+    check(
+      /^bert_opset17-\d{8}-\d{6}\.analysis\.json · analyzed /.test(file),
+      `the panel says "${file}", not which file it shows and since when`,
+    );
     step(`panel shows ${model}: 3×3 heatmap, "${file}"`);
     await shoot('model-heatmap');
   }
@@ -104,7 +110,10 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
     const toast = page.locator('.notification-toast', { hasText: `could not analyze ${'fused_attention'}` });
     await toast.waitFor({ state: 'visible', timeout: 30_000 });
     const buttons = await toast.locator('.monaco-button').allInnerTexts();
-    check(buttons.includes('Show Log') && buttons.includes('Show in Panel'), `the failure toast offers ${JSON.stringify(buttons)}, not Show in Panel and Show Log`);
+    check(
+      buttons.includes('Show Log') && buttons.includes('Show in Panel'),
+      `the failure toast offers ${JSON.stringify(buttons)}, not Show in Panel and Show Log`,
+    );
     check(!(await page.locator('.quick-input-widget').isVisible()), 'inputs were asked for before the model was checked');
     await page.waitForTimeout(400); // the toast slides in
     await shoot('failure-toast');
@@ -112,14 +121,23 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
     const { message, fits, still } = await inFrame('.run-status h2', 'The last analysis failed: fused_attention', async (panel) => {
       const banner = panel.locator('.run-status');
       await banner.scrollIntoViewIfNeeded({ timeout: 10_000 });
-      const size = await banner.evaluate((e) => ({ scroll: e.scrollHeight, client: e.clientHeight, height: e.getBoundingClientRect().height }));
+      const size = await banner.evaluate((e) => ({
+        scroll: e.scrollHeight,
+        client: e.clientHeight,
+        height: e.getBoundingClientRect().height,
+      }));
       return {
         message: (await banner.locator('.message').innerText({ timeout: 10_000 })).trim(),
         fits: size.height > 40 && size.scroll <= size.client + 1,
         still: (await banner.locator('.note').innerText({ timeout: 10_000 })).trim(),
       };
     });
-    check(message.startsWith('Attention is fused into one op.') && message.includes('attn_implementation="eager"') && message.endsWith("optimum's --optimize)"), `the panel shows "${message}", not the whole message`);
+    check(
+      message.startsWith('Attention is fused into one op.') &&
+        message.includes('attn_implementation="eager"') &&
+        message.endsWith("optimum's --optimize)"),
+      `the panel shows "${message}", not the whole message`,
+    );
     check(fits, 'the failure banner is cut off');
     check(/The panel still shows bert_opset17/.test(still), `the banner says "${still}", not what the panel still shows`);
     step(`failure in the panel: "${message.slice(0, 80)}…" (${message.length} characters); "${still}"`);
