@@ -12,6 +12,12 @@ import { InputError } from '../errors';
 export const ROW_SUM_TOLERANCE = 1e-3;
 
 /**
+ * What a causal row may hold beyond its diagonal: a masked score's exp() is exactly 0 in float32
+ * and float16, so anything above this means the mask is not the causal one it was read as.
+ */
+export const CAUSAL_ZERO_TOLERANCE = 1e-6;
+
+/**
  * One example's attention of one stack, real tokens only. `StackAttention` from the runtime
  * fits; float64 layers are the reference path that tests compare at 1e-9.
  */
