@@ -2,7 +2,9 @@ import { modelDims } from '../onnx/dims';
 import type { AttentionModel } from '../onnx/inspect';
 import { checkDeclaredInputs, checkExamples, checkTokenizerFits, textMaxLength } from '../runtime/exampleSource';
 import type { DeclaredInputs, ExampleSource } from '../runtime/exampleSource';
-import { readJsonlExamples, readTextExamples } from '../runtime/inputs';
+import { InputError } from '../errors';
+import { tokenInputOf } from '../runtime/inputRoles';
+import { describeInputs, readJsonlExamples, readTextExamples } from '../runtime/inputs';
 import type { ExampleInput } from '../runtime/inputs';
 import { readTokenizer } from './readers';
 import { countLines, readLines } from './storage';
@@ -17,7 +19,7 @@ export interface OpenedExamples {
 
 /** What the model declares about its inputs, for `checkExamples`. */
 export function declaredInputs(model: AttentionModel): DeclaredInputs {
-  const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name) && !i.name.startsWith('decoder_'))?.name;
+  const tokenInput = tokenInputOf(model.inputs)?.name;
   return { model: model.path, inputs: model.inputs, tokenInput, dims: modelDims(model.graph, tokenInput) };
 }
 
@@ -31,6 +33,9 @@ export async function openExamples(model: AttentionModel, source: ExampleSource,
   const declared = declaredInputs(model);
   checkDeclaredInputs(declared);
   if (source.kind === 'text') {
+    if (!declared.tokenInput) {
+      throw new InputError(`${model.path} has no integer token input to tokenize text into; it takes ${describeInputs(model.inputs)}: give its inputs as JSONL with {field}`, 'inputs');
+    }
     const tok = await readTokenizer(source.tokenizer);
     checkTokenizerFits(tok, declared.dims);
     const length = textMaxLength(declared.dims, source.maxLength);
