@@ -1,3 +1,5 @@
+import { selectBranches } from '../onnx/branches';
+import type { BranchMode } from '../onnx/branches';
 import { modelDims } from '../onnx/dims';
 import type { AttentionModel } from '../onnx/inspect';
 import { checkDeclaredInputs, checkExamples, checkTokenizerFits, textMaxLength } from '../runtime/exampleSource';
@@ -15,6 +17,8 @@ export interface OpenedExamples {
   total: number;
   /** Token limit applied to text. */
   maxLength?: number;
+  /** The first example of a JSONL, read in the first pass (it chooses the If branches a run takes). */
+  first?: ExampleInput;
 }
 
 /** What the model declares about its inputs, for `checkExamples`. */
@@ -45,6 +49,20 @@ export async function openExamples(model: AttentionModel, source: ExampleSource,
   }
   const read = () => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared);
   let total = 0;
-  for await (const _ of read()) total++;
-  return { examples: read(), total };
+  let first: ExampleInput | undefined;
+  for await (const ex of read()) {
+    first ??= ex;
+    total++;
+  }
+  return { examples: read(), total, first };
+}
+
+/**
+ * The model a run takes: with `selected` (the default), every If that holds attention is
+ * narrowed to the branch the first example selects (`selectBranches`; later examples must
+ * select the same); with `all`, every branch runs on every example.
+ */
+export function runBranches(model: AttentionModel, opened: OpenedExamples, mode: BranchMode = 'selected'): AttentionModel {
+  if (mode === 'all' || !model.stacks.some((s) => s.branch?.length) || !opened.first) return model;
+  return selectBranches(model, opened.first);
 }
