@@ -101,8 +101,8 @@ export function checkExample(ex: ExampleInput, d: DeclaredInputs): void {
     const side = lengths.get(sideOf(spec.name));
     const cached = sideOf(spec.name) === 'encoder' ? (past?.length ?? 0) : 0;
     if (side && t.shape[0] !== side.length + cached) {
-      const tokens = cached > 0 ? `${cached} past + ${side.length} new tokens` : `"${side.name}" has ${side.length}`;
-      throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} entries but ${tokens}: one example's inputs must have one length`);
+      const tokens = cached > 0 ? `the past and "${side.name}" have ${cached} + ${side.length}` : `"${side.name}" has ${side.length}`;
+      throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens but ${tokens}: one example's inputs must have one length`);
     }
     if (!t.values.some((v) => v !== 0)) throw new InputError(`${at}: "${spec.name}" is all zeros: an example needs at least one real token`);
   }
@@ -121,7 +121,8 @@ export function checkExample(ex: ExampleInput, d: DeclaredInputs): void {
 
 /**
  * The sizes the model fixes: a token axis may be shorter than a fixed length (it is padded),
- * every other fixed axis must match; an input given whole is checked on every axis.
+ * every other fixed axis must match; an input given whole is checked on every axis. Axes are
+ * counted as the line gives them (without the batch axis).
  */
 function checkDeclaredShape(t: InputTensor, spec: ModelInput, role: InputRole, at: string): void {
   const declared = spec.shape ?? [];
@@ -131,8 +132,7 @@ function checkDeclaredShape(t: InputTensor, spec: ModelInput, role: InputRole, a
     if (i === 0 && isSequenceRole(role) && !t.asGiven) {
       if (t.shape[0] > dim) throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens; the model takes at most ${dim}`);
     } else if (t.shape[i] !== dim) {
-      const fixed = `[${declared.join(', ')}]`;
-      throw new InputError(`${at}: "${spec.name}" has ${t.shape[i]} values on axis ${t.asGiven ? i : i + 1} of ${fixed}; the model declares ${dim}`);
+      throw new InputError(`${at}: "${spec.name}" has ${t.shape[i]} values on axis ${i}; the model declares ${dim}`);
     }
   });
 }

@@ -156,7 +156,10 @@ export class AttentionRunner {
     try {
       out = await this.session.run(feeds, { logSeverityLevel: 4 });
     } catch (err) {
-      throw new InputError(`${batch[0].origin}: the model failed on this batch: ${(err as Error).message.split('\n')[0]}`);
+      // Name what was fed: a shape the model cannot take is the usual cause, and ONNX Runtime names only a node.
+      const fed = this.model.inputs.map((i) => `"${i.name}" [${feeds[i.name].dims.join(', ')}]`).join(', ');
+      const first = batch.length > 1 ? `${batch[0].origin} (and ${batch.length - 1} more in its batch)` : batch[0].origin;
+      throw new InputError(`${first}: the model cannot take ${fed}: ${(err as Error).message.split('\n')[0]}`);
     }
     const info = { size: batch.length, padded, checkRows };
     return batch.map((ex, b) => ({
