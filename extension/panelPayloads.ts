@@ -31,8 +31,10 @@ export function stackPayload(s: AnalysisFile['stacks'][number]): StackPayload {
   return {
     name: s.name,
     kind: s.kind,
+    ...(s.causal ? { causal: true } : {}),
     layerCount: L,
     headCount: H,
+    ...(s.kvHeadCount ? { kvHeadCount: s.kvHeadCount } : {}),
     dims: s.dims,
     headPairs: flat(Float64Array, s.headPairs, [L, H, L, H], 'headPairs'),
     c: flat(Float64Array, s.c, [L, H, L], 'c'),
@@ -42,6 +44,7 @@ export function stackPayload(s: AnalysisFile['stacks'][number]): StackPayload {
     sequentialValues: flat(Float64Array, s.sequential.map((row) => row.map((e) => e.value)), [Math.max(0, L - 1), H], 'sequential'),
     uniform: flat(Float64Array, s.uniform, [L, H], 'uniform'),
     entropy: flat(Float64Array, s.entropy, [L, H], 'entropy'),
+    ...(s.entropyNormalized ? { entropyNormalized: flat(Float64Array, s.entropyNormalized, [L, H], 'entropyNormalized') } : {}),
   };
 }
 

@@ -91,7 +91,7 @@ function showAnalysis(msg: AnalysisMessage): void {
   runInfo.title = info ? info.model.path : '';
   stackSelect.element.hidden = stacks.length < 2;
   const chosen = current();
-  stackSelect.setChoices(stacks.map((s) => ({ value: s.name, label: `${s.name} (${s.payload.kind})` })), chosen?.name ?? '');
+  stackSelect.setChoices(stacks.map((s) => ({ value: s.name, label: `${s.name} (${s.description})` })), chosen?.name ?? '');
   for (const s of sections) s.setAnalysis?.(info);
   showStack(chosen?.name ?? null);
 }

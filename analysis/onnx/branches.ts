@@ -65,3 +65,20 @@ export function checkSameBranches(model: AttentionModel, example: ExampleInput):
     }
   }
 }
+
+/**
+ * The model narrowed to the branches of the stacks named (an analysis file's): an If keeps both
+ * branches where stacks of both are named, the one named otherwise.
+ */
+export function branchesOfStacks(model: AttentionModel, names: string[]): AttentionModel {
+  const taken = new Map<string, Set<'then' | 'else'>>();
+  for (const s of model.stacks.filter((x) => names.includes(x.name))) {
+    for (const step of s.branch ?? []) taken.set(step.node, (taken.get(step.node) ?? new Set()).add(step.branch));
+  }
+  if (taken.size === 0) return model;
+  const graph = withBranches(model.graph, (step) => {
+    const sides = taken.get(step.node);
+    return sides?.size === 2 ? 'both' : sides ? [...sides][0] : undefined;
+  });
+  return attentionModelOf(graph, model.bytes, model.path);
+}
