@@ -11,6 +11,7 @@ import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFil
 import { parseJsonText } from '../../analysis/jsonText';
 import { modelDims } from '../../analysis/onnx/dims';
 import { attentionOnlyModel, elemTypeOf } from '../../analysis/onnx/expose';
+import { selectBranches } from '../../analysis/onnx/branches';
 import { describeModel, openAttentionModel } from '../../analysis/onnx/inspect';
 import { externalData } from '../../analysis/onnx/model';
 import { costOf } from '../../analysis/planner/cost';
@@ -149,6 +150,20 @@ const modelEdit: fc.Arbitrary<ModelEdit> = fc.oneof(
     }),
 );
 
+// Graphs whose attention hides in If branches and local functions, and a grouped-query decoder
+// (a separate list: the seeds kept for `onnxFields` index `modelNames`).
+const familyNames = ['gpt2_merged', 'bert_functions', 'llama'];
+const familyBytes = familyNames.map((n) => new Uint8Array(readFileSync(join(models, `${n}.onnx`))));
+
+// JSONL examples of the model families (images, audio, past keys and values, an If condition).
+const familyJsonl = ['vit', 'whisper', 'gpt2_past', 'gpt2_merged'].map((n) => {
+  const m = openAttentionModel(new Uint8Array(readFileSync(join(models, `${n}.onnx`))), `${n}.onnx`);
+  const lines = readFileSync(join(models, `${n}.inputs.jsonl`), 'utf8')
+    .trim()
+    .split('\n');
+  return { model: m, declared: declaredInputs(m), lines };
+});
+
 // JSONL examples of the fixtures, and the declarations of three models they are checked against.
 const jsonlModels = ['tiny_single_head', 'bert_opset13', 'encdec_opset17'].map((n) => {
   const m = openAttentionModel(new Uint8Array(readFileSync(join(models, `${n}.onnx`))), `${n}.onnx`);
@@ -260,6 +275,31 @@ export const targets: Record<string, FuzzTarget<never>> = {
       readModelBytes(onnx.ModelProto.encode(m).finish());
     },
     show: ({ base, edits }: { base: number; edits: ModelEdit[] }) => `${modelNames[base]} with ${edits.length} field edits`,
+  },
+  /** Field edits of graphs with If branches, local functions and grouped-query attention. */
+  onnxGraphs: {
+    arbitrary: () => fc.record({ base: fc.nat(familyNames.length - 1), edits: fc.array(modelEdit, { minLength: 1, maxLength: 4 }) }),
+    run: ({ base, edits }: { base: number; edits: ModelEdit[] }) => {
+      const m = onnx.ModelProto.decode(familyBytes[base]);
+      for (const edit of edits) edit(m.graph as onnx.GraphProto, m);
+      readModelBytes(onnx.ModelProto.encode(m).finish());
+    },
+    show: ({ base, edits }: { base: number; edits: ModelEdit[] }) => `${familyNames[base]} with ${edits.length} field edits`,
+  },
+  /** Mutated lines of image, audio, KV-cache and merged-decoder inputs: read, checked, and the If branch chosen from them. */
+  jsonlFamilies: {
+    arbitrary: () =>
+      fc.record({
+        model: fc.nat(familyJsonl.length - 1),
+        text: mutatedJson(familyJsonl.flatMap((m) => m.lines.map((l) => JSON.parse(l) as unknown))).map((j) => JSON.stringify(j) ?? ''),
+      }),
+    run: async ({ model, text }: { model: number; text: string }) => {
+      const { model: m, declared } = familyJsonl[model];
+      for await (const ex of readJsonlExamples(oneLine(text), 'fuzz.jsonl', declared.inputs)) {
+        checkExample(ex, declared);
+        selectBranches(m, ex);
+      }
+    },
   },
   /** The JSONL reader and the checks against three models' declarations, on mutated example lines. */
   jsonl: {
