@@ -8,22 +8,9 @@ import { describe, it } from 'node:test';
 import { readAnalysis } from '../../analysis/app/readers';
 import type { AnalysisStack } from '../../analysis/result/analysisFile';
 import { runCli } from '../helpers/cli';
+import { families } from '../helpers/families.mjs';
 import { fixtureModels as models, root } from '../helpers/paths.mjs';
 import { needPython, python } from '../helpers/python';
-
-/** The families of scripts/fixtures/makeFamilies.py. */
-export const families = [
-  't5_encdec',
-  'vit',
-  'whisper',
-  'gpt2',
-  'gpt2_past',
-  'gpt2_merged',
-  'llama',
-  'bert_functions',
-  'bert_tf2onnx',
-  'causal_uniform',
-];
 
 interface ExpectedStack {
   name: string;

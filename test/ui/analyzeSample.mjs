@@ -2,13 +2,16 @@
 // code-server, "Analyze the Sample Model" from the command palette shows its progress and
 // then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
-// runs 5 training steps as a task, and the panel's loss chart shows a point per step.
+// runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then the
+// analysis of each model-family fixture (test/helpers/families.mjs) opens through "Open
+// Analysis File", and its heatmap is checked and screenshot.
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { chromiumPath } from '../helpers/chromium.mjs';
-import { root } from '../helpers/paths.mjs';
+import { families } from '../helpers/families.mjs';
+import { cliBundle, fixtureModels, root } from '../helpers/paths.mjs';
 import { tail } from '../helpers/servers.mjs';
 import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
@@ -18,7 +21,7 @@ const vsix = process.env.UI_TEST_VSIX ?? join(root, `.artifacts/vsix/${manifest.
 const shots = join(root, '.artifacts/ui');
 const scratch = join(shots, 'scratch');
 const serverLog = join(shots, 'code-server.log');
-const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 300);
+const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 420);
 const trainPython = process.env.UI_TEST_PYTHON ?? '/usr/bin/python3';
 const trainSteps = 5;
 
@@ -74,6 +77,7 @@ async function main() {
   // A copy, so that what the extension writes into the workspace stays out of the checkout.
   const workspace = join(scratch, 'workspace');
   cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
+  analyzeFamilies(join(workspace, 'families'));
 
   step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
   const installed = installVsix(p, vsix, extensionId);
@@ -216,6 +220,52 @@ async function main() {
   step(`loss chart: ${points} points; "${status}"`);
   await page.waitForTimeout(500);
   await shoot('loss-curve');
+
+  await openFamilies(join(workspace, 'families'));
+}
+
+/** The analysis of every family fixture, written by the CLI the .vsix was built with. */
+function analyzeFamilies(dir) {
+  for (const name of families) {
+    const out = join(dir, `${name}.analysis.json`);
+    const args = [cliBundle, 'analyze', join(fixtureModels, `${name}.onnx`), '--inputs', join(fixtureModels, `${name}.inputs.jsonl`), '--out', out, '--ep', 'cpu', '-q'];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    if (r.status !== 0) throw new Error(`analyze ${name} failed: ${r.stderr}`);
+  }
+  step(`analyzed ${families.length} family fixtures into ${dir}`);
+}
+
+/** 6. Each family's analysis through Open Analysis File: the panel shows it, its heatmap holds the file's layer pairs. */
+async function openFamilies(dir) {
+  for (const name of families) {
+    const file = join(dir, `${name}.analysis.json`);
+    const analysis = JSON.parse(readFileSync(file, 'utf8'));
+    await runCommand(page, 'Attention Reuse: Open Analysis File');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20_000 });
+    // The simple file dialog (code-server's) takes a typed path; it lists the file once it has resolved it.
+    await input.fill(file);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: basename(file) }).first().waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {});
+    await page.keyboard.press('Enter');
+    const panel = await webviewFrame(page, 'body.host-editor .redundancy canvas[data-grid]', 30_000);
+    let title = '';
+    for (let i = 0; i < 100 && !title.includes(basename(file)); i++) {
+      if (i > 0) await page.waitForTimeout(100);
+      title = (await panel.$eval('h1.title', (e) => e.textContent).catch(() => '')) ?? '';
+    }
+    check(title.includes(basename(file)), `Open Analysis File on ${file}: the panel shows "${title}"`);
+    const stack = analysis.stacks[0];
+    const L = stack.layerCount;
+    const canvas = panel.locator('.redundancy canvas[data-grid]').first();
+    const [left, top, cell, rows, cols] = (await canvas.getAttribute('data-grid')).split(',').map(Number);
+    check(rows === L && cols === L, `${name}: stack "${stack.name}" has ${L} layers, the heatmap is ${rows}×${cols}`);
+    await canvas.hover({ position: { x: left + (L - 0.5) * cell, y: top + 0.5 * cell } });
+    const text = await panel.locator('.redundancy .grid-chart').first().locator('.readout').innerText();
+    const want = stack.layerPairs[0][L - 1].toFixed(3);
+    check(text.includes(want), `${name}: cell (0, ${L - 1}) reads "${text}", the analysis file has ${want}`);
+    step(`${name}: ${analysis.stacks.map((s) => `${s.name} ${s.layerCount}×${s.headCount}${s.causal ? ' causal' : ''}`).join(', ')}; cell (0, ${L - 1}) = ${want}`);
+    await shoot(`family-${name}`);
+  }
 }
 
 let finished = false;
