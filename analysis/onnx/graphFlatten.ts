@@ -4,9 +4,11 @@
  * graph output (ONNX Runtime returns graph outputs only, never a value inside a function body
  * or a subgraph). Function calls are inlined, their values renamed under the call's name; an
  * `If` is replaced by the branch chosen for it, whose outputs become the If's outputs through
- * Identity nodes, or by both branches at once (`--branches all`).
+ * Identity nodes, or by both branches at once (`--branches all`); a `Loop` of a fixed number of
+ * iterations that holds attention is unrolled (`loopUnroll.ts`).
  */
 import type { onnx } from 'onnx-proto';
+import { unrollLoop } from './loopUnroll';
 
 /** Which branch of an `If` a value is computed in. */
 export interface BranchStep {
@@ -61,12 +63,26 @@ function hasSubgraphs(node: onnx.INodeProto): boolean {
 export function flattenGraph(model: onnx.IModelProto, graph: onnx.IGraphProto, choose: BranchChoice): FlatGraph {
   const functions = new Map((model.functions ?? []).map((f) => [`${f.domain ?? ''}:${f.name ?? ''}`, f]));
   const out: FlatGraph = { nodes: [], initializers: [], valueInfo: [], changed: false };
+  // What a Loop's trip count and condition may be: initializers and Constant nodes of the main graph.
+  const constants = new Map<string, onnx.ITensorProto>((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  for (const n of graph.node ?? []) {
+    const value = n.opType === 'Constant' ? n.attribute?.find((a) => a.name === 'value')?.t : undefined;
+    if (value && n.output?.[0]) constants.set(n.output[0], value);
+  }
+  const opset = Number(model.opsetImport?.find((o) => isDefault(o.domain))?.version ?? 0);
 
   const visit = (node: onnx.INodeProto, origin: number, original: boolean, branch: BranchStep[], depth: number): void => {
     const fn = functions.get(`${node.domain ?? ''}:${node.opType ?? ''}`);
     if (fn && !isDefault(node.domain) && depth < maxDepth && !(fn.node ?? []).some(hasSubgraphs)) {
       out.changed = true;
       for (const inner of inlineCall(node, fn)) visit(inner, origin, false, branch, depth + 1);
+      return;
+    }
+    const unrolled = node.opType === 'Loop' && isDefault(node.domain) && depth < maxDepth ? unrollLoop(node, (t) => constants.get(t), renameNode, opset) : undefined;
+    if (unrolled) {
+      out.changed = true;
+      out.initializers.push(...unrolled.initializers);
+      for (const inner of unrolled.nodes) visit(inner, origin, false, branch, depth + 1);
       return;
     }
     const decision =
@@ -153,7 +169,7 @@ function clashRenames(g: onnx.IGraphProto, taken: Set<string>, prefix: string): 
   return rename;
 }
 
-function renameNode(node: onnx.INodeProto, rename: (t: string) => string): onnx.INodeProto {
+export function renameNode(node: onnx.INodeProto, rename: (t: string) => string): onnx.INodeProto {
   const graphs = (g: onnx.IGraphProto): onnx.IGraphProto => ({
     ...g,
     node: (g.node ?? []).map((n) => renameNode(n, rename)),

@@ -11,4 +11,5 @@ export const families = [
   'bert_functions',
   'bert_tf2onnx',
   'causal_uniform',
+  'shared_loop',
 ];
