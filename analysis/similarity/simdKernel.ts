@@ -9,7 +9,8 @@ import type { AttentionArray } from './kernel';
 import { inverseLogTable } from './kernel';
 import { checkBatch, checkExample, JsKernel } from './jsKernel';
 import type { KernelInput, KernelOutput, SimilarityKernel } from './similarityKernel';
-import { fixedPointScale, simdKernelSource } from './simdSource';
+import { simdKernelSource } from './simdSource';
+import { fixedPointScale } from './simdText';
 import { assembleModule } from './wasmAssembler';
 
 // The analysis tsconfig has no DOM lib (where TypeScript declares WebAssembly), so the few
