@@ -143,7 +143,8 @@ function allowedFor(target) {
   return [
     /^extension\.vsixmanifest$/,
     /^\[Content_Types\]\.xml$/,
-    /^extension\/(package\.json|readme\.md|LICENSE\.txt)$/,
+    // SECURITY.md: the README links it.
+    /^extension\/(package\.json|readme\.md|LICENSE\.txt|SECURITY\.md)$/,
     /^extension\/docs\/(formats|planning)\.md$/,
     /^extension\/dist\/(extension|webview|cli|kernelWorker)\.js$/,
     /^extension\/media\/(icons|sample|schemas|trainer|walkthrough)\/[^/]+$/,

@@ -121,12 +121,11 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
 
 /** What the analysis file says of a stack besides its numbers. */
 function stackInfoOf(s: AttentionStack, dims: ModelDims): StackInfo {
-  const kvHeadCount = s.layers.find((l) => l.kvHeads)?.kvHeads ?? undefined;
   return {
     name: s.name,
     kind: s.kind,
     causal: s.causal === true,
-    ...(kvHeadCount ? { kvHeadCount } : {}),
+    ...(s.kvHeads ? { kvHeadCount: s.kvHeads } : {}),
     ...(s.branch?.length ? { branch: s.branch } : {}),
     tensors: s.layers.map((l) => l.tensor),
     dims,

@@ -65,10 +65,14 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
     schema: 'attention-reuse/extract@1',
     model: { path: resolve(options.model), sha256 },
     run: { examples: 0, executionProvider: runner.provider, precision: 'float32', seconds: 0 },
-    stacks: model.stacks.map((s) => {
-      const kvHeads = s.layers.find((l) => l.kvHeads)?.kvHeads;
-      return { name: s.name, kind: s.kind, causal: s.causal === true, layers: s.layers.length, heads: s.layers[0].heads, ...(kvHeads ? { kvHeads } : {}) };
-    }),
+    stacks: model.stacks.map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      causal: s.causal === true,
+      layers: s.layers.length,
+      heads: s.layers[0].heads,
+      ...(s.kvHeads ? { kvHeads: s.kvHeads } : {}),
+    })),
     examples: [],
   };
   let offset = 0;

@@ -36,6 +36,8 @@ export interface AttentionStack {
   layers: AttentionLayer[];
   /** Causal self-attention (a decoder): each query sees the keys up to its own position. */
   causal?: boolean;
+  /** Key/value heads of grouped-query attention (fewer than the query heads), where the graph tells. */
+  kvHeads?: number;
   /** The If branch its layers are computed in, when not at the top level. */
   branch?: BranchStep[];
 }
@@ -226,6 +228,10 @@ function groupStacks(found: (AttentionLayer & { kind: StackKind })[]): Attention
     }
   }
   const stacks = [...groups.values()];
+  for (const s of stacks) {
+    const kv = s.layers.find((l) => l.kvHeads)?.kvHeads;
+    if (kv) s.kvHeads = kv;
+  }
   // One self-attention stack of its inputs (per branch) is plainly "encoder".
   for (const s of stacks) {
     const [base, suffix = ''] = s.name.split(/(?=@)/);

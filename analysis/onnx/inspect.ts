@@ -78,17 +78,14 @@ export function describeModel(m: AttentionModel): InspectResult {
   return {
     model: m.path,
     opset: m.graph.opset,
-    stacks: m.stacks.map((s) => {
-      const kvHeads = s.layers.find((l) => l.kvHeads)?.kvHeads;
-      return {
-        name: s.name,
-        kind: s.kind,
-        causal: s.causal === true,
-        ...(kvHeads ? { kvHeads } : {}),
-        ...(s.branch?.length ? { branch: s.branch } : {}),
-        layers: s.layers.map((l, i) => ({ layer: i, tensor: l.tensor, heads: l.heads, source: l.source })),
-      };
-    }),
+    stacks: m.stacks.map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      causal: s.causal === true,
+      ...(s.kvHeads ? { kvHeads: s.kvHeads } : {}),
+      ...(s.branch?.length ? { branch: s.branch } : {}),
+      layers: s.layers.map((l, i) => ({ layer: i, tensor: l.tensor, heads: l.heads, source: l.source })),
+    })),
     inputs: m.inputs,
   };
 }
