@@ -7,7 +7,7 @@ import type { BranchMode } from '../onnx/branches';
 import type { ModelDims } from '../onnx/dims';
 import { analysisSchema, analysisStacks } from '../result/analysisFile';
 import type { AnalysisFile, StackInfo } from '../result/analysisFile';
-import { tokenInputOf } from '../runtime/inputRoles';
+import { inputRole, tokenInputOf } from '../runtime/inputRoles';
 import type { ExampleSource } from '../runtime/exampleSource';
 import type { ExampleInput } from '../runtime/inputs';
 import type { ProviderChoice } from '../runtime/providers';
@@ -97,7 +97,8 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     await pool.close();
     await runner.dispose();
   }
-  const dims = modelDims(model.graph, tokenInputOf(model.inputs)?.name);
+  // An audio encoder-decoder has token ids on its decoder side only: they give the sizes then.
+  const dims = modelDims(model.graph, (tokenInputOf(model.inputs) ?? model.inputs.find((i) => inputRole(i) === 'tokens'))?.name);
   const ordered = model.stacks.map((s) => accs.get(s.name)!);
   const stacks = analysisStacks(ordered, model.stacks.map((s) => stackInfoOf(s, dims)));
   const attentionType = elemTypeOf(model.graph, model.stacks[0].layers[0].tensor);

@@ -241,12 +241,18 @@ async function openFamilies(dir) {
     const file = join(dir, `${name}.analysis.json`);
     const analysis = JSON.parse(readFileSync(file, 'utf8'));
     await runCommand(page, 'Attention Reuse: Open Analysis File');
+    const dialog = page.locator('.quick-input-widget', { hasText: 'OK' });
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible', timeout: 20_000 });
-    // The simple file dialog (code-server's) takes a typed path; it lists the file once it has resolved it.
+    // The simple file dialog (code-server's) first fills in a folder; a path typed before that is overwritten.
+    for (let i = 0; i < 100 && !(await input.inputValue()).endsWith('/'); i++) await page.waitForTimeout(100);
     await input.fill(file);
+    // It lists the file once it has resolved the typed path; Enter then opens it.
     await page.locator('.quick-input-list .monaco-list-row', { hasText: basename(file) }).first().waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {});
     await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => {
+      throw new Error(`the file dialog did not open ${file} (it shows "${file}" typed, then Enter)`);
+    });
     const panel = await webviewFrame(page, 'body.host-editor .redundancy canvas[data-grid]', 30_000);
     let title = '';
     for (let i = 0; i < 100 && !title.includes(basename(file)); i++) {
