@@ -42,18 +42,20 @@ export class CausalMaskReader {
   private maskOperands(product: string, scores: string): string[] {
     const onPath = new Set<string>();
     const nodes: onnx.INodeProto[] = [];
+    const known = new Map<string, boolean>();
     // Walk back from the scores; a tensor is on the path when the product is among its ancestors.
     const reaches = (t: string, depth: number): boolean => {
       if (t === product) return true;
-      if (depth > 12) return false;
-      const node = this.g.producer.get(t);
-      if (!node) return false;
+      const seen = known.get(t);
+      if (seen !== undefined) return seen;
+      const node = depth > 12 ? undefined : this.g.producer.get(t);
       let hit = false;
-      for (const x of node.input ?? []) if (x && reaches(x, depth + 1)) hit = true;
+      for (const x of node?.input ?? []) if (x && reaches(x, depth + 1)) hit = true;
       if (hit) {
         onPath.add(t);
-        nodes.push(node);
+        nodes.push(node!);
       }
+      known.set(t, hit);
       return hit;
     };
     reaches(scores, 0);

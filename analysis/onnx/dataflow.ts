@@ -7,6 +7,7 @@
  * T5, BART and Whisper reshape cross-attention keys with the decoder's batch size, so the keys
  * depend on the decoder through a shape; their values come from the encoder alone.
  */
+import { readsOf } from './graphFlatten';
 import type { OnnxGraph } from './model';
 
 const projectionOps = new Set(['MatMul', 'Gemm', 'Einsum', 'FusedMatMul', 'MatMulInteger']);
@@ -37,14 +38,15 @@ export function dataflow(g: OnnxGraph): Dataflow {
   const deps = new Map<string, bigint>();
   g.inputNames.forEach((name, i) => deps.set(name, 1n << BigInt(i)));
   for (const node of g.nodes) {
-    const inputs = (node.input ?? []).filter((x) => x);
+    // An If or Loop left in the graph reads outer values from its branches too.
+    const inputs = readsOf(node).filter((x) => x);
     const outputs = node.output ?? [];
     const live = inputs.filter((x) => !constant.has(x));
     if (shapeSources.has(node.opType ?? '')) {
       for (const o of outputs) shapeOnly.add(o);
       continue;
     }
-    if (live.length === 0 && !(node.attribute ?? []).some((a) => a.g || a.graphs?.length)) {
+    if (live.length === 0) {
       for (const o of outputs) constant.add(o);
       continue;
     }

@@ -22,10 +22,12 @@ const integer = /^(u?int(8|16|32|64))$/;
 
 export function inputRole(spec: Pick<ModelInput, 'name' | 'type' | 'shape'>): InputRole {
   const { name, type, shape } = spec;
-  if (/attention_mask$/.test(name) || name === 'mask') return 'mask';
-  if (/position_ids$/.test(name) || name === 'cache_position') return 'positions';
-  if (/token_type_ids$/.test(name)) return 'types';
   const rank = shape?.length;
+  // A sequence input is [batch, sequence]; a 4-D attention mask, say, is just another input.
+  const sequence = rank === undefined || rank === 2;
+  if ((/attention_mask$/.test(name) || name === 'mask') && sequence) return 'mask';
+  if ((/position_ids$/.test(name) || name === 'cache_position') && sequence) return 'positions';
+  if (/token_type_ids$/.test(name) && sequence) return 'types';
   if (/past/i.test(name) && /float/.test(type) && (rank === undefined || rank === 4)) return 'past';
   if (integer.test(type) && (rank === undefined || rank === 2) && (/input_ids$/.test(name) || rank === 2)) return 'tokens';
   return 'other';
