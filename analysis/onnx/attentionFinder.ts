@@ -5,6 +5,7 @@ import { CausalMaskReader } from './causalMask';
 import { dataflow, meets } from './dataflow';
 import type { BranchStep } from './graphFlatten';
 import { keyHeads, queryHeads } from './heads';
+import { holdsSoftmax } from './loopUnroll';
 import { valueShape } from './model';
 import type { OnnxGraph } from './model';
 
@@ -102,6 +103,11 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
   if (found.length === 0) {
     const exposed = exposedAttentionOutputs(g);
     if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', causal: false, layers: exposed }];
+    const hidden = g.nodes.find((n) => (n.attribute ?? []).some((a) => [a.g, ...(a.graphs ?? [])].some((sub) => sub && holdsSoftmax(sub))));
+    if (hidden) {
+      const why = hidden.opType === 'Loop' ? ', which runs a number of times only known at run time (or may stop early), so it cannot be unrolled' : '';
+      throw new InputError(`${label} computes its Softmax inside ${hidden.opType} "${hidden.name || hidden.output?.[0]}"${why}; ONNX Runtime cannot output a value from inside it`);
+    }
     throw new InputError(
       `${label} has no visible attention: no Softmax is fed by a query-key MatMul of two activations and feeds a value MatMul, ` +
         'and no graph output holds attentions',

@@ -7,7 +7,8 @@
  */
 import type { onnx } from 'onnx-proto';
 import type { Dataflow } from './dataflow';
-import { constantInts, intsAttr, valueShape } from './model';
+import { constantInts } from './constantValues';
+import { intsAttr, valueShape } from './model';
 import type { OnnxGraph } from './model';
 
 /** Nodes looked at walking back from the query-key product to the head split. */

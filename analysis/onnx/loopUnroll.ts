@@ -6,7 +6,7 @@
  * condition (or a constant true one) and a body that passes its condition through unchanged.
  */
 import type { onnx } from 'onnx-proto';
-import { constantInts } from './model';
+import { constantInts } from './constantValues';
 
 /** Iterations unrolled at most: beyond, the loop stays as it is (and its attention unexposed). */
 const maxIterations = 256;
@@ -16,9 +16,10 @@ export interface Unrolled {
   initializers: onnx.ITensorProto[];
 }
 
-function holdsSoftmax(g: onnx.IGraphProto): boolean {
+/** Whether a subgraph (or one inside it) has a Softmax. */
+export function holdsSoftmax(g: onnx.IGraphProto): boolean {
   return (g.node ?? []).some(
-    (n) => n.opType === 'Softmax' || (n.attribute ?? []).some((a) => [a.g, ...(a.graphs ?? [])].some((s) => s && holdsSoftmax(s))),
+    (n) => n.opType === 'Softmax' || (n.attribute ?? []).some((a) => [a.g, ...(a.graphs ?? [])].some((sub) => sub && holdsSoftmax(sub))),
   );
 }
 

@@ -3,6 +3,9 @@ import { InputError } from '../errors';
 import { flattenGraph } from './graphFlatten';
 import type { BranchChoice, BranchStep, FlatGraph } from './graphFlatten';
 
+// Moved beside the other readers of constant values; still exported here for the callers that import it from model.ts.
+export { constantInts } from './constantValues';
+
 /** Element types of ONNX TensorProto.DataType that attention can have. */
 export const ElemType = { float: 1, float16: 10, double: 11, bfloat16: 16 } as const;
 
@@ -136,18 +139,6 @@ export function intAttr(node: onnx.INodeProto, name: string, fallback: number): 
 export function intsAttr(node: onnx.INodeProto, name: string): number[] | undefined {
   const a = node.attribute?.find((x) => x.name === name);
   return a?.ints && a.ints.length > 0 ? a.ints.map(Number) : undefined;
-}
-
-/** Integer values of a small constant tensor (shape vectors), or undefined if not int-valued. */
-export function constantInts(t: onnx.ITensorProto): number[] | undefined {
-  if (t.int64Data && t.int64Data.length) return t.int64Data.map(Number);
-  if (t.int32Data && t.int32Data.length) return t.int32Data.map(Number);
-  const raw = t.rawData;
-  if (!raw || raw.length === 0) return undefined;
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  if (t.dataType === 7) return Array.from({ length: raw.length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
-  if (t.dataType === 6) return Array.from({ length: raw.length / 4 }, (_, i) => view.getInt32(i * 4, true));
-  return undefined;
 }
 
 /** Shape of a graph input, value_info or output: numbers for fixed dims, names for symbolic ones. */
