@@ -4,7 +4,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { InputError } from '../../analysis/errors';
-import { describeModel } from '../../analysis/onnx/inspect';
+import { onnx } from 'onnx-proto';
+import { describeModel, openAttentionModel as openModelBytes } from '../../analysis/onnx/inspect';
 import { readModel as openAttentionModel } from '../../analysis/app/readers';
 import { readLines } from '../../analysis/app/storage';
 import { selectBranches } from '../../analysis/onnx/branches';
@@ -166,6 +167,18 @@ describe('models the tool must refuse', () => {
       });
     });
   }
+});
+
+describe('attention in a Loop of a number of iterations known only at run time', () => {
+  it('is refused naming the Loop and why, not as a model without attention', () => {
+    const m = onnx.ModelProto.decode(readFileSync(join(dir, 'shared_loop.onnx')));
+    m.graph!.node![0].input![0] = 'n_layers';
+    m.graph!.input!.push({ name: 'n_layers', type: { tensorType: { elemType: 7, shape: { dim: [] } } } });
+    assert.throws(
+      () => openModelBytes(onnx.ModelProto.encode(m).finish(), 'dynamic_loop.onnx'),
+      (err: Error) => err instanceof InputError && /computes its Softmax inside Loop "layers", which runs a number of times only known at run time/.test(err.message),
+    );
+  });
 });
 
 after(() => undefined);
