@@ -1,11 +1,11 @@
 import { selectBranches } from '../onnx/branches';
 import type { BranchMode } from '../onnx/branches';
 import { modelDims } from '../onnx/dims';
-import type { AttentionModel } from '../onnx/inspect';
+import type { AttentionModel, ModelInput } from '../onnx/inspect';
 import { checkDeclaredInputs, checkExamples, checkTokenizerFits, textMaxLength } from '../runtime/exampleSource';
 import type { DeclaredInputs, ExampleSource } from '../runtime/exampleSource';
 import { InputError } from '../errors';
-import { tokenInputOf } from '../runtime/inputRoles';
+import { tokenInputOf as tokenInputSpec } from '../runtime/inputRoles';
 import { describeInputs, readJsonlExamples, readTextExamples } from '../runtime/inputs';
 import type { ExampleInput } from '../runtime/inputs';
 import { readTokenizer } from './readers';
@@ -21,9 +21,17 @@ export interface OpenedExamples {
   first?: ExampleInput;
 }
 
+/**
+ * The encoder's token-id input (`input_ids`, else its first integer [batch, sequence] input),
+ * which text is tokenized into; undefined when the model has none (`runtime/inputRoles.ts`).
+ */
+export function tokenInputOf(inputs: ModelInput[]): string | undefined {
+  return tokenInputSpec(inputs)?.name;
+}
+
 /** What the model declares about its inputs, for `checkExamples`. */
 export function declaredInputs(model: AttentionModel): DeclaredInputs {
-  const tokenInput = tokenInputOf(model.inputs)?.name;
+  const tokenInput = tokenInputOf(model.inputs);
   return { model: model.path, inputs: model.inputs, tokenInput, dims: modelDims(model.graph, tokenInput) };
 }
 

@@ -7,7 +7,9 @@ import { mergeCommand, mergeHelp } from './mergeCommand';
 import { costCommand, costHelp } from './costCommand';
 import { planCommand, planHelp } from './planCommand';
 import { emitCommand, emitHelp } from './emitCommand';
+import { tokenizeCommand, tokenizeHelp } from './tokenizeCommand';
 import { trainCommand, trainHelp } from './trainCommand';
+import { whatifCommand, whatifHelp } from './whatifCommand';
 
 const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: () => string }> = {
   inspect: { run: inspectCommand, help: inspectHelp },
@@ -17,7 +19,9 @@ const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => P
   cost: { run: costCommand, help: costHelp },
   plan: { run: planCommand, help: planHelp },
   emit: { run: emitCommand, help: emitHelp },
+  tokenize: { run: tokenizeCommand, help: tokenizeHelp },
   train: { run: trainCommand, help: trainHelp },
+  whatif: { run: whatifCommand, help: whatifHelp },
 };
 
 const usage = () => `Usage: attention-reuse COMMAND [options]

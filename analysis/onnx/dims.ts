@@ -13,7 +13,7 @@ function constDims(g: OnnxGraph, name: string): number[] | undefined {
 }
 
 /** Follows Cast/Identity/Unsqueeze back to where a Gather's indices come from. */
-function indexSource(g: OnnxGraph, name: string): string {
+export function indexSource(g: OnnxGraph, name: string): string {
   let cur = name;
   for (let i = 0; i < 4; i++) {
     const node = g.producer.get(cur);

@@ -16,7 +16,7 @@ export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[]
   return concat([bytes, onnx.ModelProto.encode({ graph: { output: outputsOf(g, added) } }).finish()]);
 }
 
-function concat(pieces: Uint8Array[]): Uint8Array {
+export function concat(pieces: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(pieces.reduce((sum, p) => sum + p.length, 0));
   let at = 0;
   for (const p of pieces) {
@@ -27,15 +27,15 @@ function concat(pieces: Uint8Array[]): Uint8Array {
 }
 
 /** Field numbers of ModelProto.graph and of the GraphProto fields `attentionOnlyModel` filters. */
-const GRAPH = 7;
-const NODE = 1;
-const INITIALIZER = 5;
-const INPUT = 11;
-const OUTPUT = 12;
-const VALUE_INFO = 13;
+export const GRAPH = 7;
+export const NODE = 1;
+export const INITIALIZER = 5;
+export const INPUT = 11;
+export const OUTPUT = 12;
+export const VALUE_INFO = 13;
 
 /** One field of an encoded message: its bytes, tag included, and where its payload starts. */
-interface Field {
+export interface Field {
   number: number;
   start: number;
   end: number;
@@ -43,7 +43,7 @@ interface Field {
 }
 
 /** The top-level fields of an encoded protobuf message, in order. */
-function fieldsOf(bytes: Uint8Array): Field[] {
+export function fieldsOf(bytes: Uint8Array): Field[] {
   const reader = Reader.create(bytes);
   const fields: Field[] = [];
   while (reader.pos < reader.len) {

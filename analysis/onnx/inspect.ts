@@ -52,26 +52,31 @@ export const allBranches: BranchChoice = () => 'both';
  * example selects).
  */
 export function openAttentionModel(bytes: Uint8Array, path: string, choose: BranchChoice = allBranches): AttentionModel {
-  const graph = decodeModel(bytes, path, choose);
-  return attentionModelOf(graph, bytes, path);
+  return attentionModelOf(decodeModel(bytes, path, choose), bytes, path);
 }
 
-/** The attention model of a decoded (and flattened) graph. */
+/** Finds the attention of a decoded (and flattened) model (the model summary decodes first, to describe what it can). */
 export function attentionModelOf(graph: OnnxGraph, bytes: Uint8Array, path: string): AttentionModel {
   const stacks = findAttention(graph, path);
+  const inputs = declaredGraphInputs(graph);
+  for (const c of conditionInputs(graph, stacks)) {
+    const input = inputs.find((i) => i.name === c.input);
+    if (input) input.selectsBranch = c.node;
+  }
+  return { path, bytes, graph, stacks, inputs };
+}
+
+/** The graph inputs a caller feeds, with their element types and shapes as the file declares them. */
+export function declaredGraphInputs(graph: OnnxGraph): ModelInput[] {
   const declared = new Map(graph.graph.input.map((i) => [i.name, i]));
-  const selects = new Map(conditionInputs(graph, stacks).flatMap((c) => (c.input ? [[c.input, c.node] as const] : [])));
-  const inputs = graph.inputNames.map((name) => {
+  return graph.inputNames.map((name) => {
     const info = declared.get(name);
-    const input: ModelInput = {
+    return {
       name,
       type: elemTypeName(info?.type?.tensorType?.elemType),
       shape: (info && valueShape(info)) ?? null,
     };
-    if (selects.has(name)) input.selectsBranch = selects.get(name);
-    return input;
   });
-  return { path, bytes, graph, stacks, inputs };
 }
 
 export function describeModel(m: AttentionModel): InspectResult {

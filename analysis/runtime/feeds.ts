@@ -96,3 +96,11 @@ export function batchTensor(spec: ModelInput, batch: ExampleInput[], padTo: numb
   });
   return tensorOf(spec.type, store, [parts.length, ...perExample]);
 }
+
+/**
+ * Token inputs right-padded with zeros to `length` under a batch axis, in element type `type`
+ * (the what-if and masked-LM runs pad their own batches with it).
+ */
+export function padTensor(type: string, parts: InputTensor[], length: number, name: string): ort.Tensor {
+  return batchTensor({ name, type, shape: null }, parts.map((p, i) => ({ index: i, origin: name, tensors: new Map([[name, p]]) })), length);
+}

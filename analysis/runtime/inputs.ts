@@ -171,22 +171,30 @@ export function parseTokenizer(parsed: unknown, path: string): TextTokenizer {
 }
 
 /**
- * One line's token ids with the model's tokenizer (its special tokens and post-processor),
- * truncated to `maxLength` keeping a final special token such as [SEP]. A tokenizer that
- * fails, or has no id for a piece of the text (no unknown token), is refused naming the line.
+ * One line's token ids, with the post-processor's special tokens or without them. A tokenizer
+ * that fails, or has no id for a piece of the text (no unknown token), is refused naming the line.
  */
-export function encodeLine(tok: TextTokenizer, text: string, maxLength: number, origin: string): number[] {
+export function tokenIds(tok: TextTokenizer, text: string, origin: string, addSpecialTokens = true): number[] {
   let encoded: { ids: ArrayLike<unknown>; tokens: ArrayLike<unknown> };
   try {
-    encoded = tok.tokenizer.encode(text);
+    encoded = tok.tokenizer.encode(text, { add_special_tokens: addSpecialTokens });
   } catch (err) {
     throw new InputError(`${origin}: the tokenizer ${tok.path} fails on this line (${(err as Error).message.split('\n')[0]})`);
   }
-  let ids = Array.from(encoded.ids, Number);
+  const ids = Array.from(encoded.ids, Number);
   const missing = ids.findIndex((id) => !Number.isSafeInteger(id) || id < 0);
   if (missing >= 0) {
     throw new InputError(`${origin}: the tokenizer ${tok.path} has no id for ${JSON.stringify(String(encoded.tokens[missing])).slice(0, 40)} (and no unknown token)`);
   }
+  return ids;
+}
+
+/**
+ * One line's token ids with the model's tokenizer (its special tokens and post-processor),
+ * truncated to `maxLength` keeping a final special token such as [SEP].
+ */
+export function encodeLine(tok: TextTokenizer, text: string, maxLength: number, origin: string): number[] {
+  let ids = tokenIds(tok, text, origin);
   if (ids.length > maxLength) {
     const last = ids[ids.length - 1];
     const special = tok.tokenizer.get_added_tokens_decoder().has(last);

@@ -37,7 +37,7 @@ export function maskNameFor(input: string): string {
 }
 
 /** Positions of the real tokens of `input` in one example: where its mask is 1, else all. */
-function realPositions(ex: ExampleInput, input: string): number[] {
+export function realPositions(ex: ExampleInput, input: string): number[] {
   const mask = ex.tensors.get(maskNameFor(input));
   const length = ex.tensors.get(input)?.shape[0] ?? mask?.shape[0] ?? 0;
   const positions: number[] = [];
