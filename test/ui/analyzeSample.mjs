@@ -258,9 +258,14 @@ async function openFamilies(dir) {
     const dialog = page.locator('.quick-input-widget', { hasText: 'OK' });
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible', timeout: 20_000 });
-    // The simple file dialog (code-server's) first fills in a folder; a path typed before that is overwritten.
+    // The simple file dialog (code-server's) fills in a folder (the last one used, then its own):
+    // a path typed before it settles is overwritten, so type it until it stays.
     for (let i = 0; i < 100 && !(await input.inputValue()).endsWith('/'); i++) await page.waitForTimeout(100);
-    await input.fill(file);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await input.fill(file);
+      await page.waitForTimeout(300);
+      if ((await input.inputValue()) === file) break;
+    }
     // It lists the file once it has resolved the typed path; Enter then opens it.
     await page.locator('.quick-input-list .monaco-list-row', { hasText: basename(file) }).first().waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {});
     await page.keyboard.press('Enter');
