@@ -29,6 +29,9 @@ const labelOfField: Readonly<Record<string, string>> = {
   targetFlops: 'the FLOPs target',
   // Commands that write files take `overwrite: true` where the CLI takes --force.
   force: 'overwrite: true',
+  // Analyze Attention's choice of examples; the CLI's --inputs.
+  inputs: 'a JSONL of model inputs',
+  branches: 'branches: "all"',
 };
 
 export function wordField(field: string): string {

@@ -7,6 +7,7 @@
 import { InputError } from '../analysis/errors';
 import { openExamples } from '../analysis/app/examples';
 import { readModel } from '../analysis/app/readers';
+import { branchesOfStacks } from '../analysis/onnx/branches';
 import type { AttentionModel } from '../analysis/onnx/inspect';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
@@ -72,7 +73,8 @@ export class AttentionMaps {
     if (this.last?.example === index) return this.last.result;
     this.opened ??= (async () => {
       const model = await readModel(this.analysis.model.path);
-      const runner = await AttentionRunner.start(model, this.provider);
+      // A merged decoder runs the branches the analysis ran.
+      const runner = await AttentionRunner.start(branchesOfStacks(model, this.analysis.stacks.map((st) => st.name)), this.provider);
       return { model, runner };
     })();
     const { model, runner } = await this.opened;

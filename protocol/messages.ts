@@ -19,8 +19,13 @@ export interface Tensor<T extends Float32Array | Float64Array | Int32Array> {
 export interface StackPayload {
   name: string;
   kind: 'self' | 'cross';
+  /** Causal self-attention (a decoder). */
+  causal?: boolean;
   layerCount: number;
+  /** Query heads per layer. */
   headCount: number;
+  /** Key/value heads of grouped-query attention, where fewer than the query heads. */
+  kvHeadCount?: number;
   dims: { hidden: number | null; ffn: number | null; vocab: number | null; maxPositions: number | null };
   /** [L, H, L, H]: mean TV similarity of two heads. */
   headPairs: Tensor<Float64Array>;
@@ -34,10 +39,12 @@ export interface StackPayload {
   sequentialHeads: Tensor<Int32Array>;
   /** [L-1, H]: the values that go with `sequentialHeads`. */
   sequentialValues: Tensor<Float64Array>;
-  /** [L, H]: mean similarity of a head to uniform attention over the real keys. */
+  /** [L, H]: mean similarity of a head to uniform attention over the real keys (a causal row's visible ones). */
   uniform: Tensor<Float64Array>;
   /** [L, H]: mean row entropy of a head, in nats. */
   entropy: Tensor<Float64Array>;
+  /** [L, H]: mean row entropy over ln(keys the row sees), in [0, 1]; absent for files written before it. */
+  entropyNormalized?: Tensor<Float64Array>;
 }
 
 /** Where an analysis came from and how it ran. */

@@ -10,8 +10,10 @@ import type { StackPayload, Tensor } from './messages';
 export interface AnalysisStackFields {
   name: string;
   kind: 'self' | 'cross';
+  causal?: boolean;
   layerCount: number;
   headCount: number;
+  kvHeadCount?: number;
   dims: StackPayload['dims'];
   headPairs: unknown;
   c: unknown;
@@ -20,6 +22,7 @@ export interface AnalysisStackFields {
   sequential: { head: number; value: number }[][];
   uniform: unknown;
   entropy: unknown;
+  entropyNormalized?: unknown;
 }
 
 /** Flattens nested arrays of a known shape into one typed array, checking every length. */
@@ -52,8 +55,10 @@ export function stackPayload(s: AnalysisStackFields): StackPayload {
   return {
     name: s.name,
     kind: s.kind,
+    ...(s.causal === true ? { causal: true } : {}),
     layerCount: L,
     headCount: H,
+    ...(typeof s.kvHeadCount === 'number' ? { kvHeadCount: s.kvHeadCount } : {}),
     dims: s.dims,
     headPairs: flat(Float64Array, s.headPairs, [L, H, L, H], 'headPairs'),
     c: flat(Float64Array, s.c, [L, H, L], 'c'),
@@ -63,5 +68,6 @@ export function stackPayload(s: AnalysisStackFields): StackPayload {
     sequentialValues: flat(Float64Array, sequential('value'), [Math.max(0, L - 1), H], 'sequential'),
     uniform: flat(Float64Array, s.uniform, [L, H], 'uniform'),
     entropy: flat(Float64Array, s.entropy, [L, H], 'entropy'),
+    ...(s.entropyNormalized !== undefined ? { entropyNormalized: flat(Float64Array, s.entropyNormalized, [L, H], 'entropyNormalized') } : {}),
   };
 }

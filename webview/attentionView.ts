@@ -134,7 +134,11 @@ export class AttentionView implements Section {
     if (!msg) return;
     const width = this.mapWidth();
     const p = this.ctx.palette();
-    const u = (l: number, hh: number) => (s && l < s.L && hh < s.H ? ` · uniform ${fixed(s.uniform(l, hh))} · entropy ${fixed(s.entropy(l, hh), 2)} nats` : '');
+    const of = (l: number, hh: number) => {
+      const n = s?.entropyNormalized(l, hh);
+      return n === undefined ? '' : ` (${fixed(n)} of the most)`;
+    };
+    const u = (l: number, hh: number) => (s && l < s.L && hh < s.H ? ` · uniform ${fixed(s.uniform(l, hh))} · entropy ${fixed(s.entropy(l, hh), 2)} nats${of(l, hh)}` : '');
     this.main.set(
       { title: `Head (${msg.layer},${msg.head}), example ${msg.example}${u(msg.layer, msg.head)}`, queryTokens: msg.queryTokens, keyTokens: msg.keyTokens, map: msg.map },
       p,

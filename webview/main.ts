@@ -107,7 +107,7 @@ function showAnalysis(msg: AnalysisMessage): void {
   status.setShown(info);
   stackSelect.element.hidden = stacks.length < 2;
   const chosen = current();
-  stackSelect.setChoices(stacks.map((s) => ({ value: s.name, label: `${s.name} (${s.payload.kind})` })), chosen?.name ?? '');
+  stackSelect.setChoices(stacks.map((s) => ({ value: s.name, label: `${s.name} (${s.description})` })), chosen?.name ?? '');
   for (const s of sections) s.setAnalysis?.(info);
   showStack(chosen?.name ?? null);
 }

@@ -2,8 +2,12 @@ import { resolve } from 'node:path';
 import { InputError } from '../errors';
 import { modelDims } from '../onnx/dims';
 import { elemTypeOf } from '../onnx/expose';
+import type { AttentionStack } from '../onnx/attentionFinder';
+import type { BranchMode } from '../onnx/branches';
+import type { ModelDims } from '../onnx/dims';
 import { analysisSchema, analysisStacks } from '../result/analysisFile';
-import type { AnalysisFile } from '../result/analysisFile';
+import type { AnalysisFile, StackInfo } from '../result/analysisFile';
+import { inputRole, tokenInputOf } from '../runtime/inputRoles';
 import type { ExampleSource } from '../runtime/exampleSource';
 import type { ExampleInput } from '../runtime/inputs';
 import type { ProviderChoice } from '../runtime/providers';
@@ -11,7 +15,7 @@ import { AttentionRunner } from '../runtime/runner';
 import { SimilarityAccumulator } from '../similarity/accumulator';
 import type { ShardInfo } from '../similarity/accumulator';
 import { openKernel } from '../similarity/similarityKernel';
-import { openExamples } from './examples';
+import { openExamples, runBranches } from './examples';
 import { readModel } from './readers';
 import type { ServiceCallbacks } from './service';
 import { checkOutput, sha256File, writeFileAtomic } from './storage';
@@ -30,6 +34,8 @@ export interface AnalyzeOptions {
   shard?: ShardInfo;
   /** Similarity worker threads (default 1). */
   threads?: number;
+  /** Attention inside If branches: the branch the examples select (default), or every branch. */
+  branches?: BranchMode;
   /**
    * Where to write the analysis file, checked before any work starts (the extension writes
    * the returned file itself); never one of the inputs.
@@ -55,8 +61,9 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   const started = Date.now();
   const output = options.out === undefined ? undefined : { overwrite: options.force === true, inputs: sourceFiles(options.model, options.source), signal, onNote };
   if (output) await checkOutput(options.out!, output);
-  const model = await readModel(options.model, signal);
-  const opened = await openExamples(model, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const file = await readModel(options.model, signal);
+  const opened = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const model = runBranches(file, opened, options.branches);
   const total = Math.ceil(Math.max(0, opened.total - shard.index) / shard.count);
   if (total === 0) throw new InputError(`shard ${shard.index}/${shard.count} holds no examples (the inputs hold ${opened.total})`, 'shard');
   const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
@@ -79,7 +86,7 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
         let acc = accs.get(stack.name);
         if (!acc) {
           const s = inputs[0];
-          acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, layerCount: s.layers.length, headCount: s.heads }, shard);
+          acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, causal: s.causal, layerCount: s.layers.length, headCount: s.heads }, shard);
           accs.set(stack.name, acc);
         }
         return acc.add(inputs, pool);
@@ -90,15 +97,12 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     await pool.close();
     await runner.dispose();
   }
-  const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name))?.name;
-  const dims = modelDims(model.graph, tokenInput);
+  // An audio encoder-decoder has token ids on its decoder side only: they give the sizes then.
+  const dims = modelDims(model.graph, (tokenInputOf(model.inputs) ?? model.inputs.find((i) => inputRole(i) === 'tokens'))?.name);
   const ordered = model.stacks.map((s) => accs.get(s.name)!);
-  const stacks = analysisStacks(
-    ordered,
-    model.stacks.map((s) => ({ name: s.name, kind: s.kind, tensors: s.layers.map((l) => l.tensor), dims })),
-  );
+  const stacks = analysisStacks(ordered, model.stacks.map((s) => stackInfoOf(s, dims)));
   const attentionType = elemTypeOf(model.graph, model.stacks[0].layers[0].tensor);
-  const file: AnalysisFile = {
+  const result: AnalysisFile = {
     schema: analysisSchema,
     model: { path: resolve(options.model), sha256: await sha256File(options.model, 'model', signal) },
     run: {
@@ -111,7 +115,20 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     },
     stacks,
   };
-  if (shard.count > 1) file.run.shard = { indices: [shard.index], count: shard.count };
-  if (output) await writeFileAtomic(options.out!, JSON.stringify(file), output);
-  return file;
+  if (shard.count > 1) result.run.shard = { indices: [shard.index], count: shard.count };
+  if (output) await writeFileAtomic(options.out!, JSON.stringify(result), output);
+  return result;
+}
+
+/** What the analysis file says of a stack besides its numbers. */
+function stackInfoOf(s: AttentionStack, dims: ModelDims): StackInfo {
+  return {
+    name: s.name,
+    kind: s.kind,
+    causal: s.causal === true,
+    ...(s.kvHeads ? { kvHeadCount: s.kvHeads } : {}),
+    ...(s.branch?.length ? { branch: s.branch } : {}),
+    tensors: s.layers.map((l) => l.tensor),
+    dims,
+  };
 }

@@ -2,7 +2,7 @@ import { describeError, InputError } from '../errors';
 import { fusedAttentionOps } from '../onnx/attentionFinder';
 import { modelDims } from '../onnx/dims';
 import type { ModelDims } from '../onnx/dims';
-import { attentionModelOf, declaredGraphInputs, describeModel } from '../onnx/inspect';
+import { allBranches, attentionModelOf, declaredGraphInputs, describeModel } from '../onnx/inspect';
 import type { InspectResult, ModelInput } from '../onnx/inspect';
 import { decodeModel } from '../onnx/model';
 import type { OnnxGraph } from '../onnx/model';
@@ -49,7 +49,8 @@ export async function summarizeModel(path: string, signal?: AbortSignal): Promis
   const unread = unreadModel(path, bytes.byteLength, null);
   let graph: OnnxGraph;
   try {
-    graph = decodeModel(bytes, path);
+    // Every If branch, as inspect lists them.
+    graph = decodeModel(bytes, path, allBranches);
   } catch (err) {
     return { ...unread, problem: problemOf('unreadable', err) };
   }

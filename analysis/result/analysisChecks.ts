@@ -69,6 +69,13 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
     if (sums[key] !== s[key])
       throw new InputError(`${label}: ${at}.sums.${key} is ${JSON.stringify(sums[key])}, but ${at}.${key} is ${JSON.stringify(s[key])}`);
   }
+  // Files written before causal was recorded have it in neither place: both read as false.
+  if ((sums.causal === true) !== (s.causal === true))
+    throw new InputError(`${label}: ${at}.sums.causal is ${sums.causal ?? false}, but ${at}.causal is ${s.causal ?? false}`);
+  if (s.kvHeadCount !== undefined && (s.kvHeadCount > s.headCount || s.headCount % s.kvHeadCount !== 0))
+    throw new InputError(`${label}: ${at}.kvHeadCount is ${s.kvHeadCount}, which does not divide the ${s.headCount} query heads into groups`);
+  if ((s.entropyNormalized === undefined) !== (sums.entropyNormalizedSums === undefined))
+    throw new InputError(`${label}: ${at} has ${s.entropyNormalized === undefined ? 'entropyNormalizedSums but no entropyNormalized' : 'entropyNormalized but no sums.entropyNormalizedSums'}`);
   const T = sums.examples;
   if (T !== file.run.examples)
     throw new InputError(
@@ -82,13 +89,15 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   inRange(label, `${at}.sums.pairSums`, sums.pairSums, 0, T, rangeSlack * T);
   inRange(label, `${at}.sums.uniformSums`, sums.uniformSums, 0, T, rangeSlack * T);
   inRange(label, `${at}.sums.entropySums`, sums.entropySums, 0, Infinity, rangeSlack * T);
+  if (sums.entropyNormalizedSums) inRange(label, `${at}.sums.entropyNormalizedSums`, sums.entropyNormalizedSums, 0, T, rangeSlack * T);
   for (const key of ['headPairs', 'c', 'layerPairs', 'uniform'] as const) inRange(label, `${at}.${key}`, s[key], 0, 1, rangeSlack);
   inRange(label, `${at}.entropy`, s.entropy, 0, Infinity, rangeSlack);
+  if (s.entropyNormalized) inRange(label, `${at}.entropyNormalized`, s.entropyNormalized, 0, 1, rangeSlack);
   inRange(label, `${at}.cArgmax`, s.cArgmax, 0, s.headCount - 1);
   const views = SimilarityAccumulator.fromJSON(sums).finalize();
   const bySums = 'sums / examples';
-  for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy'] as const)
-    sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
+  for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy', 'entropyNormalized'] as const)
+    if (s[key] !== undefined) sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
   // The arg-max must point at the maximum; which of several equal heads it names is not checked.
   eachNumber(s.cArgmax, (h, [l, hh, l2]) => {
     if (!Number.isInteger(h) || Math.abs(views.headPairs[l][hh][l2][h] - views.c[l][hh][l2]) > meanTolerance) {
@@ -140,7 +149,7 @@ export function checkSameRun(files: { path: string; file: AnalysisFile }[]): voi
     return `${f.run.examples} examples in shard${sh.indices.length > 1 ? 's' : ''} ${sh.indices.join(', ')} of ${sh.count}`;
   };
   const stacksOf = (f: AnalysisFile) =>
-    f.stacks.map((s) => `${s.name}/${s.kind}/${s.layerCount}x${s.headCount}/${s.tensors.join(',')}`).join('; ');
+    f.stacks.map((s) => `${s.name}/${s.kind}${s.causal ? '/causal' : ''}/${s.layerCount}x${s.headCount}/${s.tensors.join(',')}`).join('; ');
   const sh0 = first.file.stacks[0].sums.shards;
   let sizes = runSizes(first.file.run.examples, sh0.indices, sh0.count);
   for (const { path, file } of rest) {

@@ -9,7 +9,7 @@ import { argMax, floatData } from './drift';
 import type { ExampleInput } from './inputs';
 import type { ModelBatch } from './modelSession';
 import { pseudoRandom } from './pseudoRandom';
-import { realPositions } from './runner';
+import { realPositions } from './slicing';
 
 export const maskRate = 0.15;
 

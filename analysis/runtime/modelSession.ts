@@ -10,7 +10,8 @@ import type { ModelInput } from '../onnx/inspect';
 import type { ExampleInput } from './inputs';
 import { startSession } from './providers';
 import type { ProviderChoice, StartedSession } from './providers';
-import { maskNameFor, padTensor, realPositions } from './runner';
+import { padTensor } from './feeds';
+import { maskNameFor, realPositions } from './slicing';
 
 /** One batch, padded to its longest example. */
 export interface ModelBatch {

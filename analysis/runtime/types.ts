@@ -8,11 +8,16 @@ export interface StackAttention {
   /** Stack name as `inspect` lists it (`encoder`, `decoder`, `cross`, ...). */
   name: string;
   kind: StackKind;
+  /**
+   * Causal self-attention: query p (of Q) sees the first K - Q + p + 1 keys (the past, then the
+   * new tokens up to its own); every probability beyond is zero.
+   */
+  causal?: boolean;
   /** Heads per layer (the same for every layer of a stack). */
   heads: number;
   /** Real query rows (m for self-attention, decoder length for cross). */
   queries: number;
-  /** Real key columns. */
+  /** Real key columns (past and new tokens, with a KV cache). */
   keys: number;
   /** One array per layer, row-major [heads][queries][keys]; every row sums to 1. */
   layers: Float32Array[];

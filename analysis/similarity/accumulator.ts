@@ -23,6 +23,8 @@ export interface SimilaritySums {
   kind: StackKind;
   layerCount: number;
   headCount: number;
+  /** Causal self-attention (absent in files written before it was recorded: false). */
+  causal?: boolean;
   /** Shards merged into these sums: all share `count`; `indices` ascending, no repeats. */
   shards: { count: number; indices: number[] };
   /** Examples folded in (the paper's T). */
@@ -34,10 +36,12 @@ export interface SimilaritySums {
    * row by row: (0,1), (0,2), …, (0,N-1), (1,2), …, (N-2,N-1); N(N-1)/2 values.
    */
   pairSums: number[];
-  /** [L][H]: Σ over examples of S(A, uniform over the real keys). */
+  /** [L][H]: Σ over examples of S(A, uniform over the real keys each row sees). */
   uniformSums: number[][];
   /** [L][H]: Σ over examples of the mean row entropy (nats). */
   entropySums: number[][];
+  /** [L][H]: Σ over examples of the mean row entropy over ln(keys the row sees); absent in files written before it. */
+  entropyNormalizedSums?: number[][];
 }
 
 /** Accumulates one stack's similarity statistics; see `SimilaritySums` for what it keeps. */
@@ -52,6 +56,8 @@ export class SimilarityAccumulator {
   private readonly pairSums: Float64Array;
   private readonly uniformSums: Float64Array;
   private readonly entropySums: Float64Array;
+  /** Null when read from a file written before normalised entropy was kept. */
+  private entropyNormalizedSums: Float64Array | null;
 
   constructor(shape: StackShape, shard: ShardInfo = { index: 0, count: 1 }) {
     const { layerCount, headCount } = shape;
@@ -59,13 +65,14 @@ export class SimilarityAccumulator {
       throw new InputError(`stack "${shape.name}": needs at least one layer and head, got ${layerCount} x ${headCount}`);
     }
     checkShard(shard.index, shard.count);
-    this.shape = { name: shape.name, kind: shape.kind, layerCount, headCount };
+    this.shape = { name: shape.name, kind: shape.kind, layerCount, headCount, causal: shape.causal === true };
     this.n = layerCount * headCount;
     this.shardCount = shard.count;
     this.shardSet = new Set([shard.index]);
     this.pairSums = new Float64Array(this.n * this.n);
     this.uniformSums = new Float64Array(this.n);
     this.entropySums = new Float64Array(this.n);
+    this.entropyNormalizedSums = new Float64Array(this.n);
   }
 
   get examples(): number {
@@ -96,7 +103,12 @@ export class SimilarityAccumulator {
     for (const input of inputs) checkShape(input, this.shape);
     const n = this.n;
     // Own buffers per call, because overlapping calls are in flight at the same time.
-    const outs: KernelOutput[] = inputs.map(() => ({ pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) }));
+    const outs: KernelOutput[] = inputs.map(() => ({
+      pairL1: new Float64Array(n * n),
+      uniform: new Float64Array(n),
+      entropy: new Float64Array(n),
+      entropyNormalized: new Float64Array(n),
+    }));
     const bad = await kernel.run(inputs, outs, ROW_SUM_TOLERANCE);
     const first = bad.findIndex((row) => row >= 0);
     if (first >= 0) throw badRowError(inputs[first], bad[first]);
@@ -107,10 +119,12 @@ export class SimilarityAccumulator {
   merge(other: SimilarityAccumulator): void {
     const a = this.shape;
     const b = other.shape;
-    if (a.name !== b.name || a.kind !== b.kind || a.layerCount !== b.layerCount || a.headCount !== b.headCount) {
-      throw new InputError(
-        `cannot merge stack "${b.name}" (${b.kind}, ${b.layerCount}x${b.headCount}) into "${a.name}" (${a.kind}, ${a.layerCount}x${a.headCount})`,
-      );
+    if (a.name !== b.name || a.kind !== b.kind || a.layerCount !== b.layerCount || a.headCount !== b.headCount || a.causal !== b.causal) {
+      const describe = (s: StackShape) => `${s.kind}${s.causal ? ', causal' : ''}, ${s.layerCount}x${s.headCount}`;
+      throw new InputError(`cannot merge stack "${b.name}" (${describe(b)}) into "${a.name}" (${describe(a)})`);
+    }
+    if ((this.entropyNormalizedSums === null) !== (other.entropyNormalizedSums === null)) {
+      throw new InputError(`stack "${a.name}": one part was written by an earlier version, without entropyNormalizedSums: merge parts of one version`);
     }
     if (other === this) throw new InputError(`stack "${a.name}": cannot merge shards into themselves`);
     if (other.shardCount !== this.shardCount) {
@@ -124,6 +138,7 @@ export class SimilarityAccumulator {
     for (let i = 0; i < this.n; i++) {
       this.uniformSums[i] += other.uniformSums[i];
       this.entropySums[i] += other.entropySums[i];
+      if (this.entropyNormalizedSums && other.entropyNormalizedSums) this.entropyNormalizedSums[i] += other.entropyNormalizedSums[i];
     }
     this.exampleCount += other.exampleCount;
     this.tokenCount += other.tokenCount;
@@ -134,12 +149,12 @@ export class SimilarityAccumulator {
   finalize(): StackSimilarity {
     if (this.exampleCount === 0) throw new InputError(`stack "${this.shape.name}": no examples, nothing to average`);
     const { layerCount, headCount } = this.shape;
-    return similarityViews(layerCount, headCount, this.exampleCount, this.pairSums, this.uniformSums, this.entropySums);
+    return similarityViews(layerCount, headCount, this.exampleCount, this.pairSums, this.uniformSums, this.entropySums, this.entropyNormalizedSums);
   }
 
   /** The exact sums and counts (JSON numbers round-trip float64 exactly). */
   toJSON(): SimilaritySums {
-    const { name, kind, layerCount, headCount } = this.shape;
+    const { name, kind, layerCount, headCount, causal } = this.shape;
     const n = this.n;
     const pairSums: number[] = [];
     for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) pairSums.push(this.pairSums[a * n + b]);
@@ -150,12 +165,14 @@ export class SimilarityAccumulator {
       kind,
       layerCount,
       headCount,
+      causal: causal === true,
       shards: { count: this.shardCount, indices: this.shards.map((s) => s.index) },
       examples: this.exampleCount,
       tokens: this.tokenCount,
       pairSums,
       uniformSums: perHead(this.uniformSums),
       entropySums: perHead(this.entropySums),
+      ...(this.entropyNormalizedSums ? { entropyNormalizedSums: perHead(this.entropyNormalizedSums) } : {}),
     };
   }
 
@@ -168,6 +185,7 @@ export class SimilarityAccumulator {
     const j = json as Partial<Record<keyof SimilaritySums, unknown>>;
     if (typeof j.name !== 'string') return bad('"name" is not a string');
     if (j.kind !== 'self' && j.kind !== 'cross') return bad(`"kind" is ${JSON.stringify(j.kind)}, not "self" or "cross"`);
+    if (j.causal !== undefined && typeof j.causal !== 'boolean') return bad('"causal" is not true or false');
     const L = positiveInteger(j.layerCount) ?? bad('"layerCount" is not a positive integer');
     const H = positiveInteger(j.headCount) ?? bad('"headCount" is not a positive integer');
     const shards = j.shards as { count?: unknown; indices?: unknown } | undefined;
@@ -180,7 +198,8 @@ export class SimilarityAccumulator {
     const pairs = finiteArray(j.pairSums, (n * (n - 1)) / 2) ?? bad(`"pairSums" is not ${(n * (n - 1)) / 2} finite numbers`);
     const uniform = finiteGrid(j.uniformSums, L, H) ?? bad(`"uniformSums" is not ${L}x${H} finite numbers`);
     const entropy = finiteGrid(j.entropySums, L, H) ?? bad(`"entropySums" is not ${L}x${H} finite numbers`);
-    const acc = new SimilarityAccumulator({ name: j.name, kind: j.kind, layerCount: L, headCount: H }, { index: 0, count });
+    const normalized = j.entropyNormalizedSums === undefined ? null : (finiteGrid(j.entropyNormalizedSums, L, H) ?? bad(`"entropyNormalizedSums" is not ${L}x${H} finite numbers`));
+    const acc = new SimilarityAccumulator({ name: j.name, kind: j.kind, layerCount: L, headCount: H, causal: j.causal === true }, { index: 0, count });
     acc.shardSet = new Set();
     for (const index of indices) {
       checkShard(index, count);
@@ -191,12 +210,14 @@ export class SimilarityAccumulator {
     for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) acc.pairSums[a * n + b] = pairs[i++];
     acc.uniformSums.set(uniform);
     acc.entropySums.set(entropy);
+    if (normalized) acc.entropyNormalizedSums!.set(normalized);
+    else acc.entropyNormalizedSums = null;
     acc.exampleCount = examples;
     acc.tokenCount = tokens;
     return acc;
   }
 
-  private fold(queries: number, { pairL1: l1, uniform, entropy }: KernelOutput): void {
+  private fold(queries: number, { pairL1: l1, uniform, entropy, entropyNormalized }: KernelOutput): void {
     const n = this.n;
     // S = 1 - (1/n_q) Σ_p ½‖A[p,:] - A'[p,:]‖₁ (paper eq. 2).
     const half = 2 * queries;
@@ -204,6 +225,8 @@ export class SimilarityAccumulator {
       for (let b = a + 1; b < n; b++) this.pairSums[a * n + b] += 1 - l1[a * n + b] / half;
       this.uniformSums[a] += uniform[a];
       this.entropySums[a] += entropy[a];
+      // A stack read from an old file has none; adding to it would be a new run anyway.
+      if (this.entropyNormalizedSums) this.entropyNormalizedSums[a] += entropyNormalized[a];
     }
     this.exampleCount += 1;
     this.tokenCount += queries;

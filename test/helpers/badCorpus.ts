@@ -154,6 +154,7 @@ const flagOptions: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {
   ...Object.fromEntries(
     [
       'inputs',
+      'branches',
       'text',
       'tokenizer',
       'max-length',
@@ -211,6 +212,7 @@ export function serviceCall(c: BadCase, work: Work, signal: AbortSignal): () => 
     examples: n('examples'),
     batch: n('batch'),
     ep: (s('ep') ?? 'cpu') as 'cpu',
+    branches: s('branches') as 'all' | undefined,
     force: v.force === true,
   };
   switch (command) {

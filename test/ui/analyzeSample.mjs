@@ -5,12 +5,15 @@
 // runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then a first-time
 // user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
 // from it, a fused-attention model's refusal is shown whole in the panel, and a stored notebook's analysis
-// output is drawn by the notebook renderer. Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
+// output is drawn by the notebook renderer. Then the analysis of each model-family fixture
+// (test/helpers/families.mjs) opens through "Open Analysis File", and its heatmap is checked and screenshot.
+// Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { chromiumPath } from '../helpers/chromium.mjs';
-import { root } from '../helpers/paths.mjs';
+import { families } from '../helpers/families.mjs';
+import { cliBundle, fixtureModels, root } from '../helpers/paths.mjs';
 import { tail } from '../helpers/servers.mjs';
 import { firstDaySteps } from './firstDaySteps.mjs';
 import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
@@ -79,6 +82,7 @@ async function main() {
   cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
   for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx']) cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
   cpSync(join(root, 'test/fixtures/notebooks'), join(workspace, 'notebooks'), { recursive: true });
+  analyzeFamilies(join(workspace, 'families'));
 
   step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
   const installed = installVsix(p, vsix, extensionId);
@@ -229,6 +233,64 @@ async function main() {
   await day.modelSummary();
   await day.failingModel();
   await day.notebook();
+
+  // 9. Each model family's analysis, opened from its file.
+  await openFamilies(join(workspace, 'families'));
+}
+
+/** The analysis of every family fixture, written by the CLI the .vsix was built with. */
+function analyzeFamilies(dir) {
+  for (const name of families) {
+    const out = join(dir, `${name}.analysis.json`);
+    const args = [cliBundle, 'analyze', join(fixtureModels, `${name}.onnx`), '--inputs', join(fixtureModels, `${name}.inputs.jsonl`), '--out', out, '--ep', 'cpu', '-q'];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    if (r.status !== 0) throw new Error(`analyze ${name} failed: ${r.stderr}`);
+  }
+  step(`analyzed ${families.length} family fixtures into ${dir}`);
+}
+
+/** 9. Each family's analysis through Open Analysis File: the panel shows it, its heatmap holds the file's layer pairs. */
+async function openFamilies(dir) {
+  for (const name of families) {
+    const file = join(dir, `${name}.analysis.json`);
+    const analysis = JSON.parse(readFileSync(file, 'utf8'));
+    await runCommand(page, 'Attention Reuse: Open Analysis File');
+    const dialog = page.locator('.quick-input-widget', { hasText: 'OK' });
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20_000 });
+    // The simple file dialog (code-server's) fills in a folder (the last one used, then its own):
+    // a path typed before it settles is overwritten, so type it until it stays.
+    for (let i = 0; i < 100 && !(await input.inputValue()).endsWith('/'); i++) await page.waitForTimeout(100);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await input.fill(file);
+      await page.waitForTimeout(300);
+      if ((await input.inputValue()) === file) break;
+    }
+    // It lists the file once it has resolved the typed path; Enter then opens it.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: basename(file) }).first().waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {});
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => {
+      throw new Error(`the file dialog did not open ${file} (it shows "${file}" typed, then Enter)`);
+    });
+    const panel = await webviewFrame(page, 'body.host-editor .redundancy canvas[data-grid]', 30_000);
+    let title = '';
+    for (let i = 0; i < 100 && !title.includes(basename(file)); i++) {
+      if (i > 0) await page.waitForTimeout(100);
+      title = (await panel.$eval('h1.title', (e) => e.textContent).catch(() => '')) ?? '';
+    }
+    check(title.includes(basename(file)), `Open Analysis File on ${file}: the panel shows "${title}"`);
+    const stack = analysis.stacks[0];
+    const L = stack.layerCount;
+    const canvas = panel.locator('.redundancy canvas[data-grid]').first();
+    const [left, top, cell, rows, cols] = (await canvas.getAttribute('data-grid')).split(',').map(Number);
+    check(rows === L && cols === L, `${name}: stack "${stack.name}" has ${L} layers, the heatmap is ${rows}×${cols}`);
+    await canvas.hover({ position: { x: left + (L - 0.5) * cell, y: top + 0.5 * cell } });
+    const text = await panel.locator('.redundancy .grid-chart').first().locator('.readout').innerText();
+    const want = stack.layerPairs[0][L - 1].toFixed(3);
+    check(text.includes(want), `${name}: cell (0, ${L - 1}) reads "${text}", the analysis file has ${want}`);
+    step(`${name}: ${analysis.stacks.map((s) => `${s.name} ${s.layerCount}×${s.headCount}${s.causal ? ' causal' : ''}`).join(', ')}; cell (0, ${L - 1}) = ${want}`);
+    await shoot(`family-${name}`);
+  }
 }
 
 let finished = false;
