@@ -15,6 +15,13 @@ export interface AttentionLayer {
   /** Graph inputs the query side and the key side depend on. */
   queryInputs: string[];
   keyInputs: string[];
+  /**
+   * A reuse layer (a trained reuse model, a what-if rewrite): its [batch, heads, q, k]
+   * probabilities are assembled (Slice/Gather/Concat over the head axis) from these Softmax
+   * outputs, its own and earlier layers'; `tensor` is what its value product reads and
+   * `source` names that MatMul.
+   */
+  assembledFrom?: string[];
 }
 
 /** Layers of one attention stack, in layer order. */
@@ -38,6 +45,8 @@ const scoreOps = new Set([
 ]);
 /** Ops between the Softmax and the value product. */
 const probOps = new Set(['Reshape', 'Cast', 'Identity', 'Dropout', 'Where', 'Squeeze', 'Unsqueeze', 'Mul', 'Transpose']);
+/** Ops that assemble a reuse layer's heads from Softmax outputs (walked back from its value product). */
+const assemblyOps = new Set(['Concat', 'Slice', 'Gather', 'Split', 'Unsqueeze', 'Squeeze', 'Identity', 'Reshape', 'Cast', 'Dropout']);
 const shapeOnlyOps = new Set(['Reshape', 'Identity', 'Squeeze', 'Unsqueeze']);
 const searchDepth = 8;
 
@@ -49,23 +58,32 @@ const searchDepth = 8;
 export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
   refuseFusedAttention(g, label);
   const deps = inputDependencies(g);
-  const found: (AttentionLayer & { kind: StackKind })[] = [];
-  for (const node of g.graph.node) {
-    if (node.opType !== 'Softmax' || (node.domain && node.domain !== 'ai.onnx')) continue;
+  const found: (AttentionLayer & { kind: StackKind; at: number })[] = [];
+  // Every Softmax of a query-key product (attention or not yet known) and the value products claimed.
+  const softmaxes = new Map<string, { node: onnx.INodeProto; queryInputs: string[]; keyInputs: string[] }>();
+  const claimed = new Set<onnx.INodeProto>();
+  // Attention multiplies two activations (queries by keys), then the probabilities by a
+  // third (values); a feature softmax over x·W, or one that feeds a weight, is not attention.
+  const isActivation = (t: string | undefined) => !!t && (deps.get(t) ?? 0n) !== 0n;
+  g.graph.node.forEach((node, at) => {
+    if (node.opType !== 'Softmax' || (node.domain && node.domain !== 'ai.onnx')) return;
     const scores = node.input?.[0];
     const probs = node.output?.[0];
-    if (!scores || !probs) continue;
+    if (!scores || !probs) return;
     const qk = searchBack(g, scores);
-    // Attention multiplies two activations (queries by keys), then the probabilities by a
-    // third (values); a feature softmax over x·W, or one that feeds a weight, is not attention.
-    const isActivation = (t: string | undefined) => !!t && (deps.get(t) ?? 0n) !== 0n;
-    if (!qk || !isActivation(qk.input?.[0]) || !isActivation(qk.input?.[1]) || !feedsValueProduct(g, probs, isActivation)) continue;
-    const tensor = followShapeOps(g, probs);
+    if (!qk || !isActivation(qk.input?.[0]) || !isActivation(qk.input?.[1])) return;
     const queryInputs = namesOf(g, deps.get(qk.input?.[0] ?? '') ?? 0n);
     const keyInputs = namesOf(g, deps.get(qk.input?.[1] ?? '') ?? 0n);
+    softmaxes.set(probs, { node, queryInputs, keyInputs });
+    const product = valueProduct(g, probs, isActivation);
+    if (!product) return;
+    claimed.add(product);
+    const tensor = followShapeOps(g, probs);
     const kind: StackKind = sameSet(queryInputs, keyInputs) ? 'self' : 'cross';
-    found.push({ tensor, source: node.name || probs, heads: headsOf(g, tensor, qk), queryInputs, keyInputs, kind });
-  }
+    found.push({ tensor, source: node.name || probs, heads: headsOf(g, tensor, qk), queryInputs, keyInputs, kind, at });
+  });
+  found.push(...assembledLayers(g, softmaxes, claimed, isActivation));
+  found.sort((a, b) => a.at - b.at);
   if (found.length === 0) {
     const exposed = exposedAttentionOutputs(g);
     if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', layers: exposed }];
@@ -74,15 +92,70 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
         'and no graph output holds attentions',
     );
   }
-  return groupStacks(found);
+  const stacks = groupStacks(found.map(({ at: _at, ...layer }) => layer));
+  for (const stack of stacks) {
+    // An assembled layer's head count is rarely in the graph; a reuse model's layers all have the stack's.
+    const known = new Set(stack.layers.filter((l) => !l.assembledFrom && l.heads !== null).map((l) => l.heads));
+    if (known.size === 1) for (const l of stack.layers) if (l.assembledFrom && l.heads === null) l.heads = [...known][0];
+  }
+  return stacks;
+}
+
+/**
+ * Reuse layers: a value MatMul that no Softmax claimed, whose probabilities are assembled
+ * (through `assemblyOps`) from Softmax outputs of query-key products only. Each is one layer
+ * with all its heads, in the order its value product reads them.
+ */
+function assembledLayers(
+  g: OnnxGraph,
+  softmaxes: Map<string, { node: onnx.INodeProto; queryInputs: string[]; keyInputs: string[] }>,
+  claimed: Set<onnx.INodeProto>,
+  isActivation: (t: string | undefined) => boolean,
+): (AttentionLayer & { kind: StackKind; at: number })[] {
+  const out: (AttentionLayer & { kind: StackKind; at: number })[] = [];
+  if (softmaxes.size === 0) return out;
+  g.graph.node.forEach((node, at) => {
+    const [probs, values] = node.input ?? [];
+    if (node.opType !== 'MatMul' || claimed.has(node) || !probs || !isActivation(values) || !isActivation(probs)) return;
+    const leaves = new Set<string>();
+    const pending = [probs];
+    for (let seen = 0; pending.length > 0; seen++) {
+      const t = pending.pop()!;
+      if (softmaxes.has(t)) {
+        leaves.add(t);
+        continue;
+      }
+      const producer = g.producer.get(t);
+      if (!producer || !assemblyOps.has(producer.opType ?? '') || seen > 256) return;
+      const data = producer.opType === 'Concat' ? (producer.input ?? []) : [producer.input?.[0] ?? ''];
+      for (const x of data) if (x && !g.constants.has(x)) pending.push(x);
+    }
+    if (leaves.size === 0) return;
+    const parts = [...leaves].map((t) => softmaxes.get(t)!);
+    const union = (key: 'queryInputs' | 'keyInputs') => g.inputNames.filter((n) => parts.some((p) => p[key].includes(n)));
+    const queryInputs = union('queryInputs');
+    const keyInputs = union('keyInputs');
+    const info = [...g.graph.valueInfo, ...g.graph.output].find((v) => v.name === probs);
+    const shape = info ? valueShape(info) : undefined;
+    out.push({
+      tensor: probs,
+      source: node.name || probs,
+      heads: shape?.length === 4 && typeof shape[1] === 'number' ? shape[1] : null,
+      queryInputs,
+      keyInputs,
+      assembledFrom: parts.map((p) => p.node.name || p.node.output?.[0] || ''),
+      kind: sameSet(queryInputs, keyInputs) ? 'self' : 'cross',
+      at,
+    });
+  });
+  return out;
 }
 
 function refuseFusedAttention(g: OnnxGraph, label: string): void {
   const counts = new Map<string, number>();
   for (const node of g.graph.node) {
     const domain = node.domain || 'ai.onnx';
-    const fused = (domain === 'com.microsoft' && fusedOps.has(node.opType ?? '')) ||
-      (domain === 'ai.onnx' && node.opType === 'Attention');
+    const fused = (domain === 'com.microsoft' && fusedOps.has(node.opType ?? '')) || (domain === 'ai.onnx' && node.opType === 'Attention');
     if (fused) {
       const key = `${domain}.${node.opType}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -114,19 +187,20 @@ function searchBack(g: OnnxGraph, start: string): onnx.INodeProto | undefined {
   return undefined;
 }
 
-function feedsValueProduct(g: OnnxGraph, start: string, isActivation: (t: string) => boolean): boolean {
+/** The MatMul that multiplies the probabilities by another activation (the values), through probability ops. */
+function valueProduct(g: OnnxGraph, start: string, isActivation: (t: string) => boolean): onnx.INodeProto | undefined {
   let frontier = [start];
   for (let depth = 0; depth < searchDepth && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const t of frontier) {
       for (const node of g.consumers.get(t) ?? []) {
-        if (matMulOps.has(node.opType ?? '') && (node.input ?? []).some((x) => x !== t && isActivation(x))) return true;
+        if (matMulOps.has(node.opType ?? '') && (node.input ?? []).some((x) => x !== t && isActivation(x))) return node;
         if (probOps.has(node.opType ?? '') && node.output?.[0]) next.push(node.output[0]);
       }
     }
     frontier = next;
   }
-  return false;
+  return undefined;
 }
 
 /** Softmax on a 2-D reshape is followed by a Reshape back; expose the tensor after it. */
