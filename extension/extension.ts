@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { AnalysisCommands } from './analysisCommands';
 import { AnalysisStore } from './analysisStore';
 import type { AttentionReuseApi } from './api';
+import { CompareCommands } from './compareCommands';
 import { ConfigDiagnostics } from './configDiagnostics';
 import type { Deps } from './deps';
 import { InspectCommands } from './inspectCommands';
@@ -33,6 +34,7 @@ export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
     plans,
     TrainTasks.register(context, deps),
     ConfigDiagnostics.register(context),
+    CompareCommands.register(context, deps),
   );
 
   return {

@@ -9,6 +9,7 @@ import type { AnalysisMessage, FromWebview, RunCommandMessage, ToWebview } from 
 import { RequestClient } from '../protocol/requests';
 import { AttentionView } from './attentionView';
 import { applyChartTheme } from './charts';
+import { CompareView } from './compareView';
 import { SelectControl } from './controls';
 import { h, replace } from './dom';
 import { duration } from './format';
@@ -37,7 +38,14 @@ const ctx: ViewContext = {
 };
 
 /** The panel's sections, in page order: a new chart is a Section and one line here. */
-const sections: Section[] = [new RedundancyView(ctx), new SequentialView(ctx), new AttentionView(ctx), new PlannerView(ctx), new TrainingView(ctx)];
+const sections: Section[] = [
+  new RedundancyView(ctx),
+  new SequentialView(ctx),
+  new AttentionView(ctx),
+  new PlannerView(ctx),
+  new TrainingView(ctx),
+  new CompareView(ctx),
+];
 
 let stacks: StackData[] = [];
 
