@@ -8,6 +8,7 @@
  */
 import { InputError } from '../errors';
 import { halfToFloat } from '../runtime/halfFloat';
+import type { ModelShape } from '../planner/cost';
 import type { ActivationKind, LayerNormPart, LinearPart } from './anatomyParts';
 import type { ModelAnatomy } from './anatomyTypes';
 import { elementCount, rawBytes } from './graphValues';
@@ -27,14 +28,8 @@ export interface WarmStartArchitecture {
   tiedOutput: boolean;
 }
 
-export interface WarmStartDims {
-  layers: number;
-  heads: number;
-  hidden: number;
-  ffn: number;
-  vocab: number;
-  maxPositions: number;
-}
+/** The model's sizes, as the cost model and the config name them. */
+export type WarmStartDims = ModelShape;
 
 /** Where one role's values come from: a tensor (transposed to [out, in] where needed, scaled), or a constant fill. */
 export type RoleSource = { ref: TensorRef; transpose: boolean; scale: number } | { fill: number };

@@ -10,6 +10,7 @@ import { decodeModel } from '../../analysis/onnx/model';
 import { runCli } from '../helpers/cli';
 import { root } from '../helpers/paths.mjs';
 import { needPython, python } from '../helpers/python';
+import { writeConfigVariant } from '../helpers/reuseConfigFixture';
 
 const sample = join(root, 'media', 'sample');
 const sampleModel = join(sample, 'model.onnx');
@@ -63,11 +64,15 @@ describe('warm start: from the analysed model to a trained reuse model', () => {
   const exact = join(dir, 'exact.reuse.json');
   const guided = join(dir, 'guided.reuse.json');
   const text = join(dir, 'train.txt');
+  const tokenizer = join(sample, 'tokenizer.json');
+  // Text of the sample sentences in rows of 64 tokens: the sample model was trained on sentences of at most 64.
+  const sampleData = ['--data', text, '--tokenizer', tokenizer, '--max-length', '64'];
+  const warmTrain = (config: string, out: string, ...more: string[]) =>
+    run('train', config, '--init-from', sampleModel, '--out', out, ...more);
 
   before(async () => {
-    // Held-out inputs: the last 40 sample sentences; the analysis and training use the first ones
-    // (rows of 64 tokens: the sample model was trained on sentences of at most 64).
-    const tok = await readTokenizer(join(sample, 'tokenizer.json'));
+    // Held-out inputs: the last 40 sample sentences; the analysis and training use the first ones.
+    const tok = await readTokenizer(tokenizer);
     const lines = readFileSync(join(sample, 'sentences.txt'), 'utf8')
       .split('\n')
       .filter((l) => l.trim());
@@ -79,22 +84,7 @@ describe('warm start: from the analysed model to a trained reuse model', () => {
         .join('\n') + '\n',
     );
     writeFileSync(text, lines.slice(0, 200).join('\n') + '\n');
-    ok(
-      run(
-        'analyze',
-        sampleModel,
-        '--text',
-        text,
-        '--tokenizer',
-        join(sample, 'tokenizer.json'),
-        '--examples',
-        '80',
-        '--out',
-        analysis,
-        '-q',
-      ),
-      'analyze',
-    );
+    ok(run('analyze', sampleModel, '--text', text, '--tokenizer', tokenizer, '--examples', '80', '--out', analysis, '-q'), 'analyze');
     ok(run('emit', analysis, '--reuse-layers', '0', '--reuse-heads', '0', '--out', exact), 'emit all-exact');
     ok(run('emit', analysis, '--mode', 'guided', '--reuse-heads', '2', '--out', guided), 'emit guided');
   });
@@ -103,28 +93,7 @@ describe('warm start: from the analysed model to a trained reuse model', () => {
     if (!needPython(t, ['torch', 'numpy'])) return;
     const out = join(dir, 'exact-run');
     const r = ok(
-      run(
-        'train',
-        exact,
-        '--init-from',
-        sampleModel,
-        '--steps',
-        '0',
-        '--data',
-        text,
-        '--tokenizer',
-        join(sample, 'tokenizer.json'),
-        '--max-length',
-        '64',
-        '--held-out',
-        '0.1',
-        '--out',
-        out,
-        '--batch-size',
-        '8',
-        '--eval-batches',
-        '2',
-      ),
+      warmTrain(exact, out, '--steps', '0', ...sampleData, '--held-out', '0.1', '--batch-size', '8', '--eval-batches', '2'),
       'train --steps 0',
     );
     assert.match(
@@ -166,29 +135,7 @@ describe('warm start: from the analysed model to a trained reuse model', () => {
   it("a reuse config, --steps 0: the what-if rewrite's logits (1e-4); it analyses with every head and compares with the original", async (t) => {
     if (!needPython(t, ['torch', 'numpy'])) return;
     const out = join(dir, 'guided-run');
-    ok(
-      run(
-        'train',
-        guided,
-        '--init-from',
-        sampleModel,
-        '--steps',
-        '0',
-        '--data',
-        text,
-        '--tokenizer',
-        join(sample, 'tokenizer.json'),
-        '--max-length',
-        '64',
-        '--out',
-        out,
-        '--batch-size',
-        '8',
-        '--eval-batches',
-        '2',
-      ),
-      'train',
-    );
+    ok(warmTrain(guided, out, '--steps', '0', ...sampleData, '--batch-size', '8', '--eval-batches', '2'), 'train');
     const rewritten = join(dir, 'guided.whatif.onnx');
     ok(run('whatif', sampleModel, guided, '--inputs', ids, '--examples', '2', '--write-model', rewritten, '-q'), 'whatif --write-model');
     const rows = readRows(ids);
@@ -201,19 +148,7 @@ describe('warm start: from the analysed model to a trained reuse model', () => {
 
     const after = join(dir, 'guided.analysis.json');
     ok(
-      run(
-        'analyze',
-        join(out, 'model.onnx'),
-        '--text',
-        text,
-        '--tokenizer',
-        join(sample, 'tokenizer.json'),
-        '--examples',
-        '80',
-        '--out',
-        after,
-        '-q',
-      ),
+      run('analyze', join(out, 'model.onnx'), '--text', text, '--tokenizer', tokenizer, '--examples', '80', '--out', after, '-q'),
       'analyze the exported model',
     );
     const stack = JSON.parse(readFileSync(after, 'utf8')).stacks[0];
@@ -251,13 +186,7 @@ describe('warm start: from the analysed model to a trained reuse model', () => {
   it('refuses a config made for another model naming the field, before Python; a defaulted size is one note', (t) => {
     if (!needPython(t, ['torch', 'numpy'])) return;
     const base = JSON.parse(readFileSync(exact, 'utf8'));
-    const variant = (name: string, edit: (c: typeof base) => void) => {
-      const c = structuredClone(base);
-      edit(c);
-      const path = join(dir, `${name}.reuse.json`);
-      writeFileSync(path, JSON.stringify(c));
-      return path;
-    };
+    const variant = (name: string, edit: (c: typeof base) => void) => writeConfigVariant(base, dir, name, edit);
     const train = (config: string, out: string) =>
       run('train', config, '--init-from', sampleModel, '--steps', '0', '--out', join(dir, out), '--python', join(dir, 'no-python-here'));
     const refused = (config: string, pattern: RegExp) => {
@@ -306,15 +235,10 @@ describe('warm start: from the analysed model to a trained reuse model', () => {
       guided,
       '--init-from',
       sampleModel,
-      '--distill',
-      '--data',
-      text,
-      '--tokenizer',
-      join(sample, 'tokenizer.json'),
-      '--max-length',
-      '64',
       '--out',
       out,
+      '--distill',
+      ...sampleData,
       '--steps',
       '4',
       '--batch-size',
