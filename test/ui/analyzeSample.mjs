@@ -2,7 +2,10 @@
 // code-server, "Analyze the Sample Model" from the command palette shows its progress and
 // then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
-// runs 5 training steps as a task, and the panel's loss chart shows a point per step.
+// runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then the
+// planned config is warm-started from the sample model (CLI: train --init-from --steps 0),
+// its exported model.onnx analysed, and "Compare Analyses" shows it beside the original in the
+// panel's compare view (A, B and B − A heatmaps).
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -216,6 +219,45 @@ async function main() {
   step(`loss chart: ${points} points; "${status}"`);
   await page.waitForTimeout(500);
   await shoot('loss-curve');
+
+  // 6. The planned config warm-started from the sample model and exported (the CLI, as a user
+  // would run it in a terminal), its model.onnx analysed, then compared with the original.
+  const cli = join(root, 'dist/cli.js');
+  const cliEnv = { ...process.env, ORT_DISABLE_TELEMETRY: '1', OMP_NUM_THREADS: '1' };
+  const sampleDir = join(installed, 'media/sample');
+  const warmRun = join(scratch, 'warm-run');
+  const reuseAnalysis = join(scratch, 'reuse.analysis.json');
+  for (const args of [
+    ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
+    ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--out', reuseAnalysis, '-q'],
+  ]) {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });
+    check(r.status === 0, `attention-reuse ${args[0]} exited with ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  step(`warm start: ${summary} exported to ${join(warmRun, 'model.onnx')} and analysed`);
+  await runCommand(page, 'Attention Reuse: Compare Analyses');
+  for (const [which, file] of [
+    ['A, before', analysisFile],
+    ['B, after', reuseAnalysis],
+  ]) {
+    const dialog = page.locator('.quick-input-widget', { hasText: `Compare Analyses: ${which}` });
+    await dialog.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => {
+      throw new Error(`Compare Analyses asked for no "${which}" file within 20 s`);
+    });
+    await input.fill(file);
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+  const compareFrame = await webviewFrame(page, 'body.host-editor .compare canvas[data-grid]', 30_000);
+  const grids = await compareFrame.$$eval('.compare canvas[data-grid]', (els) => els.map((e) => e.getAttribute('data-grid')));
+  check(grids.length === 3 && grids.every((g) => g.split(',').slice(3).join() === '4,4'), `the compare view shows ${grids.length} grids (${grids.join(' | ')}), not three 4×4 ones`);
+  const heads = await compareFrame.$$eval('.compare table tbody tr', (rows) => rows.map((r) => r.textContent));
+  check(heads.length === 8, `the compare view lists ${heads.length} heads that changed most`);
+  await compareFrame.locator('.compare').scrollIntoViewIfNeeded();
+  step(`compare view: A, B and B − A (4×4); first head "${heads[0].replace(/\s+/g, ' ').trim()}"`);
+  await page.waitForTimeout(500);
+  await shoot('compare');
 }
 
 let finished = false;
