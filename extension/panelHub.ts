@@ -5,7 +5,7 @@
  * restart catches up by itself. Features hand it what to show through typed methods.
  */
 import * as vscode from 'vscode';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { readAnalysis } from '../analysis/app/readers';
 import { InputError } from '../analysis/errors';
@@ -13,7 +13,8 @@ import type { Candidate, Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { assertNever } from '../protocol/assertNever';
-import type { ComparisonMessage, ExportChartMessage, FromWebview, MetricsMessage, RequestMessage, RequestType, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
+import type { ComparisonMessage, ExportChartMessage, FromWebview, MetricsMessage, RequestMessage, RequestType, RunStatus, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
+import type { ModelSummaryPayload } from '../protocol/modelMessages';
 import { failedReply, replyTo } from '../protocol/requests';
 import type { ReplyBody } from '../protocol/requests';
 import type { AnalysisStore } from './analysisStore';
@@ -31,6 +32,8 @@ export interface ShownAnalysis {
   label: string;
   /** Needed to re-run the model for attention maps; guessed from the file when absent. */
   source?: ExampleSource;
+  /** When the file was written (ms since the epoch); read from the file when absent. */
+  savedAt?: number;
 }
 
 /** A candidate the user asked the panel to write as a reuse config. */
@@ -79,6 +82,15 @@ export function guessSource(file: AnalysisFile): ExampleSource | undefined {
   return tokenizer ? { kind: 'text', path: inputs, tokenizer } : undefined;
 }
 
+/** When a file was last written, or undefined when it cannot be read. */
+function savedAt(path: string | undefined): number | undefined {
+  try {
+    return path ? statSync(path).mtimeMs : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class PanelHub implements vscode.Disposable {
   private readonly connections = new Set<Connection>();
   private shown: ShownAnalysis | null = null;
@@ -88,12 +100,17 @@ export class PanelHub implements vscode.Disposable {
   private metricPoints = 0;
   private comparison: ComparisonMessage | null = null;
   private restoring: Promise<void> | undefined;
+  private runStatus: RunStatus | null = null;
+  private modelSummary: ModelSummaryPayload | null = null;
   private readonly detailRequested = new vscode.EventEmitter<void>();
   private readonly candidateChosen = new vscode.EventEmitter<ChosenCandidate>();
+  private readonly analyzeRequested = new vscode.EventEmitter<string>();
   /** The editor panel should open or come forward (AttentionPanel listens). */
   readonly onDidRequestDetail = this.detailRequested.event;
   /** The user pressed "Emit config…" on a candidate (PlanCommands listens). */
   readonly onDidChooseCandidate = this.candidateChosen.event;
+  /** The user pressed "Analyze…" on the model summary the panel shows (the analyze feature listens). */
+  readonly onDidAskToAnalyze = this.analyzeRequested.event;
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
@@ -123,12 +140,38 @@ export class PanelHub implements vscode.Disposable {
   async show(analysis: ShownAnalysis, options: ShowOptions = {}): Promise<void> {
     await this.maps?.dispose();
     this.maps = undefined;
-    this.shown = { ...analysis, source: analysis.source ?? guessSource(analysis.file) };
+    this.shown = { ...analysis, source: analysis.source ?? guessSource(analysis.file), savedAt: analysis.savedAt ?? savedAt(analysis.path) };
     this.plans.clear();
     if (options.remember !== false && analysis.path) {
-      await this.analyses.remember({ path: analysis.path, label: analysis.label, source: this.shown.source });
+      await this.analyses.remember({ path: analysis.path, label: analysis.label, source: this.shown.source, at: this.shown.savedAt });
     }
+    // The model card stood in for an analysis of the model; now there is one.
+    this.modelSummary = null;
+    this.broadcast({ type: 'modelSummary', summary: null });
     this.broadcast(this.analysisMessage());
+    if (options.reveal) this.revealDetail();
+  }
+
+  /** The path of the analysis on screen, if it is saved. */
+  get shownPath(): string | undefined {
+    return this.shown?.path;
+  }
+
+  /** What the views were last told about an analysis run. */
+  get lastRunStatus(): RunStatus | null {
+    return this.runStatus;
+  }
+
+  /** Tells every view how the last analysis run went; the analysis on screen stays as it is. */
+  setRunStatus(status: RunStatus | null): void {
+    this.runStatus = status;
+    this.broadcast({ type: 'runStatus', status });
+  }
+
+  /** Shows a model's summary in the panel ("Inspect in panel"), above the analysis on screen if any. */
+  showModelSummary(summary: ModelSummaryPayload, options: ShowOptions = {}): void {
+    this.modelSummary = summary;
+    this.broadcast({ type: 'modelSummary', summary });
     if (options.reveal) this.revealDetail();
   }
 
@@ -179,7 +222,8 @@ export class PanelHub implements vscode.Disposable {
 
   private analysisMessage(): ToWebview {
     const s = this.shown;
-    return analysisMessage(s?.file ?? null, s?.label ?? '', s?.source !== undefined);
+    const saved = s?.path && s.savedAt !== undefined ? { path: s.path, savedAt: s.savedAt } : undefined;
+    return analysisMessage(s?.file ?? null, s?.label ?? '', s?.source !== undefined, saved);
   }
 
   private broadcast(message: ToWebview, except?: Connection): void {
@@ -219,6 +263,8 @@ export class PanelHub implements vscode.Disposable {
         await this.restore();
         await this.post(conn, this.settingsMessage(conn.host));
         await this.post(conn, this.analysisMessage());
+        if (this.runStatus) await this.post(conn, { type: 'runStatus', status: this.runStatus });
+        if (this.modelSummary) await this.post(conn, { type: 'modelSummary', summary: this.modelSummary });
         for (const plan of this.plans.values()) await this.post(conn, planMessage(plan));
         for (const m of this.metrics) await this.post(conn, m);
         if (this.comparison) await this.post(conn, this.comparison);
@@ -240,6 +286,8 @@ export class PanelHub implements vscode.Disposable {
         // Public commands (the empty panel's buttons), run as if from the palette.
         await vscode.commands.executeCommand(`attentionReuse.${msg.command}`);
         return;
+      case 'modelAction':
+        return this.modelAction(msg.action);
       case 'log':
         this.output[msg.level](`webview: ${msg.message}`);
         return;
@@ -264,6 +312,13 @@ export class PanelHub implements vscode.Disposable {
     if (!shown?.source) throw new InputError('The model or the inputs of this analysis cannot be found, so its attention cannot be shown.');
     this.maps ??= new AttentionMaps(shown.file, shown.source, this.settings.read().executionProvider);
     return this.maps.get(request);
+  }
+
+  private modelAction(action: 'analyze' | 'inspectInPanel' | 'showLog'): void {
+    if (action === 'showLog') this.output.show(true);
+    else if (action === 'inspectInPanel') this.revealDetail();
+    else if (this.modelSummary) this.analyzeRequested.fire(this.modelSummary.path);
+    else this.output.warn('panel: "Analyze" for a model summary the panel no longer shows');
   }
 
   private chooseCandidate(stack: string, index: number): void {
@@ -292,5 +347,6 @@ export class PanelHub implements vscode.Disposable {
     this.connections.clear();
     this.detailRequested.dispose();
     this.candidateChosen.dispose();
+    this.analyzeRequested.dispose();
   }
 }

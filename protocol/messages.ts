@@ -7,6 +7,7 @@
  * A request carries a `messageId`; its reply carries the same number as `inReplyTo`, and
  * `Exchanges` ties each request type to the reply it gets (see requests.ts).
  */
+import type { ModelActionMessage, ModelSummaryMessage } from './modelMessages';
 
 /** A row-major array of any rank: `data.length` is the product of `shape`. */
 export interface Tensor<T extends Float32Array | Float64Array | Int32Array> {
@@ -47,6 +48,23 @@ export interface AnalysisInfo {
   run: { examples: number; tokens: number; executionProvider: string; precision: string; seconds: number; inputs?: string };
   /** Whether the host can re-run the model to show single attention maps. */
   canShowAttention: boolean;
+  /** Names this analysis: when it changes, the panel drops the previous one's selection and scroll. */
+  id: string;
+  /** The analysis file shown and when it was written; null for one that was never saved. */
+  file: { path: string; name: string; savedAt: number } | null;
+}
+
+/** An analysis that runs, failed or was cancelled; the panel keeps showing the previous result meanwhile. */
+export interface RunStatus {
+  state: 'running' | 'failed' | 'cancelled';
+  /** What was analyzed: the model and the inputs (untrusted text). */
+  label: string;
+  /** When it started (running) or ended, in ms since the epoch. */
+  at: number;
+  /** failed: the whole message, however long. */
+  message?: string;
+  /** failed: what to do next, one sentence each. */
+  hints?: string[];
 }
 
 /** Role of one head in a reuse configuration (mirrors the planner's `HeadEntry`). */
@@ -203,8 +221,16 @@ export interface ComparisonMessage {
   comparison: { a: ComparisonSide; b: ComparisonSide; stacks: ComparisonStackPayload[]; mismatches: string[] } | null;
 }
 
+/** The state of the last analysis run (null: nothing to report). */
+export interface RunStatusMessage {
+  type: 'runStatus';
+  status: RunStatus | null;
+}
+
 export type ToWebview =
   | SettingsMessage
+  | RunStatusMessage
+  | ModelSummaryMessage
   | AnalysisMessage
   | AttentionMapMessage
   | RequestFailedMessage
@@ -264,7 +290,7 @@ export interface OpenDetailMessage {
 /** Run one of the extension's commands from a button of the empty panel. */
 export interface RunCommandMessage {
   type: 'runCommand';
-  command: 'analyzeSample' | 'analyzeModel' | 'openAnalysis';
+  command: 'analyzeSample' | 'analyzeModel' | 'openAnalysis' | 'showLog';
 }
 
 /** A line for the extension's log. */
@@ -282,8 +308,8 @@ export type FromWebview =
   | ExportChartMessage
   | OpenDetailMessage
   | RunCommandMessage
+  | ModelActionMessage
   | LogMessage;
-
 
 // ---- request → reply ----
 

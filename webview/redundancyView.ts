@@ -8,12 +8,11 @@ import { h, replace, table } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
+import { head, layerPairSpec } from './layerPairSpec';
 import type { Section, SectionMessage } from './section';
 import { similarityDomain } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
-
-const head = (l: number, hh: number) => `(${l},${hh})`;
 
 export class RedundancyView implements Section {
   readonly element: HTMLElement;
@@ -68,21 +67,7 @@ export class RedundancyView implements Section {
       return;
     }
     const L = stack.L;
-    this.layerChart.set(
-      {
-        rows: L,
-        cols: L,
-        rowLabel: String,
-        colLabel: String,
-        rowTitle: 'layer l',
-        colTitle: 'layer l′',
-        domain: similarityDomain(stack.payload.layerPairs.data),
-        value: (l, l2) => stack.layerPair(l, l2),
-        text: (l, l2) => stack.layerPair(l, l2).toFixed(2),
-        describe: (l, l2) => this.describePair(stack, l, l2),
-      },
-      this.ctx.palette(),
-    );
+    this.layerChart.set(layerPairSpec(stack), this.ctx.palette());
     if (pair && pair[0] < L && pair[1] < L) this.selectPair(pair[0], pair[1], false);
     else {
       this.pair = null;
@@ -99,17 +84,6 @@ export class RedundancyView implements Section {
   receive(message: SectionMessage): void {
     // The other view of the same analysis selected a pair.
     if (message.type === 'focusLayerPair' && message.stack === this.stack?.name) this.selectPair(message.layer, message.otherLayer, false);
-  }
-
-  private describePair(s: StackData, l: number, l2: number): string {
-    const v = s.layerPair(l, l2);
-    if (l === l2) return `layer ${l} × layer ${l2}: ${fixed(v)} (a layer against itself)`;
-    const b = s.bestPair(l, l2);
-    return (
-      `layer ${l} × layer ${l2}: ${fixed(v)} — head ${head(l, b.head)} ↔ ${head(l2, b.match)}; ` +
-      `uniform ${fixed(s.uniform(l, b.head))} / ${fixed(s.uniform(l2, b.match))}; ` +
-      `entropy ${fixed(s.entropy(l, b.head), 2)} / ${fixed(s.entropy(l2, b.match), 2)} nats`
-    );
   }
 
   /** Selects a layer pair; `fromUser` tells the host, which syncs the other view. */

@@ -7,6 +7,8 @@ import type { WebviewApi } from 'vscode-webview';
 
 export interface ViewState {
   version: 1;
+  /** The analysis the rest belongs to (AnalysisInfo.id); another one starts from the defaults. */
+  analysis: string | null;
   stack: string | null;
   /** Selected layer-pair cell [l, l']. */
   pair: [number, number] | null;
@@ -18,6 +20,7 @@ export interface ViewState {
 
 const defaults: ViewState = {
   version: 1,
+  analysis: null,
   stack: null,
   pair: null,
   sequentialLayer: 1,
@@ -35,6 +38,12 @@ export class ViewStateStore {
 
   get(): ViewState {
     return this.state;
+  }
+
+  /** Starts over for another analysis: what was selected in the previous one means nothing here. */
+  resetFor(analysis: string | null): void {
+    this.state = { ...defaults, analysis };
+    this.api.setState(this.state);
   }
 
   update(patch: Partial<Omit<ViewState, 'version'>>): void {

@@ -54,6 +54,10 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
   if (options.headMap !== undefined || (options.mode !== undefined && !modeRow(options.mode).layers)) {
     if (options.headMap === undefined) throw new InputError(`mode "${options.mode}" needs {field}`, 'headMap');
     heads = options.headMap;
+    const extra = extraLayers > 0 ? ` (${shape.layers} analysed + ${extraLayers} extra)` : '';
+    if (heads.length !== L) throw new InputError(`{field} has ${heads.length} layers, but stack "${stack.name}" has ${L}${extra}`, 'headMap');
+    const row = heads.findIndex((r) => !Array.isArray(r) || r.length !== H);
+    if (row >= 0) throw new InputError(`{field} row ${row} does not have the stack's ${H} heads`, 'headMap');
     mode = options.mode ?? 'custom';
     const implied = impliedPK(heads);
     P = options.P ?? implied.P;

@@ -1,5 +1,5 @@
 import { modelDims } from '../onnx/dims';
-import type { AttentionModel } from '../onnx/inspect';
+import type { AttentionModel, ModelInput } from '../onnx/inspect';
 import { checkDeclaredInputs, checkExamples, checkTokenizerFits, textMaxLength } from '../runtime/exampleSource';
 import type { DeclaredInputs, ExampleSource } from '../runtime/exampleSource';
 import { readJsonlExamples, readTextExamples } from '../runtime/inputs';
@@ -15,9 +15,14 @@ export interface OpenedExamples {
   maxLength?: number;
 }
 
+/** The encoder's token-id input (`input_ids`), which text is tokenized into; undefined when the model has none. */
+export function tokenInputOf(inputs: ModelInput[]): string | undefined {
+  return inputs.find((i) => /input_ids$/.test(i.name) && !i.name.startsWith('decoder_'))?.name;
+}
+
 /** What the model declares about its inputs, for `checkExamples`. */
 export function declaredInputs(model: AttentionModel): DeclaredInputs {
-  const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name) && !i.name.startsWith('decoder_'))?.name;
+  const tokenInput = tokenInputOf(model.inputs);
   return { model: model.path, inputs: model.inputs, tokenInput, dims: modelDims(model.graph, tokenInput) };
 }
 

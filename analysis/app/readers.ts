@@ -32,7 +32,7 @@ export async function readModel(path: string, signal?: AbortSignal): Promise<Att
  * or a location that points elsewhere (`../../secret`, `/etc/passwd`), is refused in one line
  * before ONNX Runtime is asked to load anything.
  */
-async function checkExternalData(model: AttentionModel): Promise<void> {
+export async function checkExternalData(model: AttentionModel): Promise<void> {
   for (const data of externalData(model.graph)) {
     const { tensor, location, offset, length } = data;
     const inside = location !== '' && !isAbsolute(location) && !/^[a-zA-Z]:/.test(location) && !location.split(/[\\/]/).includes('..');

@@ -151,7 +151,8 @@ function assembledLayers(
   return out;
 }
 
-function refuseFusedAttention(g: OnnxGraph, label: string): void {
+/** Fused attention ops of the graph, as `domain.op ×count` (empty when it has none). */
+export function fusedAttentionOps(g: OnnxGraph): string[] {
   const counts = new Map<string, number>();
   for (const node of g.graph.node) {
     const domain = node.domain || 'ai.onnx';
@@ -161,10 +162,14 @@ function refuseFusedAttention(g: OnnxGraph, label: string): void {
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }
-  if (counts.size === 0) return;
-  const ops = [...counts].map(([op, n]) => `${op} ×${n}`).join(', ');
+  return [...counts].map(([op, n]) => `${op} ×${n}`);
+}
+
+function refuseFusedAttention(g: OnnxGraph, label: string): void {
+  const ops = fusedAttentionOps(g);
+  if (ops.length === 0) return;
   throw new InputError(
-    `${label} uses fused attention (${ops}), which computes the attention probabilities inside one op and never ` +
+    `${label} uses fused attention (${ops.join(', ')}), which computes the attention probabilities inside one op and never ` +
       'exposes them; export the model without attention fusion (e.g. torch.onnx.export with the eager attention ' +
       'implementation, attn_implementation="eager", and without onnxruntime\'s transformer optimizer or optimum\'s --optimize)',
   );

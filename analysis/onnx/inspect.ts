@@ -33,10 +33,19 @@ export interface AttentionModel {
 
 /** Decodes a model's bytes and finds its attention; `path` names it in messages and results. */
 export function openAttentionModel(bytes: Uint8Array, path: string): AttentionModel {
-  const graph = decodeModel(bytes, path);
+  return attentionModelOf(decodeModel(bytes, path), bytes, path);
+}
+
+/** Finds the attention of a decoded model (the model summary decodes first, to describe what it can). */
+export function attentionModelOf(graph: OnnxGraph, bytes: Uint8Array, path: string): AttentionModel {
   const stacks = findAttention(graph, path);
+  return { path, bytes, graph, stacks, inputs: declaredGraphInputs(graph) };
+}
+
+/** The graph inputs a caller feeds, with their element types and shapes as the file declares them. */
+export function declaredGraphInputs(graph: OnnxGraph): ModelInput[] {
   const declared = new Map(graph.graph.input.map((i) => [i.name, i]));
-  const inputs = graph.inputNames.map((name) => {
+  return graph.inputNames.map((name) => {
     const info = declared.get(name);
     return {
       name,
@@ -44,7 +53,6 @@ export function openAttentionModel(bytes: Uint8Array, path: string): AttentionMo
       shape: (info && valueShape(info)) ?? null,
     };
   });
-  return { path, bytes, graph, stacks, inputs };
 }
 
 export function describeModel(m: AttentionModel): InspectResult {

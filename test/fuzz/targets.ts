@@ -236,6 +236,7 @@ const webviewMessages: unknown[] = [
   { type: 'emitConfig', stack: 'encoder', candidate: 12 },
   { type: 'exportChart', chart: 'layer-pairs-encoder', format: 'csv', data: 'layer,a\n0,1\n' },
   { type: 'runCommand', command: 'analyzeSample' },
+  { type: 'modelAction', action: 'analyze' },
   { type: 'log', level: 'warn', message: 'hello' },
 ];
 

@@ -2,10 +2,12 @@
 // code-server, "Analyze the Sample Model" from the command palette shows its progress and
 // then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
-// runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then the
-// planned config is warm-started from the sample model (CLI: train --init-from --steps 0),
-// its exported model.onnx analysed, and "Compare Analyses" shows it beside the original in the
-// panel's compare view (A, B and B − A heatmaps).
+// runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then a first-time
+// user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
+// from it, a fused-attention model's refusal is shown whole in the panel, and a stored notebook's analysis
+// output is drawn by the notebook renderer. Before that day, the planned config is warm-started from the sample model
+// (CLI: train --init-from --steps 0), its exported model.onnx analysed, and "Compare Analyses" shows it beside
+// the original in the panel's compare view (A, B and B − A heatmaps).
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { basename, join } from 'node:path';
 import { chromiumPath } from '../helpers/chromium.mjs';
 import { root } from '../helpers/paths.mjs';
 import { tail } from '../helpers/servers.mjs';
+import { firstDaySteps } from './firstDaySteps.mjs';
 import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -21,7 +24,7 @@ const vsix = process.env.UI_TEST_VSIX ?? join(root, `.artifacts/vsix/${manifest.
 const shots = join(root, '.artifacts/ui');
 const scratch = join(shots, 'scratch');
 const serverLog = join(shots, 'code-server.log');
-const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 300);
+const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 420);
 const trainPython = process.env.UI_TEST_PYTHON ?? '/usr/bin/python3';
 const trainSteps = 5;
 
@@ -77,6 +80,8 @@ async function main() {
   // A copy, so that what the extension writes into the workspace stays out of the checkout.
   const workspace = join(scratch, 'workspace');
   cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
+  for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx']) cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
+  cpSync(join(root, 'test/fixtures/notebooks'), join(workspace, 'notebooks'), { recursive: true });
 
   step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
   const installed = installVsix(p, vsix, extensionId);
@@ -111,9 +116,11 @@ async function main() {
   step(`editor panel shows "${title}"`);
   await shoot('panel');
 
-  // 2. The heatmap against the analysis file the extension wrote to its global storage.
-  const analysisFile = join(p['user-data'], 'User/globalStorage', extensionId, 'analyses/sample.analysis.json');
-  check(existsSync(analysisFile), `the extension wrote no ${analysisFile}`);
+  // 2. The heatmap against the analysis file the extension wrote into the workspace's output folder.
+  const analyses = join(workspace, '.attention-reuse/analyses');
+  const saved = existsSync(analyses) ? readdirSync(analyses).filter((f) => /^sample-model-\d{8}-\d{6}\.analysis\.json$/.test(f)) : [];
+  check(saved.length === 1, `the extension wrote ${JSON.stringify(saved)} into ${analyses}, not one sample-model-DATE-TIME.analysis.json`);
+  const analysisFile = join(analyses, saved[0]);
   const analysis = JSON.parse(readFileSync(analysisFile, 'utf8'));
   check(analysis.model.path.startsWith(installed), `the analysis ran ${analysis.model.path}, not the installed extension's sample model`);
   const layerPairs = analysis.stacks[0].layerPairs;
@@ -258,6 +265,12 @@ async function main() {
   step(`compare view: A, B and B − A (4×4); first head "${heads[0].replace(/\s+/g, ' ').trim()}"`);
   await page.waitForTimeout(500);
   await shoot('compare');
+
+  // 7–9. A first-time user's day with their own models and a notebook.
+  const day = firstDaySteps({ page, shoot, step, check, runCommand });
+  await day.modelSummary();
+  await day.failingModel();
+  await day.notebook();
 }
 
 let finished = false;

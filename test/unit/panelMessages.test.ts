@@ -3,7 +3,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { FromWebview } from '../../protocol/messages';
-import { checkWebviewMessage, maxExportBytes } from '../../extension/panelMessages';
+import type { FromModelEditor } from '../../protocol/modelMessages';
+import { checkModelEditorMessage, checkWebviewMessage, maxExportBytes } from '../../extension/panelMessages';
 
 /** One well-formed message of every type the webview posts; the `satisfies` below fails to compile when a type is missing. */
 const valid = {
@@ -14,12 +15,14 @@ const valid = {
   emitConfig: { type: 'emitConfig', stack: 'encoder', candidate: 12 },
   exportChart: { type: 'exportChart', chart: 'layer-pairs-encoder', format: 'csv', data: 'layer,a\n0,1\n' },
   runCommand: { type: 'runCommand', command: 'analyzeSample' },
+  modelAction: { type: 'modelAction', action: 'analyze' },
   log: { type: 'log', level: 'warn', message: 'hello' },
 } satisfies { [T in FromWebview['type']]: Extract<FromWebview, { type: T }> };
 
 const alsoValid: FromWebview[] = [
   { type: 'exportChart', chart: 'x', format: 'png', data: 'data:image/png;base64,iVBORw0KGgo=' },
   { type: 'exportChart', chart: 'x', format: 'svg', data: '<svg xmlns="http://www.w3.org/2000/svg"></svg>' },
+  { type: 'runCommand', command: 'showLog' },
 ];
 
 describe('checkWebviewMessage', () => {
@@ -56,11 +59,23 @@ describe('checkWebviewMessage', () => {
       { type: 'runCommand', command: 'workbench.action.terminal.new' },
       { type: 'log', level: 'debug', message: 'x' },
       { type: 'log', level: 'info', message: 'x'.repeat(5000) },
+      { type: 'modelAction', action: 'deleteModel' },
+      { type: 'modelAction' },
     ];
     for (const m of bad) {
       const r = checkWebviewMessage(m);
       assert.equal(r.ok, false, `accepted ${JSON.stringify(m)?.slice(0, 80)}`);
       assert.ok(!r.ok && r.reason.length > 0, 'a refusal needs a reason for the log');
+    }
+  });
+});
+
+describe('checkModelEditorMessage', () => {
+  it('accepts what the .onnx summary page posts, and nothing the panel alone may post', () => {
+    const ok: FromModelEditor[] = [{ type: 'ready' }, ...(['analyze', 'inspectInPanel', 'showLog'] as const).map((action) => ({ type: 'modelAction' as const, action }))];
+    for (const m of ok) assert.deepEqual(checkModelEditorMessage({ ...m, path: '/etc/passwd' }), { ok: true, message: m }, `refused ${JSON.stringify(m)}`);
+    for (const m of [{ type: 'runCommand', command: 'analyzeSample' }, { type: 'exportChart', chart: 'a', format: 'csv', data: 'x' }, { type: 'modelAction', action: 'x' }, null]) {
+      assert.equal(checkModelEditorMessage(m).ok, false, `the model page may not post ${JSON.stringify(m)}`);
     }
   });
 });

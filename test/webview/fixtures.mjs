@@ -73,14 +73,17 @@ export function makeStack({ name = 'encoder', L = 6, H = 4, seed = 7 } = {}) {
   };
 }
 
-export function analysisMessage(stacks, canShowAttention = true) {
+/** The analysis `id` says which one it is: another id makes the panel start its view state over. */
+export function analysisMessage(stacks, canShowAttention = true, { id = 'sample-1', label = 'sample model — sentences.txt', fileName = 'sample-model-20261130-101500.analysis.json' } = {}) {
   return {
     type: 'analysis',
     info: {
-      label: 'sample model — sentences.txt',
+      label,
       model: { path: '/models/sample/model.onnx', sha256: 'ab'.repeat(32) },
       run: { examples: 40, tokens: 812, executionProvider: 'cpu', precision: 'float32', seconds: 3.4, inputs: '/models/sample/sentences.txt' },
       canShowAttention,
+      id,
+      file: { path: `/work/.attention-reuse/analyses/${fileName}`, name: fileName, savedAt: Date.UTC(2026, 10, 30, 10, 15) },
     },
     stacks: stacks.map((s) => s.payload),
   };
