@@ -236,7 +236,8 @@ async function main() {
   const reuseAnalysis = join(scratch, 'reuse.analysis.json');
   for (const args of [
     ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
-    ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--out', reuseAnalysis, '-q'],
+    // The same examples as the panel's analysis (the examples setting's 200), so that only the model differs.
+    ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--examples', String(analysis.run.examples), '--out', reuseAnalysis, '-q'],
   ]) {
     const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });
     check(r.status === 0, `attention-reuse ${args[0]} exited with ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
@@ -251,8 +252,14 @@ async function main() {
     await dialog.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => {
       throw new Error(`Compare Analyses asked for no "${which}" file within 20 s`);
     });
-    await input.fill(file);
-    await page.waitForTimeout(300);
+    // The simple file dialog fills in its folder (and a completion) a moment after it opens:
+    // wait for that, then write the path until it stays as written.
+    for (let i = 0; i < 50 && !(await input.inputValue()); i++) await page.waitForTimeout(100);
+    for (let i = 0; i < 20 && (await input.inputValue()) !== file; i++) {
+      await input.fill(file);
+      await page.waitForTimeout(300);
+    }
+    check((await input.inputValue()) === file, `the ${which} dialog holds "${await input.inputValue()}", not ${file}`);
     await page.keyboard.press('Enter');
     await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
   }
