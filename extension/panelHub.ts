@@ -13,7 +13,7 @@ import type { Candidate, Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { assertNever } from '../protocol/assertNever';
-import type { ExportChartMessage, FromWebview, MetricsMessage, RequestMessage, RequestType, RunStatus, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
+import type { ComparisonMessage, ExportChartMessage, FromWebview, MetricsMessage, RequestMessage, RequestType, RunStatus, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
 import type { ModelSummaryPayload } from '../protocol/modelMessages';
 import { failedReply, replyTo } from '../protocol/requests';
 import type { ReplyBody } from '../protocol/requests';
@@ -98,6 +98,7 @@ export class PanelHub implements vscode.Disposable {
   private readonly plans = new Map<string, Plan>();
   private metrics: MetricsMessage[] = [];
   private metricPoints = 0;
+  private comparison: ComparisonMessage | null = null;
   private restoring: Promise<void> | undefined;
   private runStatus: RunStatus | null = null;
   private modelSummary: ModelSummaryPayload | null = null;
@@ -200,6 +201,13 @@ export class PanelHub implements vscode.Disposable {
     this.broadcast(message);
   }
 
+  /** Shows two analyses side by side in the compare view (and brings the editor panel forward). */
+  showComparison(message: ComparisonMessage): void {
+    this.comparison = message;
+    this.broadcast(message);
+    this.revealDetail();
+  }
+
   revealDetail(): void {
     this.detailRequested.fire();
   }
@@ -259,6 +267,7 @@ export class PanelHub implements vscode.Disposable {
         if (this.modelSummary) await this.post(conn, { type: 'modelSummary', summary: this.modelSummary });
         for (const plan of this.plans.values()) await this.post(conn, planMessage(plan));
         for (const m of this.metrics) await this.post(conn, m);
+        if (this.comparison) await this.post(conn, this.comparison);
         return;
       }
       case 'requestAttentionMap':

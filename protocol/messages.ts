@@ -187,6 +187,47 @@ export interface FocusLayerPairMessage {
   otherLayer: number;
 }
 
+/** One stack of two compared analyses (stacks matched by position; L layers, H heads of the overlap). */
+export interface ComparisonStackPayload {
+  index: number;
+  /** The stack's name, or "A-name ↔ B-name" where they differ. */
+  label: string;
+  layers: number;
+  heads: number;
+  /** [L, L] layer-pair similarity of A, of B, and B − A. */
+  a: Tensor<Float64Array>;
+  b: Tensor<Float64Array>;
+  diff: Tensor<Float64Array>;
+  /** [L, H, 2]: A's and B's value per head: similarity to uniform, entropy (nats), best match in an earlier layer (NaN for layer 0). */
+  uniform: Tensor<Float64Array>;
+  entropy: Tensor<Float64Array>;
+  earlier: Tensor<Float64Array>;
+}
+
+/** A held-out evaluation of a training run (metrics.jsonl). */
+export interface EvaluationPoint {
+  step: number;
+  loss: number;
+  accuracy: number | null;
+}
+
+/** One side of a comparison. */
+export interface ComparisonSide {
+  /** File name of the analysis. */
+  label: string;
+  path: string;
+  model: string;
+  examples: number;
+  /** First and last held-out evaluation of the run behind it; null without metrics. */
+  evaluations: { first: EvaluationPoint; last: EvaluationPoint } | null;
+}
+
+/** Two analyses side by side (Compare Analyses), or null to clear the view. */
+export interface ComparisonMessage {
+  type: 'comparison';
+  comparison: { a: ComparisonSide; b: ComparisonSide; stacks: ComparisonStackPayload[]; mismatches: string[] } | null;
+}
+
 /** The state of the last analysis run (null: nothing to report). */
 export interface RunStatusMessage {
   type: 'runStatus';
@@ -202,7 +243,8 @@ export type ToWebview =
   | RequestFailedMessage
   | PlanCandidatesMessage
   | MetricsMessage
-  | FocusLayerPairMessage;
+  | FocusLayerPairMessage
+  | ComparisonMessage;
 
 // ---- webview → host ----
 

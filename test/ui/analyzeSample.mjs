@@ -5,7 +5,9 @@
 // runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then a first-time
 // user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
 // from it, a fused-attention model's refusal is shown whole in the panel, and a stored notebook's analysis
-// output is drawn by the notebook renderer. Then the analysis of each model-family fixture
+// output is drawn by the notebook renderer. Before that day, the planned config is warm-started from the sample model
+// (CLI: train --init-from --steps 0), its exported model.onnx analysed, and "Compare Analyses" shows it beside
+// the original in the panel's compare view (A, B and B − A heatmaps). Then the analysis of each model-family fixture
 // (test/helpers/families.mjs) opens through "Open Analysis File", and its heatmap is checked and screenshot.
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
@@ -228,7 +230,53 @@ async function main() {
   await page.waitForTimeout(500);
   await shoot('loss-curve');
 
-  // 6–8. A first-time user's day with their own models and a notebook.
+  // 6. The planned config warm-started from the sample model and exported (the CLI, as a user
+  // would run it in a terminal), its model.onnx analysed, then compared with the original.
+  const cli = join(root, 'dist/cli.js');
+  const cliEnv = { ...process.env, ORT_DISABLE_TELEMETRY: '1', OMP_NUM_THREADS: '1' };
+  const sampleDir = join(installed, 'media/sample');
+  const warmRun = join(scratch, 'warm-run');
+  const reuseAnalysis = join(scratch, 'reuse.analysis.json');
+  for (const args of [
+    ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
+    // The same examples as the panel's analysis (the examples setting's 200), so that only the model differs.
+    ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--examples', String(analysis.run.examples), '--out', reuseAnalysis, '-q'],
+  ]) {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });
+    check(r.status === 0, `attention-reuse ${args[0]} exited with ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  step(`warm start: ${summary} exported to ${join(warmRun, 'model.onnx')} and analysed`);
+  await runCommand(page, 'Attention Reuse: Compare Analyses');
+  for (const [which, file] of [
+    ['A, before', analysisFile],
+    ['B, after', reuseAnalysis],
+  ]) {
+    const dialog = page.locator('.quick-input-widget', { hasText: `Compare Analyses: ${which}` });
+    await dialog.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => {
+      throw new Error(`Compare Analyses asked for no "${which}" file within 20 s`);
+    });
+    // The simple file dialog fills in its folder (and a completion) a moment after it opens:
+    // wait for that, then write the path until it stays as written.
+    for (let i = 0; i < 50 && !(await input.inputValue()); i++) await page.waitForTimeout(100);
+    for (let i = 0; i < 20 && (await input.inputValue()) !== file; i++) {
+      await input.fill(file);
+      await page.waitForTimeout(300);
+    }
+    check((await input.inputValue()) === file, `the ${which} dialog holds "${await input.inputValue()}", not ${file}`);
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+  const compareFrame = await webviewFrame(page, 'body.host-editor .compare canvas[data-grid]', 30_000);
+  const grids = await compareFrame.$$eval('.compare canvas[data-grid]', (els) => els.map((e) => e.getAttribute('data-grid')));
+  check(grids.length === 3 && grids.every((g) => g.split(',').slice(3).join() === '4,4'), `the compare view shows ${grids.length} grids (${grids.join(' | ')}), not three 4×4 ones`);
+  const heads = await compareFrame.$$eval('.compare table tbody tr', (rows) => rows.map((r) => r.textContent));
+  check(heads.length === 8, `the compare view lists ${heads.length} heads that changed most`);
+  await compareFrame.locator('.compare').scrollIntoViewIfNeeded();
+  step(`compare view: A, B and B − A (4×4); first head "${heads[0].replace(/\s+/g, ' ').trim()}"`);
+  await page.waitForTimeout(500);
+  await shoot('compare');
+
+  // 7–9. A first-time user's day with their own models and a notebook.
   const day = firstDaySteps({ page, shoot, step, check, runCommand });
   await day.modelSummary();
   await day.failingModel();
