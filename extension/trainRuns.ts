@@ -91,11 +91,6 @@ export class TrainRuns implements vscode.Disposable {
     return this.live.has(runDir);
   }
 
-  /** The promise of a run's end, once it started. */
-  ended(runDir: string): Promise<TrainFinished> | undefined {
-    return this.live.get(runDir)?.ended;
-  }
-
   /** Starts a prepared run, its output into `sink`; resolves when it ends. */
   start(prepared: PreparedRun, sink: RunSink): Promise<TrainFinished> {
     const { runDir, options } = prepared;
@@ -292,9 +287,10 @@ export class TrainRuns implements vscode.Disposable {
   }
 
   dispose(): void {
-    // The window closes: every trainer gets the stop, so it saves a checkpoint on its own.
+    // The window closes: a trainer at work gets the stop, one that has not started is ended, so none trains on unseen.
     for (const run of this.live.values()) {
-      run.process.stop();
+      if (run.outputStep === null) run.process.kill();
+      else run.process.stop();
       void run.watcher.stop();
     }
     this.live.clear();

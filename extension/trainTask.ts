@@ -123,7 +123,7 @@ export class TrainTasks implements vscode.Disposable {
     const split = batchSplitProblem(options);
     if (split) throw new InputError(split);
     const base = folder?.uri.fsPath;
-    const path = (p: string) => resolve(base ?? this.settings.outputFolder(), base ? p.replace(/\$\{workspaceFolder\}/g, base) : p);
+    const path = this.pathIn(folder);
     const sample = (name: string) => vscode.Uri.joinPath(this.context.extensionUri, 'media', 'sample', name).fsPath;
     const config = path(fields.config);
     const data = fields.data ? path(fields.data) : sample('sentences.txt');
@@ -157,9 +157,8 @@ export class TrainTasks implements vscode.Disposable {
     terminal: TrainTerminal,
     sink: RunSink,
   ): Promise<void> {
-    const out = definition.out
-      ? resolve(folder?.uri.fsPath ?? '', definition.out)
-      : this.newRunDir(resolve(folder?.uri.fsPath ?? '', String(definition.config)), folder);
+    const path = this.pathIn(folder);
+    const out = definition.out ? path(definition.out) : this.newRunDir(path(String(definition.config)), folder);
     const settle = (result: Promise<TrainFinished> | Error) => this.waiting.get(out)?.(result);
     try {
       const prepared = await this.prepare({ ...definition, out }, folder);
@@ -177,6 +176,12 @@ export class TrainTasks implements vscode.Disposable {
       this.output.error(`train: ${message}`);
       settle(err instanceof Error ? err : new Error(message));
     }
+  }
+
+  /** A task's path as tasks.json means it: `${workspaceFolder}` expanded, relative to the folder (else to the output folder). */
+  private pathIn(folder: vscode.WorkspaceFolder | undefined): (p: string) => string {
+    const base = folder?.uri.fsPath;
+    return (p) => resolve(base ?? this.settings.outputFolder(), base ? p.replace(/\$\{workspaceFolder\}/g, base) : p);
   }
 
   private newRunDir(config: string, folder: vscode.WorkspaceFolder | undefined): string {

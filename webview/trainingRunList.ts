@@ -107,6 +107,7 @@ export class TrainingRunList {
         ' ',
         h('span', { class: `badge state` }, stateWords[state]),
         ' ',
+        s?.exitCode !== null && s?.exitCode !== undefined ? h('span', { class: 'run-exit' }, `exit code ${s.exitCode}`) : null,
         this.buttons(e, state),
       ),
       latest,

@@ -108,6 +108,7 @@ describe('training section', () => {
         trainingRunMessage(run, 'cancelled', { step: 13, checkpointStep: 13, exitCode: 130, message: cancelled, canResume: true }),
       );
       assert.equal(await row(page, run).locator('.badge.state').textContent(), 'cancelled');
+      assert.equal(await row(page, run).locator('.run-exit').textContent(), 'exit code 130', 'an ended run shows its exit code');
       assert.equal(await row(page, run).locator('.run-message').textContent(), cancelled);
       assert.equal(await row(page, run).locator('[data-action="cancel-training"]').count(), 0, 'an ended run has no Cancel');
       await row(page, run).locator('[data-action="resume-training"]').click();
