@@ -50,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
     appendMetrics: (run, lines, reset) => panel.appendMetrics(run, lines, reset === true),
     writeCandidate: (args) => plans.writeCandidate(args),
     runStatus: () => panel.lastRunStatus,
+    trainingRun: (runDir) => panel.trainingRun(runDir),
   };
 }
 

@@ -2,7 +2,9 @@
 // code-server, "Analyze the Sample Model" from the command palette shows its progress and
 // then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
-// runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then a first-time
+// runs 5 training steps as a task, and the panel's loss chart shows a point per step; a longer run from tasks.json,
+// the panel opened mid-run (one point per step), Cancel in the panel ("cancelled", a checkpoint) and both runs
+// overlaid (trainingSteps.mjs). Then a first-time
 // user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
 // from it, a fused-attention model's refusal is shown whole in the panel, and a stored notebook's analysis
 // output is drawn by the notebook renderer. Before that day, the planned config is warm-started from the sample model
@@ -18,6 +20,7 @@ import { families } from '../helpers/families.mjs';
 import { cliBundle, fixtureModels, root } from '../helpers/paths.mjs';
 import { tail } from '../helpers/servers.mjs';
 import { firstDaySteps } from './firstDaySteps.mjs';
+import { trainingSteps, writeTasks } from './trainingSteps.mjs';
 import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -26,7 +29,7 @@ const vsix = process.env.UI_TEST_VSIX ?? join(root, `.artifacts/vsix/${manifest.
 const shots = join(root, '.artifacts/ui');
 const scratch = join(shots, 'scratch');
 const serverLog = join(shots, 'code-server.log');
-const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 420);
+const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 540);
 const trainPython = process.env.UI_TEST_PYTHON ?? '/usr/bin/python3';
 const trainSteps = 5;
 
@@ -85,6 +88,7 @@ async function main() {
   for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx']) cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
   cpSync(join(root, 'test/fixtures/notebooks'), join(workspace, 'notebooks'), { recursive: true });
   analyzeFamilies(join(workspace, 'families'));
+  writeTasks(workspace);
 
   step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
   const installed = installVsix(p, vsix, extensionId);
@@ -216,8 +220,8 @@ async function main() {
 
   // 5. The panel's loss chart holds a point per logged step.
   await page.locator('.tabs-container .tab', { hasText: 'Attention Reuse' }).first().click();
-  const trainingFrame = await webviewFrame(page, '.training .chart-box[data-points]', 30_000);
-  const chartBox = trainingFrame.locator('.training .chart-box[data-points]');
+  const trainingFrame = await webviewFrame(page, '.training .loss-box[data-points]', 30_000);
+  const chartBox = trainingFrame.locator('.training .loss-box[data-points]');
   let points = 0;
   for (let i = 0; i < 50 && points < losses.length; i++) {
     if (i > 0) await page.waitForTimeout(200);
@@ -275,6 +279,9 @@ async function main() {
   step(`compare view: A, B and B − A (4×4); first head "${heads[0].replace(/\s+/g, ' ').trim()}"`);
   await page.waitForTimeout(500);
   await shoot('compare');
+
+  // 7. Training runs: the panel opened mid-run, Cancel there, two runs overlaid.
+  await trainingSteps({ page, shoot, step, check, runCommand, workspace, configPath, firstRunDir: runDir }).midRunCancelAndOverlay();
 
   // 7–9. A first-time user's day with their own models and a notebook.
   const day = firstDaySteps({ page, shoot, step, check, runCommand });

@@ -274,8 +274,8 @@ describe('panel webview', () => {
       const csv = await clickExport(page, '.training', 'csv');
       const rows = csv.data.trim().split('\n');
       assert.equal(rows.length, 81, 'the CSV must hold every point of both messages');
-      assert.equal(rows[0], 'step,loss,lr,tokensPerSecond,elapsedSeconds');
-      assert.equal(Number(rows[80].split(',')[0]), 79);
+      assert.equal(rows[0], 'run,step,loss,lr,tokensPerSecond,elapsedSeconds,evalLoss,evalAccuracy,evalPerplexity');
+      assert.equal(Number(rows[80].split(',')[1]), 79);
       pngSize((await clickExport(page, '.training', 'png')).data);
       await page.locator('.training').screenshot({ path: join(shots, 'training-dark.png') });
       await send(page, metricsMessage('reuse-p4-k2', 0, 5, true));
