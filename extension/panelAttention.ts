@@ -13,7 +13,7 @@ import type { AttentionModel } from '../analysis/onnx/inspect';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import type { ExampleInput } from '../analysis/runtime/inputs';
-import { realPositions } from '../analysis/runtime/runner';
+import { realPositions } from '../analysis/runtime/slicing';
 import type { ProviderChoice } from '../analysis/runtime/providers';
 import { AttentionRunner } from '../analysis/runtime/runner';
 import type { ExtractedExample } from '../analysis/runtime/runner';

@@ -53,6 +53,8 @@ export function runTrainer(
   steps: number,
   signal?: AbortSignal,
 ): Promise<{ code: number; failure?: TrainFailure }> {
+  // A cancel that came while the run was being prepared: nothing is started.
+  if (signal?.aborted) return Promise.resolve({ code: 130 });
   return new Promise((done, fail) => {
     // An argument array, never a shell string: paths with spaces or quotes stay intact.
     const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });

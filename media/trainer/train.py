@@ -63,6 +63,14 @@ def optimizer_for(model, args):
     return torch.optim.AdamW(groups, lr=args.lr)
 
 
+def gloo_on_loopback():
+    """Processes on one machine (MASTER_ADDR a loopback address, as attention-reuse train
+    launches torchrun) talk over the loopback interface: gloo otherwise resolves the host name
+    to pick one, which hangs where the name resolves slowly or to an address nobody answers."""
+    if sys.platform.startswith("linux") and os.environ.get("MASTER_ADDR") in ("127.0.0.1", "localhost"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+
+
 def max_rss_mib():
     # ru_maxrss is KiB on Linux and bytes on macOS.
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -110,6 +118,8 @@ def setup(args):
     if ckpt is not None:
         rs.check_resume(ckpt.get("settings"), settings, args.out)
     if world > 1:
+        if device.type != "cuda":
+            gloo_on_loopback()
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
     torch.manual_seed(args.seed)  # the same initial model on every process
