@@ -1,6 +1,7 @@
 // Protects the packaged extension as a user meets it: the linux-x64 .vsix installs into
 // code-server, "Analyze the Sample Model" from the command palette shows its progress and
-// then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
+// then a 4×4 layer-pair heatmap whose cells hold the analysis file's values and whose pixels
+// follow its legend in the light, dark and high-contrast themes, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
 // runs 5 training steps as a task, and the panel's loss chart shows a point per step; a longer run from tasks.json,
 // the panel opened mid-run (one point per step), Cancel in the panel ("cancelled", a checkpoint) and both runs
@@ -17,6 +18,7 @@ import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 
 import { basename, join } from 'node:path';
 import { chromiumPath } from '../helpers/chromium.mjs';
 import { families } from '../helpers/families.mjs';
+import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
 import { cliBundle, fixtureModels, root } from '../helpers/paths.mjs';
 import { tail } from '../helpers/servers.mjs';
 import { firstDaySteps } from './firstDaySteps.mjs';
@@ -151,6 +153,27 @@ async function main() {
   step(`heatmap: 4×4 cells equal the analysis file's layerPairs (${seen.join(' ')})`);
   await canvas.hover({ position: { x: left + 2.5 * cell, y: top + 0.5 * cell } });
   await shoot('heatmap-cell');
+
+  // The heatmap's pixels against its legend in three themes, picked as a user picks them.
+  const themes = [['Light Modern', 'vscode-light'], ['Dark Modern', 'vscode-dark'], ['Dark High Contrast', 'vscode-high-contrast']];
+  for (const [theme, bodyClass] of themes) {
+    // Rows by aria-label: "Color Theme" alone also matches "Browse Color Themes in Marketplace".
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Preferences: Color Theme', { delay: 10 });
+    await page.locator('.quick-input-list .monaco-list-row[aria-label^="Preferences: Color Theme"]').first().click();
+    await page.keyboard.type(theme, { delay: 10 });
+    await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${theme}"]`).first().click();
+    await panel.waitForFunction((c) => document.body.classList.contains(c), bodyClass, { timeout: 20_000 }).catch(() => {
+      throw new Error(`the panel did not switch to ${theme} within 20 s (body class ${bodyClass})`);
+    });
+    await page.waitForTimeout(500); // the theme's variables and the redraw follow the class
+    await page.mouse.move(0, 0);
+    const png = await canvas.screenshot();
+    const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
+    const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, (r, c) => layerPairs[r][c], `layer pairs, ${theme}`);
+    step(`heatmap pixels, ${theme}: ${m.cells} cells on the legend's ramp ${m.low} → ${m.high}, the highest at its high colour, worst ${m.worstMiss.toFixed(3)} off the line`);
+    await shoot(`heatmap-${bodyClass}`);
+  }
 
   // 3. Plan Reuse: the recommended candidate comes first; the save dialog suggests a name.
   const planned = page.locator('.quick-input-widget', { hasText: 'pick a configuration to write' });
