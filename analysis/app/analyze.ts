@@ -13,7 +13,7 @@ import type { ExampleInput } from '../runtime/inputs';
 import type { ProviderChoice } from '../runtime/providers';
 import { AttentionRunner } from '../runtime/runner';
 import { SimilarityAccumulator } from '../similarity/accumulator';
-import type { ShardInfo } from '../similarity/accumulator';
+import type { ShardInfo } from '../similarity/stackSums';
 import { openKernel } from '../similarity/similarityKernel';
 import { openExamples, runBranches } from './examples';
 import { readModel } from './readers';
@@ -82,11 +82,12 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     for await (const batch of stream) {
       // The first stack's jobs are posted before anything is awaited, so they run beside the next batch.
       const folds = model.stacks.map((stack, i) => {
-        const inputs = batch.map((ex) => ex.stacks[i]);
+        const inputs = batch.map((ex) => ({ ...ex.stacks[i], example: ex.index }));
         let acc = accs.get(stack.name);
         if (!acc) {
           const s = inputs[0];
-          acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, causal: s.causal, layerCount: s.layers.length, headCount: s.heads }, shard);
+          const shape = { name: s.name, kind: s.kind, causal: s.causal, layerCount: s.layers.length, headCount: s.heads };
+          acc = new SimilarityAccumulator(shape, shard, { specialTokens: options.source.kind === 'text' });
           accs.set(stack.name, acc);
         }
         return acc.add(inputs, pool);

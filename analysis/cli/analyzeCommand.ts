@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { analyzeModel } from '../app/analyze';
 import { InputError } from '../errors';
 import { formatLayerPairs } from '../result/analysisFile';
-import type { ShardInfo } from '../similarity/accumulator';
+import type { ShardInfo } from '../similarity/stackSums';
 import { intFlag, parse, requireOne, stringFlag } from './args';
 import { Progress, providerNote } from './progress';
 import { readSourceFlags, sourceHelp, sourceOptions } from './sourceFlags';

@@ -112,6 +112,7 @@ export function sliceStack(
       );
     return block;
   });
+  const specialKeys = specialKeysOf(ex, axes, cols ?? []);
   return {
     name: stack.name,
     kind: stack.kind,
@@ -121,7 +122,15 @@ export function sliceStack(
     keys: cols?.length ?? 0,
     layers,
     origin: ex.origin,
+    ...(specialKeys ? { specialKeys } : {}),
   };
+}
+
+/** The key indices of the example's special tokens, where the stack's keys are the tokens they were counted in. */
+export function specialKeysOf(ex: ExampleInput, axes: StackAxes, cols: number[]): number[] | undefined {
+  if (!ex.special || ex.special.input !== axes.keyInput || cols.length !== ex.tensors.get(ex.special.input)?.shape[0]) return undefined;
+  const at = new Map(cols.map((c, i) => [c, i]));
+  return ex.special.positions.flatMap((p) => (at.has(p) ? [at.get(p)!] : []));
 }
 
 /** The real rows' real keys of example `b`, copied (a prefix of each row when padding is on the right). */

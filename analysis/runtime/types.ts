@@ -23,6 +23,8 @@ export interface StackAttention {
   layers: Float32Array[];
   /** The example it came from (`file:line`), for messages. */
   origin?: string;
+  /** Keys that are special tokens, where the example came from text and the keys are its tokens. */
+  specialKeys?: number[];
 }
 
 /** One example, after the padding has been cut away. */
