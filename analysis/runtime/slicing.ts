@@ -63,13 +63,16 @@ export function sliceStack(
   ex: ExampleInput,
   b: number,
   batch: BatchInfo,
+  /** The stack's layers to cut (default: all; a run with layer passes fetches a few). */
+  only?: number[],
 ): StackAttention {
   let rows: number[] | undefined;
   let cols: number[] | undefined;
   let heads = 0;
   const { stack } = axes;
   const causal = stack.causal === true;
-  const layers = stack.layers.map((layer, l) => {
+  const layers = (only ?? stack.layers.map((_, l) => l)).map((l) => {
+    const layer = stack.layers[l];
     const t = out[layer.tensor];
     const dims = t.dims.map(Number);
     // [batch, heads, q, k], or [batch*heads, q, k] where an export folded the two.

@@ -7,7 +7,7 @@
  * ones the exact analysis uses.
  */
 import { InputError } from '../errors';
-import type { StackKind } from '../runtime/types';
+import type { SampledStackAttention } from '../runtime/types';
 import type { ExampleValues } from './accumulator';
 import type { AttentionInput, StackShape } from './inputScan';
 import { CAUSAL_ZERO_TOLERANCE } from './inputScan';
@@ -15,27 +15,8 @@ import { visibleKeys } from './kernel';
 import { addSinkMass } from './sinkMass';
 import type { KernelOutput } from './similarityKernel';
 
-/** One sampled query row: its place among the real rows and, per layer, every head's row [heads][keys]. */
-export interface SampledRow {
-  position: number;
-  layers: readonly Float32Array[];
-}
-
 /** One example of one stack measured on a sample of its query rows. */
-export interface SampledInput {
-  name: string;
-  kind: StackKind;
-  causal?: boolean;
-  heads: number;
-  /** Real query rows: the population the sample was drawn from (n of eq. 2). */
-  queries: number;
-  keys: number;
-  /** Distinct rows, ascending by position. */
-  rows: readonly SampledRow[];
-  origin?: string;
-  specialKeys?: readonly number[];
-  example?: number;
-}
+export type SampledInput = SampledStackAttention & { example?: number };
 
 /**
  * The kernel inputs of an example's rows: one query each; a causal row is cut to the keys it
