@@ -6,19 +6,17 @@
 // is no longer there stops the run with its name, so the list cannot go stale unnoticed.
 import { readFileSync } from 'node:fs';
 
-/** Whole files, and for the runner only its checks (the session start and the batch pipeline are left out). */
+/**
+ * Whole files, and for the runner only its checks: which inputs govern a stack's rows, when a
+ * batch may be padded, the feeds (slicing.ts, feeds.ts) and the cuts and row checks (the session
+ * start and the batch pipeline are left out). The finder's head counts live in heads.ts.
+ */
 const scope = [
   'analysis/onnx/attentionFinder.ts',
-  ...functions('analysis/runtime/runner.ts', [
-    'runBatch',
-    'hasMaskFor',
-    'maskNameFor',
-    'governing',
-    'stackAxes',
-    'padTensor',
-    'realPositions',
-    'sliceStack',
-  ]),
+  'analysis/onnx/heads.ts',
+  ...functions('analysis/runtime/runner.ts', ['padded', 'runBatch', 'governing', 'stackAxes']),
+  'analysis/runtime/slicing.ts',
+  'analysis/runtime/feeds.ts',
   'analysis/similarity/views.ts',
   'analysis/planner/headMap.ts',
   'analysis/planner/modes.ts',
@@ -45,7 +43,7 @@ function survivors(report) {
 function functions(file, names) {
   const lines = readFileSync(new URL(file, import.meta.url), 'utf8').split('\n');
   return names.map((name) => {
-    const start = lines.findIndex((l) => new RegExp(`^\\s*(export )?(private )?(async )?(function\\*? )?${name}\\b.*\\(`).test(l));
+    const start = lines.findIndex((l) => new RegExp(`^\\s*(export )?(private )?(async )?(get )?(function\\*? )?${name}\\b.*\\(`).test(l));
     if (start < 0) throw new Error(`stryker.config.mjs: no function ${name} in ${file}; update the mutation scope`);
     let depth = 0;
     for (let i = start; i < lines.length; i++) {

@@ -1,107 +1,135 @@
 /**
- * "Analyze the Sample Model" and "Analyze Attention" (any .onnx): run the analysis in a
- * cancellable notification with the settings' examples, batch size and provider, write the
- * analysis file to the extension's global storage and hand it to the panel.
+ * "Analyze the Sample Model" and "Analyze Attention" (any .onnx): check the model first, so
+ * that one the tool cannot read is said at once and no input is asked for; then offer the
+ * examples that lie beside it, and run the analysis through AnalysisRuns.
  */
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { analyzeModel } from '../analysis/app/analyze';
-import type { AnalyzeOptions } from '../analysis/app/analyze';
-import { writeFileAtomic } from '../analysis/app/storage';
-import { CancelledError } from '../analysis/errors';
+import { summarizeModel } from '../analysis/app/model';
+import type { ModelSummary } from '../analysis/app/model';
+import { readTokenizer } from '../analysis/app/readers';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
+import { AnalysisRuns } from './analysisRuns';
 import type { Deps } from './deps';
-import { userMessage } from './errorWording';
+import { failureHints, fullMessage, userMessage } from './errorWording';
+import { suggestSources } from './inputSuggestions';
+import type { SampleInputs, SourceSuggestion } from './inputSuggestions';
 import type { ShownAnalysis } from './panelHub';
+import { modelSummaryPayload } from './panelPayloads';
+
+const modelFilters = { 'ONNX model': ['onnx'] };
 
 export class AnalysisCommands {
-  static register(context: vscode.ExtensionContext, { output, settings, panel }: Deps): vscode.Disposable {
+  static register(context: vscode.ExtensionContext, deps: Deps): vscode.Disposable {
+    const runs = new AnalysisRuns(deps);
     const sample = (name: string) => vscode.Uri.joinPath(context.extensionUri, 'media', 'sample', name).fsPath;
-    const run = async (model: string, source: ExampleSource, label: string, outName: string): Promise<ShownAnalysis | undefined> => {
-      const { examples, batchSize, executionProvider } = settings.read();
-      const options: AnalyzeOptions = { model, source, examples, batch: batchSize, ep: executionProvider };
-      const out = join(context.globalStorageUri.fsPath, 'analyses', outName);
+    let sampleInputs: Promise<SampleInputs> | undefined;
+    const samples = () =>
+      (sampleInputs ??= readTokenizer(sample('tokenizer.json')).then((tok) => ({
+        sentences: sample('sentences.txt'),
+        tokenizer: sample('tokenizer.json'),
+        vocabSize: tok.maxId + 1,
+      })));
+
+    /** The model's summary, or undefined after saying why it cannot be analyzed. */
+    const checkModel = async (model: string, label: string): Promise<ModelSummary | undefined> => {
+      let summary: ModelSummary;
       try {
-        const file = await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: `Attention Reuse: analyzing ${label}`, cancellable: true },
-          async (progress, token) => {
-            const abort = new AbortController();
-            const cancel = token.onCancellationRequested(() => abort.abort());
-            let reported = 0;
-            try {
-              return await analyzeModel(options, {
-                signal: abort.signal,
-                onProgress: (done, total) => {
-                  const pct = total > 0 ? (100 * done) / total : 0;
-                  progress.report({ message: `${done}/${total} examples`, increment: pct - reported });
-                  reported = pct;
-                },
-                onNote: (line) => output.info(`analyze ${model}: ${line}`),
-              });
-            } finally {
-              cancel.dispose();
-            }
-          },
+        summary = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Window, title: `Attention Reuse: reading ${basename(model)}` },
+          () => summarizeModel(model),
         );
-        await writeFileAtomic(out, JSON.stringify(file), { overwrite: true });
-        output.info(`analyze ${model}: ${file.run.examples} examples, ${file.run.executionProvider}, ${file.run.seconds.toFixed(1)} s → ${out}`);
-        const shown: ShownAnalysis = { file, path: out, label, source };
-        await panel.show(shown, { reveal: true });
-        return shown;
       } catch (err) {
-        if (err instanceof CancelledError) {
-          output.info(`analyze ${model}: cancelled`);
-          return undefined;
-        }
-        const message = userMessage(err);
-        output.error(`analyze ${model}: ${message}`);
-        void vscode.window.showErrorMessage(`Attention Reuse: ${message}`);
+        runs.fail(label, model, fullMessage(err), failureHints(err), userMessage(err));
         return undefined;
       }
+      if (!summary.problem) return summary;
+      runs.refuseModel(label, modelSummaryPayload(summary));
+      return undefined;
+    };
+
+    const analyzeSample = async (): Promise<ShownAnalysis | undefined> => {
+      const missing = ['model.onnx', 'sentences.txt', 'tokenizer.json'].filter((f) => !existsSync(sample(f)));
+      if (missing.length > 0) {
+        void vscode.window.showErrorMessage(
+          `Attention Reuse: the sample model is incomplete (media/sample/${missing.join(', ')} missing).`,
+        );
+        return undefined;
+      }
+      const label = 'the sample model';
+      if (!(await checkModel(sample('model.onnx'), label))) return undefined;
+      return runs.run({
+        model: sample('model.onnx'),
+        source: { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') },
+        label,
+        stem: 'sample-model',
+      });
+    };
+
+    const analyzeModel = async (uri?: vscode.Uri): Promise<ShownAnalysis | undefined> => {
+      const model =
+        uri ??
+        (
+          await vscode.window.showOpenDialog({
+            title: 'Analyze Attention: the ONNX model',
+            openLabel: 'Analyze',
+            filters: modelFilters,
+            canSelectMany: false,
+          })
+        )?.[0];
+      if (!model) return undefined;
+      const stem = basename(model.fsPath).replace(/\.onnx$/i, '');
+      const summary = await checkModel(model.fsPath, stem);
+      if (!summary) return undefined;
+      const source = await pickSource(model.fsPath, suggestSources(model.fsPath, summary, await samples()));
+      if (!source) return undefined;
+      return runs.run({ model: model.fsPath, source, label: `${stem} — ${basename(source.path)}`, stem });
     };
 
     return vscode.Disposable.from(
-      vscode.commands.registerCommand('attentionReuse.analyzeSample', async () => {
-        const model = sample('model.onnx');
-        const missing = ['model.onnx', 'sentences.txt', 'tokenizer.json'].filter((f) => !existsSync(sample(f)));
-        if (missing.length > 0) {
-          void vscode.window.showErrorMessage(`Attention Reuse: the sample model is incomplete (media/sample/${missing.join(', ')} missing).`);
-          return undefined;
-        }
-        return run(model, { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') }, 'the sample model', 'sample.analysis.json');
-      }),
-      vscode.commands.registerCommand('attentionReuse.analyzeModel', async (uri?: vscode.Uri) => {
-        const model = uri ?? (await vscode.window.showOpenDialog({ filters: { 'ONNX model': ['onnx'] }, canSelectMany: false }))?.[0];
-        if (!model) return undefined;
-        const source = await pickSource(model.fsPath, sample);
-        if (!source) return undefined;
-        const stem = basename(model.fsPath).replace(/\.onnx$/i, '');
-        return run(model.fsPath, source, `${stem} — ${basename(source.path)}`, `${stem}.analysis.json`);
-      }),
+      runs,
+      vscode.commands.registerCommand('attentionReuse.analyzeSample', analyzeSample),
+      vscode.commands.registerCommand('attentionReuse.analyzeModel', analyzeModel),
+      deps.panel.onDidAskToAnalyze((path) => void analyzeModel(vscode.Uri.file(path))),
     );
   }
 }
 
-/** Asks which examples to run: the bundled sentences, a text file, or a JSONL of model inputs. */
-async function pickSource(modelPath: string, sample: (name: string) => string): Promise<ExampleSource | undefined> {
-  const beside = join(dirname(modelPath), 'tokenizer.json');
-  type Item = vscode.QuickPickItem & { kind2: 'sample' | 'text' | 'jsonl' };
-  const items: Item[] = [
-    { label: 'Sample sentences', description: 'bundled English sentences, with the model’s tokenizer.json', kind2: 'sample' },
-    { label: 'A text file…', description: 'one example per line, with the model’s tokenizer.json', kind2: 'text' },
-    { label: 'A JSONL file…', description: 'one example of named input tensors per line', kind2: 'jsonl' },
-  ];
-  const choice = await vscode.window.showQuickPick(items, { title: 'Analyze Attention: which examples?' });
+/** Asks which examples to run, the best suggestion first; then any file still to pick, in titled dialogs. */
+async function pickSource(modelPath: string, suggestions: SourceSuggestion[]): Promise<ExampleSource | undefined> {
+  const name = basename(modelPath);
+  const choice = await vscode.window.showQuickPick(suggestions, {
+    title: `Analyze Attention: which examples for ${name}?`,
+    placeHolder: 'Examples beside the model come first',
+  });
   if (!choice) return undefined;
-  const open = async (title: string, filters: Record<string, string[]>, near = dirname(modelPath)) =>
-    (await vscode.window.showOpenDialog({ title, filters, canSelectMany: false, defaultUri: vscode.Uri.file(near) }))?.[0]?.fsPath;
-  if (choice.kind2 === 'jsonl') {
-    const path = await open('Examples (JSONL)', { JSONL: ['jsonl'] });
+  if (choice.source) return choice.source;
+  const open = async (title: string, openLabel: string, filters: Record<string, string[]>) =>
+    (
+      await vscode.window.showOpenDialog({
+        title,
+        openLabel,
+        filters,
+        canSelectMany: false,
+        defaultUri: vscode.Uri.file(dirname(modelPath)),
+      })
+    )?.[0]?.fsPath;
+  if (choice.ask === 'jsonl') {
+    const path = await open(`Analyze Attention: examples for ${name} (JSONL, one example per line)`, 'Use These Examples', {
+      JSONL: ['jsonl'],
+    });
     return path ? { kind: 'jsonl', path } : undefined;
   }
-  const path = choice.kind2 === 'sample' ? sample('sentences.txt') : await open('Examples (one per line)', { Text: ['txt'], 'All files': ['*'] });
+  const path = await open(`Analyze Attention: text for ${name} (one example per line)`, 'Use This Text', {
+    Text: ['txt'],
+    'All files': ['*'],
+  });
   if (!path) return undefined;
-  const tokenizer = existsSync(beside) ? beside : await open('The model’s tokenizer.json', { 'tokenizer.json': ['json'] });
+  // suggestSources says "with the tokenizer.json beside the model" where there is one.
+  const beside = join(dirname(modelPath), 'tokenizer.json');
+  const tokenizer = existsSync(beside)
+    ? beside
+    : await open(`Analyze Attention: the tokenizer.json of ${name}`, 'Use This Tokenizer', { 'tokenizer.json': ['json'] });
   return tokenizer ? { kind: 'text', path, tokenizer } : undefined;
 }

@@ -5,14 +5,18 @@
  */
 import * as vscode from 'vscode';
 import { AnalysisCommands } from './analysisCommands';
+import { AnalysisEditor } from './analysisEditor';
 import { AnalysisStore } from './analysisStore';
 import type { AttentionReuseApi } from './api';
+import { CompareCommands } from './compareCommands';
 import { ConfigDiagnostics } from './configDiagnostics';
 import type { Deps } from './deps';
 import { InspectCommands } from './inspectCommands';
+import { ModelEditor } from './modelEditor';
 import { PanelHub } from './panelHub';
 import { AttentionPanel } from './panelView';
 import { PlanCommands } from './planCommands';
+import { RecentAnalyses } from './recentAnalyses';
 import { SettingsReader } from './settings';
 import { TrainTasks } from './trainTask';
 
@@ -30,9 +34,14 @@ export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
     AttentionPanel.register(context, deps),
     AnalysisCommands.register(context, deps),
     InspectCommands.register(context, deps),
+    ModelEditor.register(context, deps),
+    AnalysisEditor.register(context, deps),
+    RecentAnalyses.register(context, deps),
+    vscode.commands.registerCommand('attentionReuse.showLog', () => output.show(true)),
     plans,
     TrainTasks.register(context, deps),
     ConfigDiagnostics.register(context),
+    CompareCommands.register(context, deps),
   );
 
   return {
@@ -40,6 +49,8 @@ export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
     showPlan: (plan) => panel.showPlan(plan),
     appendMetrics: (run, lines, reset) => panel.appendMetrics(run, lines, reset === true),
     writeCandidate: (args) => plans.writeCandidate(args),
+    runStatus: () => panel.lastRunStatus,
+    trainingRun: (runDir) => panel.trainingRun(runDir),
   };
 }
 

@@ -5,7 +5,7 @@
  * restart catches up by itself. Features hand it what to show through typed methods.
  */
 import * as vscode from 'vscode';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { readAnalysis } from '../analysis/app/readers';
 import { InputError } from '../analysis/errors';
@@ -13,7 +13,8 @@ import type { Candidate, Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { assertNever } from '../protocol/assertNever';
-import type { ExportChartMessage, FromWebview, MetricsMessage, RequestMessage, RequestType, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
+import type { ComparisonMessage, ExportChartMessage, FromWebview, RequestMessage, RequestType, RunStatus, SettingsMessage, ThemeKind, ToWebview, TrainingRun } from '../protocol/messages';
+import type { ModelSummaryPayload } from '../protocol/modelMessages';
 import { failedReply, replyTo } from '../protocol/requests';
 import type { ReplyBody } from '../protocol/requests';
 import type { AnalysisStore } from './analysisStore';
@@ -21,7 +22,8 @@ import { userMessage } from './errorWording';
 import type { MetricsLine } from './metricsWatcher';
 import { AttentionMaps } from './panelAttention';
 import { checkWebviewMessage } from './panelMessages';
-import { analysisMessage, metricsMessage, planMessage } from './panelPayloads';
+import { analysisMessage, planMessage } from './panelPayloads';
+import { PanelTraining } from './panelTraining';
 import type { SettingsReader } from './settings';
 
 /** An analysis on screen: the file, where it lives and where its examples came from. */
@@ -31,6 +33,8 @@ export interface ShownAnalysis {
   label: string;
   /** Needed to re-run the model for attention maps; guessed from the file when absent. */
   source?: ExampleSource;
+  /** When the file was written (ms since the epoch); read from the file when absent. */
+  savedAt?: number;
 }
 
 /** A candidate the user asked the panel to write as a reuse config. */
@@ -55,8 +59,6 @@ interface Connection {
   ready: boolean;
 }
 
-const maxMetricPoints = 200_000;
-
 function themeKind(kind: vscode.ColorThemeKind): ThemeKind {
   switch (kind) {
     case vscode.ColorThemeKind.Light:
@@ -79,20 +81,37 @@ export function guessSource(file: AnalysisFile): ExampleSource | undefined {
   return tokenizer ? { kind: 'text', path: inputs, tokenizer } : undefined;
 }
 
+/** When a file was last written, or undefined when it cannot be read. */
+function savedAt(path: string | undefined): number | undefined {
+  try {
+    return path ? statSync(path).mtimeMs : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class PanelHub implements vscode.Disposable {
   private readonly connections = new Set<Connection>();
   private shown: ShownAnalysis | null = null;
   private maps: AttentionMaps | undefined;
   private readonly plans = new Map<string, Plan>();
-  private metrics: MetricsMessage[] = [];
-  private metricPoints = 0;
+  private readonly training = new PanelTraining();
+  private comparison: ComparisonMessage | null = null;
   private restoring: Promise<void> | undefined;
+  private runStatus: RunStatus | null = null;
+  private modelSummary: ModelSummaryPayload | null = null;
   private readonly detailRequested = new vscode.EventEmitter<void>();
   private readonly candidateChosen = new vscode.EventEmitter<ChosenCandidate>();
+  private readonly analyzeRequested = new vscode.EventEmitter<string>();
+  private readonly trainingAction = new vscode.EventEmitter<{ action: 'cancel' | 'resume'; run: string }>();
   /** The editor panel should open or come forward (AttentionPanel listens). */
   readonly onDidRequestDetail = this.detailRequested.event;
   /** The user pressed "Emit config…" on a candidate (PlanCommands listens). */
   readonly onDidChooseCandidate = this.candidateChosen.event;
+  /** The user pressed "Analyze…" on the model summary the panel shows (the analyze feature listens). */
+  readonly onDidAskToAnalyze = this.analyzeRequested.event;
+  /** The user pressed Cancel or Resume on a training run (TrainTasks listens). */
+  readonly onDidAskTrainingAction = this.trainingAction.event;
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
@@ -122,12 +141,38 @@ export class PanelHub implements vscode.Disposable {
   async show(analysis: ShownAnalysis, options: ShowOptions = {}): Promise<void> {
     await this.maps?.dispose();
     this.maps = undefined;
-    this.shown = { ...analysis, source: analysis.source ?? guessSource(analysis.file) };
+    this.shown = { ...analysis, source: analysis.source ?? guessSource(analysis.file), savedAt: analysis.savedAt ?? savedAt(analysis.path) };
     this.plans.clear();
     if (options.remember !== false && analysis.path) {
-      await this.analyses.remember({ path: analysis.path, label: analysis.label, source: this.shown.source });
+      await this.analyses.remember({ path: analysis.path, label: analysis.label, source: this.shown.source, at: this.shown.savedAt });
     }
+    // The model card stood in for an analysis of the model; now there is one.
+    this.modelSummary = null;
+    this.broadcast({ type: 'modelSummary', summary: null });
     this.broadcast(this.analysisMessage());
+    if (options.reveal) this.revealDetail();
+  }
+
+  /** The path of the analysis on screen, if it is saved. */
+  get shownPath(): string | undefined {
+    return this.shown?.path;
+  }
+
+  /** What the views were last told about an analysis run. */
+  get lastRunStatus(): RunStatus | null {
+    return this.runStatus;
+  }
+
+  /** Tells every view how the last analysis run went; the analysis on screen stays as it is. */
+  setRunStatus(status: RunStatus | null): void {
+    this.runStatus = status;
+    this.broadcast({ type: 'runStatus', status });
+  }
+
+  /** Shows a model's summary in the panel ("Inspect in panel"), above the analysis on screen if any. */
+  showModelSummary(summary: ModelSummaryPayload, options: ShowOptions = {}): void {
+    this.modelSummary = summary;
+    this.broadcast({ type: 'modelSummary', summary });
     if (options.reveal) this.revealDetail();
   }
 
@@ -142,19 +187,27 @@ export class PanelHub implements vscode.Disposable {
     this.broadcast(planMessage(plan));
   }
 
-  /** Appends training metrics lines (`step`, `loss`, … as the trainer logs them). */
+  /** Merges training metrics lines (`step`, `loss`, … as the trainer logs them) into a run's curve; `reset` replaces the run's points. */
   appendMetrics(run: string, lines: MetricsLine[], reset = false): void {
-    const message = metricsMessage(run, lines, reset);
-    const previous = this.metrics[0]?.run;
-    if (reset || previous !== run) {
-      this.metrics = [];
-      this.metricPoints = 0;
-    }
-    // Kept so that a view opened mid-run can draw the run from its start (the oldest go first).
-    this.metrics.push(message);
-    this.metricPoints += lines.length;
-    while (this.metricPoints > maxMetricPoints && this.metrics.length > 1) this.metricPoints -= this.metrics.shift()!.points.step.length;
+    this.broadcast(this.training.append(run, lines, reset));
+  }
+
+  /** What the views were last told about a training run. */
+  trainingRun(run: string): TrainingRun | null {
+    return this.training.status(run);
+  }
+
+  /** Tells every view how a training run stands. */
+  setTrainingRun(status: TrainingRun): void {
+    this.training.setStatus(status);
+    this.broadcast({ type: 'trainingRun', status });
+  }
+
+  /** Shows two analyses side by side in the compare view (and brings the editor panel forward). */
+  showComparison(message: ComparisonMessage): void {
+    this.comparison = message;
     this.broadcast(message);
+    this.revealDetail();
   }
 
   revealDetail(): void {
@@ -171,7 +224,8 @@ export class PanelHub implements vscode.Disposable {
 
   private analysisMessage(): ToWebview {
     const s = this.shown;
-    return analysisMessage(s?.file ?? null, s?.label ?? '', s?.source !== undefined);
+    const saved = s?.path && s.savedAt !== undefined ? { path: s.path, savedAt: s.savedAt } : undefined;
+    return analysisMessage(s?.file ?? null, s?.label ?? '', s?.source !== undefined, saved);
   }
 
   private broadcast(message: ToWebview, except?: Connection): void {
@@ -211,8 +265,12 @@ export class PanelHub implements vscode.Disposable {
         await this.restore();
         await this.post(conn, this.settingsMessage(conn.host));
         await this.post(conn, this.analysisMessage());
+        if (this.runStatus) await this.post(conn, { type: 'runStatus', status: this.runStatus });
+        if (this.modelSummary) await this.post(conn, { type: 'modelSummary', summary: this.modelSummary });
         for (const plan of this.plans.values()) await this.post(conn, planMessage(plan));
-        for (const m of this.metrics) await this.post(conn, m);
+        // Each run whole, replacing what the view holds: live lines posted meanwhile merge by step.
+        for (const m of this.training.replay()) await this.post(conn, m);
+        if (this.comparison) await this.post(conn, this.comparison);
         return;
       }
       case 'requestAttentionMap':
@@ -230,6 +288,14 @@ export class PanelHub implements vscode.Disposable {
       case 'runCommand':
         // Public commands (the empty panel's buttons), run as if from the palette.
         await vscode.commands.executeCommand(`attentionReuse.${msg.command}`);
+        return;
+      case 'modelAction':
+        return this.modelAction(msg.action);
+      case 'cancelTraining':
+        this.trainingAction.fire({ action: 'cancel', run: msg.run });
+        return;
+      case 'resumeTraining':
+        this.trainingAction.fire({ action: 'resume', run: msg.run });
         return;
       case 'log':
         this.output[msg.level](`webview: ${msg.message}`);
@@ -255,6 +321,13 @@ export class PanelHub implements vscode.Disposable {
     if (!shown?.source) throw new InputError('The model or the inputs of this analysis cannot be found, so its attention cannot be shown.');
     this.maps ??= new AttentionMaps(shown.file, shown.source, this.settings.read().executionProvider);
     return this.maps.get(request);
+  }
+
+  private modelAction(action: 'analyze' | 'inspectInPanel' | 'showLog'): void {
+    if (action === 'showLog') this.output.show(true);
+    else if (action === 'inspectInPanel') this.revealDetail();
+    else if (this.modelSummary) this.analyzeRequested.fire(this.modelSummary.path);
+    else this.output.warn('panel: "Analyze" for a model summary the panel no longer shows');
   }
 
   private chooseCandidate(stack: string, index: number): void {
@@ -283,5 +356,7 @@ export class PanelHub implements vscode.Disposable {
     this.connections.clear();
     this.detailRequested.dispose();
     this.candidateChosen.dispose();
+    this.analyzeRequested.dispose();
+    this.trainingAction.dispose();
   }
 }

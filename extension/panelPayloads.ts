@@ -1,51 +1,26 @@
 /**
  * What the host sends the panel, built from analysis/ results without `vscode`: an analysis
- * file as the flat typed arrays the webview draws from, and a plan as candidate rows with
- * the mode table's labels (the webview cannot import the table).
+ * file as the flat typed arrays the webview draws from, a plan as candidate rows with the
+ * mode table's labels (the webview cannot import the table), and a model summary worded.
  */
+import { basename } from 'node:path';
+import type { ModelSummary } from '../analysis/app/model';
 import { reuseModes } from '../analysis/planner/modes';
 import type { Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
-import type { AnalysisInfo, AnalysisMessage, MetricsMessage, PlanCandidatesMessage, StackPayload, Tensor } from '../protocol/messages';
+import type { AnalysisInfo, AnalysisMessage, MetricColumns, MetricsMessage, PlanCandidatesMessage } from '../protocol/messages';
+import { metricKeys } from '../protocol/metricSeries';
+import type { ModelSummaryPayload } from '../protocol/modelMessages';
+import { stackPayload } from '../protocol/stackPayload';
+import { modelProblemWords } from './errorWording';
 
-/** Flattens nested arrays of a known shape into one typed array, checking every length. */
-function flat<T extends Float64Array | Int32Array>(Type: new (n: number) => T, nested: unknown, shape: number[], what: string): Tensor<T> {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const out = new Type(size);
-  let at = 0;
-  const walk = (v: unknown, depth: number) => {
-    if (depth === shape.length) {
-      out[at++] = v as number;
-      return;
-    }
-    if (!Array.isArray(v) || v.length !== shape[depth]) throw new Error(`${what} does not have shape [${shape.join(', ')}]`);
-    for (const x of v) walk(x, depth + 1);
-  };
-  walk(nested, 0);
-  return { shape, data: out };
+/** Where an analysis on screen is saved, and when it was written. */
+export interface SavedAs {
+  path: string;
+  savedAt: number;
 }
 
-export function stackPayload(s: AnalysisFile['stacks'][number]): StackPayload {
-  const L = s.layerCount; // the paper's L
-  const H = s.headCount; // the paper's H
-  return {
-    name: s.name,
-    kind: s.kind,
-    layerCount: L,
-    headCount: H,
-    dims: s.dims,
-    headPairs: flat(Float64Array, s.headPairs, [L, H, L, H], 'headPairs'),
-    c: flat(Float64Array, s.c, [L, H, L], 'c'),
-    cArgmax: flat(Int32Array, s.cArgmax, [L, H, L], 'cArgmax'),
-    layerPairs: flat(Float64Array, s.layerPairs, [L, L], 'layerPairs'),
-    sequentialHeads: flat(Int32Array, s.sequential.map((row) => row.map((e) => e.head)), [Math.max(0, L - 1), H], 'sequential'),
-    sequentialValues: flat(Float64Array, s.sequential.map((row) => row.map((e) => e.value)), [Math.max(0, L - 1), H], 'sequential'),
-    uniform: flat(Float64Array, s.uniform, [L, H], 'uniform'),
-    entropy: flat(Float64Array, s.entropy, [L, H], 'entropy'),
-  };
-}
-
-export function analysisMessage(file: AnalysisFile | null, label: string, canShowAttention: boolean): AnalysisMessage {
+export function analysisMessage(file: AnalysisFile | null, label: string, canShowAttention: boolean, saved?: SavedAs): AnalysisMessage {
   if (!file) return { type: 'analysis', info: null, stacks: [] };
   const info: AnalysisInfo = {
     label,
@@ -59,8 +34,26 @@ export function analysisMessage(file: AnalysisFile | null, label: string, canSho
       inputs: file.run.inputs,
     },
     canShowAttention,
+    // An unsaved analysis is named by its model and how long it ran, which differ between runs.
+    id: saved ? `${saved.path}@${saved.savedAt}` : `unsaved:${file.model.sha256}:${file.run.seconds}`,
+    file: saved ? { path: saved.path, name: basename(saved.path), savedAt: saved.savedAt } : null,
   };
   return { type: 'analysis', info, stacks: file.stacks.map(stackPayload) };
+}
+
+/** A model summary as the `.onnx` editor and the panel show it, its problem worded with what to do next. */
+export function modelSummaryPayload(s: ModelSummary): ModelSummaryPayload {
+  return {
+    path: s.model,
+    name: basename(s.model),
+    bytes: s.bytes,
+    opset: s.opset,
+    producer: s.producer,
+    inputs: s.inputs,
+    stacks: s.stacks.map((st) => ({ name: st.name, kind: st.kind, layers: st.layers.length, heads: st.layers.map((l) => l.heads) })),
+    dims: s.dims,
+    problem: s.problem && { kind: s.problem.kind, message: s.problem.message, ...modelProblemWords[s.problem.kind] },
+  };
 }
 
 /** A plan as the planner view takes it: flat candidate rows, the Pareto front as a flag. */
@@ -93,10 +86,7 @@ export function planMessage(plan: Plan): PlanCandidatesMessage {
 /** Trainer metrics lines (`step`, `loss`, … as metrics.jsonl holds them) as columns; NaN where a line lacks a number. */
 export function metricsMessage(run: string, lines: Record<string, unknown>[], reset: boolean): MetricsMessage {
   const column = (key: string) => Float64Array.from(lines, (l) => (typeof l[key] === 'number' ? (l[key] as number) : NaN));
-  return {
-    type: 'metrics',
-    run,
-    reset,
-    points: { step: column('step'), loss: column('loss'), lr: column('lr'), tokensPerSecond: column('tokensPerSecond'), elapsedSeconds: column('elapsedSeconds') },
-  };
+  const points = { step: column('step') } as MetricColumns;
+  for (const key of metricKeys) points[key] = column(key);
+  return { type: 'metrics', run, reset, points };
 }

@@ -53,25 +53,11 @@ export class AttentionPanel {
   }
 
   private webviewOptions(): vscode.WebviewOptions {
-    const root = this.context.extensionUri;
-    return {
-      enableScripts: true,
-      localResourceRoots: [vscode.Uri.joinPath(root, 'dist'), vscode.Uri.joinPath(root, 'media')],
-    };
+    return webviewOptions(this.context);
   }
 
   private setUp(webview: vscode.Webview, host: 'sidebar' | 'editor'): vscode.Disposable {
-    const root = this.context.extensionUri;
-    webview.options = this.webviewOptions();
-    const connection = this.hub.connect(webview, host);
-    webview.html = panelHtml({
-      cspSource: webview.cspSource,
-      nonce: makeNonce(),
-      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(root, 'dist', 'webview.js')).toString(),
-      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(root, 'media', 'panel.css')).toString(),
-      title: 'Attention Reuse',
-    });
-    return connection;
+    return loadPanelPage(this.context, this.hub, webview, host);
   }
 
   /** Opens the editor panel, or brings it forward. */
@@ -98,4 +84,31 @@ export class AttentionPanel {
       this.detail = undefined;
     });
   }
+}
+
+/** Scripts on, and resources only from the bundle and media/ (STYLE.md "Webviews"). */
+export function webviewOptions(context: vscode.ExtensionContext): vscode.WebviewOptions {
+  const root = context.extensionUri;
+  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(root, 'dist'), vscode.Uri.joinPath(root, 'media')] };
+}
+
+/** Loads a page (the panel's `dist/webview.js` unless told) into a webview under the panel's CSP. */
+export function loadPage(context: vscode.ExtensionContext, webview: vscode.Webview, script = 'webview.js', title = 'Attention Reuse'): void {
+  const root = context.extensionUri;
+  webview.options = webviewOptions(context);
+  webview.html = panelHtml({
+    cspSource: webview.cspSource,
+    nonce: makeNonce(),
+    scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(root, 'dist', script)).toString(),
+    styleUri: webview.asWebviewUri(vscode.Uri.joinPath(root, 'media', 'panel.css')).toString(),
+    title,
+  });
+}
+
+/** The panel page in a webview, connected to the hub (the view, the editor panel, an analysis editor). */
+export function loadPanelPage(context: vscode.ExtensionContext, hub: PanelHub, webview: vscode.Webview, host: 'sidebar' | 'editor'): vscode.Disposable {
+  // Connected before the page loads, so that its `ready` is heard.
+  const connection = hub.connect(webview, host);
+  loadPage(context, webview);
+  return connection;
 }

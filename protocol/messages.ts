@@ -7,6 +7,7 @@
  * A request carries a `messageId`; its reply carries the same number as `inReplyTo`, and
  * `Exchanges` ties each request type to the reply it gets (see requests.ts).
  */
+import type { ModelActionMessage, ModelSummaryMessage } from './modelMessages';
 
 /** A row-major array of any rank: `data.length` is the product of `shape`. */
 export interface Tensor<T extends Float32Array | Float64Array | Int32Array> {
@@ -18,8 +19,13 @@ export interface Tensor<T extends Float32Array | Float64Array | Int32Array> {
 export interface StackPayload {
   name: string;
   kind: 'self' | 'cross';
+  /** Causal self-attention (a decoder). */
+  causal?: boolean;
   layerCount: number;
+  /** Query heads per layer. */
   headCount: number;
+  /** Key/value heads of grouped-query attention, where fewer than the query heads. */
+  kvHeadCount?: number;
   dims: { hidden: number | null; ffn: number | null; vocab: number | null; maxPositions: number | null };
   /** [L, H, L, H]: mean TV similarity of two heads. */
   headPairs: Tensor<Float64Array>;
@@ -33,10 +39,12 @@ export interface StackPayload {
   sequentialHeads: Tensor<Int32Array>;
   /** [L-1, H]: the values that go with `sequentialHeads`. */
   sequentialValues: Tensor<Float64Array>;
-  /** [L, H]: mean similarity of a head to uniform attention over the real keys. */
+  /** [L, H]: mean similarity of a head to uniform attention over the real keys (a causal row's visible ones). */
   uniform: Tensor<Float64Array>;
   /** [L, H]: mean row entropy of a head, in nats. */
   entropy: Tensor<Float64Array>;
+  /** [L, H]: mean row entropy over ln(keys the row sees), in [0, 1]; absent for files written before it. */
+  entropyNormalized?: Tensor<Float64Array>;
 }
 
 /** Where an analysis came from and how it ran. */
@@ -47,6 +55,23 @@ export interface AnalysisInfo {
   run: { examples: number; tokens: number; executionProvider: string; precision: string; seconds: number; inputs?: string };
   /** Whether the host can re-run the model to show single attention maps. */
   canShowAttention: boolean;
+  /** Names this analysis: when it changes, the panel drops the previous one's selection and scroll. */
+  id: string;
+  /** The analysis file shown and when it was written; null for one that was never saved. */
+  file: { path: string; name: string; savedAt: number } | null;
+}
+
+/** An analysis that runs, failed or was cancelled; the panel keeps showing the previous result meanwhile. */
+export interface RunStatus {
+  state: 'running' | 'failed' | 'cancelled';
+  /** What was analyzed: the model and the inputs (untrusted text). */
+  label: string;
+  /** When it started (running) or ended, in ms since the epoch. */
+  at: number;
+  /** failed: the whole message, however long. */
+  message?: string;
+  /** failed: what to do next, one sentence each. */
+  hints?: string[];
 }
 
 /** Role of one head in a reuse configuration (mirrors the planner's `HeadEntry`). */
@@ -80,14 +105,46 @@ export interface PlanCandidate {
   pareto: boolean;
 }
 
-/** Columns of training metrics, one entry per logged step. */
+/** Columns of training metrics (metrics.jsonl), one entry per logged line; metricSeries.ts merges them by step. */
 export interface MetricColumns {
   step: Float64Array;
+  /** NaN on a line without a training loss (a warm start's evaluation at step 0). */
   loss: Float64Array;
   /** Optional columns are absent or hold NaN where a line had no value. */
   lr?: Float64Array;
   tokensPerSecond?: Float64Array;
   elapsedSeconds?: Float64Array;
+  /** Held-out evaluation, on the steps that ran one (`--eval-every`). */
+  evalLoss?: Float64Array;
+  evalAccuracy?: Float64Array;
+  evalPerplexity?: Float64Array;
+}
+
+/** How a training run stands: running, or how it ended, as its exit code and RUN_DIR/status.json tell. */
+export interface TrainingRun {
+  /** Names the run: its folder, as `metrics` messages name it. */
+  run: string;
+  /**
+   * running; cancelling (asked to stop: the trainer finishes its step and saves a checkpoint);
+   * finished (model.pt written); cancelled; time-limit (`--max-minutes`, no model.pt); stopped
+   * (`--stop-at-step`); failed (refused its input, or died).
+   */
+  state: 'running' | 'cancelling' | 'finished' | 'cancelled' | 'time-limit' | 'stopped' | 'failed';
+  /** The last step done and the steps asked for, when known. */
+  step: number | null;
+  steps: number | null;
+  /** The step of RUN_DIR/checkpoint.pt that a resume continues from, when known. */
+  checkpointStep: number | null;
+  /** The CLI's exit code (128 + n when signal n ended it); null while it runs. */
+  exitCode: number | null;
+  /** One or two sentences: what happened and what to do next. */
+  message: string;
+  /** failed: the last lines of the trainer's output (untrusted text). */
+  logTail: string[];
+  /** Whether the host can run it again with --resume (a checkpoint and the task that made it). */
+  canResume: boolean;
+  /** When it started (running) or ended, in ms since the epoch. */
+  at: number;
 }
 
 export type ThemeKind = 'light' | 'dark' | 'high-contrast' | 'high-contrast-light';
@@ -109,7 +166,7 @@ export interface AnalysisMessage {
   stacks: StackPayload[];
 }
 
-/** Reply to `requestAttentionMap`: one head's attention on one example, and its best match one layer down. */
+/** Reply to `requestAttentionMap`: one head's attention on one example, and its best match in the layer asked for. */
 export interface AttentionMapMessage {
   type: 'attentionMap';
   inReplyTo: number;
@@ -117,14 +174,19 @@ export interface AttentionMapMessage {
   stack: string;
   layer: number;
   head: number;
-  /** Token strings (untrusted text) for query rows and key columns. */
+  /** Token labels (untrusted text) for query rows and key columns. */
   queryTokens: string[];
   keyTokens: string[];
+  /** What the labels are: token strings (text inputs), token ids (JSONL inputs) or positions (neither known). */
+  queryLabels: TokenLabels;
+  keyLabels: TokenLabels;
   /** [queries, keys] attention probabilities; each row sums to 1. */
   map: Tensor<Float32Array>;
-  /** Head cArgmax[layer][head][layer-1] of the previous layer; null for layer 0. */
+  /** Head cArgmax[layer][head][match layer] of the layer asked for (else the previous one); null when the stack has one layer. */
   match: { layer: number; head: number; similarity: number; map: Tensor<Float32Array> } | null;
 }
+
+export type TokenLabels = 'text' | 'ids' | 'positions';
 
 /** Reply to any request that could not be served. */
 export interface RequestFailedMessage {
@@ -146,12 +208,19 @@ export interface PlanCandidatesMessage {
   modes: ModeLabel[];
 }
 
-/** Training metrics to append to the loss chart (`reset` starts a new run). */
+/** Training metrics of one run, merged by step into its curve (`reset`: these replace the run's points). */
 export interface MetricsMessage {
   type: 'metrics';
+  /** The run's folder; its last segment labels the curve. */
   run: string;
   reset: boolean;
   points: MetricColumns;
+}
+
+/** A training run started, changed state or ended. */
+export interface TrainingRunMessage {
+  type: 'trainingRun';
+  status: TrainingRun;
 }
 
 /** Select a layer pair (the other view of the same analysis selected it). */
@@ -162,14 +231,65 @@ export interface FocusLayerPairMessage {
   otherLayer: number;
 }
 
+/** One stack of two compared analyses (stacks matched by position; L layers, H heads of the overlap). */
+export interface ComparisonStackPayload {
+  index: number;
+  /** The stack's name, or "A-name ↔ B-name" where they differ. */
+  label: string;
+  layers: number;
+  heads: number;
+  /** [L, L] layer-pair similarity of A, of B, and B − A. */
+  a: Tensor<Float64Array>;
+  b: Tensor<Float64Array>;
+  diff: Tensor<Float64Array>;
+  /** [L, H, 2]: A's and B's value per head: similarity to uniform, entropy (nats), best match in an earlier layer (NaN for layer 0). */
+  uniform: Tensor<Float64Array>;
+  entropy: Tensor<Float64Array>;
+  earlier: Tensor<Float64Array>;
+}
+
+/** A held-out evaluation of a training run (metrics.jsonl). */
+export interface EvaluationPoint {
+  step: number;
+  loss: number;
+  accuracy: number | null;
+}
+
+/** One side of a comparison. */
+export interface ComparisonSide {
+  /** File name of the analysis. */
+  label: string;
+  path: string;
+  model: string;
+  examples: number;
+  /** First and last held-out evaluation of the run behind it; null without metrics. */
+  evaluations: { first: EvaluationPoint; last: EvaluationPoint } | null;
+}
+
+/** Two analyses side by side (Compare Analyses), or null to clear the view. */
+export interface ComparisonMessage {
+  type: 'comparison';
+  comparison: { a: ComparisonSide; b: ComparisonSide; stacks: ComparisonStackPayload[]; mismatches: string[] } | null;
+}
+
+/** The state of the last analysis run (null: nothing to report). */
+export interface RunStatusMessage {
+  type: 'runStatus';
+  status: RunStatus | null;
+}
+
 export type ToWebview =
   | SettingsMessage
+  | RunStatusMessage
+  | ModelSummaryMessage
   | AnalysisMessage
   | AttentionMapMessage
   | RequestFailedMessage
   | PlanCandidatesMessage
   | MetricsMessage
-  | FocusLayerPairMessage;
+  | TrainingRunMessage
+  | FocusLayerPairMessage
+  | ComparisonMessage;
 
 // ---- webview → host ----
 
@@ -186,6 +306,8 @@ export interface RequestAttentionMapMessage {
   stack: string;
   layer: number;
   head: number;
+  /** The layer to take the best match from (the layer pair the map was opened from); default the previous one. */
+  matchLayer?: number;
 }
 
 /** The user selected a cell of the layer-pair heatmap. */
@@ -222,7 +344,19 @@ export interface OpenDetailMessage {
 /** Run one of the extension's commands from a button of the empty panel. */
 export interface RunCommandMessage {
   type: 'runCommand';
-  command: 'analyzeSample' | 'analyzeModel' | 'openAnalysis';
+  command: 'analyzeSample' | 'analyzeModel' | 'openAnalysis' | 'showLog';
+}
+
+/** Stop a training run (the trainer saves a checkpoint); asked again while it stops, stop it at once. */
+export interface CancelTrainingMessage {
+  type: 'cancelTraining';
+  run: string;
+}
+
+/** Run a stopped training run again from its checkpoint (`--resume`). */
+export interface ResumeTrainingMessage {
+  type: 'resumeTraining';
+  run: string;
 }
 
 /** A line for the extension's log. */
@@ -240,8 +374,10 @@ export type FromWebview =
   | ExportChartMessage
   | OpenDetailMessage
   | RunCommandMessage
+  | ModelActionMessage
+  | CancelTrainingMessage
+  | ResumeTrainingMessage
   | LogMessage;
-
 
 // ---- request → reply ----
 

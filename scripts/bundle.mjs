@@ -1,5 +1,5 @@
-// Bundles the programs separately: extension host (cjs, vscode external), webview (browser
-// iife), the CLI (node, with a shebang) and the similarity kernel's worker thread, which the
+// Bundles the programs separately: extension host (cjs, vscode external), the webview pages
+// (browser iife) and the notebook renderer (browser esm), the CLI (node, with a shebang) and the similarity kernel's worker thread, which the
 // CLI and the extension both start from dist/ (analysis/similarity/kernelPool.ts).
 import * as esbuild from 'esbuild';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -39,14 +39,14 @@ const builds = [
   },
 ];
 if (existsSync('webview/main.ts')) {
-  builds.push({
-    ...common,
-    entryPoints: ['webview/main.ts'],
-    outfile: 'dist/webview.js',
-    platform: 'browser',
-    format: 'iife',
-    target: 'es2022',
-  });
+  const page = { ...common, platform: 'browser', format: 'iife', target: 'es2022' };
+  builds.push(
+    { ...page, entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' },
+    // The .onnx summary editor's page (extension/modelEditor.ts).
+    { ...page, entryPoints: ['webview/modelEditor.ts'], outfile: 'dist/modelEditor.js' },
+    // VS Code loads a notebook renderer as an ES module and calls its exported activate().
+    { ...page, entryPoints: ['webview/notebookRenderer.ts'], outfile: 'dist/notebookRenderer.js', format: 'esm' },
+  );
 }
 await Promise.all(builds.map((b) => esbuild.build(b)));
 

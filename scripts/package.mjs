@@ -143,9 +143,10 @@ function allowedFor(target) {
   return [
     /^extension\.vsixmanifest$/,
     /^\[Content_Types\]\.xml$/,
+    // SECURITY.md because the README links to it (a relative link resolves inside the .vsix).
     /^extension\/(package\.json|readme\.md|LICENSE\.txt|SECURITY\.md)$/,
     /^extension\/docs\/(formats|planning)\.md$/,
-    /^extension\/dist\/(extension|webview|cli|kernelWorker)\.js$/,
+    /^extension\/dist\/(extension|webview|modelEditor|notebookRenderer|cli|kernelWorker)\.js$/,
     /^extension\/media\/(icons|sample|schemas|trainer|walkthrough)\/[^/]+$/,
     /^extension\/media\/[^/]+\.css$/,
     /^extension\/node_modules\/onnxruntime-node\/(package\.json|dist\/[^/]+\.js)$/,
@@ -173,6 +174,9 @@ export function checkVsix(target, buffer) {
     'extension/package.json',
     'extension/dist/extension.js',
     'extension/dist/webview.js',
+    // The .onnx editor's page and the notebook renderer (package.json customEditors, notebookRenderer).
+    'extension/dist/modelEditor.js',
+    'extension/dist/notebookRenderer.js',
     'extension/dist/cli.js',
     // The similarity kernel's worker thread: the CLI and the extension start it from dist/.
     'extension/dist/kernelWorker.js',

@@ -24,3 +24,18 @@ export function shortToken(t: string, max = 10): string {
   const clean = t.replace(/\s/g, '·');
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
+
+/** A file size as "812 B", "3.4 KB" or "420.1 MB". */
+export function fileSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = bytes / 1024;
+  let u = 0;
+  for (; v >= 1024 && u < units.length - 1; u++) v /= 1024;
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** A moment as the user's locale writes date and time. */
+export function dateTime(ms: number): string {
+  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}

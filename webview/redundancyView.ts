@@ -6,14 +6,14 @@
  */
 import { h, replace, table } from './dom';
 import { exportBar, toCsv } from './exporting';
+import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
+import { head, layerPairSpec } from './layerPairSpec';
 import type { Section, SectionMessage } from './section';
 import { similarityDomain } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
-
-const head = (l: number, hh: number) => `(${l},${hh})`;
 
 export class RedundancyView implements Section {
   readonly element: HTMLElement;
@@ -34,7 +34,7 @@ export class RedundancyView implements Section {
     });
     this.headChart = new GridChart({
       label: 'Head-pair similarity of the selected layer pair',
-      onSelect: (hh) => this.pair && ctx.raise({ type: 'showHead', layer: this.pair[0], head: hh }),
+      onSelect: (hh) => this.pair && ctx.raise({ type: 'showHead', layer: this.pair[0], head: hh, matchLayer: this.pair[1] }),
       hint: 'Hover a cell for its value; click a row to see that head’s attention.',
     });
     const name = () => this.stack?.name ?? 'stack';
@@ -68,21 +68,7 @@ export class RedundancyView implements Section {
       return;
     }
     const L = stack.L;
-    this.layerChart.set(
-      {
-        rows: L,
-        cols: L,
-        rowLabel: String,
-        colLabel: String,
-        rowTitle: 'layer l',
-        colTitle: 'layer l′',
-        domain: similarityDomain(stack.payload.layerPairs.data),
-        value: (l, l2) => stack.layerPair(l, l2),
-        text: (l, l2) => stack.layerPair(l, l2).toFixed(2),
-        describe: (l, l2) => this.describePair(stack, l, l2),
-      },
-      this.ctx.palette(),
-    );
+    this.layerChart.set(layerPairSpec(stack), this.ctx.palette());
     if (pair && pair[0] < L && pair[1] < L) this.selectPair(pair[0], pair[1], false);
     else {
       this.pair = null;
@@ -99,17 +85,6 @@ export class RedundancyView implements Section {
   receive(message: SectionMessage): void {
     // The other view of the same analysis selected a pair.
     if (message.type === 'focusLayerPair' && message.stack === this.stack?.name) this.selectPair(message.layer, message.otherLayer, false);
-  }
-
-  private describePair(s: StackData, l: number, l2: number): string {
-    const v = s.layerPair(l, l2);
-    if (l === l2) return `layer ${l} × layer ${l2}: ${fixed(v)} (a layer against itself)`;
-    const b = s.bestPair(l, l2);
-    return (
-      `layer ${l} × layer ${l2}: ${fixed(v)} — head ${head(l, b.head)} ↔ ${head(l2, b.match)}; ` +
-      `uniform ${fixed(s.uniform(l, b.head))} / ${fixed(s.uniform(l2, b.match))}; ` +
-      `entropy ${fixed(s.entropy(l, b.head), 2)} / ${fixed(s.entropy(l2, b.match), 2)} nats`
-    );
   }
 
   /** Selects a layer pair; `fromUser` tells the host, which syncs the other view. */
@@ -164,14 +139,13 @@ export class RedundancyView implements Section {
         diffuse ? h('span', { class: 'badge warn', title: 'Both heads are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
-    replace(
-      this.matches,
-      table(
-        `Best match in layer ${l2} for each head of layer ${l}`,
-        ['head', 'best match', 'c', 'uniform', 'uniform (match)', 'entropy', 'entropy (match)', ''],
-        rows,
-      ),
+    const matches = table(
+      `Best match in layer ${l2} for each head of layer ${l} (a row opens its attention maps)`,
+      ['head', 'best match', 'c', 'uniform', 'uniform (match)', 'entropy', 'entropy (match)', ''],
+      rows,
     );
+    const open = (a: number) => this.ctx.raise({ type: 'showHead', layer: l, head: a, matchLayer: l2 });
+    replace(this.matches, actionRows(matches, (a) => `Show the attention of head ${head(l, a)} beside its best match in layer ${l2}`, open));
   }
 
   private layerCsv(): string {

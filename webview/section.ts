@@ -6,11 +6,12 @@
 import type { AnalysisInfo, ToWebview } from '../protocol/messages';
 import type { StackData } from './stackData';
 
-/** Host messages the sections receive: all but the two the shell handles (replies settle their requests). */
-export type SectionMessage = Exclude<ToWebview, { type: 'settings' | 'analysis' }>;
+/** Host messages the sections receive: all but those the shell handles (replies settle their requests). */
+export type SectionMessage = Exclude<ToWebview, { type: 'settings' | 'analysis' | 'runStatus' | 'modelSummary' }>;
 
 /** What one section asks of the others inside the page (the host never sees these). */
-export type PanelEvent = { type: 'showHead'; layer: number; head: number };
+/** `matchLayer`: the other layer of the pair it was opened from, where the viewer takes the best match. */
+export type PanelEvent = { type: 'showHead'; layer: number; head: number; matchLayer?: number };
 
 export interface Section {
   readonly element: HTMLElement;

@@ -27,6 +27,17 @@ export class StackData {
     return this.payload.name;
   }
 
+  /** "causal self, 2 key/value heads": what the stack picker says of it. */
+  get description(): string {
+    const { causal, kind, kvHeadCount } = this.payload;
+    return `${causal ? 'causal ' : ''}${kind}${kvHeadCount ? `, ${kvHeadCount} key/value heads` : ''}`;
+  }
+
+  /** Row entropy over ln(keys the row sees), where the analysis has it. */
+  entropyNormalized(l: number, h: number): number | undefined {
+    return this.payload.entropyNormalized?.data[l * this.H + h];
+  }
+
   /** headPairs[l][h][l2][h2] */
   headPair(l: number, h: number, l2: number, h2: number): number {
     const { L, H } = this;

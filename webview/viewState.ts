@@ -7,17 +7,21 @@ import type { WebviewApi } from 'vscode-webview';
 
 export interface ViewState {
   version: 1;
+  /** The analysis the rest belongs to (AnalysisInfo.id); another one starts from the defaults. */
+  analysis: string | null;
   stack: string | null;
   /** Selected layer-pair cell [l, l']. */
   pair: [number, number] | null;
   /** Layer shown in the sequential table (≥ 1). */
   sequentialLayer: number;
-  attention: { example: number; layer: number; head: number };
+  /** `matchLayer`: where the best match is taken from (null or absent: the previous layer). */
+  attention: { example: number; layer: number; head: number; matchLayer?: number | null };
   planner: { mode: string | null; P: number | null; K: number | null };
 }
 
 const defaults: ViewState = {
   version: 1,
+  analysis: null,
   stack: null,
   pair: null,
   sequentialLayer: 1,
@@ -35,6 +39,12 @@ export class ViewStateStore {
 
   get(): ViewState {
     return this.state;
+  }
+
+  /** Starts over for another analysis: what was selected in the previous one means nothing here. */
+  resetFor(analysis: string | null): void {
+    this.state = { ...defaults, analysis };
+    this.api.setState(this.state);
   }
 
   update(patch: Partial<Omit<ViewState, 'version'>>): void {

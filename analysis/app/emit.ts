@@ -15,6 +15,7 @@ import type { PlannerStack } from '../planner/plan';
 import { pickStack } from '../result/analysisFile';
 import { readAnalysis, readHeadMap } from './readers';
 import { checkOutput, sha256File, writeFileAtomic } from './storage';
+import type { OutputOptions } from './storage';
 
 export interface ReuseConfigOptions {
   /** Default: full when K = H, else partial; custom when only a head map is given. */
@@ -31,12 +32,20 @@ export interface ReuseConfigOptions {
   seqLen?: number;
   /** Sizes the analysis could not read from the graph. */
   shape?: Partial<ModelShape>;
+  /**
+   * Layers appended after the analysed ones (the paper's Reuse 13L is 12 + 1): mode, P, K
+   * and the head map describe the deeper stack; estimates compare with the analysed model.
+   */
+  extraLayers?: number;
 }
 
 /** Builds and checks the reuse config of one analysis stack. */
 export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOptions, source: ReuseConfig['source']): ReuseConfig {
   const shape = stackShape(stack, options.shape);
-  const { layers: L, heads: H } = shape;
+  const extraLayers = options.extraLayers ?? 0;
+  if (!Number.isInteger(extraLayers) || extraLayers < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
+  const L = shape.layers + extraLayers;
+  const H = shape.heads;
   const seqLen = options.seqLen ?? shape.maxPositions;
   let mode: ReuseMode;
   let P: number;
@@ -45,6 +54,10 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
   if (options.headMap !== undefined || (options.mode !== undefined && !modeRow(options.mode).layers)) {
     if (options.headMap === undefined) throw new InputError(`mode "${options.mode}" needs {field}`, 'headMap');
     heads = options.headMap;
+    const extra = extraLayers > 0 ? ` (${shape.layers} analysed + ${extraLayers} extra)` : '';
+    if (heads.length !== L) throw new InputError(`{field} has ${heads.length} layers, but stack "${stack.name}" has ${L}${extra}`, 'headMap');
+    const row = heads.findIndex((r) => !Array.isArray(r) || r.length !== H);
+    if (row >= 0) throw new InputError(`{field} row ${row} does not have the stack's ${H} heads`, 'headMap');
     mode = options.mode ?? 'custom';
     const implied = impliedPK(heads);
     P = options.P ?? implied.P;
@@ -55,7 +68,7 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
     }
   } else {
     ({ mode, P, K } = resolvePK(L, H, options));
-    heads = configurationHeads(stack, mode, P, K, options.canonical === true);
+    heads = configurationHeads(stack, mode, P, K, options.canonical === true, extraLayers);
   }
   const scored = scoreCandidate(stack, shape, seqLen, mode, P, K, heads);
   const config: ReuseConfig = {
@@ -63,6 +76,7 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
     source,
     stack: stack.name,
     dims: { layers: L, heads: H, hidden: shape.hidden, ffn: shape.ffn, vocab: shape.vocab, maxPositions: shape.maxPositions },
+    ...(extraLayers > 0 ? { extraLayers } : {}),
     mode,
     P,
     K,
@@ -89,9 +103,15 @@ export async function emitReuseConfig(options: EmitOptions): Promise<ReuseConfig
   await checkOutput(options.out, output);
   const analysis = await readAnalysis(options.analysis);
   const stack = pickStack(analysis.stacks, options.stack, options.analysis);
-  const headMap = options.headMapFile === undefined ? undefined : await readHeadMap(options.headMapFile, stack.layerCount, stack.headCount);
+  const depth = stack.layerCount + (options.extraLayers ?? 0);
+  const headMap = options.headMapFile === undefined ? undefined : await readHeadMap(options.headMapFile, depth, stack.headCount);
   const source = { analysisSha256: await sha256File(options.analysis, 'analysis file'), modelSha256: analysis.model.sha256 };
   const config = buildReuseConfig(stack, { ...options, headMap }, source);
-  await writeFileAtomic(options.out, formatReuseConfig(config), output);
+  await writeReuseConfig(config, options.out, output);
   return config;
+}
+
+/** Writes a built config atomically as `emit` does (one line per layer of heads). */
+export async function writeReuseConfig(config: ReuseConfig, out: string, output: OutputOptions): Promise<void> {
+  await writeFileAtomic(out, formatReuseConfig(config), output);
 }

@@ -1,8 +1,12 @@
+import { selectBranches } from '../onnx/branches';
+import type { BranchMode } from '../onnx/branches';
 import { modelDims } from '../onnx/dims';
-import type { AttentionModel } from '../onnx/inspect';
+import type { AttentionModel, ModelInput } from '../onnx/inspect';
 import { checkDeclaredInputs, checkExamples, checkTokenizerFits, textMaxLength } from '../runtime/exampleSource';
 import type { DeclaredInputs, ExampleSource } from '../runtime/exampleSource';
-import { readJsonlExamples, readTextExamples } from '../runtime/inputs';
+import { InputError } from '../errors';
+import { tokenInputOf as tokenInputSpec } from '../runtime/inputRoles';
+import { describeInputs, readJsonlExamples, readTextExamples } from '../runtime/inputs';
 import type { ExampleInput } from '../runtime/inputs';
 import { readTokenizer } from './readers';
 import { countLines, readLines } from './storage';
@@ -13,11 +17,23 @@ export interface OpenedExamples {
   total: number;
   /** Token limit applied to text. */
   maxLength?: number;
+  /** The most tokens an example holds (text: the limit; JSONL: the longest 1-D input of any line), for the memory guard. */
+  maxTokens?: number;
+  /** The first example of a JSONL, read in the first pass (it chooses the If branches a run takes). */
+  first?: ExampleInput;
+}
+
+/**
+ * The encoder's token-id input (`input_ids`, else its first integer [batch, sequence] input),
+ * which text is tokenized into; undefined when the model has none (`runtime/inputRoles.ts`).
+ */
+export function tokenInputOf(inputs: ModelInput[]): string | undefined {
+  return tokenInputSpec(inputs)?.name;
 }
 
 /** What the model declares about its inputs, for `checkExamples`. */
 export function declaredInputs(model: AttentionModel): DeclaredInputs {
-  const tokenInput = model.inputs.find((i) => /input_ids$/.test(i.name) && !i.name.startsWith('decoder_'))?.name;
+  const tokenInput = tokenInputOf(model.inputs);
   return { model: model.path, inputs: model.inputs, tokenInput, dims: modelDims(model.graph, tokenInput) };
 }
 
@@ -31,15 +47,34 @@ export async function openExamples(model: AttentionModel, source: ExampleSource,
   const declared = declaredInputs(model);
   checkDeclaredInputs(declared);
   if (source.kind === 'text') {
+    if (!declared.tokenInput) {
+      throw new InputError(`${model.path} has no integer token input to tokenize text into; it takes ${describeInputs(model.inputs)}: give its inputs as JSONL with {field}`, 'inputs');
+    }
     const tok = await readTokenizer(source.tokenizer);
     checkTokenizerFits(tok, declared.dims);
     const length = textMaxLength(declared.dims, source.maxLength);
     const total = await countLines(source.path, 'text file', limit, signal);
     const examples = checkExamples(readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, length, limit), declared);
-    return { examples, total, maxLength: length };
+    return { examples, total, maxLength: length, maxTokens: length };
   }
   const read = () => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared);
   let total = 0;
-  for await (const _ of read()) total++;
-  return { examples: read(), total };
+  let first: ExampleInput | undefined;
+  let maxTokens: number | undefined;
+  for await (const ex of read()) {
+    first ??= ex;
+    total++;
+    for (const t of ex.tensors.values()) if (t.shape.length === 1 && !t.asGiven) maxTokens = Math.max(maxTokens ?? 0, t.shape[0]);
+  }
+  return { examples: read(), total, first, maxTokens };
+}
+
+/**
+ * The model a run takes: with `selected` (the default), every If that holds attention is
+ * narrowed to the branch the first example selects (`selectBranches`; later examples must
+ * select the same); with `all`, every branch runs on every example.
+ */
+export function runBranches(model: AttentionModel, opened: OpenedExamples, mode: BranchMode = 'selected'): AttentionModel {
+  if (mode === 'all' || !model.stacks.some((s) => s.branch?.length) || !opened.first) return model;
+  return selectBranches(model, opened.first);
 }

@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors';
+import type { BranchMode } from '../onnx/branches';
 import type { ExampleSource } from '../runtime/exampleSource';
 import type { ProviderChoice } from '../runtime/providers';
 import { AttentionRunner } from '../runtime/runner';
-import { openExamples } from './examples';
+import { openExamples, runBranches } from './examples';
 import { readModel } from './readers';
 import type { ServiceCallbacks } from './service';
 import { sourceFiles } from './analyze';
@@ -14,7 +15,7 @@ export interface ExtractIndex {
   schema: 'attention-reuse/extract@1';
   model: { path: string; sha256: string };
   run: { examples: number; executionProvider: string; precision: 'float32'; seconds: number };
-  stacks: { name: string; kind: string; layers: number; heads: number | null }[];
+  stacks: { name: string; kind: string; causal: boolean; layers: number; heads: number | null; kvHeads?: number }[];
   examples: { index: number; tokens?: string[]; stacks: { name: string; queries: number; keys: number; offset: number }[] }[];
 }
 
@@ -28,6 +29,8 @@ export interface ExtractOptions {
   examples?: number;
   batch?: number;
   ep?: ProviderChoice;
+  /** Attention inside If branches: the branch the examples select (default), or every branch. */
+  branches?: BranchMode;
 }
 
 export interface ExtractResult {
@@ -52,8 +55,9 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
   await checkOutput(indexPath, output);
   await checkOutput(binPath, output);
   const started = Date.now();
-  const model = await readModel(options.model, signal);
-  const opened = await openExamples(model, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const file = await readModel(options.model, signal);
+  const opened = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const model = runBranches(file, opened, options.branches);
   const sha256 = await sha256File(options.model, 'model', signal);
   const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
   for (const line of runner.providerLines) onNote?.(line);
@@ -61,7 +65,14 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
     schema: 'attention-reuse/extract@1',
     model: { path: resolve(options.model), sha256 },
     run: { examples: 0, executionProvider: runner.provider, precision: 'float32', seconds: 0 },
-    stacks: model.stacks.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers.length, heads: s.layers[0].heads })),
+    stacks: model.stacks.map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      causal: s.causal === true,
+      layers: s.layers.length,
+      heads: s.layers[0].heads,
+      ...(s.kvHeads ? { kvHeads: s.kvHeads } : {}),
+    })),
     examples: [],
   };
   let offset = 0;

@@ -17,6 +17,8 @@ export interface PlanOptions {
   targetFlops?: number;
   /** Sizes the analysis could not read from the graph. */
   shape?: Partial<ModelShape>;
+  /** Layers appended after the analysed ones (the paper's Reuse 13L); ratios stay against the analysed model. */
+  extraLayers?: number;
 }
 
 /** Reads an analysis and scores the reuse configurations of its stack(s). */
@@ -25,6 +27,6 @@ export async function planAnalysis(options: PlanOptions): Promise<{ analysis: An
   if (!(target > 0 && target <= 1)) throw new InputError(`{field} must be a ratio in (0, 1] (got ${target})`, 'targetFlops');
   const analysis = await readAnalysis(options.analysis);
   const stacks = options.stack === undefined && options.allStacks ? analysis.stacks : [pickStack(analysis.stacks, options.stack, options.analysis)];
-  const plans = stacks.map((stack) => planStack(stack, { seqLen: options.seqLen, targetFlops: target, shape: options.shape }));
+  const plans = stacks.map((stack) => planStack(stack, { seqLen: options.seqLen, targetFlops: target, shape: options.shape, extraLayers: options.extraLayers }));
   return { analysis, plans };
 }

@@ -5,7 +5,7 @@
 import { checkHeadMapJson } from '../config/headMapFile';
 import { checkReuseConfig } from '../config/reuseConfig';
 import type { ReuseConfig } from '../config/reuseConfig';
-import { decodeTokenFileHeader, isTokenFileHead, tokenizeTextFile } from '../config/tokenFile';
+import { decodeTokenFileHeader, isTokenFileHead } from '../config/tokenFile';
 import type { TokenFileHeader } from '../config/tokenFile';
 import { dirname, isAbsolute, join } from 'node:path';
 import { InputError } from '../errors';
@@ -17,7 +17,7 @@ import { checkAnalysis } from '../result/analysisFile';
 import type { AnalysisFile } from '../result/analysisFile';
 import { parseTokenizer } from '../runtime/inputs';
 import type { TextTokenizer } from '../runtime/inputs';
-import { fileBytes, readBytes, readHead, readJson, readLines } from './storage';
+import { fileBytes, readBytes, readHead, readJson } from './storage';
 
 /** A model file with its attention found. */
 export async function readModel(path: string, signal?: AbortSignal): Promise<AttentionModel> {
@@ -32,7 +32,7 @@ export async function readModel(path: string, signal?: AbortSignal): Promise<Att
  * or a location that points elsewhere (`../../secret`, `/etc/passwd`), is refused in one line
  * before ONNX Runtime is asked to load anything.
  */
-async function checkExternalData(model: AttentionModel): Promise<void> {
+export async function checkExternalData(model: AttentionModel): Promise<void> {
   for (const data of externalData(model.graph)) {
     const { tensor, location, offset, length } = data;
     const inside = location !== '' && !isAbsolute(location) && !/^[a-zA-Z]:/.test(location) && !location.split(/[\\/]/).includes('..');
@@ -78,9 +78,4 @@ export async function readTokenFileHeader(path: string): Promise<TokenFileHeader
   const first = await readHead(path, 12, 'training data');
   const length = first.length === 12 ? new DataView(first.buffer, first.byteOffset, 12).getUint32(8, true) : 0;
   return decodeTokenFileHeader(await readHead(path, 12 + Math.min(length, 2 ** 24), 'training data'), path, size).header;
-}
-
-/** A text file tokenized into token-file bytes (one example per non-empty line). */
-export async function tokenizeText(path: string, tok: TextTokenizer, maxLength: number, vocab: number, signal?: AbortSignal): Promise<Uint8Array> {
-  return tokenizeTextFile(readLines(path, 'text file', signal), path, tok, maxLength, vocab, signal);
 }

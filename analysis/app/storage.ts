@@ -141,6 +141,22 @@ export async function readHead(path: string, n: number, what: string): Promise<U
   });
 }
 
+/** `length` bytes of a file from `offset` (a model's external data); a short file is refused naming it. */
+export async function readRange(path: string, offset: number, length: number, what: string): Promise<Uint8Array> {
+  await fileBytes(path, what);
+  return guarded(`read ${what}`, path, async () => {
+    const fh = await fileSystem.open(path, 'r');
+    try {
+      const buf = new Uint8Array(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      if (bytesRead !== length) throw new InputError(`${what} ${path} ends before byte ${offset + length}`);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
 /**
  * The non-empty lines of a text file, streamed; each line is bounded (`readLimits.lineBytes`),
  * UTF-8 and without NUL bytes (see LineSplitter); a leading byte-order mark is dropped.
@@ -236,6 +252,11 @@ export async function checkOutput(target: string, options: OutputOptions): Promi
     await (await fileSystem.open(probe, 'wx')).close();
     await fileSystem.rm(probe, { force: true });
   });
+}
+
+/** Removes a file if it is there (a stale output of an earlier run). */
+export async function removeFile(path: string): Promise<void> {
+  await guarded('remove', path, () => fileSystem.rm(path, { force: true }));
 }
 
 /** A temporary path beside `target`: written first, then renamed onto it. */

@@ -19,9 +19,9 @@ export function modeHelp(indent: string): string {
 
 export const costHelp = () => `Usage: attention-reuse cost --layers L --heads H --hidden D --ffn F --vocab V [options]
 
-Parameters, multiply-adds and attention-score memory of a BERT-style masked-LM with and
-without attention reuse (DESIGN.md "Cost"; embeddings and the LM head are left out of the
-FLOPs, the decoder weight is tied).
+Parameters, multiply-adds, attention-score memory (inference) and activation memory
+(training) of a BERT-style masked-LM with and without attention reuse (DESIGN.md "Cost";
+embeddings and the LM head are left out of the FLOPs, the decoder weight is tied).
 
   --seq-len N          sequence length the FLOPs are counted at (default 512)
   --max-positions N    position-embedding rows (default 512)
@@ -31,6 +31,9 @@ FLOPs, the decoder weight is tied).
   --mode M             one of (default: full when K = H, else partial):
 ${modeHelp('                         ')}
   --head-map FILE      a reuse config or a JSON array heads[l][h] (for --mode custom)
+  --extra-layers N     layers added after the L analysed ones (the paper's Reuse 13L is
+                       --layers 12 --extra-layers 1); P, K and the mode apply to the deeper
+                       stack, every ratio is against the L-layer model
   --json               print the figures as JSON`;
 
 /** A `--mode` value: one of the mode table's names. */
@@ -60,6 +63,7 @@ export async function costCommand(argv: string[]): Promise<number> {
       'reuse-heads': { type: 'string' },
       mode: { type: 'string' },
       'head-map': { type: 'string' },
+      'extra-layers': { type: 'string' },
       json: { type: 'boolean' },
     },
     'cost',
@@ -77,9 +81,13 @@ export async function costCommand(argv: string[]): Promise<number> {
     maxPositions: intFlag(values, 'maxPositions') ?? defaultMaxPositions,
   };
   const seqLen = intFlag(values, 'seqLen') ?? 512;
-  // Before any head map is built: absurd sizes are refused, not allocated.
+  const extraLayers = intFlag(values, 'extraLayers', 0) ?? 0;
+  // Before any head map is built: absurd sizes are refused, not allocated (the extra layers' too).
   checkShape(shape);
-  const { layers: L, heads: H } = shape;
+  if (extraLayers > 0) checkShape({ ...shape, layers: shape.layers + extraLayers });
+  // P, K and the mode describe the stack that is built: the analysed layers and the extra ones.
+  const L = shape.layers + extraLayers;
+  const H = shape.heads;
   const givenP = intFlag(values, 'P', 0);
   const givenK = intFlag(values, 'K', 0);
   const givenMode = modeFlag(values);
@@ -102,7 +110,7 @@ export async function costCommand(argv: string[]): Promise<number> {
     map = presetHeadMap(mode, L, H, P, K);
     checkModeStructure(mode, map, L, H, P, K);
   }
-  const cost = costOf(shape, map, seqLen);
+  const cost = costOf(shape, map, seqLen, extraLayers);
   console.log(values.json ? JSON.stringify({ mode, P, K, ...shape, ...cost }, null, 2) : formatCost(shape, mode, P, K, cost));
   return 0;
 }
@@ -112,10 +120,12 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 export function formatCost(s: ModelShape, mode: ReuseMode, P: number, K: number, c: CostEstimate): string {
   return [
     `model: ${s.layers} layers × ${s.heads} heads, hidden ${s.hidden}, FFN ${s.ffn}, vocab ${s.vocab}, ${s.maxPositions} positions; n = ${c.seqLen}`,
-    `reuse: ${mode}, P = ${P}, K = ${K} (${c.reuseHeads} reuse heads, ${c.skipLayers} skip layers, ${c.computedHeads} of ${s.layers * s.heads} heads computed)`,
+    ...(c.extraLayers > 0 ? [`reuse model: ${s.layers + c.extraLayers} layers (${c.extraLayers} extra, appended); ratios against the ${s.layers}-layer model`] : []),
+    `reuse: ${mode}, P = ${P}, K = ${K} (${c.reuseHeads} reuse heads, ${c.skipLayers} skip layers, ${c.computedHeads} of ${(s.layers + c.extraLayers) * s.heads} heads computed)`,
     `               baseline            reuse      ratio`,
     `params   ${int(c.params).padStart(16)} ${int(c.paramsReuse).padStart(16)}   ${c.paramsRatio.toFixed(6)}`,
     `FLOPs    ${int(c.flops).padStart(16)} ${int(c.flopsReuse).padStart(16)}   ${c.flopsRatio.toFixed(6)}`,
-    `scores   ${int(c.scoreMemory).padStart(16)} ${int(c.scoreMemoryReuse).padStart(16)}   ${c.scoreMemoryRatio.toFixed(6)}`,
+    `scores   ${int(c.scoreMemory).padStart(16)} ${int(c.scoreMemoryReuse).padStart(16)}   ${c.scoreMemoryRatio.toFixed(6)}   inference: attention values per example`,
+    `training ${int(c.trainingMemory).padStart(16)} ${int(c.trainingMemoryReuse).padStart(16)}   ${c.trainingMemoryRatio.toFixed(6)}   activation bytes per example kept for backward`,
   ].join('\n');
 }

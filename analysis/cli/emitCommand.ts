@@ -18,6 +18,9 @@ ${modeHelp('                        ')}
   --head-map FILE     JSON array heads[l][h] (or a reuse config) for --mode custom
   --canonical         keep the paper's slot order (reuse heads last) instead of placing the
                       model's heads where the measured similarity is highest
+  --extra-layers N    layers appended after the analysed ones (the paper's Reuse 13L: 12 + 1);
+                      mode, P, K and the map describe the deeper stack (dims.layers counts
+                      them, extraLayers records them); estimates compare with the analysed model
   --seq-len N         sequence length of the FLOPs estimate (default: the position count)
   --hidden/--ffn/--vocab/--max-positions N   sizes the analysis could not read from the graph
   --out FILE          where to write (a name ending in .reuse.json gets the editor's schema)
@@ -34,6 +37,7 @@ export async function emitCommand(argv: string[]): Promise<number> {
       'head-map': { type: 'string' },
       canonical: { type: 'boolean' },
       'seq-len': { type: 'string' },
+      'extra-layers': { type: 'string' },
       out: { type: 'string' },
       force: { type: 'boolean' },
       ...shapeFlags,
@@ -56,6 +60,7 @@ export async function emitCommand(argv: string[]): Promise<number> {
     headMapFile: stringFlag(values, 'headMap'),
     canonical: values.canonical === true,
     seqLen: intFlag(values, 'seqLen'),
+    extraLayers: intFlag(values, 'extraLayers', 0),
     shape: shapeOverrides(values),
     out,
     force: values.force === true,

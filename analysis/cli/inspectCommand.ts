@@ -5,8 +5,10 @@ import { parse, requireOne } from './args';
 export const inspectHelp = () => `Usage: attention-reuse inspect MODEL.onnx [--json]
 
 Lists the attention-probability tensors found in MODEL.onnx, grouped into stacks
-(encoder self-attention, decoder self-attention, cross-attention) in layer order,
-with their heads, and the graph inputs the model expects.
+(encoder self-attention, causal decoder self-attention, cross-attention) in layer order,
+with their heads, and the graph inputs the model expects. Attention inside local
+functions and in every branch of an If is listed (stacks in a branch are named
+NAME@then or NAME@else).
 
   --json    print {"stacks":[...],"inputs":[...]} instead of a table`;
 
@@ -25,10 +27,15 @@ export function formatInspect(r: InspectResult): string {
   const lines = [`${r.model} (opset ${r.opset})`];
   for (const s of r.stacks) {
     const heads = [...new Set(s.layers.map((l) => l.heads ?? '?'))].join('/');
-    lines.push(`  ${s.name} (${s.kind}-attention): ${s.layers.length} layers × ${heads} heads`);
+    const kv = s.kvHeads ? ` (${s.kvHeads} key/value heads)` : '';
+    const where = s.branch?.length ? `, in ${s.branch.map((b) => `the ${b.branch} branch of If "${b.node}"`).join(', ')}` : '';
+    lines.push(`  ${s.name} (${s.causal ? 'causal ' : ''}${s.kind}-attention${where}): ${s.layers.length} layers × ${heads} heads${kv}`);
     for (const l of s.layers) lines.push(`    layer ${String(l.layer).padStart(2)}  heads ${String(l.heads ?? '?').padStart(3)}  ${l.tensor}`);
   }
   lines.push('  inputs:');
-  for (const i of r.inputs) lines.push(`    ${i.name}: ${i.type} [${(i.shape ?? ['?']).join(', ')}]`);
+  for (const i of r.inputs) {
+    const selects = i.selectsBranch ? `  (selects the branch of If "${i.selectsBranch}")` : '';
+    lines.push(`    ${i.name}: ${i.type} [${(i.shape ?? ['?']).join(', ')}]${selects}`);
+  }
   return lines.join('\n');
 }

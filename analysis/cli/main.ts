@@ -4,10 +4,13 @@ import { analyzeCommand, analyzeHelp } from './analyzeCommand';
 import { extractCommand, extractHelp } from './extractCommand';
 import { inspectCommand, inspectHelp } from './inspectCommand';
 import { mergeCommand, mergeHelp } from './mergeCommand';
+import { compareCommand, compareHelp } from './compareCommand';
 import { costCommand, costHelp } from './costCommand';
 import { planCommand, planHelp } from './planCommand';
 import { emitCommand, emitHelp } from './emitCommand';
+import { tokenizeCommand, tokenizeHelp } from './tokenizeCommand';
 import { trainCommand, trainHelp } from './trainCommand';
+import { whatifCommand, whatifHelp } from './whatifCommand';
 
 const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => Promise<number>; help: () => string }> = {
   inspect: { run: inspectCommand, help: inspectHelp },
@@ -17,7 +20,10 @@ const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => P
   cost: { run: costCommand, help: costHelp },
   plan: { run: planCommand, help: planHelp },
   emit: { run: emitCommand, help: emitHelp },
+  tokenize: { run: tokenizeCommand, help: tokenizeHelp },
   train: { run: trainCommand, help: trainHelp },
+  whatif: { run: whatifCommand, help: whatifHelp },
+  compare: { run: compareCommand, help: compareHelp },
 };
 
 const usage = () => `Usage: attention-reuse COMMAND [options]

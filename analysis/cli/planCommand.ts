@@ -1,14 +1,17 @@
 import { planAnalysis } from '../app/plan';
+import { InputError } from '../errors';
 import type { ModelShape } from '../planner/cost';
 import type { Candidate, Plan } from '../planner/plan';
 import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 import type { ParsedArgs } from './args';
+import { measuredPlanHelp, measuredPlanOptions, runMeasuredPlan } from './measuredPlanCommand';
 
-export const planHelp = () => `Usage: attention-reuse plan ANALYSIS.json [--stack NAME] [--seq-len N] [--target-flops R] [--json]
+export const planHelp = () => `Usage: attention-reuse plan ANALYSIS.json [--stack NAME] [--seq-len N] [--target-flops R] [--extra-layers N] [--json]
+                            [--model MODEL.onnx (--inputs F | --text F --tokenizer T) [--calibration N] [--search] [--out FILE]]
 
 Scores reuse configurations of one stack of an analysis file: partial (P = L-2, K = 1..H-1),
 full (K = H, P = 1..L-2), alternate, all-end, skip and similarity-guided. For each, the
-parameter, FLOPs and attention-score ratios and the similarity kept (mean headPairs between
+parameter, FLOPs, attention-score (inference) and activation (training) memory ratios and the similarity kept (mean headPairs between
 each reuse head and the head it borrows from) beside its uniform baseline. Marks the Pareto
 front (*: most similarity kept for the FLOPs) and recommends (>) the configuration that keeps
 the most similarity at a FLOPs ratio ≤ the target.
@@ -16,8 +19,12 @@ the most similarity at a FLOPs ratio ≤ the target.
   --stack NAME        which stack (needed when the analysis has more than one)
   --seq-len N         sequence length for FLOPs (default: the model's position count, else 512)
   --target-flops R    FLOPs ratio to stay under, in (0, 1] (default 0.9)
+  --extra-layers N    plan a stack N layers deeper than the analysed one (new layers last; the
+                      paper's Reuse 13L); ratios against the analysed model, no guided mode
   --hidden/--ffn/--vocab/--max-positions N   sizes the analysis could not read from the graph
-  --json              print the plan as JSON (head maps included)`;
+  --json              print the plan as JSON (head maps included)
+
+${measuredPlanHelp}`;
 
 /** `--hidden`, `--ffn`, `--vocab` and `--max-positions`: sizes the analysis could not read. */
 export const shapeFlags = {
@@ -36,23 +43,36 @@ export function shapeOverrides(values: ParsedArgs['values']): Partial<ModelShape
   return out;
 }
 
-export async function planCommand(argv: string[]): Promise<number> {
+export async function planCommand(argv: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { stack: { type: 'string' }, 'seq-len': { type: 'string' }, 'target-flops': { type: 'string' }, json: { type: 'boolean' }, ...shapeFlags },
+    {
+      stack: { type: 'string' },
+      'seq-len': { type: 'string' },
+      'target-flops': { type: 'string' },
+      'extra-layers': { type: 'string' },
+      json: { type: 'boolean' },
+      ...shapeFlags,
+      ...measuredPlanOptions,
+    },
     'plan',
   );
   if (values.help) {
     console.log(planHelp());
     return 0;
   }
-  const { plans } = await planAnalysis({
+  const options = {
     analysis: requireOne(positionals, 'analysis file', 'plan'),
     stack: stringFlag(values, 'stack'),
     seqLen: intFlag(values, 'seqLen'),
     targetFlops: numberFlag(values, 'targetFlops'),
+    extraLayers: intFlag(values, 'extraLayers', 0),
     shape: shapeOverrides(values),
-  });
+  };
+  if (stringFlag(values, 'model') !== undefined) return runMeasuredPlan(options, values, signal);
+  const stray = Object.keys(measuredPlanOptions).find((k) => k !== 'quiet' && values[k] !== undefined);
+  if (stray) throw new InputError(`--${stray} goes with --model MODEL.onnx (planning by measurement)`);
+  const { plans } = await planAnalysis(options);
   console.log(values.json ? JSON.stringify(plans[0], null, 2) : formatPlan(plans[0]));
   return 0;
 }
@@ -61,22 +81,25 @@ const fixed = (x: number | null, digits = 4) => (x === null ? '—' : x.toFixed(
 
 export function formatPlan(plan: Plan): string {
   const s = plan.shape;
+  const extra = plan.candidates[0]?.cost.extraLayers ?? 0;
   const lines = [
     `stack "${plan.stack}": ${s.layers} layers × ${s.heads} heads, hidden ${s.hidden}, FFN ${s.ffn}, vocab ${s.vocab}; n = ${plan.seqLen}`,
+    ...(extra > 0 ? [`planned with ${extra} extra layer(s) appended: ${s.layers + extra} layers, ratios against the ${s.layers} analysed`] : []),
     '',
-    '    mode        P   K  reuse  params  FLOPs   scores  similarity  uniform',
+    '    mode        P   K  reuse  params  FLOPs   scores  train   similarity  uniform',
   ];
   const front = new Set(plan.pareto);
   plan.candidates.forEach((c: Candidate, i) => {
     const mark = `${i === plan.recommended ? '>' : ' '}${front.has(i) ? '*' : ' '}`;
     const reuse = c.cost.skipLayers > 0 ? `${c.cost.skipLayers}L` : String(c.cost.reuseHeads);
     lines.push(
-      `${mark}  ${c.mode.padEnd(10)}${String(c.P).padStart(3)} ${String(c.K).padStart(3)} ${reuse.padStart(6)}  ${fixed(c.cost.paramsRatio)}  ${fixed(c.cost.flopsRatio)}  ${fixed(c.cost.scoreMemoryRatio)}  ${fixed(c.similarityKept).padStart(10)}  ${fixed(c.uniformBaseline).padStart(7)}`,
+      `${mark}  ${c.mode.padEnd(10)}${String(c.P).padStart(3)} ${String(c.K).padStart(3)} ${reuse.padStart(6)}  ${fixed(c.cost.paramsRatio)}  ${fixed(c.cost.flopsRatio)}  ${fixed(c.cost.scoreMemoryRatio)}  ${fixed(c.cost.trainingMemoryRatio)}  ${fixed(c.similarityKept).padStart(10)}  ${fixed(c.uniformBaseline).padStart(7)}`,
     );
   });
   lines.push('');
   lines.push('* Pareto front (most similarity kept for the FLOPs); similarity: mean headPairs of each reuse head and its source;');
-  lines.push("  uniform: the same mean of the two heads' similarity to uniform attention (high = diffuse heads look alike anyway)");
+  lines.push("  uniform: the same mean of the two heads' similarity to uniform attention (high = diffuse heads look alike anyway);");
+  lines.push('  scores: attention values kept at inference; train: activation bytes kept for backward (reuse heads keep dropout masks)');
   if (plan.recommended === null) {
     const lowest = Math.min(...plan.candidates.filter((c) => c.similarityKept !== null).map((c) => c.cost.flopsRatio));
     lines.push(`no reuse configuration reaches a FLOPs ratio ≤ ${plan.targetFlops} (the lowest is ${Number.isFinite(lowest) ? lowest.toFixed(4) : 'none'})`);
@@ -85,7 +108,8 @@ export function formatPlan(plan: Plan): string {
     lines.push(
       `> recommended for FLOPs ≤ ${plan.targetFlops}: ${r.mode} P = ${r.P} K = ${r.K} (FLOPs ${fixed(r.cost.flopsRatio)}, params ${fixed(r.cost.paramsRatio)}, similarity kept ${fixed(r.similarityKept)} vs uniform ${fixed(r.uniformBaseline)})`,
     );
-    lines.push(`  write it with: attention-reuse emit ANALYSIS.json --stack ${plan.stack} --mode ${r.mode} --reuse-layers ${r.P} --reuse-heads ${r.K} --out NAME.reuse.json`);
+    const deeper = extra > 0 ? ` --extra-layers ${extra}` : '';
+    lines.push(`  write it with: attention-reuse emit ANALYSIS.json --stack ${plan.stack} --mode ${r.mode} --reuse-layers ${r.P} --reuse-heads ${r.K}${deeper} --out NAME.reuse.json`);
   }
   return lines.join('\n');
 }

@@ -9,6 +9,8 @@ export class Progress {
   constructor(
     private readonly label: string,
     private readonly quiet = false,
+    /** What is counted (plural). */
+    private readonly unit = 'examples',
   ) {}
 
   update(done: number, total?: number): void {
@@ -21,7 +23,7 @@ export class Progress {
     const seconds = (now - this.started) / 1000;
     const rate = seconds > 0 ? (done / seconds).toFixed(1) : '-';
     const of = total ? `/${total} (${Math.floor((100 * done) / total)}%)` : '';
-    const text = `${this.label}: ${done}${of} examples, ${rate}/s`;
+    const text = `${this.label}: ${done}${of} ${this.unit}, ${rate}/s`;
     if (tty) process.stderr.write(`\r${text}\x1b[K`);
     else process.stderr.write(`${text}\n`);
   }

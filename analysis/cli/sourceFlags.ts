@@ -1,4 +1,5 @@
 import { InputError } from '../errors';
+import type { BranchMode } from '../onnx/branches';
 import type { ExampleSource } from '../runtime/exampleSource';
 import { parseProviderChoice, providerChoices } from '../runtime/providers';
 import type { ProviderChoice } from '../runtime/providers';
@@ -14,6 +15,7 @@ export const sourceOptions: OptionSpec = {
   examples: { type: 'string' },
   batch: { type: 'string' },
   ep: { type: 'string' },
+  branches: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 };
 
@@ -26,6 +28,8 @@ export const sourceHelp = `  --inputs FILE.jsonl    one example per line: {"inpu
   --examples N           read at most N examples (default: all)
   --batch B              examples per model run (default 8)
   --ep PROVIDER          ${providerChoices.join('|')} (default auto: GPU if one works, else CPU)
+  --branches selected|all  attention inside If branches (merged decoders): the branch the
+                         examples select (default), or every branch on every example
   -q, --quiet            no progress on stderr`;
 
 export interface SourceFlags {
@@ -33,6 +37,7 @@ export interface SourceFlags {
   examples?: number;
   batch?: number;
   ep: ProviderChoice;
+  branches: BranchMode;
   quiet: boolean;
 }
 
@@ -54,6 +59,12 @@ export function readSourceFlags(values: ParsedArgs['values'], command: string): 
     examples: intFlag(values, 'examples'),
     batch: intFlag(values, 'batch'),
     ep: parseProviderChoice(stringFlag(values, 'ep') ?? 'auto'),
+    branches: parseBranches(stringFlag(values, 'branches')),
     quiet: values.quiet === true,
   };
+}
+
+function parseBranches(value: string | undefined): BranchMode {
+  if (value === undefined || value === 'selected' || value === 'all') return value ?? 'selected';
+  throw new InputError(`{field} must be selected or all (got "${value}")`, 'branches');
 }

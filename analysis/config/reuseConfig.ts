@@ -1,6 +1,7 @@
 import Ajv from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { InputError } from '../errors';
+import { costOf } from '../planner/cost';
 import type { CostEstimate, ModelShape } from '../planner/cost';
 import { impliedPK, isReuse, layerRoles } from '../planner/headMap';
 import type { HeadMap } from '../planner/headMap';
@@ -16,14 +17,21 @@ export type ConfigDims = ModelShape;
 export type ConfigEstimates = Pick<
   CostEstimate,
   'seqLen' | 'params' | 'paramsReuse' | 'paramsRatio' | 'flops' | 'flopsReuse' | 'flopsRatio' | 'scoreMemoryRatio'
-> & { similarityKept: number | null; uniformBaseline: number | null };
+> &
+  Partial<Pick<CostEstimate, 'trainingMemoryRatio'>> & { similarityKept: number | null; uniformBaseline: number | null };
 
 /** The reuse config file (`attention-reuse/config@1`, DESIGN.md "Files the tool writes"). */
 export interface ReuseConfig {
   schema: typeof configSchemaId;
   source: { analysisSha256: string; modelSha256: string };
   stack: string;
+  /** The stack that is trained: `dims.layers` counts the extra layers too. */
   dims: ConfigDims;
+  /**
+   * Layers added to the analysed model (default 0): rows `dims.layers - extraLayers ..` of
+   * `heads` are new layers appended after the analysed ones (the paper's Reuse 13L).
+   */
+  extraLayers?: number;
   mode: ReuseMode;
   /** Reuse (or skip) layers, the paper's P. */
   P: number;
@@ -99,6 +107,7 @@ export function checkConfigSemantics(config: ReuseConfig): void {
     if (row.length !== H) throw new InputError(`heads[${l}] has ${row.length} entries, but dims.heads is ${H}`);
   });
   if (config.dims.hidden % H !== 0) throw new InputError(`dims.hidden (${config.dims.hidden}) must be a multiple of dims.heads (${H})`);
+  if ((config.extraLayers ?? 0) >= L) throw new InputError(`extraLayers (${config.extraLayers}) must be less than dims.layers (${L}), which counts them`);
   checkHeadMap(config.heads, H);
   checkModeStructure(config.mode, config.heads, L, H, config.P, config.K);
 }
@@ -158,14 +167,44 @@ export function checkModeStructure(mode: ReuseMode, map: HeadMap, L: number, H: 
 export function checkConfigAgainstAnalysis(config: ReuseConfig, stacks: { name: string; layerCount: number; headCount: number }[], label: string): void {
   const stack = stacks.find((s) => s.name === config.stack);
   if (!stack) throw new InputError(`stack "${config.stack}" is not in ${label} (it has ${stacks.map((s) => `"${s.name}"`).join(', ')})`);
-  if (stack.layerCount !== config.dims.layers || stack.headCount !== config.dims.heads) {
-    throw new InputError(`dims (${config.dims.layers} layers × ${config.dims.heads} heads) do not match stack "${stack.name}" of ${label} (${stack.layerCount} × ${stack.headCount})`);
+  const extra = config.extraLayers ?? 0;
+  if (stack.layerCount !== config.dims.layers - extra || stack.headCount !== config.dims.heads) {
+    const layers = extra > 0 ? `${config.dims.layers - extra} analysed layers + ${extra} extra` : `${config.dims.layers} layers`;
+    throw new InputError(`dims (${layers} × ${config.dims.heads} heads) do not match stack "${stack.name}" of ${label} (${stack.layerCount} × ${stack.headCount})`);
   }
 }
 
 export function estimatesOf(cost: CostEstimate, similarityKept: number | null, uniformBaseline: number | null): ConfigEstimates {
-  const { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio } = cost;
-  return { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio, similarityKept, uniformBaseline };
+  const { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio, trainingMemoryRatio } = cost;
+  return { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio, trainingMemoryRatio, similarityKept, uniformBaseline };
+}
+
+/**
+ * The config with `n` exact layers appended after its last layer (what `train --extra-layers`
+ * trains): P, K and the reuse heads stay, so similarity kept stays, and the cost estimates
+ * are recomputed against the analysed model. A 12-layer full P = 6 config plus one layer is
+ * the paper's Reuse 13L, the same map `emit --extra-layers 1` writes. Modes whose reuse
+ * layers are placed from the end (all-end) would no longer be what they say: refused.
+ */
+export function appendExactLayers(config: ReuseConfig, n: number): ReuseConfig {
+  if (!Number.isInteger(n) || n < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${n})`, 'extraLayers');
+  if (n === 0) return config;
+  const H = config.dims.heads;
+  const heads = [...config.heads, ...Array.from({ length: n }, () => new Array<'exact'>(H).fill('exact'))];
+  const extraLayers = (config.extraLayers ?? 0) + n;
+  const deeper: ReuseConfig = { ...config, dims: { ...config.dims, layers: config.dims.layers + n }, extraLayers, heads };
+  try {
+    checkConfigSemantics(deeper);
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    throw new InputError(`{field} ${n}: ${err.message}; write the deeper config with emit --extra-layers instead`, 'extraLayers');
+  }
+  const e = config.estimates;
+  if (e) {
+    const analysed = { ...config.dims, layers: config.dims.layers + n - extraLayers };
+    deeper.estimates = estimatesOf(costOf(analysed, heads, e.seqLen, extraLayers), e.similarityKept, e.uniformBaseline);
+  }
+  return deeper;
 }
 
 /** JSON text with one line per layer of `heads`, so that the map reads as a table. */

@@ -1,7 +1,4 @@
-import type { TextLine } from '../textLine';
-import { InputError, checkCancelled } from '../errors';
-import { encodeLine } from '../runtime/inputs';
-import type { TextTokenizer } from '../runtime/inputs';
+import { InputError } from '../errors';
 
 /**
  * The token file the reference trainer reads (docs/planning.md "Token file"):
@@ -13,7 +10,9 @@ import type { TextTokenizer } from '../runtime/inputs';
  *   then          uint32 LE token ids[tokens]; example e is ids[offsets[e] .. offsets[e+1])
  *
  * Examples are tokenized with the model's tokenizer.json (special tokens included) and kept
- * whole up to maxLength; the trainer pads each batch and masks tokens itself.
+ * whole up to maxLength; the trainer pads each batch and masks tokens itself. `attention-reuse
+ * train` now packs text into token shards (tokenShards.ts); this single-file format stays
+ * readable, by the trainer and here.
  */
 export const tokenFileMagic = 'ARTOKEN1';
 export const tokenFileSchema = 'attention-reuse/tokens@1';
@@ -119,44 +118,4 @@ export function decodeTokenFile(bytes: Uint8Array, label: string): TokenFile {
 /** True when a file's first bytes are the token-file magic (so `--data` can be either kind). */
 export function isTokenFileHead(head: Uint8Array): boolean {
   return head.length >= 8 && Buffer.from(head.subarray(0, 8)).toString('ascii') === tokenFileMagic;
-}
-
-/** The token of the tokenizer that masked-LM training replaces hidden tokens with. */
-export function maskIdOf(tok: TextTokenizer): number {
-  const id = tok.tokenizer.token_to_id('[MASK]') ?? tok.tokenizer.token_to_id('<mask>');
-  if (id === undefined || id === null) throw new InputError(`tokenizer ${tok.path} has no [MASK] or <mask> token, which masked-LM training needs`);
-  return id;
-}
-
-/**
- * Tokenizes a text file, one example per non-empty line, truncated to `maxLength` tokens
- * keeping a final special token (as the analysis does), into token-file bytes.
- */
-export async function tokenizeTextFile(
-  lines: AsyncIterable<TextLine>,
-  textPath: string,
-  tok: TextTokenizer,
-  maxLength: number,
-  vocabLimit: number,
-  signal?: AbortSignal,
-): Promise<Uint8Array> {
-  const specials = [...tok.tokenizer.get_added_tokens_decoder().keys()].map(Number).sort((a, b) => a - b);
-  const examples: number[][] = [];
-  for await (const { text, line: lineNo } of lines) {
-    checkCancelled(signal);
-    const ids = encodeLine(tok, text, maxLength, `${textPath}:${lineNo}`);
-    const bad = ids.find((id) => id >= vocabLimit);
-    if (bad !== undefined) throw new InputError(`${textPath}:${lineNo}: token id ${bad} does not fit the model's vocabulary of ${vocabLimit} (is this the model's tokenizer?)`);
-    examples.push(ids);
-  }
-  if (examples.length === 0) throw new InputError(`text file ${textPath} holds no non-empty lines`);
-  return encodeTokenFile(examples, {
-    vocabSize: tok.maxId + 1,
-    padId: tok.padId,
-    maskId: maskIdOf(tok),
-    specialIds: specials,
-    maxLength,
-    tokenizer: tok.path,
-    text: textPath,
-  });
 }

@@ -1,20 +1,42 @@
 import type { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
 import type { StackKind } from '../runtime/types';
-import { constantInts, intsAttr, valueShape } from './model';
+import { assembledLayers } from './assembledAttention';
+import type { SoftmaxPart } from './assembledAttention';
+import { CausalMaskReader } from './causalMask';
+import { dataflow, meets } from './dataflow';
+import type { BranchStep } from './graphFlatten';
+import { keyHeads, queryHeads } from './heads';
+import { holdsSoftmax } from './loopUnroll';
+import { valueShape } from './model';
 import type { OnnxGraph } from './model';
 
 /** One layer's attention-probability tensor, as found in the graph. */
 export interface AttentionLayer {
-  /** Tensor to expose as a graph output; [batch, heads, queries, keys] at run time. */
+  /** Tensor to expose as a graph output; [batch, heads, queries, keys] (or [batch·heads, queries, keys]) at run time. */
   tensor: string;
   /** Name of the Softmax node (or the graph output) it was found at. */
   source: string;
-  /** Heads, where the graph tells (a fixed dim or a constant reshape); null otherwise. */
+  /** Query heads, where the graph tells (a fixed dim or a constant reshape); null otherwise. */
   heads: number | null;
-  /** Graph inputs the query side and the key side depend on. */
+  /** Graph inputs whose values (not only shapes) reach the query side and the key side. */
   queryInputs: string[];
   keyInputs: string[];
+  /** Whether its mask is causal (see causalMask.ts); absent for attentions exported as outputs. */
+  causal?: boolean;
+  /** Key/value heads where grouped-query attention shares them among query heads; null otherwise. */
+  kvHeads?: number | null;
+  /** Graph inputs the mask the scores meet depends on (e.g. attention_mask). */
+  maskInputs?: string[];
+  /** The If branches it is computed in, outermost first (absent or empty: the top level). */
+  branch?: BranchStep[];
+  /**
+   * A reuse layer (a trained reuse model, a what-if rewrite): its [batch, heads, q, k]
+   * probabilities are assembled (Slice/Gather/Concat over the head axis) from these Softmax
+   * outputs, its own and earlier layers'; `tensor` is what its value product reads and
+   * `source` names that MatMul.
+   */
+  assembledFrom?: string[];
 }
 
 /** Layers of one attention stack, in layer order. */
@@ -22,6 +44,12 @@ export interface AttentionStack {
   name: string;
   kind: StackKind;
   layers: AttentionLayer[];
+  /** Causal self-attention (a decoder): each query sees the keys up to its own position. */
+  causal?: boolean;
+  /** Key/value heads of grouped-query attention (fewer than the query heads), where the graph tells. */
+  kvHeads?: number;
+  /** The If branch its layers are computed in, when not at the top level. */
+  branch?: BranchStep[];
 }
 
 /** Contrib and standard ops that compute attention internally and never expose probabilities. */
@@ -38,6 +66,7 @@ const scoreOps = new Set([
 ]);
 /** Ops between the Softmax and the value product. */
 const probOps = new Set(['Reshape', 'Cast', 'Identity', 'Dropout', 'Where', 'Squeeze', 'Unsqueeze', 'Mul', 'Transpose']);
+/** Ops that assemble a reuse layer's heads from Softmax outputs (walked back from its value product). */
 const shapeOnlyOps = new Set(['Reshape', 'Identity', 'Squeeze', 'Unsqueeze']);
 const searchDepth = 8;
 
@@ -48,50 +77,93 @@ const searchDepth = 8;
  */
 export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
   refuseFusedAttention(g, label);
-  const deps = inputDependencies(g);
-  const found: (AttentionLayer & { kind: StackKind })[] = [];
-  for (const node of g.graph.node) {
-    if (node.opType !== 'Softmax' || (node.domain && node.domain !== 'ai.onnx')) continue;
+  const flow = dataflow(g);
+  const masks = new CausalMaskReader(g);
+  const found: (AttentionLayer & { kind: StackKind; at: number })[] = [];
+  // Every Softmax of a query-key product (attention or not yet known) and the value products claimed.
+  const softmaxes = new Map<string, SoftmaxPart>();
+  const claimed = new Set<onnx.INodeProto>();
+  // Attention multiplies two activations (queries by keys), then the probabilities by a
+  // third (values); a feature softmax over x·W, or one that feeds a weight, is not attention.
+  const isActivation = (t: string | undefined) => !!t && flow.inputs(t).length > 0;
+  g.nodes.forEach((node, at) => {
+    if (node.opType !== 'Softmax' || (node.domain && node.domain !== 'ai.onnx')) return;
     const scores = node.input?.[0];
     const probs = node.output?.[0];
-    if (!scores || !probs) continue;
+    if (!scores || !probs) return;
     const qk = searchBack(g, scores);
-    // Attention multiplies two activations (queries by keys), then the probabilities by a
-    // third (values); a feature softmax over x·W, or one that feeds a weight, is not attention.
-    const isActivation = (t: string | undefined) => !!t && (deps.get(t) ?? 0n) !== 0n;
-    if (!qk || !isActivation(qk.input?.[0]) || !isActivation(qk.input?.[1]) || !feedsValueProduct(g, probs, isActivation)) continue;
+    if (!qk || !isActivation(qk.input?.[0]) || !isActivation(qk.input?.[1])) return;
+    const [q, k] = [qk.input![0], qk.input![1]];
+    // Self-attention projects its queries and keys from one hidden state (keys may add a past
+    // cache); cross-attention's keys come from another. Shapes do not count (dataflow.ts).
+    const kind: StackKind = meets(flow.sources(q), flow.sources(k)) ? 'self' : 'cross';
+    const causal = kind === 'self' && masks.isCausal(qk.output?.[0] ?? '', scores);
+    const maskInputs = masks.operandInputs(qk.output?.[0] ?? '', scores, flow);
+    const part: SoftmaxPart = { node, queryInputs: flow.inputs(q), keyInputs: flow.inputs(k), kind, causal, maskInputs };
+    softmaxes.set(probs, part);
+    const product = valueProduct(g, probs, isActivation);
+    if (!product) return;
+    claimed.add(product);
     const tensor = followShapeOps(g, probs);
-    const queryInputs = namesOf(g, deps.get(qk.input?.[0] ?? '') ?? 0n);
-    const keyInputs = namesOf(g, deps.get(qk.input?.[1] ?? '') ?? 0n);
-    const kind: StackKind = sameSet(queryInputs, keyInputs) ? 'self' : 'cross';
-    found.push({ tensor, source: node.name || probs, heads: headsOf(g, tensor, qk), queryInputs, keyInputs, kind });
-  }
+    const heads = queryHeads(g, flow, tensor, qk);
+    found.push({
+      tensor,
+      source: node.name || probs,
+      heads,
+      queryInputs: part.queryInputs,
+      keyInputs: part.keyInputs,
+      causal,
+      kvHeads: keyHeads(g, flow, qk, heads),
+      maskInputs,
+      branch: g.branchOf.get(node) ?? [],
+      kind,
+      at,
+    });
+  });
+  found.push(...assembledLayers(g, softmaxes, claimed, isActivation));
+  found.sort((a, b) => a.at - b.at);
   if (found.length === 0) {
     const exposed = exposedAttentionOutputs(g);
-    if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', layers: exposed }];
+    if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', causal: false, layers: exposed }];
+    const hidden = g.nodes.find((n) => (n.attribute ?? []).some((a) => [a.g, ...(a.graphs ?? [])].some((sub) => sub && holdsSoftmax(sub))));
+    if (hidden) {
+      const why = hidden.opType === 'Loop' ? ', which runs a number of times only known at run time (or may stop early), so it cannot be unrolled' : '';
+      throw new InputError(`${label} computes its Softmax inside ${hidden.opType} "${hidden.name || hidden.output?.[0]}"${why}; ONNX Runtime cannot output a value from inside it`);
+    }
     throw new InputError(
       `${label} has no visible attention: no Softmax is fed by a query-key MatMul of two activations and feeds a value MatMul, ` +
         'and no graph output holds attentions',
     );
   }
-  return groupStacks(found);
+  const stacks = groupStacks(found.map(({ at: _at, ...layer }) => layer));
+  for (const stack of stacks) {
+    // An assembled layer's head count is rarely in the graph; a reuse model's layers all have the stack's.
+    const known = new Set(stack.layers.filter((l) => !l.assembledFrom && l.heads !== null).map((l) => l.heads));
+    if (known.size === 1) for (const l of stack.layers) if (l.assembledFrom && l.heads === null) l.heads = [...known][0];
+  }
+  return stacks;
 }
 
-function refuseFusedAttention(g: OnnxGraph, label: string): void {
+
+/** Fused attention ops of the graph, as `domain.op ×count` (empty when it has none). */
+export function fusedAttentionOps(g: OnnxGraph): string[] {
   const counts = new Map<string, number>();
-  for (const node of g.graph.node) {
+  for (const node of g.nodes) {
     const domain = node.domain || 'ai.onnx';
-    const fused = (domain === 'com.microsoft' && fusedOps.has(node.opType ?? '')) ||
-      (domain === 'ai.onnx' && node.opType === 'Attention');
+    const fused = (domain === 'com.microsoft' && fusedOps.has(node.opType ?? '')) || (domain === 'ai.onnx' && node.opType === 'Attention');
     if (fused) {
       const key = `${domain}.${node.opType}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }
-  if (counts.size === 0) return;
-  const ops = [...counts].map(([op, n]) => `${op} ×${n}`).join(', ');
+  return [...counts].map(([op, n]) => `${op} ×${n}`);
+}
+
+function refuseFusedAttention(g: OnnxGraph, label: string): void {
+  const ops = fusedAttentionOps(g);
+  if (ops.length === 0) return;
   throw new InputError(
-    `${label} uses fused attention (${ops}), which computes the attention probabilities inside one op and never ` +
+    `${label} uses fused attention (${ops.join(', ')}), which computes the attention probabilities inside one op and never ` +
       'exposes them; export the model without attention fusion (e.g. torch.onnx.export with the eager attention ' +
       'implementation, attn_implementation="eager", and without onnxruntime\'s transformer optimizer or optimum\'s --optimize)',
   );
@@ -114,19 +186,20 @@ function searchBack(g: OnnxGraph, start: string): onnx.INodeProto | undefined {
   return undefined;
 }
 
-function feedsValueProduct(g: OnnxGraph, start: string, isActivation: (t: string) => boolean): boolean {
+/** The MatMul that multiplies the probabilities by another activation (the values), through probability ops. */
+function valueProduct(g: OnnxGraph, start: string, isActivation: (t: string) => boolean): onnx.INodeProto | undefined {
   let frontier = [start];
   for (let depth = 0; depth < searchDepth && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const t of frontier) {
       for (const node of g.consumers.get(t) ?? []) {
-        if (matMulOps.has(node.opType ?? '') && (node.input ?? []).some((x) => x !== t && isActivation(x))) return true;
+        if (matMulOps.has(node.opType ?? '') && (node.input ?? []).some((x) => x !== t && isActivation(x))) return node;
         if (probOps.has(node.opType ?? '') && node.output?.[0]) next.push(node.output[0]);
       }
     }
     frontier = next;
   }
-  return false;
+  return undefined;
 }
 
 /** Softmax on a 2-D reshape is followed by a Reshape back; expose the tensor after it. */
@@ -138,72 +211,6 @@ function followShapeOps(g: OnnxGraph, tensor: string): string {
     cur = users[0].output[0];
   }
   return cur;
-}
-
-/** For each tensor, the bitmask of graph inputs it depends on (nodes are topologically sorted). */
-function inputDependencies(g: OnnxGraph): Map<string, bigint> {
-  const deps = new Map<string, bigint>();
-  g.inputNames.forEach((name, i) => deps.set(name, 1n << BigInt(i)));
-  for (const node of g.graph.node) {
-    let mask = 0n;
-    for (const inp of node.input ?? []) mask |= deps.get(inp) ?? 0n;
-    for (const out of node.output ?? []) deps.set(out, mask);
-  }
-  return deps;
-}
-
-function namesOf(g: OnnxGraph, mask: bigint): string[] {
-  return g.inputNames.filter((_, i) => (mask >> BigInt(i)) & 1n);
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** Heads from a fixed dim 1 of the tensor, else from the constant Reshape that splits Q into heads. */
-function headsOf(g: OnnxGraph, tensor: string, qk: onnx.INodeProto): number | null {
-  const info = [...g.graph.valueInfo, ...g.graph.output].find((v) => v.name === tensor);
-  const shape = info ? valueShape(info) : undefined;
-  if (shape && shape.length === 4 && typeof shape[1] === 'number') return shape[1];
-  let t = qk.input?.[0];
-  for (let i = 0; t && i < searchDepth; i++) {
-    const node = g.producer.get(t);
-    if (!node) break;
-    if (node.opType === 'Transpose') {
-      const perm = intsAttr(node, 'perm');
-      const reshape = g.producer.get(node.input?.[0] ?? '');
-      if (perm && perm[1] === 2 && reshape?.opType === 'Reshape') {
-        const dims = shapeValues(g, reshape.input?.[1] ?? '');
-        const heads = dims?.[2];
-        return heads !== undefined && heads > 0 ? heads : null;
-      }
-      break;
-    }
-    if (!['Mul', 'Div', 'Cast', 'Identity', 'Add', 'MatMul'].includes(node.opType ?? '')) break;
-    t = node.input?.find((x) => x && !g.constants.has(x));
-    // Queries projected straight from a [batch, seq, hidden] input were never split into heads.
-    const input = g.graph.input.find((i) => i.name === t);
-    if (input) return valueShape(input)?.length === 3 ? 1 : null;
-  }
-  return null;
-}
-
-/** Values of a shape vector where fixed: a constant, or a Concat of constants and dynamic dims (-1). */
-function shapeValues(g: OnnxGraph, name: string): number[] | undefined {
-  const c = g.constants.get(name);
-  if (c) return constantInts(c);
-  const node = g.producer.get(name);
-  if (node?.opType !== 'Concat') return undefined;
-  const out: number[] = [];
-  for (const part of node.input ?? []) {
-    let src = part;
-    const un = g.producer.get(part);
-    if (un?.opType === 'Unsqueeze') src = un.input?.[0] ?? '';
-    const v = g.constants.get(src);
-    const ints = v ? constantInts(v) : undefined;
-    out.push(...(ints ?? [-1]));
-  }
-  return out;
 }
 
 /** Attentions already exported as graph outputs (e.g. `output_attentions=True`), in name order. */
@@ -224,28 +231,53 @@ function exposedAttentionOutputs(g: OnnxGraph): AttentionLayer[] {
     });
 }
 
+/** Masks reach every later layer through the residual stream, so they say nothing of a stack. */
+const isMaskName = (n: string) => /mask/i.test(n);
+
+/** The stack-name suffix of a layer inside If branches: `@then`, `@else`, `@then.else` when nested. */
+export function branchSuffix(branch: BranchStep[] | undefined): string {
+  return branch && branch.length > 0 ? `@${branch.map((b) => b.branch).join('.')}` : '';
+}
+
 /**
- * Splits layers into stacks. Cross-attention keys depend only on the encoder's inputs, so
- * those inputs tell a decoder's self-attention (its queries also depend on inputs of
- * their own) from the encoder's (its queries depend on encoder inputs alone).
+ * Splits layers into stacks: cross-attention is `cross`, causal self-attention `decoder`, and
+ * the rest `encoder`. Cross-attention keys depend on the encoder's inputs, which tell a
+ * non-causal decoder self-attention (its queries also depend on inputs of their own) from the
+ * encoder's; two encoders of different inputs (text and image) are `encoder:INPUTS` each.
+ * Layers inside If branches go into stacks named with the branch (`decoder@then`).
  */
 function groupStacks(found: (AttentionLayer & { kind: StackKind })[]): AttentionStack[] {
   const encoderInputs = new Set(found.filter((f) => f.kind === 'cross').flatMap((f) => f.keyInputs));
   const groups = new Map<string, AttentionStack>();
   for (const { kind, ...layer } of found) {
-    // Masks reach every later layer through the residual stream, so they say nothing of the stack.
-    const tokens = layer.queryInputs.filter((n) => !/mask/i.test(n));
+    const tokens = layer.queryInputs.filter((n) => !isMaskName(n) && !(layer.maskInputs ?? []).includes(n));
     const own = tokens.filter((n) => !encoderInputs.has(n));
     let name: string;
     if (kind === 'cross') name = 'cross';
+    else if (layer.causal) name = 'decoder';
     else if (encoderInputs.size > 0) name = own.length > 0 ? 'decoder' : 'encoder';
     else name = `encoder:${tokens.join(',')}`;
+    name += branchSuffix(layer.branch);
     const stack = groups.get(name);
-    if (stack) stack.layers.push(layer);
-    else groups.set(name, { name, kind, layers: [layer] });
+    if (stack) {
+      stack.layers.push(layer);
+      // A stack is causal when every layer is: the similarity treats its rows alike.
+      stack.causal = stack.causal === true && layer.causal === true;
+    } else {
+      groups.set(name, { name, kind, causal: layer.causal === true, layers: [layer], ...(layer.branch?.length ? { branch: layer.branch } : {}) });
+    }
   }
   const stacks = [...groups.values()];
-  // A model with one self-attention stack and no cross-attention calls it plainly "encoder".
-  if (stacks.length === 1 && stacks[0].name.startsWith('encoder:')) stacks[0].name = 'encoder';
+  for (const s of stacks) {
+    const kv = s.layers.find((l) => l.kvHeads)?.kvHeads;
+    if (kv) s.kvHeads = kv;
+  }
+  // One self-attention stack of its inputs (per branch) is plainly "encoder".
+  for (const s of stacks) {
+    const [base, suffix = ''] = s.name.split(/(?=@)/);
+    if (!base.startsWith('encoder:')) continue;
+    const alike = stacks.filter((o) => o.name.startsWith('encoder:') && o.name.endsWith(suffix) && (suffix !== '' || !o.name.includes('@')));
+    if (alike.length === 1) s.name = `encoder${suffix}`;
+  }
   return stacks;
 }

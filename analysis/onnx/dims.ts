@@ -13,7 +13,7 @@ function constDims(g: OnnxGraph, name: string): number[] | undefined {
 }
 
 /** Follows Cast/Identity/Unsqueeze back to where a Gather's indices come from. */
-function indexSource(g: OnnxGraph, name: string): string {
+export function indexSource(g: OnnxGraph, name: string): string {
   let cur = name;
   for (let i = 0; i < 4; i++) {
     const node = g.producer.get(cur);
@@ -31,7 +31,7 @@ export function modelDims(g: OnnxGraph, tokenInput: string | undefined): ModelDi
   let vocab: number | null = null;
   let hidden: number | null = null;
   let maxPositions: number | null = null;
-  for (const node of g.graph.node) {
+  for (const node of g.nodes) {
     if (node.opType !== 'Gather') continue;
     const dims = constDims(g, node.input?.[0] ?? '');
     if (!dims || dims.length !== 2) continue;
@@ -46,7 +46,7 @@ export function modelDims(g: OnnxGraph, tokenInput: string | undefined): ModelDi
   // FFN size: the most common wider output of a [hidden, f] weight that is not a fused QKV.
   const widths = new Map<number, number>();
   if (hidden !== null) {
-    for (const node of g.graph.node) {
+    for (const node of g.nodes) {
       const io = weightInOut(g, node);
       if (io && io[0] === hidden && io[1] > hidden && io[1] !== 3 * hidden) widths.set(io[1], (widths.get(io[1]) ?? 0) + 1);
     }

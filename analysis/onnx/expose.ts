@@ -1,24 +1,24 @@
 import { onnx } from 'onnx-proto';
 import { Reader, Writer } from 'protobufjs/minimal';
+import { readsOf } from './graphFlatten';
+import type { FlatNode } from './graphFlatten';
 import type { OnnxGraph } from './model';
+import type { GraphAddition } from './sampleRows';
 
 /**
  * Returns model bytes whose graph also outputs `tensors`. Protobuf merges a repeated
  * embedded message field, so appending `graph { output: [...] }` to the original bytes
  * adds outputs without re-encoding (and so without losing) anything the file holds.
  */
-export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[]): Uint8Array {
+export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[], addition?: GraphAddition): Uint8Array {
+  if (addition) return concat([bytes, onnx.ModelProto.encode({ graph: addition }).finish()]);
   const existing = new Set(g.graph.output.map((o) => o.name));
   const added = tensors.filter((t) => !existing.has(t));
   if (added.length === 0) return bytes;
-  const output = added.map((name) => {
-    const elemType = elemTypeOf(g, name);
-    return elemType ? { name, type: { tensorType: { elemType } } } : { name };
-  });
-  return concat([bytes, onnx.ModelProto.encode({ graph: { output } }).finish()]);
+  return concat([bytes, onnx.ModelProto.encode({ graph: { output: outputsOf(g, added) } }).finish()]);
 }
 
-function concat(pieces: Uint8Array[]): Uint8Array {
+export function concat(pieces: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(pieces.reduce((sum, p) => sum + p.length, 0));
   let at = 0;
   for (const p of pieces) {
@@ -29,15 +29,15 @@ function concat(pieces: Uint8Array[]): Uint8Array {
 }
 
 /** Field numbers of ModelProto.graph and of the GraphProto fields `attentionOnlyModel` filters. */
-const GRAPH = 7;
-const NODE = 1;
-const INITIALIZER = 5;
-const INPUT = 11;
-const OUTPUT = 12;
-const VALUE_INFO = 13;
+export const GRAPH = 7;
+export const NODE = 1;
+export const INITIALIZER = 5;
+export const INPUT = 11;
+export const OUTPUT = 12;
+export const VALUE_INFO = 13;
 
 /** One field of an encoded message: its bytes, tag included, and where its payload starts. */
-interface Field {
+export interface Field {
   number: number;
   start: number;
   end: number;
@@ -45,7 +45,7 @@ interface Field {
 }
 
 /** The top-level fields of an encoded protobuf message, in order. */
-function fieldsOf(bytes: Uint8Array): Field[] {
+export function fieldsOf(bytes: Uint8Array): Field[] {
   const reader = Reader.create(bytes);
   const fields: Field[] = [];
   while (reader.pos < reader.len) {
@@ -68,36 +68,39 @@ function fieldsOf(bytes: Uint8Array): Field[] {
  * Returns model bytes whose graph computes and outputs only `tensors`: the nodes they do
  * not depend on, the initializers only those nodes read and the original outputs are left
  * out (for an encoder, the last layer's feed-forward block and any head after it), so a run
- * does no work the attention does not need and copies out nothing else. Everything kept is
- * copied byte for byte, fields this tool does not know included. Falls back to
- * `exposeTensors` for graphs it does not rewrite: control flow (subgraphs read outer values
- * implicitly) or a graph stored in more than one field.
+ * does no work the attention does not need and copies out nothing else. Every node kept as the
+ * file has it is copied byte for byte, fields this tool does not know included; nodes of
+ * inlined functions and If branches (`graphFlatten.ts`) are encoded in place of the call or
+ * the If they replace. Falls back to `exposeTensors` (or, for a flattened graph, to encoding the
+ * whole model) where the fields cannot be walked or the graph is stored in more than one field.
+ * With `addition` (nodes that read the attention tensors, `sampleRows.ts`), its nodes, inputs
+ * and constants join the graph and its outputs are the model's only outputs.
  */
-export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: string[]): Uint8Array {
+export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: string[], addition?: GraphAddition): Uint8Array {
   const graph = g.graph;
+  const fallback = () => (g.flat.changed ? encodedModel(g, tensors, addition) : exposeTensors(g, bytes, tensors, addition));
   let top: Field[];
   try {
     top = fieldsOf(bytes);
   } catch {
     // Bytes the decoder read but this walk cannot (a field of a kind protobufjs skips when
     // decoding): append the outputs instead of rewriting.
-    return exposeTensors(g, bytes, tensors);
+    return fallback();
   }
   const graphFields = top.filter((f) => f.number === GRAPH);
-  const controlFlow = graph.node.some((n) => n.attribute?.some((a) => a.g || (a.graphs?.length ?? 0) > 0));
-  if (graphFields.length !== 1 || controlFlow) return exposeTensors(g, bytes, tensors);
+  if (graphFields.length !== 1) return fallback();
 
-  const keep = new Set<onnx.INodeProto>();
-  const pending = [...tensors];
-  while (pending.length > 0) {
-    const node = g.producer.get(pending.pop()!);
-    if (!node || keep.has(node)) continue;
-    keep.add(node);
-    for (const input of node.input ?? []) if (input) pending.push(input);
-  }
-  const read = new Set([...keep].flatMap((n) => n.input ?? []));
+  const keep = neededNodes(g, tensors);
+  const read = new Set([...keep].flatMap((n) => readsOf(n)));
   const known = new Set([...read, ...[...keep].flatMap((n) => n.output ?? [])]);
   const dropped = new Set(graph.initializer.map((t) => t.name ?? '').filter((name) => !read.has(name)));
+  // The flat nodes that stand for each of the file's nodes, in order.
+  const byOrigin = new Map<number, FlatNode[]>();
+  for (const f of g.flat.nodes) {
+    const list = byOrigin.get(f.origin);
+    if (list) list.push(f);
+    else byOrigin.set(f.origin, [f]);
+  }
 
   // The decoded graph lists each repeated field's entries in file order: match them by index.
   const index = { [NODE]: 0, [INITIALIZER]: 0, [INPUT]: 0, [VALUE_INFO]: 0 };
@@ -107,12 +110,15 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
   try {
     graphFieldList = fieldsOf(graphBytes);
   } catch {
-    return exposeTensors(g, bytes, tensors);
+    return fallback();
   }
   for (const f of graphFieldList) {
     let kept = true;
-    if (f.number === NODE) kept = keep.has(graph.node[index[NODE]++]);
-    else if (f.number === INITIALIZER) kept = !dropped.has(graph.initializer[index[INITIALIZER]++].name ?? '');
+    if (f.number === NODE) {
+      const flat = (byOrigin.get(index[NODE]++) ?? []).filter((x) => keep.has(x.node));
+      kept = flat.length === 1 && flat[0].original;
+      if (!kept && flat.length > 0) parts.push(onnx.GraphProto.encode({ node: flat.map((x) => x.node) }).finish());
+    } else if (f.number === INITIALIZER) kept = !dropped.has(graph.initializer[index[INITIALIZER]++].name ?? '');
     // Older files list initializers among the inputs too; a dropped one must not become a required input.
     else if (f.number === INPUT) kept = !dropped.has(graph.input[index[INPUT]++].name ?? '');
     else if (f.number === VALUE_INFO) kept = known.has(graph.valueInfo[index[VALUE_INFO]++].name ?? '');
@@ -121,19 +127,50 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
   }
   const counts = [graph.node.length, graph.initializer.length, graph.input.length, graph.valueInfo.length];
   if ([NODE, INITIALIZER, INPUT, VALUE_INFO].some((field, i) => index[field as keyof typeof index] !== counts[i])) {
-    return exposeTensors(g, bytes, tensors);
+    return fallback();
   }
-  const output = tensors.map((name) => {
-    const elemType = elemTypeOf(g, name);
-    return elemType ? { name, type: { tensorType: { elemType } } } : { name };
-  });
-  parts.push(onnx.GraphProto.encode({ output }).finish());
+  const initializer = g.flat.initializers.filter((t) => read.has(t.name ?? ''));
+  const added = addition ? { ...addition, initializer: [...initializer, ...addition.initializer] } : { initializer, output: outputsOf(g, tensors) };
+  parts.push(onnx.GraphProto.encode(added).finish());
   const graphLength = parts.reduce((sum, p) => sum + p.length, 0);
   const header = Writer.create()
     .uint32((GRAPH << 3) | 2)
     .uint32(graphLength)
     .finish();
   return concat(top.flatMap((f) => (f.number === GRAPH ? [header, ...parts] : [bytes.subarray(f.start, f.end)])));
+}
+
+/** The nodes `tensors` depend on (a subgraph's reads of outer values included). */
+function neededNodes(g: OnnxGraph, tensors: string[]): Set<onnx.INodeProto> {
+  const keep = new Set<onnx.INodeProto>();
+  const pending = [...tensors];
+  while (pending.length > 0) {
+    const node = g.producer.get(pending.pop()!);
+    if (!node || keep.has(node)) continue;
+    keep.add(node);
+    for (const input of readsOf(node)) if (input) pending.push(input);
+  }
+  return keep;
+}
+
+function outputsOf(g: OnnxGraph, tensors: string[]): onnx.IValueInfoProto[] {
+  return tensors.map((name) => {
+    const elemType = elemTypeOf(g, name);
+    return elemType ? { name, type: { tensorType: { elemType } } } : { name };
+  });
+}
+
+/** The flattened graph encoded whole, with only `tensors` as outputs: the fallback where bytes cannot be kept. */
+function encodedModel(g: OnnxGraph, tensors: string[], addition?: GraphAddition): Uint8Array {
+  const keep = neededNodes(g, tensors);
+  const graph = {
+    ...g.graph,
+    node: [...g.nodes.filter((n) => keep.has(n)), ...(addition?.node ?? [])],
+    initializer: [...g.graph.initializer, ...g.flat.initializers, ...(addition?.initializer ?? [])],
+    input: [...g.graph.input, ...(addition?.input ?? [])],
+    output: addition?.output ?? outputsOf(g, tensors),
+  };
+  return onnx.ModelProto.encode({ ...g.model, graph }).finish();
 }
 
 /** Ops whose output has the element type of their first input (enough for attention chains). */

@@ -1,5 +1,10 @@
 import { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
+import { flattenGraph } from './graphFlatten';
+import type { BranchChoice, BranchStep, FlatGraph } from './graphFlatten';
+
+// Moved beside the other readers of constant values; still exported here for the callers that import it from model.ts.
+export { constantInts } from './constantValues';
 
 /** Element types of ONNX TensorProto.DataType that attention can have. */
 export const ElemType = { float: 1, float16: 10, double: 11, bfloat16: 16 } as const;
@@ -7,7 +12,19 @@ export const ElemType = { float: 1, float16: 10, double: 11, bfloat16: 16 } as c
 /** A decoded model plus the indexes the attention finder walks. */
 export interface OnnxGraph {
   model: onnx.ModelProto;
+  /** The file's main graph, as decoded. */
   graph: onnx.GraphProto;
+  /**
+   * The nodes the finder walks, in order: the main graph's with local functions inlined and
+   * the Ifs the branch choice decided replaced by their branches (`graphFlatten.ts`).
+   */
+  nodes: onnx.INodeProto[];
+  /** How `nodes` came from the file's nodes (the rewrite in expose.ts needs it). */
+  flat: FlatGraph;
+  /** The If branches each node of `nodes` sits in (absent: top level). */
+  branchOf: Map<onnx.INodeProto, BranchStep[]>;
+  /** Value infos by name: the graph's inputs, value_info and outputs, and those of inlined branches. */
+  valueInfos: Map<string, onnx.IValueInfoProto>;
   /** Opset of the default ONNX domain. */
   opset: number;
   /** Node that produces each tensor. */
@@ -22,8 +39,11 @@ export interface OnnxGraph {
   inputNames: string[];
 }
 
-/** Decodes ONNX bytes; anything that is not a readable ModelProto with a graph is an InputError. */
-export function decodeModel(bytes: Uint8Array, label: string): OnnxGraph {
+/**
+ * Decodes ONNX bytes; anything that is not a readable ModelProto with a graph is an InputError.
+ * Local functions are inlined; `choose` says which Ifs to replace by which branch (default: none).
+ */
+export function decodeModel(bytes: Uint8Array, label: string, choose: BranchChoice = () => undefined): OnnxGraph {
   let model: onnx.ModelProto;
   try {
     // protobufjs reads a Buffer with its BufferReader, which makes each empty bytes field with
@@ -38,19 +58,24 @@ export function decodeModel(bytes: Uint8Array, label: string): OnnxGraph {
   if (!graph || !graph.node || graph.node.length === 0 || !model.opsetImport?.length) {
     throw new InputError(`${label} is not an ONNX model: it has no graph nodes or opset imports`);
   }
-  return indexGraph(model, graph as onnx.GraphProto);
+  return withBranches({ model, graph: graph as onnx.GraphProto }, choose);
 }
 
-function indexGraph(model: onnx.ModelProto, graph: onnx.GraphProto): OnnxGraph {
+/** The same model indexed with another branch choice (the file is not decoded again). */
+export function withBranches(g: Pick<OnnxGraph, 'model' | 'graph'>, choose: BranchChoice): OnnxGraph {
+  const { model, graph } = g;
+  const flat = flattenGraph(model, graph, choose);
+  const nodes = flat.nodes.map((f) => f.node);
+  const branchOf = new Map(flat.nodes.filter((f) => f.branch.length > 0).map((f) => [f.node, f.branch]));
   const producer = new Map<string, onnx.INodeProto>();
   const consumers = new Map<string, onnx.INodeProto[]>();
   const constants = new Map<string, onnx.ITensorProto>();
   const elemTypes = new Map<string, number>();
-  for (const init of graph.initializer) {
+  for (const init of [...graph.initializer, ...flat.initializers]) {
     constants.set(init.name ?? '', init);
     if (init.dataType) elemTypes.set(init.name ?? '', init.dataType);
   }
-  for (const node of graph.node) {
+  for (const node of nodes) {
     for (const out of node.output ?? []) producer.set(out, node);
     for (const inp of node.input ?? []) {
       if (!inp) continue;
@@ -66,16 +91,18 @@ function indexGraph(model: onnx.ModelProto, graph: onnx.GraphProto): OnnxGraph {
       }
     }
   }
-  for (const info of [...graph.input, ...graph.valueInfo, ...graph.output]) {
+  const valueInfos = new Map<string, onnx.IValueInfoProto>();
+  for (const info of [...graph.input, ...graph.valueInfo, ...flat.valueInfo, ...graph.output]) {
     const t = info.type?.tensorType?.elemType;
     if (info.name && t) elemTypes.set(info.name, t);
+    if (info.name) valueInfos.set(info.name, info);
   }
   const initNames = new Set(graph.initializer.map((i) => i.name));
   const inputNames = graph.input.map((i) => i.name ?? '').filter((n) => n && !initNames.has(n));
   const opset = Number(
     model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0,
   );
-  return { model, graph, opset, producer, consumers, constants, elemTypes, inputNames };
+  return { model, graph, nodes, flat, branchOf, valueInfos, opset, producer, consumers, constants, elemTypes, inputNames };
 }
 
 /** An initializer (or Constant) whose values live in a file beside the model: ONNX external data. */
@@ -112,18 +139,6 @@ export function intAttr(node: onnx.INodeProto, name: string, fallback: number): 
 export function intsAttr(node: onnx.INodeProto, name: string): number[] | undefined {
   const a = node.attribute?.find((x) => x.name === name);
   return a?.ints && a.ints.length > 0 ? a.ints.map(Number) : undefined;
-}
-
-/** Integer values of a small constant tensor (shape vectors), or undefined if not int-valued. */
-export function constantInts(t: onnx.ITensorProto): number[] | undefined {
-  if (t.int64Data && t.int64Data.length) return t.int64Data.map(Number);
-  if (t.int32Data && t.int32Data.length) return t.int32Data.map(Number);
-  const raw = t.rawData;
-  if (!raw || raw.length === 0) return undefined;
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  if (t.dataType === 7) return Array.from({ length: raw.length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
-  if (t.dataType === 6) return Array.from({ length: raw.length / 4 }, (_, i) => view.getInt32(i * 4, true));
-  return undefined;
 }
 
 /** Shape of a graph input, value_info or output: numbers for fixed dims, names for symbolic ones. */

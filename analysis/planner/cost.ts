@@ -1,6 +1,6 @@
 import { InputError } from '../errors';
 import { layerRoles } from './headMap';
-import type { HeadMap } from './headMap';
+import type { HeadMap, LayerRole } from './headMap';
 
 /** The sizes the cost model needs (DESIGN.md "Cost"): L layers, H heads, d = hidden. */
 export interface ModelShape {
@@ -20,6 +20,8 @@ export const defaultMaxPositions = 512;
 export interface CostEstimate {
   /** Sequence length n the FLOPs and score memory are counted at. */
   seqLen: number;
+  /** Layers added to the model as analysed (appended after its layers; 0 for most configs). */
+  extraLayers: number;
   params: number;
   paramsReuse: number;
   paramsRatio: number;
@@ -27,10 +29,17 @@ export interface CostEstimate {
   flops: number;
   flopsReuse: number;
   flopsRatio: number;
-  /** Attention-probability values per example: L·H·n² without reuse. */
+  /** Inference: attention-probability values per example, L·H·n² without reuse. */
   scoreMemory: number;
   scoreMemoryReuse: number;
   scoreMemoryRatio: number;
+  /**
+   * Training: bytes per example the layers keep for the backward pass, 16-bit activations
+   * and 1-byte dropout masks (see `trainingLayerBytes`).
+   */
+  trainingMemory: number;
+  trainingMemoryReuse: number;
+  trainingMemoryRatio: number;
   /** Heads that compute their own attention, of L·H. */
   computedHeads: number;
   reuseHeads: number;
@@ -78,14 +87,38 @@ export function bertParams(s: ModelShape): number {
 }
 
 /**
- * Cost of a head map against the same model without reuse. A reuse head drops its share
- * of Q and K (parameters 2·(d²+d)/H, multiply-adds (2·d²·n + d·n²)/H, which is the paper's
- * (1 - K/(2H)) factor per layer); a skip layer drops Q, K, V and O and all attention work.
+ * Activation bytes one layer keeps for its backward pass, per example (Korthikanti et al.
+ * 2022, "Reducing Activation Recomputation in Large Transformer Models", eq. 1 with 16-bit
+ * activations and 1-byte dropout masks): `34·n·d + 5·H·n²`, of which the attention block is
+ * `11·n·d + 5·H·n²`. Per score entry an exact head keeps its softmax output (2 bytes), its
+ * dropout mask (1) and the dropped copy (2). A reuse head has no softmax of its own, but its
+ * layer still applies attention dropout to the borrowed probabilities, so it keeps the mask
+ * and the dropped copy (3 bytes) and saves only 2 bytes per entry and its Q/K share of the
+ * `4·n·d` query-key inputs. A skip layer keeps nothing of the attention block.
  */
-export function costOf(s: ModelShape, map: HeadMap, seqLen: number): CostEstimate {
+export function trainingLayerBytes(d: number, H: number, n: number, role: LayerRole): number {
+  if (role.kind === 'skip') return 23 * n * d;
+  const K = role.reuseHeads;
+  return 34 * n * d - (4 * n * d * K) / H + (5 * (H - K) + 3 * K) * n * n;
+}
+
+/**
+ * Cost of a head map against the model as analysed (`s.layers` layers, no reuse). A reuse
+ * head drops its share of Q and K (parameters 2·(d²+d)/H, multiply-adds (2·d²·n + d·n²)/H,
+ * which is the paper's (1 - K/(2H)) factor per layer); a skip layer drops Q, K, V and O and
+ * all attention work. `extraLayers` layers are appended to the analysed ones (the paper's
+ * Reuse 13L against 12-layer BERT): the map then has `s.layers + extraLayers` rows, and
+ * every ratio stays against the model as analysed.
+ */
+export function costOf(s: ModelShape, map: HeadMap, seqLen: number, extraLayers = 0): CostEstimate {
   checkShape(s);
   if (!Number.isSafeInteger(seqLen) || seqLen < 1) throw new InputError(`{field} must be a whole number ≥ 1 (got ${seqLen})`, 'seqLen');
-  if (map.length !== s.layers) throw new InputError(`the head map has ${map.length} layers, the model ${s.layers}`);
+  if (!Number.isSafeInteger(extraLayers) || extraLayers < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
+  const depth = s.layers + extraLayers;
+  if (map.length !== depth) {
+    const extra = extraLayers > 0 ? ` + ${extraLayers} extra` : '';
+    throw new InputError(`the head map has ${map.length} layers, the model ${s.layers}${extra}`);
+  }
   map.forEach((row, l) => {
     if (row.length !== s.heads) throw new InputError(`heads[${l}] has ${row.length} entries, the model has ${s.heads} heads`);
   });
@@ -100,7 +133,9 @@ export function costOf(s: ModelShape, map: HeadMap, seqLen: number): CostEstimat
   let flopsRemoved = 0;
   let reuseHeads = 0;
   let skipLayers = 0;
+  let trainingMemoryReuse = 0;
   for (const role of layerRoles(map)) {
+    trainingMemoryReuse += trainingLayerBytes(d, H, n, role);
     if (role.kind === 'skip') {
       skipLayers++;
       paramsRemoved += 4 * (d * d + d);
@@ -112,24 +147,32 @@ export function costOf(s: ModelShape, map: HeadMap, seqLen: number): CostEstimat
     }
   }
   const params = bertParams(s);
+  const paramsReuse = bertParams({ ...s, layers: depth }) - paramsRemoved;
   const flops = L * (attentionFlops + ffnFlops);
-  const computedHeads = L * H - reuseHeads - skipLayers * H;
+  const flopsReuse = depth * (attentionFlops + ffnFlops) - flopsRemoved;
+  const computedHeads = depth * H - reuseHeads - skipLayers * H;
   const scoreMemory = L * H * n * n;
+  const trainingMemory = L * trainingLayerBytes(d, H, n, { kind: 'exact', reuseHeads: 0 });
   const sizes = { ...s, seqLen: n };
   exactCount(params, 'parameter count', sizes, ['vocab', 'maxPositions', 'hidden', 'ffn', 'layers']);
-  exactCount(flops, 'FLOPs', sizes, ['seqLen', 'hidden', 'ffn', 'layers']);
+  exactCount(Math.max(flops, flopsReuse), 'FLOPs', sizes, ['seqLen', 'hidden', 'ffn', 'layers']);
   exactCount(scoreMemory, 'attention-score memory', sizes, ['seqLen', 'layers', 'heads']);
+  exactCount(Math.max(trainingMemory, trainingMemoryReuse), 'training memory', sizes, ['seqLen', 'layers', 'heads', 'hidden']);
   return {
     seqLen: n,
+    extraLayers,
     params,
-    paramsReuse: params - paramsRemoved,
-    paramsRatio: (params - paramsRemoved) / params,
+    paramsReuse,
+    paramsRatio: paramsReuse / params,
     flops,
-    flopsReuse: flops - flopsRemoved,
-    flopsRatio: (flops - flopsRemoved) / flops,
+    flopsReuse,
+    flopsRatio: flopsReuse / flops,
     scoreMemory,
     scoreMemoryReuse: computedHeads * n * n,
     scoreMemoryRatio: computedHeads / (L * H),
+    trainingMemory,
+    trainingMemoryReuse,
+    trainingMemoryRatio: trainingMemoryReuse / trainingMemory,
     computedHeads,
     reuseHeads,
     skipLayers,

@@ -23,12 +23,18 @@ export function reusePairs(map: HeadMap): ReusePair[] {
   return pairs;
 }
 
+/** Reuse pairs whose two heads were measured: a map with extra layers reaches past the analysis. */
+function measuredPairs(map: HeadMap, measuredLayers: number): ReusePair[] {
+  return reusePairs(map).filter((p) => p.layer < measuredLayers);
+}
+
 /**
  * "Similarity kept" (DESIGN.md): the mean, over the reuse heads, of headPairs between the
- * model head and the head it borrows from. Null when nothing is reused.
+ * model head and the head it borrows from. Null when nothing is reused. Reuse heads in
+ * extra layers (beyond the analysed ones) have no measurement and are left out.
  */
 export function similarityKept(map: HeadMap, headPairs: HeadPairs): number | null {
-  const pairs = reusePairs(map);
+  const pairs = measuredPairs(map, headPairs.length);
   if (pairs.length === 0) return null;
   let sum = 0;
   for (const p of pairs) sum += headPairs[p.layer][p.head][p.sourceLayer][p.sourceHead];
@@ -41,7 +47,7 @@ export function similarityKept(map: HeadMap, headPairs: HeadPairs): number | nul
  * score. Similarity kept well above it means the borrowed pattern is real structure.
  */
 export function uniformBaseline(map: HeadMap, uniform: number[][]): number | null {
-  const pairs = reusePairs(map);
+  const pairs = measuredPairs(map, uniform.length);
   if (pairs.length === 0) return null;
   let sum = 0;
   for (const p of pairs) sum += (uniform[p.layer][p.head] + uniform[p.sourceLayer][p.sourceHead]) / 2;

@@ -49,6 +49,11 @@ export interface ReuseModeRow {
    */
   placeHeads: boolean;
   /**
+   * Whether its head map is chosen from measured similarity, so that every layer it plans
+   * must have been analysed (extra layers, appended to the analysed ones, never are).
+   */
+  measured?: boolean;
+  /**
    * The head map of P and K, where it is not Algorithm 1 over `layers` in the paper's slot
    * order (the default); unused where a map is given (custom).
    */
@@ -142,6 +147,7 @@ const builtIn: ReuseModeRow[] = [
     wholeLayers: false,
     candidates: eachK,
     placeHeads: false,
+    measured: true,
     // Without measurements it costs what partial costs: the same layers and heads reuse.
     heads: (r) => (r.headPairs ? guidedHeadMap(r.L, r.H, r.P, r.K, r.headPairs) : slotHeadMap(modeRow('guided'), r)),
   },

@@ -65,12 +65,21 @@ export function stackShape(stack: PlannerStack, override: Partial<ModelShape> = 
 /**
  * The head map of one configuration. Modes that allow it place the model's heads into their
  * slots by maximum-weight assignment unless `canonical` asks for the paper's slot order;
- * guided chooses heads and sources from the measured similarity.
+ * guided chooses heads and sources from the measured similarity. With `extraLayers` the
+ * stack is deeper than the analysis (new layers appended last, P and K counted in the deeper
+ * stack): nothing was measured in the new layers, so the map keeps the paper's slot order
+ * and guided, which needs a measurement for every layer it plans, is refused.
  */
-export function configurationHeads(stack: PlannerStack, mode: ReuseMode, P: number, K: number, canonical = false): HeadMap {
-  const L = stack.layerCount;
+export function configurationHeads(stack: PlannerStack, mode: ReuseMode, P: number, K: number, canonical = false, extraLayers = 0): HeadMap {
+  const L = stack.layerCount + extraLayers;
   const H = stack.headCount;
   checkModeBounds(mode, L, H, P, K);
+  if (extraLayers > 0) {
+    if (modeRow(mode).measured) {
+      throw new InputError(`mode "${mode}" chooses heads from measured similarity, which the ${extraLayers} extra layer(s) do not have; use partial or full with {field}`, 'extraLayers');
+    }
+    return presetHeadMap(mode, L, H, P, K);
+  }
   const slots = presetHeadMap(mode, L, H, P, K, stack.headPairs);
   if (canonical || !modeRow(mode).placeHeads) return slots;
   // The paper's order unless placing the heads keeps strictly more similarity (ties, such as
@@ -86,7 +95,8 @@ export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: n
     P,
     K,
     heads,
-    cost: costOf(shape, heads, seqLen),
+    // Rows beyond the analysed layers are extra layers (configurationHeads).
+    cost: costOf(shape, heads, seqLen, heads.length - shape.layers),
     similarityKept: similarityKept(heads, stack.headPairs),
     uniformBaseline: uniformBaseline(heads, stack.uniform),
   };
@@ -128,6 +138,8 @@ export interface PlanOptions {
   seqLen?: number;
   targetFlops?: number;
   shape?: Partial<ModelShape>;
+  /** Layers appended to the analysed ones (the paper's Reuse 13L); ratios stay against the analysed model. */
+  extraLayers?: number;
 }
 
 /** Scores every configuration of the grid on one stack and picks the front and a recommendation. */
@@ -135,8 +147,9 @@ export function planStack(stack: PlannerStack, options: PlanOptions = {}): Plan 
   const shape = stackShape(stack, options.shape);
   const seqLen = options.seqLen ?? shape.maxPositions;
   const targetFlops = options.targetFlops ?? 0.9;
-  const candidates = candidateGrid(shape.layers, shape.heads).map(({ mode, P, K }) =>
-    scoreCandidate(stack, shape, seqLen, mode, P, K, configurationHeads(stack, mode, P, K)),
-  );
+  const extra = options.extraLayers ?? 0;
+  // Measured choices (guided) need every layer analysed; the extra layers are not.
+  const grid = candidateGrid(shape.layers + extra, shape.heads).filter(({ mode }) => extra === 0 || !modeRow(mode).measured);
+  const candidates = grid.map(({ mode, P, K }) => scoreCandidate(stack, shape, seqLen, mode, P, K, configurationHeads(stack, mode, P, K, false, extra)));
   return { stack: stack.name, shape, seqLen, candidates, pareto: paretoFront(candidates), targetFlops, recommended: recommend(candidates, targetFlops) };
 }

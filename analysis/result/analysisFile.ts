@@ -2,8 +2,9 @@ import Ajv from 'ajv';
 import { InputError } from '../errors';
 import type { ModelDims } from '../onnx/dims';
 import { SimilarityAccumulator } from '../similarity/accumulator';
-import type { SimilaritySums } from '../similarity/accumulator';
+import type { SimilaritySums } from '../similarity/stackSums';
 import type { StackSimilarity } from '../similarity/views';
+import type { BranchStep } from '../onnx/graphFlatten';
 import type { StackKind } from '../runtime/types';
 import { checkAnalysisNumbers, checkSameRun } from './analysisChecks';
 import schema from './analysis.schema.json';
@@ -14,8 +15,15 @@ export const analysisSchema = 'attention-reuse/analysis@1';
 export interface AnalysisStack extends StackSimilarity {
   name: string;
   kind: StackKind;
+  /** Causal self-attention (absent in files written before it was recorded: false). */
+  causal?: boolean;
   layerCount: number;
+  /** Query heads per layer. */
   headCount: number;
+  /** Key/value heads of grouped-query attention, where fewer than `headCount`. */
+  kvHeadCount?: number;
+  /** The If branches its layers are computed in, outermost first (merged decoders). */
+  branch?: BranchStep[];
   /** Attention tensor names, in layer order. */
   tensors: string[];
   dims: ModelDims;
@@ -47,8 +55,16 @@ export interface AnalysisFile {
 export interface StackInfo {
   name: string;
   kind: StackKind;
+  causal?: boolean;
+  kvHeadCount?: number;
+  branch?: BranchStep[];
   tensors: string[];
   dims: ModelDims;
+}
+
+/** The identity of a file's stack, as `analysisStacks` takes it back. */
+export function stackInfo({ name, kind, causal, kvHeadCount, branch, tensors, dims }: AnalysisStack): StackInfo {
+  return { name, kind, ...(causal !== undefined ? { causal } : {}), ...(kvHeadCount ? { kvHeadCount } : {}), ...(branch ? { branch } : {}), tensors, dims };
 }
 
 /** Builds the file's stacks from finished accumulators. */
@@ -87,6 +103,7 @@ export function checkAnalysis(json: unknown, label: string): AnalysisFile {
     grid(s.sequential, [Math.max(0, L - 1), H], `${at}.sequential`);
     grid(s.uniform, [L, H], `${at}.uniform`);
     grid(s.entropy, [L, H], `${at}.entropy`);
+    if (s.entropyNormalized !== undefined) grid(s.entropyNormalized, [L, H], `${at}.entropyNormalized`);
     grid(s.tensors, [L], `${at}.tensors`);
     // The sums must rebuild an accumulator (checks their lengths and values).
     try {
@@ -131,7 +148,7 @@ export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): An
     });
     seconds += file.run.seconds;
   }
-  const stacks = analysisStacks(accs, first.file.stacks.map(({ name, kind, tensors, dims }) => ({ name, kind, tensors, dims })));
+  const stacks = analysisStacks(accs, first.file.stacks.map(stackInfo));
   const shards = accs[0].shards;
   const run: AnalysisRun = {
     ...first.file.run,
@@ -147,10 +164,11 @@ export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): An
 /** The layer-pair matrix (paper Fig. 2) of a stack as a text table. */
 export function formatLayerPairs(s: AnalysisStack): string {
   const L = s.layerCount;
-  const head = `layer-pair similarity, ${s.name} (${s.kind}-attention), M[l][l'] = max_h c[(l,h), l']`;
+  const head = `layer-pair similarity, ${s.name} (${s.causal ? 'causal ' : ''}${s.kind}-attention), M[l][l'] = max_h c[(l,h), l']`;
   const cols = Array.from({ length: L }, (_, j) => `l'=${j}`.padStart(7)).join('');
   const rows = s.layerPairs.map((row, l) => `l=${String(l).padEnd(4)}` + row.map((v) => v.toFixed(3).padStart(7)).join(''));
   const base = s.uniform.map((r) => r.reduce((a, b) => a + b, 0) / r.length);
-  const footer = `mean similarity to uniform attention per layer: ${base.map((v) => v.toFixed(3)).join(' ')}`;
+  const over = s.causal ? ' (over the keys each row sees)' : '';
+  const footer = `mean similarity to uniform attention${over} per layer: ${base.map((v) => v.toFixed(3)).join(' ')}`;
   return [head, `      ${cols}`, ...rows, footer].join('\n');
 }

@@ -1,7 +1,9 @@
 import { InputError } from '../errors';
 import type { ModelDims } from '../onnx/dims';
 import type { ModelInput } from '../onnx/inspect';
-import type { ExampleInput, TextTokenizer } from './inputs';
+import { inputRole, isSequenceRole, sideOf } from './inputRoles';
+import type { InputRole } from './inputRoles';
+import type { ExampleInput, InputTensor, TextTokenizer } from './inputs';
 
 /** Where examples come from: a JSONL of named tensors, or text plus the model's tokenizer. */
 export type ExampleSource =
@@ -56,15 +58,12 @@ export function checkDeclaredInputs(d: DeclaredInputs): void {
   }
 }
 
-/** Inputs of one side of the model share one sequence axis: the decoder's start with `decoder_`. */
-const sideOf = (name: string) => (name.startsWith('decoder_') ? 'decoder' : 'encoder');
-const isMask = (name: string) => /attention_mask$/.test(name) || name === 'mask';
-
 /**
  * Passes examples through, refusing (naming file and line) what the model would fail on or
  * silently misread: values that are not finite or outside their element type, sizes other
  * than the declared ones, sequences longer than the position table, ids outside the
- * vocabulary, inputs of one side with different lengths, and masks with no real token.
+ * vocabulary, token inputs of one side with different lengths (a mask covers the past too),
+ * past keys and values of different lengths, and masks with no real token.
  */
 export async function* checkExamples(examples: AsyncIterable<ExampleInput>, d: DeclaredInputs): AsyncGenerator<ExampleInput> {
   for await (const ex of examples) {
@@ -76,28 +75,42 @@ export async function* checkExamples(examples: AsyncIterable<ExampleInput>, d: D
 export function checkExample(ex: ExampleInput, d: DeclaredInputs): void {
   const at = ex.origin;
   const lengths = new Map<string, { name: string; length: number }>();
+  let past: { name: string; length: number } | undefined;
   for (const spec of d.inputs) {
     const t = ex.tensors.get(spec.name);
     if (!t) continue;
     checkValues(t.values, spec, at);
-    const declared = spec.shape ?? [];
-    const seq = declared[1];
-    if (typeof seq === 'number' && t.shape[0] > seq) throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens; the model takes at most ${seq}`);
-    declared.slice(2).forEach((dim, i) => {
-      if (typeof dim === 'number' && t.shape[i + 1] !== dim) {
-        throw new InputError(`${at}: "${spec.name}" has ${t.shape[i + 1]} values on axis ${i + 1}; the model declares ${dim}`);
+    const role = inputRole(spec);
+    checkDeclaredShape(t, spec, role, at);
+    if (role === 'past') {
+      if (past && past.length !== t.shape[1]) {
+        throw new InputError(`${at}: "${spec.name}" holds ${t.shape[1]} past positions but "${past.name}" holds ${past.length}: every layer caches the same tokens`);
       }
-    });
+      past ??= { name: spec.name, length: t.shape[1] };
+    }
+    if (!isSequenceRole(role) || role === 'mask') continue;
     const side = lengths.get(sideOf(spec.name));
     if (side && side.length !== t.shape[0]) {
       throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens but "${side.name}" has ${side.length}: one example's inputs must have one length`);
     }
     if (!side) lengths.set(sideOf(spec.name), { name: spec.name, length: t.shape[0] });
-    if (isMask(spec.name) && !t.values.some((v) => v !== 0)) throw new InputError(`${at}: "${spec.name}" is all zeros: an example needs at least one real token`);
+  }
+  for (const spec of d.inputs.filter((i) => inputRole(i) === 'mask')) {
+    const t = ex.tensors.get(spec.name);
+    if (!t) continue;
+    const side = lengths.get(sideOf(spec.name));
+    const cached = sideOf(spec.name) === 'encoder' ? (past?.length ?? 0) : 0;
+    if (side && t.shape[0] !== side.length + cached) {
+      const tokens = cached > 0 ? `the past and "${side.name}" have ${cached} + ${side.length}` : `"${side.name}" has ${side.length}`;
+      throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens but ${tokens}: one example's inputs must have one length`);
+    }
+    if (!t.values.some((v) => v !== 0)) throw new InputError(`${at}: "${spec.name}" is all zeros: an example needs at least one real token`);
   }
   const ids = d.tokenInput ? ex.tensors.get(d.tokenInput) : undefined;
-  if (ids && d.dims.maxPositions !== null && ids.shape[0] > d.dims.maxPositions) {
-    throw new InputError(`${at}: "${d.tokenInput}" has ${ids.shape[0]} tokens, more than the model's ${d.dims.maxPositions} positions`);
+  const total = (ids?.shape[0] ?? 0) + (past?.length ?? 0);
+  if (ids && d.dims.maxPositions !== null && total > d.dims.maxPositions) {
+    const what = past?.length ? `${past.length} past and ${ids.shape[0]} new tokens` : `${ids.shape[0]} tokens`;
+    throw new InputError(`${at}: "${d.tokenInput}" has ${what}, more than the model's ${d.dims.maxPositions} positions`);
   }
   const vocab = d.dims.vocab;
   if (ids && vocab !== null) {
@@ -106,10 +119,34 @@ export function checkExample(ex: ExampleInput, d: DeclaredInputs): void {
   }
 }
 
+/**
+ * The sizes the model fixes: a token axis may be shorter than a fixed length (it is padded),
+ * every other fixed axis must match; an input given whole is checked on every axis. Axes are
+ * counted as the line gives them (without the batch axis).
+ */
+function checkDeclaredShape(t: InputTensor, spec: ModelInput, role: InputRole, at: string): void {
+  const declared = spec.shape ?? [];
+  const axes = t.asGiven ? declared : declared.slice(1);
+  axes.forEach((dim, i) => {
+    if (typeof dim !== 'number' || i >= t.shape.length) return;
+    if (i === 0 && isSequenceRole(role) && !t.asGiven) {
+      if (t.shape[0] > dim) throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens; the model takes at most ${dim}`);
+    } else if (t.shape[i] !== dim) {
+      throw new InputError(`${at}: "${spec.name}" has ${t.shape[i]} values on axis ${i}; the model declares ${dim}`);
+    }
+  });
+}
+
 /** Integer ranges the runner can write exactly into each element type. */
 const integerRange: Record<string, [number, number]> = {
   int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
   int32: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1],
+  int16: [-(2 ** 15), 2 ** 15 - 1],
+  uint16: [0, 2 ** 16 - 1],
+  int8: [-128, 127],
+  uint8: [0, 255],
   bool: [0, 1],
 };
 

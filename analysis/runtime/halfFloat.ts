@@ -19,3 +19,32 @@ export function toFloat32(data: ArrayLike<number>, type: string): Float32Array {
   }
   return out;
 }
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** A number as IEEE 754 half-precision bits, rounded to nearest even (from its float32 value). */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  let shift = 13;
+  let bits = sign | (e << 10);
+  if (e <= 0) {
+    // Subnormal: the implicit leading 1 joins the mantissa, shifted further right.
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    shift = 14 - e;
+    bits = sign;
+  }
+  let half = bits | (mant >>> shift);
+  const rest = mant & ((1 << shift) - 1);
+  const halfway = 1 << (shift - 1);
+  if (rest > halfway || (rest === halfway && half & 1)) half += 1;
+  return half;
+}

@@ -3,23 +3,41 @@ import { InputError } from '../errors';
 import { parseJsonText } from '../jsonText';
 import type { ModelInput } from '../onnx/inspect';
 import type { TextLine } from '../textLine';
+import { inputRole, sideOf, tokenInputOf } from './inputRoles';
 
-/** One example's input tensors, without a batch axis; axis 0 is the sequence. */
+/** One input of one example, row-major. */
+export interface InputTensor {
+  values: number[];
+  /** Without the batch axis (for token inputs axis 0 is the sequence), unless `asGiven`. */
+  shape: number[];
+  /**
+   * Fed exactly as given, without a batch axis: an input the model declares with a fixed first
+   * axis that the line gives whole (a merged decoder's [1] flag). A batch holds one value of it.
+   */
+  asGiven?: boolean;
+}
+
+/** One example's input tensors. */
 export interface ExampleInput {
   /** 0-based example index in the file. */
   index: number;
   /** Where it came from, for messages: `file:line`. */
   origin: string;
-  tensors: Map<string, { values: number[]; shape: number[] }>;
+  tensors: Map<string, InputTensor>;
   /** Token strings, when the example came from text. */
   tokens?: string[];
+  /** Positions in `input` of the tokens the tokenizer marks special ([CLS], [SEP], …), when the example came from text. */
+  special?: { input: string; positions: number[] };
 }
 
-/** Inputs a model may lack in a JSONL line that have one obvious value. */
-export function defaultInput(name: string, length: number): number[] | undefined {
-  if (/attention_mask$/.test(name) || name === 'mask') return new Array<number>(length).fill(1);
+/**
+ * Inputs a model may lack in a JSONL line that have one obvious value, for `length` tokens
+ * after `past` cached ones (the mask covers both; positions continue after the past).
+ */
+export function defaultInput(name: string, length: number, past = 0): number[] | undefined {
+  if (/attention_mask$/.test(name) || name === 'mask') return new Array<number>(past + length).fill(1);
   if (/token_type_ids$/.test(name)) return new Array<number>(length).fill(0);
-  if (/position_ids$/.test(name)) return Array.from({ length }, (_, i) => i);
+  if (/position_ids$/.test(name)) return Array.from({ length }, (_, i) => past + i);
   return undefined;
 }
 
@@ -41,7 +59,7 @@ export async function* readJsonlExamples(
     const origin = `${path}:${line}`;
     const obj = parseJsonText(text, origin);
     if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new InputError(`${origin}: expected a JSON object of named input tensors`);
-    const tensors = new Map<string, { values: number[]; shape: number[] }>();
+    const tensors = new Map<string, InputTensor>();
     for (const [name, value] of Object.entries(obj as Record<string, unknown>)) {
       const spec = declared.get(name);
       if (!spec) throw new InputError(`${origin}: "${name}" is not an input of the model (it expects ${inputs.map((i) => i.name).join(', ')})`);
@@ -53,13 +71,17 @@ export async function* readJsonlExamples(
   if (index === 0) throw new InputError(`inputs file ${path} holds no examples`);
 }
 
-function toTensor(value: unknown, spec: ModelInput, origin: string): { values: number[]; shape: number[] } {
+function toTensor(value: unknown, spec: ModelInput, origin: string): InputTensor {
   const shape: number[] = [];
   for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
-  if (shape.length === 0) throw new InputError(`${origin}: "${spec.name}" must be an array (one entry per token)`);
   if (shape.includes(0)) throw new InputError(`${origin}: "${spec.name}" is empty`);
-  const expectedRank = spec.shape ? spec.shape.length - 1 : undefined;
-  if (expectedRank !== undefined && shape.length !== expectedRank) {
+  const declared = spec.shape;
+  // A line gives an input whole (no batch axis added) when the model fixes its first axis and
+  // the line has every axis; otherwise one example of it, which the batch axis is added to.
+  const asGiven = declared !== null && typeof declared[0] === 'number' && shape.length === declared.length;
+  const expectedRank = declared ? declared.length - 1 : undefined;
+  if (!asGiven && shape.length === 0 && expectedRank !== 0) throw new InputError(`${origin}: "${spec.name}" must be an array (one entry per token)`);
+  if (!asGiven && expectedRank !== undefined && shape.length !== expectedRank) {
     throw new InputError(`${origin}: "${spec.name}" has ${shape.length} dimension(s) per example; the model expects ${expectedRank} (plus the batch axis)`);
   }
   const integer = /int|bool/.test(spec.type);
@@ -79,16 +101,41 @@ function toTensor(value: unknown, spec: ModelInput, origin: string): { values: n
     for (const x of v) walk(x, axis + 1);
   };
   walk(value, 0);
-  return { values, shape };
+  return asGiven ? { values, shape, asGiven } : { values, shape };
 }
 
-function fillDefaults(tensors: Map<string, { values: number[]; shape: number[] }>, inputs: ModelInput[], origin: string): void {
-  const first = [...tensors.values()][0];
+/**
+ * Fills in the inputs a line may leave out: an empty past for a KV-cache decoder (its declared
+ * heads and head size, no cached positions), and masks, positions and token types of its side's
+ * tokens (the mask and positions after the past, when there is one). Anything else missing is
+ * refused, an If's condition input naming the If it decides.
+ */
+function fillDefaults(tensors: Map<string, InputTensor>, inputs: ModelInput[], origin: string): void {
+  let past: number | undefined;
+  for (const spec of inputs) {
+    if (inputRole(spec) !== 'past') continue;
+    const given = tensors.get(spec.name);
+    if (given) {
+      past ??= given.shape[1];
+      continue;
+    }
+    const [heads, size] = [spec.shape?.[1], spec.shape?.[3]];
+    if (typeof heads !== 'number' || typeof size !== 'number') {
+      throw new InputError(`${origin}: missing input "${spec.name}": the model does not fix its heads and head size, so give the past in the line`);
+    }
+    tensors.set(spec.name, { values: [], shape: [heads, 0, size] });
+  }
+  const tokens = (side: string) => inputs.find((i) => inputRole(i) === 'tokens' && sideOf(i.name) === side && tensors.has(i.name));
   for (const spec of inputs) {
     if (tensors.has(spec.name)) continue;
-    const partner = spec.name.startsWith('decoder_') ? tensors.get('decoder_input_ids') : first;
-    const filled = partner ? defaultInput(spec.name, partner.shape[0]) : undefined;
-    if (!filled) throw new InputError(`${origin}: missing input "${spec.name}" (${spec.type})`);
+    const side = sideOf(spec.name);
+    const partner = tokens(side) ? tensors.get(tokens(side)!.name) : side === 'encoder' ? [...tensors.values()].find((t) => !t.asGiven) : undefined;
+    const offset = side === 'encoder' ? (past ?? 0) : 0;
+    const filled = partner && partner.shape.length > 0 ? defaultInput(spec.name, partner.shape[0], offset) : undefined;
+    if (!filled) {
+      const decides = spec.selectsBranch ? `: it decides which branch of If "${spec.selectsBranch}" runs` : '';
+      throw new InputError(`${origin}: missing input "${spec.name}" (${spec.type})${decides}`);
+    }
     tensors.set(spec.name, { values: filled, shape: [filled.length] });
   }
 }
@@ -100,6 +147,8 @@ export interface TextTokenizer {
   /** Largest token id the tokenizer can produce. */
   maxId: number;
   padId: number;
+  /** Ids of the added tokens marked special (sinks are measured on them). */
+  specialIds: Set<number>;
 }
 
 /** A tokenizer from the parsed JSON of a tokenizer.json (`path` names it in messages). */
@@ -122,26 +171,40 @@ export function parseTokenizer(parsed: unknown, path: string): TextTokenizer {
     if (id > maxId) maxId = id;
   }
   const padId = tokenizer.token_to_id('[PAD]') ?? tokenizer.token_to_id('<pad>') ?? 0;
-  return { path, tokenizer, maxId, padId };
+  const specialIds = new Set([...tokenizer.get_added_tokens_decoder().entries()].filter(([, t]) => t.special).map(([id]) => id));
+  return { path, tokenizer, maxId, padId, specialIds };
+}
+
+/** The positions of `ids` that hold a token the tokenizer marks special. */
+export function specialPositions(tok: TextTokenizer, ids: number[]): number[] {
+  return ids.flatMap((id, i) => (tok.specialIds.has(id) ? [i] : []));
 }
 
 /**
- * One line's token ids with the model's tokenizer (its special tokens and post-processor),
- * truncated to `maxLength` keeping a final special token such as [SEP]. A tokenizer that
- * fails, or has no id for a piece of the text (no unknown token), is refused naming the line.
+ * One line's token ids, with the post-processor's special tokens or without them. A tokenizer
+ * that fails, or has no id for a piece of the text (no unknown token), is refused naming the line.
  */
-export function encodeLine(tok: TextTokenizer, text: string, maxLength: number, origin: string): number[] {
+export function tokenIds(tok: TextTokenizer, text: string, origin: string, addSpecialTokens = true): number[] {
   let encoded: { ids: ArrayLike<unknown>; tokens: ArrayLike<unknown> };
   try {
-    encoded = tok.tokenizer.encode(text);
+    encoded = tok.tokenizer.encode(text, { add_special_tokens: addSpecialTokens });
   } catch (err) {
     throw new InputError(`${origin}: the tokenizer ${tok.path} fails on this line (${(err as Error).message.split('\n')[0]})`);
   }
-  let ids = Array.from(encoded.ids, Number);
+  const ids = Array.from(encoded.ids, Number);
   const missing = ids.findIndex((id) => !Number.isSafeInteger(id) || id < 0);
   if (missing >= 0) {
     throw new InputError(`${origin}: the tokenizer ${tok.path} has no id for ${JSON.stringify(String(encoded.tokens[missing])).slice(0, 40)} (and no unknown token)`);
   }
+  return ids;
+}
+
+/**
+ * One line's token ids with the model's tokenizer (its special tokens and post-processor),
+ * truncated to `maxLength` keeping a final special token such as [SEP].
+ */
+export function encodeLine(tok: TextTokenizer, text: string, maxLength: number, origin: string): number[] {
+  let ids = tokenIds(tok, text, origin);
   if (ids.length > maxLength) {
     const last = ids[ids.length - 1];
     const special = tok.tokenizer.get_added_tokens_decoder().has(last);
@@ -163,7 +226,8 @@ export async function* readTextExamples(
   maxLength: number,
   limit = Infinity,
 ): AsyncGenerator<ExampleInput> {
-  const idsInput = inputs.find((i) => /input_ids$/.test(i.name))?.name ?? inputs[0]?.name;
+  const idsInput = tokenInputOf(inputs)?.name;
+  if (!idsInput) throw new InputError(`${path}: the model has no integer token input to tokenize text into; it takes ${describeInputs(inputs)}: give its inputs as JSONL with {field}`, 'inputs');
   let index = 0;
   for await (const { text, line } of lines) {
     if (index >= limit) return;
@@ -172,7 +236,12 @@ export async function* readTextExamples(
     const tensors = new Map([[idsInput, { values: ids, shape: [ids.length] }]]);
     fillDefaults(tensors, inputs, origin);
     const tokens = ids.map((id) => tok.tokenizer.id_to_token(id) ?? `#${id}`);
-    yield { index: index++, origin, tensors, tokens };
+    yield { index: index++, origin, tensors, tokens, special: { input: idsInput, positions: specialPositions(tok, ids) } };
   }
   if (index === 0) throw new InputError(`text file ${path} holds no non-empty lines`);
+}
+
+/** "pixel_values" (float32 [batch, 3, 16, 16]), …: how a message names a model's inputs. */
+export function describeInputs(inputs: ModelInput[]): string {
+  return inputs.map((i) => `"${i.name}" (${i.type} [${(i.shape ?? ['?']).join(', ')}])`).join(', ');
 }

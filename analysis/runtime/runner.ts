@@ -3,20 +3,22 @@ import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CancelledError, InputError } from '../errors';
 import { attentionOnlyModel } from '../onnx/expose';
+import { rowGatherAddition, rowsInputName, sampledRowsName } from '../onnx/sampleRows';
+import type { LayerPass } from '../similarity/layerPasses';
 import type { AttentionStack } from '../onnx/attentionFinder';
 import type { AttentionModel } from '../onnx/inspect';
+import { checkSameBranches } from '../onnx/branches';
+import type { ModelInput } from '../onnx/inspect';
+import { batchesByKey, batchKey } from './batching';
+import { batchTensor } from './feeds';
+import { inputRole, isSequenceRole } from './inputRoles';
 import type { ExampleInput } from './inputs';
+import { fedRows, sliceSampledStack } from './rowSampling';
+import { maskNameFor, sliceStack } from './slicing';
+import type { StackAxes } from './slicing';
 import { describeProvider, startSession } from './providers';
 import type { Provider, ProviderChoice } from './providers';
-import { toFloat32 } from './halfFloat';
-import type { ExampleAttention, StackAttention } from './types';
-
-/** Which graph input's real tokens give a stack's query rows and key columns. */
-interface StackAxes {
-  stack: AttentionStack;
-  queryInput: string;
-  keyInput: string;
-}
+import type { ExampleAttention } from './types';
 
 export interface RunOptions {
   batchSize: number;
@@ -29,10 +31,24 @@ export interface RunOptions {
    * are still checked, where the check also tells a wrong mask input from a right one.
    */
   checkRows?: boolean;
+  /**
+   * Model runs per batch, each fetching a few layers (`planLayerPasses`): `passes[k][s]` is
+   * stack s's part of run k, null where it has none. Default: one run fetching every layer.
+   */
+  passes?: (LayerPass | null)[][];
 }
 
-/** An example's attention plus its token strings when it came from text. */
-export type ExtractedExample = ExampleAttention & { tokens?: string[] };
+/** `--rows`: query rows sampled per example inside the graph, with their seed. */
+export interface RowSamplingOption {
+  count: number;
+  seed: number;
+}
+
+/**
+ * An example's attention plus its token strings when it came from text. With passes, its
+ * stacks hold only the layers of `pass` (a stack without any holds none).
+ */
+export type ExtractedExample = ExampleAttention & { tokens?: string[]; pass?: (LayerPass | null)[] };
 
 /**
  * Runs a model with its attention exposed and yields each example's attention, cut to
@@ -48,11 +64,15 @@ export class AttentionRunner {
     /** What the user should be told about the provider choice. */
     readonly providerLines: string[],
     private readonly axes: StackAxes[],
+    /** `--rows`: the graph gathers this many sampled query rows per example. */
+    readonly rows: RowSamplingOption | undefined,
   ) {}
 
-  static async start(model: AttentionModel, choice: ProviderChoice): Promise<AttentionRunner> {
+  /** A session for the model's attention; with `rows`, one that outputs only sampled query rows (`onnx/sampleRows.ts`). */
+  static async start(model: AttentionModel, choice: ProviderChoice, options: { rows?: RowSamplingOption } = {}): Promise<AttentionRunner> {
     const tensors = model.stacks.flatMap((s) => s.layers.map((l) => l.tensor));
-    const bytes = attentionOnlyModel(model.graph, model.bytes, tensors);
+    const addition = options.rows ? rowGatherAddition(model.graph, model.stacks) : undefined;
+    const bytes = attentionOnlyModel(model.graph, model.bytes, tensors, addition);
     let started;
     try {
       // ONNX Runtime's default intra-op pool counts physical cores (one on a 2-vCPU machine);
@@ -72,7 +92,7 @@ export class AttentionRunner {
       throw new InputError(`ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`);
     }
     const lines = describeProvider(choice, started.provider, started.notes);
-    return new AttentionRunner(model, started.session, started.provider, lines, stackAxes(model.stacks));
+    return new AttentionRunner(model, started.session, started.provider, lines, stackAxes(model.stacks, model.inputs), options.rows);
   }
 
   async dispose(): Promise<void> {
@@ -90,199 +110,113 @@ export class AttentionRunner {
    * them busy during the run.
    */
   async *runBatches(examples: AsyncIterable<ExampleInput>, options: RunOptions): AsyncGenerator<ExtractedExample[]> {
-    const batchSize = this.hasMaskFor(this.axes) ? Math.max(1, options.batchSize) : 1;
+    const batchSize = Math.max(1, Math.min(options.batchSize, this.fixedBatch ?? Infinity));
+    const padded = this.padded;
+    const keyOf = (ex: ExampleInput) => batchKey(ex, this.model.inputs, padded);
+    const passes = options.passes ?? [undefined];
     let done = 0;
-    let pending: Promise<ExtractedExample[]> | undefined;
-    let batch: ExampleInput[] = [];
-    const flush = async function* (this: AttentionRunner, next: ExampleInput[] | undefined) {
-      // Start the next batch before handing out the previous one, so the model runs while we fold.
-      const started = next && next.length > 0 ? this.runBatch(next, options.checkRows ?? true) : undefined;
-      started?.catch(() => undefined);
+    let pending: { run: Promise<ExtractedExample[]>; last: boolean } | undefined;
+    const flush = async function* (this: AttentionRunner, next: ExampleInput[] | undefined, k = 0) {
+      // Start the next run before handing out the previous one, so the model runs while we fold.
+      const started = next && next.length > 0 ? { run: this.runBatch(next, options.checkRows ?? true, passes[k]), last: k === passes.length - 1 } : undefined;
+      started?.run.catch(() => undefined);
       if (pending) {
-        const out = await pending;
+        const out = await pending.run;
         yield out;
-        done += out.length;
-        options.onProgress?.(done);
+        if (pending.last) {
+          done += out.length;
+          options.onProgress?.(done);
+        }
       }
       pending = started;
     }.bind(this);
-    for await (const ex of examples) {
-      if (options.signal?.aborted) throw new CancelledError();
-      batch.push(ex);
-      if (batch.length >= batchSize) {
-        yield* flush(batch);
-        batch = [];
+    const model = this.model;
+    async function* checked(): AsyncGenerator<ExampleInput> {
+      for await (const ex of examples) {
+        if (options.signal?.aborted) throw new CancelledError();
+        checkSameBranches(model, ex);
+        yield ex;
       }
     }
-    yield* flush(batch);
+    for await (const batch of batchesByKey(checked(), batchSize, keyOf)) for (let k = 0; k < passes.length; k++) yield* flush(batch, k);
     yield* flush(undefined);
     if (options.signal?.aborted) throw new CancelledError();
   }
 
-  /** Without a mask input, padding would change the attention: run one example at a time. */
-  private hasMaskFor(axes: StackAxes[]): boolean {
+  /**
+   * Whether batches pad token sequences: only when every input is a token sequence (ids, masks,
+   * positions, token types) and each stack's sides have a mask that says which tokens are real.
+   * Otherwise examples are batched by shape and nothing is padded.
+   */
+  private get padded(): boolean {
     const names = new Set(this.model.inputs.map((i) => i.name));
-    return axes.every((a) => names.has(maskNameFor(a.queryInput)) && names.has(maskNameFor(a.keyInput)));
+    const sequences = this.model.inputs.every((i) => isSequenceRole(inputRole(i)));
+    return sequences && this.axes.every((a) => names.has(maskNameFor(a.queryInput)) && names.has(maskNameFor(a.keyInput)));
   }
 
-  private async runBatch(batch: ExampleInput[], checkRows: boolean): Promise<ExtractedExample[]> {
+  /** The batch size a model fixes (a first axis of 1 declared on an input of rank 2 or more), if any. */
+  private get fixedBatch(): number | undefined {
+    const fixed = this.model.inputs.map((i) => i.shape?.[0]).filter((d, k) => typeof d === 'number' && (this.model.inputs[k].shape?.length ?? 0) >= 2);
+    return fixed.length > 0 ? Math.min(...(fixed as number[])) : undefined;
+  }
+
+  private async runBatch(batch: ExampleInput[], checkRows: boolean, pass?: (LayerPass | null)[]): Promise<ExtractedExample[]> {
     const feeds: Record<string, ort.Tensor> = {};
-    const padded = new Map<string, number>();
+    const padded = this.padded ? new Map<string, number>() : undefined;
     for (const spec of this.model.inputs) {
-      const parts = batch.map((ex) => ex.tensors.get(spec.name)!);
+      let padTo: number | undefined;
       const fixed = spec.shape && typeof spec.shape[1] === 'number' ? spec.shape[1] : undefined;
-      const length = Math.max(...parts.map((p) => p.shape[0]));
+      const length = Math.max(...batch.map((ex) => ex.tensors.get(spec.name)!.shape[0]));
       if (fixed !== undefined && length > fixed) {
         throw new InputError(`${batch[0].origin}: "${spec.name}" has ${length} tokens; the model takes at most ${fixed}`);
       }
-      const target = fixed ?? length;
-      padded.set(spec.name, target);
-      feeds[spec.name] = padTensor(spec.type, parts, target, spec.name);
+      if (padded) {
+        padTo = fixed ?? length;
+        padded.set(spec.name, padTo);
+      }
+      feeds[spec.name] = batchTensor(spec, batch, padTo);
     }
+    const rows = this.rows ? this.axes.map((a, s) => fedRows(batch, a, s, padded !== undefined, this.rows!, ort.Tensor)) : undefined;
+    rows?.forEach((r, s) => (feeds[rowsInputName(s)] = r.tensor));
+    // The layers this run fetches, per stack: ONNX Runtime computes only what they need.
+    const layersOf = (s: number) => (pass ? (pass[s]?.layers ?? []) : this.model.stacks[s].layers.map((_, l) => l));
+    const outputName = (tensor: string) => (rows ? sampledRowsName(tensor) : tensor);
+    const fetches = this.model.stacks.flatMap((stack, s) => layersOf(s).map((l) => outputName(stack.layers[l].tensor)));
     let out: ort.InferenceSession.ReturnType;
     try {
-      out = await this.session.run(feeds, { logSeverityLevel: 4 });
+      out = await this.session.run(feeds, fetches, { logSeverityLevel: 4 });
     } catch (err) {
-      throw new InputError(`${batch[0].origin}: the model failed on this batch: ${(err as Error).message.split('\n')[0]}`);
+      // Name what was fed: a shape the model cannot take is the usual cause, and ONNX Runtime names only a node.
+      const fed = this.model.inputs.map((i) => `"${i.name}" [${feeds[i.name].dims.join(', ')}]`).join(', ');
+      const first = batch.length > 1 ? `${batch[0].origin} (and ${batch.length - 1} more in its batch)` : batch[0].origin;
+      throw new InputError(`${first}: the model cannot take ${fed}: ${(err as Error).message.split('\n')[0]}`);
     }
-    return batch.map((ex, b) => ({
-      index: ex.index,
-      tokens: ex.tokens,
-      stacks: this.axes.map((a) => sliceStack(a, out, ex, b, batch.length, padded, checkRows)),
-    }));
+    const info = { size: batch.length, padded, checkRows };
+    const layerOutputs = (a: StackAxes, s: number) => layersOf(s).map((l) => ({ tensor: a.stack.layers[l].tensor, data: out[outputName(a.stack.layers[l].tensor)] }));
+    return batch.map((ex, b) => {
+      const extracted: ExtractedExample = { index: ex.index, tokens: ex.tokens, stacks: [], ...(pass ? { pass } : {}) };
+      if (rows) extracted.sampled = this.axes.map((a, s) => sliceSampledStack(a, layerOutputs(a, s), ex, b, info, rows[s]));
+      else extracted.stacks = this.axes.map((a, s) => sliceStack(a, out, ex, b, info, layersOf(s)));
+      return extracted;
+    });
   }
-}
-
-function maskNameFor(input: string): string {
-  return input.startsWith('decoder_') ? 'decoder_attention_mask' : 'attention_mask';
 }
 
 function governing(names: string[], exclude: Set<string>): string {
   return names.find((n) => !/mask/i.test(n) && !exclude.has(n)) ?? names[0];
 }
 
-function stackAxes(stacks: AttentionStack[]): StackAxes[] {
+/** Which token inputs give each stack's rows and keys in padded batches, and which mask leaves keys out. */
+function stackAxes(stacks: AttentionStack[], inputs: ModelInput[]): StackAxes[] {
   const encoderInputs = new Set(stacks.filter((s) => s.kind === 'cross').flatMap((s) => s.layers[0].keyInputs));
+  const masks = new Set(inputs.filter((i) => inputRole(i) === 'mask').map((i) => i.name));
   return stacks.map((stack) => {
     const first = stack.layers[0];
+    const keyMask = (first.maskInputs ?? []).find((m) => masks.has(m));
     if (stack.kind === 'cross') {
-      return { stack, queryInput: governing(first.queryInputs, new Set(first.keyInputs)), keyInput: governing(first.keyInputs, new Set()) };
+      return { stack, keyMask, queryInput: governing(first.queryInputs, new Set(first.keyInputs)), keyInput: governing(first.keyInputs, new Set()) };
     }
-    const own = governing(first.queryInputs, stack.name === 'decoder' ? encoderInputs : new Set());
-    return { stack, queryInput: own, keyInput: own };
+    const own = governing(first.queryInputs, stack.name.startsWith('decoder') ? encoderInputs : new Set());
+    return { stack, keyMask, queryInput: own, keyInput: own };
   });
-}
-
-/** Values one input tensor of a batch may hold: typed arrays end near 2^32 bytes. */
-const maxBatchValues = 2 ** 28;
-
-function padTensor(type: string, parts: { values: number[]; shape: number[] }[], length: number, name: string): ort.Tensor {
-  const inner = parts[0].shape.slice(1);
-  const innerSize = inner.reduce((a, b) => a * b, 1);
-  const shape = [parts.length, length, ...inner];
-  const size = shape.reduce((a, b) => a * b, 1);
-  const row = length * innerSize;
-  if (size > maxBatchValues) throw new InputError(`a batch of ${parts.length} examples × ${row} values of "${name}" is more than one tensor holds (${maxBatchValues}); lower {field}`, 'batch');
-  const fill = (set: (i: number, v: number) => void) =>
-    parts.forEach((p, b) => {
-      if (p.shape.slice(1).join() !== inner.join()) throw new InputError(`"${name}" has different inner shapes within one batch`);
-      p.values.forEach((v, i) => set(b * row + i, v));
-    });
-  switch (type) {
-    case 'int64': {
-      const data = new BigInt64Array(size);
-      fill((i, v) => (data[i] = BigInt(v)));
-      return new ort.Tensor('int64', data, shape);
-    }
-    case 'int32': {
-      const data = new Int32Array(size);
-      fill((i, v) => (data[i] = v));
-      return new ort.Tensor('int32', data, shape);
-    }
-    case 'bool': {
-      const data = new Uint8Array(size);
-      fill((i, v) => (data[i] = v ? 1 : 0));
-      return new ort.Tensor('bool', data, shape);
-    }
-    case 'float32': {
-      const data = new Float32Array(size);
-      fill((i, v) => (data[i] = v));
-      return new ort.Tensor('float32', data, shape);
-    }
-    default:
-      throw new InputError(`input "${name}" has element type ${type}, which this tool cannot feed yet`);
-  }
-}
-
-/** Positions of the real tokens of `input` in one example: where its mask is 1, else all. */
-function realPositions(ex: ExampleInput, input: string): number[] {
-  const mask = ex.tensors.get(maskNameFor(input));
-  const length = ex.tensors.get(input)?.shape[0] ?? mask?.shape[0] ?? 0;
-  const positions: number[] = [];
-  for (let i = 0; i < length; i++) if (!mask || mask.values[i] !== 0) positions.push(i);
-  return positions;
-}
-
-function sliceStack(
-  axes: StackAxes,
-  out: ort.InferenceSession.ReturnType,
-  ex: ExampleInput,
-  b: number,
-  batchSize: number,
-  padded: Map<string, number>,
-  checkRows: boolean,
-): StackAttention {
-  const rows = realPositions(ex, axes.queryInput);
-  const cols = realPositions(ex, axes.keyInput);
-  let heads = 0;
-  const layers = axes.stack.layers.map((layer, l) => {
-    const t = out[layer.tensor];
-    const dims = t.dims.map(Number);
-    // [batch, heads, q, k], or [batch*heads, q, k] where an export folded the two.
-    const [B, H, Q, K] = dims.length === 4 ? dims : dims.length === 3 ? [batchSize, dims[0] / batchSize, dims[1], dims[2]] : [0, 0, 0, 0];
-    if (B !== batchSize || !Number.isInteger(H) || Q !== padded.get(axes.queryInput) || K !== padded.get(axes.keyInput)) {
-      throw new InputError(
-        `attention tensor "${layer.tensor}" (${axes.stack.name} layer ${l}) has shape [${dims.join(', ')}], which does not match ` +
-          `batch ${batchSize} × ${axes.queryInput} ${padded.get(axes.queryInput)} × ${axes.keyInput} ${padded.get(axes.keyInput)}`,
-      );
-    }
-    heads = H;
-    const data = toFloat32(t.data as Float32Array | Uint16Array, t.type);
-    const tolerance = t.type === 'float16' ? 1e-2 : 1e-3;
-    const badRow = (h: number, sum: number) =>
-      new InputError(
-        `attention tensor "${layer.tensor}" (${axes.stack.name} layer ${l}, head ${h}, ${ex.origin}) has a real-token row summing to ${sum.toFixed(4)}, not 1: ` +
-          "the Softmax found there is not attention over the real keys (or the mask input is not the model's)",
-      );
-    // Positions are ascending and distinct, so as many as the axis holds means all of them.
-    if (rows.length === Q && cols.length === K) {
-      const block = data.subarray(b * H * Q * K, (b + 1) * H * Q * K);
-      if (checkRows) {
-        for (let r = 0; r < H * Q; r++) {
-          let sum = 0;
-          for (let c = r * K; c < (r + 1) * K; c++) sum += block[c];
-          if (!(Math.abs(sum - 1) <= tolerance)) throw badRow(Math.floor(r / Q), sum);
-        }
-      }
-      return block;
-    }
-    // Padded: copy the real rows' real columns (a prefix of each row when padding is on the right).
-    const block = new Float32Array(H * rows.length * cols.length);
-    const prefix = cols[cols.length - 1] === cols.length - 1;
-    const width = cols.length;
-    let o = 0;
-    for (let h = 0; h < H; h++) {
-      for (const r of rows) {
-        const base = ((b * H + h) * Q + r) * K;
-        if (prefix) block.set(data.subarray(base, base + width), o);
-        else for (let c = 0; c < width; c++) block[o + c] = data[base + cols[c]];
-        let sum = 0;
-        for (let c = o; c < o + width; c++) sum += block[c];
-        if (!(Math.abs(sum - 1) <= tolerance)) throw badRow(h, sum);
-        o += width;
-      }
-    }
-    return block;
-  });
-  return { name: axes.stack.name, kind: axes.stack.kind, heads, queries: rows.length, keys: cols.length, layers, origin: ex.origin };
 }

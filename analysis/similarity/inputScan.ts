@@ -12,12 +12,20 @@ import { InputError } from '../errors';
 export const ROW_SUM_TOLERANCE = 1e-3;
 
 /**
+ * What a causal row may hold beyond its diagonal: a masked score's exp() is exactly 0 in float32
+ * and float16, so anything above this means the mask is not the causal one it was read as.
+ */
+export const CAUSAL_ZERO_TOLERANCE = 1e-6;
+
+/**
  * One example's attention of one stack, real tokens only. `StackAttention` from the runtime
  * fits; float64 layers are the reference path that tests compare at 1e-9.
  */
 export interface AttentionInput {
   name: string;
   kind: StackKind;
+  /** Causal self-attention: row p sees the first keys - queries + p + 1 keys (see `StackAttention.causal`). */
+  causal?: boolean;
   heads: number;
   queries: number;
   keys: number;
@@ -25,6 +33,10 @@ export interface AttentionInput {
   layers: readonly AttentionArray[];
   /** The example it came from (`file:line`), which every message about it names. */
   origin?: string;
+  /** Keys that are special tokens ([CLS], [SEP], …), ascending; absent: unknown (only the first key counts as a sink). */
+  specialKeys?: readonly number[];
+  /** The example's index in the run: the passes of one example (`layerPasses.ts`) are matched by it. */
+  example?: number;
 }
 
 /** What a stack's accumulator expects of every example. */
@@ -33,6 +45,8 @@ export interface StackShape {
   kind: StackKind;
   layerCount: number;
   headCount: number;
+  /** Causal self-attention (default false). */
+  causal?: boolean;
 }
 
 /** The checks that need no pass over the values: names, kinds, counts and lengths. */
@@ -48,8 +62,12 @@ export function checkShape(input: AttentionInput, shape: StackShape): void {
   if (!isCount(queries) || !isCount(keys)) {
     throw new InputError(`${where}: needs at least one real query and key, got ${queries} x ${keys}`);
   }
-  if (input.kind === 'self' && queries !== keys) {
-    throw new InputError(`${where}: self-attention must be square, got ${queries} queries x ${keys} keys`);
+  if ((input.causal === true) !== (shape.causal === true)) {
+    throw new InputError(`${where}: expected ${shape.causal ? 'causal' : 'bidirectional'} attention, got ${input.causal ? 'causal' : 'bidirectional'}`);
+  }
+  // Causal self-attention with a KV cache has the past keys before the queries' own.
+  if (input.kind === 'self' && (input.causal ? keys < queries : queries !== keys)) {
+    throw new InputError(`${where}: self-attention must be square${input.causal ? ' or have past keys' : ''}, got ${queries} queries x ${keys} keys`);
   }
   for (let l = 0; l < input.layers.length; l++) {
     const length = input.layers[l].length;
@@ -72,12 +90,14 @@ export function badRowError(input: AttentionInput, row: number): InputError {
   const start = (h * queries + p) * keys;
   let what: string | undefined;
   let sum = 0;
+  const visible = input.causal ? Math.min(keys, keys - queries + p + 1) : keys;
   for (let x = 0; x < keys && what === undefined; x++) {
     const v = layer[start + x];
     sum += v;
     if (Number.isNaN(v)) what = `has NaN at key ${x}`;
     else if (!Number.isFinite(v)) what = `has ${v} at key ${x}`;
     else if (v < 0) what = `has a negative probability ${v} at key ${x}`;
+    else if (x >= visible && v > CAUSAL_ZERO_TOLERANCE) what = `gives key ${x} beyond its diagonal probability ${v}, though the stack was read as causal from its mask`;
   }
   what ??= `sums to ${sum}, not 1 (±${ROW_SUM_TOLERANCE})`;
   return new InputError(`${input.origin ? `${input.origin}: ` : ''}stack "${input.name}" layer ${l} head ${h} query ${p}: row ${what}`);

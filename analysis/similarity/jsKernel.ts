@@ -20,7 +20,7 @@ export class JsKernel implements SimilarityKernel {
     checkExample(input, output);
     const { heads, queries, keys, layers } = input;
     const n = layers.length * heads;
-    const bad = scanHeadRows(layers, heads, queries, keys, 0, n, tolerance, output.uniform, output.entropy);
+    const bad = scanHeadRows(layers, heads, queries, keys, 0, n, tolerance, output, input.causal === true);
     if (bad >= 0) return bad;
     const need = kernelScratchLength(layers.length, heads, keys);
     if (this.scratch.length < need) this.scratch = new Float64Array(need);
@@ -50,7 +50,8 @@ export function checkExample(input: KernelInput, output: KernelOutput): void {
   for (const layer of layers) {
     if (layer.length !== heads * queries * keys) throw new RangeError(`kernel layer holds ${layer.length} values, expected ${heads * queries * keys}`);
   }
-  if (output.pairL1.length < n * n || output.uniform.length < n || output.entropy.length < n) {
+  if (input.causal && keys < queries) throw new RangeError(`causal rows need at least as many keys as queries, got ${queries} x ${keys}`);
+  if (output.pairL1.length < n * n || output.uniform.length < n || output.entropy.length < n || output.entropyNormalized.length < n) {
     throw new RangeError(`kernel output too small for ${n} heads`);
   }
 }

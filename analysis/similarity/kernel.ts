@@ -10,6 +10,8 @@
  * the fallback where the WebAssembly SIMD kernel (`simdSource.ts`, 6-9× faster) cannot run.
  */
 
+import { CAUSAL_ZERO_TOLERANCE } from './inputScan';
+
 /** Attention probabilities of one layer, row-major [heads][queries][keys]. */
 export type AttentionArray = Float32Array | Float64Array;
 
@@ -121,12 +123,36 @@ export function addHeadPairL1(
 }
 
 /**
- * For heads a in [headBegin, headEnd), writes this example's S(A, uniform over the keys) to
- * `uniformOut[a]` and the mean over query rows of the row entropy (nats) to `entropyOut[a]`,
- * and checks every row: finite, non-negative, summing to 1 within `tolerance`. Returns the
- * first bad row as `a * queries + p`, or -1 when all are good. It runs beside
- * `addHeadPairL1` on the workers because Math.log makes this O(N·q·k) pass cost about a third
- * of the O(N²·q·k) kernel.
+ * 1/ln(v) for v = 0..keys (0 where v ≤ 1): what a row's entropy is divided by to normalise it
+ * by the log of its visible keys. The SIMD kernel reads the same table, so both normalise alike.
+ */
+export function inverseLogTable(keys: number): Float64Array {
+  const table = new Float64Array(keys + 1);
+  for (let v = 2; v <= keys; v++) table[v] = 1 / Math.log(v);
+  return table;
+}
+
+/** Keys query row p of `queries` sees among `keys`: all, or for causal rows those up to its own position (after any past). */
+export function visibleKeys(causal: boolean, queries: number, keys: number, p: number): number {
+  return causal ? Math.max(1, Math.min(keys, keys - queries + p + 1)) : keys;
+}
+
+/** Where `scanHeadRows` writes, per head: S(A, uniform over the visible keys), raw and normalised mean row entropy. */
+export interface ScanOutput {
+  uniform: Float64Array;
+  entropy: Float64Array;
+  entropyNormalized: Float64Array;
+}
+
+/**
+ * For heads a in [headBegin, headEnd), writes this example's S(A, uniform over the keys each
+ * row sees) to `out.uniform[a]`, the mean over query rows of the row entropy (nats) to
+ * `out.entropy[a]` and of the row entropy over ln(visible keys) to `out.entropyNormalized[a]`
+ * (a row that sees one key counts 1: it is uniform over what it sees), and checks every row:
+ * finite, non-negative, summing to 1 within `tolerance`, and for causal rows nothing beyond
+ * the diagonal (`CAUSAL_ZERO_TOLERANCE`). Returns the first bad row as `a * queries + p`, or -1
+ * when all are good. It runs beside `addHeadPairL1` on the workers because Math.log makes
+ * this O(N·q·k) pass cost about a third of the O(N²·q·k) kernel.
  */
 export function scanHeadRows(
   layers: readonly AttentionArray[],
@@ -136,37 +162,47 @@ export function scanHeadRows(
   headBegin: number,
   headEnd: number,
   tolerance: number,
-  uniformOut: Float64Array,
-  entropyOut: Float64Array,
+  out: ScanOutput,
+  causal = false,
+  invLog: Float64Array = inverseLogTable(keys),
 ): number {
-  const u = 1 / keys;
   const headStride = queries * keys;
   for (let a = headBegin; a < headEnd; a++) {
     const layer = layers[(a / heads) | 0];
     const base = (a % heads) * headStride;
     let uniformL1 = 0;
     let entropy = 0;
+    let normalized = 0;
     for (let p = 0; p < queries; p++) {
       const start = base + p * keys;
+      const visible = visibleKeys(causal, queries, keys, p);
+      const u = 1 / visible;
       let sum = 0;
       let rowL1 = 0;
       let rowEntropy = 0;
       let low = 0;
+      let beyond = 0;
       for (let x = start; x < start + keys; x++) {
         const v = layer[x];
         sum += v;
-        rowL1 += Math.abs(v - u);
+        if (x - start < visible) rowL1 += Math.abs(v - u);
+        else {
+          rowL1 += Math.abs(v);
+          if (!(Math.abs(v) <= CAUSAL_ZERO_TOLERANCE)) beyond = 1;
+        }
         // 0·ln 0 = 0, and skipping exact zeros saves the costly log.
         if (v > 0) rowEntropy -= v * Math.log(v);
         else if (v < low) low = v;
       }
       // Written so that NaN fails (every comparison with NaN is false); ±Infinity breaks the sum.
-      if (!(Math.abs(sum - 1) <= tolerance) || low < 0) return a * queries + p;
+      if (!(Math.abs(sum - 1) <= tolerance) || low < 0 || beyond) return a * queries + p;
       uniformL1 += rowL1;
       entropy += rowEntropy;
+      normalized += visible > 1 ? rowEntropy * invLog[visible] : 1;
     }
-    uniformOut[a] = 1 - uniformL1 / (2 * queries);
-    entropyOut[a] = entropy / queries;
+    out.uniform[a] = 1 - uniformL1 / (2 * queries);
+    out.entropy[a] = entropy / queries;
+    out.entropyNormalized[a] = normalized / queries;
   }
   return -1;
 }

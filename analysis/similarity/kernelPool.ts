@@ -150,7 +150,7 @@ export class KernelPool implements SimilarityKernel {
       round.forEach(({ layout, n }, i) => {
         const badRow = lowestBadRow([answered[i]]);
         const output = outputs[next + i];
-        if (badRow < 0) readResults(memory, layout, n, output.pairL1, output.uniform, output.entropy);
+        if (badRow < 0) readResults(memory, layout, n, output);
         badRows.push(badRow);
       });
       next += round.length;
@@ -176,14 +176,14 @@ export class KernelPool implements SimilarityKernel {
       loadExample(this.memory!, simd, layers as readonly Float32Array[], n);
       const replies = Array.from({ length: jobs }, (_, i) => this.post(this.slots[i], simdJob(simd, i, input, rangesOf(i), tolerance)));
       const badRow = lowestBadRow(await Promise.all(replies));
-      if (badRow < 0) readResults(this.memory!, simd, n, output.pairL1, output.uniform, output.entropy);
+      if (badRow < 0) readResults(this.memory!, simd, n, output);
       return badRow;
     }
     // Mixed precisions widen to float64, which is exact for float32 values.
     const float64 = layers.some((layer) => layer instanceof Float64Array);
     const bytes = float64 ? 8 : 4;
     const length = heads * queries * keys;
-    const outLength = n * n + 2 * n;
+    const outLength = n * n + 3 * n;
     if (this.input.byteLength < layers.length * length * bytes) this.input = new SharedArrayBuffer(layers.length * length * bytes);
     if (this.output.byteLength < outLength * 8) this.output = new SharedArrayBuffer(outLength * 8);
     layers.forEach((layer, l) => {
@@ -192,14 +192,15 @@ export class KernelPool implements SimilarityKernel {
     });
     const shared = new Float64Array(this.output, 0, outLength);
     shared.fill(0);
-    const shape = { layerCount: layers.length, heads, queries, keys, tolerance };
+    const shape = { layerCount: layers.length, heads, queries, keys, tolerance, causal: input.causal === true };
     const replies = Array.from({ length: jobs }, (_, i) =>
       this.post(this.slots[i], { type: 'scalar', ...shape, ...rangesOf(i), input: this.input, float64, out: this.output }),
     );
     const badRow = lowestBadRow(await Promise.all(replies));
     output.pairL1.set(shared.subarray(0, n * n));
     output.uniform.set(shared.subarray(n * n, n * n + n));
-    output.entropy.set(shared.subarray(n * n + n, outLength));
+    output.entropy.set(shared.subarray(n * n + n, n * n + 2 * n));
+    output.entropyNormalized.set(shared.subarray(n * n + 2 * n, outLength));
     return badRow;
   }
 
@@ -235,9 +236,9 @@ export class KernelPool implements SimilarityKernel {
 /** The SIMD job for heads `ranges` of `example` at `layout`, gathering rows in scratch `worker`. */
 function simdJob(layout: SimdLayout, worker: number, example: KernelInput, ranges: JobRanges, tolerance: number): SimdJob {
   const { heads, queries, keys } = example;
-  const { input, out, totals, uniform, entropy } = layout;
-  const shape = { layerCount: example.layers.length, heads, queries, keys, tolerance };
-  return { type: 'simd', ...shape, ...ranges, input, out, totals, uniform, entropy, rows: layout.rows[worker], sweep: sweepVectors };
+  const { input, out, totals, uniform, entropy, entropyNorm, norm } = layout;
+  const shape = { layerCount: example.layers.length, heads, queries, keys, tolerance, causal: example.causal === true };
+  return { type: 'simd', ...shape, ...ranges, input, out, totals, uniform, entropy, entropyNorm, norm, rows: layout.rows[worker], sweep: sweepVectors };
 }
 
 /**

@@ -20,6 +20,8 @@ interface JobPart {
   heads: number;
   queries: number;
   keys: number;
+  /** Causal rows (see `KernelInput.causal`). */
+  causal: boolean;
   /** First heads [begin, end) of the pairs to sum (`addHeadPairL1`). */
   begin: number;
   end: number;
@@ -37,13 +39,16 @@ export interface SimdJob extends JobPart {
   totals: number;
   uniform: number;
   entropy: number;
+  entropyNorm: number;
+  /** The entropy table (`SimdLayout.norm`). */
+  norm: number;
   /** This worker's gather scratch. */
   rows: number;
   /** Vectors per sweep of a gathered row (`sweepVectors`). */
   sweep: number;
 }
 
-/** Work on the JavaScript kernel: layers one after another in `input`, [N*N pairs | N uniform | N entropy] float64 in `out`. */
+/** Work on the JavaScript kernel: layers one after another in `input`, [N*N pairs | N uniform | N entropy | N normalised entropy] float64 in `out`. */
 export interface ScalarJob extends JobPart {
   type: 'scalar';
   input: SharedArrayBuffer;

@@ -20,7 +20,8 @@ function runSimd(job: SimdJob): number {
   if (!simd) throw new Error('a SIMD job reached a worker without the SIMD kernel');
   let badRow = -1;
   if (job.scanBegin < job.scanEnd) {
-    badRow = simd.scanRows(job.input, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, job.totals, job.uniform, job.entropy);
+    const { input, totals, uniform, entropy, causal, norm, entropyNorm } = job;
+    badRow = simd.scanRows(input, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, totals, uniform, entropy, causal ? 1 : 0, norm, entropyNorm);
   }
   if (badRow < 0 && job.begin < job.end) {
     simd.pairMins(job.input, job.layerCount * job.heads, job.queries, job.keys, job.begin, job.end, job.out, job.rows, job.sweep);
@@ -38,11 +39,14 @@ function runScalar(job: ScalarJob): number {
   if (scratch.length < need) scratch = new Float64Array(need);
   const n = job.layerCount * job.heads;
   const pairs = new Float64Array(job.out, 0, n * n);
-  const uniform = new Float64Array(job.out, n * n * 8, n);
-  const entropy = new Float64Array(job.out, (n * n + n) * 8, n);
+  const scan = {
+    uniform: new Float64Array(job.out, n * n * 8, n),
+    entropy: new Float64Array(job.out, (n * n + n) * 8, n),
+    entropyNormalized: new Float64Array(job.out, (n * n + 2 * n) * 8, n),
+  };
   let badRow = -1;
   if (job.scanBegin < job.scanEnd) {
-    badRow = scanHeadRows(layers, job.heads, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, uniform, entropy);
+    badRow = scanHeadRows(layers, job.heads, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, scan, job.causal);
   }
   if (badRow < 0) addHeadPairL1(layers, job.heads, job.queries, job.keys, job.begin, job.end, pairs, scratch);
   return badRow;

@@ -6,9 +6,11 @@
  * without WebAssembly SIMD, and for examples too large for a 32-bit memory.
  */
 import type { AttentionArray } from './kernel';
+import { inverseLogTable } from './kernel';
 import { checkBatch, checkExample, JsKernel } from './jsKernel';
 import type { KernelInput, KernelOutput, SimilarityKernel } from './similarityKernel';
-import { fixedPointScale, simdKernelSource } from './simdSource';
+import { simdKernelSource } from './simdSource';
+import { fixedPointScale } from './simdText';
 import { assembleModule } from './wasmAssembler';
 
 // The analysis tsconfig has no DOM lib (where TypeScript declares WebAssembly), so the few
@@ -33,7 +35,10 @@ const pageBytes = 65536;
 /** The two functions the module exports (offsets are byte addresses in its memory). */
 export interface SimdExports {
   pairMins(input: number, n: number, q: number, k: number, firstBegin: number, firstEnd: number, out: number, rows: number, chunk: number): void;
-  scanRows(input: number, q: number, k: number, headBegin: number, headEnd: number, tolerance: number, totals: number, uniform: number, entropy: number): number;
+  scanRows(
+    input: number, q: number, k: number, headBegin: number, headEnd: number, tolerance: number, totals: number, uniform: number, entropy: number,
+    causal: number, norm: number, entropyNorm: number,
+  ): number;
 }
 
 let moduleBytes: Uint8Array | null | undefined;
@@ -59,6 +64,11 @@ export interface SimdLayout {
   totals: number;
   uniform: number;
   entropy: number;
+  entropyNorm: number;
+  /** [k + 1] f64: 1/ln(v) for v visible keys (`inverseLogTable`). */
+  norm: number;
+  /** Keys per row the table covers. */
+  keys: number;
   /** One gather scratch per thread. */
   rows: number[];
   /** The attention, float32, layers one after another ([layer][head][query][key]). */
@@ -78,11 +88,13 @@ export function simdLayout(n: number, q: number, k: number, workers: number, bas
   const totals = align(out + n * n * 8);
   const uniform = totals + n * 8;
   const entropy = uniform + n * 8;
+  const entropyNorm = entropy + n * 8;
+  const norm = entropyNorm + n * 8;
   const rowBytes = n * Math.ceil(k / 4) * 16;
-  const rows = Array.from({ length: workers }, (_, i) => align(entropy + n * 8) + i * align(rowBytes));
+  const rows = Array.from({ length: workers }, (_, i) => align(norm + (k + 1) * 8) + i * align(rowBytes));
   const input = align(rows[workers - 1] + rowBytes);
   const bytes = input + n * q * k * 4 + 16;
-  return bytes <= simdMemoryLimit ? { out, totals, uniform, entropy, rows, input, bytes } : undefined;
+  return bytes <= simdMemoryLimit ? { out, totals, uniform, entropy, entropyNorm, norm, keys: k, rows, input, bytes } : undefined;
 }
 
 /**
@@ -111,9 +123,10 @@ export function instantiateSimd(bytes: Uint8Array, memory: WasmMemory): SimdExpo
   return instance.exports as unknown as SimdExports;
 }
 
-/** Copies the layers into the input area and clears the pair sums. */
+/** Copies the layers into the input area, writes the entropy table and clears the pair sums. */
 export function loadExample(memory: WasmMemory, layout: SimdLayout, layers: readonly Float32Array[], n: number): void {
   growMemory(memory, layout.bytes);
+  new Float64Array(memory.buffer, layout.norm, layout.keys + 1).set(inverseLogTable(layout.keys));
   const floats = new Float32Array(memory.buffer);
   let at = layout.input / 4;
   for (const layer of layers) {
@@ -128,14 +141,7 @@ export function loadExample(memory: WasmMemory, layout: SimdLayout, layers: read
  * pairL1[a*n + b] (exact for the fixed-point values: totals and minima are integers below
  * 2⁵³), and the per-head baselines.
  */
-export function readResults(
-  memory: WasmMemory,
-  layout: SimdLayout,
-  n: number,
-  pairL1: Float64Array,
-  uniform: Float64Array,
-  entropy: Float64Array,
-): void {
+export function readResults(memory: WasmMemory, layout: SimdLayout, n: number, { pairL1, uniform, entropy, entropyNormalized }: KernelOutput): void {
   const f64 = new Float64Array(memory.buffer);
   const out = layout.out / 8;
   const totals = layout.totals / 8;
@@ -145,6 +151,20 @@ export function readResults(
   }
   uniform.set(f64.subarray(layout.uniform / 8, layout.uniform / 8 + n));
   entropy.set(f64.subarray(layout.entropy / 8, layout.entropy / 8 + n));
+  entropyNormalized.set(f64.subarray(layout.entropyNorm / 8, layout.entropyNorm / 8 + n));
+}
+
+/** `scanRows` over heads [begin, end) of the example at `layout`. */
+export function scanLayout(
+  exports: SimdExports,
+  layout: SimdLayout,
+  shape: { queries: number; keys: number; causal?: boolean },
+  begin: number,
+  end: number,
+  tolerance: number,
+): number {
+  const { input, totals, uniform, entropy, norm, entropyNorm } = layout;
+  return exports.scanRows(input, shape.queries, shape.keys, begin, end, tolerance, totals, uniform, entropy, shape.causal ? 1 : 0, norm, entropyNorm);
 }
 
 /**
@@ -185,10 +205,10 @@ export class SimdKernel implements SimilarityKernel {
     const layout = simdLayout(n, queries, keys, 1);
     if (!layout) return undefined;
     loadExample(this.memory, layout, layers, n);
-    const bad = this.exports.scanRows(layout.input, queries, keys, 0, n, tolerance, layout.totals, layout.uniform, layout.entropy);
+    const bad = scanLayout(this.exports, layout, input, 0, n, tolerance);
     if (bad >= 0) return bad;
     this.exports.pairMins(layout.input, n, queries, keys, 0, n - 1, layout.out, layout.rows[0], sweepVectors);
-    readResults(this.memory, layout, n, output.pairL1, output.uniform, output.entropy);
+    readResults(this.memory, layout, n, output);
     return -1;
   }
 

@@ -19,25 +19,17 @@
  * x64, 2×4 and 3×3 blocks spill accumulators to the stack and run 30-40% slower; 4×2 and 3×2
  * keep everything in the 15 usable xmm registers.
  *
- * Rows. `scanRows` checks every row (finite, non-negative, summing to 1 within a tolerance)
- * and sums, per head, the fixed-point total (so that Σ|a - b| above is exact for the rounded
- * values), ‖row - uniform‖₁ and the entropy -Σ v·ln v in f64 (see `scanVector` for the logarithm).
+ * Rows. `scanRows` (`simdScan.ts`) checks every row and sums, per head, the fixed-point total
+ * that makes Σ|a - b| above exact for the rounded values, and the baselines.
  */
+import { scanRows } from './simdScan';
+import { f64, fixedPointScale, i32, range, shuffle32, v128 } from './simdText';
 import type { WasmFunction, WasmModuleSource } from './wasmAssembler';
 
-/** Probabilities become integers in units of 2⁻³¹. */
-export const fixedPointScale = 2 ** 31;
+
 /** First heads and second heads per pair block. */
 export const blockRows = 3;
 export const blockCols = 2;
-
-const i32 = 'i32' as const;
-const v128 = 'v128' as const;
-const f64 = 'f64' as const;
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-/** i8x16.shuffle byte lanes for 32-bit lanes `lanes` of the two operands (0-3 first, 4-7 second). */
-const shuffle32 = (lanes: number[]): string => `i8x16.shuffle ${lanes.flatMap((l) => range(4).map((b) => l * 4 + b)).join(' ')}`;
 
 /** Adds the u32 lane sums of one first head against `cols` (1-4) second heads to the f64 out[o + j·8]. */
 function flushRow(accs: string[], o: string): string {
@@ -237,127 +229,6 @@ function pairMins(R: number, C: number): WasmFunction {
     end`,
   };
 }
-
-const splat32 = (shape: 'i32x4' | 'f32x4', x: number | string) => `v128.const ${shape} ${x} ${x} ${x} ${x}`;
-// ln m = 2·atanh(s) = s·(2 + z·(2/3 + z·(2/5 + z·(2/7 + z·2/9)))) with s = f/(2+f), z = s²,
-// |s| ≤ 0.172: the first term left out is below 1e-9.
-const atanhSeries = [2, 2 / 3, 2 / 5, 2 / 7, 2 / 9];
-/** Constants of the row scan, set once into locals: V8 would rebuild a v128.const on every use. */
-const scanConstants: Record<string, string> = {
-  ...Object.fromEntries(atanhSeries.map((x, i) => [`t${i}`, splat32('f32x4', x)])),
-  two: splat32('f32x4', 2), bias: splat32('i32x4', 127), mantissa: splat32('i32x4', '0x7fffff'), one: splat32('i32x4', '0x3f800000'),
-  sqrt2: splat32('f32x4', Math.SQRT2), expOne: splat32('i32x4', '0x800000'), zero: splat32('i32x4', 0),
-  scale: splat32('f32x4', fixedPointScale),
-};
-const c = (name: keyof typeof scanConstants) => `local.get $c_${name}`;
-
-/**
- * Row checks and per-head sums for one vector `$v` of four keys (lanes past the row
- * zeroed, `$keep` their mask). Entropy: v·ln v = ln2·(v·e) + v·ln m with v = 2^e·m,
- * m ∈ [√½, √2). v·e is exact in f64 (24-bit times 8-bit integers); ln m ∈ ±0.35 is computed
- * in f32 lanes (about 5e-8 absolute), so a row's entropy is off by at most ~1e-7.
- */
-function scanVector(masked: boolean): string {
-  const keepLo = masked ? `local.get $keep local.get $keep ${shuffle32([0, 0, 1, 1])} v128.and` : '';
-  const keepHi = masked ? `local.get $keep local.get $keep ${shuffle32([2, 2, 3, 3])} v128.and` : '';
-  return `
-      local.get $neg local.get $v ${c('zero')} f32x4.lt v128.or local.set $neg
-      local.get $v f64x2.promote_low_f32x4 local.set $vlo
-      local.get $v local.get $v ${shuffle32([2, 3, 2, 3])} f64x2.promote_low_f32x4 local.set $vhi
-      local.get $sum local.get $vlo f64x2.add local.get $vhi f64x2.add local.set $sum
-      local.get $fixed local.get $v ${c('scale')} f32x4.mul f32x4.nearest i32x4.trunc_sat_f32x4_u i32x4.add local.set $fixed
-      local.get $uni local.get $vlo local.get $u f64x2.sub f64x2.abs ${keepLo} f64x2.add
-      local.get $vhi local.get $u f64x2.sub f64x2.abs ${keepHi} f64x2.add local.set $uni
-      ;; e and f = m - 1, exactly, from the f32 bits.
-      local.get $v i32.const 23 i32x4.shr_u ${c('bias')} i32x4.sub local.set $e
-      local.get $v ${c('mantissa')} v128.and ${c('one')} v128.or local.tee $m
-      ${c('sqrt2')} f32x4.gt local.set $big
-      local.get $m local.get $big ${c('expOne')} v128.and i32x4.sub
-      ${c('one')} f32x4.sub local.set $m
-      local.get $e local.get $big i32x4.sub f32x4.convert_i32x4_s local.set $e
-      local.get $entE local.get $vlo local.get $e f64x2.promote_low_f32x4 f64x2.mul f64x2.add
-      local.get $vhi local.get $e local.get $e ${shuffle32([2, 3, 2, 3])} f64x2.promote_low_f32x4 f64x2.mul f64x2.add local.set $entE
-      local.get $m local.get $m ${c('two')} f32x4.add f32x4.div local.tee $s local.get $s f32x4.mul local.set $z
-      ${c('t4')} local.get $z f32x4.mul ${c('t3')} f32x4.add local.get $z f32x4.mul ${c('t2')} f32x4.add
-      local.get $z f32x4.mul ${c('t1')} f32x4.add local.get $z f32x4.mul ${c('t0')} f32x4.add local.get $s f32x4.mul
-      local.get $v f32x4.mul local.set $s
-      local.get $entM local.get $s f64x2.promote_low_f32x4 f64x2.add
-      local.get $s local.get $s ${shuffle32([2, 3, 2, 3])} f64x2.promote_low_f32x4 f64x2.add local.set $entM`;
-}
-
-/**
- * `scanRows(input, q, k, headBegin, headEnd, tolerance, totals, uniform, entropy) → i32`:
- * for heads a in [headBegin, headEnd) writes Σ of all values in fixed point (units of 2⁻³¹) to totals[a],
- * S(A, uniform) to uniform[a] and the mean row entropy to entropy[a]. Returns the first
- * bad row as a·q + p (rows in order), or -1.
- */
-const scanRows: WasmFunction = {
-  name: 'scanRows',
-  params: [['input', i32], ['q', i32], ['k', i32], ['headBegin', i32], ['headEnd', i32], ['tolerance', f64], ['totals', i32], ['uniform', i32], ['entropy', i32]],
-  result: i32,
-  exported: true,
-  locals: [
-    ['a', i32], ['p', i32], ['src', i32], ['srcEnd', i32], ['rowSum', f64], ['total', f64],
-    ['v', v128], ['keep', v128], ['neg', v128], ['sum', v128], ['fixed', v128], ['uni', v128], ['entE', v128], ['entM', v128], ['u', v128],
-    ['vlo', v128], ['vhi', v128], ['e', v128], ['m', v128], ['big', v128], ['s', v128], ['z', v128],
-    ...Object.keys(scanConstants).map((name): [string, 'v128'] => [`c_${name}`, v128]),
-  ],
-  body: `
-    ${Object.entries(scanConstants).map(([name, value]) => `${value} local.set $c_${name}`).join('\n    ')}
-    f64.const 1 local.get $k f64.convert_i32_u f64.div f64x2.splat local.set $u
-    v128.const i32x4 0 1 2 3 local.get $k i32.const 3 i32.and i32x4.splat i32x4.lt_s local.set $keep
-    local.get $headBegin local.set $a
-    block $done
-      local.get $a local.get $headEnd i32.ge_u br_if $done
-      loop $head
-        v128.const i32x4 0 0 0 0 local.tee $uni local.tee $entE local.set $entM
-        f64.const 0 local.set $total
-        i32.const 0 local.set $p
-        loop $row
-          v128.const i32x4 0 0 0 0 local.tee $neg local.tee $fixed local.set $sum
-          local.get $input local.get $a local.get $q i32.mul local.get $p i32.add local.get $k i32.mul i32.const 4 i32.mul i32.add local.tee $src
-          local.get $k i32.const -4 i32.and i32.const 4 i32.mul i32.add local.set $srcEnd
-          block $full
-            local.get $src local.get $srcEnd i32.ge_u br_if $full
-            loop $vector
-              local.get $src v128.load local.set $v
-              ${scanVector(false)}
-              local.get $src i32.const 16 i32.add local.tee $src
-              local.get $srcEnd i32.lt_u br_if $vector
-            end
-          end
-          local.get $k i32.const 3 i32.and if
-            local.get $src v128.load local.get $keep v128.and local.set $v
-            ${scanVector(true)}
-          end
-          local.get $sum f64x2.extract_lane 0 local.get $sum f64x2.extract_lane 1 f64.add local.set $rowSum
-          ;; Written so that NaN fails; a negative value fails even when the sum is fine.
-          local.get $rowSum f64.const 1 f64.sub f64.abs local.get $tolerance f64.le i32.eqz
-          local.get $neg v128.any_true i32.or if
-            local.get $a local.get $q i32.mul local.get $p i32.add return
-          end
-          ;; A good row's fixed-point sum is below 2³², so the u32 lanes add without overflow.
-          local.get $fixed local.get $fixed local.get $fixed ${shuffle32([2, 3, 2, 3])} i32x4.add local.tee $fixed
-          local.get $fixed local.get $fixed ${shuffle32([1, 1, 1, 1])} i32x4.add f64x2.convert_low_i32x4_u f64x2.extract_lane 0
-          local.get $total f64.add local.set $total
-          local.get $p i32.const 1 i32.add local.tee $p
-          local.get $q i32.lt_u br_if $row
-        end
-        local.get $totals local.get $a i32.const 8 i32.mul i32.add local.get $total f64.store
-        local.get $uniform local.get $a i32.const 8 i32.mul i32.add
-        f64.const 1 local.get $uni f64x2.extract_lane 0 local.get $uni f64x2.extract_lane 1 f64.add local.get $q f64.convert_i32_u f64.const 2 f64.mul f64.div f64.sub f64.store
-        local.get $entropy local.get $a i32.const 8 i32.mul i32.add
-        ;; 0 - Σ rather than a negation, so that an all-one-hot head reads +0 as in the reference.
-        f64.const 0
-        local.get $entE f64x2.extract_lane 0 local.get $entE f64x2.extract_lane 1 f64.add f64.const ${Math.LN2} f64.mul
-        local.get $entM f64x2.extract_lane 0 local.get $entM f64x2.extract_lane 1 f64.add f64.add
-        f64.sub local.get $q f64.convert_i32_u f64.div f64.store
-        local.get $a i32.const 1 i32.add local.tee $a
-        local.get $headEnd i32.lt_u br_if $head
-      end
-    end
-    i32.const -1`,
-};
 
 /** The whole module; `shared` for a memory that worker threads share. */
 export function simdKernelSource(shared: boolean, R = blockRows, C = blockCols): WasmModuleSource {

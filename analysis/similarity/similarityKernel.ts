@@ -20,6 +20,8 @@ export interface KernelInput {
   heads: number;
   queries: number;
   keys: number;
+  /** Causal rows: row p sees the first keys - queries + p + 1 keys and must hold nothing beyond them. */
+  causal?: boolean;
   /** One array per layer, row-major [heads][queries][keys]. */
   layers: readonly AttentionArray[];
 }
@@ -28,10 +30,12 @@ export interface KernelInput {
 export interface KernelOutput {
   /** [N*N], a < b: Σ_p ‖A_a[p,:] - A_b[p,:]‖₁ (entries with a ≥ b are unspecified). */
   pairL1: Float64Array;
-  /** [N]: S(A, uniform over the keys) per head. */
+  /** [N]: S(A, uniform over the keys each row sees) per head. */
   uniform: Float64Array;
   /** [N]: mean row entropy per head (nats). */
   entropy: Float64Array;
+  /** [N]: mean row entropy over ln(keys the row sees) per head, in [0, 1]. */
+  entropyNormalized: Float64Array;
 }
 
 /** Computes examples' pair sums and baselines; `close()` it when done. */

@@ -4,6 +4,8 @@
  * ranking (Fig. 3), plus the uniform and entropy baselines. All indices are 0-based.
  */
 
+import type { LengthView, SinkView, StackErrors } from './stackViews';
+
 /** One head of a layer in the sequential view. */
 export interface SequentialEntry {
   head: number;
@@ -32,10 +34,21 @@ export interface StackSimilarity {
    * (rank 1 = least like the previous layer); equal values keep head order.
    */
   sequential: SequentialEntry[][];
-  /** [L][H]: mean S(A, uniform over the real keys). */
+  /** [L][H]: mean S(A, uniform over the real keys each row sees: for a causal row, those up to its own position). */
   uniform: number[][];
   /** [L][H]: mean over examples of the mean row entropy (nats). */
   entropy: number[][];
+  /**
+   * [L][H]: mean over examples of the mean row entropy over ln(keys the row sees), in [0, 1] (1:
+   * uniform over them; a row that sees one key counts 1). Absent for files written before it.
+   */
+  entropyNormalized?: number[][];
+  /** Standard errors and 95% intervals (`stackViews.ts`); absent with fewer than two examples or in files written before them. */
+  errors?: StackErrors;
+  /** Attention mass on sink tokens per head; absent in files written before it. */
+  sinks?: SinkView;
+  /** Similarity per sequence-length bucket; absent in files written before it. */
+  lengths?: LengthView[];
 }
 
 /**
@@ -49,6 +62,7 @@ export function similarityViews(
   pairSums: Float64Array,
   uniformSums: Float64Array,
   entropySums: Float64Array,
+  entropyNormalizedSums: Float64Array | null = null,
 ): StackSimilarity {
   const L = layerCount; // the paper's L
   const H = headCount; // the paper's H
@@ -112,5 +126,7 @@ export function similarityViews(
   }
   const perHead = (sums: Float64Array): number[][] =>
     Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => sums[l * H + h] / examples));
-  return { headPairs, c, cArgmax, layerPairs, sequential, uniform: perHead(uniformSums), entropy: perHead(entropySums) };
+  const views: StackSimilarity = { headPairs, c, cArgmax, layerPairs, sequential, uniform: perHead(uniformSums), entropy: perHead(entropySums) };
+  if (entropyNormalizedSums) views.entropyNormalized = perHead(entropyNormalizedSums);
+  return views;
 }

@@ -1,7 +1,7 @@
-"""The token file (``attention-reuse/tokens@1``) and masked-LM batches drawn from it.
+"""Token data for the trainer: the single-file ``attention-reuse/tokens@1`` and masked-LM batches.
 
-Layout, all little-endian (``attention-reuse train`` writes it from a text file with the
-model's tokenizer.json; docs/planning.md describes it):
+tokens@1 layout, all little-endian (docs/planning.md; the CLI's token-file writer and
+``write_token_file`` below write it):
 
     bytes 0..7   ASCII "ARTOKEN1"
     bytes 8..11  uint32: length h of the JSON header
@@ -10,70 +10,121 @@ model's tokenizer.json; docs/planning.md describes it):
     then         uint64 offsets[examples + 1], in tokens
     then         uint32 ids[tokens]; example e is ids[offsets[e]:offsets[e + 1]]
 
-A batch is a pure function of (seed, step): resuming, or splitting one global batch over
-several processes, draws exactly the examples and masks an uninterrupted single run draws.
+Both this file and the token shards (shards.py) are memory-mapped: a row is read when a
+batch needs it, so the trainer's memory does not grow with the data.
+
+Masking is a pure function of a row's key (seed, step, its place in the global batch), not
+of which process or micro-batch draws it: one process, N processes and N micro-batches mask
+a global batch identically, and a resumed run masks as an uninterrupted one.
 """
 
+import hashlib
 import json
+import mmap
+import os
 import struct
-import sys
-from array import array
 
+import numpy as np
 import torch
 
 MAGIC = b"ARTOKEN1"
 SCHEMA = "attention-reuse/tokens@1"
+# The first element of every random key says what the numbers are for, so streams never overlap.
+PICKS, TRAIN_ROW, EVAL_ROW = 0, 1, 2
 
 
 class DataError(ValueError):
-    """A token file the trainer cannot use."""
+    """Token data the trainer cannot use; the message names the file or field."""
+
+
+def read_header(path, magic, what):
+    """The JSON header of a file that starts with `magic`, and where the data after it starts."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:8] != magic:
+                raise DataError("%s is not a %s (it does not start with %r)" % (path, what, magic.decode()))
+            (h,) = struct.unpack("<I", head[8:12])
+            raw = f.read(h)
+    except OSError as err:
+        raise DataError("cannot read %s %s (%s)" % (what, path, err))
+    try:
+        return json.loads(raw.decode("utf-8")), 12 + h
+    except ValueError as err:
+        raise DataError("%s: its header is not JSON (%s)" % (path, err))
+
+
+def header_bytes(magic, header):
+    """Magic, uint32 length and the JSON header, padded with spaces so that the data after it starts at a multiple of 8."""
+    raw = json.dumps(header).encode("utf-8")
+    raw += b" " * ((8 - (12 + len(raw)) % 8) % 8)
+    return magic + struct.pack("<I", len(raw)) + raw
+
+
+def mapped(path, dtype, offset, shape):
+    """A read-only numpy memmap that refuses a file too short for it (a truncated copy)."""
+    need = offset + int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if os.path.getsize(path) < need:
+        raise DataError("%s is truncated: %d bytes, its header needs %d" % (path, os.path.getsize(path), need))
+    if int(np.prod(shape)) == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def release(array):
+    """Unmaps the pages a memory-mapped array has touched (they stay in the page cache).
+
+    Linux maps whole large folios of a cached file on one fault, megabytes at a time, and
+    counts them in the process's RSS as if the data had been read into memory; dropping them
+    after each row keeps RSS flat whatever the data's size.
+    """
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(handle, "madvise"):
+        handle.madvise(mmap.MADV_DONTNEED)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class TokenData:
-    def __init__(self, header, offsets, ids):
-        self.header = header
-        self.offsets = offsets  # list of ints, examples + 1
-        self.ids = ids  # torch.int64, all tokens
-        self.special = torch.tensor(sorted(set(header.get("specialIds", [])) | {header["padId"]}), dtype=torch.long)
+    """A tokens@1 file: one example per row, kept whole up to max_length, padded per batch."""
+
+    fixed_width = None  # rows differ in length: a batch is as wide as its longest row
+
+    def __init__(self, path):
+        self.path = path
+        self.header, start = read_header(path, MAGIC, "token file")
+        if self.header.get("schema") != SCHEMA:
+            raise DataError("%s has schema %r, expected %r" % (path, self.header.get("schema"), SCHEMA))
+        n, t = self.header["examples"], self.header["tokens"]
+        if n == 0:
+            raise DataError("%s holds no examples" % path)
+        self.offsets = mapped(path, "<u8", start, (n + 1,))
+        self.ids = mapped(path, "<u4", start + 8 * (n + 1), (t,))
+        self.special = np.array(sorted(set(self.header.get("specialIds", [])) | {self.header["padId"]}), dtype=np.int64)
 
     def __len__(self):
         return len(self.offsets) - 1
 
-    def example(self, index, max_length):
-        ids = self.ids[self.offsets[index] : self.offsets[index + 1]]
-        return ids[:max_length]
+    def row(self, index, max_length):
+        start = int(self.offsets[index])
+        row = np.array(self.ids[start : min(int(self.offsets[index + 1]), start + max_length)], dtype=np.int64)
+        release(self.ids)
+        release(self.offsets)
+        return row
 
-
-def _read_array(code, raw, count):
-    values = array(code)
-    values.frombytes(raw)
-    if sys.byteorder != "little":
-        values.byteswap()
-    if len(values) != count:
-        raise DataError("token file is truncated")
-    return values
+    def fingerprint(self):
+        """What a resumed run must find again: the file's bytes."""
+        return {"kind": SCHEMA, "sha256": sha256_file(self.path)}
 
 
 def read_token_file(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        raise DataError("cannot read token file %s (%s)" % (path, err))
-    if data[:8] != MAGIC:
-        raise DataError("%s is not a token file (it does not start with %r)" % (path, MAGIC.decode()))
-    (h,) = struct.unpack_from("<I", data, 8)
-    header = json.loads(data[12 : 12 + h].decode("utf-8"))
-    if header.get("schema") != SCHEMA:
-        raise DataError("%s has schema %r, expected %r" % (path, header.get("schema"), SCHEMA))
-    n, t = header["examples"], header["tokens"]
-    start = 12 + h
-    offsets = list(_read_array("Q", data[start : start + 8 * (n + 1)], n + 1))
-    ids_at = start + 8 * (n + 1)
-    ids = _read_array("I", data[ids_at : ids_at + 4 * t], t)
-    if n == 0:
-        raise DataError("%s holds no examples" % path)
-    return TokenData(header, offsets, torch.tensor(ids, dtype=torch.long))
+    return TokenData(path)
 
 
 def write_token_file(path, examples, vocab_size, pad_id, mask_id, special_ids, max_length, tokenizer="", text=""):
@@ -91,55 +142,65 @@ def write_token_file(path, examples, vocab_size, pad_id, mask_id, special_ids, m
         "tokenizer": tokenizer,
         "text": text,
     }
-    raw = json.dumps(header).encode("utf-8")
-    raw += b" " * ((8 - (12 + len(raw)) % 8) % 8)
-    offsets = [0]
-    for e in examples:
-        offsets.append(offsets[-1] + len(e))
+    offsets = np.cumsum([0] + [len(e) for e in examples], dtype="<u8")
     with open(path, "wb") as f:
-        f.write(MAGIC + struct.pack("<I", len(raw)) + raw)
-        f.write(struct.pack("<%dQ" % len(offsets), *offsets))
-        f.write(struct.pack("<%dI" % tokens, *[i for e in examples for i in e]))
+        f.write(header_bytes(MAGIC, header))
+        f.write(offsets.tobytes())
+        f.write(np.fromiter((i for e in examples for i in e), dtype="<u4", count=tokens).tobytes())
 
 
-def batch_generator(seed, step):
-    g = torch.Generator()
-    g.manual_seed(seed * 1000003 + step)
-    return g
+def step_rows(seed, step, rows, batch_size):
+    """The dataset rows of a step's global batch (with replacement: no epoch state to save or to hold in memory)."""
+    return np.random.default_rng([PICKS, seed, step]).integers(0, rows, size=batch_size)
 
 
-def masked_lm_batch(data, seed, step, batch_size, max_length, mask_prob=0.15):
-    """The global batch of one step: (input_ids, attention_mask, labels), labels -100 where not predicted.
+def mask_row(seq, key, special, vocab_size, mask_id, mask_prob):
+    """BERT's masking of one row: (input ids, labels), labels -100 where nothing is predicted.
 
-    BERT's masking: mask_prob of the real, non-special tokens are predicted; of those 80%
-    become the mask token, 10% a random token, 10% stay. At least one token per batch is
-    predicted, so the loss is always defined.
+    mask_prob of the real, non-special tokens are predicted; of those 80% become the mask
+    token, 10% a random token, 10% stay. A row with a token to predict predicts at least one.
+    Every draw is made whatever the row holds, so the stream of a key never shifts.
     """
-    g = batch_generator(seed, step)
-    picks = torch.randint(len(data), (batch_size,), generator=g).tolist()
-    seqs = [data.example(i, max_length) for i in picks]
-    width = max(1, max(len(s) for s in seqs))
-    pad = data.header["padId"]
-    input_ids = torch.full((batch_size, width), pad, dtype=torch.long)
-    attention_mask = torch.zeros((batch_size, width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        input_ids[row, : len(s)] = s
-        attention_mask[row, : len(s)] = 1
-    candidates = (
-        attention_mask.bool() & ~torch.isin(input_ids, data.special)
-        if hasattr(torch, "isin")
-        else (attention_mask.bool() & ~(input_ids[..., None] == data.special).any(-1))
-    )
-    chosen = candidates & (torch.rand((batch_size, width), generator=g) < mask_prob)
-    if not candidates.any():
-        raise DataError("the examples of step %d hold no token to predict (only special tokens)" % step)
-    if not chosen.any():
-        chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True
-    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
-    action = torch.rand((batch_size, width), generator=g)
-    random_ids = torch.randint(data.header["vocabSize"], (batch_size, width), generator=g)
-    masked = input_ids.clone()
-    masked[chosen & (action < 0.8)] = data.header["maskId"]
+    rng = np.random.default_rng(list(key))
+    n = len(seq)
+    choose, action = rng.random(n), rng.random(n)
+    random_ids = rng.integers(0, vocab_size, size=n)
+    candidates = ~np.isin(seq, special)
+    fallback = rng.integers(0, max(1, int(candidates.sum())))
+    chosen = candidates & (choose < mask_prob)
+    if candidates.any() and not chosen.any():
+        chosen[np.flatnonzero(candidates)[fallback]] = True
+    labels = np.where(chosen, seq, -100)
+    masked = seq.copy()
+    masked[chosen & (action < 0.8)] = mask_id
     swap = chosen & (action >= 0.8) & (action < 0.9)
     masked[swap] = random_ids[swap]
-    return masked, attention_mask, labels
+    return masked, labels
+
+
+def masked_lm_batch(data, rows, keys, max_length, mask_prob=0.15):
+    """(input_ids, attention_mask, labels) of the given dataset rows, each masked by its key."""
+    header = data.header
+    seqs = [data.row(int(r), max_length) for r in rows]
+    width = data.fixed_width or max(1, max(len(s) for s in seqs))
+    input_ids = np.full((len(seqs), width), header["padId"], dtype=np.int64)
+    labels = np.full((len(seqs), width), -100, dtype=np.int64)
+    attention_mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for i, (seq, key) in enumerate(zip(seqs, keys)):
+        masked, row_labels = mask_row(seq, key, data.special, header["vocabSize"], header["maskId"], mask_prob)
+        input_ids[i, : len(seq)] = masked
+        labels[i, : len(seq)] = row_labels
+        attention_mask[i, : len(seq)] = 1
+    return torch.from_numpy(input_ids), torch.from_numpy(attention_mask), torch.from_numpy(labels)
+
+
+def train_batch(data, seed, step, batch_size, positions, max_length, mask_prob):
+    """The rows at `positions` (of the global batch of `batch_size`) of a training step."""
+    positions = list(positions)
+    rows = step_rows(seed, step, len(data), batch_size)[positions]
+    return masked_lm_batch(data, rows, [(TRAIN_ROW, seed, step, p) for p in positions], max_length, mask_prob)
+
+
+def eval_batch(data, seed, rows, max_length, mask_prob):
+    """Held-out rows, masked by their own index: every evaluation scores the same masks."""
+    return masked_lm_batch(data, rows, [(EVAL_ROW, seed, int(r)) for r in rows], max_length, mask_prob)

@@ -4,7 +4,8 @@ usage:
   benchModels.py export CASE OUT.onnx
       build CASE (seeded, so every call gives the same weights) and export it with
       torch.onnx.export: inputs input_ids and attention_mask [batch, tokens], output the last
-      hidden state; each layer's Softmax output is the attention the analysis finds.
+      hidden state (CASE bert-base-mlm: BERT's masked-LM logits, the decoder tied to the word
+      embedding); each layer's Softmax output is the attention the analysis finds.
   benchModels.py reference CASE IDS.jsonl BATCH EXAMPLES THREADS
       the PyTorch reference a user would write: the same model with attention capture,
       torch.set_num_threads(THREADS), batches of BATCH, and per batch the similarity of every
@@ -46,6 +47,21 @@ class Encoder(nn.Module):
         return run_layers(self.layers, x, additive_padding_mask(attention_mask, x.dtype))
 
 
+class MaskedLm(nn.Module):
+    """BERT's masked-LM head on the encoder: dense, GELU, LayerNorm, decoder tied to the word embedding."""
+
+    def __init__(self, encoder, hidden, vocab):
+        super().__init__()
+        self.encoder = encoder
+        self.dense = nn.Linear(hidden, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.bias = nn.Parameter(torch.zeros(vocab))
+
+    def forward(self, input_ids, attention_mask):
+        h = self.norm(nn.functional.gelu(self.dense(self.encoder(input_ids, attention_mask)[0])))
+        return torch.matmul(h, self.encoder.embeddings.token.weight.t()) + self.bias
+
+
 class HiddenOnly(nn.Module):
     def __init__(self, encoder):
         super().__init__()
@@ -57,13 +73,17 @@ class HiddenOnly(nn.Module):
 
 def build(case):
     torch.manual_seed(1234)
-    return Encoder(**CASES[case]).eval()
+    return Encoder(**CASES[case.removesuffix("-mlm")]).eval()
 
 
 def export(case, out_path):
-    model = HiddenOnly(build(case))
+    encoder = build(case)
+    cfg = CASES[case.removesuffix("-mlm")]
+    mlm = case.endswith("-mlm")
+    model = MaskedLm(encoder, cfg["hidden"], cfg["vocab"]).eval() if mlm else HiddenOnly(encoder)
+    output = "logits" if mlm else "last_hidden_state"
     n = 16
-    ids = torch.randint(0, CASES[case]["vocab"], (2, n))
+    ids = torch.randint(0, cfg["vocab"], (2, n))
     mask = torch.ones(2, n, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
     torch.onnx.export(
@@ -71,9 +91,11 @@ def export(case, out_path):
         (ids, mask),
         out_path,
         input_names=["input_ids", "attention_mask"],
-        output_names=["last_hidden_state"],
-        dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+        output_names=[output],
+        dynamic_axes={"input_ids": axes, "attention_mask": axes, output: axes},
         opset_version=14,
+        # Folding would store the tied decoder as a transposed copy of the word embedding.
+        do_constant_folding=not mlm,
     )
 
 

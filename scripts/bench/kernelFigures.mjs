@@ -75,7 +75,7 @@ export async function kernelFigures(L, H, m, examples) {
     const layout = simdLayout(n, m, m, 1);
     loadExample(memory, layout, x.layers, n);
     figures.simdPairs = rate(await time(() => k.pairMins(layout.input, n, m, m, 0, n - 1, layout.out, layout.rows[0], sweepVectors), examples), pairElements);
-    figures.simdScan = rate(await time(() => k.scanRows(layout.input, m, m, 0, n, 1e-3, layout.totals, layout.uniform, layout.entropy), examples), values);
+    figures.simdScan = rate(await time(() => k.scanRows(layout.input, m, m, 0, n, 1e-3, layout.totals, layout.uniform, layout.entropy, 0, layout.norm, layout.entropyNorm), examples), values);
   }
   for (const kernel of ['scalar', 'simd']) {
     const acc = new SimilarityAccumulator({ name: 'encoder', kind: 'self', layerCount: L, headCount: H });

@@ -2,6 +2,7 @@
 // own). Prints one JSON line. The first BENCH_WARMUP batches (default 3) are warm-up: rates
 // count the batches after them.
 //   node scripts/bench/measure.mjs ort|extract|analyze MODEL INPUTS.jsonl BATCH EXAMPLES [THREADS]
+//   node scripts/bench/measure.mjs whatif MODEL CONFIG.reuse.json INPUTS.jsonl BATCH EXAMPLES
 //   node scripts/bench/measure.mjs kernel L H TOKENS EXAMPLES
 // BENCH_INTRA_OP=N and BENCH_SPINNING=0|1 set ONNX Runtime's intra-op threads and spin-waiting
 // on every session this process creates, the runner's included, for experiments with session
@@ -134,11 +135,11 @@ async function bareOrt(model, inputs, batch, examples) {
 }
 
 async function extractOnly(model, inputs, batch, examples) {
-  const { openAttentionModel } = out('onnx/inspect.js');
-  const { openExamples } = out('runtime/exampleSource.js');
+  const { readModel } = out('app/readers.js');
+  const { openExamples } = out('app/examples.js');
   const { AttentionRunner } = out('runtime/runner.js');
   const started = performance.now();
-  const opened = await openAttentionModel(model);
+  const opened = await readModel(model);
   const source = await openExamples(opened, { kind: 'jsonl', path: inputs }, examples);
   const runner = await AttentionRunner.start(opened, 'cpu');
   const c = clock(started);
@@ -151,23 +152,45 @@ async function extractOnly(model, inputs, batch, examples) {
 }
 
 async function analyze(model, inputs, batch, examples, threads) {
-  const { analyzeModel } = out('cli/analyzeCommand.js');
+  const { analyzeModel } = out('app/analyze.js');
   const started = performance.now();
   const c = clock(started);
-  const flags = { source: { kind: 'jsonl', path: inputs }, examples, batch, ep: 'cpu', quiet: true };
-  const result = await analyzeModel(model, flags, { index: 0, count: 1 }, threads, new AbortController().signal, (n) => c.batch(n));
+  const options = { model, source: { kind: 'jsonl', path: inputs }, examples, batch, ep: 'cpu', threads };
+  const result = await analyzeModel(options, { onProgress: (n) => c.batch(n) });
   return c.result({ threads, analyzedExamples: result.run.examples, runSeconds: result.run.seconds });
+}
+
+/** `whatif` on a config: the original and the rewrite interleaved batch by batch (first batch warm-up). */
+async function whatif(model, config, inputs, batch, examples) {
+  const { whatIf } = out('app/whatif.js');
+  const started = performance.now();
+  // Each batch timed three times per model, the fastest counting: other processes only ever slow a run down.
+  const r = await whatIf({ model, config, source: { kind: 'jsonl', path: inputs }, examples, batch, ep: 'cpu', repeat: 3 });
+  return {
+    mode,
+    examples: r.examples,
+    timedExamples: r.examples > batch ? r.examples - batch : r.examples,
+    rate: 1000 / r.speed.rewritten,
+    originalRate: 1000 / r.speed.original,
+    speed: r.speed,
+    rewrite: r.rewrite.layers.map((l) => l.method),
+    parametersRemoved: r.rewrite.parametersRemoved,
+    totalSeconds: (performance.now() - started) / 1000,
+    maxRSS: process.resourceUsage().maxRSS * 1024,
+    cpuSeconds: cpuSeconds(),
+  };
 }
 
 let result;
 if (mode === 'ort') result = await bareOrt(args[0], args[1], Number(args[2]), Number(args[3]));
 else if (mode === 'extract') result = await extractOnly(args[0], args[1], Number(args[2]), Number(args[3]));
 else if (mode === 'analyze') result = await analyze(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4] ?? availableParallelism()));
+else if (mode === 'whatif') result = await whatif(args[0], args[1], args[2], Number(args[3]), Number(args[4]));
 else if (mode === 'kernel') {
   const [L, H, tokens, examples] = args.map(Number);
   result = { mode, ...(await kernelFigures(L, H, tokens, examples)), peak: peakFigures(), cpuSeconds: cpuSeconds() };
 } else {
-  console.error('usage: measure.mjs ort|extract|analyze MODEL INPUTS BATCH EXAMPLES [THREADS] | kernel L H TOKENS EXAMPLES');
+  console.error('usage: measure.mjs ort|extract|analyze MODEL INPUTS BATCH EXAMPLES [THREADS] | whatif MODEL CONFIG INPUTS BATCH EXAMPLES | kernel L H TOKENS EXAMPLES');
   process.exit(2);
 }
 result.clockGHz = [clockBefore, clockProbe()].map((x) => +x.toFixed(2));

@@ -6,17 +6,25 @@
 // this machine in this run; the first three batches of each are warm-up, and the ONNX Runtime,
 // extraction and analysis figures are the better of two interleaved rounds. While each runs,
 // the CPU time other processes used is sampled from /proc/stat and reported as "other load"
-// (cores), and each process estimates the clock before and after. About 18 minutes on 2 cores.
-// Prints a table and writes the figures to .artifacts/bench/; a full run (no flags) also writes
-// bench/summary.json, from which the README's figures are generated (scripts/bench/summary.mjs).
-//   node scripts/bench/run.mjs [--quick] [--case bert-base|long] [--no-memory]
+// (cores), and each process estimates the clock before and after. Then (figure "reuse") the
+// what-if rewrite of BERT-base shape for full reuse P = 6, K = 12 against the original, both in
+// one process interleaved batch by batch, at 128 and 512 tokens; then the reference trainer's
+// tokens/s on a BERT-base-shaped reuse model and its baseline, fp32 and bf16 (trainer.mjs).
+// About 35 minutes on 2 cores. Prints a table and writes the figures to .artifacts/bench/; a full
+// run (no flags) also writes bench/summary.json, from which the README's figures are generated
+// (scripts/bench/summary.mjs).
+//   node scripts/bench/run.mjs [--quick] [--case bert-base|long|reuse|trainer] [--no-memory]
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pseudoRandom } from '../../test/helpers/random.mjs';
+import { machineBusySeconds } from './load.mjs';
 import { summarize, summaryPath } from './summary.mjs';
+import { benchTrainer, formatTrainer } from './trainer.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cacheDir = join(root, '.cache', 'bench');
@@ -61,13 +69,6 @@ function prepare(c, count) {
     writeFileSync(inputs, lines.join('\n') + '\n');
   }
   return { model, inputs };
-}
-
-/** Busy CPU seconds of the whole machine so far (/proc/stat, all cores). */
-function machineBusySeconds() {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = fields;
-  return (user + nice + system + irq + softirq + steal) / 100;
 }
 
 /** Runs one measurement in a child process; adds the CPU other processes used meanwhile. */
@@ -143,6 +144,52 @@ for (const c of cases) {
   report.cases[c.name] = r;
 }
 
+// ---- Reuse: the rewritten model against the original (whatif), full reuse P = 6 on BERT-base shape ----
+const reuseRuns = [
+  { tokens: 128, batch: 8, examples: quick ? 24 : 64 },
+  { tokens: 512, batch: 2, examples: quick ? 6 : 16 },
+];
+if (!only || only === 'reuse') {
+  const c = { name: 'bert-base', tokens: 0 };
+  const { model } = prepare({ ...c, tokens: 128 }, 1);
+  const config = fullReuseConfig(model, 6);
+  console.log(`\nreuse: whatif, full reuse P = 6 K = 12 (Q and K of layers 1..6 sliced away), BERT-base shape, one process, interleaved`);
+  report.reuse = reuseRuns.map((run) => {
+    const { inputs } = prepare({ ...c, tokens: run.tokens }, run.examples);
+    const results = [];
+    for (let round = 0; round < rounds; round++) {
+      results.push(measure(`${run.tokens} tokens, batch ${run.batch}, round ${round + 1}`, node, [measureScript, 'whatif', model, config, inputs, String(run.batch), String(run.examples)]));
+    }
+    return { ...run, rounds: results, ratios: results.map((r) => r.speed.ratio) };
+  });
+}
+
+/** A reuse config for the benchmark model: Algorithm 1 with K = H in layers 1..P (no analysis needed). */
+function fullReuseConfig(model, P) {
+  const require = createRequire(import.meta.url);
+  const { algorithm1HeadMap } = require(join(root, 'out', 'analysis', 'planner', 'headMap.js'));
+  const { layers, heads } = { layers: 12, heads: 12 };
+  const kinds = Array.from({ length: layers }, (_, l) => (l >= 1 && l <= P ? 'reuse' : 'exact'));
+  const config = {
+    schema: 'attention-reuse/config@1',
+    source: { analysisSha256: '0'.repeat(64), modelSha256: createHash('sha256').update(readFileSync(model)).digest('hex') },
+    stack: 'encoder',
+    dims: { layers, heads, hidden: 768, ffn: 3072, vocab: 30522, maxPositions: 512 },
+    mode: 'full',
+    P,
+    K: heads,
+    heads: algorithm1HeadMap(kinds, heads, heads),
+  };
+  const path = join(cacheDir, `bert-base-full${P}.reuse.json`);
+  writeFileSync(path, JSON.stringify(config));
+  return path;
+}
+
+if (!only || only === 'trainer') {
+  console.log(`\ntrainer: BERT-base shape, full reuse K = 12 in layers 1..6 and no reuse, fp32 and bf16, ${cores} threads`);
+  report.trainer = benchTrainer({ root, python, cores, quick, cacheDir });
+}
+
 // ---- Table ----
 const fmt = (x, digits = 2) => (x === undefined || x === null || Number.isNaN(x) ? '—' : x.toFixed(digits));
 console.log('\n' + '='.repeat(100));
@@ -177,6 +224,14 @@ for (const [name, r] of Object.entries(report.cases)) {
     );
   }
 }
+if (report.reuse) {
+  console.log('reuse: whatif, full P = 6 K = 12, BERT-base shape (ms per example, original vs rewritten, interleaved; speed-up = original / rewritten)');
+  for (const r of report.reuse) {
+    const rows = r.rounds.map((m) => `${fmt(m.speed.original, 1)} vs ${fmt(m.speed.rewritten, 1)} ms (×${fmt(m.speed.ratio, 3)}, other load ${fmt(m.otherLoad)})`);
+    console.log(`  ${String(r.tokens).padStart(4)} tokens, batch ${r.batch}, ${r.examples} examples: ${rows.join('; ')}`);
+  }
+}
+if (report.trainer) console.log(formatTrainer(report.trainer));
 mkdirSync(artifacts, { recursive: true });
 const file = join(artifacts, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));

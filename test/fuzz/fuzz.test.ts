@@ -20,13 +20,16 @@ const seeds = JSON.parse(readFileSync(join(root, 'test', 'fixtures', 'bad', 'fuz
 const seconds: Record<string, number> = {
   onnxBytes: 5,
   onnxFields: 8,
+  onnxGraphs: 8,
   jsonl: 3,
+  jsonlFamilies: 2,
   lines: 2,
   tokenizer: 3,
   analysis: 5,
   config: 2,
   tokenFile: 2,
   webviewMessage: 2,
+  metrics: 1,
 };
 const scale = Number(process.env.FUZZ_SCALE ?? 1);
 

@@ -11,11 +11,15 @@ import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFil
 import { parseJsonText } from '../../analysis/jsonText';
 import { modelDims } from '../../analysis/onnx/dims';
 import { attentionOnlyModel, elemTypeOf } from '../../analysis/onnx/expose';
+import { selectBranches } from '../../analysis/onnx/branches';
 import { describeModel, openAttentionModel } from '../../analysis/onnx/inspect';
 import { externalData } from '../../analysis/onnx/model';
 import { costOf } from '../../analysis/planner/cost';
 import { planStack } from '../../analysis/planner/plan';
 import { checkAnalysis, formatLayerPairs, mergeAnalyses } from '../../analysis/result/analysisFile';
+import type { AnalysisFile } from '../../analysis/result/analysisFile';
+import { compareAnalysisFiles } from '../../analysis/result/compare';
+import { summarizeMetrics } from '../../analysis/result/runMetrics';
 import { checkDeclaredInputs, checkExample } from '../../analysis/runtime/exampleSource';
 import { encodeLine, parseTokenizer, readJsonlExamples } from '../../analysis/runtime/inputs';
 import { LineSplitter } from '../../analysis/textLine';
@@ -149,6 +153,20 @@ const modelEdit: fc.Arbitrary<ModelEdit> = fc.oneof(
     }),
 );
 
+// Graphs whose attention hides in a Loop, If branches and local functions, and a grouped-query
+// decoder (a separate list: the seeds kept for `onnxFields` index `modelNames`).
+const familyNames = ['shared_loop', 'gpt2_merged', 'bert_functions', 'llama'];
+const familyBytes = familyNames.map((n) => new Uint8Array(readFileSync(join(models, `${n}.onnx`))));
+
+// JSONL examples of the model families (images, audio, past keys and values, an If condition).
+const familyJsonl = ['vit', 'whisper', 'gpt2_past', 'gpt2_merged'].map((n) => {
+  const m = openAttentionModel(new Uint8Array(readFileSync(join(models, `${n}.onnx`))), `${n}.onnx`);
+  const lines = readFileSync(join(models, `${n}.inputs.jsonl`), 'utf8')
+    .trim()
+    .split('\n');
+  return { model: m, declared: declaredInputs(m), lines };
+});
+
 // JSONL examples of the fixtures, and the declarations of three models they are checked against.
 const jsonlModels = ['tiny_single_head', 'bert_opset13', 'encdec_opset17'].map((n) => {
   const m = openAttentionModel(new Uint8Array(readFileSync(join(models, `${n}.onnx`))), `${n}.onnx`);
@@ -233,6 +251,7 @@ const webviewMessages: unknown[] = [
   { type: 'emitConfig', stack: 'encoder', candidate: 12 },
   { type: 'exportChart', chart: 'layer-pairs-encoder', format: 'csv', data: 'layer,a\n0,1\n' },
   { type: 'runCommand', command: 'analyzeSample' },
+  { type: 'modelAction', action: 'analyze' },
   { type: 'log', level: 'warn', message: 'hello' },
 ];
 
@@ -245,21 +264,51 @@ function readAnalysisText(text: string): void {
     { path: 'a.json', file },
     { path: 'b.json', file: checkAnalysis(parseJsonText(text, 'fuzz.json'), 'fuzz.json') },
   ]);
+  // compare of any two files the reader accepts (here against the other fixture) never fails.
+  for (const other of analyses) compareAnalysisFiles(file, other as AnalysisFile);
 }
+
+/** Field edits of the decoded model `base` picks, re-encoded and read as a model file. */
+function fieldEdits(names: string[], bytes: Uint8Array[], base: fc.Arbitrary<number>) {
+  type Input = { base: number; edits: ModelEdit[] };
+  return {
+    arbitrary: () => fc.record({ base, edits: fc.array(modelEdit, { minLength: 1, maxLength: 4 }) }),
+    run: ({ base, edits }: Input) => {
+      const m = onnx.ModelProto.decode(bytes[base]);
+      for (const edit of edits) edit(m.graph as onnx.GraphProto, m);
+      readModelBytes(onnx.ModelProto.encode(m).finish());
+    },
+    show: ({ base, edits }: Input) => `${names[base]} with ${edits.length} field edits`,
+  };
+}
+
+const metricsLines = [
+  '{"step": 0, "loss": null, "lr": 0.0, "tokensPerSecond": 0.0, "elapsedSeconds": 0.0, "evalLoss": 4.8, "evalAccuracy": 0.27, "evalPerplexity": 121.5, "evalTokens": 80}',
+  '{"step": 1, "loss": 4.9, "lr": 1e-5, "tokensPerSecond": 5000.0, "elapsedSeconds": 0.4, "maskedTokens": 31, "distillKl": 0.02, "objective": 2.5}',
+];
 
 export const targets: Record<string, FuzzTarget<never>> = {
   /** The ONNX reader and attention finder on model bytes with byte flips, truncations, insertions and large varints. */
   onnxBytes: { arbitrary: () => mutatedBytes(modelBytes), run: readModelBytes, show: (b: Uint8Array) => `${b.length} bytes` },
   /** The same on models whose decoded fields were mutated and re-encoded. */
-  onnxFields: {
-    // The tiny model half the time: a decode and encode of the larger ones takes milliseconds.
-    arbitrary: () => fc.record({ base: fc.constantFrom(0, 0, 0, 1, 2, 3), edits: fc.array(modelEdit, { minLength: 1, maxLength: 4 }) }),
-    run: ({ base, edits }: { base: number; edits: ModelEdit[] }) => {
-      const m = onnx.ModelProto.decode(modelBytes[base]);
-      for (const edit of edits) edit(m.graph as onnx.GraphProto, m);
-      readModelBytes(onnx.ModelProto.encode(m).finish());
+  // The tiny model half the time: a decode and encode of the larger ones takes milliseconds.
+  onnxFields: fieldEdits(modelNames, modelBytes, fc.constantFrom(0, 0, 0, 1, 2, 3)),
+  /** Field edits of graphs with a Loop, If branches, local functions and grouped-query attention (the small Loop model most often). */
+  onnxGraphs: fieldEdits(familyNames, familyBytes, fc.constantFrom(0, 0, 0, 0, 0, 1, 2, 3)),
+  /** Mutated lines of image, audio, KV-cache and merged-decoder inputs: read, checked, and the If branch chosen from them. */
+  jsonlFamilies: {
+    arbitrary: () =>
+      fc.record({
+        model: fc.nat(familyJsonl.length - 1),
+        text: mutatedJson(familyJsonl.flatMap((m) => m.lines.map((l) => JSON.parse(l) as unknown))).map((j) => JSON.stringify(j) ?? ''),
+      }),
+    run: async ({ model, text }: { model: number; text: string }) => {
+      const { model: m, declared } = familyJsonl[model];
+      for await (const ex of readJsonlExamples(oneLine(text), 'fuzz.jsonl', declared.inputs)) {
+        checkExample(ex, declared);
+        selectBranches(m, ex);
+      }
     },
-    show: ({ base, edits }: { base: number; edits: ModelEdit[] }) => `${modelNames[base]} with ${edits.length} field edits`,
   },
   /** The JSONL reader and the checks against three models' declarations, on mutated example lines. */
   jsonl: {
@@ -348,6 +397,12 @@ export const targets: Record<string, FuzzTarget<never>> = {
    * The host's check of what a webview posts: it must answer every value with {ok} or
    * {ok: false, reason} and never throw (nothing is an allowed refusal here).
    */
+  /** compare's reader of a run's metrics.jsonl: any lines give a summary, never an error. */
+  metrics: {
+    arbitrary: () => fc.array(fc.oneof(mutatedText(metricsLines), mutatedJson(metricsLines.map((l) => JSON.parse(l) as unknown)).map((j) => JSON.stringify(j) ?? '')), { maxLength: 6 }),
+    run: (lines: string[]) => summarizeMetrics('fuzz.jsonl', lines.map((text, i) => ({ text, line: i + 1 }))),
+    allowed: () => false,
+  },
   webviewMessage: {
     arbitrary: () =>
       fc.oneof(mutatedJson(webviewMessages), fc.anything({ maxDepth: 3, withNullPrototype: true, withBigInt: true, withMap: true })),

@@ -64,6 +64,14 @@ class EventEmitter<T> {
 }
 
 const ColorThemeKind = { Light: 1, Dark: 2, HighContrast: 3, HighContrastLight: 4 } as const;
+const ProgressLocation = { SourceControl: 1, Window: 10, Notification: 15 } as const;
+
+/** A notification the code under test showed. */
+export interface ShownMessage {
+  level: 'info' | 'warning' | 'error';
+  text: string;
+  items: string[];
+}
 
 /** What a test sets: values by full key (`attentionReuse.batchSize`) at workspace and user level, trust, folders. */
 export const fake = {
@@ -74,7 +82,17 @@ export const fake = {
   themeKind: ColorThemeKind.Dark as number,
   /** Commands the code under test ran. */
   executed: [] as unknown[][],
+  /** Notifications shown, and the button a test "clicks" on the next ones (none: dismissed). */
+  messages: [] as ShownMessage[],
+  answer: undefined as string | undefined,
+  /** Progress notifications started, and how to press Cancel on the ones still running. */
+  progressTitles: [] as string[],
+  cancelProgress: new Set<() => void>(),
   reset(): void {
+    this.messages = [];
+    this.answer = undefined;
+    this.progressTitles = [];
+    this.cancelProgress.clear();
     this.workspaceValues.clear();
     this.globalValues.clear();
     this.trusted = true;
@@ -115,9 +133,29 @@ export const vscodeStandIn = {
   EventEmitter,
   ColorThemeKind,
   workspace,
+  ProgressLocation,
   window: {
     get activeColorTheme() {
       return { kind: fake.themeKind };
+    },
+    showInformationMessage: async (text: string, ...items: string[]) => shown('info', text, items),
+    showWarningMessage: async (text: string, ...items: string[]) => shown('warning', text, items),
+    showErrorMessage: async (text: string, ...items: string[]) => shown('error', text, items),
+    /** Runs the task with a progress that records nothing and a token that `fake.cancelProgress` cancels. */
+    withProgress: async <R>(options: { title?: string }, task: (progress: { report(v: unknown): void }, token: unknown) => Promise<R>): Promise<R> => {
+      fake.progressTitles.push(options.title ?? '');
+      const cancelled = new EventEmitter<void>();
+      const token = { isCancellationRequested: false, onCancellationRequested: cancelled.event };
+      const cancel = () => {
+        token.isCancellationRequested = true;
+        cancelled.fire();
+      };
+      fake.cancelProgress.add(cancel);
+      try {
+        return await task({ report: () => undefined }, token);
+      } finally {
+        fake.cancelProgress.delete(cancel);
+      }
     },
   },
   extensions: { getExtension: () => undefined },
@@ -129,6 +167,11 @@ export const vscodeStandIn = {
   },
 };
 
+function shown(level: ShownMessage['level'], text: string, items: string[]): string | undefined {
+  fake.messages.push({ level, text, items });
+  return fake.answer !== undefined && items.includes(fake.answer) ? fake.answer : undefined;
+}
+
 const cacheKey = 'vscode (test/unit/vscodeStandIn.ts)';
 const resolver = Module as unknown as { _resolveFilename(request: string, ...rest: unknown[]): string };
 const resolve = resolver._resolveFilename;
@@ -137,10 +180,10 @@ resolver._resolveFilename = function (request: string, ...rest: unknown[]): stri
 };
 require.cache[cacheKey] = { id: cacheKey, filename: cacheKey, loaded: true, exports: vscodeStandIn } as unknown as NodeModule;
 
-/** Log lines the code under test wrote, by level (a LogOutputChannel's methods). */
-export function recordingLog(): { lines: string[]; info(m: string): void; warn(m: string): void; error(m: string): void } {
+/** Log lines the code under test wrote, by level (a LogOutputChannel's methods); `show` is recorded as a line. */
+export function recordingLog(): { lines: string[]; info(m: string): void; warn(m: string): void; error(m: string): void; show(): void } {
   const lines: string[] = [];
-  return { lines, info: (m) => lines.push(`info ${m}`), warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) };
+  return { lines, info: (m) => lines.push(`info ${m}`), warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`), show: () => lines.push('show') };
 }
 
 /** An extension context with what SettingsReader reads: the real package.json and a storage folder. */

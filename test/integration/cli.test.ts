@@ -100,11 +100,19 @@ describe('attention-reuse CLI', () => {
     for (const batch of [1, 3]) assert.deepEqual(sums(2, batch), sums(1, batch), `--batch ${batch}: two worker threads must give bit-identical sums to one`);
   });
 
-  it('a model without a mask input runs unpadded, one example at a time', () => {
+  it('a model without a mask input runs unpadded, examples of one shape together', () => {
     const out = mkdtempSync(join(tmpdir(), 'ar-cli-'));
     const r = run('extract', join(models, 'tiny_single_head.onnx'), '--inputs', join(models, 'tiny_single_head.inputs.jsonl'), '--out', out, '--batch', '4');
     assert.equal(r.code, 0, r.stderr);
     const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as ExtractIndex;
-    assert.deepEqual(index.stacks, [{ name: 'encoder', kind: 'self', layers: 1, heads: 1 }]);
+    assert.deepEqual(index.stacks, [{ name: 'encoder', kind: 'self', causal: false, layers: 1, heads: 1 }]);
+    assert.deepEqual(
+      index.examples.map((e) => [e.index, e.stacks[0].queries]),
+      [
+        [0, 3],
+        [1, 4],
+      ],
+      'each example cut to its own length',
+    );
   });
 });

@@ -1,4 +1,4 @@
-// Protects `attention-reuse cost` as a user runs it: the paper's Table 1 ratios in the table and in --json, and one-line errors naming the bound.
+// Protects `attention-reuse cost` as a user runs it: the paper's Table 1 ratios (Reuse 13L included) in the table and in --json, and one-line errors naming the bound.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { runCli } from '../helpers/cli';
@@ -26,6 +26,20 @@ describe('attention-reuse cost', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /params\s+109,514,298\s+102,427,194\s+0\.935286/);
     assert.match(r.stdout, /FLOPs .* 0\.900000/);
+  });
+
+  it("--extra-layers 1 reproduces the paper's Reuse 13L row (K = 12, P = 6: params 1.00, FLOPs 0.98)", () => {
+    const r = run('--extra-layers', '1', ...bert, '--mode', 'full', '--reuse-heads', '12', '--reuse-layers', '6');
+    assert.equal(r.code, 0, r.stderr);
+    const ratio = (row: string) => Number(new RegExp(`^${row}\\s.*\\s(\\d\\.\\d{6})\\b`, 'm').exec(r.stdout)?.[1]);
+    assert.equal(ratio('params').toFixed(2), '1.00', r.stdout);
+    assert.equal(ratio('FLOPs').toFixed(2), '0.98', r.stdout);
+    assert.match(r.stdout, /13 layers \(1 extra, appended\); ratios against the 12-layer model/);
+    const j = JSON.parse(run('--extra-layers', '1', ...bert, '--mode', 'full', '--reuse-heads', '12', '--reuse-layers', '6', '--json').stdout) as Record<string, number>;
+    assert.equal(j.params, 109_514_298, 'the baseline is the model as analysed');
+    assert.equal(j.extraLayers, 1);
+    for (const k of ['scoreMemoryRatio', 'trainingMemoryRatio']) assert.equal(typeof j[k], 'number', `--json lacks ${k}`);
+    assert.ok(j.trainingMemoryRatio > j.scoreMemoryRatio, 'reuse heads still keep dropout masks in training');
   });
 
   it('skip and alternate take K = H without --reuse-heads', () => {

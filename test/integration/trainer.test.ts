@@ -1,4 +1,4 @@
-// Protects the reference trainer as the CLI drives it: the Python suite passes, its parameter count is the cost model's, emit → train runs end to end (python and torchrun), and a missing interpreter or torch is one clear error.
+// Protects the reference trainer as the CLI drives it: the Python suite passes, its parameter count is the cost model's (extra layers too), tokenize → train and emit → train run end to end (python and torchrun, the paper's options), shards of another tokenizer and resumes with other settings are refused naming the flag, and a missing interpreter or torch is one clear error.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configSchemaId, formatReuseConfig } from '../../analysis/config/reuseConfig';
 import type { ReuseConfig } from '../../analysis/config/reuseConfig';
+import { decodeShard } from '../../analysis/config/tokenShards';
 import { costOf } from '../../analysis/planner/cost';
 import type { HeadMap } from '../../analysis/planner/headMap';
 import { presetHeadMap } from '../../analysis/planner/modes';
@@ -60,17 +61,18 @@ function writeAnalysis(path: string, L: number, H: number) {
 
 describe('reference trainer', () => {
   it('the Python test suite passes (test/trainer)', (t) => {
-    if (!needPython(t)) return;
+    if (!needPython(t, ['torch', 'numpy'])) return;
     const r = spawnSync(python, ['-m', 'unittest', 'discover', '-s', join(root, 'test', 'trainer')], { encoding: 'utf8', env, timeout: 300_000 });
     assert.equal(r.status, 0, `python unittest failed:\n${(r.stderr ?? '').slice(-4000)}`);
   });
 
   it('counts exactly the parameters of the cost model', (t) => {
-    if (!needPython(t)) return;
+    if (!needPython(t, ['torch', 'numpy'])) return;
     const dir = mkdtempSync(join(tmpdir(), 'trainer-params-'));
     const custom = presetHeadMap('partial', 4, 4, 0, 0);
     custom[2] = [{ reuse: { layer: 0, head: 3 } }, 'exact', { reuse: { layer: 1, head: 0 } }, 'exact'];
     custom[3] = ['skip', 'skip', 'skip', 'skip'];
+    const deeper = presetHeadMap('full', 5, 4, 2, 4); // 4 analysed layers + 1 extra
     const cases: [ReuseMode, number, number, HeadMap][] = [
       ['partial', 2, 0, presetHeadMap('partial', 4, 4, 2, 0)],
       ['partial', 2, 3, presetHeadMap('partial', 4, 4, 2, 3)],
@@ -78,10 +80,12 @@ describe('reference trainer', () => {
       ['alternate', 2, 2, presetHeadMap('alternate', 4, 4, 2, 2)],
       ['skip', 2, 4, presetHeadMap('skip', 4, 4, 2, 4)],
       ['custom', 2, 4, custom],
+      ['full', 2, 4, deeper],
     ];
     const files = cases.map(([mode, P, K, heads], i) => {
       const file = join(dir, `c${i}.reuse.json`);
-      writeFileSync(file, formatReuseConfig(configOf(mode, P, K, heads, 4, 4)));
+      const extra = heads.length - 4;
+      writeFileSync(file, formatReuseConfig({ ...configOf(mode, P, K, heads, heads.length, 4), ...(extra ? { extraLayers: extra } : {}) }));
       return file;
     });
     const code = 'import json, sys; sys.path.insert(0, sys.argv[1]); from reuse_model import *; print(json.dumps([count_parameters(ReuseBertForMaskedLM(load_config(p))) for p in sys.argv[2:]]))';
@@ -89,13 +93,13 @@ describe('reference trainer', () => {
     assert.equal(r.status, 0, r.stderr);
     const counts = JSON.parse(r.stdout) as number[];
     cases.forEach(([mode, P, K, heads], i) => {
-      const expected = costOf({ layers: 4, heads: 4, hidden: 24, ffn: 40, vocab: 30, maxPositions: 20 }, heads, 8).paramsReuse;
+      const expected = costOf({ layers: 4, heads: 4, hidden: 24, ffn: 40, vocab: 30, maxPositions: 20 }, heads, 8, heads.length - 4).paramsReuse;
       assert.equal(counts[i], expected, `${mode} P=${P} K=${K}: trainer ${counts[i]} vs cost model ${expected}`);
     });
   });
 
   it('emit → train runs end to end with python and with torchrun', (t) => {
-    if (!needPython(t)) return;
+    if (!needPython(t, ['torch', 'numpy'])) return;
     const dir = mkdtempSync(join(tmpdir(), 'trainer-e2e-'));
     writeAnalysis(join(dir, 'analysis.json'), 3, 2);
     writeTokenizer(join(dir, 'tokenizer.json'));
@@ -109,7 +113,7 @@ describe('reference trainer', () => {
     const lines = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
     assert.deepEqual(lines.map((l) => l.step), [1, 2, 3]);
     for (const key of ['loss', 'lr', 'tokensPerSecond', 'elapsedSeconds']) assert.equal(typeof lines[0][key], 'number', `metrics lack ${key}`);
-    assert.ok(existsSync(join(dir, 'run', 'model.pt')) && existsSync(join(dir, 'run', 'tokens.bin')));
+    assert.ok(existsSync(join(dir, 'run', 'model.pt')) && existsSync(join(dir, 'run', 'data', 'index.json')), 'text is packed into shards in the run folder');
     const again = run('train', ...common, '--out', join(dir, 'run'));
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already holds a run.*--resume/);
@@ -119,6 +123,48 @@ describe('reference trainer', () => {
     const ddp = run('train', ...common, '--out', join(dir, 'ddp'), '--launcher', 'torchrun', '--nproc', '2');
     assert.equal(ddp.code, 0, `torchrun failed:\n${ddp.stdout}\n${ddp.stderr}`);
     assert.match(readFileSync(join(dir, 'ddp', 'metrics.jsonl'), 'utf8'), /"step": 3/);
+  });
+
+  it('tokenize → train with the paper options: Reuse 13L, pre-LN, relative bias, bf16, accumulation, evaluation', (t) => {
+    if (!needPython(t, ['torch', 'numpy'])) return;
+    const dir = mkdtempSync(join(tmpdir(), 'trainer-shards-'));
+    writeAnalysis(join(dir, 'analysis.json'), 3, 2);
+    writeTokenizer(join(dir, 'tokenizer.json'));
+    const lines = ['the dog runs far', 'the cat sleeps home', 'the dog sleeps', 'the cat runs home far'];
+    writeFileSync(join(dir, 'text.txt'), Array.from({ length: 40 }, (_, i) => lines[i % 4]).join('\n'));
+    const shards = join(dir, 'shards');
+    const tok = run('tokenize', '--text', join(dir, 'text.txt'), '--tokenizer', join(dir, 'tokenizer.json'), '--out', shards, '--max-length', '12', '--held-out', '0.25');
+    assert.equal(tok.code, 0, tok.stderr);
+    assert.match(tok.stdout, /training and \d+ held-out rows of 12 tokens/);
+    const first = decodeShard(readFileSync(join(shards, 'train-00000.bin')), 'train-00000.bin');
+    // [CLS] the dog runs far [SEP] the cat sleeps home [SEP]: the post-processor's frame, lines joined by [SEP];
+    // the twelfth slot could hold only another [SEP], so the next line starts the next row.
+    assert.deepEqual(first.rows[0], [2, 5, 6, 8, 10, 3, 5, 7, 9, 11, 3]);
+    assert.deepEqual(first.rows[1].slice(0, 5), [2, 5, 6, 9, 3]);
+
+    const config = join(dir, 'full.reuse.json');
+    assert.equal(run('emit', join(dir, 'analysis.json'), '--mode', 'full', '--reuse-layers', '1', '--out', config).code, 0);
+    const common = [config, '--data', shards, '--tokenizer', join(dir, 'tokenizer.json'), '--steps', '4', '--batch-size', '4', '--python', python];
+    const paper = ['--extra-layers', '1', '--norm', 'pre', '--position', 'relative', '--precision', 'bf16', '--accumulate', '2', '--eval-every', '2'];
+    const r = run('train', ...common, ...paper, '--out', join(dir, 'run'));
+    assert.equal(r.code, 0, `train failed:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /4 layers \(1 extra\)/);
+    const deeper = JSON.parse(readFileSync(join(dir, 'run', 'config.reuse.json'), 'utf8')) as ReuseConfig;
+    assert.equal(deeper.dims.layers, 4);
+    assert.equal(deeper.extraLayers, 1);
+    const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    assert.deepEqual(metrics.filter((m) => 'evalLoss' in m).map((m) => m.step), [2, 4], 'evaluation every 2 steps on the held-out shards');
+    const settings = (JSON.parse(readFileSync(join(dir, 'run', 'run.json'), 'utf8')) as { settings: { model: { norm: string } } }).settings;
+    assert.equal(settings.model.norm, 'pre');
+
+    const other = run('train', ...common, ...paper.map((a) => (a === 'pre' ? 'post' : a)), '--out', join(dir, 'run'), '--resume');
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /--norm is "post" here, but the run in .* was started with "pre"/);
+
+    writeFileSync(join(dir, 'other-tokenizer.json'), readFileSync(join(dir, 'tokenizer.json'), 'utf8').replace('"lowercase":true', '"lowercase":false'));
+    const foreign = run('train', config, '--data', shards, '--tokenizer', join(dir, 'other-tokenizer.json'), '--out', join(dir, 'foreign'), '--python', python);
+    assert.equal(foreign.code, 2);
+    assert.match(foreign.stderr, /written with another tokenizer .*--tokenizer has/);
   });
 
   it('a missing interpreter or torch is one clear line, exit 2', () => {

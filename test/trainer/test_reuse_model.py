@@ -1,4 +1,4 @@
-"""Protects Reuse Multi-Head Attention: K = 0 is a standard transformer, reuse heads see the source probabilities exactly, gradients reach the source."""  # noqa: E501 (the one line saying what the file protects)
+"""Protects Reuse Multi-Head Attention: K = 0 is a standard post- or pre-LN transformer, reuse heads see the source probabilities exactly, gradients reach the source, the relative position bias sits on computed heads."""  # noqa: E501 (the one line saying what the file protects)
 
 import unittest
 
@@ -6,7 +6,11 @@ import torch
 from torch import nn
 
 import helpers
-from reuse_model import ConfigError, ReuseBertForMaskedLM, check_config, count_parameters
+import os
+import tempfile
+
+import train
+from reuse_model import ConfigError, ModelOptions, ReuseBertForMaskedLM, check_config, count_parameters
 
 
 def batch():
@@ -15,14 +19,16 @@ def batch():
 
 
 class StandardTransformerTest(unittest.TestCase):
-    def test_k0_equals_torch_transformer_encoder(self):
+    def check_k0_equals_torch_layer(self, norm):
         config = helpers.make_config(L=2, H=4, hidden=16, ffn=32, heads=helpers.algorithm1(2, 4, 1, 0), mode="partial", P=1, K=0)
         torch.manual_seed(0)
-        model = ReuseBertForMaskedLM(config).eval()
+        model = ReuseBertForMaskedLM(config, options=ModelOptions(norm=norm)).eval()
         ids, mask = batch()
         reference = []
         for layer in model.layers:
-            ref = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation="gelu", batch_first=True, layer_norm_eps=1e-12)
+            ref = nn.TransformerEncoderLayer(
+                16, 4, 32, dropout=0.0, activation="gelu", batch_first=True, layer_norm_eps=1e-12, norm_first=norm == "pre"
+            )
             a = layer.attention
             with torch.no_grad():
                 ref.self_attn.in_proj_weight.copy_(torch.cat([a.query.weight, a.key.weight, a.value.weight]))
@@ -35,7 +41,8 @@ class StandardTransformerTest(unittest.TestCase):
                     (layer.attention_norm, ref.norm1),
                     (layer.output_norm, ref.norm2),
                 ):
-                    theirs.weight.copy_(mine.weight)
+                    theirs.weight.copy_(torch.randn_like(mine.weight) * 0.1 + mine.weight)
+                    mine.weight.copy_(theirs.weight)  # non-trivial LayerNorm weights, so a swapped norm would show
                     theirs.bias.copy_(mine.bias)
             reference.append(ref.eval())
         with torch.no_grad():
@@ -49,8 +56,67 @@ class StandardTransformerTest(unittest.TestCase):
         real = mask.bool()
         self.assertTrue(
             torch.allclose(ours[real], theirs[real], atol=1e-5),
-            "K = 0 must be a plain post-LayerNorm transformer layer: max diff %g" % (ours[real] - theirs[real]).abs().max(),
+            "K = 0 must be a plain %s-LayerNorm transformer layer: max diff %g" % (norm, (ours[real] - theirs[real]).abs().max()),
         )
+
+    def test_k0_equals_torch_transformer_encoder(self):
+        self.check_k0_equals_torch_layer("post")
+
+    def test_k0_pre_ln_equals_torch_norm_first_layer(self):
+        self.check_k0_equals_torch_layer("pre")
+
+
+class PaperOptionsTest(unittest.TestCase):
+    heads = [["exact"] * 4, ["exact", "exact", {"reuse": {"layer": 0, "head": 0}}, {"reuse": {"layer": 0, "head": 1}}], ["skip"] * 4]
+
+    def test_relative_bias_on_computed_heads_only(self):
+        config = helpers.make_config(L=3, H=4, heads=self.heads, P=2, K=2)
+        plain = ReuseBertForMaskedLM(config)
+        relative = ReuseBertForMaskedLM(config, options=ModelOptions(position="relative"))
+        self.assertEqual(
+            count_parameters(relative) - count_parameters(plain), (4 + 2) * (2 * 16 - 1), "one row of 2R-1 offsets per computed head"
+        )
+        self.assertEqual(tuple(relative.layers[1].attention.relative.bias.shape), (2, 31))
+        # With zero query/key weights the scores are the bias alone: row i of head h is softmax(bias[h, j - i + R - 1]).
+        attention = relative.layers[0].attention
+        with torch.no_grad():
+            for p in (attention.query.weight, attention.query.bias, attention.key.weight, attention.key.bias):
+                p.zero_()
+            _, probs = attention(torch.randn(1, 5, 16), torch.zeros(1, 1, 1, 5), {})
+        bias = attention.relative.bias.detach()
+        expected = torch.softmax(torch.stack([bias[:, torch.arange(5) - i + 15] for i in range(5)], dim=1), dim=-1)
+        self.assertTrue(torch.allclose(probs[0], expected, atol=1e-6), "the bias of offset j - i must be added to query i, key j")
+
+    def test_zero_relative_bias_is_the_absolute_model(self):
+        config = helpers.make_config(L=3, H=4, heads=self.heads, P=2, K=2)
+        torch.manual_seed(4)
+        plain = ReuseBertForMaskedLM(config).eval()
+        relative = ReuseBertForMaskedLM(config, options=ModelOptions(position="relative")).eval()
+        missing = relative.load_state_dict(plain.state_dict(), strict=False).missing_keys
+        self.assertTrue(missing and all(k.endswith("relative.bias") for k in missing), missing)
+        with torch.no_grad():
+            for k in missing:
+                relative.get_parameter(k).zero_()
+            ids, mask = batch()
+            self.assertTrue(torch.allclose(plain(ids, mask)[0], relative(ids, mask)[0], atol=1e-6))
+
+    def test_pre_ln_and_relative_bias_train(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            data = helpers.write_pattern_shards(os.path.join(tmp, "s"), rows=40, held_out=8)
+            config = helpers.write_config(
+                os.path.join(tmp, "c.json"), L=3, H=4, hidden=32, ffn=64, heads=helpers.algorithm1(3, 4, 1, 2), mode="partial", P=1, K=2
+            )
+            for norm, position in (("pre", "absolute"), ("post", "relative"), ("pre", "relative")):
+                out = os.path.join(tmp, norm + position)
+                code = train.main(
+                    [config, "--data", data, "--out", out, "--steps", "150", "--batch-size", "16", "--lr", "1e-2"]
+                    + ["--norm", norm, "--position", position, "--warmup-steps", "10"]
+                )
+                self.assertEqual(code, 0)
+                rows = helpers.metrics(out)
+                first, last = sum(r["loss"] for r in rows[:5]) / 5, sum(r["loss"] for r in rows[-5:]) / 5
+                self.assertLess(last, 0.75 * first, "%s-LN, %s positions: loss did not fall (%.3f -> %.3f)" % (norm, position, first, last))
+                self.assertIn("evalLoss", rows[-1], "the last step is evaluated")
 
 
 class ReuseProbabilitiesTest(unittest.TestCase):

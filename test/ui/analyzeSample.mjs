@@ -3,15 +3,26 @@
 // then a 4×4 layer-pair heatmap whose cells hold the analysis file's values and whose pixels
 // follow its legend in the light, dark and high-contrast themes, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
-// runs 5 training steps as a task, and the panel's loss chart shows a point per step.
+// runs 5 training steps as a task, and the panel's loss chart shows a point per step; a longer run from tasks.json,
+// the panel opened mid-run (one point per step), Cancel in the panel ("cancelled", a checkpoint) and both runs
+// overlaid (trainingSteps.mjs). Then a first-time
+// user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
+// from it, a fused-attention model's refusal is shown whole in the panel, and a stored notebook's analysis
+// output is drawn by the notebook renderer. Before that day, the planned config is warm-started from the sample model
+// (CLI: train --init-from --steps 0), its exported model.onnx analysed, and "Compare Analyses" shows it beside
+// the original in the panel's compare view (A, B and B − A heatmaps). Then the analysis of each model-family fixture
+// (test/helpers/families.mjs) opens through "Open Analysis File", and its heatmap is checked and screenshot.
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { chromiumPath } from '../helpers/chromium.mjs';
+import { families } from '../helpers/families.mjs';
 import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
-import { root } from '../helpers/paths.mjs';
+import { cliBundle, fixtureModels, root } from '../helpers/paths.mjs';
 import { tail } from '../helpers/servers.mjs';
+import { firstDaySteps } from './firstDaySteps.mjs';
+import { trainingSteps, writeTasks } from './trainingSteps.mjs';
 import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -20,7 +31,7 @@ const vsix = process.env.UI_TEST_VSIX ?? join(root, `.artifacts/vsix/${manifest.
 const shots = join(root, '.artifacts/ui');
 const scratch = join(shots, 'scratch');
 const serverLog = join(shots, 'code-server.log');
-const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 300);
+const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 540);
 const trainPython = process.env.UI_TEST_PYTHON ?? '/usr/bin/python3';
 const trainSteps = 5;
 
@@ -76,6 +87,10 @@ async function main() {
   // A copy, so that what the extension writes into the workspace stays out of the checkout.
   const workspace = join(scratch, 'workspace');
   cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
+  for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx']) cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
+  cpSync(join(root, 'test/fixtures/notebooks'), join(workspace, 'notebooks'), { recursive: true });
+  analyzeFamilies(join(workspace, 'families'));
+  writeTasks(workspace);
 
   step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
   const installed = installVsix(p, vsix, extensionId);
@@ -110,9 +125,11 @@ async function main() {
   step(`editor panel shows "${title}"`);
   await shoot('panel');
 
-  // 2. The heatmap against the analysis file the extension wrote to its global storage.
-  const analysisFile = join(p['user-data'], 'User/globalStorage', extensionId, 'analyses/sample.analysis.json');
-  check(existsSync(analysisFile), `the extension wrote no ${analysisFile}`);
+  // 2. The heatmap against the analysis file the extension wrote into the workspace's output folder.
+  const analyses = join(workspace, '.attention-reuse/analyses');
+  const saved = existsSync(analyses) ? readdirSync(analyses).filter((f) => /^sample-model-\d{8}-\d{6}\.analysis\.json$/.test(f)) : [];
+  check(saved.length === 1, `the extension wrote ${JSON.stringify(saved)} into ${analyses}, not one sample-model-DATE-TIME.analysis.json`);
+  const analysisFile = join(analyses, saved[0]);
   const analysis = JSON.parse(readFileSync(analysisFile, 'utf8'));
   check(analysis.model.path.startsWith(installed), `the analysis ran ${analysis.model.path}, not the installed extension's sample model`);
   const layerPairs = analysis.stacks[0].layerPairs;
@@ -226,8 +243,8 @@ async function main() {
 
   // 5. The panel's loss chart holds a point per logged step.
   await page.locator('.tabs-container .tab', { hasText: 'Attention Reuse' }).first().click();
-  const trainingFrame = await webviewFrame(page, '.training .chart-box[data-points]', 30_000);
-  const chartBox = trainingFrame.locator('.training .chart-box[data-points]');
+  const trainingFrame = await webviewFrame(page, '.training .loss-box[data-points]', 30_000);
+  const chartBox = trainingFrame.locator('.training .loss-box[data-points]');
   let points = 0;
   for (let i = 0; i < 50 && points < losses.length; i++) {
     if (i > 0) await page.waitForTimeout(200);
@@ -239,6 +256,119 @@ async function main() {
   step(`loss chart: ${points} points; "${status}"`);
   await page.waitForTimeout(500);
   await shoot('loss-curve');
+
+  // 6. The planned config warm-started from the sample model and exported (the CLI, as a user
+  // would run it in a terminal), its model.onnx analysed, then compared with the original.
+  const cli = join(root, 'dist/cli.js');
+  const cliEnv = { ...process.env, ORT_DISABLE_TELEMETRY: '1', OMP_NUM_THREADS: '1' };
+  const sampleDir = join(installed, 'media/sample');
+  const warmRun = join(scratch, 'warm-run');
+  const reuseAnalysis = join(scratch, 'reuse.analysis.json');
+  for (const args of [
+    ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
+    // The same examples as the panel's analysis (the examples setting's 200), so that only the model differs.
+    ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--examples', String(analysis.run.examples), '--out', reuseAnalysis, '-q'],
+  ]) {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });
+    check(r.status === 0, `attention-reuse ${args[0]} exited with ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  step(`warm start: ${summary} exported to ${join(warmRun, 'model.onnx')} and analysed`);
+  await runCommand(page, 'Attention Reuse: Compare Analyses');
+  for (const [which, file] of [
+    ['A, before', analysisFile],
+    ['B, after', reuseAnalysis],
+  ]) {
+    const dialog = page.locator('.quick-input-widget', { hasText: `Compare Analyses: ${which}` });
+    await dialog.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => {
+      throw new Error(`Compare Analyses asked for no "${which}" file within 20 s`);
+    });
+    // The simple file dialog fills in its folder (and a completion) a moment after it opens:
+    // wait for that, then write the path until it stays as written.
+    for (let i = 0; i < 50 && !(await input.inputValue()); i++) await page.waitForTimeout(100);
+    for (let i = 0; i < 20 && (await input.inputValue()) !== file; i++) {
+      await input.fill(file);
+      await page.waitForTimeout(300);
+    }
+    check((await input.inputValue()) === file, `the ${which} dialog holds "${await input.inputValue()}", not ${file}`);
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+  const compareFrame = await webviewFrame(page, 'body.host-editor .compare canvas[data-grid]', 30_000);
+  const grids = await compareFrame.$$eval('.compare canvas[data-grid]', (els) => els.map((e) => e.getAttribute('data-grid')));
+  check(grids.length === 3 && grids.every((g) => g.split(',').slice(3).join() === '4,4'), `the compare view shows ${grids.length} grids (${grids.join(' | ')}), not three 4×4 ones`);
+  const heads = await compareFrame.$$eval('.compare table tbody tr', (rows) => rows.map((r) => r.textContent));
+  check(heads.length === 8, `the compare view lists ${heads.length} heads that changed most`);
+  await compareFrame.locator('.compare').scrollIntoViewIfNeeded();
+  step(`compare view: A, B and B − A (4×4); first head "${heads[0].replace(/\s+/g, ' ').trim()}"`);
+  await page.waitForTimeout(500);
+  await shoot('compare');
+
+  // 7. Training runs: the panel opened mid-run, Cancel there, two runs overlaid.
+  await trainingSteps({ page, shoot, step, check, runCommand, workspace, configPath, firstRunDir: runDir }).midRunCancelAndOverlay();
+
+  // 7–9. A first-time user's day with their own models and a notebook.
+  const day = firstDaySteps({ page, shoot, step, check, runCommand });
+  await day.modelSummary();
+  await day.failingModel();
+  await day.notebook();
+
+  // 9. Each model family's analysis, opened from its file.
+  await openFamilies(join(workspace, 'families'));
+}
+
+/** The analysis of every family fixture, written by the CLI the .vsix was built with. */
+function analyzeFamilies(dir) {
+  for (const name of families) {
+    const out = join(dir, `${name}.analysis.json`);
+    const args = [cliBundle, 'analyze', join(fixtureModels, `${name}.onnx`), '--inputs', join(fixtureModels, `${name}.inputs.jsonl`), '--out', out, '--ep', 'cpu', '-q'];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    if (r.status !== 0) throw new Error(`analyze ${name} failed: ${r.stderr}`);
+  }
+  step(`analyzed ${families.length} family fixtures into ${dir}`);
+}
+
+/** 9. Each family's analysis through Open Analysis File: the panel shows it, its heatmap holds the file's layer pairs. */
+async function openFamilies(dir) {
+  for (const name of families) {
+    const file = join(dir, `${name}.analysis.json`);
+    const analysis = JSON.parse(readFileSync(file, 'utf8'));
+    await runCommand(page, 'Attention Reuse: Open Analysis File');
+    const dialog = page.locator('.quick-input-widget', { hasText: 'OK' });
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20_000 });
+    // The simple file dialog (code-server's) fills in a folder (the last one used, then its own):
+    // a path typed before it settles is overwritten, so type it until it stays.
+    for (let i = 0; i < 100 && !(await input.inputValue()).endsWith('/'); i++) await page.waitForTimeout(100);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await input.fill(file);
+      await page.waitForTimeout(300);
+      if ((await input.inputValue()) === file) break;
+    }
+    // It lists the file once it has resolved the typed path; Enter then opens it.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: basename(file) }).first().waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {});
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => {
+      throw new Error(`the file dialog did not open ${file} (it shows "${file}" typed, then Enter)`);
+    });
+    const panel = await webviewFrame(page, 'body.host-editor .redundancy canvas[data-grid]', 30_000);
+    let title = '';
+    for (let i = 0; i < 100 && !title.includes(basename(file)); i++) {
+      if (i > 0) await page.waitForTimeout(100);
+      title = (await panel.$eval('h1.title', (e) => e.textContent).catch(() => '')) ?? '';
+    }
+    check(title.includes(basename(file)), `Open Analysis File on ${file}: the panel shows "${title}"`);
+    const stack = analysis.stacks[0];
+    const L = stack.layerCount;
+    const canvas = panel.locator('.redundancy canvas[data-grid]').first();
+    const [left, top, cell, rows, cols] = (await canvas.getAttribute('data-grid')).split(',').map(Number);
+    check(rows === L && cols === L, `${name}: stack "${stack.name}" has ${L} layers, the heatmap is ${rows}×${cols}`);
+    await canvas.hover({ position: { x: left + (L - 0.5) * cell, y: top + 0.5 * cell } });
+    const text = await panel.locator('.redundancy .grid-chart').first().locator('.readout').innerText();
+    const want = stack.layerPairs[0][L - 1].toFixed(3);
+    check(text.includes(want), `${name}: cell (0, ${L - 1}) reads "${text}", the analysis file has ${want}`);
+    step(`${name}: ${analysis.stacks.map((s) => `${s.name} ${s.layerCount}×${s.headCount}${s.causal ? ' causal' : ''}`).join(', ')}; cell (0, ${L - 1}) = ${want}`);
+    await shoot(`family-${name}`);
+  }
 }
 
 let finished = false;

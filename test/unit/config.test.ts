@@ -1,16 +1,12 @@
-// Protects the reuse config file (attention-reuse/config@1) and the token file: schema, semantic checks with field names, tokenization.
+// Protects the reuse config file (attention-reuse/config@1) and the token file: schema, semantic checks with field names, extra layers, the tokens@1 bytes.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { checkConfigAgainstAnalysis, checkReuseConfig, configSchema, formatReuseConfig } from '../../analysis/config/reuseConfig';
-import { decodeTokenFile, encodeTokenFile, tokenizeTextFile } from '../../analysis/config/tokenFile';
+import { appendExactLayers, checkConfigAgainstAnalysis, checkReuseConfig, configSchema, estimatesOf, formatReuseConfig } from '../../analysis/config/reuseConfig';
+import { InputError } from '../../analysis/errors';
+import { costOf } from '../../analysis/planner/cost';
+import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFile';
 import { presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
-import { readTokenizer as loadTokenizer } from '../../analysis/app/readers';
-import { readLines } from '../../analysis/app/storage';
 import { reuseConfigWith } from '../helpers/reuseConfigFixture';
-import { smallWordPieceTokenizer } from '../helpers/tokenizers';
 
 const config = reuseConfigWith;
 
@@ -78,6 +74,31 @@ describe('reuse config', () => {
     assert.throws(() => checkConfigAgainstAnalysis(config({ stack: 'decoder' }), stacks, 'a.json'), /stack "decoder" is not in a\.json \(it has "encoder"\)/);
     assert.throws(() => checkConfigAgainstAnalysis(config(), [{ name: 'encoder', layerCount: 6, headCount: 2 }], 'a.json'), /do not match stack "encoder"/);
   });
+
+  it('extraLayers: optional (configs without it stay valid), counted in dims.layers, compared without them', () => {
+    const deeper = config({ dims: { ...config().dims, layers: 5 }, extraLayers: 1, heads: presetHeadMap('partial', 5, 2, 2, 1) });
+    assert.deepEqual(checkReuseConfig(copy(deeper), 'x'), deeper);
+    checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 4, headCount: 2 }], 'a.json');
+    assert.throws(() => checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 5, headCount: 2 }], 'a.json'), /4 analysed layers \+ 1 extra/);
+    rejects({ ...deeper, extraLayers: 5 }, /extraLayers \(5\) must be less than dims\.layers \(5\)/, 'more extra layers than layers');
+    rejects({ ...deeper, extraLayers: -1 }, /extraLayers must be >= 0/, 'negative');
+  });
+
+  it('train --extra-layers appends exact layers: a 12-layer full P = 6 config + 1 is the Reuse 13L map emit writes', () => {
+    const dims = { layers: 12, heads: 12, hidden: 768, ffn: 3072, vocab: 30522, maxPositions: 512 };
+    const base = config({ dims, mode: 'full', P: 6, K: 12, heads: presetHeadMap('full', 12, 12, 6, 12) });
+    base.estimates = estimatesOf(costOf(dims, base.heads, 512), 0.7, 0.4);
+    const deeper = appendExactLayers(base, 1);
+    assert.deepEqual(deeper.heads, presetHeadMap('full', 13, 12, 6, 12));
+    assert.equal(deeper.dims.layers, 13);
+    assert.equal(deeper.extraLayers, 1);
+    assert.equal(deeper.estimates!.params, 109_514_298, 'estimates stay against the analysed 12 layers');
+    assert.equal(deeper.estimates!.flopsRatio.toFixed(2), '0.98');
+    assert.equal(deeper.estimates!.similarityKept, 0.7, 'the reuse heads did not change');
+    assert.equal(appendExactLayers(deeper, 1).extraLayers, 2);
+    const allEnd = config({ mode: 'all-end', P: 2, K: 2, heads: presetHeadMap('all-end', 4, 2, 2, 2) });
+    assert.throws(() => appendExactLayers(allEnd, 1), (err: Error) => err instanceof InputError && err.field === 'extraLayers' && /emit --extra-layers/.test(err.message));
+  });
 });
 
 describe('token file', () => {
@@ -89,19 +110,5 @@ describe('token file', () => {
     assert.deepEqual([...f.offsets].map(Number), [0, 3, 3, 7]);
     assert.deepEqual([...f.ids], [2, 5, 3, 2, 4000000000, 3, 7]);
     assert.equal((12 + new DataView(bytes.buffer).getUint32(8, true)) % 8, 0, 'offsets not 8-byte aligned');
-  });
-
-  it('tokenizes text with the model tokenizer, truncating but keeping [SEP]', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'reuse-tokens-'));
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(smallWordPieceTokenizer()));
-    writeFileSync(join(dir, 'text.txt'), 'The dog runs\n\nthe dog runs far far far\n');
-    const tok = await loadTokenizer(join(dir, 'tokenizer.json'));
-    const f = decodeTokenFile(await tokenizeTextFile(readLines(join(dir, 'text.txt'), 'text'), join(dir, 'text.txt'), tok, 5, 9), 'tokens');
-    assert.equal(f.header.examples, 2, 'empty lines are not examples');
-    assert.deepEqual([...f.ids.subarray(0, 5)], [2, 5, 6, 7, 3]);
-    assert.deepEqual([...f.ids.subarray(5)], [2, 5, 6, 7, 3], 'truncation must keep the final [SEP]');
-    assert.equal(f.header.maskId, 4);
-    assert.deepEqual(f.header.specialIds, [0, 1, 2, 3, 4]);
-    await assert.rejects(tokenizeTextFile(readLines(join(dir, 'text.txt'), 'text'), join(dir, 'text.txt'), tok, 5, 6), /token id 6 does not fit the model's vocabulary of 6/);
   });
 });

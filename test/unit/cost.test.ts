@@ -1,7 +1,7 @@
-// Protects the cost model (DESIGN.md "Cost"): BERT parameter totals, the paper's Table 1 and skip ratios.
+// Protects the cost model (DESIGN.md "Cost"): BERT parameter totals, the paper's Table 1 (Reuse 13L and 26L included), skip ratios, training memory.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { bertParams, costOf } from '../../analysis/planner/cost';
+import { bertParams, costOf, trainingLayerBytes } from '../../analysis/planner/cost';
 import type { ModelShape } from '../../analysis/planner/cost';
 import { algorithm1HeadMap } from '../../analysis/planner/headMap';
 import { presetHeadMap } from '../../analysis/planner/modes';
@@ -73,6 +73,33 @@ describe('cost model', () => {
     assert.equal(c.reuseHeads, 5);
     assert.equal(c.paramsReuse, bertParams(shape) - 5 * ((2 * (8 * 8 + 8)) / 4));
     assert.equal(c.scoreMemoryRatio, 11 / 16);
+  });
+
+  it('Table 1: Reuse 13L and 26L (one / two extra layers, full reuse) match the baseline in parameters', () => {
+    const c13 = costOf(base, presetHeadMap('full', 13, 12, 6, 12), 512, 1);
+    assert.equal(c13.params, 109_514_298, 'ratios are against the 12-layer model as analysed');
+    assert.equal(c13.paramsReuse, 109_514_298 + 7_087_872 - 6 * 12 * ((2 * (768 * 768 + 768)) / 12), 'one more BERT-base layer, 72 heads without Q/K');
+    assert.equal(c13.paramsRatio.toFixed(2), '1.00');
+    assert.equal(c13.flopsRatio.toFixed(2), '0.98');
+    close(c13.flopsRatio, 0.983333, 'Reuse 13L FLOPs');
+    const c26 = costOf(large, presetHeadMap('full', 26, 16, 12, 16), 512, 2);
+    assert.equal(c26.paramsRatio.toFixed(2), '1.00');
+    assert.equal(c26.flopsRatio.toFixed(2), '0.99');
+    assert.throws(() => costOf(base, presetHeadMap('full', 12, 12, 6, 12), 512, 1), /head map has 12 layers, the model 12 \+ 1 extra/);
+  });
+
+  it('training memory: reuse heads keep dropout masks and dropped copies, so it falls less than score memory', () => {
+    const d = 768;
+    const n = 512;
+    assert.equal(trainingLayerBytes(d, 12, n, { kind: 'exact', reuseHeads: 0 }), 34 * n * d + 5 * 12 * n * n, 'Korthikanti et al. eq. 1 per layer');
+    assert.equal(trainingLayerBytes(d, 12, n, { kind: 'reuse', reuseHeads: 12 }), 30 * n * d + 3 * 12 * n * n, 'full reuse: 3 of 5 bytes per score stay');
+    assert.equal(trainingLayerBytes(d, 12, n, { kind: 'skip', reuseHeads: 0 }), 23 * n * d, 'skip: MLP and LayerNorms only');
+    const full = costOf(base, presetHeadMap('full', 12, 12, 6, 12), 512);
+    assert.equal(full.scoreMemoryRatio, 0.5);
+    assert.ok(full.trainingMemoryRatio > full.scoreMemoryRatio + 0.3, `training ${full.trainingMemoryRatio} vs inference ${full.scoreMemoryRatio}`);
+    const none = costOf(base, presetHeadMap('partial', 12, 12, 0, 0), 512);
+    assert.equal(none.trainingMemoryRatio, 1);
+    assert.equal(none.trainingMemory, 12 * (34 * n * d + 60 * n * n));
   });
 
   it('rejects a layer that skips only some heads, and hidden not divisible by heads', () => {

@@ -4,17 +4,21 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { InputError } from '../../analysis/errors';
-import { describeModel } from '../../analysis/onnx/inspect';
+import { onnx } from 'onnx-proto';
+import { describeModel, openAttentionModel as openModelBytes } from '../../analysis/onnx/inspect';
 import { readModel as openAttentionModel } from '../../analysis/app/readers';
 import { readLines } from '../../analysis/app/storage';
+import { selectBranches } from '../../analysis/onnx/branches';
+import type { AttentionModel } from '../../analysis/onnx/inspect';
 import { readJsonlExamples } from '../../analysis/runtime/inputs';
+import type { ExampleInput } from '../../analysis/runtime/inputs';
 import { AttentionRunner } from '../../analysis/runtime/runner';
 import type { ExtractedExample } from '../../analysis/runtime/runner';
 import { fixtureModels as dir } from '../helpers/paths.mjs';
 
 interface Expected {
   tolerance?: number;
-  stacks: { name: string; kind: string; layers: number; heads: number }[];
+  stacks: { name: string; kind: string; layers: number; heads: number; causal?: boolean; kvHeads?: number }[];
   examples: { index: number; stacks: Record<string, number[][][][]> }[];
 }
 
@@ -22,13 +26,22 @@ const fixtures = readdirSync(dir)
   .filter((f) => f.endsWith('.expected.json'))
   .map((f) => f.replace('.expected.json', ''));
 
+const examplesOf = (model: AttentionModel, name: string) => readJsonlExamples(readLines(join(dir, `${name}.inputs.jsonl`), 'inputs'), 'inputs', model.inputs);
+
 async function extractAll(name: string, batchSize: number): Promise<ExtractedExample[]> {
-  const model = await openAttentionModel(join(dir, `${name}.onnx`));
+  const opened = await openAttentionModel(join(dir, `${name}.onnx`));
+  // Merged decoders run the branch their inputs select, as analyze does.
+  let first: ExampleInput | undefined;
+  for await (const ex of examplesOf(opened, name)) {
+    first ??= ex;
+  }
+  const model = selectBranches(opened, first!);
   const runner = await AttentionRunner.start(model, 'cpu');
   try {
     const out: ExtractedExample[] = [];
-    for await (const ex of runner.run(readJsonlExamples(readLines(join(dir, `${name}.inputs.jsonl`), 'inputs'), 'inputs', model.inputs), { batchSize })) out.push(ex);
-    return out;
+    for await (const ex of runner.run(examplesOf(model, name), { batchSize })) out.push(ex);
+    // Examples of different shapes run in different batches, which may finish out of order.
+    return out.sort((a, b) => a.index - b.index);
   } finally {
     await runner.dispose();
   }
@@ -50,10 +63,12 @@ describe('attention extraction on PyTorch-exported fixtures', () => {
 
       it('inspect lists the stacks, layers and heads PyTorch built', async () => {
         const r = describeModel(await openAttentionModel(join(dir, `${name}.onnx`)));
+        // A merged decoder lists every branch; the expected file holds the one its inputs take.
+        const listed = r.stacks.filter((s) => !s.name.includes('@') || expected.stacks.some((e) => e.name === s.name));
         assert.deepEqual(
-          r.stacks.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers.length, heads: s.layers.map((l) => l.heads) })),
-          expected.stacks.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers, heads: new Array(s.layers).fill(s.heads) })),
-          'stack grouping or head detection changed (attentionFinder.groupStacks / headsOf)',
+          listed.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers.length, heads: s.layers.map((l) => l.heads), causal: s.causal, kvHeads: s.kvHeads })),
+          expected.stacks.map((s) => ({ ...s, heads: new Array(s.layers).fill(s.heads), causal: s.causal ?? s.name === 'decoder', kvHeads: s.kvHeads })),
+          'stack grouping, causal masks or head detection changed (attentionFinder.groupStacks, causalMask.ts, heads.ts)',
         );
         r.stacks.forEach((s) => assert.deepEqual(s.layers.map((l) => l.layer), s.layers.map((_, i) => i), 'layers must be 0-based and in order'));
       });
@@ -152,6 +167,18 @@ describe('models the tool must refuse', () => {
       });
     });
   }
+});
+
+describe('attention in a Loop of a number of iterations known only at run time', () => {
+  it('is refused naming the Loop and why, not as a model without attention', () => {
+    const m = onnx.ModelProto.decode(readFileSync(join(dir, 'shared_loop.onnx')));
+    m.graph!.node![0].input![0] = 'n_layers';
+    m.graph!.input!.push({ name: 'n_layers', type: { tensorType: { elemType: 7, shape: { dim: [] } } } });
+    assert.throws(
+      () => openModelBytes(onnx.ModelProto.encode(m).finish(), 'dynamic_loop.onnx'),
+      (err: Error) => err instanceof InputError && /computes its Softmax inside Loop "layers", which runs a number of times only known at run time/.test(err.message),
+    );
+  });
 });
 
 after(() => undefined);

@@ -39,7 +39,7 @@ async function extract(path: string, inputs: string, batchSize: number, checkRow
 }
 
 const rowSum =
-  /has a real-token row summing to \d\.\d{4}, not 1: the Softmax found there is not attention over the real keys \(or the mask input is not the model's\)/;
+  /: a real-token row sums to \d\.\d{4}, not 1: the Softmax found there is not attention over the real keys \(or the mask input is not the model's\)/;
 
 describe('attention finder guards', () => {
   it('a Softmax over x·xᵀ that weighs a weight, never values, is not attention', async () => {
@@ -104,7 +104,7 @@ describe('runner row checks', () => {
         assert.match(err.message, rowSum, `checkRows ${checkRows}: padded rows were not checked against the real keys`);
         assert.match(
           err.message,
-          /"l0_probs" \(encoder layer 0, head \d, inputs:1\)/,
+          /"l0_probs" \(encoder layer 0\), head \d, query \d+, inputs:1: /,
           'the message names the tensor, layer, head and example',
         );
         return true;
@@ -127,7 +127,7 @@ describe('runner row checks', () => {
       assert.ok(err instanceof InputError, `expected an InputError, got ${err.stack}`);
       assert.match(
         err.message,
-        /"l0_probs" \(encoder layer 0, head 0, inputs:1\) has a real-token row summing to/,
+        /"l0_probs" \(encoder layer 0\), head 0, query \d+, inputs:1: a real-token row sums to/,
         'an unpadded example was not checked (checkRows ignored?)',
       );
       return true;

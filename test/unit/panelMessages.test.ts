@@ -3,7 +3,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { FromWebview } from '../../protocol/messages';
-import { checkWebviewMessage, maxExportBytes } from '../../extension/panelMessages';
+import type { FromModelEditor } from '../../protocol/modelMessages';
+import { checkModelEditorMessage, checkWebviewMessage, maxExportBytes } from '../../extension/panelMessages';
 
 /** One well-formed message of every type the webview posts; the `satisfies` below fails to compile when a type is missing. */
 const valid = {
@@ -14,12 +15,17 @@ const valid = {
   emitConfig: { type: 'emitConfig', stack: 'encoder', candidate: 12 },
   exportChart: { type: 'exportChart', chart: 'layer-pairs-encoder', format: 'csv', data: 'layer,a\n0,1\n' },
   runCommand: { type: 'runCommand', command: 'analyzeSample' },
+  modelAction: { type: 'modelAction', action: 'analyze' },
+  cancelTraining: { type: 'cancelTraining', run: '/work/.attention-reuse/runs/partial-20261130-101500' },
+  resumeTraining: { type: 'resumeTraining', run: 'C:\\runs\\partial run' },
   log: { type: 'log', level: 'warn', message: 'hello' },
 } satisfies { [T in FromWebview['type']]: Extract<FromWebview, { type: T }> };
 
 const alsoValid: FromWebview[] = [
   { type: 'exportChart', chart: 'x', format: 'png', data: 'data:image/png;base64,iVBORw0KGgo=' },
   { type: 'exportChart', chart: 'x', format: 'svg', data: '<svg xmlns="http://www.w3.org/2000/svg"></svg>' },
+  { type: 'runCommand', command: 'showLog' },
+  { type: 'requestAttentionMap', messageId: 8, example: 0, stack: 'encoder', layer: 3, head: 0, matchLayer: 1 },
 ];
 
 describe('checkWebviewMessage', () => {
@@ -55,12 +61,30 @@ describe('checkWebviewMessage', () => {
       { type: 'exportChart', chart: 'a', format: 'csv', data: 'x'.repeat(maxExportBytes + 1) },
       { type: 'runCommand', command: 'workbench.action.terminal.new' },
       { type: 'log', level: 'debug', message: 'x' },
+      { type: 'requestAttentionMap', messageId: 1, example: 0, stack: 'encoder', layer: 0, head: 0, matchLayer: -1 },
+      { type: 'requestAttentionMap', messageId: 1, example: 0, stack: 'encoder', layer: 0, head: 0, matchLayer: '2' },
+      { type: 'cancelTraining', run: '' },
+      { type: 'cancelTraining', run: 'a\nb' },
+      { type: 'cancelTraining', run: 7 },
+      { type: 'resumeTraining', run: 'x'.repeat(5000) },
       { type: 'log', level: 'info', message: 'x'.repeat(5000) },
+      { type: 'modelAction', action: 'deleteModel' },
+      { type: 'modelAction' },
     ];
     for (const m of bad) {
       const r = checkWebviewMessage(m);
       assert.equal(r.ok, false, `accepted ${JSON.stringify(m)?.slice(0, 80)}`);
       assert.ok(!r.ok && r.reason.length > 0, 'a refusal needs a reason for the log');
+    }
+  });
+});
+
+describe('checkModelEditorMessage', () => {
+  it('accepts what the .onnx summary page posts, and nothing the panel alone may post', () => {
+    const ok: FromModelEditor[] = [{ type: 'ready' }, ...(['analyze', 'inspectInPanel', 'showLog'] as const).map((action) => ({ type: 'modelAction' as const, action }))];
+    for (const m of ok) assert.deepEqual(checkModelEditorMessage({ ...m, path: '/etc/passwd' }), { ok: true, message: m }, `refused ${JSON.stringify(m)}`);
+    for (const m of [{ type: 'runCommand', command: 'analyzeSample' }, { type: 'exportChart', chart: 'a', format: 'csv', data: 'x' }, { type: 'modelAction', action: 'x' }, null]) {
+      assert.equal(checkModelEditorMessage(m).ok, false, `the model page may not post ${JSON.stringify(m)}`);
     }
   });
 });

@@ -1,6 +1,7 @@
 // Protects the planner: Algorithm 1 head maps with resolved slot chains, preset layers, head assignment and guided maps against brute force, Pareto front and recommendation.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { buildReuseConfig } from '../../analysis/app/emit';
 import { InputError } from '../../analysis/errors';
 import { checkHeadMap, checkModeStructure } from '../../analysis/config/reuseConfig';
 import { assignPresetHeads, guidedHeadMap, reusePairs, similarityKept, uniformBaseline } from '../../analysis/planner/headAssignment';
@@ -226,5 +227,35 @@ describe('scores, front and recommendation', () => {
     assert.ok(r.cost.flopsRatio <= 0.95 && r.similarityKept !== null);
     for (const c of plan.candidates) if (c.cost.flopsRatio <= 0.95 && c.similarityKept !== null) assert.ok(c.similarityKept <= r.similarityKept! + 1e-12);
     assert.throws(() => planStack({ ...stackOf(randomPairs(3, 2, pseudoRandom(4))), dims: { hidden: null, ffn: 8, vocab: 9, maxPositions: null } }), (err: Error) => err instanceof InputError && err.field === 'hidden');
+  });
+
+  it('plans a deeper stack with --extra-layers: slot order, no guided, similarity over measured pairs only', () => {
+    const stack = stackOf(randomPairs(6, 4, pseudoRandom(5)));
+    const plan = planStack(stack, { extraLayers: 1 });
+    assert.ok(plan.candidates.length > 0 && plan.candidates.every((c) => c.mode !== 'guided'), 'guided needs every layer measured');
+    for (const c of plan.candidates) {
+      assert.equal(c.heads.length, 7, `${c.mode} P=${c.P} K=${c.K} plans 6 + 1 layers`);
+      assert.equal(c.cost.extraLayers, 1);
+      assert.equal(c.cost.params, planStack(stack).candidates[0].cost.params, 'the baseline stays the analysed model');
+    }
+    const full = plan.candidates.find((c) => c.mode === 'full' && c.P === 5)!;
+    assert.deepEqual(full.heads, presetHeadMap('full', 7, 4, 5, 4), 'layers 1..5 of 7 reuse, in the paper slot order');
+    assert.equal(full.similarityKept, similarityKept(full.heads.slice(0, 6), stack.headPairs), 'pairs in the extra layer are left out');
+    const partial = plan.candidates.find((c) => c.mode === 'partial' && c.K === 1)!;
+    assert.equal(partial.P, 5, 'partial P = L - 2 of the deeper stack');
+
+    const source = { analysisSha256: 'a'.repeat(64), modelSha256: 'b'.repeat(64) };
+    const config = buildReuseConfig(stack, { K: 4, P: 3, extraLayers: 1 }, source);
+    assert.equal(config.dims.layers, 7, 'dims.layers counts the extra layer');
+    assert.equal(config.extraLayers, 1);
+    assert.deepEqual(config.heads[6], ['exact', 'exact', 'exact', 'exact'], 'the appended layer is the last row');
+    assert.equal(config.estimates!.params, full.cost.params, 'estimates against the analysed model');
+    assert.equal(typeof config.estimates!.trainingMemoryRatio, 'number');
+    assert.ok(!('extraLayers' in buildReuseConfig(stack, { K: 4, P: 3 }, source)), 'configs without extra layers are written as before');
+    assert.throws(
+      () => buildReuseConfig(stack, { mode: 'guided', K: 2, extraLayers: 1 }, source),
+      (err: Error) => err instanceof InputError && err.field === 'extraLayers',
+      'guided with extra layers names the option',
+    );
   });
 });

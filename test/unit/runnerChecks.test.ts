@@ -261,7 +261,7 @@ describe('runner refusals', () => {
     for (const batch of [1, 2]) {
       assert.match(
         await refusal(scaledHead(1.005), ids(3, 5), batch),
-        /^attention tensor "attentions\.0" \(encoder layer 0, head 1, mem:1\) has a real-token row summing to 1\.0050, not 1/,
+        /^attention tensor "attentions\.0" \(encoder layer 0\), head 1, query \d+, mem:1: a real-token row sums to 1\.0050, not 1/,
         `batch ${batch}: a row 5e-3 off passed, or the wrong head was named`,
       );
     }
@@ -293,7 +293,7 @@ describe('runner refusals', () => {
         output: [info('attentions.0', [1, 2, 'sequence', 'sequence'])],
       }),
     });
-    assert.match(await refusal(firstOnly, ids(3, 5), 2), /has shape \[1, 2, 5, 5\], which does not match batch 2 /, 'another batch size');
+    assert.match(await refusal(firstOnly, ids(3, 5), 2), /has shape \[1, 2, 5, 5\], which is not \[batch 2, heads, queries, keys\]/, 'another batch size');
     const rank5 = tokenModel({
       extra: (probs) => ({
         nodes: [node('Transpose', [probs], ['moved'], { perm: [0, 2, 3, 1] }), node('Unsqueeze', ['moved', 'four'], ['attentions.0'])],
@@ -303,12 +303,12 @@ describe('runner refusals', () => {
     });
     assert.match(
       await refusal(rank5, ids(3, 5), 2),
-      /has shape \[2, 5, 5, 2, 1\], which does not match batch 2 /,
+      /has shape \[2, 5, 5, 2, 1\], which is not \[batch 2, heads, queries, keys\]/,
       'a rank-5 tensor read as heads folded into the batch',
     );
   });
 
-  it('a model that fails on a batch, an input type it cannot feed, inner shapes that differ, too many tokens, too many values', async () => {
+  it('a model that fails on a batch, a float64 input fed, inner shapes that differ kept apart, too many tokens, too many values', async () => {
     const rand = pseudoRandom(3);
     const layer = attentionLayer('l0_', 'x', { rand });
     const floatModel = (dims: (number | string)[]) => ({
@@ -320,7 +320,7 @@ describe('runner refusals', () => {
     const x = (n: number, d: number) => ({ x: Array.from({ length: n }, (_, t) => Array.from({ length: d }, (_, k) => (t + k) / 10)) });
     assert.match(
       await refusal(floatModel(['batch', 'sequence', 'hidden']), [x(3, 6)], 1),
-      /^mem:1: the model failed on this batch: [^\n]{20,}$/,
+      /^mem:1: the model cannot take "x" \[1, 3, 6\]: [^\n]{20,}$/,
     );
     const double = attentionLayer('d0_', 'xf', { rand });
     const doubleModel = {
@@ -329,13 +329,14 @@ describe('runner refusals', () => {
       input: [info('x', ['batch', 'sequence', 4], 11)],
       output: [info(double.out, ['batch', 'sequence', 4])],
     };
-    assert.equal(await refusal(doubleModel, [x(3, 4)], 1), 'input "x" has element type float64, which this tool cannot feed yet');
+    assert.equal((await run(doubleModel, [x(3, 4)], 1))[0].stacks[0].queries, 3, 'a float64 input is fed as float64');
     const masked = {
       ...floatModel(['batch', 'sequence', 'hidden']),
       input: [info('x', ['batch', 'sequence', 'hidden']), info('attention_mask', ['batch', 'sequence'], 7)],
     };
     const withMask = (t: Tensors, n: number) => ({ ...t, attention_mask: new Array<number>(n).fill(1) });
-    assert.equal(await refusal(masked, [withMask(x(3, 4), 3), withMask(x(3, 5), 3)], 2), '"x" has different inner shapes within one batch');
+    // Examples whose inner shapes differ never share a batch: the one the model cannot take is named.
+    assert.match(await refusal(masked, [withMask(x(3, 4), 3), withMask(x(3, 5), 3)], 2), /^mem:2: the model cannot take "x" \[1, 3, 5\]/);
     assert.equal(await refusal(floatModel(['batch', 3, 4]), [x(4, 4)], 1), 'mem:1: "x" has 4 tokens; the model takes at most 3');
     assert.equal((await run(floatModel(['batch', 3, 4]), [x(3, 4)], 1))[0].stacks[0].queries, 3, 'exactly the fixed length is fine');
     // Refused from the shapes alone, before a 1 GiB tensor is allocated for it.

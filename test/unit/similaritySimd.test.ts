@@ -13,18 +13,25 @@ import { assembleModule } from '../../analysis/similarity/wasmAssembler';
 import { InputError } from '../../analysis/errors';
 import { pseudoRandom } from '../helpers/random.mjs';
 
-/** Float32 softmax rows of every style the runtime can produce: diffuse, peaked, one-hot, with exact zeros, with tiny values. */
-function randomLayers(rand: () => number, L: number, H: number, q: number, k: number): Float32Array[] {
+/**
+ * Float32 softmax rows of every style the runtime can produce: diffuse, peaked, one-hot, with
+ * exact zeros, with tiny values. Causal rows (row p sees the first k - q + p + 1 keys) hold
+ * zeros beyond their diagonal.
+ */
+function randomLayers(rand: () => number, L: number, H: number, q: number, k: number, causal = false): Float32Array[] {
   return Array.from({ length: L }, () => {
     const layer = new Float32Array(H * q * k);
     for (let r = 0; r < H * q; r++) {
       const style = rand();
       const row = new Float64Array(k);
-      if (style > 0.95) row[Math.floor(rand() * k)] = 1;
+      const seen = causal ? k - q + (r % q) + 1 : k;
+      if (style > 0.95) row[Math.floor(rand() * seen)] = 1;
       else {
         const temperature = style < 0.3 ? 0.2 : style < 0.6 ? 4 : style < 0.8 ? 12 : 60;
-        for (let x = 0; x < k; x++) row[x] = style > 0.88 && rand() < 0.3 ? 0 : Math.exp(rand() * temperature);
-        const sum = row.reduce((s, v) => s + v, 0) || 1;
+        for (let x = 0; x < seen; x++) row[x] = style > 0.88 && rand() < 0.3 ? 0 : Math.exp(rand() * temperature);
+        // A row of one visible key (a causal row 0) may have drawn a zero: it must still sum to 1.
+        if (row.every((v) => v === 0)) row[0] = 1;
+        const sum = row.reduce((s, v) => s + v, 0);
         for (let x = 0; x < k; x++) row[x] /= sum;
       }
       layer.set(row, r * k);
@@ -34,7 +41,7 @@ function randomLayers(rand: () => number, L: number, H: number, q: number, k: nu
 }
 
 /** Straight from the definitions, in float64 on the float32 values. */
-function reference(layers: Float32Array[], H: number, q: number, k: number) {
+function reference(layers: Float32Array[], H: number, q: number, k: number, causal = false) {
   const n = layers.length * H;
   const at = (a: number, p: number, x: number) => layers[Math.floor(a / H)][((a % H) * q + p) * k + x];
   const pairL1 = new Float64Array(n * n);
@@ -46,37 +53,42 @@ function reference(layers: Float32Array[], H: number, q: number, k: number) {
     }
   const uniform = new Float64Array(n);
   const entropy = new Float64Array(n);
+  const entropyNormalized = new Float64Array(n);
   for (let a = 0; a < n; a++) {
     let u = 0;
     let e = 0;
-    for (let p = 0; p < q; p++)
+    let normalized = 0;
+    for (let p = 0; p < q; p++) {
+      // Uniform over the keys the row sees: all, or for a causal row those up to its own position.
+      const seen = causal ? k - q + p + 1 : k;
+      let row = 0;
       for (let x = 0; x < k; x++) {
         const v = at(a, p, x);
-        u += Math.abs(v - 1 / k);
-        if (v > 0) e -= v * Math.log(v);
+        u += Math.abs(v - (x < seen ? 1 / seen : 0));
+        if (v > 0) row -= v * Math.log(v);
       }
+      e += row;
+      normalized += seen > 1 ? row / Math.log(seen) : 1;
+    }
     uniform[a] = 1 - u / (2 * q);
     entropy[a] = e / q;
+    entropyNormalized[a] = normalized / q;
   }
-  return { pairL1, uniform, entropy };
+  return { pairL1, uniform, entropy, entropyNormalized };
 }
 
-interface Result {
-  pairL1: Float64Array;
-  uniform: Float64Array;
-  entropy: Float64Array;
-}
+type Result = KernelOutput;
 
 function newOutput(n: number): KernelOutput {
-  return { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n) };
+  return { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n), entropyNormalized: new Float64Array(n) };
 }
 
 /** The SIMD kernel alone on this thread (`runSimd` never falls back to the JavaScript kernel). */
-function runSimd(layers: Float32Array[], H: number, q: number, k: number): Result & { bad: number | undefined } {
+function runSimd(layers: Float32Array[], H: number, q: number, k: number, causal = false): Result & { bad: number | undefined } {
   const kernel = SimdKernel.create();
   assert.ok(kernel, 'this Node has WebAssembly SIMD; the kernel must start');
   const r = newOutput(layers.length * H);
-  return { ...r, bad: kernel.runSimd({ heads: H, queries: q, keys: k, layers }, r, 1e-3) };
+  return { ...r, bad: kernel.runSimd({ heads: H, queries: q, keys: k, layers, causal }, r, 1e-3) };
 }
 
 /** Opens a pool through the one factory and checks that it is the SIMD pool it should be. */
@@ -111,6 +123,46 @@ test('SIMD kernel matches the float64 reference: S within k·2⁻³³, baselines
       }
       assert.ok(Math.abs(got.uniform[a] - ref.uniform[a]) <= 1e-9, `${label} head ${a}: uniform ${got.uniform[a]} vs ${ref.uniform[a]} (tail mask?)`);
       assert.ok(Math.abs(got.entropy[a] - ref.entropy[a]) <= 1e-6 * Math.max(1, ref.entropy[a]), `${label} head ${a}: entropy ${got.entropy[a]} vs ${ref.entropy[a]} (logarithm)`);
+      assert.ok(Math.abs(got.entropyNormalized[a] - ref.entropyNormalized[a]) <= 1e-6, `${label} head ${a}: normalised entropy ${got.entropyNormalized[a]} vs ${ref.entropyNormalized[a]}`);
+    }
+  }
+});
+
+test('causal rows (with and without past keys): SIMD, JavaScript and the pool match the reference; mass beyond the diagonal is a bad row', async () => {
+  const rand = pseudoRandom(17);
+  const causalShapes: [L: number, H: number, q: number, k: number][] = [[1, 1, 1, 1], [2, 3, 5, 5], [2, 2, 3, 9], [3, 2, 7, 7], [1, 3, 4, 66], [2, 2, 9, 130]];
+  for (const [L, H, q, k] of causalShapes) {
+    const layers = randomLayers(rand, L, H, q, k, true);
+    const label = `causal L${L} H${H} q${q} k${k}`;
+    const ref = reference(layers, H, q, k, true);
+    const simd = runSimd(layers, H, q, k, true);
+    const js = newOutput(L * H);
+    assert.equal(new JsKernel().runExample({ heads: H, queries: q, keys: k, layers, causal: true }, js, 1e-3), -1, `${label}: JavaScript kernel found a bad row`);
+    assert.equal(simd.bad, -1, `${label}: SIMD kernel found a bad row`);
+    for (let a = 0; a < L * H; a++) {
+      for (const [name, got] of [['SIMD', simd], ['JavaScript', js]] as const) {
+        assert.ok(Math.abs(got.uniform[a] - ref.uniform[a]) <= 1e-9, `${label} ${name} head ${a}: uniform over visible keys ${got.uniform[a]} vs ${ref.uniform[a]}`);
+        assert.ok(Math.abs(got.entropyNormalized[a] - ref.entropyNormalized[a]) <= 1e-6, `${label} ${name} head ${a}: normalised entropy ${got.entropyNormalized[a]} vs ${ref.entropyNormalized[a]}`);
+      }
+    }
+    const pool = openPool(2);
+    try {
+      const out = newOutput(L * H);
+      assert.deepEqual(await pool.run([{ heads: H, queries: q, keys: k, layers, causal: true }], [out], 1e-3), [-1]);
+      assert.deepEqual(out.uniform, simd.uniform, `${label}: the pool's uniform baseline differs from the single-thread SIMD kernel`);
+      assert.deepEqual(out.entropyNormalized, simd.entropyNormalized, `${label}: the pool's normalised entropy differs`);
+    } finally {
+      await pool.close();
+    }
+    if (q > 1) {
+      // Probability beyond the diagonal of row 0 (the same row sums to 1 again after moving mass).
+      const bad = layers.map((l) => l.slice());
+      const first = k - q;
+      bad[0][first + 1] = 0.25;
+      bad[0][first] -= 0.25;
+      const jsBad = new JsKernel().runExample({ heads: H, queries: q, keys: k, layers: bad, causal: true }, newOutput(L * H), 1e-3);
+      assert.equal(runSimd(bad, H, q, k, true).bad, jsBad, `${label}: SIMD and JavaScript disagree on the row beyond its diagonal`);
+      assert.equal(jsBad, 0, `${label}: mass beyond the diagonal must be a bad row`);
     }
   }
 });
@@ -153,7 +205,7 @@ test('first bad row is the one the JavaScript scan reports, in the tail lanes to
     // A second bad row later on: the lower one must win.
     layers[L - 1][H * q * k - 1] = NaN;
     const n = L * H;
-    const js = scanHeadRows(layers, H, q, k, 0, n, 1e-3, new Float64Array(n), new Float64Array(n));
+    const js = scanHeadRows(layers, H, q, k, 0, n, 1e-3, newOutput(n));
     assert.equal(runSimd(layers, H, q, k).bad, js, `value ${value} at layer ${l} index ${index}: SIMD scan disagrees on the first bad row`);
   }
 });
@@ -173,6 +225,7 @@ test('pair sums are bit-identical for any number of worker threads', async () =>
       assert.deepEqual(out.pairL1, single.pairL1, `${threads} threads: a split changed a pair sum`);
       assert.deepEqual(out.uniform, single.uniform, `${threads} threads: uniform baseline differs`);
       assert.deepEqual(out.entropy, single.entropy, `${threads} threads: entropy differs`);
+      assert.deepEqual(out.entropyNormalized, single.entropyNormalized, `${threads} threads: normalised entropy differs`);
     } finally {
       await pool.close();
     }

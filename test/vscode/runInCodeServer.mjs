@@ -48,7 +48,16 @@ function fail(message) {
   throw Object.assign(new Error(message), { reported: true });
 }
 
+/**
+ * The tests that analyze with the default output folder write into the workspace's
+ * .attention-reuse/ (gitignored); in the checkout's own fixtures it goes at the start and end.
+ */
+function removeWorkspaceOutput() {
+  if (!process.env.VSCODE_TEST_WORKSPACE) rmSync(join(workspace, '.attention-reuse'), { recursive: true, force: true });
+}
+
 async function main() {
+  removeWorkspaceOutput();
   rmSync(scratch, { recursive: true, force: true });
   for (const dir of ['config', 'data', 'cache', 'tmp', 'user-data', 'extensions', 'chromium']) {
     mkdirSync(join(scratch, dir), { recursive: true });
@@ -178,6 +187,7 @@ async function cleanup() {
   // The extension host may outlive the server's main process; the group kill covers it.
   if (server) killGroup('SIGKILL');
   server = undefined;
+  removeWorkspaceOutput();
 }
 
 function killGroup(signal) {

@@ -1,7 +1,9 @@
 // Loads the real panel page (extension/panelHtml.ts, the same CSP) with dist/webview.js in
 // headless Chromium. A small acquireVsCodeApi shim records what the webview posts, which
 // is the webview's only API; messages from the "host" are window.postMessage calls.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -29,6 +31,25 @@ export async function launchBrowser() {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Where the browser suites put their screenshots. */
+export const shots = join(root, '.artifacts', 'webview');
+
+/**
+ * One Chromium for the test file that calls this (node:test before/after hooks), and `withPanel`,
+ * which opens the panel page in it and checks it (withCheckedPage).
+ */
+export function panelBrowser() {
+  mkdirSync(shots, { recursive: true });
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return { withPanel: (options, body) => withCheckedPage(browser.context, openPanel, options, body) };
 }
 
 // Runs before the bundle, by nonce like it: the VS Code API stand-in, and a reviver for
@@ -59,16 +80,17 @@ document.addEventListener('DOMContentLoaded', () => document.body.classList.add(
 `;
 
 /**
- * Opens the panel page. `state` seeds getState (a reload); the page is ready when the
+ * Opens the panel page (or, with `script`, another page the host loads the same way, such as
+ * dist/modelEditor.js). `state` seeds getState (a reload); the page is ready when the
  * webview has posted its first message.
  */
-export async function openPanel(context, { theme = 'dark', width = 1200, height = 900, state } = {}) {
+export async function openPanel(context, { theme = 'dark', width = 1200, height = 900, state, script = 'dist/webview.js' } = {}) {
   const { panelHtml } = require(built('out/extension/panelHtml.js'));
   const nonce = 'dGVzdC1ub25jZS0xMjM0NTY=';
   let html = panelHtml({
     cspSource: origin,
     nonce,
-    scriptUri: `${origin}/dist/webview.js`,
+    scriptUri: `${origin}/${script}`,
     styleUri: `${origin}/media/panel.css`,
     title: 'Attention Reuse',
   });
@@ -87,9 +109,18 @@ export async function openPanel(context, { theme = 'dark', width = 1200, height 
   const files = {
     '/index.html': ['text/html', html],
     '/theme.css': ['text/css', themeCss(theme)],
-    '/dist/webview.js': ['text/javascript', () => readFileSync(built('dist/webview.js'))],
+    [`/${script}`]: ['text/javascript', () => readFileSync(built(script))],
     '/media/panel.css': ['text/css', () => readFileSync(join(root, 'media/panel.css'))],
   };
+  await serve(page, files);
+  if (state !== undefined) await page.addInitScript((s) => (window.__state = s), state);
+  await page.goto(`${origin}/index.html`);
+  await page.waitForFunction(() => window.__posted.length > 0, null, { timeout: 10_000 });
+  return { page, errors };
+}
+
+/** Answers the page's requests to the resource origin from `files` (path → [type, body or () => body]). */
+async function serve(page, files) {
   await page.route(`${origin}/**`, (route) => {
     const path = new URL(route.request().url()).pathname;
     const file = files[path];
@@ -97,9 +128,36 @@ export async function openPanel(context, { theme = 'dark', width = 1200, height 
     const body = typeof file[1] === 'function' ? file[1]() : file[1];
     return route.fulfill({ status: 200, contentType: file[0], body });
   });
-  if (state !== undefined) await page.addInitScript((s) => (window.__state = s), state);
+}
+
+/**
+ * A notebook output webview stand-in: dist/notebookRenderer.js loaded as the ES module VS Code
+ * loads, under a CSP with no inline script or style and no other origin, its `activate()`
+ * result at `window.__renderer` and an output element `#output`.
+ */
+export async function openRenderer(context, { theme = 'dark', width = 900, height = 700 } = {}) {
+  const nonce = 'cmVuZGVyZXItbm9uY2UtMTIz';
+  const csp = `default-src 'none'; script-src 'nonce-${nonce}' ${origin}; style-src ${origin}; img-src ${origin}`;
+  const html = `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="${csp}">
+<link rel="stylesheet" href="${origin}/theme.css"></head>
+<body class="${themes[theme].bodyClass}"><div id="output"></div>
+<script type="module" nonce="${nonce}">
+window.__violations = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+const { activate } = await import('${origin}/dist/notebookRenderer.js');
+window.__renderer = activate();
+</script></body></html>`;
+  const page = await context.newPage();
+  await page.setViewportSize({ width, height });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await serve(page, {
+    '/index.html': ['text/html', html],
+    '/theme.css': ['text/css', themeCss(theme)],
+    '/dist/notebookRenderer.js': ['text/javascript', () => readFileSync(built('dist/notebookRenderer.js'))],
+  });
   await page.goto(`${origin}/index.html`);
-  await page.waitForFunction(() => window.__posted.length > 0, null, { timeout: 10_000 });
+  await page.waitForFunction(() => window.__renderer, null, { timeout: 10_000 });
   return { page, errors };
 }
 
@@ -117,6 +175,22 @@ export async function send(page, message) {
       }),
     message,
   );
+}
+
+/**
+ * Opens a page with `open` (openPanel, openRenderer), runs `body` on it, then checks that the
+ * CSP blocked nothing and that the page neither threw nor opened a dialog; closes it either way.
+ */
+export async function withCheckedPage(context, open, options, body) {
+  const { page, errors } = await open(context, options);
+  try {
+    await body(page);
+    const violations = await page.evaluate(() => window.__violations);
+    assert.deepEqual(violations, [], 'the CSP blocked something: the page needs an inline style or script, eval or another origin');
+    assert.deepEqual(errors, [], 'the page threw or opened a dialog');
+  } finally {
+    await page.close();
+  }
 }
 
 export async function posted(page) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { analysisMessage, attentionMapMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
 import { root } from '../helpers/paths.mjs';
 import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
-import { cellCentre, lastPosted, launchBrowser, openPanel, posted, send } from './page.mjs';
+import { cellCentre, lastPosted, launchBrowser, openPanel, posted, send, withCheckedPage } from './page.mjs';
 
 const shots = join(root, '.artifacts', 'webview');
 mkdirSync(shots, { recursive: true });
@@ -24,16 +24,8 @@ after(async () => {
 const layerCanvas = '.redundancy > .grid-chart canvas';
 const headCanvas = '.pair-detail .grid-chart canvas';
 
-async function withPanel(options, body) {
-  const { page, errors } = await openPanel(browser.context, options);
-  try {
-    await body(page);
-    const violations = await page.evaluate(() => window.__violations);
-    assert.deepEqual(violations, [], 'the CSP blocked something: the bundle needs an inline style, eval or a resource from another origin');
-    assert.deepEqual(errors, [], 'the page threw or opened a dialog');
-  } finally {
-    await page.close();
-  }
+function withPanel(options, body) {
+  return withCheckedPage(browser.context, openPanel, options, body);
 }
 
 async function readoutAfterHover(page, canvas, r, c) {
@@ -294,8 +286,8 @@ describe('panel webview', () => {
       const csv = await clickExport(page, '.training', 'csv');
       const rows = csv.data.trim().split('\n');
       assert.equal(rows.length, 81, 'the CSV must hold every point of both messages');
-      assert.equal(rows[0], 'step,loss,lr,tokensPerSecond,elapsedSeconds');
-      assert.equal(Number(rows[80].split(',')[0]), 79);
+      assert.equal(rows[0], 'run,step,loss,lr,tokensPerSecond,elapsedSeconds,evalLoss,evalAccuracy,evalPerplexity');
+      assert.equal(Number(rows[80].split(',')[1]), 79);
       pngSize((await clickExport(page, '.training', 'png')).data);
       await page.locator('.training').screenshot({ path: join(shots, 'training-dark.png') });
       await send(page, metricsMessage('reuse-p4-k2', 0, 5, true));
@@ -307,7 +299,7 @@ describe('panel webview', () => {
   test('restores view state after a reload; heatmap pixels follow their legend in dark, light, high-contrast and the sidebar', async () => {
     const stack = makeStack({ L: 6, H: 4 });
     const { L, H, layerPairs, headPairs } = stack.plain;
-    const state = { version: 1, stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
+    const state = { version: 1, analysis: 'sample-1', stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
     for (const [theme, width, host] of [['dark', 1200, 'editor'], ['light', 1200, 'editor'], ['high-contrast', 1200, 'editor'], ['dark', 360, 'sidebar']]) {
       await withPanel({ theme, width, state }, async (page) => {
         await send(page, { type: 'settings', theme, host });

@@ -1,0 +1,73 @@
+/**
+ * One stack of an analysis file as the flat typed arrays the charts draw from. Both the
+ * host (for the panel) and the notebook renderer (which gets the file's JSON from a
+ * notebook output, with no host to ask) convert with it, so the two cannot disagree about
+ * the layout. It reads nothing but the fields below, and checks every length.
+ */
+import type { StackPayload, Tensor } from './messages';
+
+/** The fields of one `stacks[]` entry of an `attention-reuse/analysis@1` file that the charts read. */
+export interface AnalysisStackFields {
+  name: string;
+  kind: 'self' | 'cross';
+  causal?: boolean;
+  layerCount: number;
+  headCount: number;
+  kvHeadCount?: number;
+  dims: StackPayload['dims'];
+  headPairs: unknown;
+  c: unknown;
+  cArgmax: unknown;
+  layerPairs: unknown;
+  sequential: { head: number; value: number }[][];
+  uniform: unknown;
+  entropy: unknown;
+  entropyNormalized?: unknown;
+}
+
+/** Flattens nested arrays of a known shape into one typed array, checking every length. */
+export function flat<T extends Float64Array | Int32Array>(
+  Type: new (n: number) => T,
+  nested: unknown,
+  shape: number[],
+  what: string,
+): Tensor<T> {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const out = new Type(size);
+  let at = 0;
+  const walk = (v: unknown, depth: number) => {
+    if (depth === shape.length) {
+      // A value that is not a number becomes NaN (an empty cell), never anything else.
+      out[at++] = typeof v === 'number' ? v : NaN;
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[depth]) throw new Error(`${what} does not have shape [${shape.join(', ')}]`);
+    for (const x of v) walk(x, depth + 1);
+  };
+  walk(nested, 0);
+  return { shape, data: out };
+}
+
+export function stackPayload(s: AnalysisStackFields): StackPayload {
+  const L = s.layerCount; // the paper's L
+  const H = s.headCount; // the paper's H
+  const sequential = (key: 'head' | 'value') => s.sequential.map((row) => row.map((e) => e[key]));
+  return {
+    name: s.name,
+    kind: s.kind,
+    ...(s.causal === true ? { causal: true } : {}),
+    layerCount: L,
+    headCount: H,
+    ...(typeof s.kvHeadCount === 'number' ? { kvHeadCount: s.kvHeadCount } : {}),
+    dims: s.dims,
+    headPairs: flat(Float64Array, s.headPairs, [L, H, L, H], 'headPairs'),
+    c: flat(Float64Array, s.c, [L, H, L], 'c'),
+    cArgmax: flat(Int32Array, s.cArgmax, [L, H, L], 'cArgmax'),
+    layerPairs: flat(Float64Array, s.layerPairs, [L, L], 'layerPairs'),
+    sequentialHeads: flat(Int32Array, sequential('head'), [Math.max(0, L - 1), H], 'sequential'),
+    sequentialValues: flat(Float64Array, sequential('value'), [Math.max(0, L - 1), H], 'sequential'),
+    uniform: flat(Float64Array, s.uniform, [L, H], 'uniform'),
+    entropy: flat(Float64Array, s.entropy, [L, H], 'entropy'),
+    ...(s.entropyNormalized !== undefined ? { entropyNormalized: flat(Float64Array, s.entropyNormalized, [L, H], 'entropyNormalized') } : {}),
+  };
+}
