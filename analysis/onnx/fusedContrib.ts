@@ -68,7 +68,7 @@ export function contribAttention(f: FusedNode): void {
   if ((f.intAttr('do_rotary') ?? 0) !== 0)
     f.refuse(
       'attribute do_rotary = 1',
-      'its rotary embedding is computed inside ONNX Runtime with settings the graph does not state (frequency base, positions)',
+      'the graph does not state its frequency base or positions, and ONNX Runtime\'s CPU kernel does not run it either',
     );
   if ((f.intAttr('past_present_share_buffer') ?? 0) !== 0)
     f.refuse('attribute past_present_share_buffer = 1', 'a shared KV buffer is indexed by past_sequence_length at run time');

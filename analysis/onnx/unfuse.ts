@@ -17,6 +17,7 @@ import { groupQueryAttention } from './fusedGqa';
 import { onnxAttention } from './fusedOnnx';
 import { applyGraphEdit, emptyEdit } from './graphEdit';
 import { ElemType, intsAttr, valueShape } from './model';
+import { rankOf } from './ranks';
 import type { OnnxGraph } from './model';
 
 /** The fused ops this tool rewrites, by `domain.op` (the ONNX domain is `ai.onnx`). */
@@ -31,45 +32,6 @@ export const rewrittenOps: Record<string, (f: FusedNode) => void> = {
 const minOpset = 11;
 
 const opKey = (node: onnx.INodeProto) => `${node.domain || 'ai.onnx'}.${node.opType}`;
-
-/** Ops whose output has the rank of their first input. */
-const sameRank = new Set([
-  'Cast',
-  'Identity',
-  'Not',
-  'Neg',
-  'Abs',
-  'Relu',
-  'Sigmoid',
-  'Sub',
-  'Mul',
-  'Add',
-  'Div',
-  'Equal',
-  'Greater',
-  'Less',
-]);
-
-/** The rank of a tensor as declared, as a constant's, or through same-rank ops and reductions. */
-function rankOf(g: OnnxGraph, t: string, depth = 0): number | undefined {
-  const info = g.valueInfos.get(t);
-  const shape = info ? valueShape(info) : undefined;
-  if (shape) return shape.length;
-  const c = g.constants.get(t);
-  if (c) return (c.dims ?? []).length;
-  const node = g.producer.get(t);
-  if (!node || depth > 12) return undefined;
-  const inner = () => rankOf(g, node.input?.[0] ?? '', depth + 1);
-  if (sameRank.has(node.opType ?? '')) return inner();
-  if (node.opType?.startsWith('Reduce')) {
-    const keep = node.attribute?.find((a) => a.name === 'keepdims')?.i;
-    const axes = intsAttr(node, 'axes') ?? (node.input?.[1] ? undefined : []);
-    const r = inner();
-    if (r === undefined || axes === undefined) return undefined;
-    return keep === 0 || Number(keep) === 0 ? r - (axes.length === 0 ? r : axes.length) : r;
-  }
-  return undefined;
-}
 
 function fixedDim(g: OnnxGraph, t: string, axis: number): number | undefined {
   const info = g.valueInfos.get(t);
