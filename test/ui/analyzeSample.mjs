@@ -271,7 +271,7 @@ async function main() {
   const reuseAnalysis = join(scratch, 'reuse.analysis.json');
   for (const args of [
     ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
-    // The same examples as the panel's analysis (the examples setting's 200), so that only the model differs.
+    // The same examples as the panel's analysis (all 300 sample sentences), so that only the model differs.
     ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--examples', String(analysis.run.examples), '--out', reuseAnalysis, '-q'],
   ]) {
     const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });
