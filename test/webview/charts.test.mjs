@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { analysisMessage, makeStack, planMessage } from './fixtures.mjs';
+import { analysisMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
 import { cellColour, decodePng, parseGrid } from '../helpers/heatmapPixels.mjs';
 import { cellCentre, lastPosted, panelBrowser, posted, send, shots } from './page.mjs';
 
@@ -279,6 +279,25 @@ test('keyboard: every chart takes focus with a visible mark, the Pareto plot ste
         names.includes('Export head map as SVG'),
       names.join(' | '),
     );
+  });
+});
+
+test('the loss chart is read by keyboard: arrow keys walk the points and the curves', async () => {
+  await withPanel({}, async (page) => {
+    await send(page, { type: 'settings', theme: 'dark', host: 'editor' });
+    await send(page, metricsMessage('/r/run-a', 0, 20, true));
+    await send(page, metricsMessage('/r/run-b', 0, 10, true, { offset: 1 }));
+    await page.waitForSelector('.training:not([hidden])');
+    const canvas = page.locator('.loss-box canvas');
+    await canvas.focus();
+    const readout = page.locator('.loss-box + .readout');
+    await page.keyboard.press('End');
+    const loss19 = 7 * Math.exp(-19 / 60) + 1.2 + 0.05 * Math.sin(19);
+    assert.match(await readout.textContent(), new RegExp(`step 19: ${loss19.toPrecision(4).replace('.', '\\.')} \\(point 20 of 20; curve 1 of \\d\\)`));
+    await page.keyboard.press('ArrowLeft');
+    assert.match(await readout.textContent(), /step 18: .*point 19 of 20/);
+    await page.keyboard.press('ArrowDown');
+    assert.match(await readout.textContent(), /^run-b.*step 9: .*point 10 of 10; curve 2 of/, 'ArrowDown moves to the next run, clamped to its last point');
   });
 });
 
