@@ -7,10 +7,11 @@
  * as the chart's tooltip and read out in the line under it.
  */
 import { readout } from './canvasFrame';
-import { Chart } from './charts';
+import type { ChartOptions } from 'chart.js';
+import { applyChartTheme, Chart } from './charts';
 import type { MergeResult, MetricKey, MetricPoint } from '../protocol/metricSeries';
 import type { Palette } from './theme';
-import { css } from './theme';
+import { css, exportPalette } from './theme';
 
 type XY = { x: number; y: number };
 type LineChart = Chart<'line', XY[]>;
@@ -29,6 +30,7 @@ interface Curve {
 export class MetricChart {
   private chart: LineChart | null = null;
   private curves: Curve[] = [];
+  private palette: Palette | null = null;
   /** The keyboard's point: curve and index into its data. */
   private cursor: { curve: number; point: number } | null = null;
   /** The line under the chart that reads the keyboard's point out. */
@@ -75,6 +77,7 @@ export class MetricChart {
     this.chart?.destroy();
     this.curves = curves;
     this.cursor = null;
+    this.palette = p;
     this.chart = new Chart<'line', XY[]>(this.canvas, {
       type: 'line',
       data: {
@@ -89,18 +92,22 @@ export class MetricChart {
           spanGaps: true,
         })),
       },
-      options: {
-        responsive: true,
-        maintainAspectRatio: false,
-        parsing: false,
-        normalized: true,
-        scales: {
-          x: { type: 'linear', title: { display: true, text: 'step' } },
-          y: { type: 'linear', title: { display: true, text: this.yTitle() } },
-        },
-        plugins: { legend: { labels: { color: css(p.foreground), boxWidth: 10 } } },
-      },
+      options: this.options(p, true),
     });
+  }
+
+  private options(p: Palette, screen: boolean): ChartOptions<'line'> {
+    return {
+      responsive: screen,
+      maintainAspectRatio: false,
+      parsing: false,
+      normalized: true,
+      scales: {
+        x: { type: 'linear', title: { display: true, text: 'step' } },
+        y: { type: 'linear', title: { display: true, text: this.yTitle() } },
+      },
+      plugins: { legend: { labels: { color: css(p.foreground), boxWidth: 10 } } },
+    };
   }
 
   /** A run's points changed as `merge` says: new steps are appended, anything else redraws its curves. */
@@ -122,8 +129,25 @@ export class MetricChart {
     return this.curves.reduce((n, c, i) => n + (c.key === key ? this.chart!.data.datasets[i].data.length : 0), 0);
   }
 
+  /** The chart as a PNG on the theme-independent export palette's background and text (the runs keep their colours). */
   toPNG(): string {
-    return this.chart?.toBase64Image('image/png', 1) ?? '';
+    const chart = this.chart;
+    const screen = this.palette;
+    if (!chart || !screen) return '';
+    const out = document.createElement('canvas');
+    out.width = Math.max(320, this.canvas.clientWidth) * 2;
+    out.height = Math.max(200, this.canvas.clientHeight) * 2;
+    const p = exportPalette(screen);
+    applyChartTheme(p);
+    try {
+      const datasets = chart.data.datasets.map((d) => ({ ...d, data: [...d.data] }));
+      const copy = new Chart<'line', XY[]>(out, { type: 'line', data: { datasets }, options: { ...this.options(p, false), devicePixelRatio: 1 } });
+      const png = copy.toBase64Image('image/png', 1);
+      copy.destroy();
+      return png;
+    } finally {
+      applyChartTheme(screen);
+    }
   }
 
   destroy(): void {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { analysisMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
+import { analysisMessage, attentionMapMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
 import { cellColour, decodePng, parseGrid } from '../helpers/heatmapPixels.mjs';
 import { cellCentre, lastPosted, panelBrowser, posted, send, shots } from './page.mjs';
 
@@ -131,6 +131,31 @@ test('exports are the same picture in every theme: white background, the same co
       assert.match(svg, /<rect x="0" y="0" [^>]*fill="#ffffff"/, `the ${theme} SVG must have the export palette's white background`);
     });
   }
+  // The other charts' PNGs, exported from a dark panel, are on the export palette's white too.
+  await withPanel({ theme: 'dark' }, async (page) => {
+    await show(page, 'dark');
+    await send(page, planMessage(6, 4));
+    await page.locator('[data-action="show-attention"]').click();
+    await send(
+      page,
+      attentionMapMessage((await lastPosted(page, 'requestAttentionMap')).messageId, { tokens: ['[CLS]', 'a', 'b', 'c', '[SEP]'] }),
+    );
+    await page.waitForFunction(() => document.querySelector('.attention-canvas')?.dataset.grid);
+    await send(page, metricsMessage('/r/run-a', 0, 20, true));
+    for (const [where, selector] of [
+      ['attention map', '.attention'],
+      ['Pareto plot', '.planner'],
+      ['loss chart', '.training'],
+    ]) {
+      const data = await exported(page, selector, 'png');
+      const img = decodePng(Buffer.from(data.slice(data.indexOf(',') + 1), 'base64'));
+      assert.deepEqual(
+        Array.from(img.data.slice(0, 3)),
+        [255, 255, 255],
+        `the ${where} PNG from a dark panel must be on white, not the theme's background`,
+      );
+    }
+  });
   const [dark, light, contrast] = pngs;
   assert.deepEqual([light.width, light.height], [dark.width, dark.height]);
   for (const [name, img] of [
@@ -293,11 +318,18 @@ test('the loss chart is read by keyboard: arrow keys walk the points and the cur
     const readout = page.locator('.loss-box + .readout');
     await page.keyboard.press('End');
     const loss19 = 7 * Math.exp(-19 / 60) + 1.2 + 0.05 * Math.sin(19);
-    assert.match(await readout.textContent(), new RegExp(`step 19: ${loss19.toPrecision(4).replace('.', '\\.')} \\(point 20 of 20; curve 1 of \\d\\)`));
+    assert.match(
+      await readout.textContent(),
+      new RegExp(`step 19: ${loss19.toPrecision(4).replace('.', '\\.')} \\(point 20 of 20; curve 1 of \\d\\)`),
+    );
     await page.keyboard.press('ArrowLeft');
     assert.match(await readout.textContent(), /step 18: .*point 19 of 20/);
     await page.keyboard.press('ArrowDown');
-    assert.match(await readout.textContent(), /^run-b.*step 9: .*point 10 of 10; curve 2 of/, 'ArrowDown moves to the next run, clamped to its last point');
+    assert.match(
+      await readout.textContent(),
+      /^run-b.*step 9: .*point 10 of 10; curve 2 of/,
+      'ArrowDown moves to the next run, clamped to its last point',
+    );
   });
 });
 
