@@ -61,7 +61,7 @@ export class PlannerView implements Section {
     this.ratios = h('dl', { class: 'ratios', 'aria-live': 'polite' });
     this.pareto = new ParetoChart((i) => this.select(i));
     this.headMap = new GridChart({ label: 'Head map of the selected configuration', hint: 'Hover a head to see what it computes; arrow keys walk the heads.' });
-    const recommend = h('vscode-button', { secondary: true, 'data-action': 'recommended', title: 'Select the recommended configuration' }, 'Recommended');
+    const recommend = h('vscode-button', { secondary: true, 'data-action': 'recommended', title: 'Select the recommended configuration' }, 'Select recommended');
     recommend.addEventListener('click', () => this.plan?.recommended != null && this.select(this.plan.recommended));
     this.emit = h('vscode-button', { 'data-action': 'emit-config', title: 'Write the selected configuration as a reuse config file' }, 'Emit config…');
     this.tableWrap = h('div', { class: 'table-wrap' });
