@@ -35,6 +35,8 @@ const drift = (candidate: number, m: CandidateMeasurement): CandidateDrift => ({
 
 export class CandidateTrials {
   private running: AbortController | null = null;
+  /** Counts resets: a run of an analysis no longer shown stops talking to the views. */
+  private generation = 0;
   /** The last status of each stack, for a view that opens later. */
   private readonly last = new Map<string, TryOnModelStatusMessage>();
 
@@ -53,6 +55,7 @@ export class CandidateTrials {
 
   /** Forgets every status (another analysis is shown) and stops a run in progress. */
   reset(): void {
+    this.generation++;
     this.cancel();
     this.last.clear();
   }
@@ -72,8 +75,10 @@ export class CandidateTrials {
       on: null,
       results: [],
     };
+    const generation = this.generation;
     const send = (patch: Partial<TryOnModelStatusMessage>) => {
       Object.assign(status, patch);
+      if (generation !== this.generation) return;
       const copy = { ...status, results: [...status.results] };
       this.last.set(status.stack, copy);
       this.post(copy);

@@ -107,6 +107,19 @@ describe('Try on model (PanelHub and CandidateTrials)', () => {
     }
   });
 
+  it('showing another analysis stops the run, and nothing more of it reaches the views', async () => {
+    const { hub, send, statuses, until } = setUp();
+    send({ type: 'ready' });
+    await hub.show({ file, label: 'sample', source });
+    hub.showPlan(plan);
+    send({ type: 'tryOnModel', stack: plan.stack, candidates: [0, 1, 2] });
+    await until(() => statuses().length > 0, 'the trial to start');
+    await hub.show({ file, label: 'the same file again', source });
+    const after = statuses().length;
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(statuses().length, after, `the old run still posted ${JSON.stringify(statuses().slice(after).map((s) => s.state))}`);
+  });
+
   it('a cancel ends the run as cancelled; a second run while one measures is refused; an unknown candidate is not measured', async () => {
     const { hub, send, statuses, until, log } = setUp();
     send({ type: 'ready' });
