@@ -117,7 +117,15 @@ describe('Try on model (PanelHub and CandidateTrials)', () => {
     await hub.show({ file, label: 'the same file again', source });
     const after = statuses().length;
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    assert.equal(statuses().length, after, `the old run still posted ${JSON.stringify(statuses().slice(after).map((s) => s.state))}`);
+    assert.equal(
+      statuses().length,
+      after,
+      `the old run still posted ${JSON.stringify(
+        statuses()
+          .slice(after)
+          .map((s) => s.state),
+      )}`,
+    );
   });
 
   it('a cancel ends the run as cancelled; a second run while one measures is refused; an unknown candidate is not measured', async () => {
