@@ -23,8 +23,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pseudoRandom } from '../../test/helpers/random.mjs';
 import { machineBusySeconds } from './load.mjs';
-import { benchTrainer, formatTrainer } from './trainer.mjs';
 import { summarize, summaryPath } from './summary.mjs';
+import { benchTrainer, formatTrainer } from './trainer.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cacheDir = join(root, '.cache', 'bench');

@@ -60,7 +60,11 @@ describe('exit 1: an internal error', () => {
       'not worded as an internal error',
     );
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line without ATTENTION_REUSE_DEBUG:\n${r.stderr}`);
-    assert.deepEqual(files(run), ['tokens.bin'], 'a temporary or half-written file was left (tokens.bin is complete, written atomically)');
+    assert.deepEqual(
+      files(run),
+      ['data', 'data/index.json', 'data/train-00000.bin'],
+      'a temporary or half-written file was left (the token shards are complete, written atomically)',
+    );
     const debug = runCli(['train', ...trainArgs(join(dir, 'broken-run2'), 2, fakePython)], {
       env: { ...nodePath, ATTENTION_REUSE_DEBUG: '1' },
       bundle,
@@ -116,7 +120,7 @@ describe('exit 130: Ctrl-C', () => {
     assert.match(stdout, new RegExp(`stopped after step ${stopped}; checkpoint saved, continue with --resume`));
     assert.deepEqual(
       files(parts),
-      ['checkpoint.pt', 'metrics.jsonl', 'tokens.bin'],
+      ['checkpoint.pt', 'data', 'data/index.json', 'data/train-00000.bin', 'metrics.jsonl', 'run.json', 'status.json'],
       'a temporary file was left, or model.pt was written for an unfinished run',
     );
 
