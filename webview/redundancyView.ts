@@ -4,14 +4,15 @@
  * heads' similarity to uniform attention and their entropy, because diffuse heads look
  * alike whatever they learned (DESIGN.md "Read similarity against a baseline").
  */
+import { SelectControl } from './controls';
 import { h, replace, table } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
-import { head, layerPairSpec } from './layerPairSpec';
-import type { Section, SectionMessage } from './section';
-import { similarityDomain } from './stackData';
+import { baselineWords, head, layerPairSpec, similarityCells } from './layerPairSpec';
+import type { SimilarityScale } from './layerPairSpec';
+import type { PanelEvent, Section, SectionMessage } from './section';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
@@ -25,6 +26,9 @@ export class RedundancyView implements Section {
   private readonly matches: HTMLElement;
   private stack: StackData | null = null;
   private pair: [number, number] | null = null;
+  private readonly range: SelectControl;
+  private readonly measure: SelectControl;
+  private readonly caption: HTMLElement;
 
   constructor(private readonly ctx: ViewContext) {
     this.layerChart = new GridChart({
@@ -38,6 +42,29 @@ export class RedundancyView implements Section {
       hint: 'Hover a cell for its value; click a row to see that head’s attention.',
     });
     const name = () => this.stack?.name ?? 'stack';
+    // The two toggles of every similarity heatmap's colours (the sequential view reads them too).
+    const scale = ctx.state.get().scale;
+    const setScale = (patch: Partial<SimilarityScale>) => {
+      ctx.state.update({ scale: { ...ctx.state.get().scale, ...patch } });
+      ctx.raise({ type: 'similarityScale' });
+    };
+    this.range = new SelectControl('Colour scale', 'scale-range', (v) => setScale({ range: v === 'fitted' ? 'fitted' : 'shared' }));
+    this.range.setChoices(
+      [
+        { value: 'shared', label: 'Shared 0–1' },
+        { value: 'fitted', label: 'Per chart' },
+      ],
+      scale.range,
+    );
+    this.measure = new SelectControl('Show', 'scale-measure', (v) => setScale({ measure: v === 'aboveUniform' ? 'aboveUniform' : 'similarity' }));
+    this.measure.setChoices(
+      [
+        { value: 'similarity', label: 'Similarity' },
+        { value: 'aboveUniform', label: 'Similarity above uniform' },
+      ],
+      scale.measure,
+    );
+    this.caption = h('p', { class: 'note' });
     this.detailTitle = h('h3');
     this.matches = h('div', { class: 'table-wrap' });
     this.detail = h(
@@ -45,16 +72,25 @@ export class RedundancyView implements Section {
       { class: 'pair-detail', hidden: true },
       this.detailTitle,
       this.headChart.element,
-      exportBar(ctx.post, () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`, this.headChart.exporters(() => this.headCsv())),
+      exportBar(ctx.post, () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`, this.headChart.exporters(() => this.headCsv()), 'head-pair heatmap'),
       this.matches,
     );
     this.element = h(
       'section',
       { class: 'view redundancy', 'aria-labelledby': 'redundancy-title' },
       h('h2', { id: 'redundancy-title' }, 'Layer-pair similarity'),
-      h('p', { class: 'note' }, "M[l][l′] = max over heads h of c[(l,h), l′]: how well layer l′ can stand in for the best-matched head of layer l."),
+      h('div', { class: 'controls' }, this.range.element, this.measure.element),
+      this.caption,
+      h(
+        'p',
+        { class: 'legend-line' },
+        h('span', { class: 'swatch apart' }),
+        'a layer against itself (always 1, left out of the colour scale) ',
+        h('span', { class: 'swatch below' }),
+        'corner mark: no more alike than their uniform baseline',
+      ),
       this.layerChart.element,
-      exportBar(ctx.post, () => `layer-pairs-${name()}`, this.layerChart.exporters(() => this.layerCsv())),
+      exportBar(ctx.post, () => `layer-pairs-${name()}`, this.layerChart.exporters(() => this.layerCsv()), 'layer-pair heatmap'),
       this.detail,
     );
   }
@@ -68,7 +104,8 @@ export class RedundancyView implements Section {
       return;
     }
     const L = stack.L;
-    this.layerChart.set(layerPairSpec(stack), this.ctx.palette());
+    this.renderCaption();
+    this.layerChart.set(layerPairSpec(stack, this.ctx.state.get().scale), this.ctx.palette());
     if (pair && pair[0] < L && pair[1] < L) this.selectPair(pair[0], pair[1], false);
     else {
       this.pair = null;
@@ -80,6 +117,21 @@ export class RedundancyView implements Section {
   repaint(): void {
     this.layerChart.setPalette(this.ctx.palette());
     this.headChart.setPalette(this.ctx.palette());
+  }
+
+  onEvent(event: PanelEvent): void {
+    if (event.type === 'similarityScale') this.setStack(this.stack);
+  }
+
+  /** Plain words for what the chart shows; the formula in the tooltip. */
+  private renderCaption(): void {
+    const above = this.ctx.state.get().scale.measure === 'aboveUniform';
+    this.caption.textContent = above
+      ? 'How much more alike layer l′ and layer l attend than their uniform baseline says heads attending to nothing in particular would (0: no more than that).'
+      : 'How well some head of layer l′ can stand in for the best-matched head of layer l: 1 is the same attention pattern, 0 nothing in common.';
+    this.caption.title =
+      'M[l][l′] = max over heads h of c[(l,h), l′], with c[(l,h), l′] = max over heads h′ of the mean over examples of S(A[l,h], A[l′,h′]) and S = 1 − mean total-variation distance of the rows' +
+      (above ? '; shown minus the uniform baseline min(u[l,h], u[l′,h′]) of the two heads, u = similarity to uniform attention' : '');
   }
 
   receive(message: SectionMessage): void {
@@ -95,6 +147,7 @@ export class RedundancyView implements Section {
     this.layerChart.select([l, l2]);
     this.detail.hidden = false;
     this.detailTitle.textContent = `Heads of layer ${l} × layer ${l2}`;
+    const cell = (a: number, b: number) => ({ similarity: s.headPair(l, a, l2, b), baseline: Math.min(s.uniform(l, a), s.uniform(l2, b)) });
     this.headChart.set(
       {
         rows: s.H,
@@ -103,15 +156,13 @@ export class RedundancyView implements Section {
         colLabel: (hh) => `h${hh}`,
         rowTitle: `layer ${l}`,
         colTitle: `layer ${l2}`,
-        domain: similarityDomain(s.payload.headPairs.data),
-        value: (a, b) => s.headPair(l, a, l2, b),
-        text: (a, b) => s.headPair(l, a, l2, b).toFixed(2),
+        ...similarityCells(s.H, s.H, cell, (a, b) => l === l2 && a === b, this.ctx.state.get().scale),
         describe: (a, b) => {
           const v = s.headPair(l, a, l2, b);
-          const diffuse = s.diffusePair(l, a, l2, b, v) && !(l === l2 && a === b) ? ' — diffuse: both heads are at least this close to uniform' : '';
+          if (l === l2 && a === b) return `head ${head(l, a)} × head ${head(l2, b)}: S = ${fixed(v)} (a head against itself, drawn apart from the colour scale)`;
           return (
             `head ${head(l, a)} × head ${head(l2, b)}: S = ${fixed(v)}; uniform ${fixed(s.uniform(l, a))} / ${fixed(s.uniform(l2, b))}; ` +
-            `entropy ${fixed(s.entropy(l, a), 2)} / ${fixed(s.entropy(l2, b), 2)} nats${diffuse}`
+            `entropy ${fixed(s.entropy(l, a), 2)} / ${fixed(s.entropy(l2, b), 2)} nats; ${baselineWords(cell(a, b))}`
           );
         },
       },
@@ -132,16 +183,14 @@ export class RedundancyView implements Section {
         head(l, a),
         head(l2, b),
         fixed(v),
-        fixed(s.uniform(l, a)),
-        fixed(s.uniform(l2, b)),
-        fixed(s.entropy(l, a), 2),
-        fixed(s.entropy(l2, b), 2),
+        `${fixed(s.uniform(l, a))} / ${fixed(s.uniform(l2, b))}`,
+        `${fixed(s.entropy(l, a), 2)} / ${fixed(s.entropy(l2, b), 2)}`,
         diffuse ? h('span', { class: 'badge warn', title: 'Both heads are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
     const matches = table(
       `Best match in layer ${l2} for each head of layer ${l} (a row opens its attention maps)`,
-      ['head', 'best match', 'c', 'uniform', 'uniform (match)', 'entropy', 'entropy (match)', ''],
+      ['head', 'best match', 'c', 'uniform (head / match)', 'entropy, nats (head / match)', 'note'],
       rows,
     );
     const open = (a: number) => this.ctx.raise({ type: 'showHead', layer: l, head: a, matchLayer: l2 });

@@ -8,8 +8,8 @@ import { exportBar, toCsv } from './exporting';
 import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
-import type { Section } from './section';
-import { similarityDomain } from './stackData';
+import { baselineWords, similarityCells } from './layerPairSpec';
+import type { PanelEvent, Section } from './section';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
@@ -33,10 +33,14 @@ export class SequentialView implements Section {
       'section',
       { class: 'view sequential', 'aria-labelledby': 'sequential-title' },
       h('h2', { id: 'sequential-title' }, 'Sequential similarity'),
-      h('p', { class: 'note' }, 'c[(l,h), l−1] per head, ranked from least (rank 1) to most like the previous layer. Cells show the head index.'),
+      h(
+        'p',
+        { class: 'note', title: 'c[(l,h), l−1] = max over heads h′ of layer l−1 of the mean over examples of S(A[l,h], A[l−1,h′]); ranked ascending per layer' },
+        'For each layer, its heads from least (rank 1) to most like some head of the layer before; cells name the head, colours show the similarity.',
+      ),
       this.empty,
       this.chart.element,
-      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, this.chart.exporters(() => this.csv())),
+      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, this.chart.exporters(() => this.csv()), 'sequential-similarity heatmap'),
       this.tableWrap,
     );
   }
@@ -51,6 +55,10 @@ export class SequentialView implements Section {
       return;
     }
     const s = stack;
+    const cell = (r: number, c: number) => {
+      const { head, value } = s.sequential(c + 1, r);
+      return { similarity: value, baseline: Math.min(s.uniform(c + 1, head), s.uniform(c, s.cArgmax(c + 1, head, c))) };
+    };
     this.chart.set(
       {
         rows: s.H,
@@ -59,8 +67,7 @@ export class SequentialView implements Section {
         colLabel: (c) => String(c + 1),
         rowTitle: 'rank',
         colTitle: 'layer l',
-        domain: similarityDomain(s.payload.sequentialValues.data),
-        value: (r, c) => s.sequential(c + 1, r).value,
+        ...similarityCells(s.H, s.L - 1, cell, () => false, this.ctx.state.get().scale),
         text: (r, c) => `h${s.sequential(c + 1, r).head}`,
         describe: (r, c) => {
           const l = c + 1;
@@ -68,13 +75,17 @@ export class SequentialView implements Section {
           const m = s.cArgmax(l, head, l - 1);
           return (
             `layer ${l}, rank ${r + 1}: head (${l},${head}) c[(l,h), l−1] = ${fixed(value)}, best match (${l - 1},${m}); ` +
-            `uniform ${fixed(s.uniform(l, head))}; entropy ${fixed(s.entropy(l, head), 2)} nats`
+            `uniform ${fixed(s.uniform(l, head))}; entropy ${fixed(s.entropy(l, head), 2)} nats; ${baselineWords(cell(r, c))}`
           );
         },
       },
       this.ctx.palette(),
     );
     this.showLayer(Math.min(Math.max(1, this.ctx.state.get().sequentialLayer), s.L - 1));
+  }
+
+  onEvent(event: PanelEvent): void {
+    if (event.type === 'similarityScale') this.setStack(this.stack);
   }
 
   repaint(): void {
@@ -100,7 +111,7 @@ export class SequentialView implements Section {
         diffuse ? h('span', { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
-    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'uniform', 'entropy', ''], rows);
+    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'uniform', 'entropy, nats', 'note'], rows);
     const headAt = (r: number) => s.sequential(l, r).head;
     const open = (r: number) => this.ctx.raise({ type: 'showHead', layer: l, head: headAt(r), matchLayer: l - 1 });
     replace(this.tableWrap, actionRows(ranked, (r) => `Show the attention of head (${l},${headAt(r)}) beside its best match in layer ${l - 1}`, open));
