@@ -18,6 +18,7 @@ import { analyzeModel } from '../../analysis/app/analyze';
 import { emitReuseConfig } from '../../analysis/app/emit';
 import { encodeTokenFile } from '../../analysis/config/tokenFile';
 import { root } from './paths.mjs';
+import { encodeNpy, encodeNpz, randomArray, randomPng } from './npyFiles';
 import { pseudoRandom } from './random.mjs';
 
 export const placeholders: Record<string, string> = {
@@ -41,10 +42,10 @@ export interface FileSpec {
   set?: Record<string, unknown>;
   /** Wraps the JSON in this many arrays. */
   nest?: number;
-  gen?: 'deepJsonl' | 'longLine' | 'binary' | 'bigJsonl' | 'bigText' | 'externalModel' | 'tokenFile' | 'sparse';
+  gen?: 'deepJsonl' | 'longLine' | 'binary' | 'bigJsonl' | 'bigText' | 'externalModel' | 'tokenFile' | 'sparse' | 'png' | 'arrays';
   /** Generator size: MiB for lines and big files, depth for deepJsonl, bytes for sparse. */
   size?: number;
-  /** Generator options (externalModel: location, truncate; tokenFile: header fields). */
+  /** Generator options (externalModel: location, truncate; tokenFile: header fields; arrays: NAME → shape, one makes an .npy). */
   options?: Record<string, unknown>;
   folder?: boolean;
   symlink?: string;
@@ -178,6 +179,13 @@ function generate(target: string, spec: FileSpec): void {
       );
       if (o.headerLength !== undefined) new DataView(bytes.buffer).setUint32(8, Number(o.headerLength), true);
       return writeFileSync(target, o.truncate ? bytes.subarray(0, Number(o.truncate)) : bytes);
+    }
+    case 'png':
+      return writeFileSync(target, randomPng(size, size, 1));
+    case 'arrays': {
+      const shapes = Object.entries((spec.options ?? {}) as Record<string, number[]>);
+      const arrays = Object.fromEntries(shapes.map(([name, shape], i) => [name, randomArray(shape, i + 1)]));
+      return writeFileSync(target, target.endsWith('.npy') ? encodeNpy(arrays[shapes[0][0]]) : encodeNpz(arrays));
     }
     case 'sparse': {
       const fd = openSync(target, 'w');
