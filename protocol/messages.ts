@@ -149,6 +149,19 @@ export interface AttentionMapMessage {
   map: Tensor<Float32Array>;
   /** Head cArgmax[layer][head][layer-1] of the previous layer; null for layer 0. */
   match: { layer: number; head: number; similarity: number; map: Tensor<Float32Array> } | null;
+  /** The image the model saw, when the example is one and its key tokens tile it as patches. */
+  image?: ImageOverlay;
+}
+
+/** An image and how attention keys lie on it: `offset` leading tokens (class token), then rows × cols patches, row-major. */
+export interface ImageOverlay {
+  width: number;
+  height: number;
+  /** RGB, 8 bits a channel, row-major. */
+  rgb: Uint8Array;
+  rows: number;
+  cols: number;
+  offset: number;
 }
 
 /** Reply to any request that could not be served. */

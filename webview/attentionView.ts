@@ -9,6 +9,7 @@ import { NumberControl, SelectControl } from './controls';
 import { h } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
+import { ImageOverlayView } from './imageOverlay';
 import type { AnalysisInfo, AttentionMapMessage } from '../protocol/messages';
 import type { PanelEvent, Section } from './section';
 import type { StackData } from './stackData';
@@ -24,6 +25,7 @@ export class AttentionView implements Section {
   private readonly main = new AttentionCanvas('Attention map of the selected head');
   private readonly match = new AttentionCanvas('Attention map of the best-matched head in the previous layer');
   private readonly maps: HTMLElement;
+  private readonly overlay = new ImageOverlayView();
   private readonly showButton: HTMLElement;
   private readonly exports: HTMLElement;
   private stack: StackData | null = null;
@@ -48,6 +50,7 @@ export class AttentionView implements Section {
       h('div', { class: 'controls' }, this.example.element, this.layer.element, this.head.element, this.showButton),
       this.status,
       this.maps,
+      this.overlay.element,
       (this.exports = h(
         'div',
         { class: 'export-pair', hidden: true },
@@ -79,6 +82,7 @@ export class AttentionView implements Section {
     this.last = null;
     this.main.set(null, this.ctx.palette(), 0);
     this.match.set(null, this.ctx.palette(), 0);
+    this.overlay.set(null, this.ctx.palette(), 0);
     this.exports.hidden = true;
     this.element.hidden = stack === null;
     if (!stack || !info) return;
@@ -157,6 +161,7 @@ export class AttentionView implements Section {
       p,
       width,
     );
+    this.overlay.set(msg.image ? { image: msg.image, map: msg.map, queryTokens: msg.queryTokens, keyTokens: msg.keyTokens } : null, p, width);
     this.exports.hidden = false;
     this.status.textContent = m ? '' : 'Layer 0 has no previous layer to match.';
   }
