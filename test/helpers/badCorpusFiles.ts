@@ -193,8 +193,16 @@ function generate(target: string, spec: FileSpec): void {
       if (o.headerLength !== undefined) new DataView(bytes.buffer).setUint32(8, Number(o.headerLength), true);
       return writeFileSync(target, o.truncate ? bytes.subarray(0, Number(o.truncate)) : bytes);
     }
-    case 'png':
-      return writeFileSync(target, randomPng(size, size, 1));
+    case 'png': {
+      const png = randomPng(size, size, 1);
+      // options.declare: the width and height its IHDR claims instead (a decompression bomb's header).
+      const declare = spec.options?.declare as number[] | undefined;
+      if (declare) {
+        png.writeUInt32BE(declare[0], 16);
+        png.writeUInt32BE(declare[1], 20);
+      }
+      return writeFileSync(target, png);
+    }
     case 'arrays': {
       const shapes = Object.entries((spec.options ?? {}) as Record<string, number[]>);
       const arrays = Object.fromEntries(shapes.map(([name, shape], i) => [name, randomArray(shape, i + 1)]));
