@@ -12,9 +12,14 @@ import type { ExampleSource } from '../runtime/exampleSource';
 import type { ExampleInput } from '../runtime/inputs';
 import type { ProviderChoice } from '../runtime/providers';
 import { AttentionRunner } from '../runtime/runner';
+import type { RunOptions } from '../runtime/runner';
+import type { AttentionModel } from '../onnx/inspect';
 import { SimilarityAccumulator } from '../similarity/accumulator';
-import type { ShardInfo } from '../similarity/accumulator';
+import { planLayerPasses } from '../similarity/layerPasses';
+import type { ShardInfo } from '../similarity/stackSums';
 import { openKernel } from '../similarity/similarityKernel';
+import type { SimilarityKernel } from '../similarity/similarityKernel';
+import { planMemory } from './memoryGuard';
 import { openExamples, runBranches } from './examples';
 import { readModel } from './readers';
 import type { ServiceCallbacks } from './service';
@@ -43,6 +48,15 @@ export interface AnalyzeOptions {
   out?: string;
   /** Replace `out` if it exists. */
   force?: boolean;
+  /**
+   * Measure R query rows per example, sampled inside the graph (at least 2), with the sampling
+   * error of eq. 2 in the file; default: every row (exact).
+   */
+  rows?: number;
+  /** Seed of the row sample (default 0). */
+  seed?: number;
+  /** Bytes a run may use (default: three quarters of the available memory): the memory guard's budget. */
+  memoryBudget?: number;
 }
 
 /** The files an analysis reads: an output may be none of them. */
@@ -66,40 +80,41 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   const model = runBranches(file, opened, options.branches);
   const total = Math.ceil(Math.max(0, opened.total - shard.index) / shard.count);
   if (total === 0) throw new InputError(`shard ${shard.index}/${shard.count} holds no examples (the inputs hold ${opened.total})`, 'shard');
-  const runner = await AttentionRunner.start(model, options.ep ?? 'auto');
+  if (options.rows !== undefined && !(Number.isInteger(options.rows) && options.rows >= 2)) {
+    throw new InputError(`{field} must be a whole number ≥ 2 (the sampling error needs two rows), got ${options.rows}`, 'rows');
+  }
+  const rows = options.rows === undefined ? undefined : { count: options.rows, seed: options.seed ?? 0 };
+  const guard = planMemory({
+    modelBytes: file.bytes.length,
+    // A stack whose heads the graph does not state is counted as BERT-base's 12.
+    stacks: model.stacks.map((s) => ({ layers: s.layers.length, heads: s.layers[0].heads ?? 12 })),
+    tokens: opened.maxTokens,
+    rows: rows?.count,
+    batch: options.batch ?? 8,
+    budget: options.memoryBudget,
+  });
+  for (const note of guard.notes) onNote?.(note);
+  const runner = await AttentionRunner.start(model, options.ep ?? 'auto', { rows });
   for (const line of runner.providerLines) onNote?.(line);
   // The similarity of a batch runs on worker threads while this thread runs the model on the next.
   const pool = openKernel({ threads: options.threads ?? 1 });
-  const accs = new Map<string, SimilarityAccumulator>();
+  let accs: SimilarityAccumulator[];
   try {
-    const stream = runner.runBatches(shardOf(opened.examples, shard), {
-      batchSize: options.batch ?? 8,
+    accs = await measureStacks(model, runner, pool, shardOf(opened.examples, shard), {
+      batchSize: guard.batch,
+      passes: guard.groups > 1 ? planLayerPasses(model.stacks.map((s) => s.layers.length), guard.groups) : undefined,
       signal,
-      // The similarity's scan checks every row of every example.
-      checkRows: false,
       onProgress: (n) => onProgress?.(n, total),
+      shard,
+      specialTokens: options.source.kind === 'text',
     });
-    for await (const batch of stream) {
-      // The first stack's jobs are posted before anything is awaited, so they run beside the next batch.
-      const folds = model.stacks.map((stack, i) => {
-        const inputs = batch.map((ex) => ex.stacks[i]);
-        let acc = accs.get(stack.name);
-        if (!acc) {
-          const s = inputs[0];
-          acc = new SimilarityAccumulator({ name: s.name, kind: s.kind, causal: s.causal, layerCount: s.layers.length, headCount: s.heads }, shard);
-          accs.set(stack.name, acc);
-        }
-        return acc.add(inputs, pool);
-      });
-      await Promise.all(folds);
-    }
   } finally {
     await pool.close();
     await runner.dispose();
   }
   // An audio encoder-decoder has token ids on its decoder side only: they give the sizes then.
   const dims = modelDims(model.graph, (tokenInputOf(model.inputs) ?? model.inputs.find((i) => inputRole(i) === 'tokens'))?.name);
-  const ordered = model.stacks.map((s) => accs.get(s.name)!);
+  const ordered = accs;
   const stacks = analysisStacks(ordered, model.stacks.map((s) => stackInfoOf(s, dims)));
   const attentionType = elemTypeOf(model.graph, model.stacks[0].layers[0].tensor);
   const result: AnalysisFile = {
@@ -119,6 +134,39 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   if (shard.count > 1) result.run.shard = { indices: [shard.index], count: shard.count };
   if (output) await writeFileAtomic(options.out!, JSON.stringify(result), output);
   return result;
+}
+
+/** How `measureStacks` runs: the runner's options and what the accumulators are told. */
+interface MeasureOptions extends RunOptions {
+  shard: ShardInfo;
+  specialTokens: boolean;
+}
+
+/** Runs the model over the examples and folds each example's attention (or its sampled rows) into one accumulator per stack. */
+async function measureStacks(
+  model: AttentionModel,
+  runner: AttentionRunner,
+  pool: SimilarityKernel,
+  examples: AsyncIterable<ExampleInput>,
+  options: MeasureOptions,
+): Promise<SimilarityAccumulator[]> {
+  const accs: (SimilarityAccumulator | undefined)[] = model.stacks.map(() => undefined);
+  const rows = runner.rows;
+  // The similarity's scan checks every row of every example.
+  for await (const batch of runner.runBatches(examples, { ...options, checkRows: false })) {
+    // The first stack's jobs are posted before anything is awaited, so they run beside the next batch.
+    const folds = model.stacks.map((stack, i) => {
+      const pass = batch[0].pass?.[i];
+      if (pass === null) return undefined;
+      const first = rows ? batch[0].sampled![i] : batch[0].stacks[i];
+      const shape = { name: first.name, kind: first.kind, causal: first.causal, layerCount: stack.layers.length, headCount: first.heads };
+      const acc = (accs[i] ??= new SimilarityAccumulator(shape, options.shard, { rows, specialTokens: options.specialTokens }));
+      if (rows) return acc.addSampled(batch.map((ex) => ({ ...ex.sampled![i], example: ex.index })), pool, pass);
+      return acc.add(batch.map((ex) => ({ ...ex.stacks[i], example: ex.index })), pool, pass);
+    });
+    await Promise.all(folds);
+  }
+  return accs.map((acc) => acc!);
 }
 
 /** What the analysis file says of a stack besides its numbers. */

@@ -20,6 +20,8 @@ export interface OpenedExamples {
   total: number;
   /** Token limit applied to text. */
   maxLength?: number;
+  /** The most tokens an example holds (text: the limit; JSONL: the longest 1-D input of any line), for the memory guard. */
+  maxTokens?: number;
   /** The first example of a JSONL, read in the first pass (it chooses the If branches a run takes). */
   first?: ExampleInput;
 }
@@ -72,7 +74,7 @@ export async function openExamples(
     const length = textMaxLength(declared.dims, source.maxLength);
     const total = await countLines(source.path, 'text file', limit, signal);
     const examples = checkExamples(readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, length, limit), declared);
-    return { examples, total, maxLength: length };
+    return { examples, total, maxLength: length, maxTokens: length };
   }
   return firstPass(() => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared));
 }
@@ -81,11 +83,13 @@ export async function openExamples(
 async function firstPass(read: () => AsyncGenerator<ExampleInput>): Promise<OpenedExamples> {
   let total = 0;
   let first: ExampleInput | undefined;
+  let maxTokens: number | undefined;
   for await (const ex of read()) {
     first ??= ex;
     total++;
+    for (const t of ex.tensors.values()) if (t.shape.length === 1 && !t.asGiven) maxTokens = Math.max(maxTokens ?? 0, t.shape[0]);
   }
-  return { examples: read(), total, first };
+  return { examples: read(), total, first, maxTokens };
 }
 
 /**

@@ -2,8 +2,8 @@ import { resolve } from 'node:path';
 import { analyzeModel } from '../app/analyze';
 import { InputError } from '../errors';
 import { formatLayerPairs } from '../result/analysisFile';
-import type { ShardInfo } from '../similarity/accumulator';
-import { intFlag, parse, requireOne, stringFlag } from './args';
+import type { ShardInfo } from '../similarity/stackSums';
+import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 import { Progress, providerNote } from './progress';
 import { readSourceFlags, sourceHelp, sourceOptions } from './sourceFlags';
 
@@ -19,13 +19,29 @@ ${sourceHelp}
                          parts with attention-reuse merge
   --threads T            similarity worker threads (default 1: they work while ONNX Runtime runs
                          the next batch on every core)
+  --rows R               measure R query rows per example (R ≥ 2), sampled inside the model, so
+                         that only layers × heads × R × tokens values leave it (long sequences);
+                         eq. 2 is then an estimate and the file carries its sampling error
+  --seed N               seed of the row sample (default 0; every shard draws the same rows)
+  --memory-budget GIB    memory the run may use (default: three quarters of what is available):
+                         a larger --batch is lowered, and an example that does not fit runs a few
+                         layers at a time
   --out FILE             the analysis file (not replaced without --force)
   --force                replace --out if it exists`;
 
 export async function analyzeCommand(argv: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { ...sourceOptions, out: { type: 'string' }, force: { type: 'boolean' }, shard: { type: 'string' }, threads: { type: 'string' } },
+    {
+      ...sourceOptions,
+      out: { type: 'string' },
+      force: { type: 'boolean' },
+      shard: { type: 'string' },
+      threads: { type: 'string' },
+      rows: { type: 'string' },
+      seed: { type: 'string' },
+      'memory-budget': { type: 'string' },
+    },
     'analyze',
   );
   if (values.help) {
@@ -38,9 +54,21 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   if (out === undefined) throw new InputError('analyze needs --out analysis.json');
   const outPath = resolve(out);
   const shard = parseShard(stringFlag(values, 'shard'));
+  const budget = numberFlag(values, 'memoryBudget');
+  if (budget !== undefined && !(budget > 0)) throw new InputError(`{field} must be a number of GiB above 0 (got ${budget})`, 'memoryBudget');
   const progress = new Progress('analyze', flags.quiet);
   const result = await analyzeModel(
-    { model, ...flags, shard, threads: intFlag(values, 'threads'), out: outPath, force: values.force === true },
+    {
+      model,
+      ...flags,
+      shard,
+      threads: intFlag(values, 'threads'),
+      rows: intFlag(values, 'rows', 2),
+      seed: intFlag(values, 'seed', 0),
+      memoryBudget: budget === undefined ? undefined : budget * 2 ** 30,
+      out: outPath,
+      force: values.force === true,
+    },
     { signal, onProgress: (done, total) => progress.update(done, total), onNote: providerNote(flags.quiet) },
   );
   progress.finish();

@@ -3,13 +3,15 @@ import { Reader, Writer } from 'protobufjs/minimal';
 import { readsOf } from './graphFlatten';
 import type { FlatNode } from './graphFlatten';
 import type { OnnxGraph } from './model';
+import type { GraphAddition } from './sampleRows';
 
 /**
  * Returns model bytes whose graph also outputs `tensors`. Protobuf merges a repeated
  * embedded message field, so appending `graph { output: [...] }` to the original bytes
  * adds outputs without re-encoding (and so without losing) anything the file holds.
  */
-export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[]): Uint8Array {
+export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[], addition?: GraphAddition): Uint8Array {
+  if (addition) return concat([bytes, onnx.ModelProto.encode({ graph: addition }).finish()]);
   const existing = new Set(g.graph.output.map((o) => o.name));
   const added = tensors.filter((t) => !existing.has(t));
   if (added.length === 0) return bytes;
@@ -71,10 +73,12 @@ export function fieldsOf(bytes: Uint8Array): Field[] {
  * inlined functions and If branches (`graphFlatten.ts`) are encoded in place of the call or
  * the If they replace. Falls back to `exposeTensors` (or, for a flattened graph, to encoding the
  * whole model) where the fields cannot be walked or the graph is stored in more than one field.
+ * With `addition` (nodes that read the attention tensors, `sampleRows.ts`), its nodes, inputs
+ * and constants join the graph and its outputs are the model's only outputs.
  */
-export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: string[]): Uint8Array {
+export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: string[], addition?: GraphAddition): Uint8Array {
   const graph = g.graph;
-  const fallback = () => (g.flat.changed ? encodedModel(g, tensors) : exposeTensors(g, bytes, tensors));
+  const fallback = () => (g.flat.changed ? encodedModel(g, tensors, addition) : exposeTensors(g, bytes, tensors, addition));
   let top: Field[];
   try {
     top = fieldsOf(bytes);
@@ -126,7 +130,8 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
     return fallback();
   }
   const initializer = g.flat.initializers.filter((t) => read.has(t.name ?? ''));
-  parts.push(onnx.GraphProto.encode({ initializer, output: outputsOf(g, tensors) }).finish());
+  const added = addition ? { ...addition, initializer: [...initializer, ...addition.initializer] } : { initializer, output: outputsOf(g, tensors) };
+  parts.push(onnx.GraphProto.encode(added).finish());
   const graphLength = parts.reduce((sum, p) => sum + p.length, 0);
   const header = Writer.create()
     .uint32((GRAPH << 3) | 2)
@@ -156,13 +161,14 @@ function outputsOf(g: OnnxGraph, tensors: string[]): onnx.IValueInfoProto[] {
 }
 
 /** The flattened graph encoded whole, with only `tensors` as outputs: the fallback where bytes cannot be kept. */
-function encodedModel(g: OnnxGraph, tensors: string[]): Uint8Array {
+function encodedModel(g: OnnxGraph, tensors: string[], addition?: GraphAddition): Uint8Array {
   const keep = neededNodes(g, tensors);
   const graph = {
     ...g.graph,
-    node: g.nodes.filter((n) => keep.has(n)),
-    initializer: [...g.graph.initializer, ...g.flat.initializers],
-    output: outputsOf(g, tensors),
+    node: [...g.nodes.filter((n) => keep.has(n)), ...(addition?.node ?? [])],
+    initializer: [...g.graph.initializer, ...g.flat.initializers, ...(addition?.initializer ?? [])],
+    input: [...g.graph.input, ...(addition?.input ?? [])],
+    output: addition?.output ?? outputsOf(g, tensors),
   };
   return onnx.ModelProto.encode({ ...g.model, graph }).finish();
 }

@@ -43,6 +43,26 @@ function sameAs(label: string, field: string, v: unknown, expected: unknown, fro
   });
 }
 
+/**
+ * `v` equal to `expected` everywhere: the same shape, the same keys, numbers within rounding.
+ * For the optional groups (errors, sinks, lengths), which `checkAnalysis` does not walk itself.
+ */
+function sameTree(label: string, field: string, v: unknown, expected: unknown, from: string): void {
+  const unlike = (what: string) => new InputError(`${label}: ${field} ${what}, but ${from} gives ${JSON.stringify(expected)?.slice(0, 60)}: the file was edited or is corrupt`);
+  if (typeof expected === 'number') {
+    if (typeof v !== 'number' || !(Math.abs(v - expected) <= meanTolerance)) throw unlike(`is ${JSON.stringify(v)?.slice(0, 40)}`);
+  } else if (Array.isArray(expected)) {
+    if (!Array.isArray(v) || v.length !== expected.length) throw unlike(Array.isArray(v) ? `has ${v.length} entries` : 'is not an array');
+    expected.forEach((e, i) => sameTree(label, `${field}[${i}]`, v[i], e, from));
+  } else if (typeof expected === 'object' && expected !== null) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw unlike('is not an object');
+    const keys = new Set([...Object.keys(expected), ...Object.keys(v)]);
+    for (const key of keys) sameTree(label, `${field}.${key}`, (v as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], from);
+  } else if (v !== expected) {
+    throw unlike(`is ${JSON.stringify(v)?.slice(0, 40)}`);
+  }
+}
+
 /** Ranges and internal consistency of one file (its schema and grid shapes already checked). */
 export function checkAnalysisNumbers(file: AnalysisFile, label: string): void {
   file.stacks.forEach((s, i) => checkStack(file, s, `stacks[${i}]`, label));
@@ -94,8 +114,20 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   inRange(label, `${at}.entropy`, s.entropy, 0, Infinity, rangeSlack);
   if (s.entropyNormalized) inRange(label, `${at}.entropyNormalized`, s.entropyNormalized, 0, 1, rangeSlack);
   inRange(label, `${at}.cArgmax`, s.cArgmax, 0, s.headCount - 1);
+  for (const key of ['pairSquares', 'uniformSquares', 'entropyNormalizedSquares'] as const) inRange(label, `${at}.sums.${key}`, sums[key], 0, T, rangeSlack * T);
+  inRange(label, `${at}.sums.entropySquares`, sums.entropySquares, 0, Infinity);
+  inRange(label, `${at}.sums.rows.varianceSums`, sums.rows?.varianceSums, 0, T);
+  for (const key of ['massSums', 'massSquares', 'firstSums', 'firstSquares'] as const) inRange(label, `${at}.sums.sinks.${key}`, sums.sinks?.[key], 0, T, rangeSlack * T);
   const views = SimilarityAccumulator.fromJSON(sums).finalize();
   const bySums = 'sums / examples';
+  // Groups added after the first version: present exactly when the sums give them, and equal to what they give.
+  for (const key of ['errors', 'sinks', 'lengths'] as const) {
+    if ((s[key] === undefined) !== (views[key] === undefined)) {
+      const why = key === 'errors' ? ' (they need sums.pairSquares and at least two examples)' : '';
+      throw new InputError(`${label}: ${at}.${key} is ${s[key] === undefined ? 'missing' : 'present'}, but the sums ${views[key] === undefined ? 'give none' : 'give it'}${why}`);
+    }
+    if (s[key] !== undefined) sameTree(label, `${at}.${key}`, s[key], views[key], 'the sums');
+  }
   for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy', 'entropyNormalized'] as const)
     if (s[key] !== undefined) sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
   // The arg-max must point at the maximum; which of several equal heads it names is not checked.

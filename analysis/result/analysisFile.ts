@@ -2,7 +2,7 @@ import Ajv from 'ajv';
 import { InputError } from '../errors';
 import type { ModelDims } from '../onnx/dims';
 import { SimilarityAccumulator } from '../similarity/accumulator';
-import type { SimilaritySums } from '../similarity/accumulator';
+import type { SimilaritySums } from '../similarity/stackSums';
 import type { StackSimilarity } from '../similarity/views';
 import type { BranchStep } from '../onnx/graphFlatten';
 import type { StackKind } from '../runtime/types';

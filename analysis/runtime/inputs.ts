@@ -31,6 +31,8 @@ export interface ExampleInput {
   image?: RgbImage;
   /** The audio feature frames fed, and the seconds one of them spans, when the example came from audio features. */
   audio?: { frames: number; frameSeconds: number };
+  /** Positions in `input` of the tokens the tokenizer marks special ([CLS], [SEP], …), when the example came from text. */
+  special?: { input: string; positions: number[] };
 }
 
 /**
@@ -150,6 +152,8 @@ export interface TextTokenizer {
   /** Largest token id the tokenizer can produce. */
   maxId: number;
   padId: number;
+  /** Ids of the added tokens marked special (sinks are measured on them). */
+  specialIds: Set<number>;
 }
 
 /** A tokenizer from the parsed JSON of a tokenizer.json (`path` names it in messages). */
@@ -172,7 +176,13 @@ export function parseTokenizer(parsed: unknown, path: string): TextTokenizer {
     if (id > maxId) maxId = id;
   }
   const padId = tokenizer.token_to_id('[PAD]') ?? tokenizer.token_to_id('<pad>') ?? 0;
-  return { path, tokenizer, maxId, padId };
+  const specialIds = new Set([...tokenizer.get_added_tokens_decoder().entries()].filter(([, t]) => t.special).map(([id]) => id));
+  return { path, tokenizer, maxId, padId, specialIds };
+}
+
+/** The positions of `ids` that hold a token the tokenizer marks special. */
+export function specialPositions(tok: TextTokenizer, ids: number[]): number[] {
+  return ids.flatMap((id, i) => (tok.specialIds.has(id) ? [i] : []));
 }
 
 /**
@@ -231,7 +241,7 @@ export async function* readTextExamples(
     const tensors = new Map([[idsInput, { values: ids, shape: [ids.length] }]]);
     fillDefaults(tensors, inputs, origin);
     const tokens = ids.map((id) => tok.tokenizer.id_to_token(id) ?? `#${id}`);
-    yield { index: index++, origin, tensors, tokens };
+    yield { index: index++, origin, tensors, tokens, special: { input: idsInput, positions: specialPositions(tok, ids) } };
   }
   if (index === 0) throw new InputError(`text file ${path} holds no non-empty lines`);
 }

@@ -5,6 +5,8 @@ import { CancelledError, InputError } from '../errors';
 import { bfloat16Interface, hasBfloat16, widenBfloat16 } from '../onnx/bfloat16';
 import { attentionOnlyModel } from '../onnx/expose';
 import { decodeModel } from '../onnx/model';
+import { rowGatherAddition, rowsInputName, sampledRowsName } from '../onnx/sampleRows';
+import type { LayerPass } from '../similarity/layerPasses';
 import type { AttentionStack } from '../onnx/attentionFinder';
 import type { AttentionModel } from '../onnx/inspect';
 import { checkSameBranches } from '../onnx/branches';
@@ -13,6 +15,7 @@ import { batchesByKey, batchKey } from './batching';
 import { batchTensor } from './feeds';
 import { inputRole, isSequenceRole } from './inputRoles';
 import type { ExampleInput } from './inputs';
+import { fedRows, sliceSampledStack } from './rowSampling';
 import { maskNameFor, sliceStack } from './slicing';
 import type { StackAxes } from './slicing';
 import { describeProvider, startSession } from './providers';
@@ -30,10 +33,24 @@ export interface RunOptions {
    * are still checked, where the check also tells a wrong mask input from a right one.
    */
   checkRows?: boolean;
+  /**
+   * Model runs per batch, each fetching a few layers (`planLayerPasses`): `passes[k][s]` is
+   * stack s's part of run k, null where it has none. Default: one run fetching every layer.
+   */
+  passes?: (LayerPass | null)[][];
 }
 
-/** An example's attention plus its token strings when it came from text. */
-export type ExtractedExample = ExampleAttention & { tokens?: string[] };
+/** `--rows`: query rows sampled per example inside the graph, with their seed. */
+export interface RowSamplingOption {
+  count: number;
+  seed: number;
+}
+
+/**
+ * An example's attention plus its token strings when it came from text. With passes, its
+ * stacks hold only the layers of `pass` (a stack without any holds none).
+ */
+export type ExtractedExample = ExampleAttention & { tokens?: string[]; pass?: (LayerPass | null)[] };
 
 /**
  * Runs a model with its attention exposed and yields each example's attention, cut to
@@ -49,11 +66,15 @@ export class AttentionRunner {
     /** What the user should be told about the provider choice. */
     readonly providerLines: string[],
     private readonly axes: StackAxes[],
+    /** `--rows`: the graph gathers this many sampled query rows per example. */
+    readonly rows: RowSamplingOption | undefined,
   ) {}
 
-  static async start(model: AttentionModel, choice: ProviderChoice): Promise<AttentionRunner> {
+  /** A session for the model's attention; with `rows`, one that outputs only sampled query rows (`onnx/sampleRows.ts`). */
+  static async start(model: AttentionModel, choice: ProviderChoice, options: { rows?: RowSamplingOption } = {}): Promise<AttentionRunner> {
     const tensors = model.stacks.flatMap((s) => s.layers.map((l) => l.tensor));
-    const bytes = attentionOnlyModel(model.graph, model.bytes, tensors);
+    const addition = options.rows ? rowGatherAddition(model.graph, model.stacks) : undefined;
+    const bytes = attentionOnlyModel(model.graph, model.bytes, tensors, addition);
     // A bfloat16 model runs as bfloat16 on a GPU (float32 in and out), widened to float32 on the CPU.
     const bf16 = hasBfloat16(model.graph) ? decodeModel(bytes, model.path) : undefined;
     let started;
@@ -76,7 +97,7 @@ export class AttentionRunner {
     }
     const lines = describeProvider(choice, started.provider, started.notes);
     if (bf16 && started.provider === 'cpu') lines.push('bfloat16 model widened to float32: the CPU provider has no bfloat16 arithmetic');
-    return new AttentionRunner(model, started.session, started.provider, lines, stackAxes(model.stacks, model.inputs));
+    return new AttentionRunner(model, started.session, started.provider, lines, stackAxes(model.stacks, model.inputs), options.rows);
   }
 
   async dispose(): Promise<void> {
@@ -97,17 +118,20 @@ export class AttentionRunner {
     const batchSize = Math.max(1, Math.min(options.batchSize, this.fixedBatch ?? Infinity));
     const padded = this.padded;
     const keyOf = (ex: ExampleInput) => batchKey(ex, this.model.inputs, padded);
+    const passes = options.passes ?? [undefined];
     let done = 0;
-    let pending: Promise<ExtractedExample[]> | undefined;
-    const flush = async function* (this: AttentionRunner, next: ExampleInput[] | undefined) {
-      // Start the next batch before handing out the previous one, so the model runs while we fold.
-      const started = next && next.length > 0 ? this.runBatch(next, options.checkRows ?? true) : undefined;
-      started?.catch(() => undefined);
+    let pending: { run: Promise<ExtractedExample[]>; last: boolean } | undefined;
+    const flush = async function* (this: AttentionRunner, next: ExampleInput[] | undefined, k = 0) {
+      // Start the next run before handing out the previous one, so the model runs while we fold.
+      const started = next && next.length > 0 ? { run: this.runBatch(next, options.checkRows ?? true, passes[k]), last: k === passes.length - 1 } : undefined;
+      started?.run.catch(() => undefined);
       if (pending) {
-        const out = await pending;
+        const out = await pending.run;
         yield out;
-        done += out.length;
-        options.onProgress?.(done);
+        if (pending.last) {
+          done += out.length;
+          options.onProgress?.(done);
+        }
       }
       pending = started;
     }.bind(this);
@@ -119,7 +143,7 @@ export class AttentionRunner {
         yield ex;
       }
     }
-    for await (const batch of batchesByKey(checked(), batchSize, keyOf)) yield* flush(batch);
+    for await (const batch of batchesByKey(checked(), batchSize, keyOf)) for (let k = 0; k < passes.length; k++) yield* flush(batch, k);
     yield* flush(undefined);
     if (options.signal?.aborted) throw new CancelledError();
   }
@@ -141,25 +165,31 @@ export class AttentionRunner {
     return fixed.length > 0 ? Math.min(...(fixed as number[])) : undefined;
   }
 
-  private async runBatch(batch: ExampleInput[], checkRows: boolean): Promise<ExtractedExample[]> {
+  private async runBatch(batch: ExampleInput[], checkRows: boolean, pass?: (LayerPass | null)[]): Promise<ExtractedExample[]> {
     const feeds: Record<string, ort.Tensor> = {};
     const padded = this.padded ? new Map<string, number>() : undefined;
     for (const spec of this.model.inputs) {
       let padTo: number | undefined;
+      const fixed = spec.shape && typeof spec.shape[1] === 'number' ? spec.shape[1] : undefined;
+      const length = Math.max(...batch.map((ex) => ex.tensors.get(spec.name)!.shape[0]));
+      if (fixed !== undefined && length > fixed) {
+        throw new InputError(`${batch[0].origin}: "${spec.name}" has ${length} tokens; the model takes at most ${fixed}`);
+      }
       if (padded) {
-        const fixed = spec.shape && typeof spec.shape[1] === 'number' ? spec.shape[1] : undefined;
-        const length = Math.max(...batch.map((ex) => ex.tensors.get(spec.name)!.shape[0]));
-        if (fixed !== undefined && length > fixed) {
-          throw new InputError(`${batch[0].origin}: "${spec.name}" has ${length} tokens; the model takes at most ${fixed}`);
-        }
         padTo = fixed ?? length;
         padded.set(spec.name, padTo);
       }
       feeds[spec.name] = batchTensor(spec, batch, padTo);
     }
+    const rows = this.rows ? this.axes.map((a, s) => fedRows(batch, a, s, padded !== undefined, this.rows!, ort.Tensor)) : undefined;
+    rows?.forEach((r, s) => (feeds[rowsInputName(s)] = r.tensor));
+    // The layers this run fetches, per stack: ONNX Runtime computes only what they need.
+    const layersOf = (s: number) => (pass ? (pass[s]?.layers ?? []) : this.model.stacks[s].layers.map((_, l) => l));
+    const outputName = (tensor: string) => (rows ? sampledRowsName(tensor) : tensor);
+    const fetches = this.model.stacks.flatMap((stack, s) => layersOf(s).map((l) => outputName(stack.layers[l].tensor)));
     let out: ort.InferenceSession.ReturnType;
     try {
-      out = await this.session.run(feeds, { logSeverityLevel: 4 });
+      out = await this.session.run(feeds, fetches, { logSeverityLevel: 4 });
     } catch (err) {
       // Name what was fed: a shape the model cannot take is the usual cause, and ONNX Runtime names only a node.
       const fed = this.model.inputs.map((i) => `"${i.name}" [${feeds[i.name].dims.join(', ')}]`).join(', ');
@@ -167,11 +197,13 @@ export class AttentionRunner {
       throw new InputError(`${first}: the model cannot take ${fed}: ${(err as Error).message.split('\n')[0]}`);
     }
     const info = { size: batch.length, padded, checkRows };
-    return batch.map((ex, b) => ({
-      index: ex.index,
-      tokens: ex.tokens,
-      stacks: this.axes.map((a) => sliceStack(a, out, ex, b, info)),
-    }));
+    const layerOutputs = (a: StackAxes, s: number) => layersOf(s).map((l) => ({ tensor: a.stack.layers[l].tensor, data: out[outputName(a.stack.layers[l].tensor)] }));
+    return batch.map((ex, b) => {
+      const extracted: ExtractedExample = { index: ex.index, tokens: ex.tokens, stacks: [], ...(pass ? { pass } : {}) };
+      if (rows) extracted.sampled = this.axes.map((a, s) => sliceSampledStack(a, layerOutputs(a, s), ex, b, info, rows[s]));
+      else extracted.stacks = this.axes.map((a, s) => sliceStack(a, out, ex, b, info, layersOf(s)));
+      return extracted;
+    });
   }
 }
 

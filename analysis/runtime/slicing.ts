@@ -63,13 +63,16 @@ export function sliceStack(
   ex: ExampleInput,
   b: number,
   batch: BatchInfo,
+  /** The stack's layers to cut (default: all; a run with layer passes fetches a few). */
+  only?: number[],
 ): StackAttention {
   let rows: number[] | undefined;
   let cols: number[] | undefined;
   let heads = 0;
   const { stack } = axes;
   const causal = stack.causal === true;
-  const layers = stack.layers.map((layer, l) => {
+  const layers = (only ?? stack.layers.map((_, l) => l)).map((l) => {
+    const layer = stack.layers[l];
     const t = out[layer.tensor];
     const dims = t.dims.map(Number);
     // [batch, heads, q, k], or [batch*heads, q, k] where an export folded the two.
@@ -112,6 +115,7 @@ export function sliceStack(
       );
     return block;
   });
+  const specialKeys = specialKeysOf(ex, axes, cols ?? []);
   return {
     name: stack.name,
     kind: stack.kind,
@@ -121,7 +125,15 @@ export function sliceStack(
     keys: cols?.length ?? 0,
     layers,
     origin: ex.origin,
+    ...(specialKeys ? { specialKeys } : {}),
   };
+}
+
+/** The key indices of the example's special tokens, where the stack's keys are the tokens they were counted in. */
+export function specialKeysOf(ex: ExampleInput, axes: StackAxes, cols: number[]): number[] | undefined {
+  if (!ex.special || ex.special.input !== axes.keyInput || cols.length !== ex.tensors.get(ex.special.input)?.shape[0]) return undefined;
+  const at = new Map(cols.map((c, i) => [c, i]));
+  return ex.special.positions.flatMap((p) => (at.has(p) ? [at.get(p)!] : []));
 }
 
 /** The real rows' real keys of example `b`, copied (a prefix of each row when padding is on the right). */

@@ -23,11 +23,37 @@ export interface StackAttention {
   layers: Float32Array[];
   /** The example it came from (`file:line`), for messages. */
   origin?: string;
+  /** Keys that are special tokens, where the example came from text and the keys are its tokens. */
+  specialKeys?: number[];
+}
+
+/** One sampled query row (`--rows`): its place among the real rows, and per layer every head's row [heads][keys]. */
+export interface SampledRow {
+  position: number;
+  layers: readonly Float32Array[];
+}
+
+/** One example's attention of one stack on a sample of its query rows (`--rows`), real keys only. */
+export interface SampledStackAttention {
+  name: string;
+  kind: StackKind;
+  causal?: boolean;
+  heads: number;
+  /** Real query rows: the population the sample was drawn from (n of eq. 2). */
+  queries: number;
+  keys: number;
+  /** Distinct rows, ascending by position. */
+  rows: readonly SampledRow[];
+  origin?: string;
+  specialKeys?: readonly number[];
 }
 
 /** One example, after the padding has been cut away. */
 export interface ExampleAttention {
   /** 0-based position of the example in the input file. */
   index: number;
+  /** Every query row of each stack; empty when the runner samples rows (then `sampled` holds them). */
   stacks: StackAttention[];
+  /** `--rows`: each stack's sampled rows. */
+  sampled?: SampledStackAttention[];
 }

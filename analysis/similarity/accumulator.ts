@@ -1,265 +1,247 @@
 /**
  * Streaming, mergeable similarity statistics of one stack. Examples are folded in one at a
- * time and can be dropped afterwards; only exact float64 sums and counts are kept, so shards
- * computed apart merge into exactly what one run would give (up to summation order).
+ * time and can be dropped afterwards; only exact float64 sums and counts are kept (with the
+ * squares of every per-example value beside its sum, for standard errors), so shards computed
+ * apart merge into exactly what one run would give (up to summation order).
  */
-import type { StackKind } from '../runtime/types';
-import { InputError } from '../errors';
 import type { AttentionInput, StackShape } from './inputScan';
 import { badRowError, checkShape, ROW_SUM_TOLERANCE } from './inputScan';
+import type { LayerPass } from './layerPasses';
+import { passTakesHeads, passTakesPair } from './layerPasses';
+import { combineRows, rowInputs } from './rowSample';
+import type { SampledInput } from './rowSample';
+import { addSinkMass } from './sinkMass';
 import type { KernelOutput, SimilarityKernel } from './similarityKernel';
+import { StackSums } from './stackSums';
+import type { RowSampling, ShardInfo, SimilaritySums } from './stackSums';
+import { stackViews } from './stackViews';
 import type { StackSimilarity } from './views';
-import { similarityViews } from './views';
 
-/** Which part of a sharded run an accumulator holds (`--shard index/count`, 0-based). */
-export interface ShardInfo {
-  index: number;
-  count: number;
+/** One example's values in a pass's local head numbering (local head i of `heads[i]`). */
+export interface ExampleValues {
+  /** [m*m], i < j: S of the pair. */
+  S: Float64Array;
+  /** [m*m], i < j: the sampling variance of S (--rows), else null. */
+  variance: Float64Array | null;
+  uniform: Float64Array;
+  entropy: Float64Array;
+  entropyNormalized: Float64Array;
+  sinkMass: Float64Array;
+  firstMass: Float64Array;
+  /** Real query rows of the example (all of them, also when a sample was measured). */
+  tokens: number;
 }
 
-/** The exact sums and counts of an accumulator, as stored in the analysis file. */
-export interface SimilaritySums {
-  name: string;
-  kind: StackKind;
-  layerCount: number;
-  headCount: number;
-  /** Causal self-attention (absent in files written before it was recorded: false). */
-  causal?: boolean;
-  /** Shards merged into these sums: all share `count`; `indices` ascending, no repeats. */
-  shards: { count: number; indices: number[] };
-  /** Examples folded in (the paper's T). */
-  examples: number;
-  /** Real query rows summed over examples (tokens, for self-attention). */
-  tokens: number;
-  /**
-   * Σ over examples of S for every head pair a < b (flat head index a = l*H + h), packed
-   * row by row: (0,1), (0,2), …, (0,N-1), (1,2), …, (N-2,N-1); N(N-1)/2 values.
-   */
-  pairSums: number[];
-  /** [L][H]: Σ over examples of S(A, uniform over the real keys each row sees). */
-  uniformSums: number[][];
-  /** [L][H]: Σ over examples of the mean row entropy (nats). */
-  entropySums: number[][];
-  /** [L][H]: Σ over examples of the mean row entropy over ln(keys the row sees); absent in files written before it. */
-  entropyNormalizedSums?: number[][];
+/** What an example has folded so far across its passes, for the per-example length statistics. */
+interface Pending {
+  pairSum: number;
+  pairs: number;
+  uniformSum: number;
 }
 
 /** Accumulates one stack's similarity statistics; see `SimilaritySums` for what it keeps. */
 export class SimilarityAccumulator {
-  readonly shape: Readonly<StackShape>;
-  private readonly n: number;
-  private shardCount: number;
-  private shardSet: Set<number>;
-  private exampleCount = 0;
-  private tokenCount = 0;
-  /** [N*N], only a < b used: Σ_t S of the pair (a, b). */
-  private readonly pairSums: Float64Array;
-  private readonly uniformSums: Float64Array;
-  private readonly entropySums: Float64Array;
-  /** Null when read from a file written before normalised entropy was kept. */
-  private entropyNormalizedSums: Float64Array | null;
+  private sums: StackSums;
+  private readonly pending = new Map<number, Pending>();
 
-  constructor(shape: StackShape, shard: ShardInfo = { index: 0, count: 1 }) {
-    const { layerCount, headCount } = shape;
-    if (!Number.isInteger(layerCount) || layerCount < 1 || !Number.isInteger(headCount) || headCount < 1) {
-      throw new InputError(`stack "${shape.name}": needs at least one layer and head, got ${layerCount} x ${headCount}`);
-    }
-    checkShard(shard.index, shard.count);
-    this.shape = { name: shape.name, kind: shape.kind, layerCount, headCount, causal: shape.causal === true };
-    this.n = layerCount * headCount;
-    this.shardCount = shard.count;
-    this.shardSet = new Set([shard.index]);
-    this.pairSums = new Float64Array(this.n * this.n);
-    this.uniformSums = new Float64Array(this.n);
-    this.entropySums = new Float64Array(this.n);
-    this.entropyNormalizedSums = new Float64Array(this.n);
+  /**
+   * An empty accumulator for one stack (one shard of a run). `rows`: the examples are row
+   * samples (`addSampled`); `specialTokens`: the examples say which keys are special tokens.
+   */
+  constructor(shape: StackShape, shard: ShardInfo = { index: 0, count: 1 }, options: { rows?: RowSampling; specialTokens?: boolean } = {}) {
+    this.sums = new StackSums(shape, shard, options);
+  }
+
+  get shape(): Readonly<Required<StackShape>> {
+    return this.sums.shape;
   }
 
   get examples(): number {
-    return this.exampleCount;
+    return this.sums.examples;
   }
 
   get tokens(): number {
-    return this.tokenCount;
+    return this.sums.tokens;
   }
 
   /** The shards merged in so far, ascending. */
   get shards(): ShardInfo[] {
-    return [...this.shardSet].sort((x, y) => x - y).map((index) => ({ index, count: this.shardCount }));
+    return [...this.sums.shardSet].sort((x, y) => x - y).map((index) => ({ index, count: this.sums.shardCount }));
   }
 
   /** Whether every shard of the run has been merged in. */
   get complete(): boolean {
-    return this.shardSet.size === this.shardCount;
+    return this.sums.shardSet.size === this.sums.shardCount;
   }
 
   /**
-   * Folds in `inputs`, in order, computed by `kernel` (`openKernel`): the sums do not depend
-   * on its thread count. If any example is bad, rejects with the first one's `InputError` and
-   * adds none of them. Calls may overlap: they fold in call order (a kernel runs its calls in
-   * order). Keep the inputs unchanged until the promise settles.
+   * Folds in `inputs` (every query row of each example), in order, computed by `kernel`
+   * (`openKernel`): the sums do not depend on its thread count. With `pass`, each input holds
+   * only the pass's layers and only its share is folded (`layerPasses.ts`). If any example is
+   * bad, rejects with the first one's `InputError` and adds none of them. Calls may overlap:
+   * they fold in call order (a kernel runs its calls in order). Keep the inputs unchanged until
+   * the promise settles.
    */
-  async add(inputs: readonly AttentionInput[], kernel: SimilarityKernel): Promise<void> {
-    for (const input of inputs) checkShape(input, this.shape);
-    const n = this.n;
+  async add(inputs: readonly AttentionInput[], kernel: SimilarityKernel, pass?: LayerPass): Promise<void> {
+    for (const input of inputs) checkShape(input, this.expected(pass));
+    const m = this.localHeads(pass);
     // Own buffers per call, because overlapping calls are in flight at the same time.
-    const outs: KernelOutput[] = inputs.map(() => ({
-      pairL1: new Float64Array(n * n),
-      uniform: new Float64Array(n),
-      entropy: new Float64Array(n),
-      entropyNormalized: new Float64Array(n),
-    }));
+    const outs = inputs.map(() => kernelOutput(m));
     const bad = await kernel.run(inputs, outs, ROW_SUM_TOLERANCE);
     const first = bad.findIndex((row) => row >= 0);
     if (first >= 0) throw badRowError(inputs[first], bad[first]);
-    inputs.forEach((input, i) => this.fold(input.queries, outs[i]));
+    inputs.forEach((input, i) => {
+      const out = outs[i];
+      // S = 1 - (1/n_q) Σ_p ½‖A[p,:] - A'[p,:]‖₁ (paper eq. 2), in place of the L1 sums.
+      const S = out.pairL1;
+      for (let k = 0; k < S.length; k++) S[k] = 1 - S[k] / (2 * input.queries);
+      const sinkMass = new Float64Array(m);
+      const firstMass = new Float64Array(m);
+      input.layers.forEach((layer, l) =>
+        addSinkMass(
+          layer,
+          input.heads,
+          input.queries,
+          input.keys,
+          input.specialKeys,
+          l * input.heads,
+          sinkMass,
+          firstMass,
+          1 / input.queries,
+        ),
+      );
+      this.fold({ ...out, S, variance: null, sinkMass, firstMass, tokens: input.queries }, pass, input.example);
+    });
   }
 
-  /** Adds another shard's sums into this one. Refuses other stacks, other shard counts and repeated shards. */
+  /**
+   * Folds in examples measured on a sample of their query rows (`--rows`): each sampled row runs
+   * through `kernel` as an example of one query, so every fast path stays the one checked
+   * against the reference; the rows' mean is eq. 2's estimate and their spread its sampling
+   * variance (`rowSample.ts`). Otherwise as `add`.
+   */
+  async addSampled(inputs: readonly SampledInput[], kernel: SimilarityKernel, pass?: LayerPass): Promise<void> {
+    const shape = this.expected(pass);
+    const rows = inputs.map((input) => rowInputs(input, shape));
+    const flat = rows.flat();
+    const m = this.localHeads(pass);
+    const outs = flat.map(() => kernelOutput(m));
+    const bad = await kernel.run(flat, outs, ROW_SUM_TOLERANCE);
+    const first = bad.findIndex((row) => row >= 0);
+    if (first >= 0) throw badRowError(flat[first], bad[first]);
+    let at = 0;
+    inputs.forEach((input, i) => {
+      const values = combineRows(input, rows[i], outs.slice(at, at + rows[i].length), m);
+      at += rows[i].length;
+      this.fold(values, pass, input.example);
+    });
+  }
+
+  /** Adds another shard's sums into this one. Refuses other stacks, other measurements, other shard counts and repeated shards. */
   merge(other: SimilarityAccumulator): void {
-    const a = this.shape;
-    const b = other.shape;
-    if (a.name !== b.name || a.kind !== b.kind || a.layerCount !== b.layerCount || a.headCount !== b.headCount || a.causal !== b.causal) {
-      const describe = (s: StackShape) => `${s.kind}${s.causal ? ', causal' : ''}, ${s.layerCount}x${s.headCount}`;
-      throw new InputError(`cannot merge stack "${b.name}" (${describe(b)}) into "${a.name}" (${describe(a)})`);
-    }
-    if ((this.entropyNormalizedSums === null) !== (other.entropyNormalizedSums === null)) {
-      throw new InputError(`stack "${a.name}": one part was written by an earlier version, without entropyNormalizedSums: merge parts of one version`);
-    }
-    if (other === this) throw new InputError(`stack "${a.name}": cannot merge shards into themselves`);
-    if (other.shardCount !== this.shardCount) {
-      throw new InputError(`stack "${a.name}": cannot merge a run in ${other.shardCount} shards with one in ${this.shardCount}`);
-    }
-    const repeated = [...other.shardSet].filter((index) => this.shardSet.has(index));
-    if (repeated.length > 0) {
-      throw new InputError(`stack "${a.name}": shard ${repeated[0]}/${this.shardCount} is already merged in`);
-    }
-    for (let i = 0; i < this.pairSums.length; i++) this.pairSums[i] += other.pairSums[i];
-    for (let i = 0; i < this.n; i++) {
-      this.uniformSums[i] += other.uniformSums[i];
-      this.entropySums[i] += other.entropySums[i];
-      if (this.entropyNormalizedSums && other.entropyNormalizedSums) this.entropyNormalizedSums[i] += other.entropyNormalizedSums[i];
-    }
-    this.exampleCount += other.exampleCount;
-    this.tokenCount += other.tokenCount;
-    for (const index of other.shardSet) this.shardSet.add(index);
+    this.sums.merge(other.sums);
   }
 
-  /** The means and the paper's views. Throws `InputError` when no example was folded in. */
+  /** The means, the paper's views and their standard errors. Throws `InputError` when no example was folded in. */
   finalize(): StackSimilarity {
-    if (this.exampleCount === 0) throw new InputError(`stack "${this.shape.name}": no examples, nothing to average`);
-    const { layerCount, headCount } = this.shape;
-    return similarityViews(layerCount, headCount, this.exampleCount, this.pairSums, this.uniformSums, this.entropySums, this.entropyNormalizedSums);
+    return stackViews(this.sums);
   }
 
   /** The exact sums and counts (JSON numbers round-trip float64 exactly). */
   toJSON(): SimilaritySums {
-    const { name, kind, layerCount, headCount, causal } = this.shape;
-    const n = this.n;
-    const pairSums: number[] = [];
-    for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) pairSums.push(this.pairSums[a * n + b]);
-    const perHead = (sums: Float64Array): number[][] =>
-      Array.from({ length: layerCount }, (_, l) => Array.from(sums.subarray(l * headCount, (l + 1) * headCount)));
-    return {
-      name,
-      kind,
-      layerCount,
-      headCount,
-      causal: causal === true,
-      shards: { count: this.shardCount, indices: this.shards.map((s) => s.index) },
-      examples: this.exampleCount,
-      tokens: this.tokenCount,
-      pairSums,
-      uniformSums: perHead(this.uniformSums),
-      entropySums: perHead(this.entropySums),
-      ...(this.entropyNormalizedSums ? { entropyNormalizedSums: perHead(this.entropyNormalizedSums) } : {}),
-    };
+    return this.sums.toJSON();
   }
 
   /** Rebuilds an accumulator from `toJSON` output read from a file; throws `InputError` if malformed. */
   static fromJSON(json: unknown): SimilarityAccumulator {
-    const bad = (what: string): never => {
-      throw new InputError(`similarity sums: ${what}`);
-    };
-    if (typeof json !== 'object' || json === null) return bad('not an object');
-    const j = json as Partial<Record<keyof SimilaritySums, unknown>>;
-    if (typeof j.name !== 'string') return bad('"name" is not a string');
-    if (j.kind !== 'self' && j.kind !== 'cross') return bad(`"kind" is ${JSON.stringify(j.kind)}, not "self" or "cross"`);
-    if (j.causal !== undefined && typeof j.causal !== 'boolean') return bad('"causal" is not true or false');
-    const L = positiveInteger(j.layerCount) ?? bad('"layerCount" is not a positive integer');
-    const H = positiveInteger(j.headCount) ?? bad('"headCount" is not a positive integer');
-    const shards = j.shards as { count?: unknown; indices?: unknown } | undefined;
-    const count = positiveInteger(shards?.count) ?? bad('"shards.count" is not a positive integer');
-    const indices = shards?.indices;
-    if (!Array.isArray(indices) || indices.length === 0) return bad('"shards.indices" is not a non-empty array');
-    const examples = nonNegativeInteger(j.examples) ?? bad('"examples" is not a non-negative integer');
-    const tokens = nonNegativeInteger(j.tokens) ?? bad('"tokens" is not a non-negative integer');
-    const n = L * H;
-    const pairs = finiteArray(j.pairSums, (n * (n - 1)) / 2) ?? bad(`"pairSums" is not ${(n * (n - 1)) / 2} finite numbers`);
-    const uniform = finiteGrid(j.uniformSums, L, H) ?? bad(`"uniformSums" is not ${L}x${H} finite numbers`);
-    const entropy = finiteGrid(j.entropySums, L, H) ?? bad(`"entropySums" is not ${L}x${H} finite numbers`);
-    const normalized = j.entropyNormalizedSums === undefined ? null : (finiteGrid(j.entropyNormalizedSums, L, H) ?? bad(`"entropyNormalizedSums" is not ${L}x${H} finite numbers`));
-    const acc = new SimilarityAccumulator({ name: j.name, kind: j.kind, layerCount: L, headCount: H, causal: j.causal === true }, { index: 0, count });
-    acc.shardSet = new Set();
-    for (const index of indices) {
-      checkShard(index, count);
-      if (acc.shardSet.has(index)) return bad(`shard ${index} is listed twice`);
-      acc.shardSet.add(index);
-    }
-    let i = 0;
-    for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) acc.pairSums[a * n + b] = pairs[i++];
-    acc.uniformSums.set(uniform);
-    acc.entropySums.set(entropy);
-    if (normalized) acc.entropyNormalizedSums!.set(normalized);
-    else acc.entropyNormalizedSums = null;
-    acc.exampleCount = examples;
-    acc.tokenCount = tokens;
+    const sums = StackSums.fromJSON(json);
+    const acc = new SimilarityAccumulator(sums.shape);
+    acc.sums = sums;
     return acc;
   }
 
-  private fold(queries: number, { pairL1: l1, uniform, entropy, entropyNormalized }: KernelOutput): void {
-    const n = this.n;
-    // S = 1 - (1/n_q) Σ_p ½‖A[p,:] - A'[p,:]‖₁ (paper eq. 2).
-    const half = 2 * queries;
-    for (let a = 0; a < n; a++) {
-      for (let b = a + 1; b < n; b++) this.pairSums[a * n + b] += 1 - l1[a * n + b] / half;
-      this.uniformSums[a] += uniform[a];
-      this.entropySums[a] += entropy[a];
+  /** The shape every input of a pass has: the stack's, with the pass's layers only. */
+  private expected(pass: LayerPass | undefined): StackShape {
+    return pass ? { ...this.sums.shape, layerCount: pass.layers.length } : this.sums.shape;
+  }
+
+  private localHeads(pass: LayerPass | undefined): number {
+    return (pass ? pass.layers.length : this.sums.shape.layerCount) * this.sums.shape.headCount;
+  }
+
+  private fold(v: ExampleValues, pass: LayerPass | undefined, example = -1): void {
+    const s = this.sums;
+    const H = s.shape.headCount;
+    const N = s.n;
+    const layers = pass?.layers ?? Array.from({ length: s.shape.layerCount }, (_, l) => l);
+    const m = layers.length * H;
+    const global = (i: number) => layers[(i / H) | 0] * H + (i % H);
+    const firstPass = !pass || pass.index === 0;
+    const lastPass = !pass || pass.index === pass.count - 1;
+    const p = firstPass ? { pairSum: 0, pairs: 0, uniformSum: 0 } : this.pending.get(example);
+    if (!p) throw new Error(`pass ${pass?.index} of example ${example} arrived before its first pass`);
+    for (let i = 0; i < m; i++) {
+      const a = global(i);
+      const la = (a / H) | 0;
+      for (let j = i + 1; j < m; j++) {
+        const b = global(j);
+        const lb = (b / H) | 0;
+        if (pass && !passTakesPair(pass, la, lb)) continue;
+        const x = v.S[i * m + j];
+        const k = a * N + b;
+        s.pairSums[k] += x;
+        if (s.pairSquares) s.pairSquares[k] += x * x;
+        if (s.rows && v.variance) s.rows.variance[k] += v.variance[i * m + j];
+        // The length statistic: pairs of different layers (of the one layer where there is one).
+        if (la !== lb || s.shape.layerCount === 1) {
+          p.pairSum += x;
+          p.pairs++;
+        }
+      }
+      if (pass && !passTakesHeads(pass, la)) continue;
+      const moments = (target: { sums: Float64Array; squares: Float64Array | null } | null, x: number) => {
+        if (!target) return;
+        target.sums[a] += x;
+        if (target.squares) target.squares[a] += x * x;
+      };
+      moments(s.uniform, v.uniform[i]);
+      moments(s.entropy, v.entropy[i]);
       // A stack read from an old file has none; adding to it would be a new run anyway.
-      if (this.entropyNormalizedSums) this.entropyNormalizedSums[a] += entropyNormalized[a];
+      moments(s.entropyNormalized, v.entropyNormalized[i]);
+      moments(s.sinks?.mass ?? null, v.sinkMass[i]);
+      moments(s.sinks?.first ?? null, v.firstMass[i]);
+      p.uniformSum += v.uniform[i];
     }
-    this.exampleCount += 1;
-    this.tokenCount += queries;
+    if (firstPass) {
+      s.examples += 1;
+      s.tokens += v.tokens;
+    }
+    if (!lastPass) {
+      this.pending.set(example, p);
+      return;
+    }
+    this.pending.delete(example);
+    if (!s.lengths) return;
+    const min = 2 ** Math.floor(Math.log2(v.tokens));
+    const bucket = s.lengths.get(min) ?? { min, examples: 0, tokens: 0, pairSum: 0, pairSquares: 0, uniformSum: 0, uniformSquares: 0 };
+    // A stack of one head has no pair: that head is its own best match.
+    const pair = p.pairs > 0 ? p.pairSum / p.pairs : 1;
+    const uniform = p.uniformSum / N;
+    bucket.examples += 1;
+    bucket.tokens += v.tokens;
+    bucket.pairSum += pair;
+    bucket.pairSquares += pair * pair;
+    bucket.uniformSum += uniform;
+    bucket.uniformSquares += uniform * uniform;
+    s.lengths.set(min, bucket);
   }
 }
 
-function checkShard(index: unknown, count: unknown): void {
-  if (!Number.isInteger(count) || (count as number) < 1) throw new InputError(`shard count must be a positive integer, got ${count}`);
-  if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= (count as number)) {
-    throw new InputError(`shard index must be an integer in 0..${(count as number) - 1}, got ${index}`);
-  }
-}
-
-function positiveInteger(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined;
-}
-
-function nonNegativeInteger(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
-}
-
-function finiteArray(v: unknown, length: number): number[] | undefined {
-  if (!Array.isArray(v) || v.length !== length) return undefined;
-  return v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as number[]) : undefined;
-}
-
-function finiteGrid(v: unknown, rows: number, cols: number): number[] | undefined {
-  if (!Array.isArray(v) || v.length !== rows) return undefined;
-  const flat: number[] = [];
-  for (const row of v) {
-    const values = finiteArray(row, cols);
-    if (!values) return undefined;
-    flat.push(...values);
-  }
-  return flat;
+function kernelOutput(m: number): KernelOutput {
+  return {
+    pairL1: new Float64Array(m * m),
+    uniform: new Float64Array(m),
+    entropy: new Float64Array(m),
+    entropyNormalized: new Float64Array(m),
+  };
 }

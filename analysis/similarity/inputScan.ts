@@ -33,6 +33,10 @@ export interface AttentionInput {
   layers: readonly AttentionArray[];
   /** The example it came from (`file:line`), which every message about it names. */
   origin?: string;
+  /** Keys that are special tokens ([CLS], [SEP], …), ascending; absent: unknown (only the first key counts as a sink). */
+  specialKeys?: readonly number[];
+  /** The example's index in the run: the passes of one example (`layerPasses.ts`) are matched by it. */
+  example?: number;
 }
 
 /** What a stack's accumulator expects of every example. */

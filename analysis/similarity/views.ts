@@ -4,6 +4,8 @@
  * ranking (Fig. 3), plus the uniform and entropy baselines. All indices are 0-based.
  */
 
+import type { LengthView, SinkView, StackErrors } from './stackViews';
+
 /** One head of a layer in the sequential view. */
 export interface SequentialEntry {
   head: number;
@@ -41,6 +43,12 @@ export interface StackSimilarity {
    * uniform over them; a row that sees one key counts 1). Absent for files written before it.
    */
   entropyNormalized?: number[][];
+  /** Standard errors and 95% intervals (`stackViews.ts`); absent with fewer than two examples or in files written before them. */
+  errors?: StackErrors;
+  /** Attention mass on sink tokens per head; absent in files written before it. */
+  sinks?: SinkView;
+  /** Similarity per sequence-length bucket; absent in files written before it. */
+  lengths?: LengthView[];
 }
 
 /**

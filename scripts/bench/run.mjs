@@ -10,7 +10,9 @@
 // what-if rewrite of BERT-base shape for full reuse P = 6, K = 12 against the original, both in
 // one process interleaved batch by batch, at 128 and 512 tokens; then the reference trainer's
 // tokens/s on a BERT-base-shaped reuse model and its baseline, fp32 and bf16 (trainer.mjs).
-// About 35 minutes on 2 cores. Prints a table and writes the figures to .artifacts/bench/.
+// About 35 minutes on 2 cores. Prints a table and writes the figures to .artifacts/bench/; a full
+// run (no flags) also writes bench/summary.json, from which the README's figures are generated
+// (scripts/bench/summary.mjs).
 //   node scripts/bench/run.mjs [--quick] [--case bert-base|long|reuse|trainer] [--no-memory]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -21,6 +23,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pseudoRandom } from '../../test/helpers/random.mjs';
 import { machineBusySeconds } from './load.mjs';
+import { summarize, summaryPath } from './summary.mjs';
 import { benchTrainer, formatTrainer } from './trainer.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -234,3 +237,14 @@ const file = join(artifacts, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));
 writeFileSync(join(artifacts, 'latest.json'), JSON.stringify(report, null, 2));
 console.log(`\nfigures → ${file}`);
+// Only a full run replaces the committed summary: a quick or partial one goes beside the JSON.
+const measurements = Object.values(report.cases).flatMap((r) => [r.a, r.aCores, r.b, r.c, r.cMain, r.d]);
+const otherLoad = measurements.reduce((sum, m) => sum + m.otherLoad, 0) / measurements.length;
+const summary = summarize(report, {
+  command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
+  machineNote: `${cores} logical cores; other processes used ${otherLoad.toFixed(2)} cores on average during the run`,
+});
+const full = argv.length === 0;
+const summaryFile = full ? summaryPath : join(artifacts, 'summary.json');
+writeFileSync(summaryFile, JSON.stringify(summary, null, 2) + '\n');
+console.log(`summary → ${summaryFile}${full ? '; README figures: node scripts/bench/summary.mjs --readme' : ' (a partial run: bench/summary.json is kept)'}`);

@@ -31,6 +31,7 @@ const seconds: Record<string, number> = {
   numpy: 2,
   image: 2,
   webviewMessage: 2,
+  metrics: 1,
 };
 const scale = Number(process.env.FUZZ_SCALE ?? 1);
 

@@ -29,6 +29,7 @@ describe('attention maps of image and audio examples', () => {
     try {
       const reply = await maps.get({ type: 'requestAttentionMap', messageId: 1, example: 0, stack: 'encoder', layer: 1, head: 2 });
       assert.deepEqual(reply.keyTokens.slice(0, 3), ['[CLS]', '(0,0)', '(0,1)'], 'patch labels');
+      assert.deepEqual([reply.queryLabels, reply.keyLabels], ['patches', 'patches']);
       assert.equal(reply.keyTokens[16], '(3,3)');
       const image = reply.image!;
       assert.deepEqual([image.width, image.height, image.rows, image.cols, image.offset], [16, 16, 4, 4, 1], 'the overlay geometry');
@@ -49,7 +50,7 @@ describe('attention maps of image and audio examples', () => {
     }
   });
 
-  it('an audio example: encoder tokens and cross-attention keys are frames with their time; decoder tokens stay positions', async () => {
+  it('an audio example: encoder tokens and cross-attention keys are frames with their time; decoder tokens stay token ids', async () => {
     const npz = join(dir, 'audio.npz');
     writeFileSync(
       npz,
@@ -68,9 +69,10 @@ describe('attention maps of image and audio examples', () => {
       assert.equal(enc.image, undefined, 'no image for audio');
       const cross = await maps.get({ type: 'requestAttentionMap', messageId: 2, example: 1, stack: 'cross', layer: 1, head: 1 });
       assert.deepEqual(cross.keyTokens, enc.keyTokens, 'cross-attention keys are the encoder frames');
-      assert.deepEqual(cross.queryTokens, ['0', '1', '2'], 'cross-attention queries are decoder positions');
+      assert.equal(cross.keyLabels, 'frames');
+      assert.deepEqual([cross.queryTokens, cross.queryLabels], [['4', '5', '6'], 'ids'], 'cross-attention queries are the decoder ids of example 1');
       const dec = await maps.get({ type: 'requestAttentionMap', messageId: 3, example: 1, stack: 'decoder', layer: 0, head: 0 });
-      assert.deepEqual(dec.keyTokens, ['0', '1', '2']);
+      assert.deepEqual([dec.keyTokens, dec.keyLabels], [['4', '5', '6'], 'ids'], 'decoder tokens are not frames');
     } finally {
       await maps.dispose();
     }

@@ -1,0 +1,97 @@
+/**
+ * `--rows R`: the graph gathers R query rows of every attention tensor before the model
+ * outputs them, so that a run hands out L·H·R·n values per example instead of L·H·n² (ONNX
+ * Runtime still computes each layer's n × n probabilities, one layer at a time, as the plain
+ * forward pass does, and frees them once the value product and the gather have read them).
+ *
+ * Per stack s, the model takes one more input `attention_reuse_rows_s`, int64 [batch, R]: the
+ * query positions (in the fed, padded sequence) each example's sampled rows sit at. For every
+ * attention tensor t of the stack ([batch, heads, q, k], or [batch·heads, q, k]):
+ *   flat = Flatten(t, axis −1)                       [batch·heads·q, k]  (no copy)
+ *   index[b, r, h] = (b·H + h)·q + rows[b, r]         H and q from Shape(t), batch from the rows
+ *   out = Gather(flat, index, axis 0)                 [batch, R, heads, k]
+ * The output puts a row's heads side by side, so one sampled row of every head is one
+ * contiguous [heads, k] block the kernel reads without a copy.
+ */
+import type { onnx } from 'onnx-proto';
+import { InputError } from '../errors';
+import type { AttentionStack } from './attentionFinder';
+import { elemTypeOf } from './expose';
+import type { OnnxGraph } from './model';
+
+/** What a rewrite adds to the attention-only model: nodes, inputs, constants, and its outputs (which replace the attention tensors). */
+export interface GraphAddition {
+  node: onnx.INodeProto[];
+  input: onnx.IValueInfoProto[];
+  initializer: onnx.ITensorProto[];
+  output: onnx.IValueInfoProto[];
+}
+
+/** The input that takes stack `s`'s sampled query positions. */
+export const rowsInputName = (s: number) => `attention_reuse_rows_${s}`;
+
+/** The output that holds the sampled rows of attention tensor `tensor`. */
+export const sampledRowsName = (tensor: string) => `${tensor}::attention_reuse_rows`;
+
+/** Negative axes of Flatten and Gather, Range and int64 Div arrived in opset 11. */
+const minimumOpset = 11;
+
+/** The nodes and inputs that gather each stack's sampled rows, and the gathered tensors as outputs. */
+export function rowGatherAddition(g: OnnxGraph, stacks: AttentionStack[]): GraphAddition {
+  if (g.opset < minimumOpset) {
+    throw new InputError(
+      `{field} gathers rows inside the model with ops of ONNX opset ${minimumOpset}; this model imports opset ${g.opset}: analyze it without {field}`,
+      'rows',
+    );
+  }
+  const int64 = (name: string, dims: number[], values: number[]): onnx.ITensorProto => ({ name, dataType: 7, dims, int64Data: values });
+  const prefix = 'attention_reuse_rows';
+  const initializer = [
+    int64(`${prefix}/zero`, [], [0]),
+    int64(`${prefix}/one`, [], [1]),
+    int64(`${prefix}/last2`, [], [-2]),
+    int64(`${prefix}/column`, [3], [-1, 1, 1]),
+    int64(`${prefix}/heads`, [3], [1, 1, -1]),
+    int64(`${prefix}/rowsShape`, [3], [0, 0, 1]),
+  ];
+  const c = (name: string) => `${prefix}/${name}`;
+  const node: onnx.INodeProto[] = [];
+  const op = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) =>
+    node.push({ opType, input, output: [output], attribute, name: output });
+  const input: onnx.IValueInfoProto[] = [];
+  const output: onnx.IValueInfoProto[] = [];
+  stacks.forEach((stack, s) => {
+    const rows = rowsInputName(s);
+    input.push({ name: rows, type: { tensorType: { elemType: 7, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'rows' }] } } } });
+    const v = (name: string) => `${prefix}/${s}/${name}`;
+    // The index depends only on the shape every layer of the stack shares: built once, from layer 0.
+    const first = stack.layers[0].tensor;
+    op('Flatten', [first], v('flat0'), [{ name: 'axis', type: 2, i: -1 }]);
+    op('Shape', [first], v('shape'));
+    op('Gather', [v('shape'), c('last2')], v('q'), [{ name: 'axis', type: 2, i: 0 }]);
+    op('Shape', [v('flat0')], v('flatShape'));
+    op('Gather', [v('flatShape'), c('zero')], v('bhq'), [{ name: 'axis', type: 2, i: 0 }]);
+    op('Div', [v('bhq'), v('q')], v('bh'));
+    op('Shape', [rows], v('rowsShape'));
+    op('Gather', [v('rowsShape'), c('zero')], v('b'), [{ name: 'axis', type: 2, i: 0 }]);
+    op('Div', [v('bh'), v('b')], v('h'));
+    op('Range', [c('zero'), v('b'), c('one')], v('bRange'));
+    op('Range', [c('zero'), v('h'), c('one')], v('hRange'));
+    op('Reshape', [v('bRange'), c('column')], v('bColumn'));
+    op('Mul', [v('bColumn'), v('h')], v('bH'));
+    op('Reshape', [v('hRange'), c('heads')], v('hRow'));
+    op('Add', [v('bH'), v('hRow')], v('bhIndex'));
+    op('Mul', [v('bhIndex'), v('q')], v('base'));
+    op('Reshape', [rows, c('rowsShape')], v('rows3'));
+    op('Add', [v('base'), v('rows3')], v('index'));
+    stack.layers.forEach((layer, l) => {
+      const flat = l === 0 ? v('flat0') : v(`flat${l}`);
+      if (l > 0) op('Flatten', [layer.tensor], flat, [{ name: 'axis', type: 2, i: -1 }]);
+      const out = sampledRowsName(layer.tensor);
+      op('Gather', [flat, v('index')], out, [{ name: 'axis', type: 2, i: 0 }]);
+      const elemType = elemTypeOf(g, layer.tensor);
+      output.push(elemType ? { name: out, type: { tensorType: { elemType } } } : { name: out });
+    });
+  });
+  return { node, input, initializer, output };
+}
