@@ -31,6 +31,8 @@ export interface GridSpec {
   text?(r: number, c: number): string | null;
   /** The readout line for a cell. */
   describe(r: number, c: number): string;
+  /** Cells marked with a corner flag (sink heads), in the screen, the PNG and the SVG alike. */
+  flag?(r: number, c: number): boolean;
 }
 
 export interface GridOptions {
@@ -228,6 +230,10 @@ export class GridChart {
         out.push({ kind: 'rect', x: x + gap / 2, y: y + gap / 2, w: l.cell - gap, h: l.cell - gap, fill: colour, title: () => spec.describe(r, c) });
         // High-contrast themes outline every cell; the half pixel keeps a 1px line crisp.
         if (p.contrastBorder && l.cell >= 6) out.push({ kind: 'rect', x: x + 0.5, y: y + 0.5, w: l.cell - 1, h: l.cell - 1, stroke: p.contrastBorder });
+        if (spec.flag?.(r, c) && l.cell >= 6) {
+          const f = Math.max(3, Math.round(l.cell / 4));
+          out.push({ kind: 'rect', x: x + l.cell - f - gap / 2, y: y + gap / 2, w: f, h: f, fill: textOn(p, colour), title: () => `${spec.describe(r, c)} (flagged)` });
+        }
         const text = fits ? spec.text?.(r, c) : null;
         if (text && measure(text, 0.8) <= l.cell - 4) {
           out.push({ kind: 'text', x: x + l.cell / 2, y: y + l.cell / 2 + 0.5, text, scale: 0.8, fill: textOn(p, colour), align: 'center', baseline: 'middle' });

@@ -13,6 +13,7 @@ import { applyChartTheme } from './charts';
 import { SelectControl } from './controls';
 import { h, replace } from './dom';
 import { dateTime, duration } from './format';
+import { LengthView } from './lengthView';
 import { modelSummaryView } from './modelSummaryView';
 import { PlannerView } from './plannerView';
 import { RedundancyView } from './redundancyView';
@@ -40,7 +41,7 @@ const ctx: ViewContext = {
 };
 
 /** The panel's sections, in page order: a new chart is a Section and one line here. */
-const sections: Section[] = [new RedundancyView(ctx), new SequentialView(ctx), new AttentionView(ctx), new PlannerView(ctx), new TrainingView(ctx)];
+const sections: Section[] = [new RedundancyView(ctx), new SequentialView(ctx), new LengthView(ctx), new AttentionView(ctx), new PlannerView(ctx), new TrainingView(ctx)];
 
 let stacks: StackData[] = [];
 

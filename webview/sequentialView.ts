@@ -8,7 +8,8 @@ import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
 import type { Section } from './section';
-import { similarityDomain } from './stackData';
+import { sinkCell, withInterval } from './redundancyView';
+import { intervalText, similarityDomain } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
@@ -61,12 +62,14 @@ export class SequentialView implements Section {
         domain: similarityDomain(s.payload.sequentialValues.data),
         value: (r, c) => s.sequential(c + 1, r).value,
         text: (r, c) => `h${s.sequential(c + 1, r).head}`,
+        flag: (r, c) => s.isSink(c + 1, s.sequential(c + 1, r).head),
         describe: (r, c) => {
           const l = c + 1;
           const { head, value } = s.sequential(l, r);
           const m = s.cArgmax(l, head, l - 1);
           return (
-            `layer ${l}, rank ${r + 1}: head (${l},${head}) c[(l,h), l−1] = ${fixed(value)}, best match (${l - 1},${m}); ` +
+            `layer ${l}, rank ${r + 1}: head (${l},${head}) c[(l,h), l−1] = ${fixed(value)}${intervalText(s.cInterval(l, head, l - 1))}, best match (${l - 1},${m}); ` +
+            (s.isSink(l, head) ? `sink (mass on ${s.sinkWhat} ${fixed(s.sinkMass(l, head))}); ` : '') +
             `uniform ${fixed(s.uniform(l, head))}; entropy ${fixed(s.entropy(l, head), 2)} nats`
           );
         },
@@ -92,14 +95,15 @@ export class SequentialView implements Section {
       rows.push([
         r + 1,
         `(${l},${head})`,
-        fixed(value),
+        withInterval(value, s.cInterval(l, head, l - 1)),
         `(${l - 1},${m})`,
+        sinkCell(s, l, head, l - 1, m),
         fixed(s.uniform(l, head)),
         fixed(s.entropy(l, head), 2),
         diffuse ? h('span', { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
-    replace(this.tableWrap, table(`Layer ${l} against layer ${l - 1}`, ['rank', 'head', 'c', 'best match', 'uniform', 'entropy', ''], rows));
+    replace(this.tableWrap, table(`Layer ${l} against layer ${l - 1}`, ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy', ''], rows));
   }
 
   private csv(): string {
