@@ -25,6 +25,8 @@ export interface GraphAddition {
   input: onnx.IValueInfoProto[];
   initializer: onnx.ITensorProto[];
   output: onnx.IValueInfoProto[];
+  /** Nodes of the model to write with other inputs (the rest of the node as it was). */
+  rewire?: Map<onnx.INodeProto, string[]>;
 }
 
 /** The input that takes stack `s`'s sampled query positions. */
@@ -60,6 +62,7 @@ export function rowGatherAddition(g: OnnxGraph, stacks: AttentionStack[]): Graph
     node.push({ opType, input, output: [output], attribute, name: output });
   const input: onnx.IValueInfoProto[] = [];
   const output: onnx.IValueInfoProto[] = [];
+  const rewire = new Map<onnx.INodeProto, string[]>();
   stacks.forEach((stack, s) => {
     const rows = rowsInputName(s);
     input.push({ name: rows, type: { tensorType: { elemType: 7, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'rows' }] } } } });
@@ -91,7 +94,28 @@ export function rowGatherAddition(g: OnnxGraph, stacks: AttentionStack[]): Graph
       op('Gather', [flat, v('index')], out, [{ name: 'axis', type: 2, i: 0 }]);
       const elemType = elemTypeOf(g, layer.tensor);
       output.push(elemType ? { name: out, type: { tensorType: { elemType } } } : { name: out });
+      if (l > 0) afterGather(stack.layers[l - 1].tensor, layer.tensor, sampledRowsName(stack.layers[l - 1].tensor), v(`after${l - 1}`));
     });
   });
-  return { node, input, initializer, output };
+  return { node, input, initializer, output, rewire };
+
+  /**
+   * Makes the computation of `next` wait for the gather of `previous`, so that ONNX Runtime
+   * gathers each layer's rows as soon as its probabilities exist and frees them, instead of
+   * holding every layer's n × n probabilities until the appended gathers run last (its
+   * default order walks back from the last output first): 24 GB instead of 2.5 GB for
+   * BERT-base at 4096 tokens. The input of the node that makes `next` gains an exact zero
+   * computed from the gathered rows (max − max of finite probabilities), so no value changes.
+   */
+  function afterGather(previous: string, next: string, gathered: string, name: string): void {
+    const producer = g.producer.get(next);
+    const data = producer?.input?.[0];
+    const type = data ? elemTypeOf(g, data) : undefined;
+    if (!producer || !data || !type || g.producer.get(previous) === producer) return;
+    op('ReduceMax', [gathered], `${name}/max`, [{ name: 'keepdims', type: 2, i: 0 }]);
+    op('Cast', [`${name}/max`], `${name}/cast`, [{ name: 'to', type: 2, i: type }]);
+    op('Sub', [`${name}/cast`, `${name}/cast`], `${name}/zero`);
+    op('Add', [data, `${name}/zero`], `${name}/input`);
+    rewire.set(producer, [`${name}/input`, ...producer.input!.slice(1)]);
+  }
 }

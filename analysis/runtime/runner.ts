@@ -80,6 +80,10 @@ export class AttentionRunner {
       started = await startSession(bytes, choice, {
         graphOptimizationLevel: 'all',
         intraOpNumThreads: availableParallelism(),
+        // Sampled rows are for long sequences, where each layer's n × n scores are hundreds of
+        // MiB: the CPU arena grows by doubling and keeps every chunk (24 GB for BERT-base at
+        // 4096 tokens), while plain allocations return to the system after each tensor.
+        ...(options.rows ? { enableCpuMemArena: false } : {}),
         // Inputs are checked against the model before they run and every failure comes back as
         // an exception that we word, so ONNX Runtime's own log lines (opset warnings, a red
         // error line before each exception) would only repeat it on stderr.
