@@ -109,6 +109,13 @@ test("each layer's scores wait for the previous layer's gather, so ONNX Runtime 
     for (const input of producer.get(name)?.input ?? []) if (!seen.has(input)) ancestors(input, seen.add(input));
     return seen;
   };
+  // The wait is added to the queries of the query-key product ([n, d]), not to an n × n tensor.
+  const waiting = graph.node!.filter((n) => n.input!.some((i) => i.includes('attention_reuse_rows') && i.endsWith('/input')));
+  assert.deepEqual(
+    waiting.map((n) => n.opType),
+    new Array(tensors.length - 1).fill('MatMul'),
+    'each later layer should wait at its query-key MatMul',
+  );
   tensors.forEach((t, l) => {
     const before = ancestors(t);
     if (l > 0) assert.ok(before.has(sampledRowsName(tensors[l - 1])), `layer ${l}'s attention does not wait for layer ${l - 1}'s gathered rows`);
