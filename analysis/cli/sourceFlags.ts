@@ -12,6 +12,7 @@ export const sourceOptions: OptionSpec = {
   text: { type: 'string' },
   tokenizer: { type: 'string' },
   'max-length': { type: 'string' },
+  pack: { type: 'boolean' },
   examples: { type: 'string' },
   batch: { type: 'string' },
   ep: { type: 'string' },
@@ -25,6 +26,9 @@ export const sourceHelp = `  --inputs FILE.jsonl    one example per line: {"inpu
   --text FILE            one example per line, tokenized with --tokenizer
   --tokenizer FILE       the model's Hugging Face tokenizer.json
   --max-length N         truncate text to N tokens (default: the model's position limit, else 128)
+  --pack                 concatenate lines into sequences of --max-length tokens, as pre-training
+                         examples are built (the tokenizer's prefix, lines joined by its
+                         separator; a line that does not fit continues in the next sequence)
   --examples N           read at most N examples (default: all)
   --batch B              examples per model run (default 8)
   --ep PROVIDER          ${providerChoices.join('|')} (default auto: GPU if one works, else CPU)
@@ -47,12 +51,12 @@ export function readSourceFlags(values: ParsedArgs['values'], command: string): 
   if (!!inputs === !!text) throw new InputError(`${command} needs exactly one of --inputs FILE.jsonl or --text FILE`);
   let source: ExampleSource;
   if (inputs) {
-    if (stringFlag(values, 'tokenizer') || stringFlag(values, 'maxLength')) throw new InputError('--tokenizer and --max-length go with --text, not --inputs');
+    if (stringFlag(values, 'tokenizer') || stringFlag(values, 'maxLength') || values.pack) throw new InputError('--tokenizer, --max-length and --pack go with --text, not --inputs');
     source = { kind: 'jsonl', path: inputs };
   } else {
     const tokenizer = stringFlag(values, 'tokenizer');
     if (!tokenizer) throw new InputError("--text needs --tokenizer tokenizer.json (the model's Hugging Face tokenizer)");
-    source = { kind: 'text', path: text!, tokenizer, maxLength: intFlag(values, 'maxLength') };
+    source = { kind: 'text', path: text!, tokenizer, maxLength: intFlag(values, 'maxLength'), ...(values.pack === true ? { pack: true } : {}) };
   }
   return {
     source,

@@ -8,7 +8,7 @@ import type { ExampleInput, InputTensor, TextTokenizer } from './inputs';
 /** Where examples come from: a JSONL of named tensors, or text plus the model's tokenizer. */
 export type ExampleSource =
   | { kind: 'jsonl'; path: string }
-  | { kind: 'text'; path: string; tokenizer: string; maxLength?: number };
+  | { kind: 'text'; path: string; tokenizer: string; maxLength?: number; /** Concatenate lines into maxLength-token sequences (`packLines`). */ pack?: boolean };
 
 /** Token limit for text when neither the option nor the model says. */
 export const defaultMaxLength = 128;
