@@ -120,14 +120,6 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   for (const key of ['massSums', 'massSquares', 'firstSums', 'firstSquares'] as const) inRange(label, `${at}.sums.sinks.${key}`, sums.sinks?.[key], 0, T, rangeSlack * T);
   const views = SimilarityAccumulator.fromJSON(sums).finalize();
   const bySums = 'sums / examples';
-  // Groups added after the first version: present exactly when the sums give them, and equal to what they give.
-  for (const key of ['errors', 'sinks', 'lengths'] as const) {
-    if ((s[key] === undefined) !== (views[key] === undefined)) {
-      const why = key === 'errors' ? ' (they need sums.pairSquares and at least two examples)' : '';
-      throw new InputError(`${label}: ${at}.${key} is ${s[key] === undefined ? 'missing' : 'present'}, but the sums ${views[key] === undefined ? 'give none' : 'give it'}${why}`);
-    }
-    if (s[key] !== undefined) sameTree(label, `${at}.${key}`, s[key], views[key], 'the sums');
-  }
   if (s.baseline) {
     const b = s.baseline;
     let base;
@@ -145,6 +137,14 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   }
   for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy', 'entropyNormalized'] as const)
     if (s[key] !== undefined) sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
+  // Groups added after the first version: present exactly when the sums give them, and equal to what they give.
+  for (const key of ['errors', 'sinks', 'lengths'] as const) {
+    if ((s[key] === undefined) !== (views[key] === undefined)) {
+      const why = key === 'errors' ? ' (they need sums.pairSquares and at least two examples)' : '';
+      throw new InputError(`${label}: ${at}.${key} is ${s[key] === undefined ? 'missing' : 'present'}, but the sums ${views[key] === undefined ? 'give none' : 'give it'}${why}`);
+    }
+    if (s[key] !== undefined) sameTree(label, `${at}.${key}`, s[key], views[key], 'the sums');
+  }
   // The arg-max must point at the maximum; which of several equal heads it names is not checked.
   eachNumber(s.cArgmax, (h, [l, hh, l2]) => {
     if (!Number.isInteger(h) || Math.abs(views.headPairs[l][hh][l2][h] - views.c[l][hh][l2]) > meanTolerance) {
