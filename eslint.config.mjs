@@ -66,7 +66,17 @@ function boundaries(...bans) {
 
 export default defineConfig(
   {
-    ignores: ['dist/**', 'out/**', 'node_modules/**', '.cache/**', '.artifacts/**', '.attention-reuse/**', 'test/fixtures/**', 'media/**'],
+    ignores: [
+      'dist/**',
+      'out/**',
+      'node_modules/**',
+      '.cache/**',
+      '.artifacts/**',
+      '.attention-reuse/**',
+      '.stryker-tmp/**',
+      'test/fixtures/**',
+      'media/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

@@ -4,7 +4,7 @@
  * arguments. The public commands stay the way users and the walkthrough run things.
  */
 import type { Plan } from '../analysis/planner/plan';
-import type { RunStatus } from '../protocol/messages';
+import type { RunStatus, TrainingRun } from '../protocol/messages';
 import type { MetricsLine } from './metricsWatcher';
 import type { WriteCandidateArgs, WriteResult } from './planCommands';
 import type { EffectiveSettings } from './settings';
@@ -20,4 +20,6 @@ export interface AttentionReuseApi {
   writeCandidate(args: WriteCandidateArgs): Promise<WriteResult>;
   /** What the panel says about the last analysis run (running, failed with its whole message, cancelled), or null. */
   runStatus(): RunStatus | null;
+  /** What the panel says about a training run (its folder): running, cancelling, or how it ended; null if it never heard of it. */
+  trainingRun(runDir: string): TrainingRun | null;
 }

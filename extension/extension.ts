@@ -8,6 +8,7 @@ import { AnalysisCommands } from './analysisCommands';
 import { AnalysisEditor } from './analysisEditor';
 import { AnalysisStore } from './analysisStore';
 import type { AttentionReuseApi } from './api';
+import { CompareCommands } from './compareCommands';
 import { ConfigDiagnostics } from './configDiagnostics';
 import type { Deps } from './deps';
 import { InspectCommands } from './inspectCommands';
@@ -40,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
     plans,
     TrainTasks.register(context, deps),
     ConfigDiagnostics.register(context),
+    CompareCommands.register(context, deps),
   );
 
   return {
@@ -48,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): AttentionReuseApi {
     appendMetrics: (run, lines, reset) => panel.appendMetrics(run, lines, reset === true),
     writeCandidate: (args) => plans.writeCandidate(args),
     runStatus: () => panel.lastRunStatus,
+    trainingRun: (runDir) => panel.trainingRun(runDir),
   };
 }
 

@@ -13,7 +13,7 @@ import type { Candidate, Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { assertNever } from '../protocol/assertNever';
-import type { ExportChartMessage, FromWebview, MetricsMessage, RequestMessage, RequestType, RunStatus, SettingsMessage, ThemeKind, ToWebview } from '../protocol/messages';
+import type { ComparisonMessage, ExportChartMessage, FromWebview, RequestMessage, RequestType, RunStatus, SettingsMessage, ThemeKind, ToWebview, TrainingRun } from '../protocol/messages';
 import type { ModelSummaryPayload } from '../protocol/modelMessages';
 import { failedReply, replyTo } from '../protocol/requests';
 import type { ReplyBody } from '../protocol/requests';
@@ -22,7 +22,8 @@ import { userMessage } from './errorWording';
 import type { MetricsLine } from './metricsWatcher';
 import { AttentionMaps } from './panelAttention';
 import { checkWebviewMessage } from './panelMessages';
-import { analysisMessage, metricsMessage, planMessage } from './panelPayloads';
+import { analysisMessage, planMessage } from './panelPayloads';
+import { PanelTraining } from './panelTraining';
 import type { SettingsReader } from './settings';
 
 /** An analysis on screen: the file, where it lives and where its examples came from. */
@@ -57,8 +58,6 @@ interface Connection {
   host: Host;
   ready: boolean;
 }
-
-const maxMetricPoints = 200_000;
 
 function themeKind(kind: vscode.ColorThemeKind): ThemeKind {
   switch (kind) {
@@ -96,20 +95,23 @@ export class PanelHub implements vscode.Disposable {
   private shown: ShownAnalysis | null = null;
   private maps: AttentionMaps | undefined;
   private readonly plans = new Map<string, Plan>();
-  private metrics: MetricsMessage[] = [];
-  private metricPoints = 0;
+  private readonly training = new PanelTraining();
+  private comparison: ComparisonMessage | null = null;
   private restoring: Promise<void> | undefined;
   private runStatus: RunStatus | null = null;
   private modelSummary: ModelSummaryPayload | null = null;
   private readonly detailRequested = new vscode.EventEmitter<void>();
   private readonly candidateChosen = new vscode.EventEmitter<ChosenCandidate>();
   private readonly analyzeRequested = new vscode.EventEmitter<string>();
+  private readonly trainingAction = new vscode.EventEmitter<{ action: 'cancel' | 'resume'; run: string }>();
   /** The editor panel should open or come forward (AttentionPanel listens). */
   readonly onDidRequestDetail = this.detailRequested.event;
   /** The user pressed "Emit config…" on a candidate (PlanCommands listens). */
   readonly onDidChooseCandidate = this.candidateChosen.event;
   /** The user pressed "Analyze…" on the model summary the panel shows (the analyze feature listens). */
   readonly onDidAskToAnalyze = this.analyzeRequested.event;
+  /** The user pressed Cancel or Resume on a training run (TrainTasks listens). */
+  readonly onDidAskTrainingAction = this.trainingAction.event;
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
@@ -185,19 +187,27 @@ export class PanelHub implements vscode.Disposable {
     this.broadcast(planMessage(plan));
   }
 
-  /** Appends training metrics lines (`step`, `loss`, … as the trainer logs them). */
+  /** Merges training metrics lines (`step`, `loss`, … as the trainer logs them) into a run's curve; `reset` replaces the run's points. */
   appendMetrics(run: string, lines: MetricsLine[], reset = false): void {
-    const message = metricsMessage(run, lines, reset);
-    const previous = this.metrics[0]?.run;
-    if (reset || previous !== run) {
-      this.metrics = [];
-      this.metricPoints = 0;
-    }
-    // Kept so that a view opened mid-run can draw the run from its start (the oldest go first).
-    this.metrics.push(message);
-    this.metricPoints += lines.length;
-    while (this.metricPoints > maxMetricPoints && this.metrics.length > 1) this.metricPoints -= this.metrics.shift()!.points.step.length;
+    this.broadcast(this.training.append(run, lines, reset));
+  }
+
+  /** What the views were last told about a training run. */
+  trainingRun(run: string): TrainingRun | null {
+    return this.training.status(run);
+  }
+
+  /** Tells every view how a training run stands. */
+  setTrainingRun(status: TrainingRun): void {
+    this.training.setStatus(status);
+    this.broadcast({ type: 'trainingRun', status });
+  }
+
+  /** Shows two analyses side by side in the compare view (and brings the editor panel forward). */
+  showComparison(message: ComparisonMessage): void {
+    this.comparison = message;
     this.broadcast(message);
+    this.revealDetail();
   }
 
   revealDetail(): void {
@@ -258,7 +268,9 @@ export class PanelHub implements vscode.Disposable {
         if (this.runStatus) await this.post(conn, { type: 'runStatus', status: this.runStatus });
         if (this.modelSummary) await this.post(conn, { type: 'modelSummary', summary: this.modelSummary });
         for (const plan of this.plans.values()) await this.post(conn, planMessage(plan));
-        for (const m of this.metrics) await this.post(conn, m);
+        // Each run whole, replacing what the view holds: live lines posted meanwhile merge by step.
+        for (const m of this.training.replay()) await this.post(conn, m);
+        if (this.comparison) await this.post(conn, this.comparison);
         return;
       }
       case 'requestAttentionMap':
@@ -279,6 +291,12 @@ export class PanelHub implements vscode.Disposable {
         return;
       case 'modelAction':
         return this.modelAction(msg.action);
+      case 'cancelTraining':
+        this.trainingAction.fire({ action: 'cancel', run: msg.run });
+        return;
+      case 'resumeTraining':
+        this.trainingAction.fire({ action: 'resume', run: msg.run });
+        return;
       case 'log':
         this.output[msg.level](`webview: ${msg.message}`);
         return;
@@ -339,5 +357,6 @@ export class PanelHub implements vscode.Disposable {
     this.detailRequested.dispose();
     this.candidateChosen.dispose();
     this.analyzeRequested.dispose();
+    this.trainingAction.dispose();
   }
 }

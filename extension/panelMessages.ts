@@ -28,6 +28,11 @@ function index(o: Fields, key: string, max = maxIndex): number {
   return v;
 }
 
+/** An optional index: absent (undefined) or an integer in 0..max. */
+function optionalIndex(o: Fields, key: string, max = maxIndex): number | undefined {
+  return o[key] === undefined ? undefined : index(o, key, max);
+}
+
 function text(o: Fields, key: string, maxLength: number, pattern?: RegExp): string {
   const v = o[key];
   if (typeof v !== 'string' || v.length === 0 || v.length > maxLength) throw new Invalid(`"${key}" must be a string of 1..${maxLength} characters`);
@@ -42,6 +47,13 @@ function oneOf<T extends string>(o: Fields, key: string, values: readonly T[]): 
 }
 
 const stackName = /^[\w.:/-]+$/;
+/** A run names its folder: any path, but no control characters. */
+const runName = /^\P{Cc}+$/u;
+
+/** `{key: value}` when value is defined, else nothing: an absent optional field stays absent in the copy. */
+function withDefined<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
 
 /** Checks one message type's fields and returns a fresh object with only the protocol's fields. */
 type Validator<M extends { type: string }, T extends M['type']> = (o: Fields) => Extract<M, { type: T }>;
@@ -64,6 +76,7 @@ const validators: Validators<FromWebview> = {
     stack: text(o, 'stack', 200, stackName),
     layer: index(o, 'layer'),
     head: index(o, 'head'),
+    ...withDefined('matchLayer', optionalIndex(o, 'matchLayer')),
   }),
   selectLayerPair: (o) => ({ type: 'selectLayerPair', stack: text(o, 'stack', 200, stackName), layer: index(o, 'layer'), otherLayer: index(o, 'otherLayer') }),
   emitConfig: (o) => ({ type: 'emitConfig', stack: text(o, 'stack', 200, stackName), candidate: index(o, 'candidate') }),
@@ -77,6 +90,8 @@ const validators: Validators<FromWebview> = {
   },
   runCommand: (o) => ({ type: 'runCommand', command: oneOf(o, 'command', ['analyzeSample', 'analyzeModel', 'openAnalysis', 'showLog'] as const) }),
   modelAction,
+  cancelTraining: (o) => ({ type: 'cancelTraining', run: text(o, 'run', 4096, runName) }),
+  resumeTraining: (o) => ({ type: 'resumeTraining', run: text(o, 'run', 4096, runName) }),
   log: (o) => ({ type: 'log', level: oneOf(o, 'level', ['info', 'warn', 'error'] as const), message: text(o, 'message', 4000) }),
 };
 

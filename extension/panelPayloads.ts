@@ -8,7 +8,8 @@ import type { ModelSummary } from '../analysis/app/model';
 import { reuseModes } from '../analysis/planner/modes';
 import type { Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
-import type { AnalysisInfo, AnalysisMessage, MetricsMessage, PlanCandidatesMessage } from '../protocol/messages';
+import type { AnalysisInfo, AnalysisMessage, MetricColumns, MetricsMessage, PlanCandidatesMessage } from '../protocol/messages';
+import { metricKeys } from '../protocol/metricSeries';
 import type { ModelSummaryPayload } from '../protocol/modelMessages';
 import { stackPayload } from '../protocol/stackPayload';
 import { modelProblemWords } from './errorWording';
@@ -85,10 +86,7 @@ export function planMessage(plan: Plan): PlanCandidatesMessage {
 /** Trainer metrics lines (`step`, `loss`, … as metrics.jsonl holds them) as columns; NaN where a line lacks a number. */
 export function metricsMessage(run: string, lines: Record<string, unknown>[], reset: boolean): MetricsMessage {
   const column = (key: string) => Float64Array.from(lines, (l) => (typeof l[key] === 'number' ? (l[key] as number) : NaN));
-  return {
-    type: 'metrics',
-    run,
-    reset,
-    points: { step: column('step'), loss: column('loss'), lr: column('lr'), tokensPerSecond: column('tokensPerSecond'), elapsedSeconds: column('elapsedSeconds') },
-  };
+  const points = { step: column('step') } as MetricColumns;
+  for (const key of metricKeys) points[key] = column(key);
+  return { type: 'metrics', run, reset, points };
 }

@@ -20,6 +20,20 @@ export interface Settings {
   /** torchrun processes. */
   processes: number;
   steps: number;
+  /** Examples per optimizer step over all processes and micro-batches (attentionReuse.training.batchSize). */
+  trainBatchSize: number;
+  /** Micro-batches per step (gradient accumulation). */
+  accumulate: number;
+  precision: 'fp32' | 'bf16' | 'fp16';
+  norm: 'post' | 'pre';
+  position: 'absolute' | 'relative';
+  /** Steps between held-out evaluations; 0: none. */
+  evalEvery: number;
+  evalBatches: number;
+  /** Stop with a checkpoint after this many minutes; 0: no limit. */
+  maxMinutes: number;
+  /** Share of text lines held out for evaluation. */
+  heldOut: number;
   /** As set; empty means the default folder (see `outputFolder`). */
   outputFolder: string;
 }
@@ -81,6 +95,15 @@ export class SettingsReader {
       launcher: get('training.launcher') as Settings['launcher'],
       processes: get('training.processes') as number,
       steps: get('training.steps') as number,
+      trainBatchSize: get('training.batchSize') as number,
+      accumulate: get('training.accumulate') as number,
+      precision: get('training.precision') as Settings['precision'],
+      norm: get('training.norm') as Settings['norm'],
+      position: get('training.position') as Settings['position'],
+      evalEvery: get('training.evalEvery') as number,
+      evalBatches: get('training.evalBatches') as number,
+      maxMinutes: get('training.maxMinutes') as number,
+      heldOut: get('training.heldOut') as number,
       outputFolder: (get('outputFolder') as string).trim(),
     };
   }

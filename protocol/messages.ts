@@ -140,14 +140,46 @@ export interface PlanCandidate {
   pareto: boolean;
 }
 
-/** Columns of training metrics, one entry per logged step. */
+/** Columns of training metrics (metrics.jsonl), one entry per logged line; metricSeries.ts merges them by step. */
 export interface MetricColumns {
   step: Float64Array;
+  /** NaN on a line without a training loss (a warm start's evaluation at step 0). */
   loss: Float64Array;
   /** Optional columns are absent or hold NaN where a line had no value. */
   lr?: Float64Array;
   tokensPerSecond?: Float64Array;
   elapsedSeconds?: Float64Array;
+  /** Held-out evaluation, on the steps that ran one (`--eval-every`). */
+  evalLoss?: Float64Array;
+  evalAccuracy?: Float64Array;
+  evalPerplexity?: Float64Array;
+}
+
+/** How a training run stands: running, or how it ended, as its exit code and RUN_DIR/status.json tell. */
+export interface TrainingRun {
+  /** Names the run: its folder, as `metrics` messages name it. */
+  run: string;
+  /**
+   * running; cancelling (asked to stop: the trainer finishes its step and saves a checkpoint);
+   * finished (model.pt written); cancelled; time-limit (`--max-minutes`, no model.pt); stopped
+   * (`--stop-at-step`); failed (refused its input, or died).
+   */
+  state: 'running' | 'cancelling' | 'finished' | 'cancelled' | 'time-limit' | 'stopped' | 'failed';
+  /** The last step done and the steps asked for, when known. */
+  step: number | null;
+  steps: number | null;
+  /** The step of RUN_DIR/checkpoint.pt that a resume continues from, when known. */
+  checkpointStep: number | null;
+  /** The CLI's exit code (128 + n when signal n ended it); null while it runs. */
+  exitCode: number | null;
+  /** One or two sentences: what happened and what to do next. */
+  message: string;
+  /** failed: the last lines of the trainer's output (untrusted text). */
+  logTail: string[];
+  /** Whether the host can run it again with --resume (a checkpoint and the task that made it). */
+  canResume: boolean;
+  /** When it started (running) or ended, in ms since the epoch. */
+  at: number;
 }
 
 export type ThemeKind = 'light' | 'dark' | 'high-contrast' | 'high-contrast-light';
@@ -169,7 +201,7 @@ export interface AnalysisMessage {
   stacks: StackPayload[];
 }
 
-/** Reply to `requestAttentionMap`: one head's attention on one example, and its best match one layer down. */
+/** Reply to `requestAttentionMap`: one head's attention on one example, and its best match in the layer asked for. */
 export interface AttentionMapMessage {
   type: 'attentionMap';
   inReplyTo: number;
@@ -177,14 +209,19 @@ export interface AttentionMapMessage {
   stack: string;
   layer: number;
   head: number;
-  /** Token strings (untrusted text) for query rows and key columns. */
+  /** Token labels (untrusted text) for query rows and key columns. */
   queryTokens: string[];
   keyTokens: string[];
+  /** What the labels are: token strings (text inputs), token ids (JSONL inputs) or positions (neither known). */
+  queryLabels: TokenLabels;
+  keyLabels: TokenLabels;
   /** [queries, keys] attention probabilities; each row sums to 1. */
   map: Tensor<Float32Array>;
-  /** Head cArgmax[layer][head][layer-1] of the previous layer; null for layer 0. */
+  /** Head cArgmax[layer][head][match layer] of the layer asked for (else the previous one); null when the stack has one layer. */
   match: { layer: number; head: number; similarity: number; map: Tensor<Float32Array> } | null;
 }
+
+export type TokenLabels = 'text' | 'ids' | 'positions';
 
 /** Reply to any request that could not be served. */
 export interface RequestFailedMessage {
@@ -206,12 +243,19 @@ export interface PlanCandidatesMessage {
   modes: ModeLabel[];
 }
 
-/** Training metrics to append to the loss chart (`reset` starts a new run). */
+/** Training metrics of one run, merged by step into its curve (`reset`: these replace the run's points). */
 export interface MetricsMessage {
   type: 'metrics';
+  /** The run's folder; its last segment labels the curve. */
   run: string;
   reset: boolean;
   points: MetricColumns;
+}
+
+/** A training run started, changed state or ended. */
+export interface TrainingRunMessage {
+  type: 'trainingRun';
+  status: TrainingRun;
 }
 
 /** Select a layer pair (the other view of the same analysis selected it). */
@@ -220,6 +264,47 @@ export interface FocusLayerPairMessage {
   stack: string;
   layer: number;
   otherLayer: number;
+}
+
+/** One stack of two compared analyses (stacks matched by position; L layers, H heads of the overlap). */
+export interface ComparisonStackPayload {
+  index: number;
+  /** The stack's name, or "A-name ↔ B-name" where they differ. */
+  label: string;
+  layers: number;
+  heads: number;
+  /** [L, L] layer-pair similarity of A, of B, and B − A. */
+  a: Tensor<Float64Array>;
+  b: Tensor<Float64Array>;
+  diff: Tensor<Float64Array>;
+  /** [L, H, 2]: A's and B's value per head: similarity to uniform, entropy (nats), best match in an earlier layer (NaN for layer 0). */
+  uniform: Tensor<Float64Array>;
+  entropy: Tensor<Float64Array>;
+  earlier: Tensor<Float64Array>;
+}
+
+/** A held-out evaluation of a training run (metrics.jsonl). */
+export interface EvaluationPoint {
+  step: number;
+  loss: number;
+  accuracy: number | null;
+}
+
+/** One side of a comparison. */
+export interface ComparisonSide {
+  /** File name of the analysis. */
+  label: string;
+  path: string;
+  model: string;
+  examples: number;
+  /** First and last held-out evaluation of the run behind it; null without metrics. */
+  evaluations: { first: EvaluationPoint; last: EvaluationPoint } | null;
+}
+
+/** Two analyses side by side (Compare Analyses), or null to clear the view. */
+export interface ComparisonMessage {
+  type: 'comparison';
+  comparison: { a: ComparisonSide; b: ComparisonSide; stacks: ComparisonStackPayload[]; mismatches: string[] } | null;
 }
 
 /** The state of the last analysis run (null: nothing to report). */
@@ -237,7 +322,9 @@ export type ToWebview =
   | RequestFailedMessage
   | PlanCandidatesMessage
   | MetricsMessage
-  | FocusLayerPairMessage;
+  | TrainingRunMessage
+  | FocusLayerPairMessage
+  | ComparisonMessage;
 
 // ---- webview → host ----
 
@@ -254,6 +341,8 @@ export interface RequestAttentionMapMessage {
   stack: string;
   layer: number;
   head: number;
+  /** The layer to take the best match from (the layer pair the map was opened from); default the previous one. */
+  matchLayer?: number;
 }
 
 /** The user selected a cell of the layer-pair heatmap. */
@@ -293,6 +382,18 @@ export interface RunCommandMessage {
   command: 'analyzeSample' | 'analyzeModel' | 'openAnalysis' | 'showLog';
 }
 
+/** Stop a training run (the trainer saves a checkpoint); asked again while it stops, stop it at once. */
+export interface CancelTrainingMessage {
+  type: 'cancelTraining';
+  run: string;
+}
+
+/** Run a stopped training run again from its checkpoint (`--resume`). */
+export interface ResumeTrainingMessage {
+  type: 'resumeTraining';
+  run: string;
+}
+
 /** A line for the extension's log. */
 export interface LogMessage {
   type: 'log';
@@ -309,6 +410,8 @@ export type FromWebview =
   | OpenDetailMessage
   | RunCommandMessage
   | ModelActionMessage
+  | CancelTrainingMessage
+  | ResumeTrainingMessage
   | LogMessage;
 
 // ---- request → reply ----

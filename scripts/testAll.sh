@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export ONNXRUNTIME_NODE_INSTALL=skip PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 ORT_DISABLE_TELEMETRY=1
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# The suites that need PyTorch fail instead of skipping when it is missing (test/helpers/python.ts).
+export ATTENTION_REUSE_TEST_COMMAND=1
 
 current=setup
 step() {

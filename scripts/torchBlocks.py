@@ -57,10 +57,11 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, hidden, ffn):
+    def __init__(self, hidden, ffn, gelu="none"):
         super().__init__()
         self.up = nn.Linear(hidden, ffn)
-        self.act = nn.GELU()
+        # gelu: "none" is the exact (Erf) GELU, "tanh" its approximation (GPT-2, some BERT exports).
+        self.act = nn.GELU(approximate=gelu)
         self.down = nn.Linear(ffn, hidden)
 
     def forward(self, x):
@@ -74,7 +75,7 @@ class EncoderLayer(nn.Module):
     sample model's checkpoint, instead of in an `ffn` block (the fixtures' layout).
     """
 
-    def __init__(self, hidden, heads, ffn, eps=1e-5, softmax_2d=False, flat_ffn=False):
+    def __init__(self, hidden, heads, ffn, eps=1e-5, softmax_2d=False, flat_ffn=False, gelu="none"):
         super().__init__()
         self.attention = Attention(hidden, heads, softmax_2d)
         self.attention_norm = nn.LayerNorm(hidden, eps=eps)
@@ -83,7 +84,7 @@ class EncoderLayer(nn.Module):
             self.up = nn.Linear(hidden, ffn)
             self.down = nn.Linear(ffn, hidden)
         else:
-            self.ffn = FeedForward(hidden, ffn)
+            self.ffn = FeedForward(hidden, ffn, gelu)
         self.ffn_norm = nn.LayerNorm(hidden, eps=eps)
 
     def feed_forward(self, x):

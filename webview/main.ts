@@ -10,6 +10,7 @@ import type { ModelSummaryPayload } from '../protocol/modelMessages';
 import { RequestClient } from '../protocol/requests';
 import { AttentionView } from './attentionView';
 import { applyChartTheme } from './charts';
+import { CompareView } from './compareView';
 import { SelectControl } from './controls';
 import { h, replace } from './dom';
 import { dateTime, duration } from './format';
@@ -41,7 +42,15 @@ const ctx: ViewContext = {
 };
 
 /** The panel's sections, in page order: a new chart is a Section and one line here. */
-const sections: Section[] = [new RedundancyView(ctx), new SequentialView(ctx), new LengthView(ctx), new AttentionView(ctx), new PlannerView(ctx), new TrainingView(ctx)];
+const sections: Section[] = [
+  new RedundancyView(ctx),
+  new SequentialView(ctx),
+  new LengthView(ctx),
+  new AttentionView(ctx),
+  new PlannerView(ctx),
+  new TrainingView(ctx),
+  new CompareView(ctx),
+];
 
 let stacks: StackData[] = [];
 

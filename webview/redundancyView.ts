@@ -6,6 +6,7 @@
  */
 import { h, replace, table } from './dom';
 import { exportBar, toCsv } from './exporting';
+import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
 import { head, layerPairSpec } from './layerPairSpec';
@@ -54,7 +55,7 @@ export class RedundancyView implements Section {
     });
     this.headChart = new GridChart({
       label: 'Head-pair similarity of the selected layer pair',
-      onSelect: (hh) => this.pair && ctx.raise({ type: 'showHead', layer: this.pair[0], head: hh }),
+      onSelect: (hh) => this.pair && ctx.raise({ type: 'showHead', layer: this.pair[0], head: hh, matchLayer: this.pair[1] }),
       hint: 'Hover a cell for its value; click a row to see that head’s attention.',
     });
     const name = () => this.stack?.name ?? 'stack';
@@ -206,14 +207,13 @@ export class RedundancyView implements Section {
         diffuse ? h('span', { class: 'badge warn', title: 'Both heads are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
-    replace(
-      this.matches,
-      table(
-        `Best match in layer ${l2} for each head of layer ${l}`,
-        ['head', 'best match', 'c', '95% interval', 'sink mass', 'uniform', 'uniform (match)', 'entropy', 'entropy (match)', ''],
-        rows,
-      ),
+    const matches = table(
+      `Best match in layer ${l2} for each head of layer ${l} (a row opens its attention maps)`,
+      ['head', 'best match', 'c', '95% interval', 'sink mass', 'uniform', 'uniform (match)', 'entropy', 'entropy (match)', ''],
+      rows,
     );
+    const open = (a: number) => this.ctx.raise({ type: 'showHead', layer: l, head: a, matchLayer: l2 });
+    replace(this.matches, actionRows(matches, (a) => `Show the attention of head ${head(l, a)} beside its best match in layer ${l2}`, open));
   }
 
   private layerCsv(): string {

@@ -10,7 +10,8 @@ import type { StackData } from './stackData';
 export type SectionMessage = Exclude<ToWebview, { type: 'settings' | 'analysis' | 'runStatus' | 'modelSummary' }>;
 
 /** What one section asks of the others inside the page (the host never sees these). */
-export type PanelEvent = { type: 'showHead'; layer: number; head: number };
+/** `matchLayer`: the other layer of the pair it was opened from, where the viewer takes the best match. */
+export type PanelEvent = { type: 'showHead'; layer: number; head: number; matchLayer?: number };
 
 export interface Section {
   readonly element: HTMLElement;

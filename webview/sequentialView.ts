@@ -5,6 +5,7 @@
  */
 import { h, replace, table } from './dom';
 import { exportBar, toCsv } from './exporting';
+import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
 import type { Section } from './section';
@@ -103,7 +104,10 @@ export class SequentialView implements Section {
         diffuse ? h('span', { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
-    replace(this.tableWrap, table(`Layer ${l} against layer ${l - 1}`, ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy', ''], rows));
+    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy', ''], rows);
+    const headAt = (r: number) => s.sequential(l, r).head;
+    const open = (r: number) => this.ctx.raise({ type: 'showHead', layer: l, head: headAt(r), matchLayer: l - 1 });
+    replace(this.tableWrap, actionRows(ranked, (r) => `Show the attention of head (${l},${headAt(r)}) beside its best match in layer ${l - 1}`, open));
   }
 
   private csv(): string {

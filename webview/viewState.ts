@@ -14,7 +14,8 @@ export interface ViewState {
   pair: [number, number] | null;
   /** Layer shown in the sequential table (≥ 1). */
   sequentialLayer: number;
-  attention: { example: number; layer: number; head: number };
+  /** `matchLayer`: where the best match is taken from (null or absent: the previous layer). */
+  attention: { example: number; layer: number; head: number; matchLayer?: number | null };
   planner: { mode: string | null; P: number | null; K: number | null };
 }
 

@@ -2,18 +2,27 @@
  * `attention-reuse train`: checks the config, the data, the run folder and the interpreter,
  * tokenizes text into shards in the run folder and starts the reference PyTorch trainer
  * (media/trainer/train.py), with torchrun for several processes. Its output goes to this
- * process's stdout/stderr.
+ * process's stdout/stderr. With `initFrom`, the analysed model's weights are written by role
+ * into RUN_DIR/init (warmStart.ts) and the trainer starts from them.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { appendExactLayers, formatReuseConfig } from '../config/reuseConfig';
+import type { ReuseConfig } from '../config/reuseConfig';
 import { InputError } from '../errors';
 import { readReuseConfig } from './readers';
 import type { ServiceCallbacks } from './service';
 import { ensureFolder, exists, readJson, writeFileAtomic } from './storage';
 import { prepareTrainData } from './trainData';
+import { runTrainer } from './trainProcess';
+import type { TrainFailure } from './trainProcess';
+import { exportWarmStart } from './warmStart';
+
+export interface TrainCallbacks extends ServiceCallbacks {
+  /** The trainer died (not a clean exit, a refusal or an interruption): how far it got and its last lines. */
+  onFailure?: (failure: TrainFailure) => void;
+}
 
 export const trainLaunchers = ['python', 'torchrun'] as const;
 export const trainDevices = ['auto', 'cpu', 'cuda'] as const;
@@ -23,8 +32,8 @@ export const trainPositions = ['absolute', 'relative'] as const;
 
 export interface TrainOptions {
   config: string;
-  /** A token-shard folder (attention-reuse tokenize), a tokens@1 file, or text (needs `tokenizer`). */
-  data: string;
+  /** A token-shard folder (attention-reuse tokenize), a tokens@1 file, or text (needs `tokenizer`); optional with `steps` 0. */
+  data?: string;
   /** The model's tokenizer.json: tokenizes text; shards written with another one are refused. */
   tokenizer?: string;
   out: string;
@@ -55,6 +64,14 @@ export interface TrainOptions {
   position?: (typeof trainPositions)[number];
   /** Exact layers appended to the config's (the paper's Reuse 13L: a 12-layer config + 1). */
   extraLayers?: number;
+  /** Start from the weights of this ONNX model (the one the config was planned on), by their role. */
+  initFrom?: string;
+  /** Also learn the `initFrom` model's outputs: a frozen exact copy as teacher. */
+  distill?: boolean;
+  /** Softmax temperature of the distillation KL (default 2). */
+  distillTemperature?: number;
+  /** Weight w of the KL in (1 - w)·MLM + w·T²·KL (default 0.5). */
+  distillWeight?: number;
   device?: (typeof trainDevices)[number];
   resume?: boolean;
   /** Interpreter with PyTorch (default $ATTENTION_REUSE_PYTHON or python3). */
@@ -136,21 +153,52 @@ async function checkResumeSettings(runDir: string, given: Record<string, unknown
   }
 }
 
-/** Trains a reuse config; resolves with the trainer's exit code (130 when cancelled). */
-export async function trainReuseModel(options: TrainOptions, callbacks: ServiceCallbacks = {}): Promise<number> {
+/** What a warm start adds to the trainer's command line, and the config it trains (the model's sizes). */
+interface WarmStartPlan {
+  args: string[];
+  config: ReuseConfig;
+  norm: (typeof trainNorms)[number];
+}
+
+/** `initFrom`, `distill…` checked; the model's weights written to RUN_DIR/init for the trainer. */
+async function prepareWarmStart(options: TrainOptions, config: ReuseConfig, runDir: string, callbacks: ServiceCallbacks): Promise<WarmStartPlan | null> {
+  const { distill, distillTemperature: t, distillWeight: w } = options;
+  if (!options.initFrom) {
+    if (distill || t !== undefined || w !== undefined) throw new InputError(`{field} learns from the model given to --init-from: give it too`, distill ? 'distill' : t !== undefined ? 'distillTemperature' : 'distillWeight');
+    return null;
+  }
+  if ((t !== undefined || w !== undefined) && !distill) throw new InputError(`{field} goes with --distill`, t !== undefined ? 'distillTemperature' : 'distillWeight');
+  if (t !== undefined && !(t > 0 && Number.isFinite(t))) throw new InputError(`{field} must be a positive number (got ${t})`, 'distillTemperature');
+  if (w !== undefined && !(w >= 0 && w <= 1)) throw new InputError(`{field} must be in 0..1 (got ${w})`, 'distillWeight');
+  const warm = await exportWarmStart(
+    { model: options.initFrom, config, configLabel: options.config, out: join(runDir, 'init'), inputs: [options.config, options.data, options.tokenizer] },
+    callbacks,
+  );
+  const norm = warm.architecture.norm;
+  if (options.norm !== undefined && options.norm !== norm) throw new InputError(`{field} ${options.norm}: the --init-from model is ${norm}-LN (leave it out)`, 'norm');
+  const distillArgs = distill ? ['--distill', '--distill-temperature', String(t ?? 2), '--distill-weight', String(w ?? 0.5)] : [];
+  callbacks.onNote?.(
+    `warm start from ${options.initFrom}: ${warm.dims.layers} layers × ${warm.dims.heads} heads, ${warm.architecture.norm}-LN, ε ${warm.architecture.layerNormEpsilon}, ${warm.architecture.activation}, ` +
+      `${warm.architecture.tokenTypes ? `${warm.architecture.tokenTypes} token types` : 'no token types'}, ${warm.architecture.head} head${warm.architecture.tiedOutput ? ' (tied)' : ''}, ${warm.dims.maxPositions} positions`,
+  );
+  return { args: ['--init-from', warm.folder, ...distillArgs], config: warm.config, norm };
+}
+
+/** Trains a reuse config; resolves with the trainer's exit code (130 when cancelled). A trainer that dies is reported to `onFailure`. */
+export async function trainReuseModel(options: TrainOptions, callbacks: TrainCallbacks = {}): Promise<number> {
   const { signal, onNote } = callbacks;
   const launcher = oneOf(options.launcher, trainLaunchers, 'launcher');
   if (options.nproc !== undefined && launcher !== 'torchrun') throw new InputError('{field} goes with torchrun', 'nproc');
   const nproc = launcher === 'torchrun' ? positive(options.nproc, 'nproc', 2) : 1;
   const device = oneOf(options.device, trainDevices, 'device');
   const precision = oneOf(options.precision, trainPrecisions, 'precision');
-  const norm = oneOf(options.norm, trainNorms, 'norm');
   const position = oneOf(options.position, trainPositions, 'position');
   const lr = options.lr ?? 1e-4;
   if (!(lr > 0 && Number.isFinite(lr))) throw new InputError(`{field} must be a positive number (got ${lr})`, 'lr');
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${seed})`, 'seed');
-  const steps = positive(options.steps, 'steps', 1000);
+  const steps = options.steps ?? 1000;
+  if (!Number.isInteger(steps) || steps < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${steps}; 0 evaluates and exports only)`, 'steps');
   const batchSize = positive(options.batchSize, 'batchSize', 32);
   const accumulate = positive(options.accumulate, 'accumulate', 1);
   if (batchSize % (nproc * accumulate) !== 0) {
@@ -164,6 +212,7 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
     throw new InputError(`{field} must be a whole number ≥ 0 (got ${options.warmupSteps})`, 'warmupSteps');
   }
   if (options.maxMinutes !== undefined && !(options.maxMinutes > 0)) throw new InputError(`{field} must be a positive number (got ${options.maxMinutes})`, 'maxMinutes');
+  if (options.data === undefined && steps !== 0) throw new InputError('training needs {field} PATH (token shards, a token file, or text with --tokenizer); only --steps 0 runs without it', 'data');
 
   const runDir = resolve(options.out);
   // The run folder is made (or found to be a file in the way) before the interpreter starts.
@@ -175,28 +224,33 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
     throw new InputError(`${runDir} already holds a run (checkpoint.pt): pass {field} to continue it or choose another output folder`, 'resume');
   }
   if (resume && !(await exists(join(runDir, 'checkpoint.pt')))) throw new InputError(`{field}: ${runDir} has no checkpoint.pt to continue from`, 'resume');
-  if ((options.extraLayers ?? 0) > 0) {
-    // The deeper config is what is trained: it lives in the run folder, beside its checkpoints.
-    config = appendExactLayers(config, options.extraLayers!);
+  const warm = await prepareWarmStart(options, config, runDir, callbacks);
+  const norm = warm?.norm ?? oneOf(options.norm, trainNorms, 'norm');
+  const sized = warm !== null && JSON.stringify(warm.config.dims) !== JSON.stringify(config.dims);
+  if (warm) config = warm.config;
+  if ((options.extraLayers ?? 0) > 0) config = appendExactLayers(config, options.extraLayers!);
+  if (sized || (options.extraLayers ?? 0) > 0) {
+    // The config trained (the model's sizes, extra layers) lives in the run folder, beside its checkpoints.
     configPath = join(runDir, 'config.reuse.json');
     await writeFileAtomic(configPath, formatReuseConfig(config), { overwrite: true, inputs: [options.config, options.data, options.tokenizer] });
   }
 
   // The data is checked before the interpreter starts, and tokenized after it proved to work.
-  const { data, tokenize } = await prepareTrainData({ ...options, runDir }, config, callbacks);
+  const prepared = options.data === undefined ? null : await prepareTrainData({ ...options, data: options.data, runDir }, config, callbacks);
+  const data = prepared?.data ?? { path: undefined, maxLength: options.maxLength ?? config.dims.maxPositions, tokenizerSha256: undefined };
   if (resume) await checkResumeSettings(runDir, { batchSize, accumulate, precision, seed, maxLength: data.maxLength, lr, warmupSteps: options.warmupSteps, norm, position });
 
   const python = options.python ?? process.env.ATTENTION_REUSE_PYTHON ?? 'python3';
   const torchVersion = await checkPython(python);
-  await tokenize?.();
+  await prepared?.tokenize?.();
 
   const script = await trainerScript();
   const optional = (flag: string, value: number | undefined) => (value === undefined ? [] : [flag, String(value)]);
   const trainerArgs = [
-    script, configPath, '--data', resolve(data.path), '--out', runDir,
+    script, configPath, ...(data.path ? ['--data', resolve(data.path)] : []), '--out', runDir,
     '--steps', String(steps), '--batch-size', String(batchSize), '--accumulate', String(accumulate), '--precision', precision,
     '--lr', String(lr), '--seed', String(seed), '--max-length', String(data.maxLength),
-    '--norm', norm, '--position', position,
+    ...(warm ? warm.args : ['--norm', norm]), '--position', position,
     '--eval-every', String(evalEvery), '--eval-batches', String(evalBatches), '--checkpoint-every', String(checkpointEvery), '--device', device,
     ...optional('--warmup-steps', options.warmupSteps), ...optional('--max-minutes', options.maxMinutes),
     ...(data.tokenizerSha256 ? ['--tokenizer-sha256', data.tokenizerSha256] : []),
@@ -211,15 +265,7 @@ export async function trainReuseModel(options: TrainOptions, callbacks: ServiceC
       : trainerArgs;
   const deeper = config.extraLayers ? `, ${config.dims.layers} layers (${config.extraLayers} extra)` : '';
   onNote?.(`training ${config.mode} P = ${config.P} K = ${config.K}${deeper} with torch ${torchVersion} (${launcher === 'torchrun' ? `torchrun, ${nproc} processes` : 'one process'}) into ${runDir}`);
-  return await new Promise<number>((done, fail) => {
-    // An argument array, never a shell string: paths with spaces or quotes stay intact.
-    const child = spawn(python, args, { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
-    const onAbort = () => child.kill('SIGTERM');
-    signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', fail);
-    child.on('close', (code, sig) => {
-      signal?.removeEventListener('abort', onAbort);
-      done(code ?? 128 + (sig ? (constants.signals[sig] ?? 1) : 1));
-    });
-  });
+  const { code, failure } = await runTrainer(python, args, runDir, steps, signal);
+  if (failure) callbacks.onFailure?.(failure);
+  return code;
 }

@@ -5,6 +5,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { checkConfigAgainstModel } from '../config/configModelCheck';
+import type { ModelFacts } from '../config/configModelCheck';
 import { CancelledError, InputError, checkCancelled } from '../errors';
 import { traceAnatomy } from '../onnx/anatomy';
 import type { ModelAnatomy } from '../onnx/anatomyTypes';
@@ -92,6 +93,11 @@ export async function openRewritable(path: string, stack: string | undefined): P
   return { model, anatomy, sha256: await sha256File(path, 'model'), dims: { ...dims, hidden }, klOutput: klOutputOf(model, anatomy, dims.vocab) };
 }
 
+/** Each stack's layers and heads, as a config is checked against them (the traced stack's heads from its head split). */
+export function stackFacts({ model, anatomy }: RewritableModel): ModelFacts['stacks'] {
+  return model.stacks.map((s) => ({ name: s.name, layers: s.layers.length, heads: anatomy.stack === s.name ? (anatomy.layers[0]?.attention?.heads ?? s.layers[0].heads) : s.layers[0].heads }));
+}
+
 /** The output head's output, else the first output whose last axis is the vocabulary, else one named like logits. */
 function klOutputOf(model: AttentionModel, anatomy: ModelAnatomy, vocab: number | null): string | null {
   const outputs = model.graph.graph.output;
@@ -123,8 +129,7 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
   const config = await readReuseConfig(options.config);
   const opened = await openRewritable(options.model, config.stack);
   const { model, anatomy } = opened;
-  const stacks = model.stacks.map((s) => ({ name: s.name, layers: s.layers.length, heads: anatomy.stack === s.name ? (anatomy.layers[0]?.attention?.heads ?? s.layers[0].heads) : s.layers[0].heads }));
-  const checked = checkConfigAgainstModel(config, options.config, { label: options.model, sha256: opened.sha256, stacks, dims: opened.dims });
+  const checked = checkConfigAgainstModel(config, options.config, { label: options.model, sha256: opened.sha256, stacks: stackFacts(opened), dims: opened.dims });
   checked.notes.forEach(note);
   const mlm = options.mlm ? await mlmSetup(options, model, opened.klOutput) : undefined;
   const external = await readExternalTensors(options.model, model.graph, slicedTensorNames(anatomy, config.heads));

@@ -4,6 +4,7 @@ import { analyzeCommand, analyzeHelp } from './analyzeCommand';
 import { extractCommand, extractHelp } from './extractCommand';
 import { inspectCommand, inspectHelp } from './inspectCommand';
 import { mergeCommand, mergeHelp } from './mergeCommand';
+import { compareCommand, compareHelp } from './compareCommand';
 import { costCommand, costHelp } from './costCommand';
 import { planCommand, planHelp } from './planCommand';
 import { emitCommand, emitHelp } from './emitCommand';
@@ -22,6 +23,7 @@ const commands: Record<string, { run: (argv: string[], signal: AbortSignal) => P
   tokenize: { run: tokenizeCommand, help: tokenizeHelp },
   train: { run: trainCommand, help: trainHelp },
   whatif: { run: whatifCommand, help: whatifHelp },
+  compare: { run: compareCommand, help: compareHelp },
 };
 
 const usage = () => `Usage: attention-reuse COMMAND [options]

@@ -1,6 +1,7 @@
 import { defaultHeldOut } from '../app/tokenize';
 import { trainDevices, trainLaunchers, trainNorms, trainPositions, trainPrecisions, trainReuseModel } from '../app/train';
 import type { TrainOptions } from '../app/train';
+import { failureReport } from '../app/trainProcess';
 import { InputError } from '../errors';
 import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 
@@ -10,8 +11,10 @@ Trains the reuse config's BERT-style masked-LM with the reference PyTorch traine
 heads take the attention probabilities of the head the config names, everything else is a
 standard BERT layer. Writes RUN_DIR/metrics.jsonl (one JSON object per logged step: step,
 loss, lr, tokensPerSecond, elapsedSeconds; evalLoss, evalAccuracy, evalPerplexity on
-evaluation steps), RUN_DIR/run.json, RUN_DIR/checkpoint.pt, RUN_DIR/status.json and, at the
-end, RUN_DIR/model.pt. Exits with the trainer's exit code.
+evaluation steps), RUN_DIR/run.json, RUN_DIR/checkpoint.pt, RUN_DIR/status.json,
+RUN_DIR/model.pt when every step is done, and RUN_DIR/model.onnx (eager attention, logits
+at every position: analyze it, and compare it with the original). Exits with the trainer's
+exit code; a trainer that dies is reported with its last lines.
 
 Data
   --data PATH           token shards (attention-reuse tokenize), a token file, or text (one
@@ -34,7 +37,16 @@ Model (the paper's options)
                         and offset, as the TF reuse layer (default absolute)
   --extra-layers N      exact layers appended to the config's (12-layer full P = 6 + 1 is
                         the paper's Reuse 13L); the deeper config goes to RUN_DIR/config.reuse.json
+Warm start (from the model the config was planned on)
+  --init-from MODEL     start from the ONNX model's weights by their role (embeddings, Q/K/V/O,
+                        LayerNorms, FFN, output head; reuse heads drop their Q/K) and its
+                        architecture; the config's source.modelSha256, layers, heads and hidden
+                        size must be the model's
+  --distill             also learn the original's outputs: a frozen exact copy as teacher
+  --distill-temperature T  softmax temperature of the KL (default 2)
+  --distill-weight W    objective (1 - W)·MLM + W·T²·KL (default 0.5)
 Run
+  --steps 0             evaluate and export only (--data may then be left out)
   --eval-every N        steps between evaluations on the held-out data, 0 for none (default 200)
   --eval-batches N      global batches of held-out rows per evaluation (default 20)
   --checkpoint-every N  steps between checkpoints (default 200)
@@ -69,6 +81,10 @@ export async function trainCommand(argv: string[], signal?: AbortSignal): Promis
       norm: { type: 'string' },
       position: { type: 'string' },
       'extra-layers': { type: 'string' },
+      'init-from': { type: 'string' },
+      distill: { type: 'boolean' },
+      'distill-temperature': { type: 'string' },
+      'distill-weight': { type: 'string' },
       device: { type: 'string' },
       resume: { type: 'boolean' },
       python: { type: 'string' },
@@ -84,7 +100,6 @@ export async function trainCommand(argv: string[], signal?: AbortSignal): Promis
   const config = requireOne(positionals, 'reuse config', 'train');
   const data = stringFlag(values, 'data');
   const out = stringFlag(values, 'out');
-  if (!data) throw new InputError('train needs --data PATH (token shards, a token file, or text with --tokenizer)');
   if (!out) throw new InputError('train needs --out RUN_DIR');
   return trainReuseModel(
     {
@@ -92,7 +107,7 @@ export async function trainCommand(argv: string[], signal?: AbortSignal): Promis
       data,
       out,
       tokenizer: stringFlag(values, 'tokenizer'),
-      steps: intFlag(values, 'steps'),
+      steps: intFlag(values, 'steps', 0),
       batchSize: intFlag(values, 'batchSize'),
       accumulate: intFlag(values, 'accumulate'),
       precision: stringFlag(values, 'precision') as TrainOptions['precision'],
@@ -108,13 +123,17 @@ export async function trainCommand(argv: string[], signal?: AbortSignal): Promis
       norm: stringFlag(values, 'norm') as TrainOptions['norm'],
       position: stringFlag(values, 'position') as TrainOptions['position'],
       extraLayers: intFlag(values, 'extraLayers', 0),
+      initFrom: stringFlag(values, 'initFrom'),
+      distill: values.distill === true ? true : undefined,
+      distillTemperature: numberFlag(values, 'distillTemperature'),
+      distillWeight: numberFlag(values, 'distillWeight'),
       device: stringFlag(values, 'device') as TrainOptions['device'],
       resume: values.resume === true,
       python: stringFlag(values, 'python'),
       launcher: stringFlag(values, 'launcher') as TrainOptions['launcher'],
       nproc: intFlag(values, 'nproc'),
     },
-    // The trainer's own lines go to stdout; this one goes with them.
-    { signal, onNote: (line) => console.log(line) },
+    // The trainer's own lines go to stdout; this one goes with them. A death is told on stderr.
+    { signal, onNote: (line) => console.log(line), onFailure: (failure) => failureReport(failure, out).forEach((line) => console.error(line)) },
   );
 }

@@ -56,7 +56,8 @@ function traceLayer(g: OnnxGraph, layer: AttentionLayer, index: number, t: Trace
     index, input: null, output: null, norm: null, attention: null, attentionResidual: null, attentionNorm: null, ffn: null, ffnResidual: null, ffnNorm: null,
   };
   const softmax = softmaxNode(g, layer);
-  out.attention = t.need('attention', softmax ? traceAttention(g, softmax, layer, t) : undefined, `no Softmax node ${layer.source} (attention given as a graph output)`);
+  const why = layer.assembledFrom ? `its probabilities are assembled from ${layer.assembledFrom.join(', ')} (a reuse layer)` : `no Softmax node ${layer.source} (attention given as a graph output)`;
+  out.attention = t.need('attention', softmax ? traceAttention(g, softmax, layer, t) : undefined, why);
   const attention = out.attention;
   if (!attention?.query || !attention.output) return out;
   out.input = attention.query.input;

@@ -1,6 +1,8 @@
 import type { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
 import type { StackKind } from '../runtime/types';
+import { assembledLayers } from './assembledAttention';
+import type { SoftmaxPart } from './assembledAttention';
 import { CausalMaskReader } from './causalMask';
 import { dataflow, meets } from './dataflow';
 import type { BranchStep } from './graphFlatten';
@@ -28,6 +30,13 @@ export interface AttentionLayer {
   maskInputs?: string[];
   /** The If branches it is computed in, outermost first (absent or empty: the top level). */
   branch?: BranchStep[];
+  /**
+   * A reuse layer (a trained reuse model, a what-if rewrite): its [batch, heads, q, k]
+   * probabilities are assembled (Slice/Gather/Concat over the head axis) from these Softmax
+   * outputs, its own and earlier layers'; `tensor` is what its value product reads and
+   * `source` names that MatMul.
+   */
+  assembledFrom?: string[];
 }
 
 /** Layers of one attention stack, in layer order. */
@@ -57,6 +66,7 @@ const scoreOps = new Set([
 ]);
 /** Ops between the Softmax and the value product. */
 const probOps = new Set(['Reshape', 'Cast', 'Identity', 'Dropout', 'Where', 'Squeeze', 'Unsqueeze', 'Mul', 'Transpose']);
+/** Ops that assemble a reuse layer's heads from Softmax outputs (walked back from its value product). */
 const shapeOnlyOps = new Set(['Reshape', 'Identity', 'Squeeze', 'Unsqueeze']);
 const searchDepth = 8;
 
@@ -69,37 +79,49 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
   refuseFusedAttention(g, label);
   const flow = dataflow(g);
   const masks = new CausalMaskReader(g);
-  const found: (AttentionLayer & { kind: StackKind })[] = [];
-  for (const node of g.nodes) {
-    if (node.opType !== 'Softmax' || (node.domain && node.domain !== 'ai.onnx')) continue;
+  const found: (AttentionLayer & { kind: StackKind; at: number })[] = [];
+  // Every Softmax of a query-key product (attention or not yet known) and the value products claimed.
+  const softmaxes = new Map<string, SoftmaxPart>();
+  const claimed = new Set<onnx.INodeProto>();
+  // Attention multiplies two activations (queries by keys), then the probabilities by a
+  // third (values); a feature softmax over x·W, or one that feeds a weight, is not attention.
+  const isActivation = (t: string | undefined) => !!t && flow.inputs(t).length > 0;
+  g.nodes.forEach((node, at) => {
+    if (node.opType !== 'Softmax' || (node.domain && node.domain !== 'ai.onnx')) return;
     const scores = node.input?.[0];
     const probs = node.output?.[0];
-    if (!scores || !probs) continue;
+    if (!scores || !probs) return;
     const qk = searchBack(g, scores);
-    // Attention multiplies two activations (queries by keys), then the probabilities by a
-    // third (values); a feature softmax over x·W, or one that feeds a weight, is not attention.
-    const isActivation = (t: string | undefined) => !!t && flow.inputs(t).length > 0;
-    if (!qk || !isActivation(qk.input?.[0]) || !isActivation(qk.input?.[1]) || !feedsValueProduct(g, probs, isActivation)) continue;
+    if (!qk || !isActivation(qk.input?.[0]) || !isActivation(qk.input?.[1])) return;
     const [q, k] = [qk.input![0], qk.input![1]];
-    const tensor = followShapeOps(g, probs);
     // Self-attention projects its queries and keys from one hidden state (keys may add a past
     // cache); cross-attention's keys come from another. Shapes do not count (dataflow.ts).
     const kind: StackKind = meets(flow.sources(q), flow.sources(k)) ? 'self' : 'cross';
-    const heads = queryHeads(g, flow, tensor, qk);
+    const causal = kind === 'self' && masks.isCausal(qk.output?.[0] ?? '', scores);
     const maskInputs = masks.operandInputs(qk.output?.[0] ?? '', scores, flow);
+    const part: SoftmaxPart = { node, queryInputs: flow.inputs(q), keyInputs: flow.inputs(k), kind, causal, maskInputs };
+    softmaxes.set(probs, part);
+    const product = valueProduct(g, probs, isActivation);
+    if (!product) return;
+    claimed.add(product);
+    const tensor = followShapeOps(g, probs);
+    const heads = queryHeads(g, flow, tensor, qk);
     found.push({
       tensor,
       source: node.name || probs,
       heads,
-      queryInputs: flow.inputs(q),
-      keyInputs: flow.inputs(k),
-      causal: kind === 'self' && masks.isCausal(qk.output?.[0] ?? '', scores),
+      queryInputs: part.queryInputs,
+      keyInputs: part.keyInputs,
+      causal,
       kvHeads: keyHeads(g, flow, qk, heads),
       maskInputs,
       branch: g.branchOf.get(node) ?? [],
       kind,
+      at,
     });
-  }
+  });
+  found.push(...assembledLayers(g, softmaxes, claimed, isActivation));
+  found.sort((a, b) => a.at - b.at);
   if (found.length === 0) {
     const exposed = exposedAttentionOutputs(g);
     if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', causal: false, layers: exposed }];
@@ -113,16 +135,22 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
         'and no graph output holds attentions',
     );
   }
-  return groupStacks(found);
+  const stacks = groupStacks(found.map(({ at: _at, ...layer }) => layer));
+  for (const stack of stacks) {
+    // An assembled layer's head count is rarely in the graph; a reuse model's layers all have the stack's.
+    const known = new Set(stack.layers.filter((l) => !l.assembledFrom && l.heads !== null).map((l) => l.heads));
+    if (known.size === 1) for (const l of stack.layers) if (l.assembledFrom && l.heads === null) l.heads = [...known][0];
+  }
+  return stacks;
 }
+
 
 /** Fused attention ops of the graph, as `domain.op ×count` (empty when it has none). */
 export function fusedAttentionOps(g: OnnxGraph): string[] {
   const counts = new Map<string, number>();
   for (const node of g.nodes) {
     const domain = node.domain || 'ai.onnx';
-    const fused = (domain === 'com.microsoft' && fusedOps.has(node.opType ?? '')) ||
-      (domain === 'ai.onnx' && node.opType === 'Attention');
+    const fused = (domain === 'com.microsoft' && fusedOps.has(node.opType ?? '')) || (domain === 'ai.onnx' && node.opType === 'Attention');
     if (fused) {
       const key = `${domain}.${node.opType}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -158,19 +186,20 @@ function searchBack(g: OnnxGraph, start: string): onnx.INodeProto | undefined {
   return undefined;
 }
 
-function feedsValueProduct(g: OnnxGraph, start: string, isActivation: (t: string) => boolean): boolean {
+/** The MatMul that multiplies the probabilities by another activation (the values), through probability ops. */
+function valueProduct(g: OnnxGraph, start: string, isActivation: (t: string) => boolean): onnx.INodeProto | undefined {
   let frontier = [start];
   for (let depth = 0; depth < searchDepth && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const t of frontier) {
       for (const node of g.consumers.get(t) ?? []) {
-        if (matMulOps.has(node.opType ?? '') && (node.input ?? []).some((x) => x !== t && isActivation(x))) return true;
+        if (matMulOps.has(node.opType ?? '') && (node.input ?? []).some((x) => x !== t && isActivation(x))) return node;
         if (probOps.has(node.opType ?? '') && node.output?.[0]) next.push(node.output[0]);
       }
     }
     frontier = next;
   }
-  return false;
+  return undefined;
 }
 
 /** Softmax on a 2-D reshape is followed by a Reshape back; expose the tensor after it. */

@@ -56,6 +56,7 @@ function headSplit(g: OnnxGraph, flow: Dataflow, start: string): number | 'unspl
   const seen = new Set<string>();
   const pending = [start];
   let reshaped = false;
+  let projected = false;
   while (pending.length > 0 && seen.size < budget) {
     const t = pending.shift()!;
     if (seen.has(t) || flow.constant(t) || flow.shapeOnly(t)) continue;
@@ -68,10 +69,17 @@ function headSplit(g: OnnxGraph, flow: Dataflow, start: string): number | 'unspl
       if (heads !== undefined) return heads;
     }
     // The projection itself ends the walk: beyond it lies the previous layer.
-    if (['MatMul', 'Gemm', 'Einsum'].includes(node.opType ?? '') && (node.input ?? []).some((x) => x && flow.constant(x))) continue;
+    if (['MatMul', 'Gemm', 'Einsum'].includes(node.opType ?? '') && (node.input ?? []).some((x) => x && flow.constant(x))) {
+      projected = true;
+      // A projection of a graph input is unsplit only where the input is [batch, seq, hidden].
+      const input = (node.input ?? []).map((x) => g.graph.input.find((i) => i.name === x)).find(Boolean);
+      if (input && valueShape(input)?.length !== 3) return undefined;
+      continue;
+    }
     for (const x of node.input ?? []) if (x) pending.push(x);
   }
-  return reshaped || pending.length > 0 ? undefined : 'unsplit';
+  // Queries that never met a projection (a graph input used as they are) could be split already.
+  return reshaped || pending.length > 0 || !projected ? undefined : 'unsplit';
 }
 
 /** Heads of a Reshape to [batch, n, heads, d] that a Transpose turns into [batch, heads, …]. */

@@ -171,12 +171,12 @@ export class AttentionRunner {
     const padded = this.padded ? new Map<string, number>() : undefined;
     for (const spec of this.model.inputs) {
       let padTo: number | undefined;
+      const fixed = spec.shape && typeof spec.shape[1] === 'number' ? spec.shape[1] : undefined;
+      const length = Math.max(...batch.map((ex) => ex.tensors.get(spec.name)!.shape[0]));
+      if (fixed !== undefined && length > fixed) {
+        throw new InputError(`${batch[0].origin}: "${spec.name}" has ${length} tokens; the model takes at most ${fixed}`);
+      }
       if (padded) {
-        const fixed = spec.shape && typeof spec.shape[1] === 'number' ? spec.shape[1] : undefined;
-        const length = Math.max(...batch.map((ex) => ex.tensors.get(spec.name)!.shape[0]));
-        if (fixed !== undefined && length > fixed) {
-          throw new InputError(`${batch[0].origin}: "${spec.name}" has ${length} tokens; the model takes at most ${fixed}`);
-        }
         padTo = fixed ?? length;
         padded.set(spec.name, padTo);
       }

@@ -34,7 +34,8 @@ TYPE_VOCAB_SIZE = 2  # BERT's token-type rows, as in the cost model
 LAYER_NORM_EPS = 1e-12
 NORMS = ("post", "pre")
 POSITIONS = ("absolute", "relative")
-ACTIVATIONS = ("gelu", "gelu_tanh")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
+HEADS = ("mlm", "linear")
 
 
 class ConfigError(ValueError):
@@ -48,13 +49,14 @@ class ModelOptions:
     norm: str = "post"  # "pre": LayerNorm before attention and FFN, residual stream unnormalised (TF norm_first)
     position: str = "absolute"  # "relative": absolute embeddings plus a learned bias per computed head and offset
     layer_norm_eps: float = LAYER_NORM_EPS
-    activation: str = "gelu"  # "gelu_tanh": the tanh approximation (GPT-2, some BERT exports)
+    activation: str = "gelu"  # "gelu_tanh": the tanh approximation (GPT-2, some BERT exports); "relu"
     type_vocab_size: int = TYPE_VOCAB_SIZE  # 0: no token-type embedding
-    tie_output: bool = True  # the MLM decoder shares the token embedding
+    tie_output: bool = True  # the decoder shares the token embedding
+    head: str = "mlm"  # "mlm": dense + activation + LayerNorm + decoder (BERT); "linear": the decoder alone
     relative_distance: int = 0  # offsets -(R-1)..R-1 get their own bias; 0: the config's maxPositions (TF pe_max_seq_length)
 
     def __post_init__(self):
-        for name, allowed in (("norm", NORMS), ("position", POSITIONS), ("activation", ACTIVATIONS)):
+        for name, allowed in (("norm", NORMS), ("position", POSITIONS), ("activation", ACTIVATIONS), ("head", HEADS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError("%s must be one of %s (got %r)" % (name, ", ".join(allowed), getattr(self, name)))
 
@@ -195,6 +197,8 @@ class ReuseSelfAttention(nn.Module):
 
 
 def activation_fn(kind):
+    if kind == "relu":
+        return F.relu
     return (lambda t: F.gelu(t, approximate="tanh")) if kind == "gelu_tanh" else F.gelu
 
 
@@ -259,9 +263,10 @@ class ReuseBertForMaskedLM(nn.Module):
         self.embedding_norm = LayerNorm(d, eps=options.layer_norm_eps)
         self.embedding_dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(ReuseLayer(l, row, dims, dropout, attention_dropout, options) for l, row in enumerate(config["heads"]))
-        self.head_dense = nn.Linear(d, d)
-        self.head_norm = LayerNorm(d, eps=options.layer_norm_eps)
-        self.head_activation = activation_fn(options.activation)
+        if options.head == "mlm":
+            self.head_dense = nn.Linear(d, d)
+            self.head_norm = LayerNorm(d, eps=options.layer_norm_eps)
+            self.head_activation = activation_fn(options.activation)
         self.decoder = None if options.tie_output else nn.Linear(d, dims["vocab"], bias=False)
         self.decoder_bias = nn.Parameter(torch.zeros(dims["vocab"]))  # tied: the decoder weight is self.word.weight
         self.apply(self._init)
@@ -292,7 +297,7 @@ class ReuseBertForMaskedLM(nn.Module):
         return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
     def mlm_logits(self, hidden):
-        h = self.head_norm(self.head_activation(self.head_dense(hidden)))
+        h = self.head_norm(self.head_activation(self.head_dense(hidden))) if self.options.head == "mlm" else hidden
         weight = self.word.weight if self.decoder is None else self.decoder.weight
         return F.linear(h, weight, self.decoder_bias)
 

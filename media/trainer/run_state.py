@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import re
+import time
 
 import torch
 
@@ -22,8 +23,9 @@ class RunError(ValueError):
     """A run directory or flag the trainer refuses."""
 
 
-def settings_of(args, config_sha, data_fingerprint, options):
+def settings_of(args, config_sha, data_fingerprint, options, init_sha=None):
     """What a resumed run must keep, in the camelCase names of the CLI's TrainOptions."""
+    distill = bool(getattr(args, "distill", False))
     return {
         "configSha256": config_sha,
         "data": data_fingerprint,
@@ -39,6 +41,10 @@ def settings_of(args, config_sha, data_fingerprint, options):
         "warmupSteps": args.warmup_steps,  # as given: None follows --steps
         "weightDecay": args.weight_decay,
         "model": options.to_dict(),
+        "initFrom": init_sha,  # the sha256 of the --init-from model
+        "distill": distill,
+        "distillTemperature": args.distill_temperature if distill else None,
+        "distillWeight": args.distill_weight if distill else None,
     }
 
 
@@ -61,12 +67,21 @@ def check_resume(saved, current, where):
             flat_saved["%s.%s" % (group, k)] = v
         for k, v in (flat_current.pop(group, None) or {}).items():
             flat_current["%s.%s" % (group, k)] = v
+    if flat_saved.get("data", "") is None:
+        # Started by --steps 0 without data: the first run with data sets both.
+        flat_saved.pop("data")
+        flat_saved.pop("maxLength", None)
     for key, value in flat_current.items():
         if key in flat_saved and flat_saved[key] != value:
             if key == "data":
                 raise RunError(
                     "cannot resume %s: --data is not the data it was trained on (%s there, %s here)"
                     % (where, json.dumps(flat_saved[key], sort_keys=True), json.dumps(value, sort_keys=True))
+                )
+            if key == "initFrom":
+                given = "was given no --init-from" if value is None else "names another --init-from model"
+                raise RunError(
+                    "cannot resume %s: it was started from the weights of a model (settings.initFrom), and this run %s" % (where, given)
                 )
             if key == "configSha256":
                 raise RunError("cannot resume %s: it was trained from a different reuse config (configSha256 differs)" % where)
@@ -77,8 +92,12 @@ def check_resume(saved, current, where):
 
 
 def atomic_save(obj, path):
+    """torch.save into a temporary file, flushed to disk, then renamed: a kill or a crash leaves the previous file whole."""
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -136,11 +155,46 @@ def truncate_metrics(path, last_step):
 
 def write_run_file(run_dir, settings, args):
     atomic_json(
-        {"format": RUN_FORMAT, "config": os.path.abspath(args.config), "data": os.path.abspath(args.data), "settings": settings},
+        {
+            "format": RUN_FORMAT,
+            "config": os.path.abspath(args.config),
+            "data": os.path.abspath(args.data) if args.data else None,
+            "settings": settings,
+        },
         os.path.join(run_dir, "run.json"),
     )
 
 
-def write_status(run_dir, state, step, steps, reason=""):
-    """status.json: finished, stopped (--stop-at-step), time-limit (--max-minutes) or interrupted; all but finished resume."""
-    atomic_json({"state": state, "step": step, "steps": steps, "reason": reason}, os.path.join(run_dir, "status.json"))
+STATUS_FILE = "status.json"
+# The step the run has completed, for a failure report.
+progress = {"step": None}
+
+
+def write_status(run_dir, state, step, steps, reason="", checkpoint_step=None, exit_code=None):
+    """status.json: running (rewritten at each checkpoint), then finished, stopped (--stop-at-step),
+    time-limit (--max-minutes), interrupted or failed; all but finished resume from checkpointStep.
+    The CLI adds exitCode, signal and logTail when the process dies (docs/planning.md)."""
+    status = {
+        "state": state,
+        "step": step,
+        "steps": steps,
+        "reason": reason,
+        "checkpointStep": checkpoint_step,
+        "exitCode": exit_code,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    atomic_json(status, os.path.join(run_dir, STATUS_FILE))
+
+
+def record_failure(run_dir, steps, reason):
+    """status.json after an unexpected error: failed, at the last completed step, keeping the checkpoint's step."""
+    path = os.path.join(run_dir, STATUS_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            checkpoint_step = json.load(f).get("checkpointStep")
+    except (OSError, ValueError):
+        checkpoint_step = None
+    try:
+        write_status(run_dir, "failed", progress["step"], steps, reason, checkpoint_step, exit_code=1)
+    except OSError:
+        pass  # the original error matters more than a status that cannot be written

@@ -88,8 +88,20 @@ def my_share(count, rank, world):
     return list(range(rank * per, (rank + 1) * per))
 
 
+def distill_kl(student, teacher, temperature):
+    """Summed KL(teacher || student) of the softened distributions over the predicted tokens."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), log_target=True, reduction="sum")
+
+
 def train_step(run, step, stop_flags):
-    """Forward and backward over this process's micro-batches; returns (global loss, predicted, tokens, stop votes)."""
+    """Forward and backward over this process's micro-batches.
+
+    Returns (global MLM loss, distillation KL or None, predicted, tokens, stop votes). With a
+    teacher (--distill) the objective per predicted token is (1 - w)·MLM + w·T²·KL(teacher ‖
+    student) at temperature T (Hinton et al.; T² keeps the gradient's scale as T changes),
+    over the masked positions the MLM loss reads, as DistilBERT does.
+    """
     a = run.args
     positions = my_share(a.batch_size, run.rank, run.world)
     micro = len(positions) // a.accumulate
@@ -102,20 +114,30 @@ def train_step(run, step, stop_flags):
     if predicted == 0:
         raise DataError("the rows of step %d hold no token to predict (only special tokens)" % step)
     loss_total = torch.zeros((), dtype=torch.float64, device=run.device)
+    kl_total = torch.zeros((), dtype=torch.float64, device=run.device)
     tokens = 0
+    w = a.distill_weight if run.teacher is not None else 0.0
     for i, (ids, mask, labels) in enumerate(batches):
         last = i == len(batches) - 1
+        ids, mask, labels = ids.to(run.device), mask.to(run.device), labels.to(run.device)
         # DDP all-reduces on the last micro-batch only; the others accumulate locally.
         sync = run.ddp.no_sync() if run.ddp is not None and not last else contextlib.nullcontext()
         with sync:
             with run.precision.autocast():
-                logits, targets, _ = run.forward(ids.to(run.device), mask.to(run.device), labels=labels.to(run.device))
+                logits, targets, _ = run.forward(ids, mask, labels=labels)
             loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
-            run.precision.backward(loss_sum * (run.world / predicted))
+            objective = loss_sum
+            if run.teacher is not None:
+                with torch.no_grad(), run.precision.autocast():
+                    teacher_logits, _, _ = run.teacher(ids, mask, labels=labels)
+                kl_sum = distill_kl(logits.float(), teacher_logits.float(), a.distill_temperature)
+                objective = (1 - w) * loss_sum + w * a.distill_temperature**2 * kl_sum
+                kl_total += kl_sum.detach().double()
+            run.precision.backward(objective * (run.world / predicted))
         loss_total += loss_sum.detach().double()
         tokens += int(mask.sum())
-    loss, tokens, *votes = all_sum([loss_total.item(), tokens, *stop_flags], run.device, run.world)
-    return loss / predicted, int(predicted), tokens, votes
+    loss, kl, tokens, *votes = all_sum([loss_total.item(), kl_total.item(), tokens, *stop_flags], run.device, run.world)
+    return loss / predicted, (kl / predicted if run.teacher is not None else None), int(predicted), tokens, votes
 
 
 def evaluate(run):

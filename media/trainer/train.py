@@ -9,18 +9,23 @@ for evaluation) or a single tokens@1 file. --batch-size is the global batch: N p
 take the step one process with one batch would. Mixed precision: --precision bf16 (CPU or
 GPU autocast) or fp16 (CUDA, with a gradient scaler).
 
+--init-from DIR starts from the weights of the analysed ONNX model (a weights folder,
+warm_start.py); --distill adds a frozen exact copy of it as teacher. --steps 0 evaluates
+and exports only (--data may then be left out).
+
 Writes RUN_DIR/metrics.jsonl (one JSON object per logged step: step, loss, lr,
-tokensPerSecond, elapsedSeconds, maskedTokens, gradNorm, maxRssMiB, and evalLoss,
-evalAccuracy, evalPerplexity, evalTokens on evaluation steps), RUN_DIR/run.json (the
+tokensPerSecond, elapsedSeconds, maskedTokens, gradNorm, maxRssMiB, distillKl and objective
+with --distill, and evalLoss, evalAccuracy, evalPerplexity, evalTokens on evaluation steps;
+a warm start also logs step 0, before training, with loss null), RUN_DIR/run.json (the
 settings a resume must keep), RUN_DIR/checkpoint.pt (the latest, with optimizer, scaler and
-random-number state, so --resume continues exactly), RUN_DIR/status.json and, when all
-steps are done, RUN_DIR/model.pt.
+random-number state, so --resume continues exactly; written atomically), RUN_DIR/status.json
+(run_state.write_status), RUN_DIR/model.pt when all steps are done, and RUN_DIR/model.onnx
+(export_onnx.py) after every run that was not interrupted.
 
 Exit codes: 0 done (or stopped at --stop-at-step or --max-minutes, resumable), 2 bad input,
 130 interrupted (SIGINT or SIGTERM: the step in progress finishes and a checkpoint is saved).
 """
 
-import argparse
 import json
 import os
 import resource
@@ -37,111 +42,16 @@ import torch.distributed as dist  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 import run_state as rs  # noqa: E402
-from reuse_model import NORMS, POSITIONS, ConfigError, ModelOptions, ReuseBertForMaskedLM, count_parameters, load_config  # noqa: E402
-from shards import ShardSet, is_shard_folder  # noqa: E402
-from steps import PRECISIONS, Precision, evaluate, lr_at, train_step  # noqa: E402
-from token_data import DataError, read_token_file, sha256_file  # noqa: E402
+from export_onnx import export_onnx  # noqa: E402
+from reuse_model import ConfigError, ModelOptions, ReuseBertForMaskedLM, count_parameters, load_config  # noqa: E402
+from steps import Precision, evaluate, lr_at, train_step  # noqa: E402
+from token_data import DataError, sha256_file  # noqa: E402
+from train_options import check_inputs, open_data, parse_args, pick_device  # noqa: E402
+from warm_start import WarmStart  # noqa: E402
 
 # Test hook: SIGKILL this process right after the given step (a hard kill, no clean-up), so
 # that resuming after a kill can be tested at a known step.
 KILL_AT_STEP = "ATTENTION_REUSE_KILL_AT_STEP"
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="train.py", description="Masked-LM training of a reuse config (attention-reuse/config@1).")
-    p.add_argument("config", help="the reuse config, NAME.reuse.json")
-    p.add_argument("--data", required=True, help="token-shard folder (attention-reuse tokenize) or token file (attention-reuse/tokens@1)")
-    p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=32, help="examples per optimizer step over all processes and micro-batches")
-    p.add_argument("--accumulate", type=int, default=1, help="micro-batches per step (gradient accumulation)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast on CPU or GPU; fp16: CUDA with a grad scaler")
-    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
-    p.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up (default: 10%% of --steps), then linear decay")
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-length", type=int, default=None, help="tokens per example (default: the shards' length, else maxPositions)")
-    p.add_argument("--mask-prob", type=float, default=0.15)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--attention-dropout", type=float, default=0.1)
-    p.add_argument("--norm", choices=NORMS, default="post", help="post: BERT; pre: LayerNorm before attention and FFN")
-    p.add_argument("--position", choices=POSITIONS, default="absolute", help="relative: a learned bias per computed head and offset")
-    p.add_argument("--eval-every", type=int, default=200, help="steps between evaluations on the held-out shards (0: never)")
-    p.add_argument("--eval-batches", type=int, default=20, help="global batches of held-out rows per evaluation")
-    p.add_argument("--checkpoint-every", type=int, default=200)
-    p.add_argument("--log-every", type=int, default=1)
-    p.add_argument("--max-minutes", type=float, default=None, help="save a checkpoint and stop after this much time")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
-    p.add_argument("--tokenizer-sha256", default=None, help="refuse shards written with another tokenizer.json")
-    p.add_argument("--stop-at-step", type=int, default=None, help="save a checkpoint and stop after this step, as an interruption would")
-    p.add_argument(
-        "--save-rank-params",
-        action="store_true",
-        help="every process writes its final parameters and last summed gradient to RUN_DIR/params-rank{R}.pt",
-    )
-    return p.parse_args(argv)
-
-
-def open_data(args):
-    """(training rows, held-out rows or None, fingerprint) of --data."""
-    if is_shard_folder(args.data):
-        shards = ShardSet(args.data, args.tokenizer_sha256)
-        return shards.train, shards.held_out, shards.fingerprint()
-    if os.path.isdir(args.data):
-        raise DataError("--data %s is a folder without index.json (write shards with attention-reuse tokenize)" % args.data)
-    data = read_token_file(args.data)
-    return data, None, data.fingerprint()
-
-
-def check_inputs(args, config, data, world):
-    dims = config["dims"]
-    if data.header["vocabSize"] > dims["vocab"]:
-        raise DataError(
-            "vocabSize: the data's ids go up to %d, but the config's vocabulary has %d entries (tokenized with the model's tokenizer?)"
-            % (data.header["vocabSize"] - 1, dims["vocab"])
-        )
-    if data.fixed_width is not None:
-        if data.fixed_width > dims["maxPositions"]:
-            raise DataError(
-                "sequenceLength: the shards hold rows of %d tokens, more than the config's maxPositions %d (tokenize with --max-length %d)"
-                % (data.fixed_width, dims["maxPositions"], dims["maxPositions"])
-            )
-        if args.max_length not in (None, data.fixed_width):
-            raise rs.RunError(
-                "--max-length %d differs from the shards' sequenceLength %d (tokenize again to change it)"
-                % (args.max_length, data.fixed_width)
-            )
-        args.max_length = data.fixed_width
-    elif args.max_length is None:
-        args.max_length = dims["maxPositions"]
-    if not 1 <= args.max_length <= dims["maxPositions"]:
-        raise rs.RunError("--max-length %d must be in 1..%d (the config's maxPositions)" % (args.max_length, dims["maxPositions"]))
-    for name in ("steps", "batch_size", "accumulate", "checkpoint_every", "log_every", "eval_batches"):
-        if getattr(args, name) < 1:
-            raise rs.RunError("--%s must be >= 1" % name.replace("_", "-"))
-    if args.eval_every < 0:
-        raise rs.RunError("--eval-every must be >= 0 (0: never)")
-    if args.warmup_steps is not None and args.warmup_steps < 0:
-        raise rs.RunError("--warmup-steps must be >= 0")
-    if not args.lr > 0:
-        raise rs.RunError("--lr must be positive")
-    if args.max_minutes is not None and not args.max_minutes > 0:
-        raise rs.RunError("--max-minutes must be positive")
-    if args.batch_size % (world * args.accumulate):
-        raise rs.RunError(
-            "--batch-size %d must be a multiple of %d processes × --accumulate %d (each micro-batch is equal)"
-            % (args.batch_size, world, args.accumulate)
-        )
-
-
-def pick_device(choice, local_rank):
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise rs.RunError("--device cuda, but this PyTorch sees no CUDA device")
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
 
 
 def optimizer_for(model, args):
@@ -151,6 +61,14 @@ def optimizer_for(model, args):
         (plain if name.endswith("bias") or "norm" in name else decay).append(p)
     groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": plain, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=args.lr)
+
+
+def gloo_on_loopback():
+    """Processes on one machine (MASTER_ADDR a loopback address, as attention-reuse train
+    launches torchrun) talk over the loopback interface: gloo otherwise resolves the host name
+    to pick one, which hangs where the name resolves slowly or to an address nobody answers."""
+    if sys.platform.startswith("linux") and os.environ.get("MASTER_ADDR") in ("127.0.0.1", "localhost"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
 
 
 def max_rss_mib():
@@ -166,6 +84,11 @@ def main(argv=None):
     except (ConfigError, DataError, rs.RunError) as err:
         print("attention-reuse trainer: %s" % err, file=sys.stderr, flush=True)
         return 2
+    except Exception as err:
+        # status.json says the run failed, and how far it got, for the panel; the traceback follows.
+        if int(os.environ.get("RANK", "0")) == 0:
+            rs.record_failure(args.out, args.steps, "%s: %s" % (type(err).__name__, err))
+        raise
 
 
 def setup(args):
@@ -173,10 +96,16 @@ def setup(args):
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     config = load_config(args.config)
     config_sha = sha256_file(args.config)
+    warm = WarmStart(args.init_from) if args.init_from else None
+    notes = []
+    if warm is not None:
+        config, notes = warm.fit_config(config)
+        options = warm.options(position=args.position, norm=args.norm)
+    else:
+        options = ModelOptions(norm=args.norm or "post", position=args.position)
     data, held_out, fingerprint = open_data(args)
     check_inputs(args, config, data, world)
-    options = ModelOptions(norm=args.norm, position=args.position)
-    settings = rs.settings_of(args, config_sha, fingerprint, options)
+    settings = rs.settings_of(args, config_sha, fingerprint, options, warm.sha256 if warm else None)
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     if args.resume and not os.path.exists(ckpt_path):
@@ -189,10 +118,16 @@ def setup(args):
     if ckpt is not None:
         rs.check_resume(ckpt.get("settings"), settings, args.out)
     if world > 1:
+        if device.type != "cuda":
+            gloo_on_loopback()
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
     torch.manual_seed(args.seed)  # the same initial model on every process
-    model = ReuseBertForMaskedLM(config, args.dropout, args.attention_dropout, options).to(device)
+    model = ReuseBertForMaskedLM(config, args.dropout, args.attention_dropout, options)
+    if warm is not None and ckpt is None:
+        warm.load_into(model)  # extra layers keep the seeded initialisation
+    model = model.to(device)
+    teacher = warm.teacher(device, options) if args.distill else None
     optimizer = optimizer_for(model, args)
     start_step, elapsed_before = 0, 0.0
     if ckpt is not None:
@@ -222,6 +157,9 @@ def setup(args):
         model=model,
         ddp=ddp,
         forward=ddp if ddp is not None else model,
+        teacher=teacher,
+        warm=warm,
+        notes=notes,
         optimizer=optimizer,
         start_step=start_step,
         elapsed_before=elapsed_before,
@@ -250,34 +188,90 @@ def save_checkpoint(r, step, elapsed):
             },
             r.ckpt_path,
         )
+        rs.write_status(r.args.out, "running", step, r.args.steps, checkpoint_step=step)
+    r.checkpoint_step = step  # on every process: they decide together whether a checkpoint is due
+
+
+def print_header(r):
+    args = r.args
+    note = "" if r.held_out is not None else " (no evaluation: no held-out shards)" if args.eval_every and args.data else ""
+    print(
+        "model: %d parameters, %d processes on %s, %s, batch %d = %d × %d micro-batches of %d, steps %d..%d%s"
+        % (
+            count_parameters(r.model),
+            r.world,
+            r.device.type,
+            args.precision,
+            args.batch_size,
+            r.world,
+            args.accumulate,
+            args.batch_size // (r.world * args.accumulate),
+            r.start_step + 1,
+            args.steps,
+            note,
+        ),
+        flush=True,
+    )
+    if r.warm is not None:
+        start = (
+            "from the checkpoint (step %d)" % r.start_step if r.start_step else "with the weights of %s" % r.warm.manifest["model"]["path"]
+        )
+        print("warm start %s; %s" % (start, ", ".join(r.warm.manifest.get("notes", [])) or "every weight by its role"), flush=True)
+        for line in r.notes:
+            print("note: " + line, flush=True)
+    if r.teacher is not None:
+        print(
+            "distillation: frozen exact copy as teacher, KL at T = %g, weight %g" % (args.distill_temperature, args.distill_weight),
+            flush=True,
+        )
+
+
+def log_line(r, metrics, record, evaluation):
+    """One metrics.jsonl line and its console line (rank 0)."""
+    metrics.write(json.dumps(dict(record, **evaluation)) + "\n")
+    metrics.flush()
+    extra = "  eval loss %.4f acc %.3f" % (evaluation["evalLoss"], evaluation["evalAccuracy"]) if evaluation else ""
+    if record["loss"] is None:
+        print("step %d/%d  (before training)%s" % (record["step"], r.args.steps, extra), flush=True)
+    else:
+        kl = "  distill KL %.4f" % record["distillKl"] if "distillKl" in record else ""
+        print(
+            "step %d/%d  loss %.4f%s  lr %.3g  %.0f tok/s%s"
+            % (record["step"], r.args.steps, record["loss"], kl, record["lr"], record["tokensPerSecond"], extra),
+            flush=True,
+        )
+
+
+def finish(r, step, state):
+    """model.pt once every step is done, model.onnx after every run that was not interrupted (rank 0)."""
+    if state == "finished":
+        rs.atomic_save(
+            {
+                "format": "attention-reuse/model@1",
+                "config": r.config,
+                "options": r.model.options.to_dict(),
+                "step": step,
+                "model": r.model.state_dict(),
+                "parameters": count_parameters(r.model),
+            },
+            os.path.join(r.args.out, "model.pt"),
+        )
+    if state != "interrupted":
+        path = export_onnx(r.model, os.path.join(r.args.out, "model.onnx"))
+        print("exported %s (logits at every position; eager attention, ready for attention-reuse analyze)" % path, flush=True)
 
 
 def run(args):
     r = setup(args)
+    r.checkpoint_step = r.start_step if args.resume else None
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     if r.rank == 0:
         rs.remove_stale_temporaries(args.out)
         if args.resume:
             rs.truncate_metrics(metrics_path, r.start_step)
         rs.write_run_file(args.out, r.settings, args)
-        note = "" if r.held_out is not None else " (no evaluation: no held-out shards)" if args.eval_every else ""
-        print(
-            "model: %d parameters, %d processes on %s, %s, batch %d = %d × %d micro-batches of %d, steps %d..%d%s"
-            % (
-                count_parameters(r.model),
-                r.world,
-                r.device.type,
-                args.precision,
-                args.batch_size,
-                r.world,
-                args.accumulate,
-                args.batch_size // (r.world * args.accumulate),
-                r.start_step + 1,
-                args.steps,
-                note,
-            ),
-            flush=True,
-        )
+        rs.write_status(args.out, "running", r.start_step, args.steps, checkpoint_step=r.checkpoint_step)
+        print_header(r)
     stop = {"signal": False}
 
     def on_signal(signum, frame):
@@ -291,9 +285,16 @@ def run(args):
     params = list(r.model.parameters())
     metrics = open(metrics_path, "a", encoding="utf-8") if r.rank == 0 else None
     try:
+        if r.start_step == 0 and r.held_out is not None and (r.warm is not None or args.steps == 0):
+            # Where training starts: the warm-started model (or the model a --steps 0 run exports).
+            evaluation = evaluate(r)
+            mark = time.time()
+            if r.rank == 0:
+                log_line(r, metrics, {"step": 0, "loss": None, "lr": 0.0, "tokensPerSecond": 0.0, "elapsedSeconds": 0.0}, evaluation)
         for step in range(r.start_step + 1, args.steps + 1):
+            rs.progress["step"] = step - 1
             time_up = args.max_minutes is not None and time.time() - started >= args.max_minutes * 60
-            loss, predicted, tokens, (interrupted, out_of_time) = train_step(r, step, [float(stop["signal"]), float(time_up)])
+            loss, kl, predicted, tokens, (interrupted, out_of_time) = train_step(r, step, [float(stop["signal"]), float(time_up)])
             tokens_since += tokens
             r.precision.unscale(r.optimizer)
             if args.save_rank_params:
@@ -322,12 +323,14 @@ def run(args):
                     "elapsedSeconds": elapsed,
                     "maskedTokens": predicted,
                 }
-                record.update(gradNorm=grad_norm, maxRssMiB=round(max_rss_mib(), 1), **evaluation)
-                metrics.write(json.dumps(record) + "\n")
-                metrics.flush()
-                extra = "  eval loss %.4f acc %.3f" % (evaluation["evalLoss"], evaluation["evalAccuracy"]) if evaluation else ""
-                print("step %d/%d  loss %.4f  lr %.3g  %.0f tok/s%s" % (step, args.steps, loss, lr, tps, extra), flush=True)
+                if kl is not None:
+                    record.update(
+                        distillKl=kl, objective=(1 - args.distill_weight) * loss + args.distill_weight * args.distill_temperature**2 * kl
+                    )
+                record.update(gradNorm=grad_norm, maxRssMiB=round(max_rss_mib(), 1))
+                log_line(r, metrics, record, evaluation)
                 mark, tokens_since = now, 0
+            rs.progress["step"] = step
             if step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             stopping = interrupted > 0 or out_of_time > 0 or (step == args.stop_at_step and step < args.steps)
@@ -339,20 +342,11 @@ def run(args):
                     why = " (--max-minutes %g)" % args.max_minutes if state == "time-limit" else ""
                     print("stopped after step %d%s; checkpoint saved, continue with --resume" % (step, why), flush=True)
                 break
-        if code == 0 and state == "finished" and r.rank == 0:
-            rs.atomic_save(
-                {
-                    "format": "attention-reuse/model@1",
-                    "config": r.config,
-                    "options": r.model.options.to_dict(),
-                    "step": step,
-                    "model": r.model.state_dict(),
-                    "parameters": count_parameters(r.model),
-                },
-                os.path.join(args.out, "model.pt"),
-            )
+        if step == r.start_step and r.checkpoint_step != step:
+            save_checkpoint(r, step, r.elapsed_before)  # --steps 0: the checkpoint a later --resume trains on from
         if r.rank == 0:
-            rs.write_status(args.out, state, step, args.steps)
+            finish(r, step, state)
+            rs.write_status(args.out, state, step, args.steps, checkpoint_step=r.checkpoint_step, exit_code=code)
         if args.save_rank_params:
             # The summed gradient of the last step (before clipping) and the parameters after it.
             torch.save(

@@ -13,8 +13,26 @@ export interface BenchSummary {
   date: string;
   command: string;
   machine: { cpu: string; cores: number; node: string; note: string };
-  cases: Record<string, { batch: number; timedExamples: number; rates: Record<string, number>; rows?: number; maxRssMiB?: Record<string, number> }>;
+  cases: Record<
+    string,
+    { batch: number; timedExamples: number; rates: Record<string, number>; rows?: number; maxRssMiB?: Record<string, number> }
+  >;
   /** scripts/bench/long4096.mjs: BERT-base shape at 4096 tokens with --rows, peak RSS of the process tree. */
-  long4096?: { model: string; command: string; examples: number; tokens: number; seconds: number; secondsPerExample: number; peakTreeRssMiB: number; date: string; machine: string };
-  kernel?: { simdMsPerExample: number; simdPairElementsPerSecond: number; blockLoopPeakPairElementsPerSecond: number; jsMsPerExample: number };
+  long4096?: {
+    model: string;
+    command: string;
+    examples: number;
+    tokens: number;
+    seconds: number;
+    secondsPerExample: number;
+    peakTreeRssMiB: number;
+    date: string;
+    machine: string;
+  };
+  kernel?: {
+    simdMsPerExample: number;
+    simdPairElementsPerSecond: number;
+    blockLoopPeakPairElementsPerSecond: number;
+    jsMsPerExample: number;
+  };
 }

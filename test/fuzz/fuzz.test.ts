@@ -29,6 +29,7 @@ const seconds: Record<string, number> = {
   config: 2,
   tokenFile: 2,
   webviewMessage: 2,
+  metrics: 1,
 };
 const scale = Number(process.env.FUZZ_SCALE ?? 1);
 

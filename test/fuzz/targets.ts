@@ -17,6 +17,9 @@ import { externalData } from '../../analysis/onnx/model';
 import { costOf } from '../../analysis/planner/cost';
 import { planStack } from '../../analysis/planner/plan';
 import { checkAnalysis, formatLayerPairs, mergeAnalyses } from '../../analysis/result/analysisFile';
+import type { AnalysisFile } from '../../analysis/result/analysisFile';
+import { compareAnalysisFiles } from '../../analysis/result/compare';
+import { summarizeMetrics } from '../../analysis/result/runMetrics';
 import { checkDeclaredInputs, checkExample } from '../../analysis/runtime/exampleSource';
 import { encodeLine, parseTokenizer, readJsonlExamples } from '../../analysis/runtime/inputs';
 import { LineSplitter } from '../../analysis/textLine';
@@ -261,6 +264,8 @@ function readAnalysisText(text: string): void {
     { path: 'a.json', file },
     { path: 'b.json', file: checkAnalysis(parseJsonText(text, 'fuzz.json'), 'fuzz.json') },
   ]);
+  // compare of any two files the reader accepts (here against the other fixture) never fails.
+  for (const other of analyses) compareAnalysisFiles(file, other as AnalysisFile);
 }
 
 /** Field edits of the decoded model `base` picks, re-encoded and read as a model file. */
@@ -276,6 +281,11 @@ function fieldEdits(names: string[], bytes: Uint8Array[], base: fc.Arbitrary<num
     show: ({ base, edits }: Input) => `${names[base]} with ${edits.length} field edits`,
   };
 }
+
+const metricsLines = [
+  '{"step": 0, "loss": null, "lr": 0.0, "tokensPerSecond": 0.0, "elapsedSeconds": 0.0, "evalLoss": 4.8, "evalAccuracy": 0.27, "evalPerplexity": 121.5, "evalTokens": 80}',
+  '{"step": 1, "loss": 4.9, "lr": 1e-5, "tokensPerSecond": 5000.0, "elapsedSeconds": 0.4, "maskedTokens": 31, "distillKl": 0.02, "objective": 2.5}',
+];
 
 export const targets: Record<string, FuzzTarget<never>> = {
   /** The ONNX reader and attention finder on model bytes with byte flips, truncations, insertions and large varints. */
@@ -387,6 +397,12 @@ export const targets: Record<string, FuzzTarget<never>> = {
    * The host's check of what a webview posts: it must answer every value with {ok} or
    * {ok: false, reason} and never throw (nothing is an allowed refusal here).
    */
+  /** compare's reader of a run's metrics.jsonl: any lines give a summary, never an error. */
+  metrics: {
+    arbitrary: () => fc.array(fc.oneof(mutatedText(metricsLines), mutatedJson(metricsLines.map((l) => JSON.parse(l) as unknown)).map((j) => JSON.stringify(j) ?? '')), { maxLength: 6 }),
+    run: (lines: string[]) => summarizeMetrics('fuzz.jsonl', lines.map((text, i) => ({ text, line: i + 1 }))),
+    allowed: () => false,
+  },
   webviewMessage: {
     arbitrary: () =>
       fc.oneof(mutatedJson(webviewMessages), fc.anything({ maxDepth: 3, withNullPrototype: true, withBigInt: true, withMap: true })),

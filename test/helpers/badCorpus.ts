@@ -12,6 +12,7 @@ import { inspectModel } from '../../analysis/app/model';
 import { planAnalysis } from '../../analysis/app/plan';
 import { fileSystem } from '../../analysis/app/storage';
 import { trainReuseModel } from '../../analysis/app/train';
+import { compareAnalyses } from '../../analysis/app/compare';
 import type { ExampleSource } from '../../analysis/runtime/exampleSource';
 import type { FileSpec, Library } from './badCorpusFiles';
 import { fill, makeFile, placeholders } from './badCorpusFiles';
@@ -177,6 +178,9 @@ const flagOptions: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {
       'head-map',
       'data',
       'steps',
+      'init-from',
+      'metrics-a',
+      'metrics-b',
       'python',
       'launcher',
       'nproc',
@@ -254,10 +258,14 @@ export function serviceCall(c: BadCase, work: Work, signal: AbortSignal): () => 
             tokenizer: p(s('tokenizer')),
             out: p(s('out'))!,
             maxLength: n('max-length'),
+            steps: n('steps'),
+            initFrom: p(s('init-from')),
             python: s('python') ?? '/nonexistent/python',
           },
           { signal },
         );
+    case 'compare':
+      return () => compareAnalyses({ a: p(pos[0])!, b: p(pos[1])!, metricsA: p(s('metrics-a')), metricsB: p(s('metrics-b')) }, { signal });
     default:
       throw new Error(`${c.id}: no service for "${command}"; mark the case cliOnly`);
   }

@@ -8,9 +8,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** `node dist/cli.js ...args` with ONNX Runtime's telemetry off; `env` (default: this process's) and `timeout` as for spawnSync. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): CliResult {
+/** `node dist/cli.js ...args` (or another copy of the bundle) with ONNX Runtime's telemetry off; `env` (default: this process's) and `timeout` as for spawnSync. */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeout?: number; bundle?: string } = {}): CliResult {
   const env = { ...(options.env ?? process.env), ORT_DISABLE_TELEMETRY: '1' };
-  const r = spawnSync(process.execPath, [cliBundle, ...args], { encoding: 'utf8', env, timeout: options.timeout });
+  const r = spawnSync(process.execPath, [options.bundle ?? cliBundle, ...args], { encoding: 'utf8', env, timeout: options.timeout });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

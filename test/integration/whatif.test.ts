@@ -10,6 +10,7 @@ import { decodeModel } from '../../analysis/onnx/model';
 
 import { cliBundle as cli, root } from '../helpers/paths.mjs';
 import { needPython, python } from '../helpers/python';
+import { writeConfigVariant } from '../helpers/reuseConfigFixture';
 
 const sample = join(root, 'media', 'sample');
 const model = join(sample, 'model.onnx');
@@ -95,13 +96,7 @@ describe('attention-reuse whatif', () => {
 
   it('refuses a config made for another model, naming the field; a defaulted size is a note', () => {
     const base = JSON.parse(readFileSync(configs.partial, 'utf8'));
-    const variant = (name: string, edit: (c: typeof base) => void) => {
-      const c = structuredClone(base);
-      edit(c);
-      const path = join(dir, `${name}.reuse.json`);
-      writeFileSync(path, JSON.stringify(c));
-      return path;
-    };
+    const variant = (name: string, edit: (c: typeof base) => void) => writeConfigVariant(base, dir, name, edit);
     const args = (config: string) => ['whatif', model, config, '--inputs', ids, '--examples', '2'];
     refused(args(variant('sha', (c) => (c.source.modelSha256 = '0'.repeat(64)))), /source\.modelSha256 is 000000000000…, but .*model\.onnx has sha256 [0-9a-f]{12}…/);
     refused(args(variant('stack', (c) => (c.stack = 'decoder'))), /stack "decoder" is not a stack of .*model\.onnx \(it has "encoder"\)/);

@@ -105,3 +105,60 @@ def run_trainer(args, env=None, timeout=300):
         universal_newlines=True,
         timeout=timeout,
     )
+
+
+def write_weights(folder, model, sha=SHA):
+    """A weights folder (attention-reuse/weights@1) holding an all-exact ReuseBertForMaskedLM's parameters by role,
+    as the CLI writes one from an ONNX model."""
+    os.makedirs(folder, exist_ok=True)
+    p = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    roles = {"embeddings.word": p["word.weight"], "embeddings.position": p["position.weight"]}
+    if "token_type.weight" in p:
+        roles["embeddings.tokenType"] = p["token_type.weight"]
+    roles.update({"embeddings.norm.scale": p["embedding_norm.weight"], "embeddings.norm.bias": p["embedding_norm.bias"]})
+    names = {
+        "attention.query": "attention.query",
+        "attention.key": "attention.key",
+        "attention.value": "attention.value",
+        "attention.output": "attention_output",
+        "ffn.up": "intermediate",
+        "ffn.down": "output",
+    }
+    for l in range(len(model.layers)):
+        for role, name in names.items():
+            for part in ("weight", "bias"):
+                roles["layers.%d.%s.%s" % (l, role, part)] = p["layers.%d.%s.%s" % (l, name, part)]
+        for role, name in (("attentionNorm", "attention_norm"), ("ffnNorm", "output_norm")):
+            roles["layers.%d.%s.scale" % (l, role)] = p["layers.%d.%s.weight" % (l, name)]
+            roles["layers.%d.%s.bias" % (l, role)] = p["layers.%d.%s.bias" % (l, name)]
+    if model.options.head == "mlm":
+        roles.update({"head.dense.weight": p["head_dense.weight"], "head.dense.bias": p["head_dense.bias"]})
+        roles.update({"head.norm.scale": p["head_norm.weight"], "head.norm.bias": p["head_norm.bias"]})
+    if model.decoder is not None:
+        roles["head.decoder.weight"] = p["decoder.weight"]
+    roles["head.decoder.bias"] = p["decoder_bias"]
+    tensors = []
+    for role, array in roles.items():
+        np.save(os.path.join(folder, role + ".npy"), array)
+        tensors.append({"role": role, "file": role + ".npy", "shape": list(array.shape), "dtype": "float32"})
+    o = model.options
+    activation = {"gelu": "gelu-erf", "gelu_tanh": "gelu-tanh", "relu": "relu"}[o.activation]
+    architecture = {
+        "norm": o.norm,
+        "layerNormEpsilon": o.layer_norm_eps,
+        "activation": activation,
+        "tokenTypes": o.type_vocab_size,
+        "head": o.head,
+        "tiedOutput": o.tie_output,
+    }
+    manifest = {
+        "format": "attention-reuse/weights@1",
+        "model": {"path": "/model.onnx", "sha256": sha},
+        "stack": "encoder",
+        "dims": {k: model.dims[k] for k in ("layers", "heads", "hidden", "ffn", "vocab", "maxPositions")},
+        "architecture": architecture,
+        "tensors": tensors,
+    }
+    with open(os.path.join(folder, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f)
+    return folder

@@ -112,7 +112,11 @@ class TrainingTest(unittest.TestCase):
             TRAIN_PY,
             *self.args("ddp", *common),
         ]
-        r = subprocess.run(launch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+        try:
+            r = subprocess.run(launch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=180)
+        except subprocess.TimeoutExpired as e:
+            out = e.output.decode(errors="replace") if isinstance(e.output, bytes) else e.output or ""
+            self.fail("torchrun did not finish in 180 s; its output:\n%s" % out[-3000:])
         self.assertEqual(r.returncode, 0, r.stdout[-3000:])
         self.assertIn("2 processes", r.stdout)
         self.assertEqual(train.main(self.args("single", *common)), 0)

@@ -1,11 +1,16 @@
 // Protects the packaged extension as a user meets it: the linux-x64 .vsix installs into
 // code-server, "Analyze the Sample Model" from the command palette shows its progress and
-// then a 4×4 layer-pair heatmap whose cells hold the analysis file's values, and "Plan Reuse"
+// then a 4×4 layer-pair heatmap whose cells hold the analysis file's values and whose pixels
+// follow its legend in the light, dark and high-contrast themes, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
-// runs 5 training steps as a task, and the panel's loss chart shows a point per step. Then a first-time
+// runs 5 training steps as a task, and the panel's loss chart shows a point per step; a longer run from tasks.json,
+// the panel opened mid-run (one point per step), Cancel in the panel ("cancelled", a checkpoint) and both runs
+// overlaid (trainingSteps.mjs). Then a first-time
 // user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
 // from it, a fused-attention model's refusal is shown whole in the panel, and a stored notebook's analysis
-// output is drawn by the notebook renderer. Then the analysis of each model-family fixture
+// output is drawn by the notebook renderer. Before that day, the planned config is warm-started from the sample model
+// (CLI: train --init-from --steps 0), its exported model.onnx analysed, and "Compare Analyses" shows it beside
+// the original in the panel's compare view (A, B and B − A heatmaps). Then the analysis of each model-family fixture
 // (test/helpers/families.mjs) opens through "Open Analysis File", and its heatmap is checked and screenshot.
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
@@ -13,9 +18,11 @@ import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 
 import { basename, join } from 'node:path';
 import { chromiumPath } from '../helpers/chromium.mjs';
 import { families } from '../helpers/families.mjs';
+import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
 import { cliBundle, fixtureModels, root } from '../helpers/paths.mjs';
 import { tail } from '../helpers/servers.mjs';
 import { firstDaySteps } from './firstDaySteps.mjs';
+import { trainingSteps, writeTasks } from './trainingSteps.mjs';
 import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -24,7 +31,7 @@ const vsix = process.env.UI_TEST_VSIX ?? join(root, `.artifacts/vsix/${manifest.
 const shots = join(root, '.artifacts/ui');
 const scratch = join(shots, 'scratch');
 const serverLog = join(shots, 'code-server.log');
-const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 420);
+const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 540);
 const trainPython = process.env.UI_TEST_PYTHON ?? '/usr/bin/python3';
 const trainSteps = 5;
 
@@ -83,6 +90,7 @@ async function main() {
   for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx']) cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
   cpSync(join(root, 'test/fixtures/notebooks'), join(workspace, 'notebooks'), { recursive: true });
   analyzeFamilies(join(workspace, 'families'));
+  writeTasks(workspace);
 
   step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
   const installed = installVsix(p, vsix, extensionId);
@@ -145,6 +153,27 @@ async function main() {
   step(`heatmap: 4×4 cells equal the analysis file's layerPairs (${seen.join(' ')})`);
   await canvas.hover({ position: { x: left + 2.5 * cell, y: top + 0.5 * cell } });
   await shoot('heatmap-cell');
+
+  // The heatmap's pixels against its legend in three themes, picked as a user picks them.
+  const themes = [['Light Modern', 'vscode-light'], ['Dark Modern', 'vscode-dark'], ['Dark High Contrast', 'vscode-high-contrast']];
+  for (const [theme, bodyClass] of themes) {
+    // Rows by aria-label: "Color Theme" alone also matches "Browse Color Themes in Marketplace".
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Preferences: Color Theme', { delay: 10 });
+    await page.locator('.quick-input-list .monaco-list-row[aria-label^="Preferences: Color Theme"]').first().click();
+    await page.keyboard.type(theme, { delay: 10 });
+    await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${theme}"]`).first().click();
+    await panel.waitForFunction((c) => document.body.classList.contains(c), bodyClass, { timeout: 20_000 }).catch(() => {
+      throw new Error(`the panel did not switch to ${theme} within 20 s (body class ${bodyClass})`);
+    });
+    await page.waitForTimeout(500); // the theme's variables and the redraw follow the class
+    await page.mouse.move(0, 0);
+    const png = await canvas.screenshot();
+    const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
+    const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, (r, c) => layerPairs[r][c], `layer pairs, ${theme}`);
+    step(`heatmap pixels, ${theme}: ${m.cells} cells on the legend's ramp ${m.low} → ${m.high}, the highest at its high colour, worst ${m.worstMiss.toFixed(3)} off the line`);
+    await shoot(`heatmap-${bodyClass}`);
+  }
 
   // 3. Plan Reuse: the recommended candidate comes first; the save dialog suggests a name.
   const planned = page.locator('.quick-input-widget', { hasText: 'pick a configuration to write' });
@@ -214,8 +243,8 @@ async function main() {
 
   // 5. The panel's loss chart holds a point per logged step.
   await page.locator('.tabs-container .tab', { hasText: 'Attention Reuse' }).first().click();
-  const trainingFrame = await webviewFrame(page, '.training .chart-box[data-points]', 30_000);
-  const chartBox = trainingFrame.locator('.training .chart-box[data-points]');
+  const trainingFrame = await webviewFrame(page, '.training .loss-box[data-points]', 30_000);
+  const chartBox = trainingFrame.locator('.training .loss-box[data-points]');
   let points = 0;
   for (let i = 0; i < 50 && points < losses.length; i++) {
     if (i > 0) await page.waitForTimeout(200);
@@ -228,7 +257,56 @@ async function main() {
   await page.waitForTimeout(500);
   await shoot('loss-curve');
 
-  // 6–8. A first-time user's day with their own models and a notebook.
+  // 6. The planned config warm-started from the sample model and exported (the CLI, as a user
+  // would run it in a terminal), its model.onnx analysed, then compared with the original.
+  const cli = join(root, 'dist/cli.js');
+  const cliEnv = { ...process.env, ORT_DISABLE_TELEMETRY: '1', OMP_NUM_THREADS: '1' };
+  const sampleDir = join(installed, 'media/sample');
+  const warmRun = join(scratch, 'warm-run');
+  const reuseAnalysis = join(scratch, 'reuse.analysis.json');
+  for (const args of [
+    ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
+    // The same examples as the panel's analysis (the examples setting's 200), so that only the model differs.
+    ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--examples', String(analysis.run.examples), '--out', reuseAnalysis, '-q'],
+  ]) {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });
+    check(r.status === 0, `attention-reuse ${args[0]} exited with ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  step(`warm start: ${summary} exported to ${join(warmRun, 'model.onnx')} and analysed`);
+  await runCommand(page, 'Attention Reuse: Compare Analyses');
+  for (const [which, file] of [
+    ['A, before', analysisFile],
+    ['B, after', reuseAnalysis],
+  ]) {
+    const dialog = page.locator('.quick-input-widget', { hasText: `Compare Analyses: ${which}` });
+    await dialog.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => {
+      throw new Error(`Compare Analyses asked for no "${which}" file within 20 s`);
+    });
+    // The simple file dialog fills in its folder (and a completion) a moment after it opens:
+    // wait for that, then write the path until it stays as written.
+    for (let i = 0; i < 50 && !(await input.inputValue()); i++) await page.waitForTimeout(100);
+    for (let i = 0; i < 20 && (await input.inputValue()) !== file; i++) {
+      await input.fill(file);
+      await page.waitForTimeout(300);
+    }
+    check((await input.inputValue()) === file, `the ${which} dialog holds "${await input.inputValue()}", not ${file}`);
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+  const compareFrame = await webviewFrame(page, 'body.host-editor .compare canvas[data-grid]', 30_000);
+  const grids = await compareFrame.$$eval('.compare canvas[data-grid]', (els) => els.map((e) => e.getAttribute('data-grid')));
+  check(grids.length === 3 && grids.every((g) => g.split(',').slice(3).join() === '4,4'), `the compare view shows ${grids.length} grids (${grids.join(' | ')}), not three 4×4 ones`);
+  const heads = await compareFrame.$$eval('.compare table tbody tr', (rows) => rows.map((r) => r.textContent));
+  check(heads.length === 8, `the compare view lists ${heads.length} heads that changed most`);
+  await compareFrame.locator('.compare').scrollIntoViewIfNeeded();
+  step(`compare view: A, B and B − A (4×4); first head "${heads[0].replace(/\s+/g, ' ').trim()}"`);
+  await page.waitForTimeout(500);
+  await shoot('compare');
+
+  // 7. Training runs: the panel opened mid-run, Cancel there, two runs overlaid.
+  await trainingSteps({ page, shoot, step, check, runCommand, workspace, configPath, firstRunDir: runDir }).midRunCancelAndOverlay();
+
+  // 7–9. A first-time user's day with their own models and a notebook.
   const day = firstDaySteps({ page, shoot, step, check, runCommand });
   await day.modelSummary();
   await day.failingModel();

@@ -23,6 +23,15 @@ describe('SettingsReader', () => {
       launcher: 'python',
       processes: 2,
       steps: 1000,
+      trainBatchSize: 32,
+      accumulate: 1,
+      precision: 'fp32',
+      norm: 'post',
+      position: 'absolute',
+      evalEvery: 200,
+      evalBatches: 20,
+      maxMinutes: 0,
+      heldOut: 0.01,
       outputFolder: '',
     });
   });

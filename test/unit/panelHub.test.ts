@@ -9,7 +9,8 @@ import { AnalysisStore } from '../../extension/analysisStore';
 import type { ChosenCandidate } from '../../extension/panelHub';
 import { PanelHub } from '../../extension/panelHub';
 import { SettingsReader } from '../../extension/settings';
-import type { ToWebview } from '../../protocol/messages';
+import type { ToWebview, TrainingRun } from '../../protocol/messages';
+import { StepSeries } from '../../protocol/metricSeries';
 import { analysisWith } from '../helpers/analysisFixture';
 
 /** Three layers of two heads; heads further apart are less alike. */
@@ -29,10 +30,15 @@ function setUp() {
   const analyses = new AnalysisStore({ get: <T>(k: string) => state.get(k) as T, update: async (k: string, v: unknown) => void state.set(k, v) });
   const settings = new SettingsReader(fakeContext() as unknown as vscode.ExtensionContext, log as unknown as vscode.LogOutputChannel);
   const hub = new PanelHub(log as unknown as vscode.LogOutputChannel, settings, analyses);
-  const view = (host: 'sidebar' | 'editor' = 'editor') => {
+  /** `delivery`: postMessage resolves a timer later, as the real one does after a round trip (other work runs meanwhile). */
+  const view = (host: 'sidebar' | 'editor' = 'editor', delivery = false) => {
     const posted: ToWebview[] = [];
     const incoming = new vscodeStandIn.EventEmitter<unknown>();
-    const webview = { postMessage: async (m: ToWebview) => void posted.push(m), onDidReceiveMessage: incoming.event };
+    const postMessage = async (m: ToWebview) => {
+      posted.push(m);
+      if (delivery) await new Promise((resolve) => setTimeout(resolve, 1));
+    };
+    const webview = { postMessage, onDidReceiveMessage: incoming.event };
     const connection = hub.connect(webview as unknown as vscode.Webview, host);
     return {
       posted,
@@ -124,7 +130,52 @@ describe('PanelHub', () => {
     const late = view();
     await late.send({ type: 'ready' });
     const runs = late.posted.filter((m) => m.type === 'metrics').map((m) => m.type === 'metrics' && m.run);
-    assert.deepEqual(runs, ['two'], 'a view opened later gets the current run only');
+    assert.deepEqual(runs, ['one', 'two'], 'a view opened later gets every run, to overlay them');
+    hub.dispose();
+  });
+
+  it('a view opened mid-run draws each step once, although live lines reach it during the handshake', async () => {
+    const { hub, view } = setUp();
+    let step = 0;
+    const log = (n: number) => hub.appendMetrics('/runs/r1', Array.from({ length: n }, () => ({ step: ++step, loss: 5 - step / 100 })), step === 0);
+    log(120);
+    const v = view('editor', true);
+    // The trainer keeps logging while the view says ready and the host catches it up.
+    const live = setInterval(() => log(1), 0);
+    await v.send({ type: 'ready' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    clearInterval(live);
+    log(20);
+    const replayAt = v.posted.findIndex((m) => m.type === 'metrics' && m.reset);
+    assert.ok(
+      v.posted.slice(0, replayAt).some((m) => m.type === 'metrics'),
+      'no live line reached the view before the replay: the test no longer exercises the race it is about',
+    );
+    const chart = new StepSeries();
+    for (const m of v.posted) if (m.type === 'metrics') chart.merge(m.points, m.reset);
+    assert.deepEqual(
+      chart.points.map((p) => p.step),
+      Array.from({ length: step }, (_, i) => i + 1),
+      'the chart must hold every step once, in order, whatever arrived during the handshake',
+    );
+    hub.dispose();
+  });
+
+  it('tells the views how a training run stands, replays it, and hands Cancel and Resume to the training feature', async () => {
+    const { hub, view } = setUp();
+    const status: TrainingRun = { run: '/runs/r1', state: 'running', step: null, steps: 10, checkpointStep: null, exitCode: null, message: 'Training', logTail: [], canResume: false, at: 1 };
+    hub.setTrainingRun(status);
+    const v = view();
+    await v.send({ type: 'ready' });
+    assert.deepEqual(v.posted.filter((m) => m.type === 'trainingRun'), [{ type: 'trainingRun', status }], 'a view opened during a run must learn its state');
+    const asked: { action: string; run: string }[] = [];
+    hub.onDidAskTrainingAction((a) => asked.push(a));
+    await v.send({ type: 'cancelTraining', run: '/runs/r1' });
+    await v.send({ type: 'resumeTraining', run: '/runs/r1' });
+    assert.deepEqual(asked, [
+      { action: 'cancel', run: '/runs/r1' },
+      { action: 'resume', run: '/runs/r1' },
+    ]);
     hub.dispose();
   });
 });

@@ -16,6 +16,8 @@ const valid = {
   exportChart: { type: 'exportChart', chart: 'layer-pairs-encoder', format: 'csv', data: 'layer,a\n0,1\n' },
   runCommand: { type: 'runCommand', command: 'analyzeSample' },
   modelAction: { type: 'modelAction', action: 'analyze' },
+  cancelTraining: { type: 'cancelTraining', run: '/work/.attention-reuse/runs/partial-20261130-101500' },
+  resumeTraining: { type: 'resumeTraining', run: 'C:\\runs\\partial run' },
   log: { type: 'log', level: 'warn', message: 'hello' },
 } satisfies { [T in FromWebview['type']]: Extract<FromWebview, { type: T }> };
 
@@ -23,6 +25,7 @@ const alsoValid: FromWebview[] = [
   { type: 'exportChart', chart: 'x', format: 'png', data: 'data:image/png;base64,iVBORw0KGgo=' },
   { type: 'exportChart', chart: 'x', format: 'svg', data: '<svg xmlns="http://www.w3.org/2000/svg"></svg>' },
   { type: 'runCommand', command: 'showLog' },
+  { type: 'requestAttentionMap', messageId: 8, example: 0, stack: 'encoder', layer: 3, head: 0, matchLayer: 1 },
 ];
 
 describe('checkWebviewMessage', () => {
@@ -58,6 +61,12 @@ describe('checkWebviewMessage', () => {
       { type: 'exportChart', chart: 'a', format: 'csv', data: 'x'.repeat(maxExportBytes + 1) },
       { type: 'runCommand', command: 'workbench.action.terminal.new' },
       { type: 'log', level: 'debug', message: 'x' },
+      { type: 'requestAttentionMap', messageId: 1, example: 0, stack: 'encoder', layer: 0, head: 0, matchLayer: -1 },
+      { type: 'requestAttentionMap', messageId: 1, example: 0, stack: 'encoder', layer: 0, head: 0, matchLayer: '2' },
+      { type: 'cancelTraining', run: '' },
+      { type: 'cancelTraining', run: 'a\nb' },
+      { type: 'cancelTraining', run: 7 },
+      { type: 'resumeTraining', run: 'x'.repeat(5000) },
       { type: 'log', level: 'info', message: 'x'.repeat(5000) },
       { type: 'modelAction', action: 'deleteModel' },
       { type: 'modelAction' },

@@ -92,7 +92,7 @@ test('the session outputs only the gathered rows, never the n × n probabilities
     m.stacks[0].layers.map((l) => l.tensor),
     rowGatherAddition(m.graph, m.stacks),
   );
-  const outputs = onnx.ModelProto.decode(bytes).graph!.output!.map((o) => o.name);
+  const outputs = (onnx.ModelProto.decode(bytes).graph?.output ?? []).map((o) => o.name);
   assert.deepEqual(
     outputs,
     m.stacks[0].layers.map((l) => sampledRowsName(l.tensor)),

@@ -106,8 +106,14 @@ export function attentionMatrix(q, k, shift, seed) {
   return out;
 }
 
-export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3 }) {
+export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3, labels = 'text', matchLayer = layer - 1, matchPeak }) {
   const n = tokens.length;
+  // `matchPeak`: a best match whose largest value is this (its rows no longer sum to 1), to tell shared from own scales.
+  const matchValues = attentionMatrix(n, n, 0, seed + 1);
+  if (matchPeak !== undefined) {
+    const top = Math.max(...matchValues);
+    for (let i = 0; i < matchValues.length; i++) matchValues[i] *= matchPeak / top;
+  }
   return {
     type: 'attentionMap',
     inReplyTo,
@@ -117,8 +123,10 @@ export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 
     head,
     queryTokens: tokens,
     keyTokens: tokens,
+    queryLabels: labels,
+    keyLabels: labels,
     map: tensor('Float32Array', [n, n], attentionMatrix(n, n, 1, seed)),
-    match: match ? { layer: layer - 1, head: 2, similarity: 0.8125, map: tensor('Float32Array', [n, n], attentionMatrix(n, n, 0, seed + 1)) } : null,
+    match: match ? { layer: matchLayer, head: 2, similarity: 0.8125, map: tensor('Float32Array', [n, n], matchValues) } : null,
   };
 }
 
@@ -158,30 +166,32 @@ export function planMessage(L, H) {
   return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended, modes };
 }
 
-export function metricsMessage(run, from, count, reset = false) {
-  const step = [];
-  const loss = [];
-  const lr = [];
-  const tps = [];
-  const elapsed = [];
-  for (let i = 0; i < count; i++) {
-    const s = from + i;
-    step.push(s);
-    loss.push(7 * Math.exp(-s / 60) + 1.2 + 0.05 * Math.sin(s));
-    lr.push(1e-4);
-    tps.push(5000 + i);
-    elapsed.push(s * 0.5);
-  }
+/** Metrics of steps from..from+count-1 (or the steps given), with a held-out evaluation every `evalEvery` steps. */
+export function metricsMessage(run, from, count, reset = false, { steps, evalEvery = 0, offset = 0 } = {}) {
+  const step = steps ?? Array.from({ length: count }, (_, i) => from + i);
+  const col = (f) => typed('Float64Array', step.map(f));
+  const evaluated = (s, v) => (evalEvery > 0 && s % evalEvery === 0 ? v : NaN);
   return {
     type: 'metrics',
     run,
     reset,
     points: {
       step: typed('Float64Array', step),
-      loss: typed('Float64Array', loss),
-      lr: typed('Float64Array', lr),
-      tokensPerSecond: typed('Float64Array', tps),
-      elapsedSeconds: typed('Float64Array', elapsed),
+      loss: col((s) => 7 * Math.exp(-s / 60) + 1.2 + 0.05 * Math.sin(s) + offset),
+      lr: col(() => 1e-4),
+      tokensPerSecond: col((s) => 5000 + s),
+      elapsedSeconds: col((s) => s * 0.5),
+      evalLoss: col((s) => evaluated(s, 7 * Math.exp(-s / 60) + 1.5 + offset)),
+      evalAccuracy: col((s) => evaluated(s, 0.1 + s / 1000)),
+      evalPerplexity: col((s) => evaluated(s, Math.exp(7 * Math.exp(-s / 60) + 1.5 + offset))),
     },
+  };
+}
+
+/** A training run's state as the host sends it. */
+export function trainingRunMessage(run, state, more = {}) {
+  return {
+    type: 'trainingRun',
+    status: { run, state, step: null, steps: 200, checkpointStep: null, exitCode: null, message: `Training ${state}.`, logTail: [], canResume: false, at: 1_764_500_000_000, ...more },
   };
 }

@@ -2,7 +2,8 @@
 // headless Chromium. A small acquireVsCodeApi shim records what the webview posts, which
 // is the webview's only API; messages from the "host" are window.postMessage calls.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -30,6 +31,25 @@ export async function launchBrowser() {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Where the browser suites put their screenshots. */
+export const shots = join(root, '.artifacts', 'webview');
+
+/**
+ * One Chromium for the test file that calls this (node:test before/after hooks), and `withPanel`,
+ * which opens the panel page in it and checks it (withCheckedPage).
+ */
+export function panelBrowser() {
+  mkdirSync(shots, { recursive: true });
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return { withPanel: (options, body) => withCheckedPage(browser.context, openPanel, options, body) };
 }
 
 // Runs before the bundle, by nonce like it: the VS Code API stand-in, and a reviver for

@@ -1,11 +1,13 @@
 // Protects the panel webview in a real browser: the ready handshake, the heatmaps and their
-// values, exports, untrusted token text, the planner and the loss chart, under the real CSP.
+// values and pixels against their legend, exports, untrusted token text, the planner and the
+// loss chart, under the real CSP.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { analysisMessage, attentionMapMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
 import { root } from '../helpers/paths.mjs';
+import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
 import { cellCentre, lastPosted, launchBrowser, openPanel, posted, send, withCheckedPage } from './page.mjs';
 
 const shots = join(root, '.artifacts', 'webview');
@@ -30,6 +32,16 @@ async function readoutAfterHover(page, canvas, r, c) {
   const { x, y } = await cellCentre(page, canvas, r, c);
   await page.mouse.move(x, y);
   return page.locator(canvas).locator('xpath=following-sibling::div[contains(@class,"readout")]').textContent();
+}
+
+/** Checks a heatmap's screenshot against its legend (test/helpers/heatmapPixels.mjs) and logs what it measured. */
+async function checkPixels(page, selector, value, where, topIsHigh) {
+  const canvas = page.locator(selector);
+  await canvas.scrollIntoViewIfNeeded();
+  const png = await canvas.screenshot();
+  const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
+  const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, value, where, { topIsHigh });
+  console.log(`${where}: ${m.cells} cells on the ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`);
 }
 
 /** Sends an analysis and waits until the heatmap is drawn. */
@@ -274,8 +286,8 @@ describe('panel webview', () => {
       const csv = await clickExport(page, '.training', 'csv');
       const rows = csv.data.trim().split('\n');
       assert.equal(rows.length, 81, 'the CSV must hold every point of both messages');
-      assert.equal(rows[0], 'step,loss,lr,tokensPerSecond,elapsedSeconds');
-      assert.equal(Number(rows[80].split(',')[0]), 79);
+      assert.equal(rows[0], 'run,step,loss,lr,tokensPerSecond,elapsedSeconds,evalLoss,evalAccuracy,evalPerplexity');
+      assert.equal(Number(rows[80].split(',')[1]), 79);
       pngSize((await clickExport(page, '.training', 'png')).data);
       await page.locator('.training').screenshot({ path: join(shots, 'training-dark.png') });
       await send(page, metricsMessage('reuse-p4-k2', 0, 5, true));
@@ -284,10 +296,11 @@ describe('panel webview', () => {
     });
   });
 
-  test('restores view state after a reload and reads well in light, high-contrast and the sidebar', async () => {
+  test('restores view state after a reload; heatmap pixels follow their legend in dark, light, high-contrast and the sidebar', async () => {
     const stack = makeStack({ L: 6, H: 4 });
+    const { L, H, layerPairs, headPairs } = stack.plain;
     const state = { version: 1, analysis: 'sample-1', stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
-    for (const [theme, width, host] of [['light', 1200, 'editor'], ['high-contrast', 1200, 'editor'], ['dark', 360, 'sidebar']]) {
+    for (const [theme, width, host] of [['dark', 1200, 'editor'], ['light', 1200, 'editor'], ['high-contrast', 1200, 'editor'], ['dark', 360, 'sidebar']]) {
       await withPanel({ theme, width, state }, async (page) => {
         await send(page, { type: 'settings', theme, host });
         await send(page, analysisMessage([stack]));
@@ -295,6 +308,10 @@ describe('panel webview', () => {
         await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
         assert.equal(await page.locator('.pair-detail h3').textContent(), 'Heads of layer 2 × layer 4', 'the persisted pair was not restored');
         assert.equal(await page.locator('[data-action="open-detail"]').isVisible(), host === 'sidebar', 'Open in Editor belongs to the sidebar only');
+        // The layer pairs, and the restored pair's head block (no head pair there reaches 1, the domain's top).
+        await page.mouse.move(0, 0);
+        await checkPixels(page, layerCanvas, (r, c) => layerPairs[r * L + c], `layer pairs, ${theme} ${host}`, true);
+        await checkPixels(page, headCanvas, (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], `heads 2 × 4, ${theme} ${host}`, false);
         const file = join(shots, `panel-${theme}-${host}.png`);
         await page.screenshot({ path: file, fullPage: true });
         console.log(`screenshot: ${file}`);

@@ -50,6 +50,15 @@ const effective = async () => {
       'attentionReuse.training.launcher': { type: 'string', default: 'python', enum: ['python', 'torchrun'] },
       'attentionReuse.training.processes': { type: 'integer', default: 2, minimum: 1, maximum: 64 },
       'attentionReuse.training.steps': { type: 'integer', default: 1000, minimum: 1, maximum: 1_000_000 },
+      'attentionReuse.training.batchSize': { type: 'integer', default: 32, minimum: 1 },
+      'attentionReuse.training.accumulate': { type: 'integer', default: 1, minimum: 1 },
+      'attentionReuse.training.precision': { type: 'string', default: 'fp32', enum: ['fp32', 'bf16', 'fp16'] },
+      'attentionReuse.training.norm': { type: 'string', default: 'post', enum: ['post', 'pre'] },
+      'attentionReuse.training.position': { type: 'string', default: 'absolute', enum: ['absolute', 'relative'] },
+      'attentionReuse.training.evalEvery': { type: 'integer', default: 200, minimum: 0 },
+      'attentionReuse.training.evalBatches': { type: 'integer', default: 20, minimum: 1 },
+      'attentionReuse.training.maxMinutes': { type: 'number', default: 0, minimum: 0 },
+      'attentionReuse.training.heldOut': { type: 'number', default: 0.01, minimum: 0, maximum: 0.5 },
       'attentionReuse.outputFolder': { type: 'string', default: '' },
     };
     for (const [key, want] of Object.entries(expected)) {
@@ -68,6 +77,15 @@ const effective = async () => {
       launcher: 'python',
       processes: 2,
       steps: 1000,
+      trainBatchSize: 32,
+      accumulate: 1,
+      precision: 'fp32',
+      norm: 'post',
+      position: 'absolute',
+      evalEvery: 200,
+      evalBatches: 20,
+      maxMinutes: 0,
+      heldOut: 0.01,
       outputFolder: '',
     });
     if (!vscode.extensions.getExtension('ms-python.python')) assert.deepEqual(e.python, { path: 'python3', from: 'default' });

@@ -1,19 +1,23 @@
-// Protects "Train Reuse Model" as a VS Code task: the CLI runs under the extension host's Node from an argument array,
-// finishes with exit code 0, its metrics reach the panel hook while it runs, and stopping the task ends the trainer too.
+// Protects "Train Reuse Model" as a VS Code task: the CLI runs under the extension host's Node from an argument array
+// with the task's trainer options, finishes with exit code 0, its metrics reach the panel while it runs; "Terminate Task"
+// and "Cancel Training" (the status bar's command) let the trainer save a checkpoint and end as "cancelled" (exit 130);
+// a --max-minutes stop says it left no model.pt; a refusal by the trainer and a batch that cannot be split are worded.
 import * as assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import type { AttentionReuseApi } from '../../../extension/api';
 
 const extensionId = 'attention-reuse.attention-reuse';
 const untrusted = process.env.VSCODE_TEST_UNTRUSTED === '1';
 /** Debian's interpreter with python3-torch (TOOLING.md); the pyenv python3 on PATH has no torch. */
 const python = process.env.ATTENTION_REUSE_TEST_PYTHON ?? '/usr/bin/python3';
 
-type TrainResult = { runDir: string; exitCode: number | undefined; metricsForwarded: number } | { refused: string } | { error: string } | undefined;
+type Finished = { runDir: string; exitCode: number | undefined; metricsForwarded: number; state: string; message: string };
+type TrainResult = Finished | { refused: string } | { error: string } | undefined;
 
-function finished(result: TrainResult): { runDir: string; exitCode: number | undefined; metricsForwarded: number } {
+function finished(result: TrainResult): Finished {
   assert.ok(result, 'train returned nothing: it asked for something although it was given every argument');
   assert.ok(!('refused' in result), `train was refused: ${'refused' in result ? result.refused : ''} (is the workspace trusted?)`);
   assert.ok(!('error' in result), `train failed before the task started: ${'error' in result ? result.error : ''}`);
@@ -40,6 +44,15 @@ function processesMentioning(text: string): number[] {
     }
   }
   return found;
+}
+
+const api = () => vscode.extensions.getExtension<AttentionReuseApi>(extensionId)!.exports;
+
+/** The training task that runs now. */
+function running(): vscode.TaskExecution {
+  const execution = vscode.tasks.taskExecutions.find((e) => e.task.definition.type === 'attentionReuse.train');
+  assert.ok(execution, 'the running training is not among vscode.tasks.taskExecutions');
+  return execution;
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
@@ -86,55 +99,153 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
     const runDir = join(out, 'run-3-steps');
     const result = finished(await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', { config, steps: 3, out: runDir }));
     assert.equal(result.runDir, runDir);
-    assert.equal(result.exitCode, 0, `the task exited with ${result.exitCode}: see the task terminal and ${runDir}`);
+    assert.equal(result.exitCode, 0, `the task exited with ${result.exitCode}: ${result.message}`);
+    assert.equal(result.state, 'finished');
+    assert.equal(result.message, `Training finished; the model is in ${runDir}.`);
     const lines = metricsLines(runDir);
     assert.deepEqual(
       lines.map((l) => l.step),
       [1, 2, 3],
       'metrics.jsonl should hold steps 1..3 (did the trainer run with the sample tokens?)',
     );
-    assert.ok(lines.every((l) => Number.isFinite(l.loss)), 'a loss in metrics.jsonl is not a number');
+    assert.ok(
+      lines.every((l) => Number.isFinite(l.loss)),
+      'a loss in metrics.jsonl is not a number',
+    );
     assert.equal(result.metricsForwarded, 3, 'the metrics watcher did not hand every line to the panel (PanelHub.appendMetrics)');
     assert.ok(existsSync(join(runDir, 'model.pt')), 'the trainer wrote no model.pt');
+    assert.equal(api().trainingRun(runDir)?.state, 'finished', 'the panel was not told how the run ended');
   });
 
-  test('stopping the task ends the CLI and the Python trainer', async function () {
+  for (const [how, stop] of [
+    ['Terminate Task', () => running().terminate()],
+    ['the status bar’s "Cancel Training"', () => vscode.commands.executeCommand('attentionReuse.cancelTraining')],
+  ] as const) {
+    test(`${how} lets the trainer save a checkpoint: the run ends "cancelled" with exit code 130 and no process left`, async function () {
+      this.timeout(180_000);
+      const runDir = join(out, `run-stopped-${how.length}`);
+      const pending = vscode.commands.executeCommand<TrainResult>('attentionReuse.train', { config, steps: 1_000_000, out: runDir });
+      await until('the first metrics line', 120_000, () => metricsLines(runDir).length > 0);
+      assert.ok(processesMentioning(runDir).length > 0, 'no process mentions the run folder while it trains');
+      assert.equal(api().trainingRun(runDir)?.state, 'running');
+      const stopped = Date.now();
+      await stop();
+      const result = finished(await pending);
+      assert.ok(Date.now() - stopped < 15_000, `the task took ${(Date.now() - stopped) / 1000} s to stop`);
+      assert.equal(result.exitCode, 130, `a cancelled trainer exits 130 after its checkpoint; got ${result.exitCode}: ${result.message}`);
+      assert.equal(result.state, 'cancelled');
+      assert.match(result.message, /^Training cancelled after step \d+ of 1000000; its checkpoint at step \d+ is saved/);
+      assert.ok(!/none/.test(result.message), 'the message must not read "exit code none"');
+      const status = JSON.parse(readFileSync(join(runDir, 'status.json'), 'utf8')) as { state: string };
+      assert.equal(status.state, 'interrupted', 'the trainer did not stop through its SIGTERM handler');
+      assert.ok(existsSync(join(runDir, 'checkpoint.pt')), 'no checkpoint after a cancel');
+      assert.ok(result.metricsForwarded >= 1, 'the lines written before the stop did not reach the panel');
+      assert.equal(api().trainingRun(runDir)?.state, 'cancelled');
+      assert.equal(api().trainingRun(runDir)?.canResume, true, 'a cancelled run with a checkpoint can be resumed from the panel');
+      await until('every process of the run to end', 10_000, () => processesMentioning(runDir).length === 0);
+    });
+  }
+
+  test('a cancelled run resumes from its checkpoint with "resume": true, and its metrics keep one line per step', async function () {
     this.timeout(180_000);
-    const runDir = join(out, 'run-stopped');
-    const pending = vscode.commands.executeCommand<TrainResult>('attentionReuse.train', { config, steps: 1_000_000, out: runDir });
-    await until('the first metrics line', 120_000, () => metricsLines(runDir).length > 0);
-    assert.ok(processesMentioning(runDir).length > 0, 'no process mentions the run folder while it trains');
-    const execution = vscode.tasks.taskExecutions.find((e) => e.task.definition.type === 'attentionReuse.train');
-    assert.ok(execution, 'the running training is not among vscode.tasks.taskExecutions');
-    const stopped = Date.now();
-    execution.terminate();
-    const result = finished(await pending);
-    assert.ok(Date.now() - stopped < 15_000, `the task took ${(Date.now() - stopped) / 1000} s to stop`);
-    assert.notEqual(result.exitCode, 0, 'a stopped run should not report success');
-    assert.ok(result.metricsForwarded >= 1, 'the lines written before the stop did not reach the panel');
-    await until('every process of the run to end', 10_000, () => processesMentioning(runDir).length === 0);
+    const runDir = join(out, `run-stopped-${'Terminate Task'.length}`);
+    const before = metricsLines(runDir).length;
+    assert.ok(before > 0 && existsSync(join(runDir, 'checkpoint.pt')), 'the Terminate Task test left no run to resume');
+    const steps = before + 2;
+    const result = finished(
+      await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', { config, steps, resume: true, out: runDir }),
+    );
+    assert.equal(result.state, 'finished', result.message);
+    assert.deepEqual(
+      metricsLines(runDir).map((l) => l.step),
+      Array.from({ length: steps }, (_, i) => i + 1),
+      'a resumed run continues after its checkpoint: each step once',
+    );
   });
 
-  test('the task provider offers workspace reuse configs as argument-array tasks under the host Node', async () => {
+  test('a --max-minutes stop exits 0 without model.pt, and the message says so', async function () {
+    this.timeout(180_000);
+    const runDir = join(out, 'run-time-limit');
+    const result = finished(
+      await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', {
+        config,
+        steps: 100_000,
+        maxMinutes: 0.0001,
+        out: runDir,
+      }),
+    );
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.state, 'time-limit', `status.json was not read: ${result.message}`);
+    assert.match(
+      result.message,
+      /^Training stopped at its time limit \(0\.0001 min\) after step \d+ of 100000, without model\.pt; its checkpoint at step \d+ is saved/,
+    );
+    assert.equal(existsSync(join(runDir, 'model.pt')), false);
+  });
+
+  test('a run the trainer refuses ends "failed" with its reason and last lines', async function () {
+    this.timeout(180_000);
+    const runDir = join(out, 'run-fp16');
+    const result = finished(
+      await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', { config, steps: 2, precision: 'fp16', out: runDir }),
+    );
+    assert.equal(result.exitCode, 2);
+    assert.equal(result.state, 'failed');
+    assert.match(result.message, /^Training was refused \(exit code 2\): .*fp16 needs CUDA/);
+    assert.ok((api().trainingRun(runDir)?.logTail.length ?? 0) > 0, 'the panel must get the last lines of the output');
+  });
+
+  test('a batch that does not split over processes × micro-batches is refused before a task starts, naming the settings', async () => {
+    const before = vscode.tasks.taskExecutions.length;
+    const result = await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', {
+      config,
+      batchSize: 30,
+      accumulate: 4,
+      out: join(out, 'never-split'),
+    });
+    assert.ok(result && 'error' in result, 'a batch of 30 over 4 micro-batches should be refused');
+    assert.match(result.error, /attentionReuse\.training\.accumulate/);
+    assert.equal(vscode.tasks.taskExecutions.length, before, 'a task was started anyway');
+  });
+
+  test('the task provider offers workspace reuse configs, run by the host Node from an argument array with the settings', async function () {
+    this.timeout(120_000);
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'no workspace folder: the runner opens test/fixtures');
     const name = `provided-${process.pid}.reuse.json`;
     const file = join(folder.uri.fsPath, name);
     writeFileSync(file, readFileSync(config));
+    await settings().update('training.batchSize', 16, vscode.ConfigurationTarget.Global);
     try {
       const tasks = await vscode.tasks.fetchTasks({ type: 'attentionReuse.train' });
       const task = tasks.find((t) => t.definition.config === name);
       assert.ok(task, `no attentionReuse.train task for ${name} (found: ${tasks.map((t) => t.definition.config).join(', ') || 'none'})`);
-      const execution = task.execution as vscode.ProcessExecution;
-      assert.ok(execution instanceof vscode.ProcessExecution, 'the task should be a ProcessExecution (an argument array), not a shell line');
-      assert.equal(execution.process, process.execPath, 'the CLI should run under the extension host\'s Node');
-      assert.equal(execution.options?.env?.ELECTRON_RUN_AS_NODE, '1');
-      const args = execution.args;
-      assert.ok(args[0].endsWith(join('dist', 'cli.js')) && args[1] === 'train' && args[2] === file, `unexpected arguments: ${args.join(' ')}`);
-      assert.equal(args[args.indexOf('--python') + 1], python, 'the task ignores attentionReuse.pythonPath');
-      assert.equal(args[args.indexOf('--steps') + 1], '1000', 'the default step count should come from attentionReuse.training.steps');
-      assert.ok(args[args.indexOf('--out') + 1].startsWith(join(out, 'runs')), 'runs should go under the output folder');
+      assert.ok(
+        task.execution instanceof vscode.CustomExecution,
+        'the task runs in a terminal the extension drives (a stop must reach the trainer as SIGTERM)',
+      );
+      const execution = await vscode.tasks.executeTask(task);
+      // The CLI's own command line, as the kernel has it: an argument array, not a shell line.
+      const pid = await until('the CLI process', 30_000, () =>
+        processesMentioning(file).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('cli.js')),
+      );
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      execution.terminate();
+      assert.equal(args[0], process.execPath, "the CLI should run under the extension host's Node");
+      assert.ok(env.includes('ELECTRON_RUN_AS_NODE=1'));
+      assert.ok(
+        args[1].endsWith(join('dist', 'cli.js')) && args[2] === 'train' && args[3] === file,
+        `unexpected arguments: ${args.join(' ')}`,
+      );
+      const flag = (f: string) => args[args.indexOf(f) + 1];
+      assert.equal(flag('--python'), python, 'the task ignores attentionReuse.pythonPath');
+      assert.equal(flag('--steps'), '1000', 'the default step count should come from attentionReuse.training.steps');
+      assert.equal(flag('--batch-size'), '16', 'the batch should come from attentionReuse.training.batchSize');
+      assert.ok(flag('--out').startsWith(join(out, 'runs')), 'runs should go under the output folder');
+      await until('the provided run to end', 30_000, () => processesMentioning(file).length === 0);
     } finally {
+      await settings().update('training.batchSize', undefined, vscode.ConfigurationTarget.Global);
       rmSync(file, { force: true });
     }
   });
@@ -143,7 +254,11 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
     const broken = join(out, 'broken.reuse.json');
     writeFileSync(broken, '{"schema": "attention-reuse/config@1"}');
     const before = vscode.tasks.taskExecutions.length;
-    const result = await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', { config: broken, steps: 1, out: join(out, 'never') });
+    const result = await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', {
+      config: broken,
+      steps: 1,
+      out: join(out, 'never'),
+    });
     assert.ok(result && 'error' in result, 'a config without its fields should be refused before training');
     assert.equal(vscode.tasks.taskExecutions.length, before, 'a task was started for a broken config');
     assert.equal(existsSync(join(out, 'never')), false, 'a run folder was created for a broken config');

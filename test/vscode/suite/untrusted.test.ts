@@ -8,6 +8,25 @@ const untrusted = process.env.VSCODE_TEST_UNTRUSTED === '1';
 
 type TrainResult = { refused: string } | { error: string } | { exitCode: number | undefined } | undefined;
 
+/**
+ * What the extension asks of vscode.tasks while it activates. VS Code holds
+ * vscode.tasks.fetchTasks in Restricted Mode until the user answers a trust prompt (which the
+ * test driver never shows), so "no tasks are offered" is observed where it is decided: the
+ * extension must not register a task provider. This file loads before any suite activates the
+ * extension, and the extension's tests share its vscode API object.
+ */
+const taskCalls: string[] = [];
+if (untrusted) {
+  const tasks = vscode.tasks as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of ['registerTaskProvider', 'onDidEndTask'] as const) {
+    const original = tasks[name];
+    tasks[name] = (...args: unknown[]) => {
+      taskCalls.push(`${name}(${typeof args[0] === 'string' ? args[0] : ''})`);
+      return original.apply(vscode.tasks, args);
+    };
+  }
+}
+
 (untrusted ? suite : suite.skip)('Restricted Mode (untrusted workspace)', () => {
   suiteSetup(async () => {
     await vscode.extensions.getExtension(extensionId)?.activate();
@@ -26,16 +45,12 @@ type TrainResult = { refused: string } | { error: string } | { exitCode: number 
     assert.ok(!vscode.tasks.taskExecutions.some((e) => e.task.definition.type === 'attentionReuse.train'), 'a training task started anyway');
   });
 
-  test('no training tasks are offered', async () => {
-    // The workbench holds task queries until the folder is trusted; if it answers, the answer must be empty.
-    const answer = await Promise.race([
-      vscode.tasks.fetchTasks({ type: 'attentionReuse.train' }).then(
-        (tasks) => tasks.map((t) => t.name),
-        () => [],
-      ),
-      new Promise<'held'>((resolve) => setTimeout(() => resolve('held'), 5000)),
-    ]);
-    if (answer !== 'held') assert.deepEqual(answer, [], 'Restricted Mode should offer no training tasks');
+  test('no training tasks are offered: the extension registers no task provider', () => {
+    assert.ok(
+      taskCalls.includes('onDidEndTask()'),
+      `the extension's activation never reached vscode.tasks through this API object (${taskCalls.join(', ') || 'no calls'}): the check below would prove nothing`,
+    );
+    assert.deepEqual(taskCalls.filter((c) => c.startsWith('registerTaskProvider')), [], 'Restricted Mode registered a task provider (TrainTasks must wait for onDidGrantWorkspaceTrust)');
   });
 
   test('the sample model is analyzed and planned in Restricted Mode', async function () {
