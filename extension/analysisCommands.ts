@@ -64,6 +64,7 @@ export class AnalysisCommands {
         source: { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') },
         label,
         stem: 'sample-model',
+        allExamples: true,
       });
     };
 

@@ -27,6 +27,8 @@ export interface RunRequest {
   label: string;
   /** The file-name stem of the analysis (the model's name). */
   stem: string;
+  /** Read every example, whatever the examples setting (the bundled sample, whose 300 sentences the walkthrough names). */
+  allExamples?: boolean;
 }
 
 export type AnalyzeService = (options: AnalyzeOptions, callbacks: ServiceCallbacks) => Promise<AnalysisFile>;
@@ -74,7 +76,7 @@ export class AnalysisRuns {
       const options: AnalyzeOptions = {
         model: request.model,
         source: request.source,
-        examples,
+        examples: request.allExamples ? undefined : examples,
         batch: batchSize,
         ep: executionProvider,
         out,

@@ -1,7 +1,7 @@
 // Reports what the reuse config JSON Schema cannot: contradictions between P, K, dims and the head map.
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
-import { checkReuseConfig } from '../analysis/config/reuseConfig';
+import { checkReuseConfig, matchesConfigSchema } from '../analysis/config/reuseConfig';
 import { InputError } from '../analysis/errors';
 
 const configSuffix = '.reuse.json';
@@ -125,6 +125,12 @@ export class ConfigDiagnostics implements vscode.Disposable {
       json = JSON.parse(text);
     } catch {
       // The JSON language service already reports syntax errors.
+      this.collection.delete(doc.uri);
+      return;
+    }
+    // The JSON language service reports what the schema registered for *.reuse.json refuses (a
+    // wrong mode, a missing field); saying it again here would show the same mistake twice.
+    if (!matchesConfigSchema(json)) {
       this.collection.delete(doc.uri);
       return;
     }

@@ -24,6 +24,7 @@ import { AttentionMaps } from './panelAttention';
 import { checkWebviewMessage } from './panelMessages';
 import { analysisMessage, planMessage } from './panelPayloads';
 import { PanelTraining } from './panelTraining';
+import { CandidateTrials } from './panelTrials';
 import type { SettingsReader } from './settings';
 
 /** An analysis on screen: the file, where it lives and where its examples came from. */
@@ -96,6 +97,10 @@ export class PanelHub implements vscode.Disposable {
   private maps: AttentionMaps | undefined;
   private readonly plans = new Map<string, Plan>();
   private readonly training = new PanelTraining();
+  private readonly trials = new CandidateTrials(
+    (status) => this.broadcast(status),
+    (line) => this.output.info(line),
+  );
   private comparison: ComparisonMessage | null = null;
   private restoring: Promise<void> | undefined;
   private runStatus: RunStatus | null = null;
@@ -143,6 +148,7 @@ export class PanelHub implements vscode.Disposable {
     this.maps = undefined;
     this.shown = { ...analysis, source: analysis.source ?? guessSource(analysis.file), savedAt: analysis.savedAt ?? savedAt(analysis.path) };
     this.plans.clear();
+    this.trials.reset();
     if (options.remember !== false && analysis.path) {
       await this.analyses.remember({ path: analysis.path, label: analysis.label, source: this.shown.source, at: this.shown.savedAt });
     }
@@ -268,6 +274,7 @@ export class PanelHub implements vscode.Disposable {
         if (this.runStatus) await this.post(conn, { type: 'runStatus', status: this.runStatus });
         if (this.modelSummary) await this.post(conn, { type: 'modelSummary', summary: this.modelSummary });
         for (const plan of this.plans.values()) await this.post(conn, planMessage(plan));
+        for (const status of this.trials.statuses()) await this.post(conn, status);
         // Each run whole, replacing what the view holds: live lines posted meanwhile merge by step.
         for (const m of this.training.replay()) await this.post(conn, m);
         if (this.comparison) await this.post(conn, this.comparison);
@@ -296,6 +303,11 @@ export class PanelHub implements vscode.Disposable {
         return;
       case 'resumeTraining':
         this.trainingAction.fire({ action: 'resume', run: msg.run });
+        return;
+      case 'tryOnModel':
+        return this.tryOnModel(msg.stack, msg.candidates);
+      case 'cancelTryOnModel':
+        this.trials.cancel();
         return;
       case 'log':
         this.output[msg.level](`webview: ${msg.message}`);
@@ -340,6 +352,17 @@ export class PanelHub implements vscode.Disposable {
     this.candidateChosen.fire({ analysis: this.shown, plan, candidate });
   }
 
+  /** Measures candidates of the plan on screen on the analysed model ("Try on model"). */
+  private async tryOnModel(stack: string, candidates: number[]): Promise<void> {
+    const plan = this.plans.get(stack);
+    if (!plan || !this.shown || candidates.some((i) => !plan.candidates[i])) {
+      this.output.warn(`panel: tryOnModel for candidates ${candidates.join(', ')} of "${stack}", which the panel was never sent`);
+      return;
+    }
+    const { file, source } = this.shown;
+    await this.trials.run({ file, source, plan, candidates, ep: this.settings.read().executionProvider });
+  }
+
   private async exportChart({ chart, format, data }: ExportChartMessage): Promise<void> {
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(this.shown?.path ? dirname(this.shown.path) : process.cwd());
     const filters: Record<string, Record<string, string[]>> = { png: { 'PNG image': ['png'] }, csv: { 'CSV table': ['csv'] }, svg: { 'SVG image': ['svg'] } };
@@ -353,6 +376,7 @@ export class PanelHub implements vscode.Disposable {
 
   dispose(): void {
     void this.maps?.dispose();
+    this.trials.reset();
     this.connections.clear();
     this.detailRequested.dispose();
     this.candidateChosen.dispose();

@@ -12,6 +12,8 @@ export type CheckedMessage = Checked<FromWebview>;
 /** Exports larger than this are refused (a 4k PNG is a few MB; this leaves ample room). */
 export const maxExportBytes = 64 * 1024 * 1024;
 const maxIndex = 1_000_000;
+/** The most candidates one "Try on model" measures. */
+export const maxTried = 8;
 
 class Invalid extends Error {}
 
@@ -92,6 +94,17 @@ const validators: Validators<FromWebview> = {
   modelAction,
   cancelTraining: (o) => ({ type: 'cancelTraining', run: text(o, 'run', 4096, runName) }),
   resumeTraining: (o) => ({ type: 'resumeTraining', run: text(o, 'run', 4096, runName) }),
+  tryOnModel: (o) => {
+    const list = o.candidates;
+    // Each candidate is a rewrite and a run of the model: a few at a time.
+    if (!Array.isArray(list) || list.length === 0 || list.length > maxTried) throw new Invalid(`"candidates" must list 1 to ${maxTried} candidates`);
+    const candidates = list.map((v: unknown) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > maxIndex) throw new Invalid(`"candidates" must hold integers in 0..${maxIndex}`);
+      return v;
+    });
+    return { type: 'tryOnModel', stack: text(o, 'stack', 200, stackName), candidates: [...new Set(candidates)] };
+  },
+  cancelTryOnModel: () => ({ type: 'cancelTryOnModel' }),
   log: (o) => ({ type: 'log', level: oneOf(o, 'level', ['info', 'warn', 'error'] as const), message: text(o, 'message', 4000) }),
 };
 

@@ -6,6 +6,7 @@
 import { basename } from 'node:path';
 import type { ModelSummary } from '../analysis/app/model';
 import { reuseModes } from '../analysis/planner/modes';
+import { keptBelowBaseline } from '../analysis/planner/plan';
 import type { Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { AnalysisInfo, AnalysisMessage, MetricColumns, MetricsMessage, PlanCandidatesMessage } from '../protocol/messages';
@@ -74,6 +75,8 @@ export function planMessage(plan: Plan): PlanCandidatesMessage {
       scoreMemoryRatio: c.cost.scoreMemoryRatio,
       similarityKept: c.similarityKept,
       uniformBaseline: c.uniformBaseline,
+      belowBaseline: keptBelowBaseline(c),
+      trainingMemoryRatio: c.cost.trainingMemoryRatio,
       heads: c.heads,
       pareto: front.has(i),
     })),

@@ -17,7 +17,7 @@ import type { ReuseConfig } from '../analysis/config/reuseConfig';
 import { InputError } from '../analysis/errors';
 import type { HeadMap } from '../analysis/planner/headMap';
 import type { ReuseMode } from '../analysis/planner/modes';
-import { planStack } from '../analysis/planner/plan';
+import { keptBelowBaseline, planStack } from '../analysis/planner/plan';
 import type { Candidate, Plan } from '../analysis/planner/plan';
 import { pickStack } from '../analysis/result/analysisFile';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
@@ -250,6 +250,14 @@ export class PlanCommands implements vscode.Disposable {
 
 type CandidateItem = vscode.QuickPickItem & { pick?: { plan: Plan; candidate: Candidate } };
 
+/** The quick pick's second line for candidate `i`: why it is listed first, and a warning where its similarity kept is at or below its uniform baseline. */
+export function candidateDetail(plan: Plan, i: number): string | undefined {
+  const c = plan.candidates[i];
+  const why = i === plan.recommended ? `recommended: most similarity kept at FLOPs ≤ ${plan.targetFlops}` : plan.pareto.includes(i) ? 'on the Pareto front' : '';
+  const below = keptBelowBaseline(c) ? 'similarity kept at or below its uniform baseline, so it says little: try it on the model in the panel first' : '';
+  return [why, below].filter(Boolean).join(' — ') || undefined;
+}
+
 /** Candidates of every plan, the recommended one and the Pareto front first. */
 async function pickCandidate(plans: Plan[], title: string): Promise<{ plan: Plan; candidate: Candidate } | undefined> {
   const fixed = (x: number | null) => (x === null ? '—' : x.toFixed(3));
@@ -266,7 +274,7 @@ async function pickCandidate(plans: Plan[], title: string): Promise<{ plan: Plan
       items.push({
         label: `${icon}${c.mode} P = ${c.P} K = ${c.K}`,
         description: `FLOPs ${fixed(c.cost.flopsRatio)} · params ${fixed(c.cost.paramsRatio)} · similarity kept ${fixed(c.similarityKept)} (uniform ${fixed(c.uniformBaseline)})`,
-        detail: i === plan.recommended ? `recommended: most similarity kept at FLOPs ≤ ${plan.targetFlops}` : front.has(i) ? 'on the Pareto front' : undefined,
+        detail: candidateDetail(plan, i),
         pick: { plan, candidate: c },
       });
     }

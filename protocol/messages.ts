@@ -134,6 +134,10 @@ export interface PlanCandidate {
   similarityKept: number | null;
   /** Mean similarity to uniform attention of the same heads, to read `similarityKept` against. */
   uniformBaseline: number | null;
+  /** Similarity kept at or below its uniform baseline: the pairs it reuses are no more alike than diffuse heads. */
+  belowBaseline: boolean;
+  /** Activation bytes kept for the backward pass, against the exact model (planner/cost.ts). */
+  trainingMemoryRatio: number;
   /** [L][H] */
   heads: HeadRole[][];
   /** On the Pareto front of FLOPs ratio against similarity kept. */
@@ -313,6 +317,38 @@ export interface RunStatusMessage {
   status: RunStatus | null;
 }
 
+/** The output drift one candidate's rewrite caused on the analysed model (analysis/app/measuredPlan.ts). */
+export interface CandidateDrift {
+  /** Index into the stack's `planCandidates`. */
+  candidate: number;
+  /** Mean KL(original ‖ rewritten) in nats per real token; null where the model has no logits-like output. */
+  kl: number | null;
+  /** Fraction of real tokens whose arg-max agrees; null as `kl`. */
+  top1: number | null;
+  /** Mean cosine of the first output over real tokens. */
+  cosine: number;
+  /** original / rewritten latency; above 1 the rewrite is faster. */
+  speedRatio: number;
+  /** False where the rewrite only substitutes probabilities: then the speed-up is the cost model's estimate. */
+  speedMeasured: boolean;
+}
+
+/** Progress and results of "Try on model" for some candidates of a stack's plan. */
+export interface TryOnModelStatusMessage {
+  type: 'tryOnModelStatus';
+  stack: string;
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  /** The candidates asked for, and how many of them are measured so far. */
+  candidates: number[];
+  done: number;
+  /** What it measures on, once the model and inputs are open. */
+  on: { model: string; examples: number; tokens: number; executionProvider: string } | null;
+  /** The candidates measured so far. */
+  results: CandidateDrift[];
+  /** Why it failed (state `failed`). */
+  message?: string;
+}
+
 export type ToWebview =
   | SettingsMessage
   | RunStatusMessage
@@ -324,7 +360,8 @@ export type ToWebview =
   | MetricsMessage
   | TrainingRunMessage
   | FocusLayerPairMessage
-  | ComparisonMessage;
+  | ComparisonMessage
+  | TryOnModelStatusMessage;
 
 // ---- webview → host ----
 
@@ -358,6 +395,18 @@ export interface EmitConfigMessage {
   type: 'emitConfig';
   stack: string;
   candidate: number;
+}
+
+/** Measure candidates of the last `planCandidates` for `stack` on the analysed model, with the analysis's inputs. */
+export interface TryOnModelMessage {
+  type: 'tryOnModel';
+  stack: string;
+  candidates: number[];
+}
+
+/** Stop the "Try on model" measurement in progress. */
+export interface CancelTryOnModelMessage {
+  type: 'cancelTryOnModel';
 }
 
 export type ExportFormat = 'png' | 'csv' | 'svg';
@@ -412,6 +461,8 @@ export type FromWebview =
   | ModelActionMessage
   | CancelTrainingMessage
   | ResumeTrainingMessage
+  | TryOnModelMessage
+  | CancelTryOnModelMessage
   | LogMessage;
 
 // ---- request → reply ----

@@ -13,7 +13,7 @@ import { h } from './dom';
 import { shortToken } from './format';
 import type { TokenLabels, Tensor } from '../protocol/messages';
 import type { Palette } from './theme';
-import { css, font, ramp } from './theme';
+import { css, exportPalette, font, ramp } from './theme';
 
 export interface AttentionData {
   title: string;
@@ -106,7 +106,18 @@ export class AttentionCanvas {
 
   private render(): void {
     const data = this.data!;
-    const p = this.palette!;
+    const { base, layout } = this.drawBase(this.palette!);
+    this.layout = layout;
+    this.base = base;
+    fitCanvas(this.canvas, layout.width, layout.height);
+    publishGrid(this.canvas, layout, data.map.shape[0], data.map.shape[1]);
+    this.canvas.dataset.scaleMax = String(this.drawing!.scaleMax);
+    this.paint();
+  }
+
+  /** The map, its labels and legend in palette `p`: the screen's, or the export palette for a PNG. */
+  private drawBase(p: Palette): { base: HTMLCanvasElement; layout: Layout } {
+    const data = this.data!;
     const d = this.drawing!;
     const [q, k] = data.map.shape;
     const probe = this.canvas.getContext('2d')!;
@@ -127,7 +138,6 @@ export class AttentionCanvas {
     const legendTop = Math.ceil(top + plotH + keyW + 12);
     const width = Math.ceil(Math.max(left + plotW + 8, left + 220));
     const layout: Layout = { width, height: legendTop + legendHeight, left, top, cell, step, legendTop };
-    this.layout = layout;
 
     // One pixel per cell, coloured from the theme's ramp against the scale given.
     const pixels = document.createElement('canvas');
@@ -168,17 +178,12 @@ export class AttentionCanvas {
       ctx.fillText(shortToken(data.keyTokens[j] ?? String(j)), 0, 0);
       ctx.restore();
     }
-    this.drawLegend(ctx, lut, layout);
-    this.base = base;
-    fitCanvas(this.canvas, layout.width, layout.height);
-    publishGrid(this.canvas, layout, q, k);
-    this.canvas.dataset.scaleMax = String(d.scaleMax);
-    this.paint();
+    this.drawLegend(ctx, lut, layout, p);
+    return { base, layout };
   }
 
   /** A bar from 0 to the scale's top, with its ends and middle labelled and where the scale comes from. */
-  private drawLegend(ctx: CanvasRenderingContext2D, lut: [number, number, number][], l: Layout): void {
-    const p = this.palette!;
+  private drawLegend(ctx: CanvasRenderingContext2D, lut: [number, number, number][], l: Layout, p: Palette): void {
     const d = this.drawing!;
     const barW = Math.min(200, l.width - l.left - 8);
     const y = l.legendTop;
@@ -291,8 +296,10 @@ export class AttentionCanvas {
     if (y < s.scrollTop || y + l.cell > s.scrollTop + s.clientHeight) s.scrollTop = Math.max(0, y - s.clientHeight / 2);
   }
 
+  /** The map as a PNG in the theme-independent export palette (theme.ts exportPalette). */
   toPNG(): string {
-    return this.base?.toDataURL('image/png') ?? '';
+    if (!this.data || !this.palette || !this.drawing || !this.base) return '';
+    return this.drawBase(exportPalette(this.palette)).base.toDataURL('image/png');
   }
 
   /** Rows are queries, columns keys, with the token labels as headers. */

@@ -61,7 +61,7 @@ export class AttentionView implements Section {
     this.matchLayer = new SelectControl('Best match from', 'match-layer', () => void this.request());
     this.scale = new SelectControl('Colour scale', 'attention-scale', () => this.render());
     this.scale.setChoices(scaleChoices, 'shared');
-    this.showButton = h('vscode-button', { 'data-action': 'show-attention' }, 'Show');
+    this.showButton = h('vscode-button', { 'data-action': 'show-attention' }, 'Show attention');
     this.showButton.addEventListener('click', () => void this.request());
     const button = (text: string, label: string, action: string, onClick: () => void) => {
       const b = h('vscode-button', { secondary: true, 'aria-label': label, title: label, 'data-action': action }, text);
@@ -154,7 +154,7 @@ export class AttentionView implements Section {
     );
     this.setMatchChoices(layer, saved.matchLayer ?? null);
     this.status.textContent = info.canShowAttention
-      ? 'Pick an example, layer and head, then Show (or click a row of the head-pair or sequential table).'
+      ? 'Pick an example, layer and head, then Show attention (or click a row of the head-pair or sequential table).'
       : 'Attention maps need the model and the inputs this analysis was made from; the host cannot find them.';
     this.showButton.toggleAttribute('disabled', !info.canShowAttention);
   }

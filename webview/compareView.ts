@@ -63,6 +63,7 @@ export class CompareView implements Section {
         ctx.post,
         () => `compare-${this.stack?.label.replace(/[^\w.-]+/g, '_') ?? 'stack'}`,
         this.charts[2].exporters(() => this.csv()),
+        'difference heatmap (B − A)',
       ),
       this.heads,
     );

@@ -24,7 +24,8 @@ export class SelectControl {
 
   constructor(label: string, name: string, onChange: (value: string) => void) {
     const id = `ctl-${name}-${nextId++}`;
-    this.select = h('vscode-single-select', { id, 'data-control': name }) as VscodeSingleSelect;
+    // `label` names the control inside its shadow root, where the <label for> below does not reach.
+    this.select = h('vscode-single-select', { id, 'data-control': name, label }) as VscodeSingleSelect;
     this.select.addEventListener('change', () => onChange(this.select.value));
     this.element = h('div', { class: 'control' }, h('label', { for: id }, label), this.select);
   }
@@ -53,6 +54,8 @@ export class NumberControl {
   constructor(label: string, name: string, onChange: (value: number) => void) {
     const id = `ctl-${name}-${nextId++}`;
     this.field = h('vscode-textfield', { id, type: 'number', min: 0, 'data-control': name }) as VscodeTextfield;
+    // A property only (no attribute): names the inner input, where the <label for> below does not reach.
+    this.field.label = label;
     this.field.addEventListener('change', () => {
       const v = Number(this.field.value);
       if (Number.isInteger(v)) onChange(v);

@@ -28,16 +28,16 @@ export function toCsv(rows: (string | number | null | undefined)[][]): string {
  * A row of small buttons that post `exportChart`. `name` is read at click time, because
  * what a chart shows (stack, layer pair) changes after the buttons are made. `what` names
  * what is exported ("attention map", or one name per format), so that each button says it:
- * "Export attention map as PNG"; without it the buttons read "PNG", "CSV", "SVG".
+ * "Export attention map as PNG" (a button that read only "PNG" would not say which chart).
  */
-export function exportBar(post: Post, name: () => string, exporters: Exporters, what?: string | Partial<Record<ExportFormat, string>>): HTMLElement {
+export function exportBar(post: Post, name: () => string, exporters: Exporters, what: string | Partial<Record<ExportFormat, string>>): HTMLElement {
   const bar = h('div', { class: 'export-bar', role: 'group', 'aria-label': typeof what === 'string' ? `Export ${what}` : 'Export' });
   for (const format of ['png', 'csv', 'svg'] as ExportFormat[]) {
     const make = exporters[format];
     if (!make) continue;
-    const thing = typeof what === 'string' ? what : what?.[format];
-    const text = thing ? `Export ${thing} as ${format.toUpperCase()}` : format.toUpperCase();
-    const button = h('vscode-button', { secondary: true, 'data-export': format, title: thing ? text : `Save as ${format.toUpperCase()}` }, text);
+    const thing = (typeof what === 'string' ? what : what[format]) ?? 'chart';
+    const text = `Export ${thing} as ${format.toUpperCase()}`;
+    const button = h('vscode-button', { secondary: true, 'data-export': format, title: text }, text);
     button.addEventListener('click', () => {
       const data = make();
       if (data) post({ type: 'exportChart', chart: name(), format, data });

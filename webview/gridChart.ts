@@ -12,7 +12,7 @@ import type { Exporters } from './exporting';
 import { paintShapes, shapesToSvg } from './shapes';
 import type { Shape } from './shapes';
 import type { Palette, Rgb } from './theme';
-import { font, ramp, textOn } from './theme';
+import { exportPalette, font, mix, neutral, ramp, textOn } from './theme';
 
 export interface GridSpec {
   rows: number;
@@ -25,6 +25,10 @@ export interface GridSpec {
   value(r: number, c: number): number;
   /** Colour domain of `value`, shown as a legend; absent for categorical grids. */
   domain?: [number, number];
+  /** Cells drawn apart from the colour scale, neutral and hatched (a layer or head against itself, always 1). */
+  apart?(r: number, c: number): boolean;
+  /** Cells whose similarity is at or below their uniform baseline: marked in a corner. */
+  belowBaseline?(r: number, c: number): boolean;
   /** A categorical colour that replaces the ramp. */
   fill?(r: number, c: number, p: Palette): Rgb | null;
   /** Text drawn in the cell when it fits. */
@@ -79,13 +83,26 @@ export class GridChart {
       if (cell) this.choose(cell);
     });
     this.canvas.addEventListener('keydown', (e) => this.onKey(e));
+    // Focus from the keyboard puts the cursor on a cell at once, so the focus is visible and the readout speaks.
+    this.canvas.addEventListener('focus', () => {
+      if (!this.spec || !this.canvas.matches(':focus-visible')) return;
+      this.cursor = this.selected ?? [0, 0];
+      this.draw();
+    });
     this.canvas.addEventListener('blur', () => {
       this.cursor = null;
       this.draw();
     });
-    // Relayout when the view is resized (the sidebar is often dragged narrower).
+    // Relayout when the view is resized (the sidebar is often dragged narrower). The drawing
+    // waits for the next frame: resizing the canvas inside the observer's callback would
+    // trigger it again in the same frame ("ResizeObserver loop completed with undelivered notifications").
+    let pending = 0;
     new ResizeObserver(() => {
-      if (this.element.clientWidth !== this.lastWidth) this.draw();
+      if (pending || this.element.clientWidth === this.lastWidth) return;
+      pending = requestAnimationFrame(() => {
+        pending = 0;
+        if (this.element.clientWidth !== this.lastWidth) this.draw();
+      });
     }).observe(this.element);
   }
 
@@ -163,7 +180,10 @@ export class GridChart {
     const line = p.fontSize + 4;
     const left = Math.ceil(line + rowLabelWidth + 8);
     const legend = spec.domain !== undefined;
-    const right = legend ? 64 : 8;
+    // The colour bar, its gap and its widest label, so that the labels are never cut off.
+    ctx.font = font(p, 0.8);
+    const labelWidth = legend ? Math.max(...spec.domain!.map((v) => ctx.measureText(v.toFixed(2)).width)) : 0;
+    const right = legend ? Math.ceil(14 + 12 + 4 + labelWidth + 6) : 8;
     const maxCell = this.options.maxCell ?? 44;
     const minCell = this.options.minCell ?? 3;
     const cell = Math.max(minCell, Math.min(maxCell, Math.floor((width - left - right) / spec.cols)));
@@ -183,7 +203,9 @@ export class GridChart {
       this.drawn = [];
       return;
     }
-    const width = Math.max(160, this.element.clientWidth || 320);
+    const pad = getComputedStyle(this.element);
+    const inner = this.element.clientWidth - parseFloat(pad.paddingLeft || '0') - parseFloat(pad.paddingRight || '0');
+    const width = Math.max(160, inner || 320);
     this.lastWidth = this.element.clientWidth;
     const ctx = this.canvas.getContext('2d');
     if (!ctx) return;
@@ -207,6 +229,7 @@ export class GridChart {
     const p = this.palette!;
     const fill = spec.fill?.(r, c, p);
     if (fill) return fill;
+    if (spec.apart?.(r, c)) return neutral(p);
     const v = spec.value(r, c);
     if (Number.isNaN(v)) return null;
     const [lo, hi] = spec.domain ?? [0, 1];
@@ -230,6 +253,11 @@ export class GridChart {
         out.push({ kind: 'rect', x: x + gap / 2, y: y + gap / 2, w: l.cell - gap, h: l.cell - gap, fill: colour, title: () => spec.describe(r, c) });
         // High-contrast themes outline every cell; the half pixel keeps a 1px line crisp.
         if (p.contrastBorder && l.cell >= 6) out.push({ kind: 'rect', x: x + 0.5, y: y + 0.5, w: l.cell - 1, h: l.cell - 1, stroke: p.contrastBorder });
+        if (spec.apart?.(r, c) && l.cell >= 6) out.push(...hatch(x, y, l.cell, mix(p.background, p.foreground, 0.45)));
+        if (spec.belowBaseline?.(r, c) && l.cell >= 8) {
+          const m = Math.max(3, Math.round(l.cell * 0.2));
+          out.push({ kind: 'rect', x: x + l.cell - m - 1, y: y + l.cell - m - 1, w: m, h: m, fill: textOn(p, colour) });
+        }
         if (spec.flag?.(r, c) && l.cell >= 6) {
           const f = Math.max(3, Math.round(l.cell / 4));
           out.push({ kind: 'rect', x: x + l.cell - f - gap / 2, y: y + gap / 2, w: f, h: f, fill: textOn(p, colour), title: () => `${spec.describe(r, c)} (flagged)` });
@@ -284,19 +312,45 @@ export class GridChart {
       cell
         ? [{ kind: 'rect', x: l.left + cell[1] * l.cell + lineWidth / 2, y: l.top + cell[0] * l.cell + lineWidth / 2, w: l.cell - lineWidth, h: l.cell - lineWidth, stroke, lineWidth, dash }]
         : [];
-    return [...outline(this.selected, p.focus, 2, []), ...outline(this.hover, p.foreground, 1, []), ...outline(this.cursor, p.focus, 2, [3, 2])];
+    // The keyboard cursor: a thick focus-coloured ring with a background-coloured ring inside,
+    // so that it shows on every cell colour.
+    const inset = (cell: Cell, by: number, stroke: Rgb): Shape[] => [
+      { kind: 'rect', x: l.left + cell[1] * l.cell + by + 0.5, y: l.top + cell[0] * l.cell + by + 0.5, w: l.cell - 2 * by - 1, h: l.cell - 2 * by - 1, stroke },
+    ];
+    const cursor = this.cursor ? [...outline(this.cursor, p.focus, 3, []), ...inset(this.cursor, 3, p.background)] : [];
+    return [...outline(this.selected, p.focus, 2, []), ...outline(this.hover, p.foreground, 1, []), ...cursor];
   }
 
-  /** The chart as a PNG data URL at twice the CSS size, without hover marks. */
+  /** The chart as a PNG data URL at twice the CSS size, in the export palette, without hover marks. */
   toPNG(): string {
-    if (!this.palette || !this.layout || this.drawn.length === 0) return '';
+    const drawing = this.exportDrawing();
+    if (!drawing) return '';
     const out = document.createElement('canvas');
-    out.width = this.layout.width * 2;
-    out.height = this.layout.height * 2;
+    out.width = drawing.layout.width * 2;
+    out.height = drawing.layout.height * 2;
     const ctx = out.getContext('2d')!;
     ctx.scale(2, 2);
-    paintShapes(ctx, this.drawn, this.palette);
+    paintShapes(ctx, drawing.shapes, drawing.palette);
     return out.toDataURL('image/png');
+  }
+
+  /** The drawing again in the theme-independent export palette (theme.ts exportPalette), at the screen's layout. */
+  private exportDrawing(): { shapes: Shape[]; layout: Layout; palette: Palette } | null {
+    const screen = this.palette;
+    const layout = this.layout;
+    if (!screen || !layout || this.drawn.length === 0) return null;
+    const palette = exportPalette(screen);
+    const ctx = document.createElement('canvas').getContext('2d')!;
+    const measure = (text: string, scale: number) => {
+      ctx.font = font(palette, scale);
+      return ctx.measureText(text).width;
+    };
+    this.palette = palette;
+    try {
+      return { shapes: this.shapes(layout, measure), layout, palette };
+    } finally {
+      this.palette = screen;
+    }
   }
 
   /** What the chart's export bar offers: PNG and SVG of this drawing, and the caller's CSV of its values. */
@@ -306,7 +360,17 @@ export class GridChart {
 
   /** The same drawing as SVG. */
   toSVG(): string {
-    if (!this.palette || !this.layout || this.drawn.length === 0) return '';
-    return shapesToSvg(this.drawn, this.layout.width, this.layout.height, this.palette);
+    const drawing = this.exportDrawing();
+    if (!drawing) return '';
+    return shapesToSvg(drawing.shapes, drawing.layout.width, drawing.layout.height, drawing.palette);
   }
+}
+
+/** Three hatch lines across a cell of side `s` at (x, y), bottom-left to top-right. */
+function hatch(x: number, y: number, s: number, stroke: Rgb): Shape[] {
+  return [
+    { kind: 'line', x1: x, y1: y + s / 2, x2: x + s / 2, y2: y, stroke },
+    { kind: 'line', x1: x, y1: y + s, x2: x + s, y2: y, stroke },
+    { kind: 'line', x1: x + s / 2, y1: y + s, x2: x + s, y2: y + s / 2, stroke },
+  ];
 }

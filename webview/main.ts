@@ -125,7 +125,7 @@ function showAnalysis(msg: AnalysisMessage): void {
 function showModelCard(summary: ModelSummaryPayload | null): void {
   modelCard.hidden = summary === null;
   if (!summary) return;
-  const close = h('vscode-button', { secondary: true, 'data-action': 'close-model' }, 'Close');
+  const close = h('vscode-button', { secondary: true, 'data-action': 'close-model' }, 'Close model card');
   close.addEventListener('click', () => (modelCard.hidden = true));
   replace(
     modelCard,

@@ -2,17 +2,21 @@
  * The planner section: it renders the candidates the host's planner scored (this view
  * plans nothing). Family, P and K pick one candidate; its ratios, its head map (which
  * heads stay exact and where each reused head takes its attention from) and its place on
- * the Pareto plot follow, and "Emit config" asks the host to write it.
+ * the Pareto plot follow, and "Emit config" asks the host to write it. A table lists the
+ * candidates worth a look; "Try on model" has the host measure their output drift and
+ * speed on the analysed model. A candidate whose similarity kept is at or below its
+ * uniform baseline is marked wherever it appears.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import { RangeControl, SelectControl } from './controls';
 import { h, replace } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed, ratio } from './format';
+import { belowWords, candidatesTable, configName, shortlist } from './plannerTable';
 import { GridChart } from './gridChart';
 import { costAxisLabels, ParetoChart } from './paretoChart';
 import type { CostAxis } from './paretoChart';
-import type { HeadRole, PlanCandidate, PlanCandidatesMessage } from '../protocol/messages';
+import type { AnalysisInfo, CandidateDrift, HeadRole, PlanCandidate, PlanCandidatesMessage, TryOnModelStatusMessage } from '../protocol/messages';
 import type { Section, SectionMessage } from './section';
 import type { StackData } from './stackData';
 import { mix } from './theme';
@@ -38,6 +42,15 @@ export class PlannerView implements Section {
   private plan: PlanCandidatesMessage | null = null;
   private stack: StackData | null = null;
   private selected: number | null = null;
+  private readonly tableWrap: HTMLElement;
+  private readonly tryLine: HTMLElement;
+  private readonly tryProgress: HTMLProgressElement;
+  private readonly tryCancel: HTMLElement;
+  private readonly tryAll: HTMLElement;
+  private info: AnalysisInfo | null = null;
+  /** The last "Try on model" of each stack, and every drift measured for this analysis, by stack and candidate. */
+  private readonly tries = new Map<string, TryOnModelStatusMessage>();
+  private readonly drifts = new Map<string, Map<number, CandidateDrift>>();
 
   constructor(private readonly ctx: ViewContext) {
     this.family = new SelectControl('Preset family', 'family', (mode) => this.pick(mode, this.current()?.P ?? null, this.current()?.K ?? null));
@@ -47,10 +60,17 @@ export class PlannerView implements Section {
     this.K = new RangeControl('K (reuse heads)', 'K', (K) => this.pick(this.family.value, this.current()?.P ?? null, K));
     this.ratios = h('dl', { class: 'ratios', 'aria-live': 'polite' });
     this.pareto = new ParetoChart((i) => this.select(i));
-    this.headMap = new GridChart({ label: 'Head map of the selected configuration', hint: 'Hover a head to see what it computes.' });
-    const recommend = h('vscode-button', { secondary: true, 'data-action': 'recommended' }, 'Recommended');
+    this.headMap = new GridChart({ label: 'Head map of the selected configuration', hint: 'Hover a head to see what it computes; arrow keys walk the heads.' });
+    const recommend = h('vscode-button', { secondary: true, 'data-action': 'recommended', title: 'Select the recommended configuration' }, 'Select recommended');
     recommend.addEventListener('click', () => this.plan?.recommended != null && this.select(this.plan.recommended));
-    this.emit = h('vscode-button', { 'data-action': 'emit-config' }, 'Emit config…');
+    this.emit = h('vscode-button', { 'data-action': 'emit-config', title: 'Write the selected configuration as a reuse config file' }, 'Emit config…');
+    this.tableWrap = h('div', { class: 'table-wrap' });
+    this.tryLine = h('p', { class: 'note try-status', 'aria-live': 'polite' });
+    this.tryProgress = h('progress', { class: 'try-progress', max: 1, value: 0, hidden: true, 'aria-label': 'Try on model: candidates measured' });
+    this.tryCancel = h('vscode-button', { secondary: true, 'data-action': 'cancel-try', hidden: true }, 'Cancel measuring');
+    this.tryCancel.addEventListener('click', () => this.ctx.post({ type: 'cancelTryOnModel' }));
+    this.tryAll = h('vscode-button', { secondary: true, 'data-action': 'try-shortlist' }, 'Try these on model');
+    this.tryAll.addEventListener('click', () => this.plan && this.tryOn(shortlist(this.plan, this.selected)));
     this.emit.addEventListener('click', () => {
       if (this.plan && this.selected !== null) this.ctx.post({ type: 'emitConfig', stack: this.plan.stack, candidate: this.selected });
     });
@@ -63,7 +83,12 @@ export class PlannerView implements Section {
       this.ratios,
       h('div', { class: 'controls' }, this.axis.element),
       this.pareto.element,
-      exportBar(ctx.post, () => `pareto-${name()}`, { png: () => this.pareto.toPNG(), csv: () => this.candidatesCsv() }),
+      h('p', { class: 'legend-line' }, '✕ points: similarity kept at or below the uniform baseline. Focus the plot and use the arrow keys to step through the candidates.'),
+      exportBar(ctx.post, () => `pareto-${name()}`, { png: () => this.pareto.toPNG(), csv: () => this.candidatesCsv() }, { png: 'Pareto plot', csv: 'all candidates' }),
+      h('h3', {}, 'Candidates'),
+      h('div', { class: 'controls' }, this.tryAll, this.tryCancel, this.tryProgress),
+      this.tryLine,
+      this.tableWrap,
       h('h3', {}, 'Head map'),
       h(
         'p',
@@ -71,18 +96,21 @@ export class PlannerView implements Section {
         h('span', { class: 'swatch exact' }),
         'exact ',
         h('span', { class: 'swatch reuse' }),
-        'reused (labelled with the source head layer.head) ',
+        'reused (labelled with its source head: L0·H2 is layer 0, head 2) ',
         h('span', { class: 'swatch skip' }),
         'no attention (skip)',
       ),
       this.headMap.element,
-      exportBar(ctx.post, () => `head-map-${name()}`, this.headMap.exporters(() => this.headMapCsv())),
+      exportBar(ctx.post, () => `head-map-${name()}`, this.headMap.exporters(() => this.headMapCsv()), 'head map'),
     );
     this.element = h('section', { class: 'view planner', 'aria-labelledby': 'planner-title' }, h('h2', { id: 'planner-title' }, 'Reuse planner'), this.waiting, this.body);
   }
 
-  setAnalysis(): void {
+  setAnalysis(info: AnalysisInfo | null): void {
+    this.info = info;
     this.plans.clear();
+    this.tries.clear();
+    this.drifts.clear();
   }
 
   setStack(stack: StackData | null): void {
@@ -91,6 +119,14 @@ export class PlannerView implements Section {
   }
 
   receive(message: SectionMessage): void {
+    if (message.type === 'tryOnModelStatus') {
+      this.tries.set(message.stack, message);
+      const known = this.drifts.get(message.stack) ?? new Map<number, CandidateDrift>();
+      for (const r of message.results) known.set(r.candidate, r);
+      this.drifts.set(message.stack, known);
+      if (this.plan?.stack === message.stack) this.renderTable();
+      return;
+    }
     if (message.type !== 'planCandidates') return;
     this.plans.set(message.stack, message);
     if (this.stack?.name === message.stack) this.setPlan(message);
@@ -145,18 +181,48 @@ export class PlannerView implements Section {
     this.renderRatios(c, index);
     this.renderPareto();
     this.renderHeadMap(c);
+    this.renderTable();
+  }
+
+  private tryOn(candidates: number[]): void {
+    if (!this.plan || candidates.length === 0) return;
+    this.ctx.post({ type: 'tryOnModel', stack: this.plan.stack, candidates });
+  }
+
+  private renderTable(): void {
+    const plan = this.plan;
+    if (!plan) return;
+    const status = this.tries.get(plan.stack) ?? null;
+    const running = status?.state === 'running';
+    const canTry = this.info?.canShowAttention === true;
+    const results = this.drifts.get(plan.stack) ?? new Map<number, CandidateDrift>();
+    const rows = shortlist(plan, this.selected);
+    this.tableWrap.replaceChildren(candidatesTable(plan, rows, this.selected, status, results, canTry, { select: (i) => this.select(i), tryOn: (i) => this.tryOn(i) }));
+    this.tryAll.toggleAttribute('disabled', running || !canTry);
+    this.tryCancel.hidden = !running;
+    this.tryProgress.hidden = !running;
+    if (status) {
+      this.tryProgress.max = Math.max(1, status.candidates.length);
+      this.tryProgress.value = status.done;
+    }
+    this.tryLine.textContent = canTry ? tryWords(status, plan) : 'Try on model needs the analysed model and its inputs, which cannot be found.';
   }
 
   private renderRatios(c: PlanCandidate, index: number): void {
     const item = (term: string, value: string, key: string) => [h('dt', {}, term), h('dd', { 'data-ratio': key }, value)];
-    const kept = c.similarityKept === null ? 'nothing reused' : `${fixed(c.similarityKept)} (uniform baseline ${fixed(c.uniformBaseline)})`;
-    const tags = [c.pareto ? 'Pareto-optimal' : '', index === this.plan!.recommended ? 'recommended' : ''].filter(Boolean).join(', ');
+    const kept =
+      c.similarityKept === null
+        ? 'nothing reused'
+        : `${fixed(c.similarityKept)} (uniform baseline ${fixed(c.uniformBaseline)})${c.belowBaseline ? ' — at or below its baseline: says little about this reuse' : ''}`;
+    const recommended = index === this.plan!.recommended ? (c.belowBaseline ? 'recommended by similarity, though at or below its uniform baseline' : 'recommended') : '';
+    const tags = [c.pareto ? 'Pareto-optimal' : '', recommended].filter(Boolean).join(', ');
     replace(
       this.ratios,
       ...item('Configuration', `${c.mode}, P = ${c.P}, K = ${c.K}${tags ? ` — ${tags}` : ''}`, 'config'),
       ...item('Parameters', ratio(c.paramsRatio), 'params'),
       ...item('FLOPs', ratio(c.flopsRatio), 'flops'),
       ...item('Attention-score memory', ratio(c.scoreMemoryRatio), 'memory'),
+      ...item('Training memory', ratio(c.trainingMemoryRatio), 'trainingMemory'),
       ...item('Similarity kept', kept, 'kept'),
       ...item('Sequence length', String(this.plan!.seqLen), 'seqLen'),
     );
@@ -188,7 +254,7 @@ export class PlannerView implements Section {
         },
         text: (l, hh) => {
           const r = c.heads[l][hh];
-          return r === 'skip' ? '✕' : isReuse(r) ? `${r.reuse.layer}.${r.reuse.head}` : '';
+          return r === 'skip' ? '✕' : isReuse(r) ? `L${r.reuse.layer}·H${r.reuse.head}` : '';
         },
         describe: (l, hh) => {
           const r = c.heads[l][hh];
@@ -212,10 +278,23 @@ export class PlannerView implements Section {
   private candidatesCsv(): string {
     if (!this.plan) return '';
     const rows: (string | number | null)[][] = [
-      ['mode', 'P', 'K', 'paramsRatio', 'flopsRatio', 'scoreMemoryRatio', 'similarityKept', 'uniformBaseline', 'pareto', 'recommended'],
+      ['mode', 'P', 'K', 'paramsRatio', 'flopsRatio', 'scoreMemoryRatio', 'trainingMemoryRatio', 'similarityKept', 'uniformBaseline', 'belowBaseline', 'pareto', 'recommended'],
     ];
     this.plan.candidates.forEach((c, i) =>
-      rows.push([c.mode, c.P, c.K, c.paramsRatio, c.flopsRatio, c.scoreMemoryRatio, c.similarityKept, c.uniformBaseline, c.pareto ? 1 : 0, i === this.plan!.recommended ? 1 : 0]),
+      rows.push([
+        c.mode,
+        c.P,
+        c.K,
+        c.paramsRatio,
+        c.flopsRatio,
+        c.scoreMemoryRatio,
+        c.trainingMemoryRatio,
+        c.similarityKept,
+        c.uniformBaseline,
+        c.belowBaseline ? 1 : 0,
+        c.pareto ? 1 : 0,
+        i === this.plan!.recommended ? 1 : 0,
+      ]),
     );
     return toCsv(rows);
   }
@@ -230,3 +309,22 @@ export class PlannerView implements Section {
     return toCsv(rows);
   }
 }
+
+/** The status line of "Try on model": what it measures, on what, and how it ended. */
+function tryWords(status: TryOnModelStatusMessage | null, plan: PlanCandidatesMessage): string {
+  if (!status) return 'Try on model rewrites the model for a candidate and measures how far its outputs move (KL, top-1 agreement) and how much faster it runs, on the analysis’s inputs.';
+  const names = status.candidates.map((i) => (plan.candidates[i] ? configName(plan.candidates[i]) : `#${i}`)).join(', ');
+  const on = status.on ? ` on ${status.on.model.split(/[\\/]/).pop()} with ${status.on.examples} examples (${status.on.tokens} tokens), ${status.on.executionProvider}` : '';
+  switch (status.state) {
+    case 'running':
+      return `Measuring ${status.done} of ${status.candidates.length} (${names})${on}…`;
+    case 'done':
+      return `Measured ${names}${on}: KL and top-1 compare each rewrite's outputs with the original model's; speed-up is the original's time over the rewrite's.`;
+    case 'cancelled':
+      return `Cancelled after ${status.done} of ${status.candidates.length}${on}.`;
+    case 'failed':
+      return `Could not measure: ${status.message ?? 'unknown error'}`;
+  }
+}
+
+export { belowWords };

@@ -11,7 +11,8 @@ export type SectionMessage = Exclude<ToWebview, { type: 'settings' | 'analysis' 
 
 /** What one section asks of the others inside the page (the host never sees these). */
 /** `matchLayer`: the other layer of the pair it was opened from, where the viewer takes the best match. */
-export type PanelEvent = { type: 'showHead'; layer: number; head: number; matchLayer?: number };
+/** `similarityScale`: the user changed how the similarity heatmaps are coloured (in the view state). */
+export type PanelEvent = { type: 'showHead'; layer: number; head: number; matchLayer?: number } | { type: 'similarityScale' };
 
 export interface Section {
   readonly element: HTMLElement;

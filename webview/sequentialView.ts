@@ -8,9 +8,10 @@ import { exportBar, toCsv } from './exporting';
 import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
-import type { Section } from './section';
+import { baselineWords, similarityCells } from './layerPairSpec';
 import { sinkCell, withInterval } from './redundancyView';
-import { intervalText, similarityDomain } from './stackData';
+import type { PanelEvent, Section } from './section';
+import { intervalText } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
@@ -34,10 +35,14 @@ export class SequentialView implements Section {
       'section',
       { class: 'view sequential', 'aria-labelledby': 'sequential-title' },
       h('h2', { id: 'sequential-title' }, 'Sequential similarity'),
-      h('p', { class: 'note' }, 'c[(l,h), l−1] per head, ranked from least (rank 1) to most like the previous layer. Cells show the head index.'),
+      h(
+        'p',
+        { class: 'note', title: 'c[(l,h), l−1] = max over heads h′ of layer l−1 of the mean over examples of S(A[l,h], A[l−1,h′]); ranked ascending per layer' },
+        'For each layer, its heads from least (rank 1) to most like some head of the layer before; cells name the head, colours show the similarity.',
+      ),
       this.empty,
       this.chart.element,
-      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, this.chart.exporters(() => this.csv())),
+      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, this.chart.exporters(() => this.csv()), 'sequential-similarity heatmap'),
       this.tableWrap,
     );
   }
@@ -52,6 +57,10 @@ export class SequentialView implements Section {
       return;
     }
     const s = stack;
+    const cell = (r: number, c: number) => {
+      const { head, value } = s.sequential(c + 1, r);
+      return { similarity: value, baseline: Math.min(s.uniform(c + 1, head), s.uniform(c, s.cArgmax(c + 1, head, c))) };
+    };
     this.chart.set(
       {
         rows: s.H,
@@ -60,8 +69,7 @@ export class SequentialView implements Section {
         colLabel: (c) => String(c + 1),
         rowTitle: 'rank',
         colTitle: 'layer l',
-        domain: similarityDomain(s.payload.sequentialValues.data),
-        value: (r, c) => s.sequential(c + 1, r).value,
+        ...similarityCells(s.H, s.L - 1, cell, () => false, this.ctx.state.get().scale),
         text: (r, c) => `h${s.sequential(c + 1, r).head}`,
         flag: (r, c) => s.isSink(c + 1, s.sequential(c + 1, r).head),
         describe: (r, c) => {
@@ -71,13 +79,17 @@ export class SequentialView implements Section {
           return (
             `layer ${l}, rank ${r + 1}: head (${l},${head}) c[(l,h), l−1] = ${fixed(value)}${intervalText(s.cInterval(l, head, l - 1))}, best match (${l - 1},${m}); ` +
             (s.isSink(l, head) ? `sink (mass on ${s.sinkWhat} ${fixed(s.sinkMass(l, head))}); ` : '') +
-            `uniform ${fixed(s.uniform(l, head))}; entropy ${fixed(s.entropy(l, head), 2)} nats`
+            `uniform ${fixed(s.uniform(l, head))}; entropy ${fixed(s.entropy(l, head), 2)} nats; ${baselineWords(cell(r, c))}`
           );
         },
       },
       this.ctx.palette(),
     );
     this.showLayer(Math.min(Math.max(1, this.ctx.state.get().sequentialLayer), s.L - 1));
+  }
+
+  onEvent(event: PanelEvent): void {
+    if (event.type === 'similarityScale') this.setStack(this.stack);
   }
 
   repaint(): void {
@@ -104,7 +116,7 @@ export class SequentialView implements Section {
         diffuse ? h('span', { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
-    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy', ''], rows);
+    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy, nats', 'note'], rows);
     const headAt = (r: number) => s.sequential(l, r).head;
     const open = (r: number) => this.ctx.raise({ type: 'showHead', layer: l, head: headAt(r), matchLayer: l - 1 });
     replace(this.tableWrap, actionRows(ranked, (r) => `Show the attention of head (${l},${headAt(r)}) beside its best match in layer ${l - 1}`, open));

@@ -35,7 +35,18 @@ export interface TextShape {
   vertical?: boolean;
 }
 
-export type Shape = RectShape | TextShape;
+/** A straight line (the hatching of a cell drawn apart). */
+export interface LineShape {
+  kind: 'line';
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+  stroke: Rgb;
+  lineWidth?: number;
+}
+
+export type Shape = RectShape | TextShape | LineShape;
 
 export function paintShapes(ctx: CanvasRenderingContext2D, shapes: readonly Shape[], p: Palette): void {
   for (const s of shapes) {
@@ -51,6 +62,15 @@ export function paintShapes(ctx: CanvasRenderingContext2D, shapes: readonly Shap
         ctx.strokeRect(s.x, s.y, s.w, s.h);
         ctx.setLineDash([]);
       }
+      continue;
+    }
+    if (s.kind === 'line') {
+      ctx.strokeStyle = css(s.stroke);
+      ctx.lineWidth = s.lineWidth ?? 1;
+      ctx.beginPath();
+      ctx.moveTo(s.x1, s.y1);
+      ctx.lineTo(s.x2, s.y2);
+      ctx.stroke();
       continue;
     }
     ctx.font = font(p, s.scale);
@@ -83,6 +103,10 @@ export function shapesToSvg(shapes: readonly Shape[], width: number, height: num
       if (s.stroke && s.dash?.length) paint.push(`stroke-dasharray="${s.dash.join(' ')}"`);
       const rect = `<rect x="${s.x}" y="${s.y}" width="${s.w}" height="${s.h}" ${paint.join(' ')}`;
       out.push(s.title ? `${rect}><title>${esc(s.title())}</title></rect>` : `${rect}/>`);
+      continue;
+    }
+    if (s.kind === 'line') {
+      out.push(`<line x1="${s.x1}" y1="${s.y1}" x2="${s.x2}" y2="${s.y2}" stroke="${hex(s.stroke)}" stroke-width="${s.lineWidth ?? 1}"/>`);
       continue;
     }
     // The same rounding as the canvas font (theme.ts font()).

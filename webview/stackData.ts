@@ -4,16 +4,6 @@
  */
 import type { StackPayload } from '../protocol/messages';
 
-/**
- * A colour domain for similarities: from just below the smallest value (to a tenth) up to
- * 1, so that the spread a real model shows (often 0.4–0.9) is not squeezed into a few shades.
- */
-export function similarityDomain(values: ArrayLike<number>): [number, number] {
-  let min = 1;
-  for (let i = 0; i < values.length; i++) if (values[i] < min) min = values[i];
-  return [Math.max(0, Math.min(0.9, Math.floor(min * 10) / 10)), 1];
-}
-
 export class StackData {
   readonly L: number; // the paper's L (layers)
   readonly H: number; // the paper's H (heads per layer)

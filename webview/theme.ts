@@ -106,6 +106,41 @@ export function readPalette(): Palette {
 }
 
 /**
+ * The colours of an exported chart (PNG, SVG): the same light palette whatever the theme, so
+ * that a figure pasted into a paper or a slide reads the same, and "darker" always means
+ * "higher". Only the font follows the panel, which the layout was measured with.
+ */
+export function exportPalette(p: Palette): Palette {
+  const series: Rgb[] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [148, 103, 189],
+    [214, 39, 40],
+    [188, 189, 34],
+  ];
+  return {
+    background: [255, 255, 255],
+    foreground: [31, 31, 31],
+    muted: [90, 90, 90],
+    border: [200, 200, 200],
+    focus: series[0],
+    contrastBorder: null,
+    series,
+    blue: series[0],
+    red: series[4],
+    fontFamily: p.fontFamily,
+    fontSize: p.fontSize,
+    highContrast: false,
+  };
+}
+
+/** The fill of a cell drawn apart from the colour scale (a layer against itself): close to the background. */
+export function neutral(p: Palette): Rgb {
+  return mix(p.background, p.foreground, 0.16);
+}
+
+/**
  * A sequential ramp for values in [0, 1]: from just off the background, through the
  * theme's blue, towards the foreground. It runs dark→light on dark themes and
  * light→dark on light ones, so "more" always means "more contrast with the page".

@@ -57,9 +57,9 @@ export class TrainingView implements Section {
     this.latest = h('p', { class: 'status', 'aria-live': 'off' });
     const lossCanvas = h('canvas', {
       role: 'img',
-      'aria-label': 'Training loss by step, one line per run; held-out loss as dots on a dashed line',
+      'aria-label': 'Training loss by step, one line per run; held-out loss as dots on a dashed line; arrow keys walk the points',
     });
-    const evalCanvas = h('canvas', { role: 'img', 'aria-label': 'Held-out accuracy or perplexity by step, one line per run' });
+    const evalCanvas = h('canvas', { role: 'img', 'aria-label': 'Held-out accuracy or perplexity by step, one line per run; arrow keys walk the points' });
     this.loss = new MetricChart(lossCanvas, () => 'loss');
     this.measure = new SelectControl('Held-out measure', 'eval-measure', () => this.redraw(true));
     this.measure.setChoices(
@@ -75,6 +75,7 @@ export class TrainingView implements Section {
       h('h3', {}, 'Held-out evaluation'),
       h('div', { class: 'controls' }, this.measure.element),
       this.evalBox,
+      this.held.readout,
       exportBar(ctx.post, () => `held-out-${this.measureLabel()}`, { png: () => this.held.toPNG() }, 'held-out chart'),
     );
     this.element = h(
@@ -84,6 +85,7 @@ export class TrainingView implements Section {
       this.latest,
       this.list.element,
       this.lossBox,
+      this.loss.readout,
       exportBar(
         ctx.post,
         () => 'training-loss',

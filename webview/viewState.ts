@@ -4,6 +4,7 @@
  * written by an older panel is dropped rather than misread.
  */
 import type { WebviewApi } from 'vscode-webview';
+import type { SimilarityScale } from './layerPairSpec';
 
 export interface ViewState {
   version: 1;
@@ -17,6 +18,8 @@ export interface ViewState {
   /** `matchLayer`: where the best match is taken from (null or absent: the previous layer). */
   attention: { example: number; layer: number; head: number; matchLayer?: number | null };
   planner: { mode: string | null; P: number | null; K: number | null };
+  /** How the similarity heatmaps colour their cells (absent in a state saved before the toggles: the default). */
+  scale: SimilarityScale;
 }
 
 const defaults: ViewState = {
@@ -27,6 +30,7 @@ const defaults: ViewState = {
   sequentialLayer: 1,
   attention: { example: 0, layer: 1, head: 0 },
   planner: { mode: null, P: null, K: null },
+  scale: { range: 'shared', measure: 'similarity' },
 };
 
 export class ViewStateStore {
@@ -43,7 +47,8 @@ export class ViewStateStore {
 
   /** Starts over for another analysis: what was selected in the previous one means nothing here. */
   resetFor(analysis: string | null): void {
-    this.state = { ...defaults, analysis };
+    // The colour scale is the user's way of reading every analysis, not a selection in one.
+    this.state = { ...defaults, analysis, scale: this.state.scale };
     this.api.setState(this.state);
   }
 

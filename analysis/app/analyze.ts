@@ -149,7 +149,8 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
       examples: ordered[0].examples,
       tokens: ordered[0].tokens,
       executionProvider: provider,
-      precision: attentionType === 10 ? 'float16' : 'float32',
+      // bfloat16 runs as such only on a GPU; the CPU ran the model widened to float32.
+      precision: attentionType === 10 ? 'float16' : attentionType === 16 && provider !== 'cpu' ? 'bfloat16' : 'float32',
       seconds: (Date.now() - started) / 1000,
       inputs: resolve(options.source.path),
     },

@@ -192,6 +192,80 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
   }
 }
 
+export interface MeasureCandidatesOptions {
+  /** The analysed model; it must be the one the plan's analysis was made from (`modelSha256`). */
+  model: string;
+  modelSha256: string;
+  /** The plan whose candidates are measured (its shape and sequence length give the speed estimate). */
+  plan: Plan;
+  /** Indices into `plan.candidates`. */
+  candidates: number[];
+  source: ExampleSource;
+  /** Calibration examples (default 64). */
+  calibration?: number;
+  batch?: number;
+  ep?: ProviderChoice;
+}
+
+/** What "Try on model" measured on, and each candidate's measurement in the order asked. */
+export interface CandidatesMeasured {
+  model: string;
+  examples: number;
+  tokens: number;
+  executionProvider: string;
+  criterion: 'kl' | '1-cosine';
+  measured: { candidate: number; measurement: CandidateMeasurement }[];
+}
+
+/**
+ * Measures a few candidates of a plan on the model (the panel's "Try on model"): the same
+ * rewrite and measurement as `planMeasured`, for the candidates asked only. `onOpened` says
+ * what it measures on once the model and inputs are open; `onMeasured` hands each result
+ * over as it is done.
+ */
+export async function measureCandidates(
+  options: MeasureCandidatesOptions,
+  callbacks: ServiceCallbacks & {
+    onOpened?: (on: { model: string; examples: number; tokens: number; executionProvider: string }) => void;
+    onMeasured?: (candidate: number, measurement: CandidateMeasurement) => void;
+  } = {},
+): Promise<CandidatesMeasured> {
+  const { signal, onProgress, onNote } = callbacks;
+  const { plan } = options;
+  for (const i of options.candidates) {
+    if (!plan.candidates[i]) throw new InputError(`the plan of stack "${plan.stack}" has no candidate ${i} ({field})`, 'candidates');
+  }
+  const opened = await openRewritable(options.model, plan.stack);
+  if (opened.sha256 !== options.modelSha256) {
+    throw new InputError(`{field} ${options.model} has changed since it was analysed (sha256 ${opened.sha256.slice(0, 12)}…, the analysis says ${options.modelSha256.slice(0, 12)}…)`, 'model');
+  }
+  const calibration = await openExamples(opened.model, options.source, options.calibration ?? 64, signal);
+  const batches: ModelBatch[] = [];
+  for await (const b of modelBatches(opened.model.inputs, calibration.examples, options.batch ?? 8, signal)) batches.push(b);
+  const original = await TimedSession.start(opened.model.bytes, options.ep ?? 'auto', options.model, dirname(resolve(options.model)));
+  try {
+    describeProvider(options.ep ?? 'auto', original.provider, original.notes).forEach((l) => onNote?.(l));
+    const tokens = batches.reduce((n, b) => n + b.real.reduce((a, x) => a + x.length, 0), 0);
+    const examples = batches.reduce((n, b) => n + b.examples.length, 0);
+    const on = { model: resolve(options.model), examples, tokens, executionProvider: original.provider };
+    callbacks.onOpened?.(on);
+    const measured: CandidatesMeasured['measured'] = [];
+    for (const i of options.candidates) {
+      checkCancelled(signal);
+      const m = await measureMap(opened, original, batches, plan, plan.candidates[i].heads, true, undefined, (line) => onNote?.(line), signal);
+      measured.push({ candidate: i, measurement: m.measurement });
+      callbacks.onMeasured?.(i, m.measurement);
+      onProgress?.(measured.length, options.candidates.length);
+    }
+    return { ...on, criterion: opened.klOutput ? 'kl' : '1-cosine', measured };
+  } catch (err) {
+    if (signal?.aborted && !(err instanceof CancelledError)) throw new CancelledError();
+    throw err;
+  } finally {
+    await original.dispose();
+  }
+}
+
 /** Rewrites the model for one head map and measures it against the original on the calibration batches. */
 async function measureMap(
   opened: RewritableModel,

@@ -25,6 +25,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 
 export function formatInspect(r: InspectResult): string {
   const lines = [`${r.model} (opset ${r.opset})`];
+  if (r.unfused) lines.push(`  fused attention rewritten into visible steps: ${r.unfused.join(', ')}`);
   for (const s of r.stacks) {
     const heads = [...new Set(s.layers.map((l) => l.heads ?? '?'))].join('/');
     const kv = s.kvHeads ? ` (${s.kvHeads} key/value heads)` : '';

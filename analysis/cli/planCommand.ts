@@ -2,6 +2,7 @@ import { planAnalysis } from '../app/plan';
 import { InputError } from '../errors';
 import { Z95 } from '../similarity/stackViews';
 import type { ModelShape } from '../planner/cost';
+import { keptBelowBaseline } from '../planner/plan';
 import type { Candidate, Plan } from '../planner/plan';
 import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 import type { ParsedArgs } from './args';
@@ -112,12 +113,13 @@ export function formatPlan(plan: Plan): string {
     const mark = `${i === plan.recommended ? '>' : ' '}${front.has(i) ? '*' : ' '}`;
     const reuse = c.cost.skipLayers > 0 ? `${c.cost.skipLayers}L` : String(c.cost.reuseHeads);
     lines.push(
-      `${mark}  ${c.mode.padEnd(10)}${String(c.P).padStart(3)} ${String(c.K).padStart(3)} ${reuse.padStart(6)}  ${fixed(c.cost.paramsRatio)}  ${fixed(c.cost.flopsRatio)}  ${fixed(c.cost.scoreMemoryRatio)}  ${fixed(c.cost.trainingMemoryRatio)}  ${fixed(c.similarityKept).padStart(10)}${hasErrors ? `  ${plusMinus(c).padEnd(7)}` : ''}  ${fixed(c.uniformBaseline).padStart(7)}`,
+      `${mark}  ${c.mode.padEnd(10)}${String(c.P).padStart(3)} ${String(c.K).padStart(3)} ${reuse.padStart(6)}  ${fixed(c.cost.paramsRatio)}  ${fixed(c.cost.flopsRatio)}  ${fixed(c.cost.scoreMemoryRatio)}  ${fixed(c.cost.trainingMemoryRatio)}  ${fixed(c.similarityKept).padStart(10)}${hasErrors ? `  ${plusMinus(c).padEnd(7)}` : ''}  ${fixed(c.uniformBaseline).padStart(7)}${keptBelowBaseline(c) ? '  ≤ uniform' : ''}`,
     );
   });
   lines.push('');
   lines.push('* Pareto front (most similarity kept for the FLOPs); similarity: mean headPairs of each reuse head and its source;');
   lines.push("  uniform: the same mean of the two heads' similarity to uniform attention (high = diffuse heads look alike anyway);");
+  lines.push('  ≤ uniform: similarity kept at or below its uniform baseline, which says little about the reuse;');
   lines.push('  scores: attention values kept at inference; train: activation bytes kept for backward (reuse heads keep dropout masks)');
   if (plan.recommended === null) {
     const lowest = Math.min(...plan.candidates.filter((c) => c.similarityKept !== null).map((c) => c.cost.flopsRatio));
@@ -127,6 +129,9 @@ export function formatPlan(plan: Plan): string {
     lines.push(
       `> recommended for FLOPs ≤ ${plan.targetFlops}: ${r.mode} P = ${r.P} K = ${r.K} (FLOPs ${fixed(r.cost.flopsRatio)}, params ${fixed(r.cost.paramsRatio)}, similarity kept ${fixed(r.similarityKept)} vs uniform ${fixed(r.uniformBaseline)})`,
     );
+    if (keptBelowBaseline(r)) {
+      lines.push('  note: its similarity kept is at or below its uniform baseline: the heads it pairs are no more alike than diffuse heads; measure drift with --model before training it');
+    }
     if (plan.withinNoise && plan.withinNoise.length > 0) {
       const named = plan.withinNoise.slice(0, 6).map((i) => {
         const c = plan.candidates[i];

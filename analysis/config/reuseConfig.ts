@@ -75,6 +75,11 @@ function fieldName(instancePath: string): string {
     .join('');
 }
 
+/** Whether parsed JSON has the shape of the config's JSON Schema (the editor reports schema errors itself). */
+export function matchesConfigSchema(json: unknown): boolean {
+  return validator()(json);
+}
+
 /** Schema and semantic checks of parsed JSON; every message names the field. */
 export function checkReuseConfig(json: unknown, label: string): ReuseConfig {
   const validate = validator();

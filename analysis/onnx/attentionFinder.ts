@@ -72,8 +72,9 @@ const searchDepth = 8;
 
 /**
  * Finds every attention-probability tensor: a Softmax whose input comes from a query-key
- * MatMul of two activations and whose output feeds a value MatMul with another activation. Fused attention ops are refused with a
- * message that says how to export the model instead, because they hide the probabilities.
+ * MatMul of two activations and whose output feeds a value MatMul with another activation.
+ * Fused attention ops left in the graph (`unfuse.ts` rewrites the common ones first) are
+ * refused with a message that says how to export the model instead.
  */
 export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
   refuseFusedAttention(g, label);
@@ -159,13 +160,19 @@ export function fusedAttentionOps(g: OnnxGraph): string[] {
   return [...counts].map(([op, n]) => `${op} ×${n}`);
 }
 
+/** How to get a model whose attention is visible, for every refusal of fused attention. */
+export const fusionAdvice =
+  'export the model without attention fusion (e.g. torch.onnx.export with the eager attention implementation, ' +
+  'attn_implementation="eager", and without onnxruntime\'s transformer optimizer or optimum\'s --optimize)';
+
+/** Fused ops left after `unfuse.ts` rewrote the ones it can (PackedAttention, LongformerAttention, …). */
 function refuseFusedAttention(g: OnnxGraph, label: string): void {
   const ops = fusedAttentionOps(g);
   if (ops.length === 0) return;
   throw new InputError(
     `${label} uses fused attention (${ops.join(', ')}), which computes the attention probabilities inside one op and never ` +
-      'exposes them; export the model without attention fusion (e.g. torch.onnx.export with the eager attention ' +
-      'implementation, attn_implementation="eager", and without onnxruntime\'s transformer optimizer or optimum\'s --optimize)',
+      'exposes them, and which this tool does not rewrite into visible steps (it rewrites com.microsoft Attention, ' +
+      `MultiHeadAttention and GroupQueryAttention and the ONNX Attention op); ${fusionAdvice}`,
   );
 }
 

@@ -20,6 +20,8 @@ export interface GraphEdit {
   initializers: onnx.ITensorProto[];
   /** Tensors whose value_info no longer holds (their shape changes). */
   dropValueInfo: Set<string>;
+  /** What the edit knows of the new tensors' types and shapes (appended to value_info where they stay). */
+  valueInfo?: onnx.IValueInfoProto[];
 }
 
 export interface EditedModel {
@@ -161,6 +163,8 @@ export function applyGraphEdit(g: OnnxGraph, bytes: Uint8Array, edit: GraphEdit)
     if (at === lastInit) parts.push(...added.map((t) => encodedField(INITIALIZER, onnx.TensorProto.encode(t).finish())));
   });
   if (lastInit < 0) parts.push(...added.map((t) => encodedField(INITIALIZER, onnx.TensorProto.encode(t).finish())));
+  const infos = (edit.valueInfo ?? []).filter((v) => produced.has(v.name ?? ''));
+  parts.push(...infos.map((v) => encodedField(VALUE_INFO, onnx.ValueInfoProto.encode(v).finish())));
   const graphLength = parts.reduce((sum, p) => sum + p.length, 0);
   const out = concat(top.flatMap((f) => (f.number === GRAPH ? [fieldHeader(GRAPH, graphLength), ...parts] : [bytes.subarray(f.start, f.end)])));
   const after =

@@ -5,6 +5,7 @@ import { conditionInputs } from './ifConditions';
 import type { BranchChoice } from './graphFlatten';
 import { decodeModel, elemTypeName, valueShape } from './model';
 import type { OnnxGraph } from './model';
+import { unfuseAttention } from './unfuse';
 
 /** A graph input the model expects, as `inspect` reports it. */
 export interface ModelInput {
@@ -30,6 +31,8 @@ export interface InspectResult {
     layers: { layer: number; tensor: string; heads: number | null; source: string }[];
   }[];
   inputs: ModelInput[];
+  /** Fused attention ops rewritten into visible steps (`unfuse.ts`), as `domain.op ×count`. */
+  unfused?: string[];
 }
 
 /** A model opened for attention work: the decoded graph and the attention it exposes. */
@@ -41,6 +44,8 @@ export interface AttentionModel {
   inputs: ModelInput[];
   /** The If branches this model was narrowed to (`selectBranches`), each with the input value that chose it. */
   branchSelections?: BranchSelection[];
+  /** Fused attention ops rewritten into visible steps; `bytes` and `graph` are the rewrite. */
+  unfused?: string[];
 }
 
 /** Every branch of every If: what `inspect` lists, and what `--branches all` runs. */
@@ -55,15 +60,21 @@ export function openAttentionModel(bytes: Uint8Array, path: string, choose: Bran
   return attentionModelOf(decodeModel(bytes, path, choose), bytes, path);
 }
 
-/** Finds the attention of a decoded (and flattened) model (the model summary decodes first, to describe what it can). */
-export function attentionModelOf(graph: OnnxGraph, bytes: Uint8Array, path: string): AttentionModel {
+/**
+ * Finds the attention of a decoded (and flattened) model (the model summary decodes first, to
+ * describe what it can). Fused attention ops are first rewritten into the steps they compute.
+ */
+export function attentionModelOf(decoded: OnnxGraph, original: Uint8Array, path: string): AttentionModel {
+  const unfused = unfuseAttention(decoded, original, path);
+  const graph = unfused ? decodeModel(unfused.bytes, path) : decoded;
+  const bytes = unfused ? unfused.bytes : original;
   const stacks = findAttention(graph, path);
   const inputs = declaredGraphInputs(graph);
   for (const c of conditionInputs(graph, stacks)) {
     const input = inputs.find((i) => i.name === c.input);
     if (input) input.selectsBranch = c.node;
   }
-  return { path, bytes, graph, stacks, inputs };
+  return { path, bytes, graph, stacks, inputs, ...(unfused ? { unfused: unfused.ops } : {}) };
 }
 
 /** The graph inputs a caller feeds, with their element types and shapes as the file declares them. */
@@ -92,5 +103,6 @@ export function describeModel(m: AttentionModel): InspectResult {
       layers: s.layers.map((l, i) => ({ layer: i, tensor: l.tensor, heads: l.heads, source: l.source })),
     })),
     inputs: m.inputs,
+    ...(m.unfused ? { unfused: m.unfused } : {}),
   };
 }

@@ -131,6 +131,14 @@ export function paretoFront(candidates: Candidate[]): number[] {
 }
 
 /** The candidate with the most similarity kept among those at or under the FLOPs target (ties: fewer FLOPs, then fewer parameters). */
+/**
+ * Whether a configuration keeps no more similarity than its uniform baseline: the heads it
+ * pairs are then about as alike as diffuse heads are anyway, and the number says little.
+ */
+export function keptBelowBaseline(c: { similarityKept: number | null; uniformBaseline: number | null }): boolean {
+  return c.similarityKept !== null && c.uniformBaseline !== null && c.similarityKept <= c.uniformBaseline;
+}
+
 export function recommend(candidates: Candidate[], targetFlops: number): number | null {
   let best: number | null = null;
   candidates.forEach((c, i) => {

@@ -54,7 +54,7 @@ export interface AnalysisRun {
   examples: number;
   tokens: number;
   executionProvider: string;
-  precision: 'float32' | 'float16' | 'float64';
+  precision: 'float32' | 'float16' | 'float64' | 'bfloat16';
   seconds: number;
   /** The inputs file the examples came from. */
   inputs?: string;

@@ -21,7 +21,9 @@ function storeFor(type: string, size: number, name: string): Store {
     set: (i, v) => (data[i] = v),
   });
   switch (type) {
+    // A bfloat16 input is fed as float32: the session's model casts it (analysis/onnx/bfloat16.ts).
     case 'float32':
+    case 'bfloat16':
       return plain(new Float32Array(size));
     case 'float64':
       return plain(new Float64Array(size));
@@ -59,7 +61,8 @@ function storeFor(type: string, size: number, name: string): Store {
 }
 
 function tensorOf(type: string, store: Store, shape: number[]): ort.Tensor {
-  return new ort.Tensor(type as ort.Tensor.Type, store.data as unknown as ort.Tensor.DataType, shape);
+  const fed = type === 'bfloat16' ? 'float32' : type;
+  return new ort.Tensor(fed as ort.Tensor.Type, store.data as unknown as ort.Tensor.DataType, shape);
 }
 
 /**

@@ -48,3 +48,17 @@ export function floatToHalf(v: number): number {
   if (rest > halfway || (rest === halfway && half & 1)) half += 1;
   return half;
 }
+
+/** bfloat16 bits (the top half of a float32) to a number. */
+export function bfloat16ToFloat(h: number): number {
+  u32[0] = h << 16;
+  return f32[0];
+}
+
+/** A number as bfloat16 bits, rounded to nearest even from its float32 value (NaN stays NaN). */
+export function floatToBfloat16(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  if ((x & 0x7fffffff) > 0x7f800000) return (x >>> 16) | 0x40;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}

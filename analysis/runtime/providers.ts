@@ -39,6 +39,8 @@ export async function startSession(
   model: Uint8Array,
   choice: ProviderChoice,
   options: ort.InferenceSession.SessionOptions = {},
+  /** The model for the CPU where it differs (a bfloat16 graph widened to float32), made only if the CPU runs. */
+  cpuModel?: () => Uint8Array,
 ): Promise<StartedSession> {
   // ONNX Runtime reads this when its environment starts with the first session: the extension
   // host gets no telemetry (files under $TMPDIR and an upload attempt) just as the CLI does.
@@ -58,7 +60,7 @@ export async function startSession(
       notes.push(choice === 'auto' ? `${provider}: ${firstLine(err)}` : `${provider} failed to start this model (${firstLine(err)}); falling back to cpu`);
     }
   }
-  const session = await ort.InferenceSession.create(model, { ...options, executionProviders: ['cpu'] });
+  const session = await ort.InferenceSession.create(cpuModel ? cpuModel() : model, { ...options, executionProviders: ['cpu'] });
   return { session, provider: 'cpu', notes };
 }
 

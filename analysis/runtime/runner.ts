@@ -2,7 +2,9 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CancelledError, InputError } from '../errors';
+import { bfloat16Interface, hasBfloat16, widenBfloat16 } from '../onnx/bfloat16';
 import { attentionOnlyModel } from '../onnx/expose';
+import { decodeModel } from '../onnx/model';
 import { rowGatherAddition, rowsInputName, sampledRowsName } from '../onnx/sampleRows';
 import type { LayerPass } from '../similarity/layerPasses';
 import type { AttentionStack } from '../onnx/attentionFinder';
@@ -73,11 +75,13 @@ export class AttentionRunner {
     const tensors = model.stacks.flatMap((s) => s.layers.map((l) => l.tensor));
     const addition = options.rows ? rowGatherAddition(model.graph, model.stacks) : undefined;
     const bytes = attentionOnlyModel(model.graph, model.bytes, tensors, addition);
+    // A bfloat16 model runs as bfloat16 on a GPU (float32 in and out), widened to float32 on the CPU.
+    const bf16 = hasBfloat16(model.graph) ? decodeModel(bytes, model.path) : undefined;
     let started;
     try {
       // ONNX Runtime's default intra-op pool counts physical cores (one on a 2-vCPU machine);
       // every logical core nearly doubles the forward pass there.
-      started = await startSession(bytes, choice, {
+      started = await startSession(bf16 ? bfloat16Interface(bf16, bytes) : bytes, choice, {
         graphOptimizationLevel: 'all',
         intraOpNumThreads: availableParallelism(),
         // Sampled rows are for long sequences, where each layer's n × n scores are hundreds of
@@ -93,11 +97,12 @@ export class AttentionRunner {
         // In rows mode the n × n attention dominates the time, and pre-packed copies of the
         // weight matrices (a third of BERT-base's 4096-token peak beside them) buy nothing.
         extra: { session: { model_external_initializers_file_folder_path: dirname(resolve(model.path)), ...(options.rows ? { disable_prepacking: '1' } : {}) } },
-      });
+      }, bf16 && (() => widenBfloat16(bf16, bytes)));
     } catch (err) {
       throw new InputError(`ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`);
     }
     const lines = describeProvider(choice, started.provider, started.notes);
+    if (bf16 && started.provider === 'cpu') lines.push('bfloat16 model widened to float32: the CPU provider has no bfloat16 arithmetic');
     return new AttentionRunner(model, started.session, started.provider, lines, stackAxes(model.stacks, model.inputs), options.rows);
   }
 

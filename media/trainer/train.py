@@ -353,6 +353,10 @@ def run(args):
                 {"params": {k: v.detach().cpu() for k, v in r.model.state_dict().items()}, "grads": last_grads},
                 os.path.join(args.out, "params-rank%d.pt" % r.rank),
             )
+        if r.world > 1:
+            # Every process leaves together: one that tears its process group down while another
+            # still exports or saves can leave that one waiting on a closed connection.
+            dist.barrier()
     finally:
         if metrics is not None:
             metrics.close()

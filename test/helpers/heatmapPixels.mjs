@@ -75,9 +75,12 @@ export function cellColour(img, grid, scale, r, c) {
  * Checks a heatmap screenshot against its legend: `value(r, c)` is what cell (r, c) shows,
  * `where` names the chart in messages; `topIsHigh` says that the highest value is the top of
  * the colour domain (a similarity of 1), so its cell must have the legend's high colour.
+ * `apart(r, c)` names cells drawn apart from the colour scale (a layer against itself): they
+ * must have no legend colour. With `domain` [lo, hi] every cell must sit at (v − lo)/(hi − lo)
+ * of the legend, which checks a fixed scale (the shared 0–1) and not only a linear one.
  * Returns what it measured, for a log line.
  */
-export function checkHeatmapPixels(png, dataGrid, scale, value, where, { topIsHigh = true } = {}) {
+export function checkHeatmapPixels(png, dataGrid, scale, value, where, { topIsHigh = true, apart = () => false, domain = null } = {}) {
   const img = decodePng(png);
   const grid = parseGrid(dataGrid);
   const legend = legendColours(img, grid, scale);
@@ -90,6 +93,10 @@ export function checkHeatmapPixels(png, dataGrid, scale, value, where, { topIsHi
       let best = 0;
       legend.forEach((l, i) => (distance(l, colour) < distance(legend[best], colour) ? (best = i) : 0));
       const off = distance(legend[best], colour);
+      if (apart(r, c)) {
+        assert.ok(off > 12, `${where}: cell (${r}, ${c}) should be drawn apart from the colour scale, but has the legend's colour ${colour}`);
+        continue;
+      }
       assert.ok(
         off <= 12,
         `${where}: cell (${r}, ${c}) has colour ${colour}, ${off.toFixed(0)} away from every legend colour (blank cell, another palette, or the grid drawn off its data-grid)`,
@@ -118,6 +125,16 @@ export function checkHeatmapPixels(png, dataGrid, scale, value, where, { topIsHi
     slope > 0,
     `${where}: cell colours run against the values (slope ${slope.toFixed(3)} of legend position per unit): an inverted scale`,
   );
+  if (domain) {
+    const [lo, hi] = domain;
+    for (const x of cells) {
+      const want = Math.min(1, Math.max(0, (x.v - lo) / (hi - lo)));
+      assert.ok(
+        Math.abs(x.at - want) <= 0.06,
+        `${where}: cell (${x.r}, ${x.c}) = ${x.v} sits at ${x.at.toFixed(3)} of the legend, expected ${want.toFixed(3)} on the scale ${lo}–${hi} (a fitted or shifted scale where a fixed one was asked for)`,
+      );
+    }
+  }
   assert.ok(
     worst.miss <= 0.06,
     `${where}: cell (${worst.r}, ${worst.c}) = ${worst.v} sits at ${worst.at.toFixed(3)} of the legend, ${worst.miss.toFixed(3)} off the line through the others (cells swapped or shifted, or a non-linear scale)`,

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { readAnalysis } from '../../analysis/app/readers';
 import type { AnalysisStack } from '../../analysis/result/analysisFile';
 import { runCli } from '../helpers/cli';
+import { maxDiff } from '../helpers/compare';
 import { families } from '../helpers/families.mjs';
 import { fixtureModels as models, root } from '../helpers/paths.mjs';
 import { needPython, python } from '../helpers/python';
@@ -24,18 +25,6 @@ interface ExpectedStack {
 const env = { ...process.env, OMP_NUM_THREADS: '1' };
 const run = (...args: string[]) => runCli([...args, '--quiet'], { env });
 const expectedOf = (name: string) => JSON.parse(readFileSync(join(models, `${name}.expected.json`), 'utf8')) as { stacks: ExpectedStack[] };
-
-function maxDiff(a: unknown, b: unknown, path = ''): [number, string] {
-  if (typeof a === 'number' && typeof b === 'number') return [Math.abs(a - b), path];
-  assert.ok(Array.isArray(a) && Array.isArray(b) && a.length === b.length, `shapes differ at ${path || 'the top'}`);
-  return (a as unknown[]).reduce<[number, string]>(
-    (worst, x, i) => {
-      const d = maxDiff(x, (b as unknown[])[i], `${path}[${i}]`);
-      return d[0] > worst[0] ? d : worst;
-    },
-    [0, ''],
-  );
-}
 
 function analyze(name: string, dir: string, ...extra: string[]): string {
   const out = join(dir, `${name}.analysis.json`);

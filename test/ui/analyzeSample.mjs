@@ -170,8 +170,13 @@ async function main() {
     await page.mouse.move(0, 0);
     const png = await canvas.screenshot();
     const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
-    const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, (r, c) => layerPairs[r][c], `layer pairs, ${theme}`);
-    step(`heatmap pixels, ${theme}: ${m.cells} cells on the legend's ramp ${m.low} → ${m.high}, the highest at its high colour, worst ${m.worstMiss.toFixed(3)} off the line`);
+    // The shared 0–1 scale, the diagonal (a layer against itself) drawn apart from it.
+    const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, (r, c) => layerPairs[r][c], `layer pairs, ${theme}`, {
+      topIsHigh: false,
+      apart: (r, c) => r === c,
+      domain: [0, 1],
+    });
+    step(`heatmap pixels, ${theme}: ${m.cells} cells on the legend's 0–1 ramp ${m.low} → ${m.high}, the diagonal apart, worst ${m.worstMiss.toFixed(3)} off the line`);
     await shoot(`heatmap-${bodyClass}`);
   }
 
@@ -266,7 +271,7 @@ async function main() {
   const reuseAnalysis = join(scratch, 'reuse.analysis.json');
   for (const args of [
     ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
-    // The same examples as the panel's analysis (the examples setting's 200), so that only the model differs.
+    // The same examples as the panel's analysis (all 300 sample sentences), so that only the model differs.
     ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--examples', String(analysis.run.examples), '--out', reuseAnalysis, '-q'],
   ]) {
     const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });

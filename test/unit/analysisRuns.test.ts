@@ -81,7 +81,9 @@ describe('AnalysisRuns', () => {
       join(t.output, 'analyses', basename(calls[0].out!)),
       'analyses go to the output folder setting, under analyses/',
     );
-    const again = await t.runs.run({ model, source, label: 'tiny — inputs', stem: 'tiny_single_head' });
+    assert.equal(calls[0].examples, 200, 'a model of the user is read up to the examples setting');
+    const again = await t.runs.run({ model, source, label: 'tiny — inputs', stem: 'tiny_single_head', allExamples: true });
+    assert.equal(calls[1].examples, undefined, 'the sample is read whole, so the panel counts what the walkthrough says (300 sentences)');
     assert.notEqual(again?.path, shown.path, 'a second analysis in the same second gets its own file');
     assert.equal(readdirSync(join(t.output, 'analyses')).length, 2);
     const info = t.shownAnalyses().at(-1)!.info!;

@@ -18,6 +18,8 @@ const valid = {
   modelAction: { type: 'modelAction', action: 'analyze' },
   cancelTraining: { type: 'cancelTraining', run: '/work/.attention-reuse/runs/partial-20261130-101500' },
   resumeTraining: { type: 'resumeTraining', run: 'C:\\runs\\partial run' },
+  tryOnModel: { type: 'tryOnModel', stack: 'encoder', candidates: [3, 0, 12] },
+  cancelTryOnModel: { type: 'cancelTryOnModel' },
   log: { type: 'log', level: 'warn', message: 'hello' },
 } satisfies { [T in FromWebview['type']]: Extract<FromWebview, { type: T }> };
 
@@ -53,6 +55,10 @@ describe('checkWebviewMessage', () => {
       { type: 'requestAttentionMap', example: 0, stack: 'encoder', layer: 0, head: 0 },
       { type: 'selectLayerPair', stack: 'encoder', layer: 0 },
       { type: 'emitConfig', stack: '', candidate: 0 },
+      { type: 'tryOnModel', stack: 'encoder', candidates: [] },
+      { type: 'tryOnModel', stack: 'encoder', candidates: [0, 1, 2, 3, 4, 5, 6, 7, 8] },
+      { type: 'tryOnModel', stack: 'encoder', candidates: [1, -1] },
+      { type: 'tryOnModel', stack: 'encoder', candidates: '0' },
       { type: 'exportChart', chart: '../../.bashrc', format: 'csv', data: 'x' },
       { type: 'exportChart', chart: 'a', format: 'exe', data: 'x' },
       { type: 'exportChart', chart: 'a', format: 'png', data: 'data:text/html;base64,PGI+' },

@@ -149,13 +149,16 @@ export function planMessage(L, H) {
           flopsRatio: 1 - share * 0.12,
           scoreMemoryRatio: 1 - share,
           similarityKept: 0.9 - share * 0.35 + (mode === 'full' ? -0.02 : 0),
-          uniformBaseline: 0.6,
+          // Full reuse pairs diffuse heads here: its deeper candidates keep no more than their baseline.
+          uniformBaseline: mode === 'full' ? 0.75 : 0.6,
+          trainingMemoryRatio: 1 - share * 0.1,
           heads,
           pareto: false,
         });
       }
     }
   }
+  for (const c of candidates) c.belowBaseline = c.similarityKept <= c.uniformBaseline;
   // Pareto: no other candidate is both cheaper and keeps more.
   for (const c of candidates) {
     c.pareto = !candidates.some((o) => o !== c && o.flopsRatio <= c.flopsRatio && o.similarityKept >= c.similarityKept && (o.flopsRatio < c.flopsRatio || o.similarityKept > c.similarityKept));

@@ -35,12 +35,12 @@ async function readoutAfterHover(page, canvas, r, c) {
 }
 
 /** Checks a heatmap's screenshot against its legend (test/helpers/heatmapPixels.mjs) and logs what it measured. */
-async function checkPixels(page, selector, value, where, topIsHigh) {
+async function checkPixels(page, selector, value, where, options) {
   const canvas = page.locator(selector);
   await canvas.scrollIntoViewIfNeeded();
   const png = await canvas.screenshot();
   const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
-  const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, value, where, { topIsHigh });
+  const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, value, where, options);
   console.log(`${where}: ${m.cells} cells on the ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`);
 }
 
@@ -310,8 +310,9 @@ describe('panel webview', () => {
         assert.equal(await page.locator('[data-action="open-detail"]').isVisible(), host === 'sidebar', 'Open in Editor belongs to the sidebar only');
         // The layer pairs, and the restored pair's head block (no head pair there reaches 1, the domain's top).
         await page.mouse.move(0, 0);
-        await checkPixels(page, layerCanvas, (r, c) => layerPairs[r * L + c], `layer pairs, ${theme} ${host}`, true);
-        await checkPixels(page, headCanvas, (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], `heads 2 × 4, ${theme} ${host}`, false);
+        // Both on the shared 0–1 scale; the layer pairs' diagonal (a layer against itself) apart from it.
+        await checkPixels(page, layerCanvas, (r, c) => layerPairs[r * L + c], `layer pairs, ${theme} ${host}`, { topIsHigh: false, apart: (r, c) => r === c, domain: [0, 1] });
+        await checkPixels(page, headCanvas, (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], `heads 2 × 4, ${theme} ${host}`, { topIsHigh: false, domain: [0, 1] });
         const file = join(shots, `panel-${theme}-${host}.png`);
         await page.screenshot({ path: file, fullPage: true });
         console.log(`screenshot: ${file}`);

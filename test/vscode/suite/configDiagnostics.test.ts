@@ -121,6 +121,19 @@ async function diagnosticsOf(uri: vscode.Uri, timeoutMs = 10_000): Promise<vscod
     });
   }
 
+  test('a mode outside the schema is left to the JSON Schema: no second error from us', async () => {
+    const path = join(out, 'bad-mode.reuse.json');
+    writeFileSync(path, `${JSON.stringify({ ...valid, mode: 'sideways' }, null, 2)}\n`);
+    const doc = await vscode.workspace.openTextDocument(path);
+    await vscode.window.showTextDocument(doc);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(
+      ours(doc.uri).map((d) => d.message),
+      [],
+      'a schema error (the wrong mode) was reported by ConfigDiagnostics too, beside the JSON language service',
+    );
+  });
+
   test('fixing the document clears the error', async () => {
     const path = join(out, 'p-bounds.reuse.json');
     const doc = await vscode.workspace.openTextDocument(path);

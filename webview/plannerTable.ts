@@ -1,0 +1,120 @@
+/**
+ * The planner's table of candidates worth a look (the recommended one, the selected one and
+ * the Pareto front near them): their savings, training memory and similarity kept beside its
+ * uniform baseline, and, once "Try on model" has measured them, the output drift and speed-up
+ * they cause on the analysed model.
+ */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import { h, table } from './dom';
+import { fixed, ratio } from './format';
+import type { CandidateDrift, PlanCandidate, PlanCandidatesMessage, TryOnModelStatusMessage } from '../protocol/messages';
+
+/** The most rows the table shows (and "Try these on model" measures). */
+export const tableRows = 8;
+
+/** The candidates the table lists, cheapest FLOPs first: recommended and selected always, then the Pareto front nearest the recommended. */
+export function shortlist(plan: PlanCandidatesMessage, selected: number | null): number[] {
+  const all = plan.candidates;
+  const anchor = all[plan.recommended ?? selected ?? 0]?.flopsRatio ?? 1;
+  const must = [plan.recommended, selected].filter((i): i is number => i !== null && all[i] !== undefined);
+  const front = all
+    .map((c, i) => ({ c, i }))
+    .filter(({ c, i }) => c.pareto && c.similarityKept !== null && !must.includes(i))
+    .sort((a, b) => Math.abs(a.c.flopsRatio - anchor) - Math.abs(b.c.flopsRatio - anchor))
+    .map(({ i }) => i);
+  return [...new Set([...must, ...front])].slice(0, tableRows).sort((a, b) => all[a].flopsRatio - all[b].flopsRatio);
+}
+
+export const configName = (c: PlanCandidate) => `${c.mode} P=${c.P} K=${c.K}`;
+
+/** "similarity kept" with its baseline, and the mark of a candidate at or below it. */
+export function keptCell(c: PlanCandidate): HTMLElement | string {
+  if (c.similarityKept === null) return 'nothing reused';
+  const text = `${fixed(c.similarityKept)} (uniform ${fixed(c.uniformBaseline)})`;
+  if (!c.belowBaseline) return text;
+  return h('span', {}, text, ' ', h('span', { class: 'badge warn', title: belowWords }, '≤ uniform'));
+}
+
+export const belowWords =
+  'Similarity kept at or below its uniform baseline: the heads it pairs are no more alike than diffuse heads are, so the number says little. Try it on the model before training it.';
+
+function driftCells(d: CandidateDrift | undefined, running: boolean): string[] {
+  if (!d) return [running ? 'measuring…' : '–', '', ''];
+  const speed = `${d.speedRatio.toFixed(2)}×${d.speedMeasured ? '' : ' (est.)'}`;
+  return [
+    d.kl === null ? `1 − cos ${fixed(1 - d.cosine, 4)}` : fixed(d.kl, 4),
+    d.top1 === null ? '–' : `${(d.top1 * 100).toFixed(1)}%`,
+    speed,
+  ];
+}
+
+export interface TableActions {
+  select(index: number): void;
+  tryOn(indices: number[]): void;
+}
+
+/** The table; `status` is the last "Try on model" of this stack, if any. */
+export function candidatesTable(
+  plan: PlanCandidatesMessage,
+  rows: number[],
+  selected: number | null,
+  status: TryOnModelStatusMessage | null,
+  results: Map<number, CandidateDrift>,
+  canTry: boolean,
+  actions: TableActions,
+): HTMLTableElement {
+  const running = status?.state === 'running';
+  const body = rows.map((i) => {
+    const c = plan.candidates[i];
+    const tags = [i === plan.recommended ? 'recommended' : '', i === selected ? 'selected' : ''].filter(Boolean).join(', ');
+    const pick = h(
+      'button',
+      { class: 'link', type: 'button', 'data-candidate': i, 'aria-label': `Select ${configName(c)} in the planner` },
+      configName(c),
+    );
+    pick.addEventListener('click', () => actions.select(i));
+    const tryOn = h(
+      'vscode-button',
+      {
+        secondary: true,
+        'data-action': 'try-candidate',
+        'data-candidate': i,
+        disabled: running || !canTry,
+        'aria-label': `Try on model: ${configName(c)}`,
+      },
+      'Try on model',
+    );
+    tryOn.addEventListener('click', () => actions.tryOn([i]));
+    const inRun = running && status.candidates.includes(i);
+    return [
+      h('span', {}, pick, tags ? h('span', { class: 'tags' }, ` ${tags}`) : ''),
+      ratio(c.paramsRatio),
+      ratio(c.flopsRatio),
+      ratio(c.trainingMemoryRatio),
+      keptCell(c),
+      ...driftCells(results.get(i), inRun),
+      tryOn,
+    ];
+  });
+  const t = table(
+    'Candidates: the recommended, the selected and the Pareto front near them (cheapest first)',
+    [
+      'configuration',
+      'parameters',
+      'FLOPs',
+      'training memory',
+      'similarity kept',
+      'KL (nats/token)',
+      'top-1 agreement',
+      'speed-up',
+      'measure',
+    ],
+    body,
+    'data candidates',
+  );
+  Array.from(t.tBodies[0].rows).forEach((tr, r) => {
+    tr.dataset.candidate = String(rows[r]);
+    if (plan.candidates[rows[r]].belowBaseline) tr.classList.add('below-baseline');
+  });
+  return t;
+}
