@@ -116,6 +116,23 @@ async function pickSource(modelPath: string, suggestions: SourceSuggestion[]): P
         defaultUri: vscode.Uri.file(dirname(modelPath)),
       })
     )?.[0]?.fsPath;
+  if (choice.ask === 'images') {
+    const folder = (
+      await vscode.window.showOpenDialog({
+        title: `Analyze Attention: a folder of images for ${name} (PNG, JPEG)`,
+        openLabel: 'Use These Images',
+        canSelectFiles: false,
+        canSelectFolders: true,
+        canSelectMany: false,
+        defaultUri: vscode.Uri.file(dirname(modelPath)),
+      })
+    )?.[0]?.fsPath;
+    return folder ? { kind: 'images', path: folder } : undefined;
+  }
+  if (choice.ask === 'arrays') {
+    const path = await open(`Analyze Attention: NumPy arrays for ${name} (the first axis counts the examples)`, 'Use These Arrays', { NumPy: ['npz', 'npy'] });
+    return path ? { kind: 'arrays', path } : undefined;
+  }
   if (choice.ask === 'jsonl') {
     const path = await open(`Analyze Attention: examples for ${name} (JSONL, one example per line)`, 'Use These Examples', {
       JSONL: ['jsonl'],

@@ -16,6 +16,7 @@ import type { ExampleInput } from '../analysis/runtime/inputs';
 import { realPositions } from '../analysis/runtime/slicing';
 import type { ProviderChoice } from '../analysis/runtime/providers';
 import { AttentionRunner } from '../analysis/runtime/runner';
+import { frameLabels, patchGrid, patchLabels } from '../analysis/runtime/tokenLabels';
 import type { ExtractedExample } from '../analysis/runtime/runner';
 import type { RequestMessage, TokenLabels } from '../protocol/messages';
 import type { ReplyBody } from '../protocol/requests';
@@ -56,9 +57,18 @@ export class AttentionMaps {
     const match =
       other === null ? null : { layer: other, head: stack.cArgmax[layer][head][other], similarity: stack.c[layer][head][other], map: block(other, stack.cArgmax[layer][head][other]) };
     const found = model.stacks.find((x) => x.name === stackName)?.layers[0];
-    const keys = axisLabels(ex.tokens, input, found?.keyInputs ?? [], s.keys);
+    const grid = input.image && s.kind === 'self' ? patchGrid(s.keys, input.image.width, input.image.height) : null;
+    // An image's patches, or audio frames: the encoder's own queries and keys, and the keys of cross-attention.
+    const media = (n: number, side: 'query' | 'key'): { tokens: string[]; kind: TokenLabels } | undefined => {
+      if (grid) return { tokens: patchLabels(grid), kind: 'patches' };
+      if (input.audio && !s.causal && (side === 'key' || s.kind === 'self')) return { tokens: frameLabels(n, input.audio), kind: 'frames' };
+      return undefined;
+    };
+    const keys = media(s.keys, 'key') ?? axisLabels(ex.tokens, input, found?.keyInputs ?? [], s.keys);
     // Cross-attention queries are decoder positions, which the text tokens do not name.
-    const queries = s.kind === 'cross' ? axisLabels(undefined, input, found?.queryInputs ?? [], s.queries) : axisLabels(ex.tokens, input, found?.queryInputs ?? [], s.queries);
+    const queries =
+      media(s.queries, 'query') ??
+      (s.kind === 'cross' ? axisLabels(undefined, input, found?.queryInputs ?? [], s.queries) : axisLabels(ex.tokens, input, found?.queryInputs ?? [], s.queries));
     return {
       type: 'attentionMap',
       example,
@@ -71,6 +81,7 @@ export class AttentionMaps {
       keyLabels: keys.kind,
       map: block(layer, head),
       match,
+      ...(grid && input.image ? { image: { width: input.image.width, height: input.image.height, rgb: input.image.rgb, ...grid } } : {}),
     };
   }
 

@@ -78,6 +78,9 @@ export function guessSource(file: AnalysisFile): ExampleSource | undefined {
   const inputs = file.run.inputs;
   if (!inputs || !existsSync(inputs) || !existsSync(file.model.path)) return undefined;
   if (inputs.endsWith('.jsonl')) return { kind: 'jsonl', path: inputs };
+  if (/\.np[yz]$/i.test(inputs)) return { kind: 'arrays', path: inputs };
+  // A folder is a folder of images, prepared by the config beside the model (flags given to the CLI are not recorded).
+  if (statSync(inputs).isDirectory()) return { kind: 'images', path: inputs };
   const tokenizer = [join(dirname(file.model.path), 'tokenizer.json'), join(dirname(inputs), 'tokenizer.json')].find((p) => existsSync(p));
   return tokenizer ? { kind: 'text', path: inputs, tokenizer } : undefined;
 }

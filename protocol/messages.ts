@@ -223,9 +223,23 @@ export interface AttentionMapMessage {
   map: Tensor<Float32Array>;
   /** Head cArgmax[layer][head][match layer] of the layer asked for (else the previous one); null when the stack has one layer. */
   match: { layer: number; head: number; similarity: number; map: Tensor<Float32Array> } | null;
+  /** The image the model saw, when the example is one and its key tokens tile it as patches. */
+  image?: ImageOverlay;
 }
 
-export type TokenLabels = 'text' | 'ids' | 'positions';
+/** An image and how attention keys lie on it: `offset` leading tokens (class token), then rows × cols patches, row-major. */
+export interface ImageOverlay {
+  width: number;
+  height: number;
+  /** RGB, 8 bits a channel, row-major. */
+  rgb: Uint8Array;
+  rows: number;
+  cols: number;
+  offset: number;
+}
+
+/** Token strings (text), token ids (JSONL), positions, an image's `[CLS]` and `(row,col)` patches, or audio frames with their time. */
+export type TokenLabels = 'text' | 'ids' | 'positions' | 'patches' | 'frames';
 
 /** Reply to any request that could not be served. */
 export interface RequestFailedMessage {

@@ -13,6 +13,7 @@ import { NumberControl, SelectControl } from './controls';
 import { h } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed } from './format';
+import { ImageOverlayView } from './imageOverlay';
 import type { AnalysisInfo, AttentionMapMessage } from '../protocol/messages';
 import type { PanelEvent, Section } from './section';
 import type { StackData } from './stackData';
@@ -42,6 +43,7 @@ export class AttentionView implements Section {
   private readonly main = new AttentionCanvas('Attention map of the selected head');
   private readonly match = new AttentionCanvas('Attention map of its best match');
   private readonly maps: HTMLElement;
+  private readonly overlay = new ImageOverlayView();
   private readonly showButton: HTMLElement;
   private readonly viewBar: HTMLElement;
   private stack: StackData | null = null;
@@ -105,6 +107,7 @@ export class AttentionView implements Section {
       this.viewBar,
       this.status,
       this.maps,
+      this.overlay.element,
     );
     this.watchWidth();
   }
@@ -136,6 +139,7 @@ export class AttentionView implements Section {
     this.last = null;
     this.main.set(null, this.ctx.palette(), this.drawing(0, ''));
     this.match.set(null, this.ctx.palette(), this.drawing(0, ''));
+    this.overlay.set(null, this.ctx.palette(), 0);
     this.viewBar.hidden = true;
     this.element.hidden = stack === null;
     if (!stack || !info) return;
@@ -260,6 +264,7 @@ export class AttentionView implements Section {
       p,
       this.drawing(...scaleOf(matchOwn)),
     );
+    this.overlay.set(msg.image ? { image: msg.image, map: msg.map, queryTokens: msg.queryTokens, keyTokens: msg.keyTokens } : null, p, this.mapWidth());
     this.viewBar.hidden = false;
     this.fitButton.setAttribute('aria-pressed', String(this.zoom === 'fit'));
     this.zoomText.textContent = `${this.zoom === 'fit' ? 'fit to width' : 'zoomed'}: cells ${fixed(this.main.cellSize, this.main.cellSize < 10 ? 1 : 0)} px`;

@@ -69,7 +69,7 @@ export interface AnalyzeOptions {
 
 /** The files an analysis reads: an output may be none of them. */
 export function sourceFiles(model: string, source: ExampleSource): string[] {
-  return [model, source.path, ...(source.kind === 'text' ? [source.tokenizer] : [])];
+  return [model, source.path, ...(source.kind === 'text' ? [source.tokenizer] : source.kind === 'images' && source.preprocessor ? [source.preprocessor] : [])];
 }
 
 async function* shardOf(examples: AsyncIterable<ExampleInput>, shard: ShardInfo): AsyncGenerator<ExampleInput> {
@@ -84,7 +84,7 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   const output = options.out === undefined ? undefined : { overwrite: options.force === true, inputs: sourceFiles(options.model, options.source), signal, onNote };
   if (output) await checkOutput(options.out!, output);
   const file = await readModel(options.model, signal);
-  const opened = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const opened = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal, onNote);
   const model = runBranches(file, opened, options.branches);
   const total = Math.ceil(Math.max(0, opened.total - shard.index) / shard.count);
   if (total === 0) throw new InputError(`shard ${shard.index}/${shard.count} holds no examples (the inputs hold ${opened.total})`, 'shard');

@@ -8,6 +8,9 @@ import { InputError } from '../errors';
 import { tokenInputOf as tokenInputSpec } from '../runtime/inputRoles';
 import { describeInputs, packLines, readJsonlExamples, readTextExamples } from '../runtime/inputs';
 import type { ExampleInput } from '../runtime/inputs';
+import { describePreprocess } from '../runtime/images';
+import { openArrays } from './arrayExamples';
+import { openImages } from './imageExamples';
 import { readTokenizer } from './readers';
 import { countLines, readLines } from './storage';
 
@@ -43,9 +46,25 @@ export function declaredInputs(model: AttentionModel): DeclaredInputs {
  * bad line fails before the model is loaded and the progress has a total; text is tokenized
  * once, in the run, as its tokens are cut to the positions anyway.
  */
-export async function openExamples(model: AttentionModel, source: ExampleSource, limit: number, signal?: AbortSignal): Promise<OpenedExamples> {
+export async function openExamples(
+  model: AttentionModel,
+  source: ExampleSource,
+  limit: number,
+  signal?: AbortSignal,
+  onNote?: (line: string) => void,
+): Promise<OpenedExamples> {
   const declared = declaredInputs(model);
   checkDeclaredInputs(declared);
+  if (source.kind === 'images') {
+    const images = await openImages(model, source, signal);
+    for (const note of images.notes) onNote?.(note);
+    onNote?.(`images: ${Math.min(limit, images.files.length)} of ${source.path}, ${describePreprocess(images.preprocess)}${images.config ? ` (${images.config})` : ''}`);
+    return firstPass(() => checkExamples(images.read(limit, signal), declared));
+  }
+  if (source.kind === 'arrays') {
+    const arrays = await openArrays(model, source.path, signal);
+    return firstPass(() => checkExamples(arrays.read(limit), declared));
+  }
   if (source.kind === 'text') {
     if (!declared.tokenInput) {
       throw new InputError(`${model.path} has no integer token input to tokenize text into; it takes ${describeInputs(model.inputs)}: give its inputs as JSONL with {field}`, 'inputs');
@@ -60,7 +79,11 @@ export async function openExamples(model: AttentionModel, source: ExampleSource,
     if (!source.pack) total = await countLines(source.path, 'text file', limit, signal);
     return { examples: checkExamples(read(), declared), total, maxLength: length, maxTokens: length };
   }
-  const read = () => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared);
+  return firstPass(() => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared));
+}
+
+/** Reads every example once (a bad one fails before the model loads; the count is the progress total). */
+async function firstPass(read: () => AsyncGenerator<ExampleInput>): Promise<OpenedExamples> {
   let total = 0;
   let first: ExampleInput | undefined;
   let maxTokens: number | undefined;

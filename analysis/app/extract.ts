@@ -56,7 +56,7 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
   await checkOutput(binPath, output);
   const started = Date.now();
   const file = await readModel(options.model, signal);
-  const opened = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+  const opened = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal, onNote);
   const model = runBranches(file, opened, options.branches);
   const sha256 = await sha256File(options.model, 'model', signal);
   const runner = await AttentionRunner.start(model, options.ep ?? 'auto');

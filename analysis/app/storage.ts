@@ -197,6 +197,14 @@ export async function isFolder(path: string): Promise<boolean> {
   }
 }
 
+/** The names of a folder's entries whose name `accept`s, sorted; a folder that cannot be listed is refused naming it. */
+export async function listFolder(path: string, what: string, accept: (name: string) => boolean): Promise<string[]> {
+  const s = await guarded(`read ${what}`, path, () => fileSystem.stat(path));
+  if (!s.isDirectory()) throw new InputError(`cannot read ${what} ${path}: it is not a folder`);
+  const names = await guarded(`read ${what}`, path, () => fileSystem.readdir(path));
+  return names.filter(accept).sort();
+}
+
 /** sha256 of a file, streamed. */
 export async function sha256File(path: string, what = 'file', signal?: AbortSignal): Promise<string> {
   await fileBytes(path, what);

@@ -7,7 +7,7 @@ import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 import { Progress, providerNote } from './progress';
 import { readSourceFlags, sourceHelp, sourceOptions } from './sourceFlags';
 
-export const analyzeHelp = () => `Usage: attention-reuse analyze MODEL.onnx (--inputs FILE.jsonl | --text FILE --tokenizer tokenizer.json) --out analysis.json [options]
+export const analyzeHelp = () => `Usage: attention-reuse analyze MODEL.onnx (--inputs FILE.jsonl|.npz|.npy | --text FILE --tokenizer tokenizer.json | --images FOLDER) --out analysis.json [options]
 
 Measures how alike every pair of attention heads is (total-variation similarity, Reuse
 Transformers eq. 2-3) over the examples, and writes the analysis file

@@ -61,6 +61,33 @@ function withPast(
   return { k, v, offset: b.dimScalar(pastK, 2) };
 }
 
+/**
+ * The attention both contrib ops end with: the key mask of input `mask.index` (and the causal
+ * mask), the attention bias of input 5, scores, Softmax and values, heads merged into output 0.
+ */
+function attend(
+  f: FusedNode,
+  a: { q4: string; k: string; v: string; offset: string; heads: number; scale: number | undefined; causal: boolean; filter: number },
+  mask: { index: number; role: string },
+): void {
+  const { b } = f;
+  const maskInput = f.input(mask.index);
+  const visible = [...(maskInput ? [keyMask(f, maskInput, a.k, mask.role)] : []), ...(a.causal ? [causalVisible(b, a.q4, a.k, a.offset)] : [])];
+  const attentionBias = f.input(5);
+  const core = attentionCore(b, {
+    q: a.q4,
+    k: a.k,
+    v: a.v,
+    heads: a.heads,
+    kvHeads: a.heads,
+    scale: a.scale,
+    bias: attentionBias ? [attentionBias] : [],
+    visible,
+    filter: { add: a.filter },
+  });
+  mergeHeads(b, core.out, f.output(0));
+}
+
 /** com.microsoft.Attention: input·weights (+ bias) split into Q, K, V by qkv_hidden_sizes or in thirds. */
 export function contribAttention(f: FusedNode): void {
   const { b } = f;
@@ -93,21 +120,7 @@ export function contribAttention(f: FusedNode): void {
   const { k, v, offset } = withPast(f, k4, v4, pastKV[0], pastKV[1]);
   const present = f.output(1);
   if (present) b.one('Concat', [b.unsqueeze(k, 0), b.unsqueeze(v, 0)], [{ name: 'axis', i: 0, type: 2 }], present);
-  const mask = f.input(3);
-  const visible = [...(mask ? [keyMask(f, mask, k, 'mask_index')] : []), ...(causal ? [causalVisible(b, q4, k, offset)] : [])];
-  const attentionBias = f.input(5);
-  const core = attentionCore(b, {
-    q: q4,
-    k,
-    v,
-    heads,
-    kvHeads: heads,
-    scale,
-    bias: attentionBias ? [attentionBias] : [],
-    visible,
-    filter: { add: filter },
-  });
-  mergeHeads(b, core.out, f.output(0));
+  attend(f, { q4, k, v, offset, heads, scale, causal, filter }, { index: 3, role: 'mask_index' });
 }
 
 /** One of the query, key and value sides of MultiHeadAttention as [batch, heads, n, size]. */
@@ -168,19 +181,5 @@ export function multiHeadAttention(f: FusedNode): void {
   const { k, v, offset } = withPast(f, k4, v4, f.input(6), f.input(7));
   if (f.output(1)) b.one('Identity', [k], [], f.output(1));
   if (f.output(2)) b.one('Identity', [v], [], f.output(2));
-  const mask = f.input(4);
-  const visible = [...(mask ? [keyMask(f, mask, k, 'key_padding_mask')] : []), ...(causal ? [causalVisible(b, q4, k, offset)] : [])];
-  const attentionBias = f.input(5);
-  const core = attentionCore(b, {
-    q: q4,
-    k,
-    v,
-    heads,
-    kvHeads: heads,
-    scale,
-    bias: attentionBias ? [attentionBias] : [],
-    visible,
-    filter: { add: filter },
-  });
-  mergeHeads(b, core.out, f.output(0));
+  attend(f, { q4, k, v, offset, heads, scale, causal, filter }, { index: 4, role: 'key_padding_mask' });
 }

@@ -1,14 +1,22 @@
 import { InputError } from '../errors';
 import type { ModelDims } from '../onnx/dims';
+import type { ImageFlags } from './images';
 import type { ModelInput } from '../onnx/inspect';
 import { inputRole, isSequenceRole, sideOf } from './inputRoles';
 import type { InputRole } from './inputRoles';
 import type { ExampleInput, InputTensor, TextTokenizer } from './inputs';
 
-/** Where examples come from: a JSONL of named tensors, or text plus the model's tokenizer. */
+/**
+ * Where examples come from: a JSONL of named tensors, text plus the model's tokenizer, a
+ * folder of PNG and JPEG images (prepared as `preprocessor` or the config beside the model
+ * says, the flags overriding it), or NumPy arrays (`.npy`, `.npz`) whose first axis counts
+ * the examples.
+ */
 export type ExampleSource =
   | { kind: 'jsonl'; path: string }
-  | { kind: 'text'; path: string; tokenizer: string; maxLength?: number; /** Concatenate lines into maxLength-token sequences (`packLines`). */ pack?: boolean };
+  | { kind: 'text'; path: string; tokenizer: string; maxLength?: number; /** Concatenate lines into maxLength-token sequences (`packLines`). */ pack?: boolean }
+  | ({ kind: 'images'; path: string; preprocessor?: string } & ImageFlags)
+  | { kind: 'arrays'; path: string };
 
 /** Token limit for text when neither the option nor the model says. */
 export const defaultMaxLength = 128;

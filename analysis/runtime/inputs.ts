@@ -4,6 +4,7 @@ import { frameOf, RowPacker } from '../config/tokenShards';
 import { parseJsonText } from '../jsonText';
 import type { ModelInput } from '../onnx/inspect';
 import type { TextLine } from '../textLine';
+import type { RgbImage } from './images';
 import { inputRole, sideOf, tokenInputOf } from './inputRoles';
 
 /** One input of one example, row-major. */
@@ -27,6 +28,10 @@ export interface ExampleInput {
   tensors: Map<string, InputTensor>;
   /** Token strings, when the example came from text. */
   tokens?: string[];
+  /** The image as the model saw it (resized and cropped), when the example came from an image file. */
+  image?: RgbImage;
+  /** The audio feature frames fed, and the seconds one of them spans, when the example came from audio features. */
+  audio?: { frames: number; frameSeconds: number };
   /** Positions in `input` of the tokens the tokenizer marks special ([CLS], [SEP], …), when the example came from text. */
   special?: { input: string; positions: number[] };
 }
@@ -111,7 +116,7 @@ function toTensor(value: unknown, spec: ModelInput, origin: string): InputTensor
  * tokens (the mask and positions after the past, when there is one). Anything else missing is
  * refused, an If's condition input naming the If it decides.
  */
-function fillDefaults(tensors: Map<string, InputTensor>, inputs: ModelInput[], origin: string): void {
+export function fillDefaults(tensors: Map<string, InputTensor>, inputs: ModelInput[], origin: string): void {
   let past: number | undefined;
   for (const spec of inputs) {
     if (inputRole(spec) !== 'past') continue;

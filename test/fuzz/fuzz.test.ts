@@ -28,6 +28,8 @@ const seconds: Record<string, number> = {
   analysis: 5,
   config: 2,
   tokenFile: 2,
+  numpy: 2,
+  image: 2,
   webviewMessage: 2,
   metrics: 1,
 };

@@ -22,7 +22,11 @@ import { compareAnalysisFiles } from '../../analysis/result/compare';
 import { summarizeMetrics } from '../../analysis/result/runMetrics';
 import { checkDeclaredInputs, checkExample } from '../../analysis/runtime/exampleSource';
 import { encodeLine, parseTokenizer, readJsonlExamples } from '../../analysis/runtime/inputs';
+import { decodeImage, fitImage, imageTensor, resolvePreprocess } from '../../analysis/runtime/images';
+import { parseNpy, parseNpz } from '../../analysis/runtime/npy';
 import { LineSplitter } from '../../analysis/textLine';
+import jpeg from 'jpeg-js';
+import { encodeNpy, encodeNpz, randomArray, randomPng } from '../helpers/npyFiles';
 import { analysisWith } from '../helpers/analysisFixture';
 import { reuseConfigWith } from '../helpers/reuseConfigFixture';
 import { smallWordPieceTokenizer } from '../helpers/tokenizers';
@@ -31,6 +35,16 @@ import type { FuzzTarget } from './harness';
 import { mutatedBytes, mutatedJson, mutatedText } from './mutate';
 
 const models = join(root, 'test', 'fixtures', 'models');
+const numpyFiles = [
+  encodeNpy({ shape: [2, 3], values: [1, 2, 3, 4, 5, 6] }),
+  encodeNpz({ input_features: randomArray([2, 8, 4], 1), decoder_input_ids: { shape: [2, 3], values: [1, 2, 3, 4, 5, 6], dtype: '<i8' } }),
+  encodeNpz({ pixel_values: randomArray([1, 3, 2, 2], 2) }, false),
+];
+const imageFiles = [
+  new Uint8Array(randomPng(6, 5, 1)),
+  new Uint8Array(jpeg.encode({ data: Buffer.alloc(8 * 8 * 4, 128), width: 8, height: 8 }, 80).data),
+];
+const imagePreprocess = resolvePreprocess(null, 'fuzz', {}, [16, 16]).preprocess;
 const modelNames = ['tiny_single_head', 'bert_opset13', 'encdec_opset17', 'bert_reshape2d'];
 const modelBytes = modelNames.map((n) => new Uint8Array(readFileSync(join(models, `${n}.onnx`))));
 
@@ -391,6 +405,21 @@ export const targets: Record<string, FuzzTarget<never>> = {
         }),
       ]),
     run: (bytes: Uint8Array) => decodeTokenFile(bytes, 'fuzz.tokens'),
+    show: (b: Uint8Array) => Buffer.from(b).toString('base64'),
+  },
+  /** NumPy arrays given as --inputs: an .npy and an .npz (stored and deflated), mutated. */
+  numpy: {
+    arbitrary: () => mutatedBytes(numpyFiles),
+    run: (bytes: Uint8Array) => (bytes[0] === 0x93 ? parseNpy(bytes, 'fuzz.npy') : parseNpz(bytes, 'fuzz.npz')),
+    show: (b: Uint8Array) => Buffer.from(b).toString('base64'),
+  },
+  /** Image files of an --images folder: a PNG and a JPEG, mutated, decoded and prepared for a 16×16 model. */
+  image: {
+    arbitrary: () => mutatedBytes(imageFiles),
+    run: (bytes: Uint8Array) => {
+      const image = fitImage(decodeImage(bytes, 'fuzz.png'), imagePreprocess);
+      return imageTensor(image, imagePreprocess);
+    },
     show: (b: Uint8Array) => Buffer.from(b).toString('base64'),
   },
   /**

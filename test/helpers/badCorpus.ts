@@ -155,6 +155,11 @@ const flagOptions: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {
   ...Object.fromEntries(
     [
       'inputs',
+      'images',
+      'preprocessor',
+      'image-size',
+      'image-mean',
+      'image-std',
       'branches',
       'text',
       'tokenizer',
@@ -200,10 +205,21 @@ export function serviceCall(c: BadCase, work: Work, signal: AbortSignal): () => 
   const s = (k: string) => v[k] as string | undefined;
   const p = (x: string | undefined) => (x === undefined ? undefined : resolve(cwd, x));
   const n = (k: string) => (s(k) === undefined ? undefined : Number(s(k)));
+  const channels = (k: string) => s(k)?.split(',').map(Number);
+  const size = s('image-size')?.split('x').map(Number);
   const source = (): ExampleSource =>
-    s('inputs')
-      ? { kind: 'jsonl', path: p(s('inputs'))! }
-      : { kind: 'text', path: p(s('text'))!, tokenizer: p(s('tokenizer'))!, maxLength: n('max-length') };
+    s('images')
+      ? {
+          kind: 'images',
+          path: p(s('images'))!,
+          preprocessor: p(s('preprocessor')),
+          imageSize: size && [size[0], size[1] ?? size[0]],
+          imageMean: channels('image-mean'),
+          imageStd: channels('image-std'),
+        }
+      : s('inputs')
+        ? { kind: /\.np[yz]$/.test(s('inputs')!) ? 'arrays' : 'jsonl', path: p(s('inputs'))! }
+        : { kind: 'text', path: p(s('text'))!, tokenizer: p(s('tokenizer'))!, maxLength: n('max-length') };
   const shard = s('shard')?.split('/').map(Number);
   const shape = Object.fromEntries(
     ['hidden', 'ffn', 'vocab', 'max-positions']

@@ -18,6 +18,7 @@ import { analyzeModel } from '../../analysis/app/analyze';
 import { emitReuseConfig } from '../../analysis/app/emit';
 import { encodeTokenFile } from '../../analysis/config/tokenFile';
 import { root } from './paths.mjs';
+import { encodeNpy, encodeNpz, randomArray, randomPng } from './npyFiles';
 import { pseudoRandom } from './random.mjs';
 
 export const placeholders: Record<string, string> = {
@@ -41,10 +42,13 @@ export interface FileSpec {
   set?: Record<string, unknown>;
   /** Wraps the JSON in this many arrays. */
   nest?: number;
-  gen?: 'deepJsonl' | 'longLine' | 'binary' | 'bigJsonl' | 'bigText' | 'externalModel' | 'tokenFile' | 'sparse';
+  gen?: 'deepJsonl' | 'longLine' | 'binary' | 'bigJsonl' | 'bigText' | 'externalModel' | 'tokenFile' | 'sparse' | 'png' | 'arrays' | 'fusedEdit';
   /** Generator size: MiB for lines and big files, depth for deepJsonl, bytes for sparse. */
   size?: number;
-  /** Generator options (externalModel: location, truncate; tokenFile: header fields). */
+  /**
+   * Generator options (externalModel: location, truncate; tokenFile: header fields; arrays: NAME → shape, one makes an
+   * .npy; fusedEdit: from (a fixture's name), op (its first node of that type is edited), attribute, value (an integer)).
+   */
   options?: Record<string, unknown>;
   folder?: boolean;
   symlink?: string;
@@ -146,6 +150,16 @@ function externalModel(target: string, options: Record<string, unknown>): void {
   writeFileSync(target, onnx.ModelProto.encode(m).finish());
 }
 
+/** A fused fixture with one integer attribute of its first node of type `op` set (added when absent). */
+function fusedEdit(target: string, options: Record<string, unknown>): void {
+  const m = onnx.ModelProto.decode(readFileSync(join(placeholders.models, `${String(options.from)}.onnx`)));
+  const node = m.graph!.node!.find((n) => n.opType === options.op);
+  if (!node) throw new Error(`${String(options.from)}.onnx has no ${String(options.op)} node`);
+  node.attribute = (node.attribute ?? []).filter((a) => a.name !== options.attribute);
+  node.attribute.push(onnx.AttributeProto.create({ name: String(options.attribute), type: onnx.AttributeProto.AttributeType.INT, i: Number(options.value) }));
+  writeFileSync(target, onnx.ModelProto.encode(m).finish());
+}
+
 function generate(target: string, spec: FileSpec): void {
   const size = spec.size ?? 1;
   switch (spec.gen) {
@@ -179,6 +193,23 @@ function generate(target: string, spec: FileSpec): void {
       if (o.headerLength !== undefined) new DataView(bytes.buffer).setUint32(8, Number(o.headerLength), true);
       return writeFileSync(target, o.truncate ? bytes.subarray(0, Number(o.truncate)) : bytes);
     }
+    case 'png': {
+      const png = randomPng(size, size, 1);
+      // options.declare: the width and height its IHDR claims instead (a decompression bomb's header).
+      const declare = spec.options?.declare as number[] | undefined;
+      if (declare) {
+        png.writeUInt32BE(declare[0], 16);
+        png.writeUInt32BE(declare[1], 20);
+      }
+      return writeFileSync(target, png);
+    }
+    case 'arrays': {
+      const shapes = Object.entries((spec.options ?? {}) as Record<string, number[]>);
+      const arrays = Object.fromEntries(shapes.map(([name, shape], i) => [name, randomArray(shape, i + 1)]));
+      return writeFileSync(target, target.endsWith('.npy') ? encodeNpy(arrays[shapes[0][0]]) : encodeNpz(arrays));
+    }
+    case 'fusedEdit':
+      return fusedEdit(target, spec.options ?? {});
     case 'sparse': {
       const fd = openSync(target, 'w');
       ftruncateSync(fd, size);

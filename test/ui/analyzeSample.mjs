@@ -7,15 +7,18 @@
 // the panel opened mid-run (one point per step), Cancel in the panel ("cancelled", a checkpoint) and both runs
 // overlaid (trainingSteps.mjs). Then a first-time
 // user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
-// from it, a fused-attention model's refusal is shown whole in the panel, and a stored notebook's analysis
+// from it, a fused-attention model's refusal is shown whole in the panel, a ViT is analyzed on the folder of
+// images beside it and a patch's attention is laid over an image, and a stored notebook's analysis
 // output is drawn by the notebook renderer. Before that day, the planned config is warm-started from the sample model
 // (CLI: train --init-from --steps 0), its exported model.onnx analysed, and "Compare Analyses" shows it beside
 // the original in the panel's compare view (A, B and B − A heatmaps). Then the analysis of each model-family fixture
 // (test/helpers/families.mjs) opens through "Open Analysis File", and its heatmap is checked and screenshot.
 // Screenshots of every step go to .artifacts/ui/. Run: npm run test:ui
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import jpeg from 'jpeg-js';
+import pngjs from 'pngjs';
 import { chromiumPath } from '../helpers/chromium.mjs';
 import { families } from '../helpers/families.mjs';
 import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
@@ -25,13 +28,15 @@ import { firstDaySteps } from './firstDaySteps.mjs';
 import { trainingSteps, writeTasks } from './trainingSteps.mjs';
 import { installVsix, openWorkbench, profile, runCommand, startCodeServer, webviewFrame } from './workbench.mjs';
 
+const { PNG } = pngjs;
+
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const extensionId = `${manifest.publisher}.${manifest.name}`;
 const vsix = process.env.UI_TEST_VSIX ?? join(root, `.artifacts/vsix/${manifest.name}-linux-x64-${manifest.version}.vsix`);
 const shots = join(root, '.artifacts/ui');
 const scratch = join(shots, 'scratch');
 const serverLog = join(shots, 'code-server.log');
-const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 540);
+const totalTimeoutS = Number(process.env.UI_TEST_TIMEOUT_S ?? 600);
 const trainPython = process.env.UI_TEST_PYTHON ?? '/usr/bin/python3';
 const trainSteps = 5;
 
@@ -89,6 +94,7 @@ async function main() {
   cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
   for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx']) cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
   cpSync(join(root, 'test/fixtures/notebooks'), join(workspace, 'notebooks'), { recursive: true });
+  writeVision(join(workspace, 'vision'));
   analyzeFamilies(join(workspace, 'families'));
   writeTasks(workspace);
 
@@ -315,10 +321,37 @@ async function main() {
   const day = firstDaySteps({ page, shoot, step, check, runCommand });
   await day.modelSummary();
   await day.failingModel();
+  await day.imageModel();
   await day.notebook();
 
   // 9. Each model family's analysis, opened from its file.
   await openFamilies(join(workspace, 'families'));
+}
+
+/** The ViT fixture with a preprocessor config and a folder of three pictures (a disc on a gradient), two PNG and one JPEG. */
+function writeVision(dir) {
+  mkdirSync(join(dir, 'images'), { recursive: true });
+  cpSync(join(fixtureModels, 'vit.onnx'), join(dir, 'vit.onnx'));
+  const config = { do_resize: true, size: { height: 16, width: 16 }, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] };
+  writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(config, null, 2));
+  const picture = (size, cx, cy, r) => {
+    const data = Buffer.alloc(size * size * 4, 255);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const disc = (x - cx) ** 2 + (y - cy) ** 2 < r * r;
+        data.set(disc ? [235, 190, 50] : [30 + (x * 120) / size, 60 + (y * 100) / size, 140], (y * size + x) * 4);
+      }
+    }
+    return { data, width: size, height: size };
+  };
+  const png = (img) => {
+    const p = new PNG({ width: img.width, height: img.height });
+    img.data.copy(p.data);
+    return PNG.sync.write(p);
+  };
+  writeFileSync(join(dir, 'images', 'a-disc.png'), png(picture(64, 40, 24, 14)));
+  writeFileSync(join(dir, 'images', 'b-disc.jpg'), jpeg.encode(picture(96, 30, 60, 24), 90).data);
+  writeFileSync(join(dir, 'images', 'c-disc.png'), png(picture(32, 16, 16, 6)));
 }
 
 /** The analysis of every family fixture, written by the CLI the .vsix was built with. */

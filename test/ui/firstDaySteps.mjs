@@ -1,7 +1,8 @@
 // The first-time user's steps of the UI test (test/ui/analyzeSample.mjs runs them after the sample's plan and
 // training): a model double-clicked in the Explorer opens in the summary editor and its "Analyze…" runs it on the
 // inputs file beside it; a fused-attention model analyzed from the Explorer's context menu is refused with its whole
-// message in the panel and a toast with "Show Log"; a stored notebook's analysis output is drawn by the notebook
+// message in the panel and a toast with "Show Log"; a ViT analyzed on the folder of images beside it shows a patch's
+// attention over the image; a stored notebook's analysis output is drawn by the notebook
 // renderer in code-server's own notebook editor.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,6 +145,36 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
     await shoot('failure-panel');
   }
 
+  /** A vision model analyzed on the folder of images beside it; the attention viewer lays a patch's attention over an image. */
+  async function imageModel() {
+    const model = 'vit.onnx';
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    await (await reveal('vision', model)).dblclick();
+    const editor = await frameWith('.model-summary h1.title', model);
+    await editor.locator('[data-model-action="analyze"]').click();
+    const pick = page.locator('.quick-input-widget', { hasText: `which examples for ${model}` });
+    await pick.waitFor({ state: 'visible', timeout: 20_000 });
+    const first = (await page.locator('.quick-input-list .monaco-list-row').first().innerText()).replace(/\s+/g, ' ').trim();
+    check(/^images\/\s*3 images \(PNG, JPEG\), prepared as its preprocessor_config\.json says/.test(first), `the first suggestion for ${model} is "${first}", not the folder of images beside it`);
+    step(`Analyze… on ${model} suggests "${first}" first`);
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: 'analyzing vit' }).waitFor({ state: 'hidden', timeout: 120_000 });
+    const caption = await inFrame('body.host-editor h1.title', 'vit', async (panel) => {
+      await panel.locator('[data-action="show-attention"]').click({ timeout: 10_000 });
+      const canvas = panel.locator('.image-overlay canvas');
+      await canvas.waitFor({ state: 'visible', timeout: 60_000 });
+      await canvas.scrollIntoViewIfNeeded();
+      const box = await canvas.boundingBox();
+      // Patch (1,2) of the 4×4 grid becomes the query.
+      await canvas.click({ position: { x: box.width * (2.5 / 4), y: box.height * (1.5 / 4) } });
+      await page.waitForTimeout(300);
+      return (await panel.locator('.image-overlay .readout').innerText()).trim();
+    });
+    check(/^Query \(1,2\): to \[CLS\] \d\.\d{3}; to the 4×4 patches \d\.\d{3}, most to \(\d,\d\)/.test(caption), `the overlay says "${caption}", not patch (1,2)'s attention`);
+    step(`image overlay: "${caption}"`);
+    await shoot('image-overlay');
+  }
+
   async function notebook() {
     const stored = JSON.parse(readFileSync(join(root, 'test/fixtures/notebooks/sample.ipynb'), 'utf8'));
     const analysis = stored.cells.find((c) => c.outputs?.length).outputs[0].data['application/vnd.attention-reuse.analysis+json'];
@@ -169,5 +200,5 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
     await shoot('notebook');
   }
 
-  return { modelSummary, failingModel, notebook };
+  return { modelSummary, failingModel, imageModel, notebook };
 }

@@ -29,7 +29,7 @@ describe('suggestSources', () => {
     const s = suggestSources(model, bert, sample);
     assert.deepEqual(
       s.map((x) => x.label),
-      ['model.inputs.jsonl', 'a.jsonl', 'notes.txt', 'Sample sentences', 'A text file…', 'A JSONL file…'],
+      ['model.inputs.jsonl', 'a.jsonl', 'notes.txt', 'Sample sentences', 'A text file…', 'A JSONL file…', 'A NumPy file…'],
     );
     assert.deepEqual(
       s[0].source,
@@ -61,8 +61,25 @@ describe('suggestSources', () => {
     const model = folder('floats', ['model.onnx', 'tokenizer.json', 'text.txt', 'model.inputs.jsonl']);
     assert.deepEqual(
       suggestSources(model, { tokenInput: null, dims: null }, sample).map((x) => x.label),
-      ['model.inputs.jsonl', 'A JSONL file…'],
+      ['model.inputs.jsonl', 'A JSONL file…', 'A NumPy file…'],
     );
+  });
+
+  it('offers NumPy files beside any model, and folders of images (the model’s own and its subfolders) to a vision model', () => {
+    const model = folder('vision', ['model.onnx', 'feats.npz', 'preprocessor_config.json', 'cat.png']);
+    folder('vision/photos', ['a.jpg', 'b.jpeg', 'c.txt']);
+    folder('vision/empty', ['c.txt']);
+    const vit = { tokenInput: null, dims: null, inputs: [{ name: 'pixel_values', type: 'float32', shape: ['batch', 3, 16, 16] }] };
+    const s = suggestSources(model, vit, sample);
+    assert.deepEqual(
+      s.map((x) => x.label),
+      ['feats.npz', 'vision/ (the model\'s folder)', 'photos/', 'A folder of images…', 'A JSONL file…', 'A NumPy file…'],
+    );
+    assert.deepEqual(s[0].source, { kind: 'arrays', path: join(root, 'vision', 'feats.npz') });
+    assert.deepEqual(s[2].source, { kind: 'images', path: join(root, 'vision', 'photos') });
+    assert.match(s[2].description, /^2 images \(PNG, JPEG\), prepared as its preprocessor_config\.json says$/);
+    const text = { ...bert, inputs: [{ name: 'input_ids', type: 'int64', shape: ['batch', 'sequence'] }] };
+    assert.ok(!suggestSources(model, text, sample).some((x) => x.source?.kind === 'images' || x.ask === 'images'), 'images offered to a text model');
   });
 });
 

@@ -130,6 +130,49 @@ export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 
   };
 }
 
+/**
+ * A ViT example: a 64×64 picture (a bright disc on a dark gradient) cut into 4×4 patches after
+ * a class token, and a head whose class token looks mostly at the disc's patches (those of
+ * rows 1-2, columns 1-2) while each patch looks at its right-hand neighbour.
+ */
+export function imageAttentionMessage(inReplyTo) {
+  const [size, grid] = [64, 4];
+  const rgb = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const disc = (x - 32) ** 2 + (y - 32) ** 2 < 14 ** 2;
+      rgb.set(disc ? [240, 200, 60] : [20 + x, 40 + y, 90], (y * size + x) * 3);
+    }
+  }
+  const tokens = ['[CLS]', ...Array.from({ length: grid * grid }, (_, i) => `(${Math.floor(i / grid)},${i % grid})`)];
+  const n = tokens.length;
+  const map = new Float32Array(n * n);
+  const onDisc = (p) => [1, 2].includes(Math.floor(p / grid)) && [1, 2].includes(p % grid);
+  for (let p = 0; p < grid * grid; p++) map[1 + p] = onDisc(p) ? 0.2 : 0.1 / 12;
+  map[0] = 0.1;
+  for (let q = 1; q < n; q++) {
+    const right = q % grid === 0 ? q : q + 1;
+    map[q * n] = 0.05;
+    map[q * n + right] += 0.9;
+    map[q * n + q] += 0.05;
+  }
+  return {
+    type: 'attentionMap',
+    inReplyTo,
+    example: 0,
+    stack: 'encoder',
+    layer: 1,
+    head: 0,
+    queryTokens: tokens,
+    keyTokens: tokens,
+    queryLabels: 'patches',
+    keyLabels: 'patches',
+    map: tensor('Float32Array', [n, n], map),
+    match: { layer: 0, head: 2, similarity: 0.8125, map: tensor('Float32Array', [n, n], attentionMatrix(n, n, 0, 4)) },
+    image: { width: size, height: size, rgb: typed('Uint8Array', rgb), rows: grid, cols: grid, offset: 1 },
+  };
+}
+
 /** Candidates shaped like the planner's: two families over P and K, with a Pareto flag. */
 export function planMessage(L, H) {
   const candidates = [];

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { analysisMessage, attentionMapMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
+import { analysisMessage, attentionMapMessage, imageAttentionMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
 import { root } from '../helpers/paths.mjs';
 import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
 import { cellCentre, lastPosted, launchBrowser, openPanel, posted, send, withCheckedPage } from './page.mjs';
@@ -224,6 +224,45 @@ describe('panel webview', () => {
       console.log(`two 512×512 attention maps drawn in ${ms.toFixed(0)} ms`);
       assert.equal(await page.locator('canvas.attention-canvas').count(), 2, 'one canvas per map, not a node per cell');
       await page.screenshot({ path: join(shots, 'attention-512.png') });
+    });
+  });
+
+  test('an image example: the chosen query\'s attention tints its patches, the class token\'s share is said, a click picks a patch', async () => {
+    const stack = makeStack({ L: 6, H: 4 });
+    await withPanel({}, async (page) => {
+      await showAnalysis(page, [stack]);
+      assert.equal(await page.locator('.image-overlay').isVisible(), false, 'the overlay shows before any image example');
+      await page.locator('[data-action="show-attention"]').click();
+      const req = await lastPosted(page, 'requestAttentionMap');
+      await send(page, imageAttentionMessage(req.messageId));
+      await page.locator('.image-overlay canvas').scrollIntoViewIfNeeded();
+      const caption = () => page.locator('.image-overlay .readout').textContent();
+      assert.match(await caption(), /^Query \[CLS\]: to \[CLS\] 0\.100; to the 4×4 patches 0\.900, most to \(1,1\) \(0\.200\)/, 'the class token is not the first query, or its shares are misread');
+      // Tint of a patch: the canvas pixel at its centre, in CSS pixels scaled to the backing store.
+      const tint = (r, c) =>
+        page.$eval(
+          '.image-overlay canvas',
+          (el, [r, c]) => {
+            const k = el.width / el.clientWidth;
+            const [w, hh] = [el.clientWidth / 4, el.clientHeight / 4];
+            // A quarter into the patch: off the disc's edge, on the background where the disc does not reach.
+            return Array.from(el.getContext('2d').getImageData(Math.round((c + 0.25) * w * k), Math.round((r + 0.25) * hh * k), 1, 1).data);
+          },
+          [r, c],
+        );
+      const [hot, cold] = [await tint(1, 1), await tint(0, 0)];
+      assert.notDeepEqual(hot, cold, 'a patch the class token attends to looks like one it ignores');
+      const box = await page.locator('.image-overlay canvas').boundingBox();
+      assert.ok(box.width >= 64 && Math.abs(box.width - box.height) < 1, `the square image is drawn ${box.width}×${box.height}`);
+      await page.locator('.attention').screenshot({ path: join(shots, 'attention-image-overlay.png') });
+      // Patch (2,1) attends to its right-hand neighbour (2,2).
+      await page.locator('.image-overlay canvas').click({ position: { x: box.width * (1.5 / 4), y: box.height * (2.5 / 4) } });
+      assert.match(await caption(), /^Query \(2,1\): to \[CLS\] 0\.050; .*most to \(2,2\) \(0\.900\)/, 'a click on a patch did not make it the query');
+      assert.equal(await page.$eval('.image-overlay vscode-single-select', (el) => el.value), '10', 'the query list does not follow the click');
+      await page.locator('.image-overlay').screenshot({ path: join(shots, 'attention-image-overlay-patch.png') });
+      await page.locator('[data-action="show-attention"]').click();
+      await send(page, attentionMapMessage((await lastPosted(page, 'requestAttentionMap')).messageId, { tokens: ['a', 'b'] }));
+      assert.equal(await page.locator('.image-overlay').isVisible(), false, 'the overlay stays for an example without an image');
     });
   });
 
