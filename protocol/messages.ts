@@ -136,6 +136,10 @@ export interface PlanCandidate {
   uniformBaseline: number | null;
   /** Similarity kept at or below its uniform baseline: the pairs it reuses are no more alike than diffuse heads. */
   belowBaseline: boolean;
+  /** 95% interval of similarityKept (its ± is an upper bound); absent for analyses without error bars. */
+  keptInterval?: [number, number];
+  /** Under the FLOPs target and within noise of the recommended candidate: their intervals overlap. */
+  withinNoise?: boolean;
   /** Activation bytes kept for the backward pass, against the exact model (planner/cost.ts). */
   trainingMemoryRatio: number;
   /** [L][H] */

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatPlan } from '../../analysis/cli/planCommand';
+import { planMessage } from '../../extension/panelPayloads';
 import { analysisStacks } from '../../analysis/result/analysisFile';
 import { planStack } from '../../analysis/planner/plan';
 import type { PlannerStack } from '../../analysis/planner/plan';
@@ -122,5 +123,25 @@ test('--exclude-sinks scores every pair with a sink head 0 and is refused for a 
   assert.throws(
     () => planStack({ ...stack, sinks: undefined }, { excludeSinks: true }),
     (e: Error & { field?: string }) => /no sink measurements/.test(e.message) && e.field === 'excludeSinks',
+  );
+});
+
+test("the panel gets each candidate's 95% interval of similarity kept and which candidates are within noise", async () => {
+  const stack = await stackOf(inputs);
+  const plan = planStack(stack, { targetFlops: 0.95 });
+  const message = planMessage(plan);
+  message.candidates.forEach((m, i) => {
+    const c = plan.candidates[i];
+    if (c.similarityKept === null) return assert.equal(m.keptInterval, undefined);
+    assert.ok(Math.abs(m.keptInterval![0] - Math.max(0, c.similarityKept - Z95 * c.similarityKeptSe!)) <= 1e-12, `candidate ${i}: low end`);
+    assert.ok(
+      Math.abs(m.keptInterval![1] - Math.min(1, c.similarityKept + Z95 * c.similarityKeptSe!)) <= 1e-12,
+      `candidate ${i}: high end`,
+    );
+    assert.equal(m.withinNoise === true, plan.withinNoise!.includes(i), `candidate ${i}: within-noise flag`);
+  });
+  assert.ok(
+    message.candidates.some((m) => m.withinNoise),
+    'no candidate flagged within noise',
   );
 });

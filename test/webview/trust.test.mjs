@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { analysisMessage } from './fixtures.mjs';
+import { analysisMessage, planMessage } from './fixtures.mjs';
 import { root } from '../helpers/paths.mjs';
 import { cellCentre, launchBrowser, openPanel, send, withCheckedPage } from './page.mjs';
 
@@ -164,6 +164,35 @@ describe('panel: error bars, sinks, length and the shuffled baseline', () => {
       assert.ok(s.lengths.length >= 2, 'the sample should fill at least two length buckets');
       assert.ok(await page.locator('.lengths canvas').isVisible(), 'the length chart is not drawn');
       await page.locator('.lengths').screenshot({ path: join(shots, 'length-chart.png') });
+    });
+  });
+
+  test("the planner gives each candidate's 95% interval of similarity kept and marks those within noise of the recommendation", async () => {
+    const plan = planMessage(6, 4);
+    const r = plan.recommended;
+    // As the host sends them (extension/panelPayloads.ts planMessage, tested in planNoise.test.ts).
+    plan.candidates.forEach((c) => (c.keptInterval = [c.similarityKept - 0.02, c.similarityKept + 0.02]));
+    const near = plan.candidates.findIndex(
+      (c, i) => i !== r && Math.abs(c.similarityKept - plan.candidates[r].similarityKept) < 0.04 && c.pareto,
+    );
+    assert.ok(near >= 0, 'the fixture needs a Pareto candidate near the recommended one');
+    plan.candidates[near].withinNoise = true;
+    await withCheckedPage(browser.context, openPanel, {}, async (page) => {
+      await show(page, stackPayload(file.stacks[0]));
+      await send(page, plan);
+      await page.waitForSelector('.planner-body:not([hidden])');
+      const c = plan.candidates[r];
+      assert.match(
+        await page.locator('[data-ratio="kept"]').textContent(),
+        new RegExp(`^${c.similarityKept.toFixed(3)} \\(95% ${c.keptInterval[0].toFixed(3)}–${c.keptInterval[1].toFixed(3)}\\)`),
+      );
+      const row = page.locator(`table.candidates tr[data-candidate="${near}"]`);
+      assert.match(
+        await row.textContent(),
+        /\[\d\.\d{3}–\d\.\d{3}\].*within noise/,
+        'the table row of a candidate within noise must show its interval and say so',
+      );
+      assert.doesNotMatch(await page.locator(`table.candidates tr[data-candidate="${r}"]`).textContent(), /within noise/);
     });
   });
 
