@@ -17,6 +17,18 @@ import { runOutcome } from './trainOutcome';
 import type { TrainerExit } from './trainerProcess';
 import { TrainerProcess } from './trainerProcess';
 
+/**
+ * Whether the trainer has written metrics.jsonl since the run started: its first step (or its
+ * step-0 evaluation) is logged there before the line on its output reaches this window.
+ */
+function metricsWrittenSince(runDir: string, startedAt: number): boolean {
+  try {
+    return statSync(join(runDir, 'metrics.jsonl')).mtimeMs >= startedAt;
+  } catch {
+    return false;
+  }
+}
+
 /** A run ready to start: the command line and what the outcome needs to know. */
 export interface PreparedRun {
   runDir: string;
@@ -147,15 +159,16 @@ export class TrainRuns implements vscode.Disposable {
       this.output.warn(`train: cancel for ${runDir}, which is not running`);
       return;
     }
-    if (run.process.stopping || run.outputStep === null) {
+    const started = run.outputStep !== null || metricsWrittenSince(runDir, run.startedAt);
+    if (run.process.stopping || !started) {
       // Asked twice, or before the trainer's first step: nothing to save beyond the last checkpoint, which is written atomically.
-      this.output.info(`train ${runDir}: stopping at once (${run.outputStep === null ? 'no step done yet' : 'asked twice'})`);
+      this.output.info(`train ${runDir}: stopping at once (${!started ? 'no step done yet' : 'asked twice'})`);
       run.process.kill();
       this.refresh();
       return;
     }
-    this.output.info(`train ${runDir}: stopping after step ${run.outputStep + 1}`);
-    run.stopAtStep = run.outputStep;
+    this.output.info(`train ${runDir}: stopping after step ${(run.outputStep ?? 0) + 1}`);
+    run.stopAtStep = run.outputStep ?? 0;
     run.process.stop();
     this.setStatus(run, {
       state: 'cancelling',
