@@ -27,6 +27,7 @@ const labelOfField: Readonly<Record<string, string>> = {
   headMap: 'a head map',
   seqLen: 'the sequence length',
   targetFlops: 'the FLOPs target',
+  excludeSinks: 'excludeSinks: true',
   // Commands that write files take `overwrite: true` where the CLI takes --force.
   force: 'overwrite: true',
   // Analyze Attention's choice of examples; the CLI's --inputs.

@@ -270,17 +270,23 @@ export class PanelHub implements vscode.Disposable {
   private async handle(conn: Connection, msg: FromWebview): Promise<void> {
     switch (msg.type) {
       case 'ready': {
-        conn.ready = true;
         await this.restore();
-        await this.post(conn, this.settingsMessage(conn.host));
-        await this.post(conn, this.analysisMessage());
-        if (this.runStatus) await this.post(conn, { type: 'runStatus', status: this.runStatus });
-        if (this.modelSummary) await this.post(conn, { type: 'modelSummary', summary: this.modelSummary });
-        for (const plan of this.plans.values()) await this.post(conn, planMessage(plan));
-        for (const status of this.trials.statuses()) await this.post(conn, status);
-        // Each run whole, replacing what the view holds: live lines posted meanwhile merge by step.
-        for (const m of this.training.replay()) await this.post(conn, m);
-        if (this.comparison) await this.post(conn, this.comparison);
+        // Everything the view needs as it stands now, posted in one go before any broadcast can
+        // reach the view: a live training line never arrives ahead of its run's replay (which
+        // would reorder the runs), and a line appended after the replay was taken comes after it.
+        const messages: ToWebview[] = [
+          this.settingsMessage(conn.host),
+          this.analysisMessage(),
+          ...(this.runStatus ? [{ type: 'runStatus', status: this.runStatus } as const] : []),
+          ...(this.modelSummary ? [{ type: 'modelSummary', summary: this.modelSummary } as const] : []),
+          ...[...this.plans.values()].map((plan) => planMessage(plan)),
+          ...this.trials.statuses(),
+          // Each run whole, replacing what the view holds.
+          ...this.training.replay(),
+          ...(this.comparison ? [this.comparison] : []),
+        ];
+        conn.ready = true;
+        await Promise.all(messages.map((m) => this.post(conn, m)));
         return;
       }
       case 'requestAttentionMap':

@@ -9,6 +9,7 @@ import { reuseModes } from '../analysis/planner/modes';
 import { keptBelowBaseline } from '../analysis/planner/plan';
 import type { Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
+import { Z95 } from '../analysis/similarity/stackViews';
 import type { AnalysisInfo, AnalysisMessage, MetricColumns, MetricsMessage, PlanCandidatesMessage } from '../protocol/messages';
 import { metricKeys } from '../protocol/metricSeries';
 import type { ModelSummaryPayload } from '../protocol/modelMessages';
@@ -76,6 +77,10 @@ export function planMessage(plan: Plan): PlanCandidatesMessage {
       similarityKept: c.similarityKept,
       uniformBaseline: c.uniformBaseline,
       belowBaseline: keptBelowBaseline(c),
+      ...(c.similarityKept !== null && c.similarityKeptSe != null
+        ? { keptInterval: [Math.max(0, c.similarityKept - Z95 * c.similarityKeptSe), Math.min(1, c.similarityKept + Z95 * c.similarityKeptSe)] as [number, number] }
+        : {}),
+      ...(plan.withinNoise?.includes(i) ? { withinNoise: true } : {}),
       trainingMemoryRatio: c.cost.trainingMemoryRatio,
       heads: c.heads,
       pareto: front.has(i),

@@ -34,6 +34,8 @@ export interface PlanArgs {
   stack?: string;
   seqLen?: number;
   targetFlops?: number;
+  /** Score every pair with a sink head 0 (`plan --exclude-sinks`). */
+  excludeSinks?: boolean;
   /** Ask which candidate to write (default: only when the command ran without arguments). */
   pick?: boolean;
 }
@@ -114,7 +116,7 @@ export class PlanCommands implements vscode.Disposable {
         await this.panel.show({ file: analysis, path: analysisPath, label: vscode.workspace.asRelativePath(analysisPath) }, { reveal: true });
       }
       const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis.stacks, args.stack, analysisPath)];
-      const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen, targetFlops: args.targetFlops }));
+      const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen, targetFlops: args.targetFlops, excludeSinks: args.excludeSinks }));
       for (const plan of plans) this.panel.showPlan(plan);
       this.output.info(`plan ${analysisPath}: ${plans.map((p) => `${p.stack} ${p.candidates.length} candidates, ${p.pareto.length} on the Pareto front`).join('; ')}`);
       if (interactive) {

@@ -45,6 +45,41 @@ export interface StackPayload {
   entropy: Tensor<Float64Array>;
   /** [L, H]: mean row entropy over ln(keys the row sees), in [0, 1]; absent for files written before it. */
   entropyNormalized?: Tensor<Float64Array>;
+  /** 95% intervals over examples of layerPairs, c and headPairs (same shapes); absent with fewer than two examples or in older files. */
+  intervals?: { level: number; layerPairs: Interval; c: Interval; headPairs: Interval };
+  /** Attention mass on the first or special tokens per head; absent in files written before it. */
+  sinks?: {
+    /** Heads with mass ≥ threshold are flagged "sink". */
+    threshold: number;
+    /** Whether special tokens were known; else only the first token counts. */
+    specialTokens: boolean;
+    /** [L, H] */
+    mass: Tensor<Float64Array>;
+  };
+  /** Mean cross-layer similarity per sequence-length bucket, shortest first; absent in files written before it. */
+  lengths?: LengthPoint[];
+  /** The same analysis of a copy of the model with every weight tensor's entries shuffled (`analyze --baseline shuffled`). */
+  baseline?: { kind: 'shuffled'; seed: number; layerPairs: Tensor<Float64Array> };
+}
+
+/** Lower and upper ends of a 95% interval, beside the means they go with. */
+export interface Interval {
+  low: Tensor<Float64Array>;
+  high: Tensor<Float64Array>;
+}
+
+/** One sequence-length bucket of a stack: examples with min ≤ real tokens ≤ max. */
+export interface LengthPoint {
+  min: number;
+  max: number;
+  examples: number;
+  meanTokens: number;
+  /** Mean over examples of the mean similarity between heads of different layers, and its 95% interval (null with one example). */
+  similarity: number;
+  low: number | null;
+  high: number | null;
+  /** The heads' mean similarity to uniform attention in the bucket. */
+  uniform: number;
 }
 
 /** Where an analysis came from and how it ran. */
@@ -101,6 +136,10 @@ export interface PlanCandidate {
   uniformBaseline: number | null;
   /** Similarity kept at or below its uniform baseline: the pairs it reuses are no more alike than diffuse heads. */
   belowBaseline: boolean;
+  /** 95% interval of similarityKept (its ± is an upper bound); absent for analyses without error bars. */
+  keptInterval?: [number, number];
+  /** Under the FLOPs target and within noise of the recommended candidate: their intervals overlap. */
+  withinNoise?: boolean;
   /** Activation bytes kept for the backward pass, against the exact model (planner/cost.ts). */
   trainingMemoryRatio: number;
   /** [L][H] */

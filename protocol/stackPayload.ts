@@ -4,7 +4,12 @@
  * notebook output, with no host to ask) convert with it, so the two cannot disagree about
  * the layout. It reads nothing but the fields below, and checks every length.
  */
-import type { StackPayload, Tensor } from './messages';
+import type { Interval, LengthPoint, StackPayload, Tensor } from './messages';
+
+/** The normal quantile of a two-sided 95% interval (the analysis's `Z95`), for files that give only standard errors. */
+const z95 = 1.959963984540054;
+
+type Grid<K extends string> = Record<K, unknown>;
 
 /** The fields of one `stacks[]` entry of an `attention-reuse/analysis@1` file that the charts read. */
 export interface AnalysisStackFields {
@@ -23,6 +28,10 @@ export interface AnalysisStackFields {
   uniform: unknown;
   entropy: unknown;
   entropyNormalized?: unknown;
+  errors?: { level: number; z?: number; layerPairs: Grid<'low' | 'high'>; c: Grid<'low' | 'high'>; headPairs: Grid<'low' | 'high'> };
+  sinks?: { threshold: number; specialTokens: boolean; mass: unknown };
+  lengths?: { min: number; max: number; examples: number; meanTokens: number; similarity: number; similaritySe: number | null; uniform: number }[];
+  baseline?: { kind: 'shuffled'; seed: number; layerPairs: unknown };
 }
 
 /** Flattens nested arrays of a known shape into one typed array, checking every length. */
@@ -69,5 +78,33 @@ export function stackPayload(s: AnalysisStackFields): StackPayload {
     uniform: flat(Float64Array, s.uniform, [L, H], 'uniform'),
     entropy: flat(Float64Array, s.entropy, [L, H], 'entropy'),
     ...(s.entropyNormalized !== undefined ? { entropyNormalized: flat(Float64Array, s.entropyNormalized, [L, H], 'entropyNormalized') } : {}),
+    ...(s.errors ? { intervals: intervals(s.errors, L, H) } : {}),
+    ...(s.sinks
+      ? { sinks: { threshold: s.sinks.threshold, specialTokens: s.sinks.specialTokens === true, mass: flat(Float64Array, s.sinks.mass, [L, H], 'sinks.mass') } }
+      : {}),
+    ...(s.lengths ? { lengths: s.lengths.map(lengthPoint) } : {}),
+    ...(s.baseline ? { baseline: { kind: s.baseline.kind, seed: s.baseline.seed, layerPairs: flat(Float64Array, s.baseline.layerPairs, [L, L], 'baseline.layerPairs') } } : {}),
+  };
+}
+
+function intervals(e: NonNullable<AnalysisStackFields['errors']>, L: number, H: number): NonNullable<StackPayload['intervals']> {
+  const pair = (g: Grid<'low' | 'high'>, shape: number[], what: string): Interval => ({
+    low: flat(Float64Array, g.low, shape, `errors.${what}.low`),
+    high: flat(Float64Array, g.high, shape, `errors.${what}.high`),
+  });
+  return { level: e.level, layerPairs: pair(e.layerPairs, [L, L], 'layerPairs'), c: pair(e.c, [L, H, L], 'c'), headPairs: pair(e.headPairs, [L, H, L, H], 'headPairs') };
+}
+
+function lengthPoint(b: NonNullable<AnalysisStackFields['lengths']>[number]): LengthPoint {
+  const half = b.similaritySe === null ? null : z95 * b.similaritySe;
+  return {
+    min: b.min,
+    max: b.max,
+    examples: b.examples,
+    meanTokens: b.meanTokens,
+    similarity: b.similarity,
+    low: half === null ? null : Math.max(0, b.similarity - half),
+    high: half === null ? null : Math.min(1, b.similarity + half),
+    uniform: b.uniform,
   };
 }

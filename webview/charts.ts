@@ -3,12 +3,12 @@
  * pieces used are registered, animation is off (charts update as data streams in), and a
  * small plugin paints the theme background so that exported PNGs are not transparent.
  */
-import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, ScatterController, Tooltip } from 'chart.js';
+import { Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, ScatterController, Tooltip } from 'chart.js';
 import type { Plugin } from 'chart.js';
 import type { Palette } from './theme';
 import { css } from './theme';
 
-Chart.register(ScatterController, LineController, PointElement, LineElement, LinearScale, Tooltip, Legend);
+Chart.register(ScatterController, LineController, PointElement, LineElement, LinearScale, Tooltip, Legend, Filler);
 
 let background = 'transparent';
 

@@ -35,6 +35,8 @@ export interface GridSpec {
   text?(r: number, c: number): string | null;
   /** The readout line for a cell. */
   describe(r: number, c: number): string;
+  /** Cells marked with a corner flag (sink heads), in the screen, the PNG and the SVG alike. */
+  flag?(r: number, c: number): boolean;
 }
 
 export interface GridOptions {
@@ -255,6 +257,10 @@ export class GridChart {
         if (spec.belowBaseline?.(r, c) && l.cell >= 8) {
           const m = Math.max(3, Math.round(l.cell * 0.2));
           out.push({ kind: 'rect', x: x + l.cell - m - 1, y: y + l.cell - m - 1, w: m, h: m, fill: textOn(p, colour) });
+        }
+        if (spec.flag?.(r, c) && l.cell >= 6) {
+          const f = Math.max(3, Math.round(l.cell / 4));
+          out.push({ kind: 'rect', x: x + l.cell - f - gap / 2, y: y + gap / 2, w: f, h: f, fill: textOn(p, colour), title: () => `${spec.describe(r, c)} (flagged)` });
         }
         const text = fits ? spec.text?.(r, c) : null;
         if (text && measure(text, 0.8) <= l.cell - 4) {

@@ -6,6 +6,7 @@
  */
 import { fixed } from './format';
 import type { GridSpec } from './gridChart';
+import { intervalText } from './stackData';
 import type { StackData } from './stackData';
 
 /** A head as the readouts write it: (layer,head). */
@@ -82,8 +83,10 @@ function describePair(s: StackData, l: number, l2: number): string {
   const v = s.layerPair(l, l2);
   if (l === l2) return `layer ${l} × layer ${l2}: ${fixed(v)} (a layer against itself, drawn apart from the colour scale)`;
   const b = s.bestPair(l, l2);
+  const sinks = [s.isSink(l, b.head) ? head(l, b.head) : '', s.isSink(l2, b.match) ? head(l2, b.match) : ''].filter(Boolean);
   return (
-    `layer ${l} × layer ${l2}: ${fixed(v)} — head ${head(l, b.head)} ↔ ${head(l2, b.match)}; ` +
+    `layer ${l} × layer ${l2}: ${fixed(v)}${intervalText(s.layerPairInterval(l, l2))} — head ${head(l, b.head)} ↔ ${head(l2, b.match)}; ` +
+    (sinks.length ? `sink ${sinks.join(' and ')}; ` : '') +
     `uniform ${fixed(s.uniform(l, b.head))} / ${fixed(s.uniform(l2, b.match))}; ` +
     `entropy ${fixed(s.entropy(l, b.head), 2)} / ${fixed(s.entropy(l2, b.match), 2)} nats; ${baselineWords(layerPairCell(s, l, l2))}`
   );
@@ -100,5 +103,10 @@ export function layerPairSpec(stack: StackData, scale: SimilarityScale = default
     colTitle: 'layer l′',
     ...similarityCells(stack.L, stack.L, (l, l2) => layerPairCell(stack, l, l2), (l, l2) => l === l2, scale),
     describe: (l, l2) => describePair(stack, l, l2),
+    flag: (l, l2) => {
+      if (l === l2) return false;
+      const b = stack.bestPair(l, l2);
+      return stack.isSink(l, b.head) || stack.isSink(l2, b.match);
+    },
   };
 }

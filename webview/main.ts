@@ -14,6 +14,7 @@ import { CompareView } from './compareView';
 import { SelectControl } from './controls';
 import { h, replace } from './dom';
 import { dateTime, duration } from './format';
+import { LengthView } from './lengthView';
 import { modelSummaryView } from './modelSummaryView';
 import { PlannerView } from './plannerView';
 import { RedundancyView } from './redundancyView';
@@ -44,6 +45,7 @@ const ctx: ViewContext = {
 const sections: Section[] = [
   new RedundancyView(ctx),
   new SequentialView(ctx),
+  new LengthView(ctx),
   new AttentionView(ctx),
   new PlannerView(ctx),
   new TrainingView(ctx),

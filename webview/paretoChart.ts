@@ -39,7 +39,7 @@ interface Drawn {
 /** How a candidate reads aloud and in the tooltip. */
 export function describeCandidate(c: PlanCandidate, axis: CostAxis): string {
   const below = c.belowBaseline ? ' — at or below its uniform baseline' : '';
-  return `${c.mode} P=${c.P} K=${c.K}: ${costAxisLabels[axis]} ${fixed(c[axis])}, similarity kept ${fixed(c.similarityKept)} (uniform ${fixed(c.uniformBaseline)})${below}`;
+  return `${c.mode} P=${c.P} K=${c.K}: ${costAxisLabels[axis]} ${fixed(c[axis])}, similarity kept ${fixed(c.similarityKept)}${c.keptInterval ? ` (95% ${fixed(c.keptInterval[0])}–${fixed(c.keptInterval[1])})` : ''} (uniform ${fixed(c.uniformBaseline)})${below}${c.withinNoise ? ', within noise of the recommended' : ''}`;
 }
 
 export class ParetoChart {

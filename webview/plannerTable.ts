@@ -30,10 +30,17 @@ export const configName = (c: PlanCandidate) => `${c.mode} P=${c.P} K=${c.K}`;
 /** "similarity kept" with its baseline, and the mark of a candidate at or below it. */
 export function keptCell(c: PlanCandidate): HTMLElement | string {
   if (c.similarityKept === null) return 'nothing reused';
-  const text = `${fixed(c.similarityKept)} (uniform ${fixed(c.uniformBaseline)})`;
-  if (!c.belowBaseline) return text;
-  return h('span', {}, text, ' ', h('span', { class: 'badge warn', title: belowWords }, '≤ uniform'));
+  const text = `${fixed(c.similarityKept)}${keptIntervalText(c)} (uniform ${fixed(c.uniformBaseline)})`;
+  const noise = c.withinNoise ? h('span', { class: 'badge', title: noiseWords }, 'within noise') : '';
+  if (!c.belowBaseline) return noise ? h('span', {}, text, ' ', noise) : text;
+  return h('span', {}, text, ' ', h('span', { class: 'badge warn', title: belowWords }, '≤ uniform'), noise ? ' ' : '', noise);
 }
+
+/** " [0.412–0.455]": the 95% interval of similarity kept, where the analysis has error bars. */
+export const keptIntervalText = (c: PlanCandidate) => (c.keptInterval ? ` [${fixed(c.keptInterval[0])}–${fixed(c.keptInterval[1])}]` : '');
+
+export const noiseWords =
+  'Within noise of the recommended candidate: their 95% intervals of similarity kept overlap, so the analysis cannot say which keeps more.';
 
 export const belowWords =
   'Similarity kept at or below its uniform baseline: the heads it pairs are no more alike than diffuse heads are, so the number says little. Try it on the model before training it.';

@@ -213,7 +213,7 @@ export class PlannerView implements Section {
     const kept =
       c.similarityKept === null
         ? 'nothing reused'
-        : `${fixed(c.similarityKept)} (uniform baseline ${fixed(c.uniformBaseline)})${c.belowBaseline ? ' — at or below its baseline: says little about this reuse' : ''}`;
+        : `${fixed(c.similarityKept)}${c.keptInterval ? ` (95% ${fixed(c.keptInterval[0])}–${fixed(c.keptInterval[1])})` : ''} (uniform baseline ${fixed(c.uniformBaseline)})${c.belowBaseline ? ' — at or below its baseline: says little about this reuse' : ''}${c.withinNoise ? ' — within noise of the recommended candidate' : ''}`;
     const recommended = index === this.plan!.recommended ? (c.belowBaseline ? 'recommended by similarity, though at or below its uniform baseline' : 'recommended') : '';
     const tags = [c.pareto ? 'Pareto-optimal' : '', recommended].filter(Boolean).join(', ');
     replace(

@@ -10,16 +10,34 @@ import { exportBar, toCsv } from './exporting';
 import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
-import { baselineWords, head, layerPairSpec, similarityCells } from './layerPairSpec';
+import { baselineWords, head, layerPairSpec, scaleDomain, similarityCells } from './layerPairSpec';
 import type { SimilarityScale } from './layerPairSpec';
 import type { PanelEvent, Section, SectionMessage } from './section';
+import { intervalText } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
+
+/** A similarity whose tooltip is its 95% interval, where the analysis has one. */
+export function withInterval(v: number, interval: [number, number] | undefined): HTMLElement | string {
+  return interval ? h('span', { title: `95% interval ${fixed(interval[0])}–${fixed(interval[1])}` }, fixed(v)) : fixed(v);
+}
+
+/** Sink mass of a head and its match, with a "sink" badge where either is one ('–' for files without sinks). */
+export function sinkCell(s: StackData, l: number, a: number, l2: number, b: number): HTMLElement | string {
+  const mass = s.sinkMass(l, a);
+  if (mass === undefined) return '–';
+  const sink = s.isSink(l, a) || s.isSink(l2, b);
+  const title = `Mean attention on ${s.sinkWhat}: ${fixed(mass)} / ${fixed(s.sinkMass(l2, b))} (match); a head at or over ${s.payload.sinks!.threshold} is a sink`;
+  return h('span', { title }, `${fixed(mass, 2)} / ${fixed(s.sinkMass(l2, b), 2)}`, sink ? h('span', { class: 'badge warn sink' }, 'sink') : '');
+}
 
 export class RedundancyView implements Section {
   readonly element: HTMLElement;
   readonly needsAnalysis = true;
   private readonly layerChart: GridChart;
+  /** The same map of the model with its weights shuffled (`analyze --baseline shuffled`), beside the real one. */
+  private readonly baselineChart: GridChart;
+  private readonly baselineBox: HTMLElement;
   private readonly headChart: GridChart;
   private readonly detail: HTMLElement;
   private readonly detailTitle: HTMLElement;
@@ -35,6 +53,10 @@ export class RedundancyView implements Section {
       label: 'Layer-pair similarity heatmap',
       onSelect: (l, l2) => this.selectPair(l, l2, true),
       hint: 'Hover a cell for its value; click it for the heads of that layer pair.',
+    });
+    this.baselineChart = new GridChart({
+      label: 'Layer-pair similarity of the model with shuffled weights',
+      hint: 'The same analysis of a copy of the model whose weight tensors were shuffled: what similarity the architecture and inputs give without learned structure.',
     });
     this.headChart = new GridChart({
       label: 'Head-pair similarity of the selected layer pair',
@@ -87,10 +109,26 @@ export class RedundancyView implements Section {
         h('span', { class: 'swatch apart' }),
         'a layer against itself (always 1, left out of the colour scale) ',
         h('span', { class: 'swatch below' }),
-        'corner mark: no more alike than their uniform baseline',
+        'corner mark, lower right: no more alike than their uniform baseline; upper right: a sink head (hˢ: most of its attention on the first or special tokens). Hover a cell for its 95% interval.',
       ),
-      this.layerChart.element,
-      exportBar(ctx.post, () => `layer-pairs-${name()}`, this.layerChart.exporters(() => this.layerCsv()), 'layer-pair heatmap'),
+      h(
+        'div',
+        { class: 'maps' },
+        h(
+          'div',
+          { class: 'map' },
+          h('h3', {}, 'This model'),
+          this.layerChart.element,
+          exportBar(ctx.post, () => `layer-pairs-${name()}`, this.layerChart.exporters(() => this.layerCsv()), 'layer-pair heatmap'),
+        ),
+        (this.baselineBox = h(
+          'div',
+          { class: 'map baseline', hidden: true },
+          h('h3', {}, 'Shuffled weights (baseline)'),
+          this.baselineChart.element,
+          exportBar(ctx.post, () => `layer-pairs-shuffled-${name()}`, this.baselineChart.exporters(() => this.baselineCsv()), 'shuffled-weights heatmap'),
+        )),
+      ),
       this.detail,
     );
   }
@@ -105,7 +143,37 @@ export class RedundancyView implements Section {
     }
     const L = stack.L;
     this.renderCaption();
-    this.layerChart.set(layerPairSpec(stack, this.ctx.state.get().scale), this.ctx.palette());
+    const scale = this.ctx.state.get().scale;
+    const baseline = stack.payload.baseline;
+    let spec = layerPairSpec(stack, scale);
+    // With a baseline beside it, one colour scale for both maps, so that equal colours are equal
+    // similarity; the baseline has no uniform baseline of its own, so it always shows similarity.
+    const offDiagonal = (m: ArrayLike<number>) => Array.from(m).filter((_, i) => Math.floor(i / L) !== i % L);
+    const shared: [number, number] | undefined = baseline
+      ? scale.measure === 'similarity' && scale.range === 'fitted'
+        ? scaleDomain([...offDiagonal(stack.payload.layerPairs.data), ...offDiagonal(baseline.layerPairs.data)], scale)
+        : scale.measure === 'similarity'
+          ? spec.domain
+          : [0, 1]
+      : undefined;
+    if (shared && scale.measure === 'similarity') spec = { ...spec, domain: shared };
+    this.layerChart.set(spec, this.ctx.palette());
+    this.baselineBox.hidden = !baseline;
+    this.baselineChart.set(
+      baseline
+        ? {
+            ...spec,
+            domain: shared,
+            value: (l, l2) => baseline.layerPairs.data[l * L + l2],
+            text: (l, l2) => (l === l2 ? '' : baseline.layerPairs.data[l * L + l2].toFixed(2)),
+            describe: (l, l2) =>
+              `shuffled weights (seed ${baseline.seed}), layer ${l} × layer ${l2}: ${fixed(baseline.layerPairs.data[l * L + l2])}; this model ${fixed(stack.layerPair(l, l2))}`,
+            belowBaseline: undefined,
+            flag: undefined,
+          }
+        : null,
+      this.ctx.palette(),
+    );
     if (pair && pair[0] < L && pair[1] < L) this.selectPair(pair[0], pair[1], false);
     else {
       this.pair = null;
@@ -116,6 +184,7 @@ export class RedundancyView implements Section {
 
   repaint(): void {
     this.layerChart.setPalette(this.ctx.palette());
+    this.baselineChart.setPalette(this.ctx.palette());
     this.headChart.setPalette(this.ctx.palette());
   }
 
@@ -152,16 +221,19 @@ export class RedundancyView implements Section {
       {
         rows: s.H,
         cols: s.H,
-        rowLabel: (hh) => `h${hh}`,
-        colLabel: (hh) => `h${hh}`,
+        rowLabel: (hh) => `h${hh}${s.isSink(l, hh) ? 'ˢ' : ''}`,
+        colLabel: (hh) => `h${hh}${s.isSink(l2, hh) ? 'ˢ' : ''}`,
+        flag: (a, b) => s.isSink(l, a) || s.isSink(l2, b),
         rowTitle: `layer ${l}`,
         colTitle: `layer ${l2}`,
         ...similarityCells(s.H, s.H, cell, (a, b) => l === l2 && a === b, this.ctx.state.get().scale),
         describe: (a, b) => {
           const v = s.headPair(l, a, l2, b);
           if (l === l2 && a === b) return `head ${head(l, a)} × head ${head(l2, b)}: S = ${fixed(v)} (a head against itself, drawn apart from the colour scale)`;
+          const sinks = [s.isSink(l, a) ? head(l, a) : '', s.isSink(l2, b) ? head(l2, b) : ''].filter(Boolean);
+          const sinkText = sinks.length ? ` — sink ${sinks.join(' and ')}: mass on ${s.sinkWhat} ≥ ${s.payload.sinks!.threshold}` : '';
           return (
-            `head ${head(l, a)} × head ${head(l2, b)}: S = ${fixed(v)}; uniform ${fixed(s.uniform(l, a))} / ${fixed(s.uniform(l2, b))}; ` +
+            `head ${head(l, a)} × head ${head(l2, b)}: S = ${fixed(v)}${intervalText(s.headPairInterval(l, a, l2, b))}${sinkText}; uniform ${fixed(s.uniform(l, a))} / ${fixed(s.uniform(l2, b))}; ` +
             `entropy ${fixed(s.entropy(l, a), 2)} / ${fixed(s.entropy(l2, b), 2)} nats; ${baselineWords(cell(a, b))}`
           );
         },
@@ -179,10 +251,13 @@ export class RedundancyView implements Section {
       const b = s.cArgmax(l, a, l2);
       const v = s.c(l, a, l2);
       const diffuse = s.diffusePair(l, a, l2, b, v) && !(l === l2 && a === b);
+      const interval = s.cInterval(l, a, l2);
       rows.push([
         head(l, a),
         head(l2, b),
-        fixed(v),
+        withInterval(v, interval),
+        interval ? `${fixed(interval[0])}–${fixed(interval[1])}` : '–',
+        sinkCell(s, l, a, l2, b),
         `${fixed(s.uniform(l, a))} / ${fixed(s.uniform(l2, b))}`,
         `${fixed(s.entropy(l, a), 2)} / ${fixed(s.entropy(l2, b), 2)}`,
         diffuse ? h('span', { class: 'badge warn', title: 'Both heads are at least as close to uniform attention as to each other' }, 'diffuse') : '',
@@ -190,7 +265,7 @@ export class RedundancyView implements Section {
     }
     const matches = table(
       `Best match in layer ${l2} for each head of layer ${l} (a row opens its attention maps)`,
-      ['head', 'best match', 'c', 'uniform (head / match)', 'entropy, nats (head / match)', 'note'],
+      ['head', 'best match', 'c', '95% interval', 'sink mass', 'uniform (head / match)', 'entropy, nats (head / match)', 'note'],
       rows,
     );
     const open = (a: number) => this.ctx.raise({ type: 'showHead', layer: l, head: a, matchLayer: l2 });
@@ -202,6 +277,15 @@ export class RedundancyView implements Section {
     if (!s) return '';
     const rows: (string | number)[][] = [['layer', ...Array.from({ length: s.L }, (_, j) => `l'=${j}`)]];
     for (let l = 0; l < s.L; l++) rows.push([l, ...Array.from({ length: s.L }, (_, j) => s.layerPair(l, j))]);
+    return toCsv(rows);
+  }
+
+  private baselineCsv(): string {
+    const b = this.stack?.payload.baseline;
+    if (!this.stack || !b) return '';
+    const L = this.stack.L;
+    const rows: (string | number)[][] = [['layer', ...Array.from({ length: L }, (_, j) => `l'=${j}`)]];
+    for (let l = 0; l < L; l++) rows.push([l, ...Array.from({ length: L }, (_, j) => b.layerPairs.data[l * L + j])]);
     return toCsv(rows);
   }
 

@@ -9,7 +9,9 @@ import { actionRows } from './rowActions';
 import { fixed } from './format';
 import { GridChart } from './gridChart';
 import { baselineWords, similarityCells } from './layerPairSpec';
+import { sinkCell, withInterval } from './redundancyView';
 import type { PanelEvent, Section } from './section';
+import { intervalText } from './stackData';
 import type { StackData } from './stackData';
 import type { ViewContext } from './viewContext';
 
@@ -69,12 +71,14 @@ export class SequentialView implements Section {
         colTitle: 'layer l',
         ...similarityCells(s.H, s.L - 1, cell, () => false, this.ctx.state.get().scale),
         text: (r, c) => `h${s.sequential(c + 1, r).head}`,
+        flag: (r, c) => s.isSink(c + 1, s.sequential(c + 1, r).head),
         describe: (r, c) => {
           const l = c + 1;
           const { head, value } = s.sequential(l, r);
           const m = s.cArgmax(l, head, l - 1);
           return (
-            `layer ${l}, rank ${r + 1}: head (${l},${head}) c[(l,h), l−1] = ${fixed(value)}, best match (${l - 1},${m}); ` +
+            `layer ${l}, rank ${r + 1}: head (${l},${head}) c[(l,h), l−1] = ${fixed(value)}${intervalText(s.cInterval(l, head, l - 1))}, best match (${l - 1},${m}); ` +
+            (s.isSink(l, head) ? `sink (mass on ${s.sinkWhat} ${fixed(s.sinkMass(l, head))}); ` : '') +
             `uniform ${fixed(s.uniform(l, head))}; entropy ${fixed(s.entropy(l, head), 2)} nats; ${baselineWords(cell(r, c))}`
           );
         },
@@ -104,14 +108,15 @@ export class SequentialView implements Section {
       rows.push([
         r + 1,
         `(${l},${head})`,
-        fixed(value),
+        withInterval(value, s.cInterval(l, head, l - 1)),
         `(${l - 1},${m})`,
+        sinkCell(s, l, head, l - 1, m),
         fixed(s.uniform(l, head)),
         fixed(s.entropy(l, head), 2),
         diffuse ? h('span', { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' }, 'diffuse') : '',
       ]);
     }
-    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'uniform', 'entropy, nats', 'note'], rows);
+    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy, nats', 'note'], rows);
     const headAt = (r: number) => s.sequential(l, r).head;
     const open = (r: number) => this.ctx.raise({ type: 'showHead', layer: l, head: headAt(r), matchLayer: l - 1 });
     replace(this.tableWrap, actionRows(ranked, (r) => `Show the attention of head (${l},${headAt(r)}) beside its best match in layer ${l - 1}`, open));

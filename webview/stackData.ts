@@ -76,4 +76,45 @@ export class StackData {
   diffusePair(l: number, h: number, l2: number, h2: number, similarity: number): boolean {
     return Math.min(this.uniform(l, h), this.uniform(l2, h2)) >= similarity;
   }
+
+  /** The 95% interval of layerPairs[l][l2], where the analysis has error bars. */
+  layerPairInterval(l: number, l2: number): [number, number] | undefined {
+    const i = this.payload.intervals?.layerPairs;
+    return i && [i.low.data[l * this.L + l2], i.high.data[l * this.L + l2]];
+  }
+
+  /** The 95% interval of c[(l,h), l2]. */
+  cInterval(l: number, h: number, l2: number): [number, number] | undefined {
+    const i = this.payload.intervals?.c;
+    const at = (l * this.H + h) * this.L + l2;
+    return i && [i.low.data[at], i.high.data[at]];
+  }
+
+  /** The 95% interval of headPairs[l][h][l2][h2]. */
+  headPairInterval(l: number, h: number, l2: number, h2: number): [number, number] | undefined {
+    const i = this.payload.intervals?.headPairs;
+    const at = ((l * this.H + h) * this.L + l2) * this.H + h2;
+    return i && [i.low.data[at], i.high.data[at]];
+  }
+
+  /** Mean attention mass of head (l,h) on the first or special tokens, where the analysis has it. */
+  sinkMass(l: number, h: number): number | undefined {
+    return this.payload.sinks?.mass.data[l * this.H + h];
+  }
+
+  /** Whether head (l,h) is flagged "sink" (its mass at or over the analysis's threshold). */
+  isSink(l: number, h: number): boolean {
+    const s = this.payload.sinks;
+    return s !== undefined && s.mass.data[l * this.H + h] >= s.threshold;
+  }
+
+  /** What the sink mass counts, for tooltips. */
+  get sinkWhat(): string {
+    return this.payload.sinks?.specialTokens ? 'the first token and special tokens' : 'the first token';
+  }
+}
+
+/** " (95% 0.412–0.455)" for a readout, or nothing without an interval. */
+export function intervalText(i: [number, number] | undefined): string {
+  return i ? ` (95% ${i[0].toFixed(3)}–${i[1].toFixed(3)})` : '';
 }

@@ -14,6 +14,8 @@ import type { ProviderChoice } from '../runtime/providers';
 import { AttentionRunner } from '../runtime/runner';
 import type { RunOptions } from '../runtime/runner';
 import type { AttentionModel } from '../onnx/inspect';
+import { openAttentionModel } from '../onnx/inspect';
+import { shuffleWeights } from '../onnx/shuffleWeights';
 import { SimilarityAccumulator } from '../similarity/accumulator';
 import { planLayerPasses } from '../similarity/layerPasses';
 import type { ShardInfo } from '../similarity/stackSums';
@@ -57,6 +59,12 @@ export interface AnalyzeOptions {
   seed?: number;
   /** Bytes a run may use (default: three quarters of the available memory): the memory guard's budget. */
   memoryBudget?: number;
+  /**
+   * `shuffled`: also analyse a copy of the model whose weight tensors' entries are permuted
+   * (seeded by `seed`) on the same examples, and keep its sums and layer-pair map beside the
+   * real ones (`stacks[].baseline`).
+   */
+  baseline?: 'shuffled';
 }
 
 /** The files an analysis reads: an output may be none of them. */
@@ -94,28 +102,45 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     budget: options.memoryBudget,
   });
   for (const note of guard.notes) onNote?.(note);
-  const runner = await AttentionRunner.start(model, options.ep ?? 'auto', { rows });
-  for (const line of runner.providerLines) onNote?.(line);
-  // The similarity of a batch runs on worker threads while this thread runs the model on the next.
-  const pool = openKernel({ threads: options.threads ?? 1 });
-  let accs: SimilarityAccumulator[];
-  try {
-    accs = await measureStacks(model, runner, pool, shardOf(opened.examples, shard), {
-      batchSize: guard.batch,
-      passes: guard.groups > 1 ? planLayerPasses(model.stacks.map((s) => s.layers.length), guard.groups) : undefined,
-      signal,
-      onProgress: (n) => onProgress?.(n, total),
-      shard,
-      specialTokens: options.source.kind === 'text',
-    });
-  } finally {
-    await pool.close();
-    await runner.dispose();
+  if (options.baseline !== undefined && options.baseline !== 'shuffled') throw new InputError(`{field} must be "shuffled" (got "${options.baseline}")`, 'baseline');
+  const runs = options.baseline ? 2 : 1;
+  const measure = async (m: AttentionModel, examples: AsyncIterable<ExampleInput>, done: number) => {
+    const runner = await AttentionRunner.start(m, options.ep ?? 'auto', { rows });
+    if (done === 0) for (const line of runner.providerLines) onNote?.(line);
+    // The similarity of a batch runs on worker threads while this thread runs the model on the next.
+    const pool = openKernel({ threads: options.threads ?? 1 });
+    try {
+      const accs = await measureStacks(m, runner, pool, shardOf(examples, shard), {
+        batchSize: guard.batch,
+        passes: guard.groups > 1 ? planLayerPasses(m.stacks.map((s) => s.layers.length), guard.groups) : undefined,
+        signal,
+        onProgress: (n) => onProgress?.(done + n, runs * total),
+        shard,
+        specialTokens: options.source.kind === 'text',
+      });
+      return { accs, provider: runner.provider };
+    } finally {
+      await pool.close();
+      await runner.dispose();
+    }
+  };
+  const { accs, provider } = await measure(model, opened.examples, 0);
+  let baselines: SimilarityAccumulator[] | undefined;
+  if (options.baseline === 'shuffled') {
+    const seed = options.seed ?? 0;
+    const shuffled = shuffleWeights(file, seed);
+    const kept = shuffled.kept.mask + shuffled.kept.notRaw;
+    onNote?.(
+      `baseline: ${shuffled.shuffled} weight tensors shuffled (seed ${seed})${kept ? `; ${shuffled.kept.mask} mask-like and ${shuffled.kept.notRaw} not stored as raw bytes left as they are` : ''}`,
+    );
+    const copy = runBranches(openAttentionModel(shuffled.bytes, file.path), opened, options.branches);
+    const again = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal);
+    baselines = (await measure(copy, again.examples, total)).accs;
   }
   // An audio encoder-decoder has token ids on its decoder side only: they give the sizes then.
   const dims = modelDims(model.graph, (tokenInputOf(model.inputs) ?? model.inputs.find((i) => inputRole(i) === 'tokens'))?.name);
   const ordered = accs;
-  const stacks = analysisStacks(ordered, model.stacks.map((s) => stackInfoOf(s, dims)));
+  const stacks = analysisStacks(ordered, model.stacks.map((s) => stackInfoOf(s, dims)), baselines && { kind: 'shuffled', seed: options.seed ?? 0, accumulators: baselines });
   const attentionType = elemTypeOf(model.graph, model.stacks[0].layers[0].tensor);
   const result: AnalysisFile = {
     schema: analysisSchema,
@@ -123,9 +148,9 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     run: {
       examples: ordered[0].examples,
       tokens: ordered[0].tokens,
-      executionProvider: runner.provider,
+      executionProvider: provider,
       // bfloat16 runs as such only on a GPU; the CPU ran the model widened to float32.
-      precision: attentionType === 10 ? 'float16' : attentionType === 16 && runner.provider !== 'cpu' ? 'bfloat16' : 'float32',
+      precision: attentionType === 10 ? 'float16' : attentionType === 16 && provider !== 'cpu' ? 'bfloat16' : 'float32',
       seconds: (Date.now() - started) / 1000,
       inputs: resolve(options.source.path),
     },

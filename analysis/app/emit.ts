@@ -10,7 +10,7 @@ import { impliedPK } from '../planner/headMap';
 import type { HeadMap } from '../planner/headMap';
 import { modeRow, resolvePK } from '../planner/modes';
 import type { ReuseMode } from '../planner/modes';
-import { configurationHeads, scoreCandidate, stackShape } from '../planner/plan';
+import { configurationHeads, planSeqLen, scoreCandidate, stackShape } from '../planner/plan';
 import type { PlannerStack } from '../planner/plan';
 import { pickStack } from '../result/analysisFile';
 import { readAnalysis, readHeadMap } from './readers';
@@ -28,7 +28,7 @@ export interface ReuseConfigOptions {
   headMap?: HeadMap;
   /** Keep the paper's slot order instead of placing the model's heads where similarity is highest. */
   canonical?: boolean;
-  /** Sequence length of the FLOPs estimate (default: the position count). */
+  /** Sequence length of the FLOPs estimate (default: the analysis's mean real tokens per example, as `plan`). */
   seqLen?: number;
   /** Sizes the analysis could not read from the graph. */
   shape?: Partial<ModelShape>;
@@ -46,7 +46,7 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
   if (!Number.isInteger(extraLayers) || extraLayers < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
   const L = shape.layers + extraLayers;
   const H = shape.heads;
-  const seqLen = options.seqLen ?? shape.maxPositions;
+  const { seqLen } = planSeqLen(stack, shape, options.seqLen);
   let mode: ReuseMode;
   let P: number;
   let K: number;

@@ -6,7 +6,7 @@ import { checkDeclaredInputs, checkExamples, checkTokenizerFits, textMaxLength }
 import type { DeclaredInputs, ExampleSource } from '../runtime/exampleSource';
 import { InputError } from '../errors';
 import { tokenInputOf as tokenInputSpec } from '../runtime/inputRoles';
-import { describeInputs, readJsonlExamples, readTextExamples } from '../runtime/inputs';
+import { describeInputs, packLines, readJsonlExamples, readTextExamples } from '../runtime/inputs';
 import type { ExampleInput } from '../runtime/inputs';
 import { describePreprocess } from '../runtime/images';
 import { openArrays } from './arrayExamples';
@@ -72,9 +72,12 @@ export async function openExamples(
     const tok = await readTokenizer(source.tokenizer);
     checkTokenizerFits(tok, declared.dims);
     const length = textMaxLength(declared.dims, source.maxLength);
-    const total = await countLines(source.path, 'text file', limit, signal);
-    const examples = checkExamples(readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, length, limit), declared);
-    return { examples, total, maxLength: length, maxTokens: length };
+    const read = () => readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, length, limit, source.pack === true);
+    let total = 0;
+    // Packed sequences are counted by packing once: how many lines fill one depends on the text.
+    if (source.pack) for await (const _ of packLines(readLines(source.path, 'text file', signal), source.path, tok, length)) if (++total >= limit) break;
+    if (!source.pack) total = await countLines(source.path, 'text file', limit, signal);
+    return { examples: checkExamples(read(), declared), total, maxLength: length, maxTokens: length };
   }
   return firstPass(() => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared));
 }

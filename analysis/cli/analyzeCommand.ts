@@ -22,7 +22,11 @@ ${sourceHelp}
   --rows R               measure R query rows per example (R ≥ 2), sampled inside the model, so
                          that only layers × heads × R × tokens values leave it (long sequences);
                          eq. 2 is then an estimate and the file carries its sampling error
-  --seed N               seed of the row sample (default 0; every shard draws the same rows)
+  --seed N               seed of the row sample and of --baseline's shuffle (default 0; every
+                         shard draws the same rows)
+  --baseline shuffled    also analyse a copy of the model whose weight tensors' entries are
+                         permuted (seeded): the layer-pair map that structure alone gives
+                         (Reuse Transformers Fig. 4), kept beside the real one; twice the time
   --memory-budget GIB    memory the run may use (default: three quarters of what is available):
                          a larger --batch is lowered, and an example that does not fit runs a few
                          layers at a time
@@ -40,6 +44,7 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
       threads: { type: 'string' },
       rows: { type: 'string' },
       seed: { type: 'string' },
+      baseline: { type: 'string' },
       'memory-budget': { type: 'string' },
     },
     'analyze',
@@ -56,6 +61,8 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   const shard = parseShard(stringFlag(values, 'shard'));
   const budget = numberFlag(values, 'memoryBudget');
   if (budget !== undefined && !(budget > 0)) throw new InputError(`{field} must be a number of GiB above 0 (got ${budget})`, 'memoryBudget');
+  const baseline = stringFlag(values, 'baseline');
+  if (baseline !== undefined && baseline !== 'shuffled') throw new InputError(`{field} must be "shuffled" (got "${baseline}")`, 'baseline');
   const progress = new Progress('analyze', flags.quiet);
   const result = await analyzeModel(
     {
@@ -66,6 +73,7 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
       rows: intFlag(values, 'rows', 2),
       seed: intFlag(values, 'seed', 0),
       memoryBudget: budget === undefined ? undefined : budget * 2 ** 30,
+      baseline,
       out: outPath,
       force: values.force === true,
     },
@@ -73,7 +81,10 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   );
   progress.finish();
   if (!flags.quiet) {
-    for (const s of result.stacks) console.log(`${formatLayerPairs(s)}\n`);
+    for (const s of result.stacks) {
+      console.log(`${formatLayerPairs(s)}\n`);
+      if (s.baseline) console.log(`${formatLayerPairs({ ...s, layerPairs: s.baseline.layerPairs }, `shuffled weights (seed ${s.baseline.seed})`)}\n`);
+    }
   }
   console.log(`${result.run.examples} examples, ${result.run.tokens} tokens, ${result.run.executionProvider}, ${result.run.seconds.toFixed(1)} s → ${outPath}`);
   return 0;

@@ -21,7 +21,7 @@ ${modeHelp('                        ')}
   --extra-layers N    layers appended after the analysed ones (the paper's Reuse 13L: 12 + 1);
                       mode, P, K and the map describe the deeper stack (dims.layers counts
                       them, extraLayers records them); estimates compare with the analysed model
-  --seq-len N         sequence length of the FLOPs estimate (default: the position count)
+  --seq-len N         sequence length of the FLOPs estimate (default: the analysed mean length)
   --hidden/--ffn/--vocab/--max-positions N   sizes the analysis could not read from the graph
   --out FILE          where to write (a name ending in .reuse.json gets the editor's schema)
   --force             replace FILE if it exists`;

@@ -19,6 +19,7 @@ export const sourceOptions: OptionSpec = {
   'image-std': { type: 'string' },
   tokenizer: { type: 'string' },
   'max-length': { type: 'string' },
+  pack: { type: 'boolean' },
   examples: { type: 'string' },
   batch: { type: 'string' },
   ep: { type: 'string' },
@@ -41,6 +42,9 @@ export const sourceHelp = `  --inputs FILE.jsonl    one example per line: {"inpu
   --image-std S|R,G,B    then divide per channel
   --tokenizer FILE       the model's Hugging Face tokenizer.json
   --max-length N         truncate text to N tokens (default: the model's position limit, else 128)
+  --pack                 concatenate lines into sequences of --max-length tokens, as pre-training
+                         examples are built (the tokenizer's prefix, lines joined by its
+                         separator; a line that does not fit continues in the next sequence)
   --examples N           read at most N examples (default: all)
   --batch B              examples per model run (default 8)
   --ep PROVIDER          ${providerChoices.join('|')} (default auto: GPU if one works, else CPU)
@@ -66,7 +70,8 @@ export function readSourceFlags(values: ParsedArgs['values'], command: string): 
   }
   const imageFlags = ['preprocessor', 'imageSize', 'imageMean', 'imageStd'].filter((f) => stringFlag(values, f) !== undefined);
   if (!images && imageFlags.length) throw new InputError(`${flagOf(imageFlags[0])} goes with --images`);
-  if (!text && (stringFlag(values, 'tokenizer') || stringFlag(values, 'maxLength'))) throw new InputError(`--tokenizer and --max-length go with --text, not ${inputs ? '--inputs' : '--images'}`);
+  if (!text && (stringFlag(values, 'tokenizer') || stringFlag(values, 'maxLength') || values.pack))
+    throw new InputError(`--tokenizer, --max-length and --pack go with --text, not ${inputs ? '--inputs' : '--images'}`);
   let source: ExampleSource;
   if (images) {
     const size = stringFlag(values, 'imageSize');
@@ -83,7 +88,7 @@ export function readSourceFlags(values: ParsedArgs['values'], command: string): 
   } else {
     const tokenizer = stringFlag(values, 'tokenizer');
     if (!tokenizer) throw new InputError("--text needs --tokenizer tokenizer.json (the model's Hugging Face tokenizer)");
-    source = { kind: 'text', path: text!, tokenizer, maxLength: intFlag(values, 'maxLength') };
+    source = { kind: 'text', path: text!, tokenizer, maxLength: intFlag(values, 'maxLength'), ...(values.pack === true ? { pack: true } : {}) };
   }
   return {
     source,

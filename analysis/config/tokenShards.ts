@@ -136,6 +136,11 @@ export class RowPacker {
     }
   }
 
+  /** Tokens waiting for the next row. */
+  get pending(): number {
+    return this.content.length;
+  }
+
   /** Emits the last, shorter row. */
   finish(): void {
     if (this.content.length > 0) this.emit();

@@ -11,12 +11,16 @@ import type { GraphAddition } from './sampleRows';
  * adds outputs without re-encoding (and so without losing) anything the file holds.
  */
 export function exposeTensors(g: OnnxGraph, bytes: Uint8Array, tensors: string[], addition?: GraphAddition): Uint8Array {
-  if (addition) return concat([bytes, onnx.ModelProto.encode({ graph: addition }).finish()]);
+  // Nodes cannot be rewritten by appending: the rewiring that orders the gathers is left out.
+  if (addition) return concat([bytes, onnx.ModelProto.encode({ graph: graphPart(addition) }).finish()]);
   const existing = new Set(g.graph.output.map((o) => o.name));
   const added = tensors.filter((t) => !existing.has(t));
   if (added.length === 0) return bytes;
   return concat([bytes, onnx.ModelProto.encode({ graph: { output: outputsOf(g, added) } }).finish()]);
 }
+
+/** The fields of an addition that go into the graph as they are. */
+const graphPart = ({ node, input, initializer, output }: GraphAddition) => ({ node, input, initializer, output });
 
 export function concat(pieces: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(pieces.reduce((sum, p) => sum + p.length, 0));
@@ -78,6 +82,8 @@ export function fieldsOf(bytes: Uint8Array): Field[] {
  */
 export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: string[], addition?: GraphAddition): Uint8Array {
   const graph = g.graph;
+  const rewired = (n: onnx.INodeProto) => addition?.rewire?.has(n) === true;
+  const rewire = (n: onnx.INodeProto): onnx.INodeProto => (rewired(n) ? { ...n, input: addition!.rewire!.get(n) } : n);
   const fallback = () => (g.flat.changed ? encodedModel(g, tensors, addition) : exposeTensors(g, bytes, tensors, addition));
   let top: Field[];
   try {
@@ -116,8 +122,8 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
     let kept = true;
     if (f.number === NODE) {
       const flat = (byOrigin.get(index[NODE]++) ?? []).filter((x) => keep.has(x.node));
-      kept = flat.length === 1 && flat[0].original;
-      if (!kept && flat.length > 0) parts.push(onnx.GraphProto.encode({ node: flat.map((x) => x.node) }).finish());
+      kept = flat.length === 1 && flat[0].original && !rewired(flat[0].node);
+      if (!kept && flat.length > 0) parts.push(onnx.GraphProto.encode({ node: flat.map((x) => rewire(x.node)) }).finish());
     } else if (f.number === INITIALIZER) kept = !dropped.has(graph.initializer[index[INITIALIZER]++].name ?? '');
     // Older files list initializers among the inputs too; a dropped one must not become a required input.
     else if (f.number === INPUT) kept = !dropped.has(graph.input[index[INPUT]++].name ?? '');
@@ -130,7 +136,7 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
     return fallback();
   }
   const initializer = g.flat.initializers.filter((t) => read.has(t.name ?? ''));
-  const added = addition ? { ...addition, initializer: [...initializer, ...addition.initializer] } : { initializer, output: outputsOf(g, tensors) };
+  const added = addition ? { ...graphPart(addition), initializer: [...initializer, ...addition.initializer] } : { initializer, output: outputsOf(g, tensors) };
   parts.push(onnx.GraphProto.encode(added).finish());
   const graphLength = parts.reduce((sum, p) => sum + p.length, 0);
   const header = Writer.create()
@@ -165,7 +171,7 @@ function encodedModel(g: OnnxGraph, tensors: string[], addition?: GraphAddition)
   const keep = neededNodes(g, tensors);
   const graph = {
     ...g.graph,
-    node: [...g.nodes.filter((n) => keep.has(n)), ...(addition?.node ?? [])],
+    node: [...g.nodes.filter((n) => keep.has(n)).map((n) => (addition?.rewire?.has(n) ? { ...n, input: addition.rewire.get(n) } : n)), ...(addition?.node ?? [])],
     initializer: [...g.graph.initializer, ...g.flat.initializers, ...(addition?.initializer ?? [])],
     input: [...g.graph.input, ...(addition?.input ?? [])],
     output: addition?.output ?? outputsOf(g, tensors),

@@ -25,6 +25,8 @@ export interface GraphAddition {
   input: onnx.IValueInfoProto[];
   initializer: onnx.ITensorProto[];
   output: onnx.IValueInfoProto[];
+  /** Nodes of the model to write with other inputs (the rest of the node as it was). */
+  rewire?: Map<onnx.INodeProto, string[]>;
 }
 
 /** The input that takes stack `s`'s sampled query positions. */
@@ -60,6 +62,7 @@ export function rowGatherAddition(g: OnnxGraph, stacks: AttentionStack[]): Graph
     node.push({ opType, input, output: [output], attribute, name: output });
   const input: onnx.IValueInfoProto[] = [];
   const output: onnx.IValueInfoProto[] = [];
+  const rewire = new Map<onnx.INodeProto, string[]>();
   stacks.forEach((stack, s) => {
     const rows = rowsInputName(s);
     input.push({ name: rows, type: { tensorType: { elemType: 7, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'rows' }] } } } });
@@ -91,7 +94,47 @@ export function rowGatherAddition(g: OnnxGraph, stacks: AttentionStack[]): Graph
       op('Gather', [flat, v('index')], out, [{ name: 'axis', type: 2, i: 0 }]);
       const elemType = elemTypeOf(g, layer.tensor);
       output.push(elemType ? { name: out, type: { tensorType: { elemType } } } : { name: out });
+      if (l > 0) afterGather(stack.layers[l - 1].tensor, layer.tensor, sampledRowsName(stack.layers[l - 1].tensor), v(`after${l - 1}`));
     });
   });
-  return { node, input, initializer, output };
+  return { node, input, initializer, output, rewire };
+
+  /**
+   * Makes the computation of `next` wait for the gather of `previous`, so that ONNX Runtime
+   * gathers each layer's rows as soon as its probabilities exist and frees them, instead of
+   * holding every layer's n × n probabilities until the appended gathers run last (its
+   * default order walks back from the last output first): 24 GB instead of 2.5 GB for
+   * BERT-base at 4096 tokens. The queries of the product that makes `next`'s scores (or,
+   * where there is none, the input of the node that makes `next`) gain an exact zero computed
+   * from the gathered rows (max − max of finite probabilities), so no value changes, and the
+   * sum is over the small [n, d] queries rather than an n × n tensor.
+   */
+  function afterGather(previous: string, next: string, gathered: string, name: string): void {
+    const producer = scoresProduct(next);
+    const data = producer?.input?.[0];
+    const type = data ? elemTypeOf(g, data) : undefined;
+    if (!producer || !data || !type || g.producer.get(previous) === producer) return;
+    op('ReduceMax', [gathered], `${name}/max`, [{ name: 'keepdims', type: 2, i: 0 }]);
+    op('Cast', [`${name}/max`], `${name}/cast`, [{ name: 'to', type: 2, i: type }]);
+    op('Sub', [`${name}/cast`, `${name}/cast`], `${name}/zero`);
+    op('Add', [data, `${name}/zero`], `${name}/input`);
+    rewire.set(producer, [`${name}/input`, ...producer.input!.slice(1)]);
+  }
+
+  /** The MatMul (or Einsum) of queries and keys behind attention tensor `t`, walking back through the ops between it and the Softmax; else `t`'s own producer. */
+  function scoresProduct(t: string): onnx.INodeProto | undefined {
+    const own = g.producer.get(t);
+    let node = own;
+    for (let step = 0; node && step < 12; step++) {
+      if (node.opType === 'MatMul' || node.opType === 'Einsum' || node.opType === 'FusedMatMul') return node;
+      if (!betweenOps.has(node.opType ?? '')) break;
+      // Follow the operand that carries the scores: the first input produced by a node.
+      const from = (node.input ?? []).map((i) => g.producer.get(i)).find((p) => p !== undefined);
+      node = from;
+    }
+    return own;
+  }
 }
+
+/** Ops between a query-key product and its attention probabilities (scale, mask, bias, softmax, reshapes, casts). */
+const betweenOps = new Set(['Softmax', 'Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Reshape', 'Transpose', 'Identity', 'Dropout', 'Clip', 'Max', 'Min']);

@@ -6,9 +6,11 @@ import type { HeadPairs } from './headAssignment';
 import type { HeadMap } from './headMap';
 import { candidateGrid, checkModeBounds, modeRow, presetHeadMap } from './modes';
 import type { ReuseMode } from './modes';
+import { analysedLength, similarityKeptSe, withinNoise, withoutSinks } from './noise';
+import type { StackEvidence } from './noise';
 
 /** The fields of one analysis stack (`attention-reuse/analysis@1`) the planner reads. */
-export interface PlannerStack {
+export interface PlannerStack extends StackEvidence {
   name: string;
   layerCount: number;
   headCount: number;
@@ -27,6 +29,8 @@ export interface Candidate {
   heads: HeadMap;
   cost: CostEstimate;
   similarityKept: number | null;
+  /** Standard error of similarityKept (an upper bound, `similarityKeptSe`); null without errors in the analysis. */
+  similarityKeptSe?: number | null;
   uniformBaseline: number | null;
 }
 
@@ -34,12 +38,21 @@ export interface Plan {
   stack: string;
   shape: ModelShape;
   seqLen: number;
+  /** Where seqLen came from: the option, the analysis's mean real tokens per example, or the position count. */
+  seqLenFrom?: 'option' | 'analysis' | 'positions';
   candidates: Candidate[];
   /** Indices into `candidates` of the Pareto front (most similarity kept for the FLOPs), by FLOPs ratio. */
   pareto: number[];
   targetFlops: number;
   /** Index of the candidate with the most similarity kept at FLOPs ratio ≤ targetFlops; null if none reaches it. */
   recommended: number | null;
+  /**
+   * Candidates at FLOPs ratio ≤ targetFlops whose 95% interval of similarity kept overlaps the
+   * recommendation's (the analysis cannot tell them apart), by FLOPs ratio; absent without errors.
+   */
+  withinNoise?: number[];
+  /** With `excludeSinks`: the sink heads [layer, head] whose pairs were scored 0. */
+  excludedSinks?: [number, number][];
 }
 
 /**
@@ -90,6 +103,7 @@ export function configurationHeads(stack: PlannerStack, mode: ReuseMode, P: numb
 }
 
 export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: number, mode: ReuseMode, P: number, K: number, heads: HeadMap): Candidate {
+  const kept = similarityKept(heads, stack.headPairs);
   return {
     mode,
     P,
@@ -97,7 +111,8 @@ export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: n
     heads,
     // Rows beyond the analysed layers are extra layers (configurationHeads).
     cost: costOf(shape, heads, seqLen, heads.length - shape.layers),
-    similarityKept: similarityKept(heads, stack.headPairs),
+    similarityKept: kept,
+    ...(stack.errors && kept !== null && heads.length === stack.headPairs.length ? { similarityKeptSe: similarityKeptSe(heads, stack) } : {}),
     uniformBaseline: uniformBaseline(heads, stack.uniform),
   };
 }
@@ -148,16 +163,48 @@ export interface PlanOptions {
   shape?: Partial<ModelShape>;
   /** Layers appended to the analysed ones (the paper's Reuse 13L); ratios stay against the analysed model. */
   extraLayers?: number;
+  /** Score every pair that involves a sink head 0 (`withoutSinks`). */
+  excludeSinks?: boolean;
+}
+
+/** The sequence length costs are counted at: the option, else the analysis's mean length, else the position count. */
+export function planSeqLen(stack: PlannerStack, shape: ModelShape, seqLen?: number): { seqLen: number; from: NonNullable<Plan['seqLenFrom']> } {
+  if (seqLen !== undefined) return { seqLen, from: 'option' };
+  const analysed = analysedLength(stack);
+  return analysed !== undefined ? { seqLen: analysed, from: 'analysis' } : { seqLen: shape.maxPositions, from: 'positions' };
 }
 
 /** Scores every configuration of the grid on one stack and picks the front and a recommendation. */
-export function planStack(stack: PlannerStack, options: PlanOptions = {}): Plan {
+export function planStack(original: PlannerStack, options: PlanOptions = {}): Plan {
+  const { stack, sinks } = options.excludeSinks ? withoutSinks(original) : { stack: original, sinks: undefined };
   const shape = stackShape(stack, options.shape);
-  const seqLen = options.seqLen ?? shape.maxPositions;
+  const { seqLen, from } = planSeqLen(stack, shape, options.seqLen);
   const targetFlops = options.targetFlops ?? 0.9;
   const extra = options.extraLayers ?? 0;
   // Measured choices (guided) need every layer analysed; the extra layers are not.
   const grid = candidateGrid(shape.layers + extra, shape.heads).filter(({ mode }) => extra === 0 || !modeRow(mode).measured);
   const candidates = grid.map(({ mode, P, K }) => scoreCandidate(stack, shape, seqLen, mode, P, K, configurationHeads(stack, mode, P, K, false, extra)));
-  return { stack: stack.name, shape, seqLen, candidates, pareto: paretoFront(candidates), targetFlops, recommended: recommend(candidates, targetFlops) };
+  const recommended = recommend(candidates, targetFlops);
+  return {
+    stack: stack.name,
+    shape,
+    seqLen,
+    seqLenFrom: from,
+    candidates,
+    pareto: paretoFront(candidates),
+    targetFlops,
+    recommended,
+    ...(recommended !== null && candidates[recommended].similarityKeptSe != null ? { withinNoise: noiseOf(candidates, recommended, targetFlops) } : {}),
+    ...(sinks ? { excludedSinks: sinks } : {}),
+  };
+}
+
+/** Candidates under the FLOPs target that the analysis cannot tell apart from candidate `r`, by FLOPs ratio. */
+export function noiseOf(candidates: Candidate[], r: number, targetFlops: number): number[] {
+  const point = (c: Candidate) => ({ kept: c.similarityKept!, se: c.similarityKeptSe! });
+  return candidates
+    .map((c, i) => ({ c, i }))
+    .filter(({ c, i }) => i !== r && c.similarityKept !== null && c.similarityKeptSe != null && c.cost.flopsRatio <= targetFlops + 1e-12 && withinNoise(point(c), point(candidates[r])))
+    .sort((a, b) => a.c.cost.flopsRatio - b.c.cost.flopsRatio || b.c.similarityKept! - a.c.similarityKept!)
+    .map(({ i }) => i);
 }

@@ -120,6 +120,23 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   for (const key of ['massSums', 'massSquares', 'firstSums', 'firstSquares'] as const) inRange(label, `${at}.sums.sinks.${key}`, sums.sinks?.[key], 0, T, rangeSlack * T);
   const views = SimilarityAccumulator.fromJSON(sums).finalize();
   const bySums = 'sums / examples';
+  if (s.baseline) {
+    const b = s.baseline;
+    let base;
+    try {
+      base = SimilarityAccumulator.fromJSON(b.sums);
+    } catch (err) {
+      throw new InputError(`${label}: ${at}.baseline.sums: ${(err as Error).message}`);
+    }
+    const { layerCount, headCount } = base.shape;
+    if (layerCount !== s.layerCount || headCount !== s.headCount || b.sums.name !== s.name)
+      throw new InputError(`${label}: ${at}.baseline.sums describe ${layerCount} layers × ${headCount} heads of "${b.sums.name}", not the stack's`);
+    if (b.sums.examples !== T) throw new InputError(`${label}: ${at}.baseline.sums.examples is ${b.sums.examples}, but the stack has ${T} (the baseline sees the same examples)`);
+    inRange(label, `${at}.baseline.sums.pairSums`, b.sums.pairSums, 0, T, rangeSlack * T);
+    sameTree(label, `${at}.baseline.layerPairs`, b.layerPairs, base.finalize().layerPairs, 'baseline.sums');
+  }
+  for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy', 'entropyNormalized'] as const)
+    if (s[key] !== undefined) sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
   // Groups added after the first version: present exactly when the sums give them, and equal to what they give.
   for (const key of ['errors', 'sinks', 'lengths'] as const) {
     if ((s[key] === undefined) !== (views[key] === undefined)) {
@@ -128,8 +145,6 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
     }
     if (s[key] !== undefined) sameTree(label, `${at}.${key}`, s[key], views[key], 'the sums');
   }
-  for (const key of ['headPairs', 'c', 'layerPairs', 'uniform', 'entropy', 'entropyNormalized'] as const)
-    if (s[key] !== undefined) sameAs(label, `${at}.${key}`, s[key], views[key], bySums);
   // The arg-max must point at the maximum; which of several equal heads it names is not checked.
   eachNumber(s.cArgmax, (h, [l, hh, l2]) => {
     if (!Number.isInteger(h) || Math.abs(views.headPairs[l][hh][l2][h] - views.c[l][hh][l2]) > meanTolerance) {

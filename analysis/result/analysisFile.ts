@@ -29,6 +29,25 @@ export interface AnalysisStack extends StackSimilarity {
   dims: ModelDims;
   /** Exact sums and counts, so that shards merge exactly. */
   sums: SimilaritySums;
+  /** `analyze --baseline shuffled`: the same analysis of the model with its weights shuffled. */
+  baseline?: StackBaseline;
+}
+
+/** The structure baseline of a stack: the layer-pair map of a copy of the model whose weight tensors' entries were permuted. */
+export interface StackBaseline {
+  kind: 'shuffled';
+  /** Seed of the permutation. */
+  seed: number;
+  /** [L][L]: the layer-pair matrix of the shuffled model, from `sums`. */
+  layerPairs: number[][];
+  sums: SimilaritySums;
+}
+
+/** Baseline accumulators, one per stack, and how the model was altered. */
+export interface BaselineRun {
+  kind: 'shuffled';
+  seed: number;
+  accumulators: SimilarityAccumulator[];
 }
 
 export interface AnalysisRun {
@@ -68,10 +87,15 @@ export function stackInfo({ name, kind, causal, kvHeadCount, branch, tensors, di
 }
 
 /** Builds the file's stacks from finished accumulators. */
-export function analysisStacks(accumulators: SimilarityAccumulator[], infos: StackInfo[]): AnalysisStack[] {
+export function analysisStacks(accumulators: SimilarityAccumulator[], infos: StackInfo[], baseline?: BaselineRun): AnalysisStack[] {
   return accumulators.map((acc, i) => {
     const { layerCount, headCount } = acc.shape;
-    return { ...infos[i], layerCount, headCount, sums: acc.toJSON(), ...acc.finalize() };
+    const stack: AnalysisStack = { ...infos[i], layerCount, headCount, sums: acc.toJSON(), ...acc.finalize() };
+    if (baseline) {
+      const b = baseline.accumulators[i];
+      stack.baseline = { kind: baseline.kind, seed: baseline.seed, layerPairs: b.finalize().layerPairs, sums: b.toJSON() };
+    }
+    return stack;
   });
 }
 
@@ -137,18 +161,26 @@ export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): An
   checkSameRun(files);
   const [first, ...rest] = files;
   const accs = first.file.stacks.map((s) => SimilarityAccumulator.fromJSON(s.sums));
+  const base = first.file.stacks[0].baseline;
+  const baseAccs = base ? first.file.stacks.map((s) => SimilarityAccumulator.fromJSON(s.baseline!.sums)) : undefined;
   let seconds = first.file.run.seconds;
   for (const { path, file } of rest) {
     file.stacks.forEach((s, i) => {
+      const b = s.baseline;
+      if ((b === undefined) !== (base === undefined) || (b && base && (b.kind !== base.kind || b.seed !== base.seed))) {
+        const describe = (x?: StackBaseline) => (x ? `a ${x.kind} baseline (seed ${x.seed})` : 'no baseline');
+        throw new InputError(`${path} has ${describe(b)}, but ${first.path} has ${describe(base)}: shards of one run cannot be merged with it`);
+      }
       try {
         accs[i].merge(SimilarityAccumulator.fromJSON(s.sums));
+        if (b) baseAccs![i].merge(SimilarityAccumulator.fromJSON(b.sums));
       } catch (err) {
         throw new InputError(`${path}: ${(err as Error).message}`);
       }
     });
     seconds += file.run.seconds;
   }
-  const stacks = analysisStacks(accs, first.file.stacks.map(stackInfo));
+  const stacks = analysisStacks(accs, first.file.stacks.map(stackInfo), base && { kind: base.kind, seed: base.seed, accumulators: baseAccs! });
   const shards = accs[0].shards;
   const run: AnalysisRun = {
     ...first.file.run,
@@ -162,13 +194,13 @@ export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): An
 }
 
 /** The layer-pair matrix (paper Fig. 2) of a stack as a text table. */
-export function formatLayerPairs(s: AnalysisStack): string {
+export function formatLayerPairs(s: AnalysisStack, variant?: string): string {
   const L = s.layerCount;
-  const head = `layer-pair similarity, ${s.name} (${s.causal ? 'causal ' : ''}${s.kind}-attention), M[l][l'] = max_h c[(l,h), l']`;
+  const head = `layer-pair similarity, ${s.name} (${s.causal ? 'causal ' : ''}${s.kind}-attention${variant ? `, ${variant}` : ''}), M[l][l'] = max_h c[(l,h), l']`;
   const cols = Array.from({ length: L }, (_, j) => `l'=${j}`.padStart(7)).join('');
   const rows = s.layerPairs.map((row, l) => `l=${String(l).padEnd(4)}` + row.map((v) => v.toFixed(3).padStart(7)).join(''));
   const base = s.uniform.map((r) => r.reduce((a, b) => a + b, 0) / r.length);
   const over = s.causal ? ' (over the keys each row sees)' : '';
   const footer = `mean similarity to uniform attention${over} per layer: ${base.map((v) => v.toFixed(3)).join(' ')}`;
-  return [head, `      ${cols}`, ...rows, footer].join('\n');
+  return [head, `      ${cols}`, ...rows, ...(variant ? [] : [footer])].join('\n');
 }

@@ -14,7 +14,7 @@ import type { ExampleInput, InputTensor, TextTokenizer } from './inputs';
  */
 export type ExampleSource =
   | { kind: 'jsonl'; path: string }
-  | { kind: 'text'; path: string; tokenizer: string; maxLength?: number }
+  | { kind: 'text'; path: string; tokenizer: string; maxLength?: number; /** Concatenate lines into maxLength-token sequences (`packLines`). */ pack?: boolean }
   | ({ kind: 'images'; path: string; preprocessor?: string } & ImageFlags)
   | { kind: 'arrays'; path: string };
 

@@ -1,5 +1,6 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../errors';
+import { frameOf, RowPacker } from '../config/tokenShards';
 import { parseJsonText } from '../jsonText';
 import type { ModelInput } from '../onnx/inspect';
 import type { TextLine } from '../textLine';
@@ -230,20 +231,62 @@ export async function* readTextExamples(
   inputs: ModelInput[],
   maxLength: number,
   limit = Infinity,
+  pack = false,
 ): AsyncGenerator<ExampleInput> {
   const idsInput = tokenInputOf(inputs)?.name;
   if (!idsInput) throw new InputError(`${path}: the model has no integer token input to tokenize text into; it takes ${describeInputs(inputs)}: give its inputs as JSONL with {field}`, 'inputs');
   let index = 0;
-  for await (const { text, line } of lines) {
+  const sequences = pack ? packLines(lines, path, tok, maxLength) : lineSequences(lines, path, tok, maxLength);
+  for await (const { ids, origin } of sequences) {
     if (index >= limit) return;
-    const origin = `${path}:${line}`;
-    const ids = encodeLine(tok, text, maxLength, origin);
     const tensors = new Map([[idsInput, { values: ids, shape: [ids.length] }]]);
     fillDefaults(tensors, inputs, origin);
     const tokens = ids.map((id) => tok.tokenizer.id_to_token(id) ?? `#${id}`);
     yield { index: index++, origin, tensors, tokens, special: { input: idsInput, positions: specialPositions(tok, ids) } };
   }
   if (index === 0) throw new InputError(`text file ${path} holds no non-empty lines`);
+}
+
+/** One sequence per line, truncated (`encodeLine`). */
+async function* lineSequences(lines: AsyncIterable<TextLine>, path: string, tok: TextTokenizer, maxLength: number): AsyncGenerator<{ ids: number[]; origin: string }> {
+  for await (const { text, line } of lines) {
+    const origin = `${path}:${line}`;
+    yield { ids: encodeLine(tok, text, maxLength, origin), origin };
+  }
+}
+
+/**
+ * `--pack`: lines concatenated into sequences of `maxLength` tokens, as pre-training examples
+ * are built: the tokenizer's prefix (e.g. [CLS]), lines joined by its separator (e.g. [SEP]),
+ * a closing separator; a line that does not fit continues in the next sequence, and the last
+ * sequence is shorter (`RowPacker`, the same packing `tokenize` writes for training).
+ */
+export async function* packLines(lines: AsyncIterable<TextLine>, path: string, tok: TextTokenizer, maxLength: number): AsyncGenerator<{ ids: number[]; origin: string }> {
+  const ready: { ids: number[]; origin: string }[] = [];
+  let packer: RowPacker | undefined;
+  // The line the sequence being filled began in, and the line being added.
+  let start: number | undefined;
+  let current = 0;
+  const onRow = (ids: number[]) => {
+    ready.push({ ids, origin: start === current ? `${path}:${current}` : `${path}:${start}-${current}` });
+    start = current;
+  };
+  for await (const { text, line } of lines) {
+    const origin = `${path}:${line}`;
+    const raw = tokenIds(tok, text, origin, false);
+    if (raw.length === 0) continue;
+    if (!packer) {
+      const frame = frameOf(tokenIds(tok, text, origin), raw) ?? { prefix: [], suffix: [] };
+      packer = new RowPacker(maxLength, frame.prefix, frame.suffix, onRow);
+    }
+    current = line;
+    start ??= line;
+    packer.addLine(raw);
+    if (packer.pending === 0) start = undefined;
+    yield* ready.splice(0);
+  }
+  packer?.finish();
+  yield* ready.splice(0);
 }
 
 /** "pixel_values" (float32 [batch, 3, 16, 16]), …: how a message names a model's inputs. */

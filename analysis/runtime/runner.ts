@@ -84,13 +84,19 @@ export class AttentionRunner {
       started = await startSession(bf16 ? bfloat16Interface(bf16, bytes) : bytes, choice, {
         graphOptimizationLevel: 'all',
         intraOpNumThreads: availableParallelism(),
+        // Sampled rows are for long sequences, where each layer's n × n scores are hundreds of
+        // MiB: the CPU arena grows by doubling and keeps every chunk (24 GB for BERT-base at
+        // 4096 tokens), while plain allocations return to the system after each tensor.
+        ...(options.rows ? { enableCpuMemArena: false } : {}),
         // Inputs are checked against the model before they run and every failure comes back as
         // an exception that we word, so ONNX Runtime's own log lines (opset warnings, a red
         // error line before each exception) would only repeat it on stderr.
         logSeverityLevel: 4,
         // The bytes are a rewrite of the file, so external data (weights beside the model) must
         // be looked up beside the model, not in the working directory.
-        extra: { session: { model_external_initializers_file_folder_path: dirname(resolve(model.path)) } },
+        // In rows mode the n × n attention dominates the time, and pre-packed copies of the
+        // weight matrices (a third of BERT-base's 4096-token peak beside them) buy nothing.
+        extra: { session: { model_external_initializers_file_folder_path: dirname(resolve(model.path)), ...(options.rows ? { disable_prepacking: '1' } : {}) } },
       }, bf16 && (() => widenBfloat16(bf16, bytes)));
     } catch (err) {
       throw new InputError(`ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`);

@@ -30,6 +30,9 @@ WARMUP_BATCHES = 3
 CASES = {
     "bert-base": dict(layers=12, heads=12, hidden=768, ffn=3072, vocab=30522, positions=512),
     "long": dict(layers=6, heads=8, hidden=512, ffn=2048, vocab=30522, positions=1024),
+    # BERT-base with 4096 positions: traced on 16 tokens with a dynamic sequence axis (tracing
+    # at full length does not fit in 24 GB); `analyze --rows` runs it at 4096.
+    "bert-base-4096": dict(layers=12, heads=12, hidden=768, ffn=3072, vocab=30522, positions=4096),
 }
 
 

@@ -155,9 +155,11 @@ async function analyze(model, inputs, batch, examples, threads) {
   const { analyzeModel } = out('app/analyze.js');
   const started = performance.now();
   const c = clock(started);
-  const options = { model, source: { kind: 'jsonl', path: inputs }, examples, batch, ep: 'cpu', threads };
+  // BENCH_ROWS: `analyze --rows R` (query rows sampled inside the model) instead of exact mode.
+  const rows = process.env.BENCH_ROWS ? Number(process.env.BENCH_ROWS) : undefined;
+  const options = { model, source: { kind: 'jsonl', path: inputs }, examples, batch, ep: 'cpu', threads, ...(rows ? { rows } : {}) };
   const result = await analyzeModel(options, { onProgress: (n) => c.batch(n) });
-  return c.result({ threads, analyzedExamples: result.run.examples, runSeconds: result.run.seconds });
+  return c.result({ threads, ...(rows ? { rows } : {}), analyzedExamples: result.run.examples, runSeconds: result.run.seconds });
 }
 
 /** `whatif` on a config: the original and the rewrite interleaved batch by batch (first batch warm-up). */

@@ -40,7 +40,7 @@ const rounds = quick ? 1 : 2;
 /** Per case: examples per measurement (three warm-up batches included) and the batch size. */
 const cases = [
   { name: 'bert-base', layers: 12, heads: 12, tokens: 128, batch: 8, examples: quick ? 32 : 136, memoryRuns: [100, 1000] },
-  { name: 'long', layers: 6, heads: 8, tokens: 1024, batch: 2, examples: quick ? 8 : 16, memoryRuns: [] },
+  { name: 'long', layers: 6, heads: 8, tokens: 1024, batch: 2, examples: quick ? 8 : 16, memoryRuns: [], rows: 64 },
 ].filter((c) => !only || c.name === only);
 
 if (!existsSync(join(root, 'out', 'analysis', 'cli', 'analyzeCommand.js'))) {
@@ -116,6 +116,13 @@ for (const c of cases) {
     c: () => run(`(c) extraction + similarity (analyzeModel, --threads ${cores})`, 'analyze', c.examples),
     cMain: () =>
       measure('(c1) as (c), --threads 1 (the CLI default)', node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1']),
+    // Long sequences: eq. 2 estimated from 64 query rows sampled inside the graph.
+    ...(c.rows
+      ? {
+          cRows: () =>
+            measure(`(c${c.rows}) as (c1), --rows ${c.rows}`, node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1'], { BENCH_ROWS: String(c.rows) }),
+        }
+      : {}),
   };
   // Two rounds, interleaved so that drift hits every figure alike; each keeps its better run
   // (a busy neighbour only ever slows a run down).
@@ -196,7 +203,7 @@ console.log('\n' + '='.repeat(100));
 for (const [name, r] of Object.entries(report.cases)) {
   console.log(`${name}`);
   console.log(`  ${'measurement (best of the rounds; all rounds in brackets)'.padEnd(62)} ${'ex/s'.padStart(8)} ${'ms/ex'.padStart(8)} ${'timed'.padStart(6)} ${'other load'.padStart(11)}`);
-  for (const m of [r.a, r.aCores, r.b, r.c, r.cMain, r.d]) {
+  for (const m of [r.a, r.aCores, r.b, r.c, r.cMain, r.cRows, r.d].filter(Boolean)) {
     const all = m.rates?.length > 1 ? `  [${m.rates.map((x) => fmt(x)).join(', ')}]` : '';
     console.log(`  ${m.label.padEnd(62)} ${fmt(m.rate).padStart(8)} ${fmt(1000 / m.rate, 1).padStart(8)} ${String(m.timedExamples).padStart(6)} ${fmt(m.otherLoad).padStart(11)}${all}`);
   }
@@ -243,6 +250,7 @@ const otherLoad = measurements.reduce((sum, m) => sum + m.otherLoad, 0) / measur
 const summary = summarize(report, {
   command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
   machineNote: `${cores} logical cores; other processes used ${otherLoad.toFixed(2)} cores on average during the run`,
+  previous: existsSync(summaryPath) ? JSON.parse(readFileSync(summaryPath, 'utf8')) : undefined,
 });
 const full = argv.length === 0;
 const summaryFile = full ? summaryPath : join(artifacts, 'summary.json');

@@ -14,13 +14,14 @@ export const readmeStart = '<!-- bench figures: generated from bench/summary.jso
 export const readmeEnd = '<!-- end of bench figures -->';
 
 /** The figures of a run.mjs report: examples/s per measurement, kernel times, peak memory. */
-export function summarize(report, { command, machineNote }) {
+export function summarize(report, { command, machineNote, previous }) {
   const cases = {};
   for (const [name, r] of Object.entries(report.cases)) {
     cases[name] = {
       batch: r.c.batch,
       timedExamples: r.cMain.timedExamples,
-      rates: { a: r.a.rate, aCores: r.aCores.rate, b: r.b.rate, c: r.c.rate, cMain: r.cMain.rate, d: r.d.rate },
+      rates: { a: r.a.rate, aCores: r.aCores.rate, b: r.b.rate, c: r.c.rate, cMain: r.cMain.rate, d: r.d.rate, ...(r.cRows ? { cRows: r.cRows.rate } : {}) },
+      ...(r.cRows ? { rows: r.cRows.rows } : {}),
       ...(r.memory?.length === 2 ? { maxRssMiB: Object.fromEntries(r.memory.map((m) => [m.examples, m.maxRSS / 2 ** 20])) } : {}),
     };
   }
@@ -31,6 +32,8 @@ export function summarize(report, { command, machineNote }) {
     command,
     machine: { cpu: report.machine.cpu, cores: report.machine.cores, node: report.machine.node, note: machineNote },
     cases,
+    // Measured by its own script (long4096.mjs), not by run.mjs: kept from the previous summary.
+    ...(previous?.long4096 ? { long4096: previous.long4096 } : {}),
     ...(k?.simdPairs
       ? {
           kernel: {
@@ -67,6 +70,19 @@ export function readmeFigures(s) {
     '',
     `With ${s.machine.cores} similarity workers (\`--threads ${s.machine.cores}\`, (c)) the figures are ${f(bert.rates.c)} and ${f(long.rates.c)} examples/s.`,
   ];
+  if (long.rates.cRows) {
+    lines.push(
+      `With \`--rows ${long.rows}\` (eq. 2 estimated from ${long.rows} query rows sampled inside the model) the long case runs at ${f(long.rates.cRows)} examples/s: ` +
+        `${ratio(long.rates.cRows, long.rates.cMain)} exact mode (c1) and ${f((100 * long.rates.cRows) / long.rates.aCores, 0)}% of the forward pass (a').`,
+    );
+  }
+  if (s.long4096) {
+    const b = s.long4096;
+    lines.push(
+      `${b.model}: \`${b.command}\` on ${b.examples} examples of ${b.tokens / b.examples} tokens took ${f(b.secondsPerExample, 1)} s per example with a peak RSS of ` +
+        `${mib(b.peakTreeRssMiB)} MiB for the whole process tree (${b.date}, \`node scripts/bench/long4096.mjs\`, ${b.machine}).`,
+    );
+  }
   if (s.extraPairs) lines.push(`${s.extraPairs.note}: ${s.extraPairs.ratios.map((x) => `${f(x)}×`).join(', ')}.`);
   if (bert.maxRssMiB) {
     const [few, many] = Object.keys(bert.maxRssMiB).map(Number);

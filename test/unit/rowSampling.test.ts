@@ -99,6 +99,30 @@ test('the session outputs only the gathered rows, never the n × n probabilities
   );
 });
 
+test("each layer's scores wait for the previous layer's gather, so ONNX Runtime frees one layer's probabilities before the next", () => {
+  const m = openAttentionModel(new Uint8Array(readFileSync(model)), model);
+  const tensors = m.stacks[0].layers.map((l) => l.tensor);
+  const graph = onnx.ModelProto.decode(attentionOnlyModel(m.graph, m.bytes, tensors, rowGatherAddition(m.graph, m.stacks))).graph!;
+  const producer = new Map(graph.node!.flatMap((n) => n.output!.map((o) => [o, n] as const)));
+  /** Every tensor `name` is computed from. */
+  const ancestors = (name: string, seen = new Set<string>()): Set<string> => {
+    for (const input of producer.get(name)?.input ?? []) if (!seen.has(input)) ancestors(input, seen.add(input));
+    return seen;
+  };
+  // The wait is added to the queries of the query-key product ([n, d]), not to an n × n tensor.
+  const waiting = graph.node!.filter((n) => n.input!.some((i) => i.includes('attention_reuse_rows') && i.endsWith('/input')));
+  assert.deepEqual(
+    waiting.map((n) => n.opType),
+    new Array(tensors.length - 1).fill('MatMul'),
+    'each later layer should wait at its query-key MatMul',
+  );
+  tensors.forEach((t, l) => {
+    const before = ancestors(t);
+    if (l > 0) assert.ok(before.has(sampledRowsName(tensors[l - 1])), `layer ${l}'s attention does not wait for layer ${l - 1}'s gathered rows`);
+    for (let k = l; k < tensors.length; k++) assert.ok(!before.has(sampledRowsName(tensors[k])), `layer ${l} waits for the rows of layer ${k}: a cycle`);
+  });
+});
+
 test('rows are seeded per example: shards draw the rows one run draws, and merge into it', async () => {
   assert.deepEqual(chooseRows(1024, 4, 3, 5, 0), chooseRows(1024, 4, 3, 5, 0));
   assert.notDeepEqual(chooseRows(1024, 4, 3, 5, 0), chooseRows(1024, 4, 3, 6, 0));

@@ -113,8 +113,8 @@ describe('attention maps', () => {
     await withPanel({}, async (page) => {
       await send(page, { type: 'settings', theme: 'dark', host: 'editor' });
       await send(page, analysisMessage([makeStack({ L: 6, H: 4 })]));
-      await page.waitForFunction(() => document.querySelector('.redundancy > .grid-chart canvas')?.dataset.grid);
-      const { x, y } = await cellCentre(page, '.redundancy > .grid-chart canvas', 2, 4);
+      await page.waitForFunction(() => document.querySelector('.redundancy .map:first-child > .grid-chart canvas')?.dataset.grid);
+      const { x, y } = await cellCentre(page, '.redundancy .map:first-child > .grid-chart canvas', 2, 4);
       await page.mouse.click(x, y);
       const tableRow = page.locator('.pair-detail table.action-rows tbody tr').nth(1);
       assert.match(await tableRow.getAttribute('aria-label'), /^Show the attention of head \(2,1\) beside its best match in layer 4/);

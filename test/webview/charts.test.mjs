@@ -16,7 +16,7 @@ const { withPanel } = panelBrowser();
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
-const layerCanvas = '.redundancy > .grid-chart canvas';
+const layerCanvas = '.redundancy .map:first-child > .grid-chart canvas';
 const headCanvas = '.pair-detail .grid-chart canvas';
 const stack = makeStack({ L: 6, H: 4 });
 const { L, H, layerPairs, c, uniform } = stack.plain;
@@ -90,7 +90,7 @@ test('one shared 0–1 scale by default, each chart its own range on request; th
     const { x, y } = await cellCentre(page, layerCanvas, 2, 2);
     await page.mouse.move(x, y);
     assert.match(
-      await page.locator('.redundancy > .grid-chart .readout').textContent(),
+      await page.locator('.redundancy .map:first-child > .grid-chart .readout').textContent(),
       /a layer against itself, drawn apart from the colour scale/,
     );
     // Per chart: the legend follows the off-diagonal values, to the tenth.
@@ -261,13 +261,13 @@ test('keyboard: every chart takes focus with a visible mark, the Pareto plot ste
     }
     assert.equal(focused, 'Layer-pair similarity heatmap', 'the heatmap must be reachable with Tab');
     assert.match(
-      await page.locator('.redundancy > .grid-chart .readout').textContent(),
+      await page.locator('.redundancy .map:first-child > .grid-chart .readout').textContent(),
       /^layer 0 × layer 0/,
       'keyboard focus puts the cursor on a cell and reads it',
     );
     const before = decodePng(await page.locator(layerCanvas).screenshot());
     await page.keyboard.press('ArrowRight');
-    assert.match(await page.locator('.redundancy > .grid-chart .readout').textContent(), /^layer 0 × layer 1/);
+    assert.match(await page.locator('.redundancy .map:first-child > .grid-chart .readout').textContent(), /^layer 0 × layer 1/);
     const after = decodePng(await page.locator(layerCanvas).screenshot());
     const grid = parseGrid(await page.locator(layerCanvas).getAttribute('data-grid'));
     // The focus mark: a ring of the focus colour, three pixels wide, around cell (0, 1).
@@ -345,7 +345,7 @@ test('a narrow side bar: colour-bar labels inside the canvas, no ResizeObserver 
     assert.ok(label, 'the legend has a 1.00 label');
     assert.ok(Number(label[1]) + 30 <= fits, `the 1.00 label starts at ${label[1]} of a ${fits} px canvas: it is cut off`);
     const box = await page.locator(layerCanvas).boundingBox();
-    const wrap = await page.locator('.redundancy > .grid-chart').boundingBox();
+    const wrap = await page.locator('.redundancy .map:first-child > .grid-chart').boundingBox();
     assert.ok(
       box.x + box.width <= wrap.x + wrap.width + 0.5,
       `the canvas (${box.width} px) is wider than its box (${wrap.width} px): the legend scrolls out of view`,

@@ -21,7 +21,7 @@ after(async () => {
   await browser?.close();
 });
 
-const layerCanvas = '.redundancy > .grid-chart canvas';
+const layerCanvas = '.redundancy .map:first-child > .grid-chart canvas';
 const headCanvas = '.pair-detail .grid-chart canvas';
 
 function withPanel(options, body) {

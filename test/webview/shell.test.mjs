@@ -13,7 +13,7 @@ import { cellCentre, lastPosted, launchBrowser, openPanel, openRenderer, posted,
 const shots = join(root, '.artifacts', 'webview');
 mkdirSync(shots, { recursive: true });
 const evil = '<img src=x onerror=alert(1)>';
-const layerCanvas = '.redundancy > .grid-chart canvas';
+const layerCanvas = '.redundancy .map:first-child > .grid-chart canvas';
 
 let browser;
 before(async () => {

@@ -49,11 +49,12 @@ async function answerWithDefaults<T>(work: Thenable<T>, limitMs: number): Promis
 
   test('Plan Reuse → the recommended candidate → model.reuse.json in the output folder, opened', async function () {
     this.timeout(60_000);
-    const result = await answerWithDefaults(vscode.commands.executeCommand<{ plans: { recommended: number | null; candidates: { mode: string; P: number; K: number }[] }[] }>('attentionReuse.planReuse'), 30_000);
+    const result = await answerWithDefaults(vscode.commands.executeCommand<{ plans: { recommended: number | null; pareto: number[]; candidates: { mode: string; P: number; K: number }[] }[] }>('attentionReuse.planReuse'), 30_000);
     const target = join(out, 'model.reuse.json');
     assert.ok(existsSync(target), `accepting the defaults should write ${target}`);
-    const plan = result.plans[0];
-    const recommended = plan.candidates[plan.recommended!];
+    const plan = result.plans[0] as { recommended: number | null; pareto: number[]; candidates: { mode: string; P: number; K: number }[] };
+    // The list starts with the recommendation, or the Pareto front where none reaches the FLOPs target.
+    const recommended = plan.candidates[plan.recommended ?? [...plan.pareto].sort((a, b) => a - b)[0]];
     const config = JSON.parse(readFileSync(target, 'utf8')) as { mode: string; P: number; K: number };
     assert.deepEqual([config.mode, config.P, config.K], [recommended.mode, recommended.P, recommended.K], 'the first item of the list should be the recommended candidate');
     assert.equal(vscode.window.activeTextEditor?.document.uri.fsPath, target, 'the written config should be open');
