@@ -12,14 +12,7 @@ const z95 = 1.959963984540054;
 type Grid<K extends string> = Record<K, unknown>;
 
 /** The fields of one `stacks[]` entry of an `attention-reuse/analysis@1` file that the charts read. */
-export interface AnalysisStackFields {
-  name: string;
-  kind: 'self' | 'cross';
-  causal?: boolean;
-  layerCount: number;
-  headCount: number;
-  kvHeadCount?: number;
-  dims: StackPayload['dims'];
+export interface AnalysisStackFields extends Pick<StackPayload, 'name' | 'kind' | 'causal' | 'layerCount' | 'headCount' | 'kvHeadCount' | 'dims'> {
   headPairs: unknown;
   c: unknown;
   cArgmax: unknown;

@@ -3,8 +3,8 @@
 /** Which attention a stack holds: self-attention (n x n) or decoder-to-encoder cross-attention. */
 export type StackKind = 'self' | 'cross';
 
-/** One example's attention probabilities for one stack, real tokens only. */
-export interface StackAttention {
+/** What every example's attention of one stack says about itself, real tokens only. */
+export interface StackExample {
   /** Stack name as `inspect` lists it (`encoder`, `decoder`, `cross`, ...). */
   name: string;
   kind: StackKind;
@@ -19,11 +19,16 @@ export interface StackAttention {
   queries: number;
   /** Real key columns (past and new tokens, with a KV cache). */
   keys: number;
-  /** One array per layer, row-major [heads][queries][keys]; every row sums to 1. */
-  layers: Float32Array[];
   /** The example it came from (`file:line`), for messages. */
   origin?: string;
-  /** Keys that are special tokens, where the example came from text and the keys are its tokens. */
+  /** Keys that are special tokens ([CLS], [SEP], …), ascending, where the example came from text and the keys are its tokens. */
+  specialKeys?: readonly number[];
+}
+
+/** One example's attention probabilities for one stack, real tokens only. */
+export interface StackAttention extends StackExample {
+  /** One array per layer, row-major [heads][queries][keys]; every row sums to 1. */
+  layers: Float32Array[];
   specialKeys?: number[];
 }
 
@@ -34,18 +39,9 @@ export interface SampledRow {
 }
 
 /** One example's attention of one stack on a sample of its query rows (`--rows`), real keys only. */
-export interface SampledStackAttention {
-  name: string;
-  kind: StackKind;
-  causal?: boolean;
-  heads: number;
-  /** Real query rows: the population the sample was drawn from (n of eq. 2). */
-  queries: number;
-  keys: number;
-  /** Distinct rows, ascending by position. */
+export interface SampledStackAttention extends StackExample {
+  /** Distinct rows, ascending by position, drawn from the `queries` real rows (n of eq. 2). */
   rows: readonly SampledRow[];
-  origin?: string;
-  specialKeys?: readonly number[];
 }
 
 /** One example, after the padding has been cut away. */

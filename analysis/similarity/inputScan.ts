@@ -4,7 +4,7 @@
  * same pass that measures each head against the uniform distribution and its row entropy
  * (`scanHeadRows`); the first bad row they report is worded here.
  */
-import type { StackKind } from '../runtime/types';
+import type { StackExample, StackKind } from '../runtime/types';
 import type { AttentionArray } from './kernel';
 import { InputError } from '../errors';
 
@@ -21,20 +21,9 @@ export const CAUSAL_ZERO_TOLERANCE = 1e-6;
  * One example's attention of one stack, real tokens only. `StackAttention` from the runtime
  * fits; float64 layers are the reference path that tests compare at 1e-9.
  */
-export interface AttentionInput {
-  name: string;
-  kind: StackKind;
-  /** Causal self-attention: row p sees the first keys - queries + p + 1 keys (see `StackAttention.causal`). */
-  causal?: boolean;
-  heads: number;
-  queries: number;
-  keys: number;
+export interface AttentionInput extends StackExample {
   /** One array per layer, row-major [heads][queries][keys]. */
   layers: readonly AttentionArray[];
-  /** The example it came from (`file:line`), which every message about it names. */
-  origin?: string;
-  /** Keys that are special tokens ([CLS], [SEP], …), ascending; absent: unknown (only the first key counts as a sink). */
-  specialKeys?: readonly number[];
   /** The example's index in the run: the passes of one example (`layerPasses.ts`) are matched by it. */
   example?: number;
 }

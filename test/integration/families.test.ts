@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readAnalysis } from '../../analysis/app/readers';
 import type { AnalysisStack } from '../../analysis/result/analysisFile';
-import { runCli } from '../helpers/cli';
+import { analyzeFixture, runCli } from '../helpers/cli';
 import { maxDiff } from '../helpers/compare';
 import { families } from '../helpers/families.mjs';
 import { fixtureModels as models, root } from '../helpers/paths.mjs';
@@ -27,22 +27,7 @@ const run = (...args: string[]) => runCli([...args, '--quiet'], { env });
 const expectedOf = (name: string) => JSON.parse(readFileSync(join(models, `${name}.expected.json`), 'utf8')) as { stacks: ExpectedStack[] };
 
 function analyze(name: string, dir: string, ...extra: string[]): string {
-  const out = join(dir, `${name}.analysis.json`);
-  const r = run(
-    'analyze',
-    join(models, `${name}.onnx`),
-    '--inputs',
-    join(models, `${name}.inputs.jsonl`),
-    '--out',
-    out,
-    '--batch',
-    '3',
-    '--ep',
-    'cpu',
-    ...extra,
-  );
-  assert.equal(r.code, 0, `${name}: analyze failed: ${r.stderr}`);
-  return out;
+  return analyzeFixture(name, name, join(dir, `${name}.analysis.json`), ...extra);
 }
 
 describe('model families', () => {

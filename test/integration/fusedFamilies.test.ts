@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readAnalysis } from '../../analysis/app/readers';
-import { runCli } from '../helpers/cli';
+import { analyzeFixture, runCli } from '../helpers/cli';
 import { maxDiff } from '../helpers/compare';
 import { fixtureModels as models } from '../helpers/paths.mjs';
 
@@ -16,22 +16,6 @@ const fused = {
   fused_attention23: 'ai.onnx.Attention ×2',
 };
 
-function analyze(model: string, inputs: string, out: string): void {
-  const r = runCli([
-    'analyze',
-    join(models, `${model}.onnx`),
-    '--inputs',
-    join(models, `${inputs}.inputs.jsonl`),
-    '--out',
-    out,
-    '--batch',
-    '3',
-    '--ep',
-    'cpu',
-    '--quiet',
-  ]);
-  assert.equal(r.code, 0, `${model}: analyze failed: ${r.stderr}`);
-}
 
 describe('fused attention ops analyse like their unfused twins', () => {
   for (const [name, ops] of Object.entries(fused)) {
@@ -40,8 +24,8 @@ describe('fused attention ops analyse like their unfused twins', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`fused attention rewritten into visible steps: ${ops}`));
       const dir = mkdtempSync(join(tmpdir(), `ar-${name}-`));
-      analyze(name, name, join(dir, 'fused.json'));
-      analyze(`${name}.twin`, name, join(dir, 'twin.json'));
+      analyzeFixture(name, name, join(dir, 'fused.json'));
+      analyzeFixture(`${name}.twin`, name, join(dir, 'twin.json'));
       const [a, b] = [await readAnalysis(join(dir, 'fused.json')), await readAnalysis(join(dir, 'twin.json'))];
       assert.deepEqual(
         a.stacks.map((s) => [s.name, s.kind, s.causal, s.layerCount, s.headCount, s.kvHeadCount]),

@@ -1,32 +1,17 @@
 // Protects the panel webview in a real browser: the ready handshake, the heatmaps and their
 // values and pixels against their legend, exports, untrusted token text, the planner and the
 // loss chart, under the real CSP.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { analysisMessage, attentionMapMessage, imageAttentionMessage, makeStack, metricsMessage, planMessage } from './fixtures.mjs';
-import { root } from '../helpers/paths.mjs';
 import { checkHeatmapPixels } from '../helpers/heatmapPixels.mjs';
-import { cellCentre, lastPosted, launchBrowser, openPanel, posted, send, withCheckedPage } from './page.mjs';
+import { cellCentre, lastPosted, panelBrowser, posted, send, shots } from './page.mjs';
 
-const shots = join(root, '.artifacts', 'webview');
-mkdirSync(shots, { recursive: true });
-
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const { withPanel } = panelBrowser();
 
 const layerCanvas = '.redundancy .map:first-child > .grid-chart canvas';
 const headCanvas = '.pair-detail .grid-chart canvas';
-
-function withPanel(options, body) {
-  return withCheckedPage(browser.context, openPanel, options, body);
-}
 
 async function readoutAfterHover(page, canvas, r, c) {
   const { x, y } = await cellCentre(page, canvas, r, c);
