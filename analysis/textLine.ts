@@ -57,7 +57,9 @@ export class LineSplitter {
     this.pending += bytes;
     if (this.pending > this.maxLineBytes) {
       const mb = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
-      throw new InputError(`${this.label}:${this.line + 1}: the line is longer than ${mb(this.maxLineBytes)}, more than one example can hold (is it the right file?)`);
+      throw new InputError(
+        `${this.label}:${this.line + 1}: the line is longer than ${mb(this.maxLineBytes)}, more than one example can hold (is it the right file?)`,
+      );
     }
   }
 

@@ -130,7 +130,9 @@ async function pickSource(modelPath: string, suggestions: SourceSuggestion[]): P
     return folder ? { kind: 'images', path: folder } : undefined;
   }
   if (choice.ask === 'arrays') {
-    const path = await open(`Analyze Attention: NumPy arrays for ${name} (the first axis counts the examples)`, 'Use These Arrays', { NumPy: ['npz', 'npy'] });
+    const path = await open(`Analyze Attention: NumPy arrays for ${name} (the first axis counts the examples)`, 'Use These Arrays', {
+      NumPy: ['npz', 'npy'],
+    });
     return path ? { kind: 'arrays', path } : undefined;
   }
   if (choice.ask === 'jsonl') {

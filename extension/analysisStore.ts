@@ -73,13 +73,16 @@ function exampleSource(v: unknown): ExampleSource | undefined {
   if (o.kind === 'jsonl' || o.kind === 'arrays') return { kind: o.kind, path: o.path };
   if (o.kind === 'images') return imagesSource(o, o.path);
   if (o.kind !== 'text' || typeof o.tokenizer !== 'string') return undefined;
-  return typeof o.maxLength === 'number' ? { kind: 'text', path: o.path, tokenizer: o.tokenizer, maxLength: o.maxLength } : { kind: 'text', path: o.path, tokenizer: o.tokenizer };
+  return typeof o.maxLength === 'number'
+    ? { kind: 'text', path: o.path, tokenizer: o.tokenizer, maxLength: o.maxLength }
+    : { kind: 'text', path: o.path, tokenizer: o.tokenizer };
 }
 
 /** A remembered images source: its folder, and the config and flags it was prepared with where they are well-formed. */
 function imagesSource(o: Record<string, unknown>, path: string): ExampleSource {
   const source: ExampleSource = { kind: 'images', path };
-  const numbers = (v: unknown, n: number) => Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const numbers = (v: unknown, n: number) =>
+    Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   if (typeof o.preprocessor === 'string') source.preprocessor = o.preprocessor;
   if (numbers(o.imageSize, 2)) source.imageSize = o.imageSize as [number, number];
   if (numbers(o.imageMean, 3)) source.imageMean = o.imageMean as number[];

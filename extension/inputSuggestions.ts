@@ -56,7 +56,10 @@ function imageFolders(model: string): { path: string; label: string; images: num
   } catch {
     // An unreadable folder offers no images.
   }
-  return [{ path: dir, label: `${basename(dir)}/ (the model's folder)` }, ...subfolders.map((n) => ({ path: join(dir, n), label: `${n}/` }))]
+  return [
+    { path: dir, label: `${basename(dir)}/ (the model's folder)` },
+    ...subfolders.map((n) => ({ path: join(dir, n), label: `${n}/` })),
+  ]
     .map((f) => ({ ...f, images: count(f.path) }))
     .filter((f) => f.images > 0);
 }
@@ -95,13 +98,23 @@ export function suggestSources(
     out.push({ label: name, description: why, source: { kind: 'jsonl', path: join(dir, name) } });
   }
   for (const name of files.filter((f) => arrayFileName.test(f))) {
-    out.push({ label: name, description: 'NumPy arrays beside the model (the first axis counts the examples)', source: { kind: 'arrays', path: join(dir, name) } });
+    out.push({
+      label: name,
+      description: 'NumPy arrays beside the model (the first axis counts the examples)',
+      source: { kind: 'arrays', path: join(dir, name) },
+    });
   }
   const takesImages = summary.inputs !== undefined && imageInputOf(summary.inputs) !== undefined;
   if (takesImages) {
-    const config = files.includes('preprocessor_config.json') ? 'as its preprocessor_config.json says' : 'with ViT’s defaults (no preprocessor_config.json beside the model)';
+    const config = files.includes('preprocessor_config.json')
+      ? 'as its preprocessor_config.json says'
+      : 'with ViT’s defaults (no preprocessor_config.json beside the model)';
     for (const f of imageFolders(model)) {
-      out.push({ label: f.label, description: `${f.images} image${f.images === 1 ? '' : 's'} (PNG, JPEG), prepared ${config}`, source: { kind: 'images', path: f.path } });
+      out.push({
+        label: f.label,
+        description: `${f.images} image${f.images === 1 ? '' : 's'} (PNG, JPEG), prepared ${config}`,
+        source: { kind: 'images', path: f.path },
+      });
     }
   }
   const takesText = summary.tokenInput !== null;
@@ -138,8 +151,13 @@ export function suggestSources(
       ask: 'text',
     });
   }
-  if (takesImages) out.push({ label: 'A folder of images…', description: 'every PNG and JPEG file in it, one example each', ask: 'images' });
+  if (takesImages)
+    out.push({ label: 'A folder of images…', description: 'every PNG and JPEG file in it, one example each', ask: 'images' });
   out.push({ label: 'A JSONL file…', description: 'one example of named input tensors per line', ask: 'jsonl' });
-  out.push({ label: 'A NumPy file…', description: '.npz of one array per input, or .npy of the one input; the first axis counts the examples', ask: 'arrays' });
+  out.push({
+    label: 'A NumPy file…',
+    description: '.npz of one array per input, or .npy of the one input; the first axis counts the examples',
+    ask: 'arrays',
+  });
   return out;
 }

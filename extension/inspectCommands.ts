@@ -31,7 +31,14 @@ export class InspectCommands {
       vscode.commands.registerCommand('attentionReuse.inspectModel', async (uri?: vscode.Uri) => {
         const target =
           uri ??
-          (await vscode.window.showOpenDialog({ title: 'Inspect Attention Tensors: the ONNX model', openLabel: 'Inspect', filters: { 'ONNX model': ['onnx'] }, canSelectMany: false }))?.[0];
+          (
+            await vscode.window.showOpenDialog({
+              title: 'Inspect Attention Tensors: the ONNX model',
+              openLabel: 'Inspect',
+              filters: { 'ONNX model': ['onnx'] },
+              canSelectMany: false,
+            })
+          )?.[0];
         return target ? run(target) : undefined;
       }),
     );

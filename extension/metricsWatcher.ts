@@ -54,7 +54,9 @@ export class MetricsWatcher {
 
   private drain(final: boolean): Promise<void> {
     // One read at a time, in order: the poller and stop() may ask at once.
-    this.chain = this.chain.then(() => this.read(final)).catch((err) => this.warn(`metrics: ${err instanceof Error ? err.message : String(err)}`));
+    this.chain = this.chain
+      .then(() => this.read(final))
+      .catch((err) => this.warn(`metrics: ${err instanceof Error ? err.message : String(err)}`));
     return this.chain;
   }
 

@@ -40,13 +40,22 @@ export class AttentionMaps {
     return run;
   }
 
-  private async build({ example, stack: stackName, layer, head, matchLayer }: RequestMessage<'requestAttentionMap'>): Promise<ReplyBody<'requestAttentionMap'>> {
+  private async build({
+    example,
+    stack: stackName,
+    layer,
+    head,
+    matchLayer,
+  }: RequestMessage<'requestAttentionMap'>): Promise<ReplyBody<'requestAttentionMap'>> {
     const stack = this.analysis.stacks.find((s) => s.name === stackName);
     if (!stack) throw new InputError(`the analysis has no stack "${stackName}"`);
     if (layer >= stack.layerCount || head >= stack.headCount) {
-      throw new InputError(`stack "${stackName}" has ${stack.layerCount} layers × ${stack.headCount} heads; (${layer},${head}) is outside it`);
+      throw new InputError(
+        `stack "${stackName}" has ${stack.layerCount} layers × ${stack.headCount} heads; (${layer},${head}) is outside it`,
+      );
     }
-    if (example >= this.analysis.run.examples) throw new InputError(`the analysis used ${this.analysis.run.examples} examples; there is no example ${example}`);
+    if (example >= this.analysis.run.examples)
+      throw new InputError(`the analysis used ${this.analysis.run.examples} examples; there is no example ${example}`);
     const { result: ex, input, model } = await this.example(example);
     const s = ex.stacks.find((x) => x.name === stackName);
     if (!s) throw new InputError(`the model gave no "${stackName}" attention for example ${example}`);
@@ -55,7 +64,14 @@ export class AttentionMaps {
     const block = (l: number, h: number) => ({ shape: [s.queries, s.keys], data: s.layers[l].slice(h * size, (h + 1) * size) });
     const other = matchLayerFor(layer, matchLayer, stack.layerCount);
     const match =
-      other === null ? null : { layer: other, head: stack.cArgmax[layer][head][other], similarity: stack.c[layer][head][other], map: block(other, stack.cArgmax[layer][head][other]) };
+      other === null
+        ? null
+        : {
+            layer: other,
+            head: stack.cArgmax[layer][head][other],
+            similarity: stack.c[layer][head][other],
+            map: block(other, stack.cArgmax[layer][head][other]),
+          };
     const found = model.stacks.find((x) => x.name === stackName)?.layers[0];
     const grid = input.image && s.kind === 'self' ? patchGrid(s.keys, input.image.width, input.image.height) : null;
     // An image's patches, or audio frames: the encoder's own queries and keys, and the keys of cross-attention.
@@ -68,7 +84,9 @@ export class AttentionMaps {
     // Cross-attention queries are decoder positions, which the text tokens do not name.
     const queries =
       media(s.queries, 'query') ??
-      (s.kind === 'cross' ? axisLabels(undefined, input, found?.queryInputs ?? [], s.queries) : axisLabels(ex.tokens, input, found?.queryInputs ?? [], s.queries));
+      (s.kind === 'cross'
+        ? axisLabels(undefined, input, found?.queryInputs ?? [], s.queries)
+        : axisLabels(ex.tokens, input, found?.queryInputs ?? [], s.queries));
     return {
       type: 'attentionMap',
       example,
@@ -91,7 +109,13 @@ export class AttentionMaps {
     this.opened ??= (async () => {
       const model = await readModel(this.analysis.model.path);
       // A merged decoder runs the branches the analysis ran.
-      const runner = await AttentionRunner.start(branchesOfStacks(model, this.analysis.stacks.map((st) => st.name)), this.provider);
+      const runner = await AttentionRunner.start(
+        branchesOfStacks(
+          model,
+          this.analysis.stacks.map((st) => st.name),
+        ),
+        this.provider,
+      );
       return { model, runner };
     })();
     const { model, runner } = await this.opened;
@@ -131,7 +155,12 @@ export function matchLayerFor(layer: number, asked: number | undefined, layers: 
 }
 
 /** Labels of one axis: the example's token strings, else its token ids (JSONL), else positions. */
-function axisLabels(tokens: string[] | undefined, input: ExampleInput, inputs: string[], n: number): { tokens: string[]; kind: TokenLabels } {
+function axisLabels(
+  tokens: string[] | undefined,
+  input: ExampleInput,
+  inputs: string[],
+  n: number,
+): { tokens: string[]; kind: TokenLabels } {
   if (tokens && tokens.length === n) return { tokens, kind: 'text' };
   // The ids input first (input_ids, decoder_input_ids); masks, types and positions are no names for tokens.
   const names = [...inputs].sort((a, b) => Number(/input_ids$/.test(b)) - Number(/input_ids$/.test(a)));

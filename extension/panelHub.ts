@@ -13,7 +13,18 @@ import type { Candidate, Plan } from '../analysis/planner/plan';
 import type { AnalysisFile } from '../analysis/result/analysisFile';
 import type { ExampleSource } from '../analysis/runtime/exampleSource';
 import { assertNever } from '../protocol/assertNever';
-import type { ComparisonMessage, ExportChartMessage, FromWebview, RequestMessage, RequestType, RunStatus, SettingsMessage, ThemeKind, ToWebview, TrainingRun } from '../protocol/messages';
+import type {
+  ComparisonMessage,
+  ExportChartMessage,
+  FromWebview,
+  RequestMessage,
+  RequestType,
+  RunStatus,
+  SettingsMessage,
+  ThemeKind,
+  ToWebview,
+  TrainingRun,
+} from '../protocol/messages';
 import type { ModelSummaryPayload } from '../protocol/modelMessages';
 import { failedReply, replyTo } from '../protocol/requests';
 import type { ReplyBody } from '../protocol/requests';
@@ -149,7 +160,11 @@ export class PanelHub implements vscode.Disposable {
   async show(analysis: ShownAnalysis, options: ShowOptions = {}): Promise<void> {
     await this.maps?.dispose();
     this.maps = undefined;
-    this.shown = { ...analysis, source: analysis.source ?? guessSource(analysis.file), savedAt: analysis.savedAt ?? savedAt(analysis.path) };
+    this.shown = {
+      ...analysis,
+      source: analysis.source ?? guessSource(analysis.file),
+      savedAt: analysis.savedAt ?? savedAt(analysis.path),
+    };
     this.plans.clear();
     this.trials.reset();
     if (options.remember !== false && analysis.path) {
@@ -327,7 +342,11 @@ export class PanelHub implements vscode.Disposable {
   }
 
   /** Posts the reply to a request, or `requestFailed` with the reason it could not be served. */
-  private async answer<T extends RequestType>(conn: Connection, request: RequestMessage<T>, work: () => Promise<ReplyBody<T>>): Promise<void> {
+  private async answer<T extends RequestType>(
+    conn: Connection,
+    request: RequestMessage<T>,
+    work: () => Promise<ReplyBody<T>>,
+  ): Promise<void> {
     try {
       await this.post(conn, replyTo(request, await work()));
     } catch (err) {
@@ -373,9 +392,18 @@ export class PanelHub implements vscode.Disposable {
   }
 
   private async exportChart({ chart, format, data }: ExportChartMessage): Promise<void> {
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(this.shown?.path ? dirname(this.shown.path) : process.cwd());
-    const filters: Record<string, Record<string, string[]>> = { png: { 'PNG image': ['png'] }, csv: { 'CSV table': ['csv'] }, svg: { 'SVG image': ['svg'] } };
-    const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, `${chart}.${format}`), filters: filters[format], saveLabel: 'Export' });
+    const folder =
+      vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(this.shown?.path ? dirname(this.shown.path) : process.cwd());
+    const filters: Record<string, Record<string, string[]>> = {
+      png: { 'PNG image': ['png'] },
+      csv: { 'CSV table': ['csv'] },
+      svg: { 'SVG image': ['svg'] },
+    };
+    const uri = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.joinPath(folder, `${chart}.${format}`),
+      filters: filters[format],
+      saveLabel: 'Export',
+    });
     if (!uri) return;
     const bytes = format === 'png' ? Buffer.from(data.slice(data.indexOf(',') + 1), 'base64') : Buffer.from(data, 'utf8');
     await vscode.workspace.fs.writeFile(uri, bytes);

@@ -37,14 +37,16 @@ function optionalIndex(o: Fields, key: string, max = maxIndex): number | undefin
 
 function text(o: Fields, key: string, maxLength: number, pattern?: RegExp): string {
   const v = o[key];
-  if (typeof v !== 'string' || v.length === 0 || v.length > maxLength) throw new Invalid(`"${key}" must be a string of 1..${maxLength} characters`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > maxLength)
+    throw new Invalid(`"${key}" must be a string of 1..${maxLength} characters`);
   if (pattern && !pattern.test(v)) throw new Invalid(`"${key}" has characters it may not hold`);
   return v;
 }
 
 function oneOf<T extends string>(o: Fields, key: string, values: readonly T[]): T {
   const v = o[key];
-  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) throw new Invalid(`"${key}" must be one of ${values.join(', ')}`);
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v))
+    throw new Invalid(`"${key}" must be one of ${values.join(', ')}`);
   return v as T;
 }
 
@@ -62,7 +64,10 @@ type Validator<M extends { type: string }, T extends M['type']> = (o: Fields) =>
 /** One validator per type of a union of messages: a type added to the union fails to compile until it has one. */
 type Validators<M extends { type: string }> = { [T in M['type']]: Validator<M, T> };
 
-const modelAction = (o: Fields) => ({ type: 'modelAction' as const, action: oneOf(o, 'action', ['analyze', 'inspectInPanel', 'showLog'] as const) });
+const modelAction = (o: Fields) => ({
+  type: 'modelAction' as const,
+  action: oneOf(o, 'action', ['analyze', 'inspectInPanel', 'showLog'] as const),
+});
 
 /**
  * One validator per message the webview may post. The mapped type makes a message added to
@@ -80,26 +85,37 @@ const validators: Validators<FromWebview> = {
     head: index(o, 'head'),
     ...withDefined('matchLayer', optionalIndex(o, 'matchLayer')),
   }),
-  selectLayerPair: (o) => ({ type: 'selectLayerPair', stack: text(o, 'stack', 200, stackName), layer: index(o, 'layer'), otherLayer: index(o, 'otherLayer') }),
+  selectLayerPair: (o) => ({
+    type: 'selectLayerPair',
+    stack: text(o, 'stack', 200, stackName),
+    layer: index(o, 'layer'),
+    otherLayer: index(o, 'otherLayer'),
+  }),
   emitConfig: (o) => ({ type: 'emitConfig', stack: text(o, 'stack', 200, stackName), candidate: index(o, 'candidate') }),
   exportChart: (o) => {
     const format = oneOf(o, 'format', ['png', 'csv', 'svg'] as const);
     const chart = text(o, 'chart', 120, /^[\w.-]+$/);
     const data = text(o, 'data', maxExportBytes);
-    if (format === 'png' && !/^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(data)) throw new Invalid('a PNG export must be a base64 data:image/png URL');
+    if (format === 'png' && !/^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(data))
+      throw new Invalid('a PNG export must be a base64 data:image/png URL');
     if (format === 'svg' && !data.startsWith('<svg')) throw new Invalid('an SVG export must start with <svg');
     return { type: 'exportChart', chart, format, data };
   },
-  runCommand: (o) => ({ type: 'runCommand', command: oneOf(o, 'command', ['analyzeSample', 'analyzeModel', 'openAnalysis', 'showLog'] as const) }),
+  runCommand: (o) => ({
+    type: 'runCommand',
+    command: oneOf(o, 'command', ['analyzeSample', 'analyzeModel', 'openAnalysis', 'showLog'] as const),
+  }),
   modelAction,
   cancelTraining: (o) => ({ type: 'cancelTraining', run: text(o, 'run', 4096, runName) }),
   resumeTraining: (o) => ({ type: 'resumeTraining', run: text(o, 'run', 4096, runName) }),
   tryOnModel: (o) => {
     const list = o.candidates;
     // Each candidate is a rewrite and a run of the model: a few at a time.
-    if (!Array.isArray(list) || list.length === 0 || list.length > maxTried) throw new Invalid(`"candidates" must list 1 to ${maxTried} candidates`);
+    if (!Array.isArray(list) || list.length === 0 || list.length > maxTried)
+      throw new Invalid(`"candidates" must list 1 to ${maxTried} candidates`);
     const candidates = list.map((v: unknown) => {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > maxIndex) throw new Invalid(`"candidates" must hold integers in 0..${maxIndex}`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > maxIndex)
+        throw new Invalid(`"candidates" must hold integers in 0..${maxIndex}`);
       return v;
     });
     return { type: 'tryOnModel', stack: text(o, 'stack', 200, stackName), candidates: [...new Set(candidates)] };
@@ -122,7 +138,8 @@ function checkMessage<M extends { type: string }>(table: Validators<M>, raw: unk
   try {
     const o = record(raw);
     const type = o.type;
-    if (typeof type !== 'string' || !Object.hasOwn(table, type)) return { ok: false, reason: `unknown message type ${JSON.stringify(type)?.slice(0, 60)}` };
+    if (typeof type !== 'string' || !Object.hasOwn(table, type))
+      return { ok: false, reason: `unknown message type ${JSON.stringify(type)?.slice(0, 60)}` };
     // The cast joins the table's per-type validators back into one signature.
     return { ok: true, message: (table[type as M['type']] as Validator<M, M['type']>)(o) };
   } catch (err) {

@@ -78,7 +78,12 @@ export function planMessage(plan: Plan): PlanCandidatesMessage {
       uniformBaseline: c.uniformBaseline,
       belowBaseline: keptBelowBaseline(c),
       ...(c.similarityKept !== null && c.similarityKeptSe != null
-        ? { keptInterval: [Math.max(0, c.similarityKept - Z95 * c.similarityKeptSe), Math.min(1, c.similarityKept + Z95 * c.similarityKeptSe)] as [number, number] }
+        ? {
+            keptInterval: [
+              Math.max(0, c.similarityKept - Z95 * c.similarityKeptSe),
+              Math.min(1, c.similarityKept + Z95 * c.similarityKeptSe),
+            ] as [number, number],
+          }
         : {}),
       ...(plan.withinNoise?.includes(i) ? { withinNoise: true } : {}),
       trainingMemoryRatio: c.cost.trainingMemoryRatio,

@@ -93,7 +93,12 @@ export function webviewOptions(context: vscode.ExtensionContext): vscode.Webview
 }
 
 /** Loads a page (the panel's `dist/webview.js` unless told) into a webview under the panel's CSP. */
-export function loadPage(context: vscode.ExtensionContext, webview: vscode.Webview, script = 'webview.js', title = 'Attention Reuse'): void {
+export function loadPage(
+  context: vscode.ExtensionContext,
+  webview: vscode.Webview,
+  script = 'webview.js',
+  title = 'Attention Reuse',
+): void {
   const root = context.extensionUri;
   webview.options = webviewOptions(context);
   webview.html = panelHtml({
@@ -106,7 +111,12 @@ export function loadPage(context: vscode.ExtensionContext, webview: vscode.Webvi
 }
 
 /** The panel page in a webview, connected to the hub (the view, the editor panel, an analysis editor). */
-export function loadPanelPage(context: vscode.ExtensionContext, hub: PanelHub, webview: vscode.Webview, host: 'sidebar' | 'editor'): vscode.Disposable {
+export function loadPanelPage(
+  context: vscode.ExtensionContext,
+  hub: PanelHub,
+  webview: vscode.Webview,
+  host: 'sidebar' | 'editor',
+): vscode.Disposable {
   // Connected before the page loads, so that its `ready` is heard.
   const connection = hub.connect(webview, host);
   loadPage(context, webview);

@@ -113,15 +113,26 @@ export class PlanCommands implements vscode.Disposable {
       const analysis = await readAnalysis(analysisPath);
       // The plan lands beside its heatmaps: show the analysis unless the panel already does.
       if (this.analyses.last()?.path !== analysisPath) {
-        await this.panel.show({ file: analysis, path: analysisPath, label: vscode.workspace.asRelativePath(analysisPath) }, { reveal: true });
+        await this.panel.show(
+          { file: analysis, path: analysisPath, label: vscode.workspace.asRelativePath(analysisPath) },
+          { reveal: true },
+        );
       }
       const stacks = args.stack === undefined ? analysis.stacks : [pickStack(analysis.stacks, args.stack, analysisPath)];
-      const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen, targetFlops: args.targetFlops, excludeSinks: args.excludeSinks }));
+      const plans = stacks.map((stack) =>
+        planStack(stack, { seqLen: args.seqLen, targetFlops: args.targetFlops, excludeSinks: args.excludeSinks }),
+      );
       for (const plan of plans) this.panel.showPlan(plan);
-      this.output.info(`plan ${analysisPath}: ${plans.map((p) => `${p.stack} ${p.candidates.length} candidates, ${p.pareto.length} on the Pareto front`).join('; ')}`);
+      this.output.info(
+        `plan ${analysisPath}: ${plans.map((p) => `${p.stack} ${p.candidates.length} candidates, ${p.pareto.length} on the Pareto front`).join('; ')}`,
+      );
       if (interactive) {
         const chosen = await pickCandidate(plans, `Plan Reuse: ${basename(analysisPath)} — pick a configuration to write`);
-        if (chosen) await this.writeCandidate({ analysisPath, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate }, analysis);
+        if (chosen)
+          await this.writeCandidate(
+            { analysisPath, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate },
+            analysis,
+          );
       }
       return { analysisPath, plans };
     } catch (err) {
@@ -146,7 +157,10 @@ export class PlanCommands implements vscode.Disposable {
       const plans = stacks.map((stack) => planStack(stack, { seqLen: args.seqLen }));
       const chosen = await pickCandidate(plans, `Emit Reuse Config: ${basename(analysisPath)} — which configuration?`);
       if (!chosen) return undefined;
-      return await this.writeCandidate({ ...target, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate }, analysis);
+      return await this.writeCandidate(
+        { ...target, stack: chosen.plan.stack, seqLen: chosen.plan.seqLen, candidate: chosen.candidate },
+        analysis,
+      );
     } catch (err) {
       return { error: this.fail('emit', err) };
     }
@@ -171,7 +185,10 @@ export class PlanCommands implements vscode.Disposable {
       const analysis = read ?? (await readAnalysis(analysisPath!));
       const stack = pickStack(analysis.stacks, stackName, label);
       const source = {
-        analysisSha256: analysisPath && existsSync(analysisPath) ? await sha256File(analysisPath) : createHash('sha256').update(JSON.stringify(analysis)).digest('hex'),
+        analysisSha256:
+          analysisPath && existsSync(analysisPath)
+            ? await sha256File(analysisPath)
+            : createHash('sha256').update(JSON.stringify(analysis)).digest('hex'),
         modelSha256: analysis.model.sha256,
       };
       const config = buildReuseConfig(stack, options, source);
@@ -180,11 +197,15 @@ export class PlanCommands implements vscode.Disposable {
 
       const where = await this.target(target, analysis);
       if (!where) return undefined;
-      if (existsSync(where.path) && !where.overwrite) throw new InputError(`${where.path} already exists; choose another name (it was left as it is)`);
+      if (existsSync(where.path) && !where.overwrite)
+        throw new InputError(`${where.path} already exists; choose another name (it was left as it is)`);
       await writeFileAtomic(where.path, text, { overwrite: where.overwrite });
       const e = config.estimates!;
-      this.output.info(`wrote ${where.path}: ${config.stack} ${config.mode} P = ${config.P} K = ${config.K}, FLOPs ${e.flopsRatio.toFixed(4)}, params ${e.paramsRatio.toFixed(4)}`);
-      if (!where.path.endsWith('.reuse.json')) this.output.warn(`${basename(where.path)}: name it *.reuse.json so that the editor checks it against the schema`);
+      this.output.info(
+        `wrote ${where.path}: ${config.stack} ${config.mode} P = ${config.P} K = ${config.K}, FLOPs ${e.flopsRatio.toFixed(4)}, params ${e.paramsRatio.toFixed(4)}`,
+      );
+      if (!where.path.endsWith('.reuse.json'))
+        this.output.warn(`${basename(where.path)}: name it *.reuse.json so that the editor checks it against the schema`);
       if (target.open !== false) {
         await vscode.window.showTextDocument(vscode.Uri.file(where.path), { preview: false });
         void this.offerTraining(where.path);
@@ -197,12 +218,17 @@ export class PlanCommands implements vscode.Disposable {
 
   private async target(args: WriteTarget, analysis: AnalysisFile): Promise<{ path: string; overwrite: boolean } | undefined> {
     const analysisPath = args.analysisPath;
-    if (args.out !== undefined) return { path: args.out instanceof vscode.Uri ? args.out.fsPath : args.out, overwrite: args.overwrite === true };
+    if (args.out !== undefined)
+      return { path: args.out instanceof vscode.Uri ? args.out.fsPath : args.out, overwrite: args.overwrite === true };
     const model = analysis.model.path ?? analysisPath ?? 'model';
-    const name = `${basename(model).replace(/\.(onnx|json)$/i, '').replace(/\.analysis$/, '')}.reuse.json`;
-    const folder = [this.settings.outputFolder(), vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, analysisPath && dirname(analysisPath)].find(
-      (f): f is string => typeof f === 'string' && existsSync(f),
-    );
+    const name = `${basename(model)
+      .replace(/\.(onnx|json)$/i, '')
+      .replace(/\.analysis$/, '')}.reuse.json`;
+    const folder = [
+      this.settings.outputFolder(),
+      vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      analysisPath && dirname(analysisPath),
+    ].find((f): f is string => typeof f === 'string' && existsSync(f));
     const uri = await vscode.window.showSaveDialog({
       title: 'Write Reuse Config',
       saveLabel: 'Write',
@@ -253,8 +279,15 @@ type CandidateItem = vscode.QuickPickItem & { pick?: { plan: Plan; candidate: Ca
 /** The quick pick's second line for candidate `i`: why it is listed first, and a warning where its similarity kept is at or below its uniform baseline. */
 export function candidateDetail(plan: Plan, i: number): string | undefined {
   const c = plan.candidates[i];
-  const why = i === plan.recommended ? `recommended: most similarity kept at FLOPs ≤ ${plan.targetFlops}` : plan.pareto.includes(i) ? 'on the Pareto front' : '';
-  const below = keptBelowBaseline(c) ? 'similarity kept at or below its uniform baseline, so it says little: try it on the model in the panel first' : '';
+  const why =
+    i === plan.recommended
+      ? `recommended: most similarity kept at FLOPs ≤ ${plan.targetFlops}`
+      : plan.pareto.includes(i)
+        ? 'on the Pareto front'
+        : '';
+  const below = keptBelowBaseline(c)
+    ? 'similarity kept at or below its uniform baseline, so it says little: try it on the model in the panel first'
+    : '';
   return [why, below].filter(Boolean).join(' — ') || undefined;
 }
 

@@ -162,7 +162,9 @@ export class SettingsReader {
           return { path: resolved?.executable?.uri?.fsPath ?? active.path, from: 'python extension' };
         }
       } catch (err) {
-        this.output?.warn(`settings: the Python extension did not name an interpreter (${err instanceof Error ? err.message : String(err)})`);
+        this.output?.warn(
+          `settings: the Python extension did not name an interpreter (${err instanceof Error ? err.message : String(err)})`,
+        );
       }
     }
     return { path: 'python3', from: 'default' };

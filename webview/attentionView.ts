@@ -264,7 +264,11 @@ export class AttentionView implements Section {
       p,
       this.drawing(...scaleOf(matchOwn)),
     );
-    this.overlay.set(msg.image ? { image: msg.image, map: msg.map, queryTokens: msg.queryTokens, keyTokens: msg.keyTokens } : null, p, this.mapWidth());
+    this.overlay.set(
+      msg.image ? { image: msg.image, map: msg.map, queryTokens: msg.queryTokens, keyTokens: msg.keyTokens } : null,
+      p,
+      this.mapWidth(),
+    );
     this.viewBar.hidden = false;
     this.fitButton.setAttribute('aria-pressed', String(this.zoom === 'fit'));
     this.zoomText.textContent = `${this.zoom === 'fit' ? 'fit to width' : 'zoomed'}: cells ${fixed(this.main.cellSize, this.main.cellSize < 10 ? 1 : 0)} px`;

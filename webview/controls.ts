@@ -31,9 +31,7 @@ export class SelectControl {
   }
 
   setChoices(choices: Choice[], value: string): void {
-    this.select.replaceChildren(
-      ...choices.map((c) => h('vscode-option', { value: c.value, selected: c.value === value }, c.label)),
-    );
+    this.select.replaceChildren(...choices.map((c) => h('vscode-option', { value: c.value, selected: c.value === value }, c.label)));
     this.select.value = value;
   }
 

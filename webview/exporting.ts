@@ -30,7 +30,12 @@ export function toCsv(rows: (string | number | null | undefined)[][]): string {
  * what is exported ("attention map", or one name per format), so that each button says it:
  * "Export attention map as PNG" (a button that read only "PNG" would not say which chart).
  */
-export function exportBar(post: Post, name: () => string, exporters: Exporters, what: string | Partial<Record<ExportFormat, string>>): HTMLElement {
+export function exportBar(
+  post: Post,
+  name: () => string,
+  exporters: Exporters,
+  what: string | Partial<Record<ExportFormat, string>>,
+): HTMLElement {
   const bar = h('div', { class: 'export-bar', role: 'group', 'aria-label': typeof what === 'string' ? `Export ${what}` : 'Export' });
   for (const format of ['png', 'csv', 'svg'] as ExportFormat[]) {
     const make = exporters[format];

@@ -250,9 +250,18 @@ export class GridChart {
         if (!colour) continue;
         const x = l.left + c * l.cell;
         const y = l.top + r * l.cell;
-        out.push({ kind: 'rect', x: x + gap / 2, y: y + gap / 2, w: l.cell - gap, h: l.cell - gap, fill: colour, title: () => spec.describe(r, c) });
+        out.push({
+          kind: 'rect',
+          x: x + gap / 2,
+          y: y + gap / 2,
+          w: l.cell - gap,
+          h: l.cell - gap,
+          fill: colour,
+          title: () => spec.describe(r, c),
+        });
         // High-contrast themes outline every cell; the half pixel keeps a 1px line crisp.
-        if (p.contrastBorder && l.cell >= 6) out.push({ kind: 'rect', x: x + 0.5, y: y + 0.5, w: l.cell - 1, h: l.cell - 1, stroke: p.contrastBorder });
+        if (p.contrastBorder && l.cell >= 6)
+          out.push({ kind: 'rect', x: x + 0.5, y: y + 0.5, w: l.cell - 1, h: l.cell - 1, stroke: p.contrastBorder });
         if (spec.apart?.(r, c) && l.cell >= 6) out.push(...hatch(x, y, l.cell, mix(p.background, p.foreground, 0.45)));
         if (spec.belowBaseline?.(r, c) && l.cell >= 8) {
           const m = Math.max(3, Math.round(l.cell * 0.2));
@@ -260,11 +269,28 @@ export class GridChart {
         }
         if (spec.flag?.(r, c) && l.cell >= 6) {
           const f = Math.max(3, Math.round(l.cell / 4));
-          out.push({ kind: 'rect', x: x + l.cell - f - gap / 2, y: y + gap / 2, w: f, h: f, fill: textOn(p, colour), title: () => `${spec.describe(r, c)} (flagged)` });
+          out.push({
+            kind: 'rect',
+            x: x + l.cell - f - gap / 2,
+            y: y + gap / 2,
+            w: f,
+            h: f,
+            fill: textOn(p, colour),
+            title: () => `${spec.describe(r, c)} (flagged)`,
+          });
         }
         const text = fits ? spec.text?.(r, c) : null;
         if (text && measure(text, 0.8) <= l.cell - 4) {
-          out.push({ kind: 'text', x: x + l.cell / 2, y: y + l.cell / 2 + 0.5, text, scale: 0.8, fill: textOn(p, colour), align: 'center', baseline: 'middle' });
+          out.push({
+            kind: 'text',
+            x: x + l.cell / 2,
+            y: y + l.cell / 2 + 0.5,
+            text,
+            scale: 0.8,
+            fill: textOn(p, colour),
+            align: 'center',
+            baseline: 'middle',
+          });
         }
       }
     }
@@ -280,10 +306,28 @@ export class GridChart {
     const gridBottom = l.top + spec.rows * l.cell;
     const out: Shape[] = [];
     for (let r = 0; r < spec.rows; r += l.rowStep) {
-      out.push({ kind: 'text', x: l.left - 4, y: l.top + (r + 0.5) * l.cell, text: spec.rowLabel(r), scale: 0.85, fill: p.muted, align: 'right', baseline: 'middle' });
+      out.push({
+        kind: 'text',
+        x: l.left - 4,
+        y: l.top + (r + 0.5) * l.cell,
+        text: spec.rowLabel(r),
+        scale: 0.85,
+        fill: p.muted,
+        align: 'right',
+        baseline: 'middle',
+      });
     }
     for (let c = 0; c < spec.cols; c += l.colStep) {
-      out.push({ kind: 'text', x: l.left + (c + 0.5) * l.cell, y: gridBottom + 3, text: spec.colLabel(c), scale: 0.85, fill: p.muted, align: 'center', baseline: 'top' });
+      out.push({
+        kind: 'text',
+        x: l.left + (c + 0.5) * l.cell,
+        y: gridBottom + 3,
+        text: spec.colLabel(c),
+        scale: 0.85,
+        fill: p.muted,
+        align: 'center',
+        baseline: 'top',
+      });
     }
     const title = { kind: 'text', scale: 0.9, fill: p.foreground, align: 'center' } as const;
     out.push({ ...title, x: l.left + (spec.cols * l.cell) / 2, y: gridBottom + line + 2, text: spec.colTitle, baseline: 'top' });
@@ -298,10 +342,14 @@ export class GridChart {
     const g = { x: l.left + spec.cols * l.cell + 14, y: l.top, w: 12, h: Math.max(60, spec.rows * l.cell) };
     const steps = 32;
     const out: Shape[] = [];
-    for (let i = 0; i < steps; i++) out.push({ kind: 'rect', x: g.x, y: g.y + (i * g.h) / steps, w: g.w, h: g.h / steps + 0.5, fill: ramp(p, 1 - i / (steps - 1)) });
+    for (let i = 0; i < steps; i++)
+      out.push({ kind: 'rect', x: g.x, y: g.y + (i * g.h) / steps, w: g.w, h: g.h / steps + 0.5, fill: ramp(p, 1 - i / (steps - 1)) });
     out.push({ kind: 'rect', x: g.x + 0.5, y: g.y + 0.5, w: g.w - 1, h: g.h - 1, stroke: p.border });
     const label = { kind: 'text', x: g.x + g.w + 4, scale: 0.8, fill: p.muted, align: 'left' } as const;
-    out.push({ ...label, y: g.y, text: hi.toFixed(2), baseline: 'top' }, { ...label, y: g.y + g.h, text: lo.toFixed(2), baseline: 'bottom' });
+    out.push(
+      { ...label, y: g.y, text: hi.toFixed(2), baseline: 'top' },
+      { ...label, y: g.y + g.h, text: lo.toFixed(2), baseline: 'bottom' },
+    );
     return out;
   }
 
@@ -310,12 +358,30 @@ export class GridChart {
     const p = this.palette!;
     const outline = (cell: Cell | null, stroke: Rgb, lineWidth: number, dash: number[]): Shape[] =>
       cell
-        ? [{ kind: 'rect', x: l.left + cell[1] * l.cell + lineWidth / 2, y: l.top + cell[0] * l.cell + lineWidth / 2, w: l.cell - lineWidth, h: l.cell - lineWidth, stroke, lineWidth, dash }]
+        ? [
+            {
+              kind: 'rect',
+              x: l.left + cell[1] * l.cell + lineWidth / 2,
+              y: l.top + cell[0] * l.cell + lineWidth / 2,
+              w: l.cell - lineWidth,
+              h: l.cell - lineWidth,
+              stroke,
+              lineWidth,
+              dash,
+            },
+          ]
         : [];
     // The keyboard cursor: a thick focus-coloured ring with a background-coloured ring inside,
     // so that it shows on every cell colour.
     const inset = (cell: Cell, by: number, stroke: Rgb): Shape[] => [
-      { kind: 'rect', x: l.left + cell[1] * l.cell + by + 0.5, y: l.top + cell[0] * l.cell + by + 0.5, w: l.cell - 2 * by - 1, h: l.cell - 2 * by - 1, stroke },
+      {
+        kind: 'rect',
+        x: l.left + cell[1] * l.cell + by + 0.5,
+        y: l.top + cell[0] * l.cell + by + 0.5,
+        w: l.cell - 2 * by - 1,
+        h: l.cell - 2 * by - 1,
+        stroke,
+      },
     ];
     const cursor = this.cursor ? [...outline(this.cursor, p.focus, 3, []), ...inset(this.cursor, 3, p.background)] : [];
     return [...outline(this.selected, p.focus, 2, []), ...outline(this.hover, p.foreground, 1, []), ...cursor];

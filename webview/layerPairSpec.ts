@@ -70,7 +70,9 @@ export function similarityCells(
 /** What a readout adds about the baseline. */
 export function baselineWords(cell: SimilarityCell): string {
   const above = cell.similarity - cell.baseline;
-  return above > 0 ? `${fixed(above)} above the uniform baseline ${fixed(cell.baseline)}` : `at or below the uniform baseline ${fixed(cell.baseline)}: no more alike than diffuse attention`;
+  return above > 0
+    ? `${fixed(above)} above the uniform baseline ${fixed(cell.baseline)}`
+    : `at or below the uniform baseline ${fixed(cell.baseline)}: no more alike than diffuse attention`;
 }
 
 /** A layer pair's cell: M[l][l′] and the baseline of the two heads that attain it. */
@@ -101,7 +103,13 @@ export function layerPairSpec(stack: StackData, scale: SimilarityScale = default
     colLabel: String,
     rowTitle: 'layer l',
     colTitle: 'layer l′',
-    ...similarityCells(stack.L, stack.L, (l, l2) => layerPairCell(stack, l, l2), (l, l2) => l === l2, scale),
+    ...similarityCells(
+      stack.L,
+      stack.L,
+      (l, l2) => layerPairCell(stack, l, l2),
+      (l, l2) => l === l2,
+      scale,
+    ),
     describe: (l, l2) => describePair(stack, l, l2),
     flag: (l, l2) => {
       if (l === l2) return false;

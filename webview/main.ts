@@ -117,7 +117,10 @@ function showAnalysis(msg: AnalysisMessage): void {
   status.setShown(info);
   stackSelect.element.hidden = stacks.length < 2;
   const chosen = current();
-  stackSelect.setChoices(stacks.map((s) => ({ value: s.name, label: `${s.name} (${s.description})` })), chosen?.name ?? '');
+  stackSelect.setChoices(
+    stacks.map((s) => ({ value: s.name, label: `${s.name} (${s.description})` })),
+    chosen?.name ?? '',
+  );
   for (const s of sections) s.setAnalysis?.(info);
   showStack(chosen?.name ?? null);
 }
@@ -129,7 +132,11 @@ function showModelCard(summary: ModelSummaryPayload | null): void {
   close.addEventListener('click', () => (modelCard.hidden = true));
   replace(
     modelCard,
-    modelSummaryView(summary, { heading: 'h2', actions: ['analyze', 'showLog'], onAction: (action) => post({ type: 'modelAction', action }) }),
+    modelSummaryView(summary, {
+      heading: 'h2',
+      actions: ['analyze', 'showLog'],
+      onAction: (action) => post({ type: 'modelAction', action }),
+    }),
     close,
   );
 }

@@ -61,10 +61,21 @@ export class ParetoChart {
     this.element = h('div', { class: 'pareto' }, h('div', { class: 'chart-box' }, this.canvas), this.readout);
   }
 
-  render(candidates: PlanCandidate[], modes: ModeLabel[], selected: number | null, recommended: number | null, axis: CostAxis, p: Palette): void {
+  render(
+    candidates: PlanCandidate[],
+    modes: ModeLabel[],
+    selected: number | null,
+    recommended: number | null,
+    axis: CostAxis,
+    p: Palette,
+  ): void {
     this.drawn = { candidates, modes, selected, recommended, axis, palette: p };
     this.chart?.destroy();
-    this.chart = new Chart<'scatter', CandidatePoint[]>(this.canvas, { type: 'scatter', data: { datasets: datasets(this.drawn, p) }, options: this.options(this.drawn, p, true) });
+    this.chart = new Chart<'scatter', CandidatePoint[]>(this.canvas, {
+      type: 'scatter',
+      data: { datasets: datasets(this.drawn, p) },
+      options: this.options(this.drawn, p, true),
+    });
     const c = selected === null ? undefined : candidates[selected];
     this.readout.textContent = c ? `Selected: ${describeCandidate(c, axis)}` : '';
   }
@@ -129,7 +140,11 @@ export class ParetoChart {
     out.height = Math.max(200, this.canvas.clientHeight) * 2;
     applyChartTheme(p);
     try {
-      const chart = new Chart<'scatter', CandidatePoint[]>(out, { type: 'scatter', data: { datasets: datasets(d, p) }, options: { ...this.options(d, p, false), devicePixelRatio: 1 } });
+      const chart = new Chart<'scatter', CandidatePoint[]>(out, {
+        type: 'scatter',
+        data: { datasets: datasets(d, p) },
+        options: { ...this.options(d, p, false), devicePixelRatio: 1 },
+      });
       const png = chart.toBase64Image('image/png', 1);
       chart.destroy();
       return png;
@@ -141,7 +156,8 @@ export class ParetoChart {
 
 function datasets(d: Drawn, p: Palette): ChartDataset<'scatter', CandidatePoint[]>[] {
   const { candidates, modes, selected, recommended } = d;
-  const point = (c: PlanCandidate, i: number): CandidatePoint | null => (c.similarityKept === null ? null : { x: c[d.axis], y: c.similarityKept, i });
+  const point = (c: PlanCandidate, i: number): CandidatePoint | null =>
+    c.similarityKept === null ? null : { x: c[d.axis], y: c.similarityKept, i };
   const points = (keep: (c: PlanCandidate, i: number) => boolean) =>
     candidates.flatMap((c, i) => (keep(c, i) ? [point(c, i)].filter((x): x is CandidatePoint => x !== null) : []));
   const at = (raw: unknown) => candidates[(raw as CandidatePoint | undefined)?.i ?? -1];
@@ -158,10 +174,37 @@ function datasets(d: Drawn, p: Palette): ChartDataset<'scatter', CandidatePoint[
     };
   });
   const front = points((c) => c.pareto).sort((a, b) => (a.x ?? 0) - (b.x ?? 0));
-  out.push({ label: 'Pareto front', data: front, showLine: true, borderColor: css(p.foreground, 0.7), backgroundColor: 'transparent', borderWidth: 1, pointRadius: 0 });
+  out.push({
+    label: 'Pareto front',
+    data: front,
+    showLine: true,
+    borderColor: css(p.foreground, 0.7),
+    backgroundColor: 'transparent',
+    borderWidth: 1,
+    pointRadius: 0,
+  });
   // Marks drawn over one candidate's point: the selected one and the recommended one.
-  const mark = (label: string, index: number | null, pointRadius: number, pointStyle: 'circle' | 'star', colour: Rgb, borderWidth: number): ChartDataset<'scatter', CandidatePoint[]>[] =>
-    index === null ? [] : [{ label, data: points((_, i) => i === index), pointRadius, pointStyle, borderColor: css(colour), borderWidth, backgroundColor: 'transparent' }];
+  const mark = (
+    label: string,
+    index: number | null,
+    pointRadius: number,
+    pointStyle: 'circle' | 'star',
+    colour: Rgb,
+    borderWidth: number,
+  ): ChartDataset<'scatter', CandidatePoint[]>[] =>
+    index === null
+      ? []
+      : [
+          {
+            label,
+            data: points((_, i) => i === index),
+            pointRadius,
+            pointStyle,
+            borderColor: css(colour),
+            borderWidth,
+            backgroundColor: 'transparent',
+          },
+        ];
   out.push(...mark('selected', selected, 8, 'circle', p.focus, 2), ...mark('recommended', recommended, 7, 'star', p.foreground, 1.5));
   return out;
 }

@@ -16,7 +16,14 @@ import { belowWords, candidatesTable, configName, shortlist } from './plannerTab
 import { GridChart } from './gridChart';
 import { costAxisLabels, ParetoChart } from './paretoChart';
 import type { CostAxis } from './paretoChart';
-import type { AnalysisInfo, CandidateDrift, HeadRole, PlanCandidate, PlanCandidatesMessage, TryOnModelStatusMessage } from '../protocol/messages';
+import type {
+  AnalysisInfo,
+  CandidateDrift,
+  HeadRole,
+  PlanCandidate,
+  PlanCandidatesMessage,
+  TryOnModelStatusMessage,
+} from '../protocol/messages';
 import type { Section, SectionMessage } from './section';
 import type { StackData } from './stackData';
 import { mix } from './theme';
@@ -53,20 +60,42 @@ export class PlannerView implements Section {
   private readonly drifts = new Map<string, Map<number, CandidateDrift>>();
 
   constructor(private readonly ctx: ViewContext) {
-    this.family = new SelectControl('Preset family', 'family', (mode) => this.pick(mode, this.current()?.P ?? null, this.current()?.K ?? null));
+    this.family = new SelectControl('Preset family', 'family', (mode) =>
+      this.pick(mode, this.current()?.P ?? null, this.current()?.K ?? null),
+    );
     this.axis = new SelectControl('Cost axis', 'cost-axis', () => this.renderPareto());
-    this.axis.setChoices(Object.entries(costAxisLabels).map(([value, label]) => ({ value, label })), 'flopsRatio');
+    this.axis.setChoices(
+      Object.entries(costAxisLabels).map(([value, label]) => ({ value, label })),
+      'flopsRatio',
+    );
     this.P = new RangeControl('P (reuse layers)', 'P', (P) => this.pick(this.family.value, P, this.current()?.K ?? null));
     this.K = new RangeControl('K (reuse heads)', 'K', (K) => this.pick(this.family.value, this.current()?.P ?? null, K));
     this.ratios = h('dl', { class: 'ratios', 'aria-live': 'polite' });
     this.pareto = new ParetoChart((i) => this.select(i));
-    this.headMap = new GridChart({ label: 'Head map of the selected configuration', hint: 'Hover a head to see what it computes; arrow keys walk the heads.' });
-    const recommend = h('vscode-button', { secondary: true, 'data-action': 'recommended', title: 'Select the recommended configuration' }, 'Select recommended');
+    this.headMap = new GridChart({
+      label: 'Head map of the selected configuration',
+      hint: 'Hover a head to see what it computes; arrow keys walk the heads.',
+    });
+    const recommend = h(
+      'vscode-button',
+      { secondary: true, 'data-action': 'recommended', title: 'Select the recommended configuration' },
+      'Select recommended',
+    );
     recommend.addEventListener('click', () => this.plan?.recommended != null && this.select(this.plan.recommended));
-    this.emit = h('vscode-button', { 'data-action': 'emit-config', title: 'Write the selected configuration as a reuse config file' }, 'Emit config…');
+    this.emit = h(
+      'vscode-button',
+      { 'data-action': 'emit-config', title: 'Write the selected configuration as a reuse config file' },
+      'Emit config…',
+    );
     this.tableWrap = h('div', { class: 'table-wrap' });
     this.tryLine = h('p', { class: 'note try-status', 'aria-live': 'polite' });
-    this.tryProgress = h('progress', { class: 'try-progress', max: 1, value: 0, hidden: true, 'aria-label': 'Try on model: candidates measured' });
+    this.tryProgress = h('progress', {
+      class: 'try-progress',
+      max: 1,
+      value: 0,
+      hidden: true,
+      'aria-label': 'Try on model: candidates measured',
+    });
     this.tryCancel = h('vscode-button', { secondary: true, 'data-action': 'cancel-try', hidden: true }, 'Cancel measuring');
     this.tryCancel.addEventListener('click', () => this.ctx.post({ type: 'cancelTryOnModel' }));
     this.tryAll = h('vscode-button', { secondary: true, 'data-action': 'try-shortlist' }, 'Try these on model');
@@ -83,8 +112,17 @@ export class PlannerView implements Section {
       this.ratios,
       h('div', { class: 'controls' }, this.axis.element),
       this.pareto.element,
-      h('p', { class: 'legend-line' }, '✕ points: similarity kept at or below the uniform baseline. Focus the plot and use the arrow keys to step through the candidates.'),
-      exportBar(ctx.post, () => `pareto-${name()}`, { png: () => this.pareto.toPNG(), csv: () => this.candidatesCsv() }, { png: 'Pareto plot', csv: 'all candidates' }),
+      h(
+        'p',
+        { class: 'legend-line' },
+        '✕ points: similarity kept at or below the uniform baseline. Focus the plot and use the arrow keys to step through the candidates.',
+      ),
+      exportBar(
+        ctx.post,
+        () => `pareto-${name()}`,
+        { png: () => this.pareto.toPNG(), csv: () => this.candidatesCsv() },
+        { png: 'Pareto plot', csv: 'all candidates' },
+      ),
       h('h3', {}, 'Candidates'),
       h('div', { class: 'controls' }, this.tryAll, this.tryCancel, this.tryProgress),
       this.tryLine,
@@ -101,9 +139,20 @@ export class PlannerView implements Section {
         'no attention (skip)',
       ),
       this.headMap.element,
-      exportBar(ctx.post, () => `head-map-${name()}`, this.headMap.exporters(() => this.headMapCsv()), 'head map'),
+      exportBar(
+        ctx.post,
+        () => `head-map-${name()}`,
+        this.headMap.exporters(() => this.headMapCsv()),
+        'head map',
+      ),
     );
-    this.element = h('section', { class: 'view planner', 'aria-labelledby': 'planner-title' }, h('h2', { id: 'planner-title' }, 'Reuse planner'), this.waiting, this.body);
+    this.element = h(
+      'section',
+      { class: 'view planner', 'aria-labelledby': 'planner-title' },
+      h('h2', { id: 'planner-title' }, 'Reuse planner'),
+      this.waiting,
+      this.body,
+    );
   }
 
   setAnalysis(info: AnalysisInfo | null): void {
@@ -138,8 +187,14 @@ export class PlannerView implements Section {
     this.waiting.hidden = this.plan !== null;
     if (!this.plan) return;
     const saved = this.ctx.state.get().planner;
-    const start = saved.mode !== null && this.plan.modes.some((m) => m.name === saved.mode) ? this.find(saved.mode, saved.P, saved.K) : (this.plan.recommended ?? 0);
-    this.family.setChoices(this.plan.modes.map((m) => ({ value: m.name, label: m.label })), this.plan.candidates[start].mode);
+    const start =
+      saved.mode !== null && this.plan.modes.some((m) => m.name === saved.mode)
+        ? this.find(saved.mode, saved.P, saved.K)
+        : (this.plan.recommended ?? 0);
+    this.family.setChoices(
+      this.plan.modes.map((m) => ({ value: m.name, label: m.label })),
+      this.plan.candidates[start].mode,
+    );
     this.select(start);
   }
 
@@ -176,8 +231,14 @@ export class PlannerView implements Section {
     this.ctx.state.update({ planner: { mode: c.mode, P: c.P, K: c.K } });
     const same = this.plan.candidates.filter((x) => x.mode === c.mode);
     this.family.value = c.mode;
-    this.P.setValues([...new Set(same.map((x) => x.P))].sort((a, b) => a - b), c.P);
-    this.K.setValues([...new Set(same.filter((x) => x.P === c.P).map((x) => x.K))].sort((a, b) => a - b), c.K);
+    this.P.setValues(
+      [...new Set(same.map((x) => x.P))].sort((a, b) => a - b),
+      c.P,
+    );
+    this.K.setValues(
+      [...new Set(same.filter((x) => x.P === c.P).map((x) => x.K))].sort((a, b) => a - b),
+      c.K,
+    );
     this.renderRatios(c, index);
     this.renderPareto();
     this.renderHeadMap(c);
@@ -197,7 +258,9 @@ export class PlannerView implements Section {
     const canTry = this.info?.canShowAttention === true;
     const results = this.drifts.get(plan.stack) ?? new Map<number, CandidateDrift>();
     const rows = shortlist(plan, this.selected);
-    this.tableWrap.replaceChildren(candidatesTable(plan, rows, this.selected, status, results, canTry, { select: (i) => this.select(i), tryOn: (i) => this.tryOn(i) }));
+    this.tableWrap.replaceChildren(
+      candidatesTable(plan, rows, this.selected, status, results, canTry, { select: (i) => this.select(i), tryOn: (i) => this.tryOn(i) }),
+    );
     this.tryAll.toggleAttribute('disabled', running || !canTry);
     this.tryCancel.hidden = !running;
     this.tryProgress.hidden = !running;
@@ -205,7 +268,9 @@ export class PlannerView implements Section {
       this.tryProgress.max = Math.max(1, status.candidates.length);
       this.tryProgress.value = status.done;
     }
-    this.tryLine.textContent = canTry ? tryWords(status, plan) : 'Try on model needs the analysed model and its inputs, which cannot be found.';
+    this.tryLine.textContent = canTry
+      ? tryWords(status, plan)
+      : 'Try on model needs the analysed model and its inputs, which cannot be found.';
   }
 
   private renderRatios(c: PlanCandidate, index: number): void {
@@ -214,7 +279,12 @@ export class PlannerView implements Section {
       c.similarityKept === null
         ? 'nothing reused'
         : `${fixed(c.similarityKept)}${c.keptInterval ? ` (95% ${fixed(c.keptInterval[0])}–${fixed(c.keptInterval[1])})` : ''} (uniform baseline ${fixed(c.uniformBaseline)})${c.belowBaseline ? ' — at or below its baseline: says little about this reuse' : ''}${c.withinNoise ? ' — within noise of the recommended candidate' : ''}`;
-    const recommended = index === this.plan!.recommended ? (c.belowBaseline ? 'recommended by similarity, though at or below its uniform baseline' : 'recommended') : '';
+    const recommended =
+      index === this.plan!.recommended
+        ? c.belowBaseline
+          ? 'recommended by similarity, though at or below its uniform baseline'
+          : 'recommended'
+        : '';
     const tags = [c.pareto ? 'Pareto-optimal' : '', recommended].filter(Boolean).join(', ');
     replace(
       this.ratios,
@@ -230,7 +300,14 @@ export class PlannerView implements Section {
 
   private renderPareto(): void {
     if (!this.plan) return;
-    this.pareto.render(this.plan.candidates, this.plan.modes, this.selected, this.plan.recommended, this.axis.value as CostAxis, this.ctx.palette());
+    this.pareto.render(
+      this.plan.candidates,
+      this.plan.modes,
+      this.selected,
+      this.plan.recommended,
+      this.axis.value as CostAxis,
+      this.ctx.palette(),
+    );
   }
 
   private renderHeadMap(c: PlanCandidate): void {
@@ -278,7 +355,20 @@ export class PlannerView implements Section {
   private candidatesCsv(): string {
     if (!this.plan) return '';
     const rows: (string | number | null)[][] = [
-      ['mode', 'P', 'K', 'paramsRatio', 'flopsRatio', 'scoreMemoryRatio', 'trainingMemoryRatio', 'similarityKept', 'uniformBaseline', 'belowBaseline', 'pareto', 'recommended'],
+      [
+        'mode',
+        'P',
+        'K',
+        'paramsRatio',
+        'flopsRatio',
+        'scoreMemoryRatio',
+        'trainingMemoryRatio',
+        'similarityKept',
+        'uniformBaseline',
+        'belowBaseline',
+        'pareto',
+        'recommended',
+      ],
     ];
     this.plan.candidates.forEach((c, i) =>
       rows.push([
@@ -312,9 +402,12 @@ export class PlannerView implements Section {
 
 /** The status line of "Try on model": what it measures, on what, and how it ended. */
 function tryWords(status: TryOnModelStatusMessage | null, plan: PlanCandidatesMessage): string {
-  if (!status) return 'Try on model rewrites the model for a candidate and measures how far its outputs move (KL, top-1 agreement) and how much faster it runs, on the analysis’s inputs.';
+  if (!status)
+    return 'Try on model rewrites the model for a candidate and measures how far its outputs move (KL, top-1 agreement) and how much faster it runs, on the analysis’s inputs.';
   const names = status.candidates.map((i) => (plan.candidates[i] ? configName(plan.candidates[i]) : `#${i}`)).join(', ');
-  const on = status.on ? ` on ${status.on.model.split(/[\\/]/).pop()} with ${status.on.examples} examples (${status.on.tokens} tokens), ${status.on.executionProvider}` : '';
+  const on = status.on
+    ? ` on ${status.on.model.split(/[\\/]/).pop()} with ${status.on.examples} examples (${status.on.tokens} tokens), ${status.on.executionProvider}`
+    : '';
   switch (status.state) {
     case 'running':
       return `Measuring ${status.done} of ${status.candidates.length} (${names})${on}…`;

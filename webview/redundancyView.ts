@@ -28,7 +28,12 @@ export function sinkCell(s: StackData, l: number, a: number, l2: number, b: numb
   if (mass === undefined) return '–';
   const sink = s.isSink(l, a) || s.isSink(l2, b);
   const title = `Mean attention on ${s.sinkWhat}: ${fixed(mass)} / ${fixed(s.sinkMass(l2, b))} (match); a head at or over ${s.payload.sinks!.threshold} is a sink`;
-  return h('span', { title }, `${fixed(mass, 2)} / ${fixed(s.sinkMass(l2, b), 2)}`, sink ? h('span', { class: 'badge warn sink' }, 'sink') : '');
+  return h(
+    'span',
+    { title },
+    `${fixed(mass, 2)} / ${fixed(s.sinkMass(l2, b), 2)}`,
+    sink ? h('span', { class: 'badge warn sink' }, 'sink') : '',
+  );
 }
 
 export class RedundancyView implements Section {
@@ -78,7 +83,9 @@ export class RedundancyView implements Section {
       ],
       scale.range,
     );
-    this.measure = new SelectControl('Show', 'scale-measure', (v) => setScale({ measure: v === 'aboveUniform' ? 'aboveUniform' : 'similarity' }));
+    this.measure = new SelectControl('Show', 'scale-measure', (v) =>
+      setScale({ measure: v === 'aboveUniform' ? 'aboveUniform' : 'similarity' }),
+    );
     this.measure.setChoices(
       [
         { value: 'similarity', label: 'Similarity' },
@@ -94,7 +101,12 @@ export class RedundancyView implements Section {
       { class: 'pair-detail', hidden: true },
       this.detailTitle,
       this.headChart.element,
-      exportBar(ctx.post, () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`, this.headChart.exporters(() => this.headCsv()), 'head-pair heatmap'),
+      exportBar(
+        ctx.post,
+        () => `head-pairs-${name()}-l${this.pair?.[0]}-l${this.pair?.[1]}`,
+        this.headChart.exporters(() => this.headCsv()),
+        'head-pair heatmap',
+      ),
       this.matches,
     );
     this.element = h(
@@ -119,14 +131,24 @@ export class RedundancyView implements Section {
           { class: 'map' },
           h('h3', {}, 'This model'),
           this.layerChart.element,
-          exportBar(ctx.post, () => `layer-pairs-${name()}`, this.layerChart.exporters(() => this.layerCsv()), 'layer-pair heatmap'),
+          exportBar(
+            ctx.post,
+            () => `layer-pairs-${name()}`,
+            this.layerChart.exporters(() => this.layerCsv()),
+            'layer-pair heatmap',
+          ),
         ),
         (this.baselineBox = h(
           'div',
           { class: 'map baseline', hidden: true },
           h('h3', {}, 'Shuffled weights (baseline)'),
           this.baselineChart.element,
-          exportBar(ctx.post, () => `layer-pairs-shuffled-${name()}`, this.baselineChart.exporters(() => this.baselineCsv()), 'shuffled-weights heatmap'),
+          exportBar(
+            ctx.post,
+            () => `layer-pairs-shuffled-${name()}`,
+            this.baselineChart.exporters(() => this.baselineCsv()),
+            'shuffled-weights heatmap',
+          ),
         )),
       ),
       this.detail,
@@ -229,7 +251,8 @@ export class RedundancyView implements Section {
         ...similarityCells(s.H, s.H, cell, (a, b) => l === l2 && a === b, this.ctx.state.get().scale),
         describe: (a, b) => {
           const v = s.headPair(l, a, l2, b);
-          if (l === l2 && a === b) return `head ${head(l, a)} × head ${head(l2, b)}: S = ${fixed(v)} (a head against itself, drawn apart from the colour scale)`;
+          if (l === l2 && a === b)
+            return `head ${head(l, a)} × head ${head(l2, b)}: S = ${fixed(v)} (a head against itself, drawn apart from the colour scale)`;
           const sinks = [s.isSink(l, a) ? head(l, a) : '', s.isSink(l2, b) ? head(l2, b) : ''].filter(Boolean);
           const sinkText = sinks.length ? ` — sink ${sinks.join(' and ')}: mass on ${s.sinkWhat} ≥ ${s.payload.sinks!.threshold}` : '';
           return (
@@ -260,7 +283,9 @@ export class RedundancyView implements Section {
         sinkCell(s, l, a, l2, b),
         `${fixed(s.uniform(l, a))} / ${fixed(s.uniform(l2, b))}`,
         `${fixed(s.entropy(l, a), 2)} / ${fixed(s.entropy(l2, b), 2)}`,
-        diffuse ? h('span', { class: 'badge warn', title: 'Both heads are at least as close to uniform attention as to each other' }, 'diffuse') : '',
+        diffuse
+          ? h('span', { class: 'badge warn', title: 'Both heads are at least as close to uniform attention as to each other' }, 'diffuse')
+          : '',
       ]);
     }
     const matches = table(
@@ -269,7 +294,10 @@ export class RedundancyView implements Section {
       rows,
     );
     const open = (a: number) => this.ctx.raise({ type: 'showHead', layer: l, head: a, matchLayer: l2 });
-    replace(this.matches, actionRows(matches, (a) => `Show the attention of head ${head(l, a)} beside its best match in layer ${l2}`, open));
+    replace(
+      this.matches,
+      actionRows(matches, (a) => `Show the attention of head ${head(l, a)} beside its best match in layer ${l2}`, open),
+    );
   }
 
   private layerCsv(): string {
@@ -293,7 +321,9 @@ export class RedundancyView implements Section {
     const s = this.stack;
     if (!s || !this.pair) return '';
     const [l, l2] = this.pair;
-    const rows: (string | number)[][] = [['layer', 'head', 'other_layer', 'other_head', 'similarity', 'uniform', 'other_uniform', 'entropy', 'other_entropy']];
+    const rows: (string | number)[][] = [
+      ['layer', 'head', 'other_layer', 'other_head', 'similarity', 'uniform', 'other_uniform', 'entropy', 'other_entropy'],
+    ];
     for (let a = 0; a < s.H; a++) {
       for (let b = 0; b < s.H; b++) {
         rows.push([l, a, l2, b, s.headPair(l, a, l2, b), s.uniform(l, a), s.uniform(l2, b), s.entropy(l, a), s.entropy(l2, b)]);

@@ -37,12 +37,21 @@ export class SequentialView implements Section {
       h('h2', { id: 'sequential-title' }, 'Sequential similarity'),
       h(
         'p',
-        { class: 'note', title: 'c[(l,h), l−1] = max over heads h′ of layer l−1 of the mean over examples of S(A[l,h], A[l−1,h′]); ranked ascending per layer' },
+        {
+          class: 'note',
+          title:
+            'c[(l,h), l−1] = max over heads h′ of layer l−1 of the mean over examples of S(A[l,h], A[l−1,h′]); ranked ascending per layer',
+        },
         'For each layer, its heads from least (rank 1) to most like some head of the layer before; cells name the head, colours show the similarity.',
       ),
       this.empty,
       this.chart.element,
-      exportBar(ctx.post, () => `sequential-${this.stack?.name ?? 'stack'}`, this.chart.exporters(() => this.csv()), 'sequential-similarity heatmap'),
+      exportBar(
+        ctx.post,
+        () => `sequential-${this.stack?.name ?? 'stack'}`,
+        this.chart.exporters(() => this.csv()),
+        'sequential-similarity heatmap',
+      ),
       this.tableWrap,
     );
   }
@@ -113,13 +122,26 @@ export class SequentialView implements Section {
         sinkCell(s, l, head, l - 1, m),
         fixed(s.uniform(l, head)),
         fixed(s.entropy(l, head), 2),
-        diffuse ? h('span', { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' }, 'diffuse') : '',
+        diffuse
+          ? h(
+              'span',
+              { class: 'badge warn', title: 'The head and its match are at least as close to uniform attention as to each other' },
+              'diffuse',
+            )
+          : '',
       ]);
     }
-    const ranked = table(`Layer ${l} against layer ${l - 1} (a row opens its attention maps)`, ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy, nats', 'note'], rows);
+    const ranked = table(
+      `Layer ${l} against layer ${l - 1} (a row opens its attention maps)`,
+      ['rank', 'head', 'c', 'best match', 'sink mass', 'uniform', 'entropy, nats', 'note'],
+      rows,
+    );
     const headAt = (r: number) => s.sequential(l, r).head;
     const open = (r: number) => this.ctx.raise({ type: 'showHead', layer: l, head: headAt(r), matchLayer: l - 1 });
-    replace(this.tableWrap, actionRows(ranked, (r) => `Show the attention of head (${l},${headAt(r)}) beside its best match in layer ${l - 1}`, open));
+    replace(
+      this.tableWrap,
+      actionRows(ranked, (r) => `Show the attention of head (${l},${headAt(r)}) beside its best match in layer ${l - 1}`, open),
+    );
   }
 
   private csv(): string {

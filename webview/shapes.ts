@@ -95,7 +95,9 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};
 
 /** The shapes as an SVG document of `width` × `height` CSS pixels. */
 export function shapesToSvg(shapes: readonly Shape[], width: number, height: number, p: Palette): string {
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${esc(p.fontFamily)}">`];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${esc(p.fontFamily)}">`,
+  ];
   for (const s of shapes) {
     if (s.kind === 'rect') {
       const paint = [`fill="${s.fill ? hex(s.fill) : 'none'}"`];
@@ -112,7 +114,9 @@ export function shapesToSvg(shapes: readonly Shape[], width: number, height: num
     // The same rounding as the canvas font (theme.ts font()).
     const size = Math.round(p.fontSize * s.scale);
     const at = s.vertical ? `transform="translate(${s.x} ${s.y}) rotate(-90)"` : `x="${s.x}" y="${s.y}"`;
-    out.push(`<text ${at} font-size="${size}" text-anchor="${anchor[s.align]}" dominant-baseline="${baseline[s.baseline]}" fill="${hex(s.fill)}">${esc(s.text)}</text>`);
+    out.push(
+      `<text ${at} font-size="${size}" text-anchor="${anchor[s.align]}" dominant-baseline="${baseline[s.baseline]}" fill="${hex(s.fill)}">${esc(s.text)}</text>`,
+    );
   }
   out.push('</svg>');
   return out.join('\n');

@@ -67,8 +67,7 @@ export function readPalette(): Palette {
   const style = getComputedStyle(document.documentElement);
   const bodyStyle = getComputedStyle(document.body);
   const get = (name: string) => style.getPropertyValue(name) || bodyStyle.getPropertyValue(name);
-  const background =
-    parseColour(get('--vscode-editor-background')) ?? parseColour(bodyStyle.backgroundColor) ?? [30, 30, 30];
+  const background = parseColour(get('--vscode-editor-background')) ?? parseColour(bodyStyle.backgroundColor) ?? [30, 30, 30];
   const read = (names: string[], fallback: Rgb): Rgb => {
     for (const n of names) {
       const c = parseColour(get(n), background);
@@ -76,7 +75,10 @@ export function readPalette(): Palette {
     }
     return fallback;
   };
-  const foreground = read(['--vscode-editor-foreground', '--vscode-foreground'], luminance(background) > 0.5 ? [30, 30, 30] : [220, 220, 220]);
+  const foreground = read(
+    ['--vscode-editor-foreground', '--vscode-foreground'],
+    luminance(background) > 0.5 ? [30, 30, 30] : [220, 220, 220],
+  );
   const body = document.body.classList;
   const highContrast = body.contains('vscode-high-contrast') || body.contains('vscode-high-contrast-light');
   const series = (

@@ -141,7 +141,11 @@ export class MetricChart {
     applyChartTheme(p);
     try {
       const datasets = chart.data.datasets.map((d) => ({ ...d, data: [...d.data] }));
-      const copy = new Chart<'line', XY[]>(out, { type: 'line', data: { datasets }, options: { ...this.options(p, false), devicePixelRatio: 1 } });
+      const copy = new Chart<'line', XY[]>(out, {
+        type: 'line',
+        data: { datasets },
+        options: { ...this.options(p, false), devicePixelRatio: 1 },
+      });
       const png = copy.toBase64Image('image/png', 1);
       copy.destroy();
       return png;

@@ -59,7 +59,10 @@ export class TrainingView implements Section {
       role: 'img',
       'aria-label': 'Training loss by step, one line per run; held-out loss as dots on a dashed line; arrow keys walk the points',
     });
-    const evalCanvas = h('canvas', { role: 'img', 'aria-label': 'Held-out accuracy or perplexity by step, one line per run; arrow keys walk the points' });
+    const evalCanvas = h('canvas', {
+      role: 'img',
+      'aria-label': 'Held-out accuracy or perplexity by step, one line per run; arrow keys walk the points',
+    });
     this.loss = new MetricChart(lossCanvas, () => 'loss');
     this.measure = new SelectControl('Held-out measure', 'eval-measure', () => this.redraw(true));
     this.measure.setChoices(

@@ -69,7 +69,11 @@ export interface AnalyzeOptions {
 
 /** The files an analysis reads: an output may be none of them. */
 export function sourceFiles(model: string, source: ExampleSource): string[] {
-  return [model, source.path, ...(source.kind === 'text' ? [source.tokenizer] : source.kind === 'images' && source.preprocessor ? [source.preprocessor] : [])];
+  return [
+    model,
+    source.path,
+    ...(source.kind === 'text' ? [source.tokenizer] : source.kind === 'images' && source.preprocessor ? [source.preprocessor] : []),
+  ];
 }
 
 async function* shardOf(examples: AsyncIterable<ExampleInput>, shard: ShardInfo): AsyncGenerator<ExampleInput> {
@@ -81,7 +85,10 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   const { signal, onProgress, onNote } = callbacks;
   const shard = options.shard ?? { index: 0, count: 1 };
   const started = Date.now();
-  const output = options.out === undefined ? undefined : { overwrite: options.force === true, inputs: sourceFiles(options.model, options.source), signal, onNote };
+  const output =
+    options.out === undefined
+      ? undefined
+      : { overwrite: options.force === true, inputs: sourceFiles(options.model, options.source), signal, onNote };
   if (output) await checkOutput(options.out!, output);
   const file = await readModel(options.model, signal);
   const opened = await openExamples(file, options.source, options.examples ?? Number.MAX_SAFE_INTEGER, signal, onNote);
@@ -102,7 +109,8 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     budget: options.memoryBudget,
   });
   for (const note of guard.notes) onNote?.(note);
-  if (options.baseline !== undefined && options.baseline !== 'shuffled') throw new InputError(`{field} must be "shuffled" (got "${options.baseline}")`, 'baseline');
+  if (options.baseline !== undefined && options.baseline !== 'shuffled')
+    throw new InputError(`{field} must be "shuffled" (got "${options.baseline}")`, 'baseline');
   const runs = options.baseline ? 2 : 1;
   const measure = async (m: AttentionModel, examples: AsyncIterable<ExampleInput>, done: number) => {
     const runner = await AttentionRunner.start(m, options.ep ?? 'auto', { rows });
@@ -112,7 +120,13 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
     try {
       const accs = await measureStacks(m, runner, pool, shardOf(examples, shard), {
         batchSize: guard.batch,
-        passes: guard.groups > 1 ? planLayerPasses(m.stacks.map((s) => s.layers.length), guard.groups) : undefined,
+        passes:
+          guard.groups > 1
+            ? planLayerPasses(
+                m.stacks.map((s) => s.layers.length),
+                guard.groups,
+              )
+            : undefined,
         signal,
         onProgress: (n) => onProgress?.(done + n, runs * total),
         shard,
@@ -140,7 +154,11 @@ export async function analyzeModel(options: AnalyzeOptions, callbacks: ServiceCa
   // An audio encoder-decoder has token ids on its decoder side only: they give the sizes then.
   const dims = modelDims(model.graph, (tokenInputOf(model.inputs) ?? model.inputs.find((i) => inputRole(i) === 'tokens'))?.name);
   const ordered = accs;
-  const stacks = analysisStacks(ordered, model.stacks.map((s) => stackInfoOf(s, dims)), baselines && { kind: 'shuffled', seed: options.seed ?? 0, accumulators: baselines });
+  const stacks = analysisStacks(
+    ordered,
+    model.stacks.map((s) => stackInfoOf(s, dims)),
+    baselines && { kind: 'shuffled', seed: options.seed ?? 0, accumulators: baselines },
+  );
   const attentionType = elemTypeOf(model.graph, model.stacks[0].layers[0].tensor);
   const result: AnalysisFile = {
     schema: analysisSchema,
@@ -186,8 +204,17 @@ async function measureStacks(
       const first = rows ? batch[0].sampled![i] : batch[0].stacks[i];
       const shape = { name: first.name, kind: first.kind, causal: first.causal, layerCount: stack.layers.length, headCount: first.heads };
       const acc = (accs[i] ??= new SimilarityAccumulator(shape, options.shard, { rows, specialTokens: options.specialTokens }));
-      if (rows) return acc.addSampled(batch.map((ex) => ({ ...ex.sampled![i], example: ex.index })), pool, pass);
-      return acc.add(batch.map((ex) => ({ ...ex.stacks[i], example: ex.index })), pool, pass);
+      if (rows)
+        return acc.addSampled(
+          batch.map((ex) => ({ ...ex.sampled![i], example: ex.index })),
+          pool,
+          pass,
+        );
+      return acc.add(
+        batch.map((ex) => ({ ...ex.stacks[i], example: ex.index })),
+        pool,
+        pass,
+      );
     });
     await Promise.all(folds);
   }

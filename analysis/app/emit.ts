@@ -43,7 +43,8 @@ export interface ReuseConfigOptions {
 export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOptions, source: ReuseConfig['source']): ReuseConfig {
   const shape = stackShape(stack, options.shape);
   const extraLayers = options.extraLayers ?? 0;
-  if (!Number.isInteger(extraLayers) || extraLayers < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
+  if (!Number.isInteger(extraLayers) || extraLayers < 0)
+    throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
   const L = shape.layers + extraLayers;
   const H = shape.heads;
   const { seqLen } = planSeqLen(stack, shape, options.seqLen);
@@ -55,7 +56,8 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
     if (options.headMap === undefined) throw new InputError(`mode "${options.mode}" needs {field}`, 'headMap');
     heads = options.headMap;
     const extra = extraLayers > 0 ? ` (${shape.layers} analysed + ${extraLayers} extra)` : '';
-    if (heads.length !== L) throw new InputError(`{field} has ${heads.length} layers, but stack "${stack.name}" has ${L}${extra}`, 'headMap');
+    if (heads.length !== L)
+      throw new InputError(`{field} has ${heads.length} layers, but stack "${stack.name}" has ${L}${extra}`, 'headMap');
     const row = heads.findIndex((r) => !Array.isArray(r) || r.length !== H);
     if (row >= 0) throw new InputError(`{field} row ${row} does not have the stack's ${H} heads`, 'headMap');
     mode = options.mode ?? 'custom';
@@ -63,8 +65,10 @@ export function buildReuseConfig(stack: PlannerStack, options: ReuseConfigOption
     P = options.P ?? implied.P;
     K = options.K ?? implied.K;
     if (!modeRow(mode).layers) {
-      if (P !== implied.P) throw new InputError(`{field} ${P} does not match the head map, which reuses or skips in ${implied.P} layers`, 'P');
-      if (K !== implied.K) throw new InputError(`{field} ${K} does not match the head map, whose most reuse heads in one layer is ${implied.K}`, 'K');
+      if (P !== implied.P)
+        throw new InputError(`{field} ${P} does not match the head map, which reuses or skips in ${implied.P} layers`, 'P');
+      if (K !== implied.K)
+        throw new InputError(`{field} ${K} does not match the head map, whose most reuse heads in one layer is ${implied.K}`, 'K');
     }
   } else {
     ({ mode, P, K } = resolvePK(L, H, options));

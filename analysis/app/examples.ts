@@ -58,7 +58,9 @@ export async function openExamples(
   if (source.kind === 'images') {
     const images = await openImages(model, source, signal);
     for (const note of images.notes) onNote?.(note);
-    onNote?.(`images: ${Math.min(limit, images.files.length)} of ${source.path}, ${describePreprocess(images.preprocess)}${images.config ? ` (${images.config})` : ''}`);
+    onNote?.(
+      `images: ${Math.min(limit, images.files.length)} of ${source.path}, ${describePreprocess(images.preprocess)}${images.config ? ` (${images.config})` : ''}`,
+    );
     return firstPass(() => checkExamples(images.read(limit, signal), declared));
   }
   if (source.kind === 'arrays') {
@@ -67,19 +69,26 @@ export async function openExamples(
   }
   if (source.kind === 'text') {
     if (!declared.tokenInput) {
-      throw new InputError(`${model.path} has no integer token input to tokenize text into; it takes ${describeInputs(model.inputs)}: give its inputs as JSONL with {field}`, 'inputs');
+      throw new InputError(
+        `${model.path} has no integer token input to tokenize text into; it takes ${describeInputs(model.inputs)}: give its inputs as JSONL with {field}`,
+        'inputs',
+      );
     }
     const tok = await readTokenizer(source.tokenizer);
     checkTokenizerFits(tok, declared.dims);
     const length = textMaxLength(declared.dims, source.maxLength);
-    const read = () => readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, length, limit, source.pack === true);
+    const read = () =>
+      readTextExamples(readLines(source.path, 'text file', signal), source.path, tok, model.inputs, length, limit, source.pack === true);
     let total = 0;
     // Packed sequences are counted by packing once: how many lines fill one depends on the text.
-    if (source.pack) for await (const _ of packLines(readLines(source.path, 'text file', signal), source.path, tok, length)) if (++total >= limit) break;
+    if (source.pack)
+      for await (const _ of packLines(readLines(source.path, 'text file', signal), source.path, tok, length)) if (++total >= limit) break;
     if (!source.pack) total = await countLines(source.path, 'text file', limit, signal);
     return { examples: checkExamples(read(), declared), total, maxLength: length, maxTokens: length };
   }
-  return firstPass(() => checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared));
+  return firstPass(() =>
+    checkExamples(readJsonlExamples(readLines(source.path, 'inputs file', signal), source.path, model.inputs, limit), declared),
+  );
 }
 
 /** Reads every example once (a bad one fails before the model loads; the count is the progress total). */

@@ -107,7 +107,14 @@ export async function extractAttention(options: ExtractOptions, callbacks: Servi
 }
 
 /** The attention of one example and stack, read back from an extraction (tests, viewers). */
-export function readExtractedBlock(bin: Uint8Array, offset: number, layers: number, heads: number, queries: number, keys: number): Float32Array[] {
+export function readExtractedBlock(
+  bin: Uint8Array,
+  offset: number,
+  layers: number,
+  heads: number,
+  queries: number,
+  keys: number,
+): Float32Array[] {
   const size = heads * queries * keys;
   return Array.from({ length: layers }, (_, l) => {
     const start = offset + l * size * 4;

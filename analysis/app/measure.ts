@@ -112,7 +112,10 @@ export async function compareModels(
     drift.add(a, b, batch);
     if (mlm && options.mlm) {
       const masked = batch.examples.map((ex) => maskExample(ex, options.mlm!.tokenInput, options.mlm!.maskId, options.mlm!.special));
-      const maskedBatch = padBatch(options.inputs, masked.map((m) => m.example));
+      const maskedBatch = padBatch(
+        options.inputs,
+        masked.map((m) => m.example),
+      );
       mlm.add('original', (await original.run(maskedBatch)).outputs, maskedBatch, masked);
       mlm.add('rewritten', (await rewritten.run(maskedBatch)).outputs, maskedBatch, masked);
     }
@@ -131,7 +134,8 @@ export async function compareModels(
   return {
     drift: drift.result(),
     mlm: mlm && accuracy ? { maskedTokens: mlm.masked, accuracy } : null,
-    latency: options.time && time.examples > 0 ? { original: time.original / time.examples, rewritten: time.rewritten / time.examples } : null,
+    latency:
+      options.time && time.examples > 0 ? { original: time.original / time.examples, rewritten: time.rewritten / time.examples } : null,
     examples,
     tokens,
   };

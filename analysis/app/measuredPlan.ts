@@ -92,10 +92,16 @@ export interface MeasuredPlan extends Plan {
 }
 
 /** Scores every candidate of the plan by measurement on the model. */
-export async function planMeasured(options: MeasuredPlanOptions, callbacks: ServiceCallbacks = {}): Promise<{ analysis: AnalysisFile; plan: MeasuredPlan }> {
+export async function planMeasured(
+  options: MeasuredPlanOptions,
+  callbacks: ServiceCallbacks = {},
+): Promise<{ analysis: AnalysisFile; plan: MeasuredPlan }> {
   const { signal, onProgress, onNote } = callbacks;
   if ((options.extraLayers ?? 0) > 0) {
-    throw new InputError('{field} plans layers the model does not have, so they cannot be measured on it: plan them without --model', 'extraLayers');
+    throw new InputError(
+      '{field} plans layers the model does not have, so they cannot be measured on it: plan them without --model',
+      'extraLayers',
+    );
   }
   const output: OutputOptions = { overwrite: options.force === true, inputs: [options.analysis, options.model, options.source.path] };
   // The output is checked before any work, and again when it is written.
@@ -105,7 +111,10 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
   const stack = pickStack(analysis.stacks, plan.stack, options.analysis);
   const opened = await openRewritable(options.model, plan.stack);
   if (analysis.model.sha256 !== opened.sha256) {
-    throw new InputError(`${options.analysis} was made from another model (sha256 ${analysis.model.sha256.slice(0, 12)}…), not {field} ${options.model} (${opened.sha256.slice(0, 12)}…)`, 'model');
+    throw new InputError(
+      `${options.analysis} was made from another model (sha256 ${analysis.model.sha256.slice(0, 12)}…), not {field} ${options.model} (${opened.sha256.slice(0, 12)}…)`,
+      'model',
+    );
   }
   const calibration = await openExamples(opened.model, options.source, options.calibration ?? 64, signal);
   const batches: ModelBatch[] = [];
@@ -116,10 +125,20 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
     describeProvider(options.ep ?? 'auto', original.provider, original.notes).forEach((l) => onNote?.(l));
     const noted = new Set<string>();
     const measure = (heads: HeadMap, time: boolean, cache?: OriginalCache) =>
-      measureMap(opened, original, batches, plan, heads, time, cache, (line) => {
-        if (!noted.has(line)) onNote?.(line);
-        noted.add(line);
-      }, signal);
+      measureMap(
+        opened,
+        original,
+        batches,
+        plan,
+        heads,
+        time,
+        cache,
+        (line) => {
+          if (!noted.has(line)) onNote?.(line);
+          noted.add(line);
+        },
+        signal,
+      );
     const total = plan.candidates.length + (options.search ? 1 : 0);
     const candidates: MeasuredCandidate[] = [];
     let examples = 0;
@@ -145,7 +164,9 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
         width,
         evaluate: async (heads) => (await measure(heads, false, cache)).measurement.drift,
         onStep: (st) =>
-          onNote?.(`search: ${st.layer}.${st.head} reuses ${st.source.layer}.${st.source.head} (similarity ${st.similarity.toFixed(3)}, drift ${st.drift.toFixed(5)}, FLOPs ${st.flopsRatio.toFixed(4)})`),
+          onNote?.(
+            `search: ${st.layer}.${st.head} reuses ${st.source.layer}.${st.source.head} (similarity ${st.similarity.toFixed(3)}, drift ${st.drift.toFixed(5)}, FLOPs ${st.flopsRatio.toFixed(4)})`,
+          ),
         signal,
       });
       checkCancelled(signal);
@@ -160,7 +181,11 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
       const chosen = search ?? (recommended === null ? undefined : candidates[recommended]);
       if (!chosen) throw new InputError(`no candidate reaches a FLOPs ratio ≤ ${plan.targetFlops}: nothing to write to {field}`, 'out');
       const source = { analysisSha256: await sha256File(options.analysis, 'analysis file'), modelSha256: opened.sha256 };
-      const config = buildReuseConfig(stack, { mode: chosen.mode, headMap: chosen.heads, seqLen: plan.seqLen, shape: options.shape }, source);
+      const config = buildReuseConfig(
+        stack,
+        { mode: chosen.mode, headMap: chosen.heads, seqLen: plan.seqLen, shape: options.shape },
+        source,
+      );
       await writeReuseConfig(config, options.out, output);
       written = resolve(options.out);
     }
@@ -176,7 +201,10 @@ export async function planMeasured(options: MeasuredPlanOptions, callbacks: Serv
         executionProvider: original.provider,
         criterion: opened.klOutput ? 'kl' : '1-cosine',
         klOutput: opened.klOutput,
-        rankCorrelation: spearman(correlated.map((c) => c.similarityKept!), correlated.map((c) => c.measured.drift)),
+        rankCorrelation: spearman(
+          correlated.map((c) => c.similarityKept!),
+          correlated.map((c) => c.measured.drift),
+        ),
         rankCorrelationOver: correlated.length,
         pareto: paretoByDrift(points),
       },
@@ -237,7 +265,10 @@ export async function measureCandidates(
   }
   const opened = await openRewritable(options.model, plan.stack);
   if (opened.sha256 !== options.modelSha256) {
-    throw new InputError(`{field} ${options.model} has changed since it was analysed (sha256 ${opened.sha256.slice(0, 12)}…, the analysis says ${options.modelSha256.slice(0, 12)}…)`, 'model');
+    throw new InputError(
+      `{field} ${options.model} has changed since it was analysed (sha256 ${opened.sha256.slice(0, 12)}…, the analysis says ${options.modelSha256.slice(0, 12)}…)`,
+      'model',
+    );
   }
   const calibration = await openExamples(opened.model, options.source, options.calibration ?? 64, signal);
   const batches: ModelBatch[] = [];
@@ -252,7 +283,17 @@ export async function measureCandidates(
     const measured: CandidatesMeasured['measured'] = [];
     for (const i of options.candidates) {
       checkCancelled(signal);
-      const m = await measureMap(opened, original, batches, plan, plan.candidates[i].heads, true, undefined, (line) => onNote?.(line), signal);
+      const m = await measureMap(
+        opened,
+        original,
+        batches,
+        plan,
+        plan.candidates[i].heads,
+        true,
+        undefined,
+        (line) => onNote?.(line),
+        signal,
+      );
       measured.push({ candidate: i, measurement: m.measurement });
       callbacks.onMeasured?.(i, m.measurement);
       onProgress?.(measured.length, options.candidates.length);
@@ -284,7 +325,14 @@ async function measureMap(
   const session = await TimedSession.start(rewrite.bytes, original.provider, 'the rewritten model', dirname(resolve(opened.model.path)));
   try {
     // A calibration set is small: the fastest of three runs per batch keeps other processes' load out of the speed.
-    const c = await compareModels(original, session, batches, { inputs: opened.model.inputs, klOutput: opened.klOutput, time, repeats: 3, cache, signal });
+    const c = await compareModels(original, session, batches, {
+      inputs: opened.model.inputs,
+      klOutput: opened.klOutput,
+      time,
+      repeats: 3,
+      cache,
+      signal,
+    });
     const cosine = c.drift.outputs[0]?.cosine ?? 1;
     const meanLength = Math.max(1, Math.round(c.tokens / Math.max(1, c.examples)));
     const estimated = 1 / costOf(plan.shape, heads, meanLength).flopsRatio;

@@ -12,7 +12,11 @@ export interface MergeOptions {
 }
 
 /** Reads the shard files of one run and merges them into one analysis (exact sums and counts added). */
-export async function mergeAnalysisFiles(paths: string[], options: MergeOptions = {}, callbacks: ServiceCallbacks = {}): Promise<AnalysisFile> {
+export async function mergeAnalysisFiles(
+  paths: string[],
+  options: MergeOptions = {},
+  callbacks: ServiceCallbacks = {},
+): Promise<AnalysisFile> {
   const { signal, onNote } = callbacks;
   if (paths.length === 0) throw new InputError('merge needs at least one analysis file');
   const output = options.out === undefined ? undefined : { overwrite: options.force === true, inputs: paths, signal, onNote };

@@ -28,7 +28,16 @@ export async function planAnalysis(options: PlanOptions): Promise<{ analysis: An
   const target = options.targetFlops ?? 0.9;
   if (!(target > 0 && target <= 1)) throw new InputError(`{field} must be a ratio in (0, 1] (got ${target})`, 'targetFlops');
   const analysis = await readAnalysis(options.analysis);
-  const stacks = options.stack === undefined && options.allStacks ? analysis.stacks : [pickStack(analysis.stacks, options.stack, options.analysis)];
-  const plans = stacks.map((stack) => planStack(stack, { seqLen: options.seqLen, targetFlops: target, shape: options.shape, extraLayers: options.extraLayers, excludeSinks: options.excludeSinks }));
+  const stacks =
+    options.stack === undefined && options.allStacks ? analysis.stacks : [pickStack(analysis.stacks, options.stack, options.analysis)];
+  const plans = stacks.map((stack) =>
+    planStack(stack, {
+      seqLen: options.seqLen,
+      targetFlops: target,
+      shape: options.shape,
+      extraLayers: options.extraLayers,
+      excludeSinks: options.excludeSinks,
+    }),
+  );
   return { analysis, plans };
 }

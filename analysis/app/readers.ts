@@ -36,14 +36,19 @@ export async function checkExternalData(model: AttentionModel): Promise<void> {
   for (const data of externalData(model.graph)) {
     const { tensor, location, offset, length } = data;
     const inside = location !== '' && !isAbsolute(location) && !/^[a-zA-Z]:/.test(location) && !location.split(/[\\/]/).includes('..');
-    if (!inside) throw new InputError(`${model.path}: tensor "${tensor}" keeps its data in "${location}", which is not a file inside the model's folder`);
+    if (!inside)
+      throw new InputError(
+        `${model.path}: tensor "${tensor}" keeps its data in "${location}", which is not a file inside the model's folder`,
+      );
     if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
       throw new InputError(`${model.path}: tensor "${tensor}" has an invalid external-data offset or length`);
     }
     const file = join(dirname(model.path), location);
     const size = await fileBytes(file, 'external data file');
     if (offset + (length ?? 0) > size) {
-      throw new InputError(`${model.path}: tensor "${tensor}" needs bytes ${offset}..${offset + (length ?? 0)} of ${file}, which has ${size}: the data file is truncated or another model's`);
+      throw new InputError(
+        `${model.path}: tensor "${tensor}" needs bytes ${offset}..${offset + (length ?? 0)} of ${file}, which has ${size}: the data file is truncated or another model's`,
+      );
     }
   }
 }

@@ -77,7 +77,10 @@ async function guarded<T>(action: string, path: string, work: () => Promise<T>):
 export async function fileBytes(path: string, what: string, maxBytes = Infinity): Promise<number> {
   const s = await guarded(`read ${what}`, path, () => fileSystem.stat(path));
   if (!s.isFile()) throw new InputError(`cannot read ${what} ${path}: it is ${s.isDirectory() ? 'a folder' : 'not a regular file'}`);
-  if (s.size > maxBytes) throw new InputError(`cannot read ${what} ${path}: it is ${(s.size / MiB).toFixed(0)} MiB, more than the ${(maxBytes / MiB).toFixed(0)} MiB such a file can be`);
+  if (s.size > maxBytes)
+    throw new InputError(
+      `cannot read ${what} ${path}: it is ${(s.size / MiB).toFixed(0)} MiB, more than the ${(maxBytes / MiB).toFixed(0)} MiB such a file can be`,
+    );
   return s.size;
 }
 
@@ -101,7 +104,11 @@ async function* chunks(path: string, what: string, signal?: AbortSignal): AsyncG
 }
 
 /** A whole file, at most `maxBytes` (default: a model's bound). */
-export async function readBytes(path: string, what: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
+export async function readBytes(
+  path: string,
+  what: string,
+  options: { maxBytes?: number; signal?: AbortSignal } = {},
+): Promise<Uint8Array> {
   const size = await fileBytes(path, what, options.maxBytes ?? readLimits.modelBytes);
   const out = new Uint8Array(size);
   let at = 0;
@@ -161,7 +168,12 @@ export async function readRange(path: string, offset: number, length: number, wh
  * The non-empty lines of a text file, streamed; each line is bounded (`readLimits.lineBytes`),
  * UTF-8 and without NUL bytes (see LineSplitter); a leading byte-order mark is dropped.
  */
-export async function* readLines(path: string, what: string, signal?: AbortSignal, maxLineBytes = readLimits.lineBytes): AsyncGenerator<TextLine> {
+export async function* readLines(
+  path: string,
+  what: string,
+  signal?: AbortSignal,
+  maxLineBytes = readLimits.lineBytes,
+): AsyncGenerator<TextLine> {
   await fileBytes(path, what);
   const splitter = new LineSplitter(path, maxLineBytes);
   for await (const chunk of chunks(path, what, signal)) {
@@ -305,7 +317,7 @@ async function removeStaleTemps(target: string, onNote?: (line: string) => void)
 const writeChunkBytes = 8 * MiB;
 
 async function writeAll(fh: fsp.FileHandle, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     checkCancelled(signal);
     const { bytesWritten } = await fh.write(bytes, at, Math.min(writeChunkBytes, bytes.length - at), null);
     at += bytesWritten;

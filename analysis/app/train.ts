@@ -89,7 +89,10 @@ export async function trainerScript(): Promise<string> {
   throw new Error(`media/trainer/train.py not found above ${__dirname}`);
 }
 
-function capture(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }> {
+function capture(
+  cmd: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }> {
   return new Promise((done) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -106,11 +109,17 @@ export async function checkPython(python: string): Promise<string> {
   const r = await capture(python, ['-c', 'import torch, sys; sys.stdout.write(torch.__version__)']);
   if (r.error) {
     const why = r.error.code === 'ENOENT' ? 'was not found' : `cannot be started (${r.error.code ?? r.error.message})`;
-    throw new InputError(`Python interpreter "${python}" ${why}; pass {field} PATH (an interpreter with PyTorch) or set ATTENTION_REUSE_PYTHON`, 'python');
+    throw new InputError(
+      `Python interpreter "${python}" ${why}; pass {field} PATH (an interpreter with PyTorch) or set ATTENTION_REUSE_PYTHON`,
+      'python',
+    );
   }
   if (r.code !== 0) {
     const last = r.stderr.trim().split('\n').pop() ?? `exit code ${r.code}`;
-    throw new InputError(`"${python}" cannot import torch (${last}); install PyTorch for it (pip install torch, or apt-get install python3-torch) or pass {field} PATH`, 'python');
+    throw new InputError(
+      `"${python}" cannot import torch (${last}); install PyTorch for it (pip install torch, or apt-get install python3-torch) or pass {field} PATH`,
+      'python',
+    );
   }
   return r.stdout.trim();
 }
@@ -148,7 +157,10 @@ async function checkResumeSettings(runDir: string, given: Record<string, unknown
   const saved = { ...run.settings, ...run.settings?.model };
   for (const [field, value] of Object.entries(given)) {
     if (field in saved && saved[field] !== value && !(saved[field] === null && value === undefined)) {
-      throw new InputError(`{field} is ${JSON.stringify(value ?? null)} here, but the run in ${runDir} was started with ${JSON.stringify(saved[field])}; keep it to resume, or choose another output folder`, field);
+      throw new InputError(
+        `{field} is ${JSON.stringify(value ?? null)} here, but the run in ${runDir} was started with ${JSON.stringify(saved[field])}; keep it to resume, or choose another output folder`,
+        field,
+      );
     }
   }
 }
@@ -161,21 +173,39 @@ interface WarmStartPlan {
 }
 
 /** `initFrom`, `distill…` checked; the model's weights written to RUN_DIR/init for the trainer. */
-async function prepareWarmStart(options: TrainOptions, config: ReuseConfig, runDir: string, callbacks: ServiceCallbacks): Promise<WarmStartPlan | null> {
+async function prepareWarmStart(
+  options: TrainOptions,
+  config: ReuseConfig,
+  runDir: string,
+  callbacks: ServiceCallbacks,
+): Promise<WarmStartPlan | null> {
   const { distill, distillTemperature: t, distillWeight: w } = options;
   if (!options.initFrom) {
-    if (distill || t !== undefined || w !== undefined) throw new InputError(`{field} learns from the model given to --init-from: give it too`, distill ? 'distill' : t !== undefined ? 'distillTemperature' : 'distillWeight');
+    if (distill || t !== undefined || w !== undefined)
+      throw new InputError(
+        `{field} learns from the model given to --init-from: give it too`,
+        distill ? 'distill' : t !== undefined ? 'distillTemperature' : 'distillWeight',
+      );
     return null;
   }
-  if ((t !== undefined || w !== undefined) && !distill) throw new InputError(`{field} goes with --distill`, t !== undefined ? 'distillTemperature' : 'distillWeight');
-  if (t !== undefined && !(t > 0 && Number.isFinite(t))) throw new InputError(`{field} must be a positive number (got ${t})`, 'distillTemperature');
+  if ((t !== undefined || w !== undefined) && !distill)
+    throw new InputError(`{field} goes with --distill`, t !== undefined ? 'distillTemperature' : 'distillWeight');
+  if (t !== undefined && !(t > 0 && Number.isFinite(t)))
+    throw new InputError(`{field} must be a positive number (got ${t})`, 'distillTemperature');
   if (w !== undefined && !(w >= 0 && w <= 1)) throw new InputError(`{field} must be in 0..1 (got ${w})`, 'distillWeight');
   const warm = await exportWarmStart(
-    { model: options.initFrom, config, configLabel: options.config, out: join(runDir, 'init'), inputs: [options.config, options.data, options.tokenizer] },
+    {
+      model: options.initFrom,
+      config,
+      configLabel: options.config,
+      out: join(runDir, 'init'),
+      inputs: [options.config, options.data, options.tokenizer],
+    },
     callbacks,
   );
   const norm = warm.architecture.norm;
-  if (options.norm !== undefined && options.norm !== norm) throw new InputError(`{field} ${options.norm}: the --init-from model is ${norm}-LN (leave it out)`, 'norm');
+  if (options.norm !== undefined && options.norm !== norm)
+    throw new InputError(`{field} ${options.norm}: the --init-from model is ${norm}-LN (leave it out)`, 'norm');
   const distillArgs = distill ? ['--distill', '--distill-temperature', String(t ?? 2), '--distill-weight', String(w ?? 0.5)] : [];
   callbacks.onNote?.(
     `warm start from ${options.initFrom}: ${warm.dims.layers} layers × ${warm.dims.heads} heads, ${warm.architecture.norm}-LN, ε ${warm.architecture.layerNormEpsilon}, ${warm.architecture.activation}, ` +
@@ -198,21 +228,31 @@ export async function trainReuseModel(options: TrainOptions, callbacks: TrainCal
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${seed})`, 'seed');
   const steps = options.steps ?? 1000;
-  if (!Number.isInteger(steps) || steps < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${steps}; 0 evaluates and exports only)`, 'steps');
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new InputError(`{field} must be a whole number ≥ 0 (got ${steps}; 0 evaluates and exports only)`, 'steps');
   const batchSize = positive(options.batchSize, 'batchSize', 32);
   const accumulate = positive(options.accumulate, 'accumulate', 1);
   if (batchSize % (nproc * accumulate) !== 0) {
-    throw new InputError(`{field} ${batchSize} must be a multiple of ${nproc} process(es) × ${accumulate} micro-batch(es): it is split over them evenly`, 'batchSize');
+    throw new InputError(
+      `{field} ${batchSize} must be a multiple of ${nproc} process(es) × ${accumulate} micro-batch(es): it is split over them evenly`,
+      'batchSize',
+    );
   }
   const checkpointEvery = positive(options.checkpointEvery, 'checkpointEvery', 200);
   const evalBatches = positive(options.evalBatches, 'evalBatches', 20);
   const evalEvery = options.evalEvery ?? 200;
-  if (!Number.isInteger(evalEvery) || evalEvery < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${evalEvery})`, 'evalEvery');
+  if (!Number.isInteger(evalEvery) || evalEvery < 0)
+    throw new InputError(`{field} must be a whole number ≥ 0 (got ${evalEvery})`, 'evalEvery');
   if (options.warmupSteps !== undefined && (!Number.isInteger(options.warmupSteps) || options.warmupSteps < 0)) {
     throw new InputError(`{field} must be a whole number ≥ 0 (got ${options.warmupSteps})`, 'warmupSteps');
   }
-  if (options.maxMinutes !== undefined && !(options.maxMinutes > 0)) throw new InputError(`{field} must be a positive number (got ${options.maxMinutes})`, 'maxMinutes');
-  if (options.data === undefined && steps !== 0) throw new InputError('training needs {field} PATH (token shards, a token file, or text with --tokenizer); only --steps 0 runs without it', 'data');
+  if (options.maxMinutes !== undefined && !(options.maxMinutes > 0))
+    throw new InputError(`{field} must be a positive number (got ${options.maxMinutes})`, 'maxMinutes');
+  if (options.data === undefined && steps !== 0)
+    throw new InputError(
+      'training needs {field} PATH (token shards, a token file, or text with --tokenizer); only --steps 0 runs without it',
+      'data',
+    );
 
   const runDir = resolve(options.out);
   // The run folder is made (or found to be a file in the way) before the interpreter starts.
@@ -221,9 +261,13 @@ export async function trainReuseModel(options: TrainOptions, callbacks: TrainCal
   let config = await readReuseConfig(configPath);
   const resume = options.resume === true;
   if (!resume && (await exists(join(runDir, 'checkpoint.pt')))) {
-    throw new InputError(`${runDir} already holds a run (checkpoint.pt): pass {field} to continue it or choose another output folder`, 'resume');
+    throw new InputError(
+      `${runDir} already holds a run (checkpoint.pt): pass {field} to continue it or choose another output folder`,
+      'resume',
+    );
   }
-  if (resume && !(await exists(join(runDir, 'checkpoint.pt')))) throw new InputError(`{field}: ${runDir} has no checkpoint.pt to continue from`, 'resume');
+  if (resume && !(await exists(join(runDir, 'checkpoint.pt'))))
+    throw new InputError(`{field}: ${runDir} has no checkpoint.pt to continue from`, 'resume');
   const warm = await prepareWarmStart(options, config, runDir, callbacks);
   const norm = warm?.norm ?? oneOf(options.norm, trainNorms, 'norm');
   const sized = warm !== null && JSON.stringify(warm.config.dims) !== JSON.stringify(config.dims);
@@ -232,13 +276,28 @@ export async function trainReuseModel(options: TrainOptions, callbacks: TrainCal
   if (sized || (options.extraLayers ?? 0) > 0) {
     // The config trained (the model's sizes, extra layers) lives in the run folder, beside its checkpoints.
     configPath = join(runDir, 'config.reuse.json');
-    await writeFileAtomic(configPath, formatReuseConfig(config), { overwrite: true, inputs: [options.config, options.data, options.tokenizer] });
+    await writeFileAtomic(configPath, formatReuseConfig(config), {
+      overwrite: true,
+      inputs: [options.config, options.data, options.tokenizer],
+    });
   }
 
   // The data is checked before the interpreter starts, and tokenized after it proved to work.
-  const prepared = options.data === undefined ? null : await prepareTrainData({ ...options, data: options.data, runDir }, config, callbacks);
+  const prepared =
+    options.data === undefined ? null : await prepareTrainData({ ...options, data: options.data, runDir }, config, callbacks);
   const data = prepared?.data ?? { path: undefined, maxLength: options.maxLength ?? config.dims.maxPositions, tokenizerSha256: undefined };
-  if (resume) await checkResumeSettings(runDir, { batchSize, accumulate, precision, seed, maxLength: data.maxLength, lr, warmupSteps: options.warmupSteps, norm, position });
+  if (resume)
+    await checkResumeSettings(runDir, {
+      batchSize,
+      accumulate,
+      precision,
+      seed,
+      maxLength: data.maxLength,
+      lr,
+      warmupSteps: options.warmupSteps,
+      norm,
+      position,
+    });
 
   const python = options.python ?? process.env.ATTENTION_REUSE_PYTHON ?? 'python3';
   const torchVersion = await checkPython(python);
@@ -247,12 +306,38 @@ export async function trainReuseModel(options: TrainOptions, callbacks: TrainCal
   const script = await trainerScript();
   const optional = (flag: string, value: number | undefined) => (value === undefined ? [] : [flag, String(value)]);
   const trainerArgs = [
-    script, configPath, ...(data.path ? ['--data', resolve(data.path)] : []), '--out', runDir,
-    '--steps', String(steps), '--batch-size', String(batchSize), '--accumulate', String(accumulate), '--precision', precision,
-    '--lr', String(lr), '--seed', String(seed), '--max-length', String(data.maxLength),
-    ...(warm ? warm.args : ['--norm', norm]), '--position', position,
-    '--eval-every', String(evalEvery), '--eval-batches', String(evalBatches), '--checkpoint-every', String(checkpointEvery), '--device', device,
-    ...optional('--warmup-steps', options.warmupSteps), ...optional('--max-minutes', options.maxMinutes),
+    script,
+    configPath,
+    ...(data.path ? ['--data', resolve(data.path)] : []),
+    '--out',
+    runDir,
+    '--steps',
+    String(steps),
+    '--batch-size',
+    String(batchSize),
+    '--accumulate',
+    String(accumulate),
+    '--precision',
+    precision,
+    '--lr',
+    String(lr),
+    '--seed',
+    String(seed),
+    '--max-length',
+    String(data.maxLength),
+    ...(warm ? warm.args : ['--norm', norm]),
+    '--position',
+    position,
+    '--eval-every',
+    String(evalEvery),
+    '--eval-batches',
+    String(evalBatches),
+    '--checkpoint-every',
+    String(checkpointEvery),
+    '--device',
+    device,
+    ...optional('--warmup-steps', options.warmupSteps),
+    ...optional('--max-minutes', options.maxMinutes),
     ...(data.tokenizerSha256 ? ['--tokenizer-sha256', data.tokenizerSha256] : []),
     ...(resume ? ['--resume'] : []),
   ];
@@ -261,10 +346,25 @@ export async function trainReuseModel(options: TrainOptions, callbacks: TrainCal
   const oldTorchrun = Number(torchVersion.split('.')[0]) < 2 ? ['--redirects', '1', '--tee', '1'] : [];
   const args =
     launcher === 'torchrun'
-      ? ['-m', 'torch.distributed.run', '--nnodes', '1', '--nproc_per_node', String(nproc), '--master_addr', '127.0.0.1', '--master_port', String(await freePort()), ...oldTorchrun, ...trainerArgs]
+      ? [
+          '-m',
+          'torch.distributed.run',
+          '--nnodes',
+          '1',
+          '--nproc_per_node',
+          String(nproc),
+          '--master_addr',
+          '127.0.0.1',
+          '--master_port',
+          String(await freePort()),
+          ...oldTorchrun,
+          ...trainerArgs,
+        ]
       : trainerArgs;
   const deeper = config.extraLayers ? `, ${config.dims.layers} layers (${config.extraLayers} extra)` : '';
-  onNote?.(`training ${config.mode} P = ${config.P} K = ${config.K}${deeper} with torch ${torchVersion} (${launcher === 'torchrun' ? `torchrun, ${nproc} processes` : 'one process'}) into ${runDir}`);
+  onNote?.(
+    `training ${config.mode} P = ${config.P} K = ${config.K}${deeper} with torch ${torchVersion} (${launcher === 'torchrun' ? `torchrun, ${nproc} processes` : 'one process'}) into ${runDir}`,
+  );
   const { code, failure } = await runTrainer(python, args, runDir, steps, signal);
   if (failure) callbacks.onFailure?.(failure);
   return code;

@@ -90,12 +90,22 @@ export async function openRewritable(path: string, stack: string | undefined): P
   const anatomy = traceAnatomy(model.graph, model.stacks, stack);
   const dims = modelDims(model.graph, tokenInputOf(model.inputs));
   const hidden = dims.hidden ?? anatomy.layers.find((l) => l.attention?.query)?.attention?.query?.inFeatures ?? null;
-  return { model, anatomy, sha256: await sha256File(path, 'model'), dims: { ...dims, hidden }, klOutput: klOutputOf(model, anatomy, dims.vocab) };
+  return {
+    model,
+    anatomy,
+    sha256: await sha256File(path, 'model'),
+    dims: { ...dims, hidden },
+    klOutput: klOutputOf(model, anatomy, dims.vocab),
+  };
 }
 
 /** Each stack's layers and heads, as a config is checked against them (the traced stack's heads from its head split). */
 export function stackFacts({ model, anatomy }: RewritableModel): ModelFacts['stacks'] {
-  return model.stacks.map((s) => ({ name: s.name, layers: s.layers.length, heads: anatomy.stack === s.name ? (anatomy.layers[0]?.attention?.heads ?? s.layers[0].heads) : s.layers[0].heads }));
+  return model.stacks.map((s) => ({
+    name: s.name,
+    layers: s.layers.length,
+    heads: anatomy.stack === s.name ? (anatomy.layers[0]?.attention?.heads ?? s.layers[0].heads) : s.layers[0].heads,
+  }));
 }
 
 /** The output head's output, else the first output whose last axis is the vocabulary, else one named like logits. */
@@ -129,7 +139,12 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
   const config = await readReuseConfig(options.config);
   const opened = await openRewritable(options.model, config.stack);
   const { model, anatomy } = opened;
-  const checked = checkConfigAgainstModel(config, options.config, { label: options.model, sha256: opened.sha256, stacks: stackFacts(opened), dims: opened.dims });
+  const checked = checkConfigAgainstModel(config, options.config, {
+    label: options.model,
+    sha256: opened.sha256,
+    stacks: stackFacts(opened),
+    dims: opened.dims,
+  });
   checked.notes.forEach(note);
   const mlm = options.mlm ? await mlmSetup(options, model, opened.klOutput) : undefined;
   const external = await readExternalTensors(options.model, model.graph, slicedTensorNames(anatomy, config.heads));
@@ -160,7 +175,10 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
     const meanLength = Math.max(1, Math.round(compared.tokens / compared.examples));
     const flopsRatio = costOf(checked.shape, config.heads, meanLength).flopsRatio;
     const rewrittenMs = rewrite.doesLessWork ? latency.rewritten : latency.original * flopsRatio;
-    if (!rewrite.doesLessWork) note(`speed estimated, not measured: the rewrite substitutes probabilities; the rewritten latency is the original's × the cost model's FLOPs ratio ${flopsRatio.toFixed(4)} at ${meanLength} tokens`);
+    if (!rewrite.doesLessWork)
+      note(
+        `speed estimated, not measured: the rewrite substitutes probabilities; the rewritten latency is the original's × the cost model's FLOPs ratio ${flopsRatio.toFixed(4)} at ${meanLength} tokens`,
+      );
     checkCancelled(signal);
     let written: string | null = null;
     if (options.writeModel) {
@@ -180,7 +198,13 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
       rewrite: { layers: rewrite.layers, parametersRemoved: rewrite.parametersRemoved, written },
       drift: compared.drift,
       mlm: compared.mlm,
-      speed: { original: latency.original, rewritten: rewrittenMs, ratio: latency.original / rewrittenMs, measured: rewrite.doesLessWork, unit: 'ms/example' },
+      speed: {
+        original: latency.original,
+        rewritten: rewrittenMs,
+        ratio: latency.original / rewrittenMs,
+        measured: rewrite.doesLessWork,
+        unit: 'ms/example',
+      },
       memory: { peakRssMiB: process.resourceUsage().maxRSS / 1024 },
       notes,
     };
@@ -195,12 +219,16 @@ export async function whatIf(options: WhatIfOptions, callbacks: ServiceCallbacks
 
 /** The mask token and special ids for `--mlm`, from `maskId` or the tokenizer. */
 async function mlmSetup(options: WhatIfOptions, model: AttentionModel, klOutput: string | null): Promise<MlmSetup> {
-  if (klOutput === null) throw new InputError('{field} needs an output with a vocabulary axis (masked-LM logits); this model has none', 'mlm');
+  if (klOutput === null)
+    throw new InputError('{field} needs an output with a vocabulary axis (masked-LM logits); this model has none', 'mlm');
   const tokenInput = tokenInputOf(model.inputs);
   const tok = options.source.kind === 'text' ? await readTokenizer(options.source.tokenizer) : undefined;
   const maskId = options.maskId ?? tok?.tokenizer.token_to_id('[MASK]') ?? tok?.tokenizer.token_to_id('<mask>') ?? undefined;
   if (maskId === undefined || maskId === null) {
-    throw new InputError(tok ? `tokenizer ${tok.path} has no [MASK] or <mask> token; pass {field}` : '--mlm with --inputs needs {field} (the mask token\'s id)', 'maskId');
+    throw new InputError(
+      tok ? `tokenizer ${tok.path} has no [MASK] or <mask> token; pass {field}` : "--mlm with --inputs needs {field} (the mask token's id)",
+      'maskId',
+    );
   }
   const special = tok ? new Set([...tok.tokenizer.get_added_tokens_decoder().keys()].map(Number)) : null;
   return { tokenInput, maskId, special };

@@ -7,7 +7,8 @@ import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 import { Progress, providerNote } from './progress';
 import { readSourceFlags, sourceHelp, sourceOptions } from './sourceFlags';
 
-export const analyzeHelp = () => `Usage: attention-reuse analyze MODEL.onnx (--inputs FILE.jsonl|.npz|.npy | --text FILE --tokenizer tokenizer.json | --images FOLDER) --out analysis.json [options]
+export const analyzeHelp =
+  () => `Usage: attention-reuse analyze MODEL.onnx (--inputs FILE.jsonl|.npz|.npy | --text FILE --tokenizer tokenizer.json | --images FOLDER) --out analysis.json [options]
 
 Measures how alike every pair of attention heads is (total-variation similarity, Reuse
 Transformers eq. 2-3) over the examples, and writes the analysis file
@@ -60,7 +61,8 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   const outPath = resolve(out);
   const shard = parseShard(stringFlag(values, 'shard'));
   const budget = numberFlag(values, 'memoryBudget');
-  if (budget !== undefined && !(budget > 0)) throw new InputError(`{field} must be a number of GiB above 0 (got ${budget})`, 'memoryBudget');
+  if (budget !== undefined && !(budget > 0))
+    throw new InputError(`{field} must be a number of GiB above 0 (got ${budget})`, 'memoryBudget');
   const baseline = stringFlag(values, 'baseline');
   if (baseline !== undefined && baseline !== 'shuffled') throw new InputError(`{field} must be "shuffled" (got "${baseline}")`, 'baseline');
   const progress = new Progress('analyze', flags.quiet);
@@ -83,10 +85,13 @@ export async function analyzeCommand(argv: string[], signal: AbortSignal): Promi
   if (!flags.quiet) {
     for (const s of result.stacks) {
       console.log(`${formatLayerPairs(s)}\n`);
-      if (s.baseline) console.log(`${formatLayerPairs({ ...s, layerPairs: s.baseline.layerPairs }, `shuffled weights (seed ${s.baseline.seed})`)}\n`);
+      if (s.baseline)
+        console.log(`${formatLayerPairs({ ...s, layerPairs: s.baseline.layerPairs }, `shuffled weights (seed ${s.baseline.seed})`)}\n`);
     }
   }
-  console.log(`${result.run.examples} examples, ${result.run.tokens} tokens, ${result.run.executionProvider}, ${result.run.seconds.toFixed(1)} s → ${outPath}`);
+  console.log(
+    `${result.run.examples} examples, ${result.run.tokens} tokens, ${result.run.executionProvider}, ${result.run.seconds.toFixed(1)} s → ${outPath}`,
+  );
   return 0;
 }
 

@@ -13,7 +13,12 @@ export interface ParsedArgs {
 /** parseArgs that turns every mistake into a one-line InputError. */
 export function parse(argv: string[], options: OptionSpec, command: string): ParsedArgs {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as ParsedArgs;
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    }) as ParsedArgs;
   } catch (err) {
     throw new InputError(`${command}: ${(err as Error).message.split('\n')[0]} (see attention-reuse ${command} --help)`);
   }
@@ -42,7 +47,8 @@ export function intFlag(values: ParsedArgs['values'], field: string, min = 1): n
   const value = raw(values, field);
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InputError(`{field} must be a whole number ≥ ${min} (got "${value}")`, field);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min)
+    throw new InputError(`{field} must be a whole number ≥ ${min} (got "${value}")`, field);
   return n;
 }
 

@@ -120,7 +120,9 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 export function formatCost(s: ModelShape, mode: ReuseMode, P: number, K: number, c: CostEstimate): string {
   return [
     `model: ${s.layers} layers × ${s.heads} heads, hidden ${s.hidden}, FFN ${s.ffn}, vocab ${s.vocab}, ${s.maxPositions} positions; n = ${c.seqLen}`,
-    ...(c.extraLayers > 0 ? [`reuse model: ${s.layers + c.extraLayers} layers (${c.extraLayers} extra, appended); ratios against the ${s.layers}-layer model`] : []),
+    ...(c.extraLayers > 0
+      ? [`reuse model: ${s.layers + c.extraLayers} layers (${c.extraLayers} extra, appended); ratios against the ${s.layers}-layer model`]
+      : []),
     `reuse: ${mode}, P = ${P}, K = ${K} (${c.reuseHeads} reuse heads, ${c.skipLayers} skip layers, ${c.computedHeads} of ${(s.layers + c.extraLayers) * s.heads} heads computed)`,
     `               baseline            reuse      ratio`,
     `params   ${int(c.params).padStart(16)} ${int(c.paramsReuse).padStart(16)}   ${c.paramsRatio.toFixed(6)}`,

@@ -4,7 +4,8 @@ import { parse, requireOne, stringFlag } from './args';
 import { Progress, providerNote } from './progress';
 import { readSourceFlags, sourceHelp, sourceOptions } from './sourceFlags';
 
-export const extractHelp = () => `Usage: attention-reuse extract MODEL.onnx (--inputs FILE.jsonl|.npz|.npy | --text FILE --tokenizer tokenizer.json | --images FOLDER) --out DIR [options]
+export const extractHelp =
+  () => `Usage: attention-reuse extract MODEL.onnx (--inputs FILE.jsonl|.npz|.npy | --text FILE --tokenizer tokenizer.json | --images FOLDER) --out DIR [options]
 
 Runs the model and writes every example's attention, real tokens only, to DIR:
   DIR/index.json      schema attention-reuse/extract@1: model, run, stacks, and per example

@@ -31,7 +31,8 @@ export function formatInspect(r: InspectResult): string {
     const kv = s.kvHeads ? ` (${s.kvHeads} key/value heads)` : '';
     const where = s.branch?.length ? `, in ${s.branch.map((b) => `the ${b.branch} branch of If "${b.node}"`).join(', ')}` : '';
     lines.push(`  ${s.name} (${s.causal ? 'causal ' : ''}${s.kind}-attention${where}): ${s.layers.length} layers × ${heads} heads${kv}`);
-    for (const l of s.layers) lines.push(`    layer ${String(l.layer).padStart(2)}  heads ${String(l.heads ?? '?').padStart(3)}  ${l.tensor}`);
+    for (const l of s.layers)
+      lines.push(`    layer ${String(l.layer).padStart(2)}  heads ${String(l.heads ?? '?').padStart(3)}  ${l.tensor}`);
   }
   lines.push('  inputs:');
   for (const i of r.inputs) {

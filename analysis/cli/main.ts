@@ -31,7 +31,9 @@ const usage = () => `Usage: attention-reuse COMMAND [options]
 Measures how much of a transformer's attention is recomputed across layers.
 
 Commands:
-${Object.values(commands).map((c) => `  ${c.help().split('\n')[0].replace('Usage: attention-reuse ', '')}`).join('\n')}
+${Object.values(commands)
+  .map((c) => `  ${c.help().split('\n')[0].replace('Usage: attention-reuse ', '')}`)
+  .join('\n')}
 
 Run attention-reuse COMMAND --help for a command's options.
 Exit codes: 0 done, 1 internal error, 2 bad input, 130 cancelled.`;

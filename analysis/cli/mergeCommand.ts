@@ -13,7 +13,11 @@ Refuses files of another model, other inputs, other stacks, another shard count,
 counts that no single run splits into, or a shard twice.`;
 
 export async function mergeCommand(argv: string[], signal?: AbortSignal): Promise<number> {
-  const { values, positionals } = parse(argv, { out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } }, 'merge');
+  const { values, positionals } = parse(
+    argv,
+    { out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    'merge',
+  );
   if (values.help) {
     console.log(mergeHelp());
     return 0;
@@ -23,7 +27,9 @@ export async function mergeCommand(argv: string[], signal?: AbortSignal): Promis
   if (out === undefined) throw new InputError('merge needs --out analysis.json');
   const merged = await mergeAnalysisFiles(positionals, { out: resolve(out), force: values.force === true }, { signal, onNote: note });
   if (!values.quiet) for (const s of merged.stacks) console.log(`${formatLayerPairs(s)}\n`);
-  const missing = merged.run.shard ? ` (shards ${merged.run.shard.indices.join(', ')} of ${merged.run.shard.count}; the others are still missing)` : '';
+  const missing = merged.run.shard
+    ? ` (shards ${merged.run.shard.indices.join(', ')} of ${merged.run.shard.count}; the others are still missing)`
+    : '';
   console.log(`${merged.run.examples} examples from ${positionals.length} files${missing} → ${resolve(out)}`);
   return 0;
 }

@@ -8,7 +8,8 @@ import { intFlag, numberFlag, parse, requireOne, stringFlag } from './args';
 import type { ParsedArgs } from './args';
 import { measuredPlanHelp, measuredPlanOptions, runMeasuredPlan } from './measuredPlanCommand';
 
-export const planHelp = () => `Usage: attention-reuse plan ANALYSIS.json [--stack NAME] [--seq-len N] [--target-flops R] [--extra-layers N] [--exclude-sinks] [--json]
+export const planHelp =
+  () => `Usage: attention-reuse plan ANALYSIS.json [--stack NAME] [--seq-len N] [--target-flops R] [--extra-layers N] [--exclude-sinks] [--json]
                             [--model MODEL.onnx (--inputs F | --text F --tokenizer T) [--calibration N] [--search] [--out FILE]]
 
 Scores reuse configurations of one stack of an analysis file: partial (P = L-2, K = 1..H-1),
@@ -102,9 +103,13 @@ export function formatPlan(plan: Plan): string {
   const lines = [
     `stack "${plan.stack}": ${s.layers} layers × ${s.heads} heads, hidden ${s.hidden}, FFN ${s.ffn}, vocab ${s.vocab}; n = ${plan.seqLen}${lengthNote[plan.seqLenFrom ?? 'option']}`,
     ...(plan.excludedSinks
-      ? [`sinks excluded: ${plan.excludedSinks.length === 0 ? 'no head is a sink' : plan.excludedSinks.map(([l, h]) => `L${l}H${h}`).join(' ')}${plan.excludedSinks.length ? ' (their pairs score 0)' : ''}`]
+      ? [
+          `sinks excluded: ${plan.excludedSinks.length === 0 ? 'no head is a sink' : plan.excludedSinks.map(([l, h]) => `L${l}H${h}`).join(' ')}${plan.excludedSinks.length ? ' (their pairs score 0)' : ''}`,
+        ]
       : []),
-    ...(extra > 0 ? [`planned with ${extra} extra layer(s) appended: ${s.layers + extra} layers, ratios against the ${s.layers} analysed`] : []),
+    ...(extra > 0
+      ? [`planned with ${extra} extra layer(s) appended: ${s.layers + extra} layers, ratios against the ${s.layers} analysed`]
+      : []),
     '',
     `    mode        P   K  reuse  params  FLOPs   scores  train   similarity${hasErrors ? '  ±95%   ' : ''}  uniform`,
   ];
@@ -123,14 +128,18 @@ export function formatPlan(plan: Plan): string {
   lines.push('  scores: attention values kept at inference; train: activation bytes kept for backward (reuse heads keep dropout masks)');
   if (plan.recommended === null) {
     const lowest = Math.min(...plan.candidates.filter((c) => c.similarityKept !== null).map((c) => c.cost.flopsRatio));
-    lines.push(`no reuse configuration reaches a FLOPs ratio ≤ ${plan.targetFlops} (the lowest is ${Number.isFinite(lowest) ? lowest.toFixed(4) : 'none'})`);
+    lines.push(
+      `no reuse configuration reaches a FLOPs ratio ≤ ${plan.targetFlops} (the lowest is ${Number.isFinite(lowest) ? lowest.toFixed(4) : 'none'})`,
+    );
   } else {
     const r = plan.candidates[plan.recommended];
     lines.push(
       `> recommended for FLOPs ≤ ${plan.targetFlops}: ${r.mode} P = ${r.P} K = ${r.K} (FLOPs ${fixed(r.cost.flopsRatio)}, params ${fixed(r.cost.paramsRatio)}, similarity kept ${fixed(r.similarityKept)} vs uniform ${fixed(r.uniformBaseline)})`,
     );
     if (keptBelowBaseline(r)) {
-      lines.push('  note: its similarity kept is at or below its uniform baseline: the heads it pairs are no more alike than diffuse heads; measure drift with --model before training it');
+      lines.push(
+        '  note: its similarity kept is at or below its uniform baseline: the heads it pairs are no more alike than diffuse heads; measure drift with --model before training it',
+      );
     }
     if (plan.withinNoise && plan.withinNoise.length > 0) {
       const named = plan.withinNoise.slice(0, 6).map((i) => {
@@ -143,7 +152,9 @@ export function formatPlan(plan: Plan): string {
       lines.push(`  no other candidate under the target is within noise of it (${plusMinus(r)} at 95%)`);
     }
     const deeper = extra > 0 ? ` --extra-layers ${extra}` : '';
-    lines.push(`  write it with: attention-reuse emit ANALYSIS.json --stack ${plan.stack} --mode ${r.mode} --reuse-layers ${r.P} --reuse-heads ${r.K}${deeper} --out NAME.reuse.json`);
+    lines.push(
+      `  write it with: attention-reuse emit ANALYSIS.json --stack ${plan.stack} --mode ${r.mode} --reuse-layers ${r.P} --reuse-heads ${r.K}${deeper} --out NAME.reuse.json`,
+    );
   }
   return lines.join('\n');
 }

@@ -88,7 +88,13 @@ export function readSourceFlags(values: ParsedArgs['values'], command: string): 
   } else {
     const tokenizer = stringFlag(values, 'tokenizer');
     if (!tokenizer) throw new InputError("--text needs --tokenizer tokenizer.json (the model's Hugging Face tokenizer)");
-    source = { kind: 'text', path: text!, tokenizer, maxLength: intFlag(values, 'maxLength'), ...(values.pack === true ? { pack: true } : {}) };
+    source = {
+      kind: 'text',
+      path: text!,
+      tokenizer,
+      maxLength: intFlag(values, 'maxLength'),
+      ...(values.pack === true ? { pack: true } : {}),
+    };
   }
   return {
     source,

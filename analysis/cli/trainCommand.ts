@@ -134,6 +134,10 @@ export async function trainCommand(argv: string[], signal?: AbortSignal): Promis
       nproc: intFlag(values, 'nproc'),
     },
     // The trainer's own lines go to stdout; this one goes with them. A death is told on stderr.
-    { signal, onNote: (line) => console.log(line), onFailure: (failure) => failureReport(failure, out).forEach((line) => console.error(line)) },
+    {
+      signal,
+      onNote: (line) => console.log(line),
+      onFailure: (failure) => failureReport(failure, out).forEach((line) => console.error(line)),
+    },
   );
 }

@@ -5,7 +5,8 @@ import { intFlag, parse, stringFlag } from './args';
 import { Progress, providerNote } from './progress';
 import { readSourceFlags, sourceHelp, sourceOptions } from './sourceFlags';
 
-export const whatifHelp = () => `Usage: attention-reuse whatif MODEL.onnx CONFIG.reuse.json (--inputs FILE.jsonl | --text FILE --tokenizer tokenizer.json) [options]
+export const whatifHelp =
+  () => `Usage: attention-reuse whatif MODEL.onnx CONFIG.reuse.json (--inputs FILE.jsonl | --text FILE --tokenizer tokenizer.json) [options]
 
 Tries a reuse config on the model itself: rewrites it so that every reuse head uses the
 probabilities its source head computes in the same forward pass (a skip layer's attention
@@ -37,7 +38,15 @@ ${sourceHelp}
 export async function whatifCommand(argv: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { ...sourceOptions, mlm: { type: 'boolean' }, 'mask-id': { type: 'string' }, repeat: { type: 'string' }, 'write-model': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
+    {
+      ...sourceOptions,
+      mlm: { type: 'boolean' },
+      'mask-id': { type: 'string' },
+      repeat: { type: 'string' },
+      'write-model': { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
     'whatif',
   );
   if (values.help) {
@@ -51,7 +60,16 @@ export async function whatifCommand(argv: string[], signal: AbortSignal): Promis
   if (maskId !== undefined && values.mlm !== true) throw new InputError('--mask-id goes with --mlm');
   const progress = new Progress('whatif', flags.quiet);
   const result = await whatIf(
-    { model, config, ...flags, mlm: values.mlm === true, maskId, repeat: intFlag(values, 'repeat'), writeModel: stringFlag(values, 'writeModel'), force: values.force === true },
+    {
+      model,
+      config,
+      ...flags,
+      mlm: values.mlm === true,
+      maskId,
+      repeat: intFlag(values, 'repeat'),
+      writeModel: stringFlag(values, 'writeModel'),
+      force: values.force === true,
+    },
     { signal, onProgress: (done, total) => progress.update(done, total), onNote: providerNote(flags.quiet) },
   );
   progress.finish();
@@ -65,17 +83,29 @@ const f = (x: number | null, digits = 4) => (x === null ? '—' : x.toFixed(digi
 export function formatWhatIf(r: WhatIfResult): string {
   const lines = [`stack "${r.stack}": ${n(r.examples)} examples, ${n(r.tokens)} real tokens, ${r.executionProvider}`];
   for (const l of r.rewrite.layers) {
-    const what = l.kind === 'reuse' ? `reuse ${l.reuseHeads} head${l.reuseHeads === 1 ? '' : 's'}, ${l.method}` : l.kind === 'skip' ? 'skip, attention removed' : 'exact';
+    const what =
+      l.kind === 'reuse'
+        ? `reuse ${l.reuseHeads} head${l.reuseHeads === 1 ? '' : 's'}, ${l.method}`
+        : l.kind === 'skip'
+          ? 'skip, attention removed'
+          : 'exact';
     lines.push(`  layer ${String(l.layer).padStart(2)}  ${what}`);
   }
   lines.push(`  parameters removed: ${n(r.rewrite.parametersRemoved)}`, '', '  output                          max |Δ|    cosine');
   for (const o of r.drift.outputs) lines.push(`  ${o.name.padEnd(30)} ${o.maxAbs.toExponential(3).padStart(10)}  ${f(o.cosine, 6)}`);
   if (r.drift.kl !== null) {
-    lines.push(`  KL(original ‖ rewritten) ${f(r.drift.kl, 5)} nats per token (${r.drift.klOutput}, ${n(r.drift.positions)} tokens); top-1 agreement ${f(r.drift.top1)}`);
+    lines.push(
+      `  KL(original ‖ rewritten) ${f(r.drift.kl, 5)} nats per token (${r.drift.klOutput}, ${n(r.drift.positions)} tokens); top-1 agreement ${f(r.drift.top1)}`,
+    );
   }
-  if (r.mlm) lines.push(`  masked-LM accuracy (${n(r.mlm.maskedTokens)} masked tokens): original ${f(r.mlm.accuracy.original)}, rewritten ${f(r.mlm.accuracy.rewritten)}`);
+  if (r.mlm)
+    lines.push(
+      `  masked-LM accuracy (${n(r.mlm.maskedTokens)} masked tokens): original ${f(r.mlm.accuracy.original)}, rewritten ${f(r.mlm.accuracy.rewritten)}`,
+    );
   const how = r.speed.measured ? 'measured, both models interleaved' : 'rewritten ESTIMATED from the cost model, not measured';
-  lines.push(`  latency: original ${f(r.speed.original, 3)} ms/example, rewritten ${f(r.speed.rewritten, 3)} ms/example, speed-up ×${f(r.speed.ratio, 3)} (${how})`);
+  lines.push(
+    `  latency: original ${f(r.speed.original, 3)} ms/example, rewritten ${f(r.speed.rewritten, 3)} ms/example, speed-up ×${f(r.speed.ratio, 3)} (${how})`,
+  );
   lines.push(`  peak RSS ${r.memory.peakRssMiB.toFixed(0)} MiB`);
   if (r.rewrite.written) lines.push(`wrote ${r.rewrite.written}`);
   return lines.join('\n');

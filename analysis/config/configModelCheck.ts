@@ -28,9 +28,14 @@ export function checkConfigAgainstModel(config: ReuseConfig, label: string, mode
     );
   }
   const stack = model.stacks.find((s) => s.name === config.stack);
-  if (!stack) throw new InputError(`${label}: stack "${config.stack}" is not a stack of ${model.label} (it has ${model.stacks.map((s) => `"${s.name}"`).join(', ')})`);
+  if (!stack)
+    throw new InputError(
+      `${label}: stack "${config.stack}" is not a stack of ${model.label} (it has ${model.stacks.map((s) => `"${s.name}"`).join(', ')})`,
+    );
   const refuse = (field: string, has: number, what: string) => {
-    throw new InputError(`${label}: dims.${field} is ${(config.dims as unknown as Record<string, number>)[field]}, but stack "${stack.name}" of ${model.label} has ${has} ${what}`);
+    throw new InputError(
+      `${label}: dims.${field} is ${(config.dims as unknown as Record<string, number>)[field]}, but stack "${stack.name}" of ${model.label} has ${has} ${what}`,
+    );
   };
   if (config.dims.layers !== stack.layers) refuse('layers', stack.layers, 'layers');
   if (stack.heads !== null && config.dims.heads !== stack.heads) refuse('heads', stack.heads, 'heads');

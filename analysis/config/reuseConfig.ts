@@ -112,7 +112,8 @@ export function checkConfigSemantics(config: ReuseConfig): void {
     if (row.length !== H) throw new InputError(`heads[${l}] has ${row.length} entries, but dims.heads is ${H}`);
   });
   if (config.dims.hidden % H !== 0) throw new InputError(`dims.hidden (${config.dims.hidden}) must be a multiple of dims.heads (${H})`);
-  if ((config.extraLayers ?? 0) >= L) throw new InputError(`extraLayers (${config.extraLayers}) must be less than dims.layers (${L}), which counts them`);
+  if ((config.extraLayers ?? 0) >= L)
+    throw new InputError(`extraLayers (${config.extraLayers}) must be less than dims.layers (${L}), which counts them`);
   checkHeadMap(config.heads, H);
   checkModeStructure(config.mode, config.heads, L, H, config.P, config.K);
 }
@@ -132,7 +133,8 @@ export function checkHeadMap(map: HeadMap, H: number): void {
       if (!Number.isInteger(j) || j < 0 || j >= H) throw new InputError(`${at}.head ${j} is out of range 0..${H - 1}`);
       const source = map[i][j];
       if (source !== 'exact') {
-        const why = source === 'skip' ? 'is skipped (computes nothing)' : `itself reuses heads[${source.reuse.layer}][${source.reuse.head}]`;
+        const why =
+          source === 'skip' ? 'is skipped (computes nothing)' : `itself reuses heads[${source.reuse.layer}][${source.reuse.head}]`;
         throw new InputError(`heads[${l}][${h}] reuses heads[${i}][${j}], which ${why}: name the head that computed the tensor`);
       }
     }),
@@ -143,7 +145,9 @@ export function checkHeadMap(map: HeadMap, H: number): void {
 function listLayers(layers: number[]): string {
   if (layers.length === 0) return 'no layers';
   const contiguous = layers.every((x, i) => i === 0 || x === layers[i - 1] + 1);
-  return contiguous && layers.length > 2 ? `layers ${layers[0]}..${layers[layers.length - 1]}` : `layer${layers.length > 1 ? 's' : ''} ${layers.join(', ')}`;
+  return contiguous && layers.length > 2
+    ? `layers ${layers[0]}..${layers[layers.length - 1]}`
+    : `layer${layers.length > 1 ? 's' : ''} ${layers.join(', ')}`;
 }
 
 /** P, K and the map agree with what the mode means (DESIGN.md "Indexing"). */
@@ -158,30 +162,51 @@ export function checkModeStructure(mode: ReuseMode, map: HeadMap, L: number, H: 
   checkModeBounds(mode, L, H, P, K);
   const skip = modeRow(mode).kind === 'skip';
   const expected = new Set(skip || K > 0 ? presetLayers(mode, L, P) : []);
-  const want = skip ? `mode "${mode}" with P = ${P} drops attention in ${listLayers([...expected])}` : `mode "${mode}" with P = ${P}, K = ${K} reuses ${K} heads in each of ${listLayers([...expected])}`;
+  const want = skip
+    ? `mode "${mode}" with P = ${P} drops attention in ${listLayers([...expected])}`
+    : `mode "${mode}" with P = ${P}, K = ${K} reuses ${K} heads in each of ${listLayers([...expected])}`;
   roles.forEach((role, l) => {
     const ok = expected.has(l) ? (skip ? role.kind === 'skip' : role.kind === 'reuse' && role.reuseHeads === K) : role.kind === 'exact';
     if (!ok) {
-      const has = role.kind === 'skip' ? 'is a skip layer' : role.kind === 'exact' ? 'computes every head' : `has ${role.reuseHeads} reuse heads`;
+      const has =
+        role.kind === 'skip' ? 'is a skip layer' : role.kind === 'exact' ? 'computes every head' : `has ${role.reuseHeads} reuse heads`;
       throw new InputError(`heads[${l}] ${has}, but ${want} (use mode "custom" for other maps)`);
     }
   });
 }
 
 /** The config's stack exists in the analysis and has the config's shape. */
-export function checkConfigAgainstAnalysis(config: ReuseConfig, stacks: { name: string; layerCount: number; headCount: number }[], label: string): void {
+export function checkConfigAgainstAnalysis(
+  config: ReuseConfig,
+  stacks: { name: string; layerCount: number; headCount: number }[],
+  label: string,
+): void {
   const stack = stacks.find((s) => s.name === config.stack);
   if (!stack) throw new InputError(`stack "${config.stack}" is not in ${label} (it has ${stacks.map((s) => `"${s.name}"`).join(', ')})`);
   const extra = config.extraLayers ?? 0;
   if (stack.layerCount !== config.dims.layers - extra || stack.headCount !== config.dims.heads) {
     const layers = extra > 0 ? `${config.dims.layers - extra} analysed layers + ${extra} extra` : `${config.dims.layers} layers`;
-    throw new InputError(`dims (${layers} × ${config.dims.heads} heads) do not match stack "${stack.name}" of ${label} (${stack.layerCount} × ${stack.headCount})`);
+    throw new InputError(
+      `dims (${layers} × ${config.dims.heads} heads) do not match stack "${stack.name}" of ${label} (${stack.layerCount} × ${stack.headCount})`,
+    );
   }
 }
 
 export function estimatesOf(cost: CostEstimate, similarityKept: number | null, uniformBaseline: number | null): ConfigEstimates {
   const { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio, trainingMemoryRatio } = cost;
-  return { seqLen, params, paramsReuse, paramsRatio, flops, flopsReuse, flopsRatio, scoreMemoryRatio, trainingMemoryRatio, similarityKept, uniformBaseline };
+  return {
+    seqLen,
+    params,
+    paramsReuse,
+    paramsRatio,
+    flops,
+    flopsReuse,
+    flopsRatio,
+    scoreMemoryRatio,
+    trainingMemoryRatio,
+    similarityKept,
+    uniformBaseline,
+  };
 }
 
 /**

@@ -86,15 +86,21 @@ export function decodeTokenFileHeader(head: Uint8Array, label: string, fileBytes
   } catch {
     return bad('its header is not JSON');
   }
-  if (typeof header !== 'object' || header === null || header.schema !== tokenFileSchema) bad(`its header's schema is not "${tokenFileSchema}"`);
+  if (typeof header !== 'object' || header === null || header.schema !== tokenFileSchema)
+    bad(`its header's schema is not "${tokenFileSchema}"`);
   for (const key of ['examples', 'tokens', 'vocabSize', 'padId', 'maskId', 'maxLength'] as const) {
     const v = header[key];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`header field "${key}" is ${JSON.stringify(v)}, not a whole number ≥ 0`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      bad(`header field "${key}" is ${JSON.stringify(v)}, not a whole number ≥ 0`);
   }
-  if (!Array.isArray(header.specialIds) || !header.specialIds.every((id) => Number.isSafeInteger(id) && id >= 0)) bad('header field "specialIds" is not a list of ids');
+  if (!Array.isArray(header.specialIds) || !header.specialIds.every((id) => Number.isSafeInteger(id) && id >= 0))
+    bad('header field "specialIds" is not a list of ids');
   const start = preamble + h;
   const expected = start + 8 * (header.examples! + 1) + 4 * header.tokens!;
-  if (expected !== fileBytes) bad(`its header promises ${header.examples} examples of ${header.tokens} tokens in all (${expected} bytes), but the file has ${fileBytes} bytes`);
+  if (expected !== fileBytes)
+    bad(
+      `its header promises ${header.examples} examples of ${header.tokens} tokens in all (${expected} bytes), but the file has ${fileBytes} bytes`,
+    );
   return { header: header as TokenFileHeader, start };
 }
 
@@ -105,10 +111,13 @@ export function decodeTokenFile(bytes: Uint8Array, label: string): TokenFile {
   for (let e = 0; e <= header.examples; e++) {
     offsets[e] = view.getBigUint64(start + 8 * e, true);
     if (offsets[e] > BigInt(header.tokens) || (e > 0 && offsets[e] < offsets[e - 1])) {
-      throw new InputError(`${label} is not a valid token file: offset ${e} (${offsets[e]}) is out of order or past the ${header.tokens} tokens`);
+      throw new InputError(
+        `${label} is not a valid token file: offset ${e} (${offsets[e]}) is out of order or past the ${header.tokens} tokens`,
+      );
     }
   }
-  if (offsets[0] !== 0n || offsets[header.examples] !== BigInt(header.tokens)) throw new InputError(`${label} is not a valid token file: its offsets do not span the ${header.tokens} tokens`);
+  if (offsets[0] !== 0n || offsets[header.examples] !== BigInt(header.tokens))
+    throw new InputError(`${label} is not a valid token file: its offsets do not span the ${header.tokens} tokens`);
   const idsAt = start + 8 * (header.examples + 1);
   const ids = new Uint32Array(header.tokens);
   for (let t = 0; t < header.tokens; t++) ids[t] = view.getUint32(idsAt + 4 * t, true);

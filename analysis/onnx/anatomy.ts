@@ -10,7 +10,18 @@ import type { onnx } from 'onnx-proto';
 import type { AttentionLayer, AttentionStack } from './attentionFinder';
 import { failed, peelScale, traceActivation, traceHeadSplit, traceLayerNorm, traceLinear } from './anatomyParts';
 import type { LayerNormPart, LinearPart, Traced } from './anatomyParts';
-import type { AttentionPart, EmbeddingPart, EmbeddingsPart, LayerAnatomy, MaskPart, Missing, ModelAnatomy, OutputHeadPart, ResidualPart, ScalePart } from './anatomyTypes';
+import type {
+  AttentionPart,
+  EmbeddingPart,
+  EmbeddingsPart,
+  LayerAnatomy,
+  MaskPart,
+  Missing,
+  ModelAnatomy,
+  OutputHeadPart,
+  ResidualPart,
+  ScalePart,
+} from './anatomyTypes';
 import { indexSource } from './dims';
 import { constantRef, nodeLabel } from './graphValues';
 import { intsAttr } from './model';
@@ -27,7 +38,11 @@ class Tracer {
   }
   need<T>(part: string, traced: Traced<T> | undefined, why = 'not found'): T | null {
     if (traced === undefined || failed(traced)) {
-      this.missing.push({ part, ...(this.layer === undefined ? {} : { layer: this.layer }), why: traced === undefined ? why : (traced as { why: string }).why });
+      this.missing.push({
+        part,
+        ...(this.layer === undefined ? {} : { layer: this.layer }),
+        why: traced === undefined ? why : (traced as { why: string }).why,
+      });
       return null;
     }
     return traced as T;
@@ -53,10 +68,21 @@ function softmaxNode(g: OnnxGraph, layer: AttentionLayer): onnx.INodeProto | und
 
 function traceLayer(g: OnnxGraph, layer: AttentionLayer, index: number, t: Tracer): LayerAnatomy {
   const out: LayerAnatomy = {
-    index, input: null, output: null, norm: null, attention: null, attentionResidual: null, attentionNorm: null, ffn: null, ffnResidual: null, ffnNorm: null,
+    index,
+    input: null,
+    output: null,
+    norm: null,
+    attention: null,
+    attentionResidual: null,
+    attentionNorm: null,
+    ffn: null,
+    ffnResidual: null,
+    ffnNorm: null,
   };
   const softmax = softmaxNode(g, layer);
-  const why = layer.assembledFrom ? `its probabilities are assembled from ${layer.assembledFrom.join(', ')} (a reuse layer)` : `no Softmax node ${layer.source} (attention given as a graph output)`;
+  const why = layer.assembledFrom
+    ? `its probabilities are assembled from ${layer.assembledFrom.join(', ')} (a reuse layer)`
+    : `no Softmax node ${layer.source} (attention given as a graph output)`;
   out.attention = t.need('attention', softmax ? traceAttention(g, softmax, layer, t) : undefined, why);
   const attention = out.attention;
   if (!attention?.query || !attention.output) return out;
@@ -77,7 +103,9 @@ function traceLayer(g: OnnxGraph, layer: AttentionLayer, index: number, t: Trace
     out.attentionNorm = preNorm;
     stream = add.output;
   } else {
-    t.need('attentionNorm', { why: `the residual ${add.residual} is neither the attention's input nor the input of a LayerNorm before it` });
+    t.need('attentionNorm', {
+      why: `the residual ${add.residual} is neither the attention's input nor the input of a LayerNorm before it`,
+    });
     return out;
   }
   let ffnIn = stream;
@@ -89,7 +117,13 @@ function traceLayer(g: OnnxGraph, layer: AttentionLayer, index: number, t: Trace
   }
   const upTraced = linearFrom(g, ffnIn, true);
   const nextAttention = linearFrom(g, ffnIn) !== undefined && upTraced === undefined;
-  const up = t.need('ffn.up', upTraced, nextAttention ? `another attention block (cross-attention) reads ${ffnIn} before any feed-forward block` : `no linear layer reads ${ffnIn}`);
+  const up = t.need(
+    'ffn.up',
+    upTraced,
+    nextAttention
+      ? `another attention block (cross-attention) reads ${ffnIn} before any feed-forward block`
+      : `no linear layer reads ${ffnIn}`,
+  );
   const down = up ? t.need('ffn.down', linearAfter(g, up.output), `no linear layer follows ${up.output}`) : null;
   if (!up || !down) return out;
   const activation = t.need('ffn.activation', traceActivation(g, up.output, down.input));
@@ -144,7 +178,8 @@ function traceAttention(g: OnnxGraph, softmax: onnx.INodeProto, layer: Attention
   const querySplit = t.need('attention.querySplit', traceHeadSplit(g, qScale?.tensor ?? qIn, [[0, 2, 1, 3]]));
   let keySplit = traceHeadSplit(g, kScale?.tensor ?? kIn, [[0, 2, 3, 1]]);
   const swap = g.producer.get(kScale?.tensor ?? kIn);
-  if (failed(keySplit) && is(swap, 'Transpose') && intsAttr(swap, 'perm')?.join() === '0,1,3,2') keySplit = traceHeadSplit(g, swap.input?.[0] ?? '', [[0, 2, 1, 3]]);
+  if (failed(keySplit) && is(swap, 'Transpose') && intsAttr(swap, 'perm')?.join() === '0,1,3,2')
+    keySplit = traceHeadSplit(g, swap.input?.[0] ?? '', [[0, 2, 1, 3]]);
   const keySplitPart = t.need('attention.keySplit', keySplit);
   const query = querySplit ? t.need('attention.query', traceLinear(g, querySplit.projected)) : null;
   const key = keySplitPart ? t.need('attention.key', traceLinear(g, keySplitPart.projected)) : null;
@@ -154,7 +189,11 @@ function traceAttention(g: OnnxGraph, softmax: onnx.INodeProto, layer: Attention
   const valueSplit = context ? t.need('attention.valueSplit', traceHeadSplit(g, context.input?.[1] ?? '', [[0, 2, 1, 3]])) : null;
   const value = valueSplit ? t.need('attention.value', traceLinear(g, valueSplit.projected)) : null;
   const merged = context ? mergeHeads(g, context.output?.[0] ?? '') : undefined;
-  const merge = t.need('attention.merge', merged, `the heads of ${context ? nodeLabel(context) : 'the context'} are not merged by Transpose + Reshape`);
+  const merge = t.need(
+    'attention.merge',
+    merged,
+    `the heads of ${context ? nodeLabel(context) : 'the context'} are not merged by Transpose + Reshape`,
+  );
   const projection = merged ? linearFrom(g, merged.output) : undefined;
   const output = merge ? t.need('attention.output', projection, `no linear layer reads ${merged?.output}`) : null;
   return {
@@ -164,10 +203,15 @@ function traceAttention(g: OnnxGraph, softmax: onnx.INodeProto, layer: Attention
     softmaxOnReshape,
     heads: querySplit?.heads ?? layer.heads,
     headDim: querySplit?.headDim ?? null,
-    query, key, value,
-    querySplit, keySplit: keySplitPart, valueSplit,
+    query,
+    key,
+    value,
+    querySplit,
+    keySplit: keySplitPart,
+    valueSplit,
     scores: nodeLabel(scores),
-    scale, mask,
+    scale,
+    mask,
     context: context ? nodeLabel(context) : null,
     merge: merge ? { transpose: merge.transpose, reshape: merge.reshape } : null,
     output,
@@ -237,7 +281,12 @@ function linearFrom(g: OnnxGraph, input: string, notSplit = false): Traced<Linea
     if ((node.opType !== 'MatMul' && node.opType !== 'Gemm') || node.input?.[0] !== input) continue;
     let out = node.output?.[0] ?? '';
     const next = g.consumers.get(out) ?? [];
-    if (node.opType === 'MatMul' && next.length === 1 && next[0].opType === 'Add' && next[0].input?.some((x) => x !== out && constantRef(g, x)?.dims.length === 1)) {
+    if (
+      node.opType === 'MatMul' &&
+      next.length === 1 &&
+      next[0].opType === 'Add' &&
+      next[0].input?.some((x) => x !== out && constantRef(g, x)?.dims.length === 1)
+    ) {
       out = next[0].output?.[0] ?? out;
     }
     const traced = traceLinear(g, out);
@@ -260,7 +309,8 @@ function linearAfter(g: OnnxGraph, tensor: string): Traced<LinearPart> | undefin
       const found = linearFrom(g, t);
       if (found && t !== tensor) return found;
       for (const node of g.consumers.get(t) ?? []) {
-        if (['Erf', 'Tanh', 'Relu', 'Gelu', 'Mul', 'Div', 'Add', 'Pow'].includes(node.opType ?? '') && node.output?.[0]) next.push(node.output[0]);
+        if (['Erf', 'Tanh', 'Relu', 'Gelu', 'Mul', 'Div', 'Add', 'Pow'].includes(node.opType ?? '') && node.output?.[0])
+          next.push(node.output[0]);
       }
     }
     frontier = next;
@@ -334,7 +384,8 @@ function traceEmbeddings(g: OnnxGraph, first: LayerAnatomy, t: Tracer): Embeddin
 }
 
 function traceHead(g: OnnxGraph, last: string, embeddings: EmbeddingsPart | null, t: Tracer): OutputHeadPart | null {
-  const tiedTo = (l: LinearPart) => embeddings?.word !== null && embeddings?.word !== undefined && l.weight.name === embeddings.word.table.name;
+  const tiedTo = (l: LinearPart) =>
+    embeddings?.word !== null && embeddings?.word !== undefined && l.weight.name === embeddings.word.table.name;
   const outputs = g.graph.output.map((o) => o.name ?? '');
   for (const output of outputs) {
     const decoder = traceLinear(g, output);

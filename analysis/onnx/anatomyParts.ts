@@ -91,7 +91,8 @@ export function traceLinear(g: OnnxGraph, output: string): Traced<LinearPart> {
   let biasNode: string | null = null;
   if (is(node, 'Add')) {
     const split = constantAndOther(g, node);
-    if (!split || split.constant.dims.length !== 1) return { why: `${nodeLabel(node)} is an Add, but not of a product and a constant bias vector` };
+    if (!split || split.constant.dims.length !== 1)
+      return { why: `${nodeLabel(node)} is an Add, but not of a product and a constant bias vector` };
     bias = split.constant;
     biasNode = nodeLabel(node);
     node = g.producer.get(split.other);
@@ -112,8 +113,21 @@ export function traceLinear(g: OnnxGraph, output: string): Traced<LinearPart> {
     }
     if (!weight || weight.dims.length !== 2 || !x) return { why: `${nodeLabel(node)} multiplies by a computed tensor, not a 2-D weight` };
     const [inFeatures, outFeatures] = orientation === 'in-out' ? weight.dims : [weight.dims[1], weight.dims[0]];
-    if (bias && bias.dims[0] !== outFeatures) return { why: `the bias of ${nodeLabel(node)} has ${bias.dims[0]} entries for ${outFeatures} outputs` };
-    return { node: nodeLabel(node), op: 'MatMul', input: x, output, weight, orientation, transpose, bias, biasNode, inFeatures, outFeatures };
+    if (bias && bias.dims[0] !== outFeatures)
+      return { why: `the bias of ${nodeLabel(node)} has ${bias.dims[0]} entries for ${outFeatures} outputs` };
+    return {
+      node: nodeLabel(node),
+      op: 'MatMul',
+      input: x,
+      output,
+      weight,
+      orientation,
+      transpose,
+      bias,
+      biasNode,
+      inFeatures,
+      outFeatures,
+    };
   }
   if (is(node, 'Gemm')) {
     const [x, w, c] = node.input ?? [];
@@ -130,7 +144,19 @@ export function traceLinear(g: OnnxGraph, output: string): Traced<LinearPart> {
       bias = constantRef(g, c) ?? null;
       if (!bias || bias.dims.length !== 1) return { why: `${nodeLabel(node)} adds a computed or non-vector C` };
     }
-    return { node: nodeLabel(node), op: 'Gemm', input: x, output, weight, orientation, transpose: null, bias, biasNode, inFeatures, outFeatures };
+    return {
+      node: nodeLabel(node),
+      op: 'Gemm',
+      input: x,
+      output,
+      weight,
+      orientation,
+      transpose: null,
+      bias,
+      biasNode,
+      inFeatures,
+      outFeatures,
+    };
   }
   return { why: `${output} is made by ${node ? `${node.opType} ${nodeLabel(node)}` : 'no node'}, not by a MatMul or Gemm with a weight` };
 }
@@ -186,8 +212,11 @@ export function traceLayerNorm(g: OnnxGraph, output: string): Traced<LayerNormPa
   const epsilon = eps ? scalarValue(g, eps.constant.read) : undefined;
   const variance = eps ? g.producer.get(eps.other) : undefined;
   const squared = is(variance, 'ReduceMean') ? g.producer.get(variance.input?.[0] ?? '') : undefined;
-  const squares = is(squared, 'Pow') ? scalarValue(g, squared.input?.[1] ?? '') === 2 : is(squared, 'Mul') && squared.input?.[0] === squared.input?.[1];
-  if (epsilon === undefined || !is(variance, 'ReduceMean') || !squared || !squares || squared.input?.[0] !== centred.output?.[0]) return why;
+  const squares = is(squared, 'Pow')
+    ? scalarValue(g, squared.input?.[1] ?? '') === 2
+    : is(squared, 'Mul') && squared.input?.[0] === squared.input?.[1];
+  if (epsilon === undefined || !is(variance, 'ReduceMean') || !squared || !squares || squared.input?.[0] !== centred.output?.[0])
+    return why;
   nodes.push(sqrt, addEps, variance, squared, centred, mean);
   return { form: 'decomposed', nodes: nodes.map(nodeLabel), input: x, output, scale, bias, epsilon };
 }
@@ -202,7 +231,8 @@ export function traceActivation(g: OnnxGraph, from: string, to: string): Traced<
     const t = pending.pop()!;
     if (t === from || constantRef(g, t)) continue;
     const node = g.producer.get(t);
-    if (!node || !activationOps.has(node.opType ?? '') || seen.size > 12) return { why: `the path from ${from} to ${to} is not an elementwise activation` };
+    if (!node || !activationOps.has(node.opType ?? '') || seen.size > 12)
+      return { why: `the path from ${from} to ${to} is not an elementwise activation` };
     if (seen.has(node)) continue;
     seen.add(node);
     for (const input of node.input ?? []) if (input) pending.push(input);
@@ -210,7 +240,11 @@ export function traceActivation(g: OnnxGraph, from: string, to: string): Traced<
   const ops = new Set([...seen].map((n) => n.opType));
   const names = [...seen].map(nodeLabel);
   const gelu = [...seen].find((n) => n.opType === 'Gelu');
-  if (gelu) return { kind: Buffer.from(gelu.attribute?.find((a) => a.name === 'approximate')?.s ?? []).toString() === 'tanh' ? 'gelu-tanh' : 'gelu-erf', nodes: names };
+  if (gelu)
+    return {
+      kind: Buffer.from(gelu.attribute?.find((a) => a.name === 'approximate')?.s ?? []).toString() === 'tanh' ? 'gelu-tanh' : 'gelu-erf',
+      nodes: names,
+    };
   if (ops.has('Erf')) return { kind: 'gelu-erf', nodes: names };
   if (ops.has('Tanh')) return { kind: 'gelu-tanh', nodes: names };
   if (ops.size === 1 && ops.has('Relu')) return { kind: 'relu', nodes: names };

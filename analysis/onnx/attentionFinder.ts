@@ -54,15 +54,38 @@ export interface AttentionStack {
 
 /** Contrib and standard ops that compute attention internally and never expose probabilities. */
 const fusedOps = new Set([
-  'Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention',
-  'DecoderMaskedMultiHeadAttention', 'DecoderMaskedSelfAttention', 'DecoderAttention', 'LongformerAttention',
-  'SparseAttention', 'QAttention', 'PagedAttention', 'RelativePositionBias',
+  'Attention',
+  'MultiHeadAttention',
+  'GroupQueryAttention',
+  'PackedAttention',
+  'PackedMultiHeadAttention',
+  'DecoderMaskedMultiHeadAttention',
+  'DecoderMaskedSelfAttention',
+  'DecoderAttention',
+  'LongformerAttention',
+  'SparseAttention',
+  'QAttention',
+  'PagedAttention',
+  'RelativePositionBias',
 ]);
 const matMulOps = new Set(['MatMul', 'Einsum', 'FusedMatMul', 'MatMulInteger']);
 /** Ops between the query-key product and the Softmax: scale, bias, mask, soft-capping, casts and reshapes. */
 const scoreOps = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Max', 'Min',
-  'Clip', 'Tanh', 'Expand',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Where',
+  'Cast',
+  'Reshape',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Max',
+  'Min',
+  'Clip',
+  'Tanh',
+  'Expand',
 ]);
 /** Ops between the Softmax and the value product. */
 const probOps = new Set(['Reshape', 'Cast', 'Identity', 'Dropout', 'Where', 'Squeeze', 'Unsqueeze', 'Mul', 'Transpose']);
@@ -128,8 +151,13 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
     if (exposed.length > 0) return [{ name: 'encoder', kind: 'self', causal: false, layers: exposed }];
     const hidden = g.nodes.find((n) => (n.attribute ?? []).some((a) => [a.g, ...(a.graphs ?? [])].some((sub) => sub && holdsSoftmax(sub))));
     if (hidden) {
-      const why = hidden.opType === 'Loop' ? ', which runs a number of times only known at run time (or may stop early), so it cannot be unrolled' : '';
-      throw new InputError(`${label} computes its Softmax inside ${hidden.opType} "${hidden.name || hidden.output?.[0]}"${why}; ONNX Runtime cannot output a value from inside it`);
+      const why =
+        hidden.opType === 'Loop'
+          ? ', which runs a number of times only known at run time (or may stop early), so it cannot be unrolled'
+          : '';
+      throw new InputError(
+        `${label} computes its Softmax inside ${hidden.opType} "${hidden.name || hidden.output?.[0]}"${why}; ONNX Runtime cannot output a value from inside it`,
+      );
     }
     throw new InputError(
       `${label} has no visible attention: no Softmax is fed by a query-key MatMul of two activations and feeds a value MatMul, ` +
@@ -144,7 +172,6 @@ export function findAttention(g: OnnxGraph, label: string): AttentionStack[] {
   }
   return stacks;
 }
-
 
 /** Fused attention ops of the graph, as `domain.op ×count` (empty when it has none). */
 export function fusedAttentionOps(g: OnnxGraph): string[] {
@@ -271,7 +298,13 @@ function groupStacks(found: (AttentionLayer & { kind: StackKind })[]): Attention
       // A stack is causal when every layer is: the similarity treats its rows alike.
       stack.causal = stack.causal === true && layer.causal === true;
     } else {
-      groups.set(name, { name, kind, causal: layer.causal === true, layers: [layer], ...(layer.branch?.length ? { branch: layer.branch } : {}) });
+      groups.set(name, {
+        name,
+        kind,
+        causal: layer.causal === true,
+        layers: [layer],
+        ...(layer.branch?.length ? { branch: layer.branch } : {}),
+      });
     }
   }
   const stacks = [...groups.values()];
@@ -283,7 +316,9 @@ function groupStacks(found: (AttentionLayer & { kind: StackKind })[]): Attention
   for (const s of stacks) {
     const [base, suffix = ''] = s.name.split(/(?=@)/);
     if (!base.startsWith('encoder:')) continue;
-    const alike = stacks.filter((o) => o.name.startsWith('encoder:') && o.name.endsWith(suffix) && (suffix !== '' || !o.name.includes('@')));
+    const alike = stacks.filter(
+      (o) => o.name.startsWith('encoder:') && o.name.endsWith(suffix) && (suffix !== '' || !o.name.includes('@')),
+    );
     if (alike.length === 1) s.name = `encoder${suffix}`;
   }
   return stacks;

@@ -56,7 +56,10 @@ export function modelDims(g: OnnxGraph, tokenInput: string | undefined): ModelDi
 }
 
 /** [in, out] of a MatMul or Gemm weight, through a Transpose of a constant and Gemm's transB. */
-function weightInOut(g: OnnxGraph, node: { opType?: string | null; input?: string[] | null; attribute?: { name?: string | null; i?: unknown }[] | null }): [number, number] | undefined {
+function weightInOut(
+  g: OnnxGraph,
+  node: { opType?: string | null; input?: string[] | null; attribute?: { name?: string | null; i?: unknown }[] | null },
+): [number, number] | undefined {
   if (node.opType !== 'MatMul' && node.opType !== 'Gemm') return undefined;
   const name = node.input?.[1] ?? '';
   let d = constDims(g, name);

@@ -136,7 +136,9 @@ export function attentionOnlyModel(g: OnnxGraph, bytes: Uint8Array, tensors: str
     return fallback();
   }
   const initializer = g.flat.initializers.filter((t) => read.has(t.name ?? ''));
-  const added = addition ? { ...graphPart(addition), initializer: [...initializer, ...addition.initializer] } : { initializer, output: outputsOf(g, tensors) };
+  const added = addition
+    ? { ...graphPart(addition), initializer: [...initializer, ...addition.initializer] }
+    : { initializer, output: outputsOf(g, tensors) };
   parts.push(onnx.GraphProto.encode(added).finish());
   const graphLength = parts.reduce((sum, p) => sum + p.length, 0);
   const header = Writer.create()
@@ -171,7 +173,10 @@ function encodedModel(g: OnnxGraph, tensors: string[], addition?: GraphAddition)
   const keep = neededNodes(g, tensors);
   const graph = {
     ...g.graph,
-    node: [...g.nodes.filter((n) => keep.has(n)).map((n) => (addition?.rewire?.has(n) ? { ...n, input: addition.rewire.get(n) } : n)), ...(addition?.node ?? [])],
+    node: [
+      ...g.nodes.filter((n) => keep.has(n)).map((n) => (addition?.rewire?.has(n) ? { ...n, input: addition.rewire.get(n) } : n)),
+      ...(addition?.node ?? []),
+    ],
     initializer: [...g.graph.initializer, ...g.flat.initializers, ...(addition?.initializer ?? [])],
     input: [...g.graph.input, ...(addition?.input ?? [])],
     output: addition?.output ?? outputsOf(g, tensors),
@@ -181,9 +186,37 @@ function encodedModel(g: OnnxGraph, tensors: string[], addition?: GraphAddition)
 
 /** Ops whose output has the element type of their first input (enough for attention chains). */
 const sameTypeOps = new Set([
-  'Softmax', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity',
-  'Dropout', 'Gather', 'LayerNormalization', 'Sqrt', 'Pow', 'Erf', 'Tanh', 'Relu', 'Gelu', 'Max', 'Min', 'Expand',
-  'Einsum', 'FusedMatMul', 'Concat', 'Slice', 'Split', 'ReduceMean', 'Neg', 'Exp',
+  'Softmax',
+  'MatMul',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Dropout',
+  'Gather',
+  'LayerNormalization',
+  'Sqrt',
+  'Pow',
+  'Erf',
+  'Tanh',
+  'Relu',
+  'Gelu',
+  'Max',
+  'Min',
+  'Expand',
+  'Einsum',
+  'FusedMatMul',
+  'Concat',
+  'Slice',
+  'Split',
+  'ReduceMean',
+  'Neg',
+  'Exp',
 ]);
 
 /** The element type of a tensor, from the file where stated, else walked back through the graph. */

@@ -72,7 +72,10 @@ function attend(
 ): void {
   const { b } = f;
   const maskInput = f.input(mask.index);
-  const visible = [...(maskInput ? [keyMask(f, maskInput, a.k, mask.role)] : []), ...(a.causal ? [causalVisible(b, a.q4, a.k, a.offset)] : [])];
+  const visible = [
+    ...(maskInput ? [keyMask(f, maskInput, a.k, mask.role)] : []),
+    ...(a.causal ? [causalVisible(b, a.q4, a.k, a.offset)] : []),
+  ];
   const attentionBias = f.input(5);
   const core = attentionCore(b, {
     q: a.q4,
@@ -95,7 +98,7 @@ export function contribAttention(f: FusedNode): void {
   if ((f.intAttr('do_rotary') ?? 0) !== 0)
     f.refuse(
       'attribute do_rotary = 1',
-      'the graph does not state its frequency base or positions, and ONNX Runtime\'s CPU kernel does not run it either',
+      "the graph does not state its frequency base or positions, and ONNX Runtime's CPU kernel does not run it either",
     );
   if ((f.intAttr('past_present_share_buffer') ?? 0) !== 0)
     f.refuse('attribute past_present_share_buffer = 1', 'a shared KV buffer is indexed by past_sequence_length at run time');

@@ -121,7 +121,11 @@ export function applyGraphEdit(g: OnnxGraph, bytes: Uint8Array, edit: GraphEdit)
   const fields = fieldsOf(graphBytes);
   const nodeFields = fields.filter((f) => f.number === NODE);
   if (nodeFields.length !== graph.node.length) throw new Error('node fields do not match the decoded nodes');
-  const originalItems: Item[] = graph.node.map((node, i) => ({ node, bytes: () => graphBytes.subarray(nodeFields[i].start, nodeFields[i].end), original: true }));
+  const originalItems: Item[] = graph.node.map((node, i) => ({
+    node,
+    bytes: () => graphBytes.subarray(nodeFields[i].start, nodeFields[i].end),
+    original: true,
+  }));
   const items: Item[] = [];
   for (const item of originalItems) {
     if (!edit.replace.has(item.node)) items.push(item);
@@ -141,7 +145,11 @@ export function applyGraphEdit(g: OnnxGraph, bytes: Uint8Array, edit: GraphEdit)
   const readBefore = new Set(graph.node.flatMap((n) => n.input ?? []));
   const droppedInit = new Set(graph.initializer.map((t) => t.name ?? '').filter((name) => readBefore.has(name) && !read.has(name)));
   const added = edit.initializers.filter((t) => read.has(t.name ?? ''));
-  const produced = new Set([...kept.flatMap((it) => it.node.output ?? []), ...graph.input.map((i) => i.name ?? ''), ...graph.initializer.map((t) => t.name ?? '')]);
+  const produced = new Set([
+    ...kept.flatMap((it) => it.node.output ?? []),
+    ...graph.input.map((i) => i.name ?? ''),
+    ...graph.initializer.map((t) => t.name ?? ''),
+  ]);
 
   const index = { [INITIALIZER]: 0, [INPUT]: 0, [VALUE_INFO]: 0 };
   const lastInit = fields.map((f) => f.number).lastIndexOf(INITIALIZER);
@@ -166,7 +174,9 @@ export function applyGraphEdit(g: OnnxGraph, bytes: Uint8Array, edit: GraphEdit)
   const infos = (edit.valueInfo ?? []).filter((v) => produced.has(v.name ?? ''));
   parts.push(...infos.map((v) => encodedField(VALUE_INFO, onnx.ValueInfoProto.encode(v).finish())));
   const graphLength = parts.reduce((sum, p) => sum + p.length, 0);
-  const out = concat(top.flatMap((f) => (f.number === GRAPH ? [fieldHeader(GRAPH, graphLength), ...parts] : [bytes.subarray(f.start, f.end)])));
+  const out = concat(
+    top.flatMap((f) => (f.number === GRAPH ? [fieldHeader(GRAPH, graphLength), ...parts] : [bytes.subarray(f.start, f.end)])),
+  );
   const after =
     count(
       kept.map((it) => it.node),

@@ -78,7 +78,10 @@ export function flattenGraph(model: onnx.IModelProto, graph: onnx.IGraphProto, c
       for (const inner of inlineCall(node, fn)) visit(inner, origin, false, branch, depth + 1);
       return;
     }
-    const unrolled = node.opType === 'Loop' && isDefault(node.domain) && depth < maxDepth ? unrollLoop(node, (t) => constants.get(t), renameNode, opset) : undefined;
+    const unrolled =
+      node.opType === 'Loop' && isDefault(node.domain) && depth < maxDepth
+        ? unrollLoop(node, (t) => constants.get(t), renameNode, opset)
+        : undefined;
     if (unrolled) {
       out.changed = true;
       out.initializers.push(...unrolled.initializers);

@@ -72,7 +72,8 @@ export function rawBytes(t: onnx.ITensorProto): Uint8Array | undefined {
   if (type === ElemType.float && t.floatData?.length) return new Uint8Array(Float32Array.from(t.floatData).buffer);
   if (type === ElemType.double && t.doubleData?.length) return new Uint8Array(Float64Array.from(t.doubleData).buffer);
   // float16 and bfloat16 values sit in int32_data, one 16-bit pattern each.
-  if ((type === ElemType.float16 || type === ElemType.bfloat16) && t.int32Data?.length) return new Uint8Array(Uint16Array.from(t.int32Data).buffer);
+  if ((type === ElemType.float16 || type === ElemType.bfloat16) && t.int32Data?.length)
+    return new Uint8Array(Uint16Array.from(t.int32Data).buffer);
   if (type === 7 && t.int64Data?.length) return new Uint8Array(BigInt64Array.from(t.int64Data.map((v) => BigInt(v.toString()))).buffer);
   if (type === 6 && t.int32Data?.length) return new Uint8Array(Int32Array.from(t.int32Data).buffer);
   const count = (t.dims ?? []).map(Number).reduce((a, b) => a * b, 1);
@@ -127,7 +128,8 @@ export function parameterElements(g: OnnxGraph): number {
   for (const t of g.constants.values()) {
     const dims = (t.dims ?? []).map(Number);
     const type = t.dataType ?? 0;
-    if (dims.length >= 1 && [ElemType.float, ElemType.float16, ElemType.double, ElemType.bfloat16].includes(type as 1)) total += elementCount(dims);
+    if (dims.length >= 1 && [ElemType.float, ElemType.float16, ElemType.double, ElemType.bfloat16].includes(type as 1))
+      total += elementCount(dims);
   }
   return total;
 }

@@ -99,9 +99,7 @@ export function withBranches(g: Pick<OnnxGraph, 'model' | 'graph'>, choose: Bran
   }
   const initNames = new Set(graph.initializer.map((i) => i.name));
   const inputNames = graph.input.map((i) => i.name ?? '').filter((n) => n && !initNames.has(n));
-  const opset = Number(
-    model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0,
-  );
+  const opset = Number(model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   return { model, graph, nodes, flat, branchOf, valueInfos, opset, producer, consumers, constants, elemTypes, inputNames };
 }
 
@@ -145,12 +143,26 @@ export function intsAttr(node: onnx.INodeProto, name: string): number[] | undefi
 export function valueShape(info: onnx.IValueInfoProto): (number | string)[] | undefined {
   const dims = info.type?.tensorType?.shape?.dim;
   if (!dims) return undefined;
-  return dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : d.dimParam || '?'));
+  return dims.map((d) =>
+    d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : d.dimParam || '?',
+  );
 }
 
 const elemTypeNames: Record<number, string> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64',
-  8: 'string', 9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  16: 'bfloat16',
 };
 
 export function elemTypeName(t: number | null | undefined): string {

@@ -52,7 +52,13 @@ const computedSuffix = '::computed';
  * Rewrites a model for a head map of its anatomy's stack (checked by the config reader).
  * `external` holds the bytes of query/key tensors stored as external data, so they can be sliced.
  */
-export function rewriteForReuse(g: OnnxGraph, bytes: Uint8Array, anatomy: ModelAnatomy, heads: HeadMap, external = new Map<string, Uint8Array>()): ReuseRewrite {
+export function rewriteForReuse(
+  g: OnnxGraph,
+  bytes: Uint8Array,
+  anatomy: ModelAnatomy,
+  heads: HeadMap,
+  external = new Map<string, Uint8Array>(),
+): ReuseRewrite {
   const valuesOf = (name: string) => external.get(name) ?? rawBytes(g.constants.get(name)!);
   const byLabel = new Map(g.graph.node.map((n) => [nodeLabel(n), n]));
   const node = (label: string) => {
@@ -78,11 +84,21 @@ export function rewriteForReuse(g: OnnxGraph, bytes: Uint8Array, anatomy: ModelA
     }
     if (role.kind === 'skip') {
       const add = layer.attentionResidual;
-      if (!add) throw new InputError(`layer ${l} cannot be skipped: its attention's residual add was not traced (${whyMissing(anatomy, l, 'attentionResidual')})`);
+      if (!add)
+        throw new InputError(
+          `layer ${l} cannot be skipped: its attention's residual add was not traced (${whyMissing(anatomy, l, 'attentionResidual')})`,
+        );
       edit.replace.set(node(add.node), { name: add.node, opType: 'Identity', input: [add.residual], output: [add.output] });
       const exposedOut = attention && outputs.has(probs);
       if (exposedOut) lessWork = false;
-      layers.push({ layer: l, kind: 'skip', method: 'removed', reuseHeads: 0, probs, ...(exposedOut ? { why: 'its attention is a graph output, so it is still computed' } : {}) });
+      layers.push({
+        layer: l,
+        kind: 'skip',
+        method: 'removed',
+        reuseHeads: 0,
+        probs,
+        ...(exposedOut ? { why: 'its attention is a graph output, so it is still computed' } : {}),
+      });
       return;
     }
     if (!attention) throw new InputError(`layer ${l} cannot reuse attention: ${whyMissing(anatomy, l, 'attention')}`);
@@ -102,7 +118,12 @@ export function rewriteForReuse(g: OnnxGraph, bytes: Uint8Array, anatomy: ModelA
     const heads = new Map([[local, why === undefined ? computed.length : row.length]]);
     assemble(sources, heads, row.length, probs, edit, names);
     layers.push({
-      layer: l, kind: 'reuse', method: why === undefined ? 'sliced' : 'substituted', reuseHeads: role.reuseHeads, probs, ...(why === undefined ? {} : { why }),
+      layer: l,
+      kind: 'reuse',
+      method: why === undefined ? 'sliced' : 'substituted',
+      reuseHeads: role.reuseHeads,
+      probs,
+      ...(why === undefined ? {} : { why }),
     });
   });
   const edited = applyGraphEdit(g, bytes, edit);
@@ -116,7 +137,11 @@ function exposedOf(anatomy: ModelAnatomy, layer: number): string {
 }
 
 function whyMissing(anatomy: ModelAnatomy, layer: number, part: string): string {
-  return anatomy.missing.find((m) => m.layer === layer && m.part.startsWith(part))?.why ?? anatomy.missing.find((m) => m.layer === layer)?.why ?? 'not traced';
+  return (
+    anatomy.missing.find((m) => m.layer === layer && m.part.startsWith(part))?.why ??
+    anatomy.missing.find((m) => m.layer === layer)?.why ??
+    'not traced'
+  );
 }
 
 /** Why a layer's query/key weights cannot be sliced to its computed heads, or undefined if they can. */
@@ -125,12 +150,14 @@ function sliceObstacle(g: OnnxGraph, a: AttentionPart, H: number, valuesOf: (nam
   if (a.softmaxOnReshape) return 'its Softmax runs on a reshape of the scores';
   if (a.mask?.perHead) return 'its mask may differ per head (a bias from a weight table)';
   for (const split of [a.querySplit, a.keySplit]) {
-    if (split.heads !== H || split.headDim === null) return `its head split ${split.reshape} does not read ${H} heads from a constant shape`;
+    if (split.heads !== H || split.headDim === null)
+      return `its head split ${split.reshape} does not read ${H} heads from a constant shape`;
     if (split.allowZero) return `its head split ${split.reshape} has allowzero = 1`;
   }
   for (const lin of [a.query, a.key]) {
     for (const t of [lin.weight, lin.bias]) {
-      if (t && !valuesOf(t.name)) return `${t.name} ${t.storage === 'external' ? 'is stored as external data that was not read' : 'has an element type this tool cannot slice'}`;
+      if (t && !valuesOf(t.name))
+        return `${t.name} ${t.storage === 'external' ? 'is stored as external data that was not read' : 'has an element type this tool cannot slice'}`;
     }
     if (lin.outFeatures !== H * a.querySplit.headDim!) return `${lin.node} has ${lin.outFeatures} outputs for ${H} heads`;
   }
@@ -234,7 +261,14 @@ function sliceRows(ref: TensorRef, raw: Uint8Array, computed: number[], dh: numb
  * Slice/Concat nodes that write `target` as [batch, H, q, k] from each head's source;
  * `heads` gives a source's head count where it is not H, so a run over all of it needs no Slice.
  */
-function assemble(sources: { tensor: string; index: number }[], heads: Map<string, number>, H: number, target: string, edit: GraphEdit, names: Names): void {
+function assemble(
+  sources: { tensor: string; index: number }[],
+  heads: Map<string, number>,
+  H: number,
+  target: string,
+  edit: GraphEdit,
+  names: Names,
+): void {
   const runs: { tensor: string; start: number; end: number }[] = [];
   for (const s of sources) {
     const last = runs[runs.length - 1];
@@ -253,12 +287,30 @@ function assemble(sources: { tensor: string; index: number }[], heads: Map<strin
     const name = `reuse/${target}/Slice_${i}`;
     const slice: onnx.INodeProto =
       names.opset >= 10
-        ? { name, opType: 'Slice', input: [run.tensor, names.int64([run.start], edit), names.int64([run.end], edit), names.int64([1], edit)], output: [out] }
-        : { name, opType: 'Slice', input: [run.tensor], output: [out], attribute: [ints('starts', [run.start]), ints('ends', [run.end]), ints('axes', [1])] };
+        ? {
+            name,
+            opType: 'Slice',
+            input: [run.tensor, names.int64([run.start], edit), names.int64([run.end], edit), names.int64([1], edit)],
+            output: [out],
+          }
+        : {
+            name,
+            opType: 'Slice',
+            input: [run.tensor],
+            output: [out],
+            attribute: [ints('starts', [run.start]), ints('ends', [run.end]), ints('axes', [1])],
+          };
     edit.add.push(slice);
     return out;
   });
-  if (runs.length > 1) edit.add.push({ name: `reuse/${target}/Concat`, opType: 'Concat', input: pieces, output: [target], attribute: [{ name: 'axis', type: 2, i: 1 }] });
+  if (runs.length > 1)
+    edit.add.push({
+      name: `reuse/${target}/Concat`,
+      opType: 'Concat',
+      input: pieces,
+      output: [target],
+      attribute: [{ name: 'axis', type: 2, i: 1 }],
+    });
 }
 
 function ints(name: string, values: number[]): onnx.IAttributeProto {

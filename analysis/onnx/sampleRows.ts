@@ -137,4 +137,19 @@ export function rowGatherAddition(g: OnnxGraph, stacks: AttentionStack[]): Graph
 }
 
 /** Ops between a query-key product and its attention probabilities (scale, mask, bias, softmax, reshapes, casts). */
-const betweenOps = new Set(['Softmax', 'Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Reshape', 'Transpose', 'Identity', 'Dropout', 'Clip', 'Max', 'Min']);
+const betweenOps = new Set([
+  'Softmax',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Where',
+  'Cast',
+  'Reshape',
+  'Transpose',
+  'Identity',
+  'Dropout',
+  'Clip',
+  'Max',
+  'Min',
+]);

@@ -55,7 +55,10 @@ export function checkShape(s: ModelShape): void {
     if (!Number.isSafeInteger(s[key]) || s[key] < 1) throw new InputError(`{field} must be a whole number ≥ 1 (got ${s[key]})`, key);
   }
   if (s.layers * s.heads > maxModelHeads) {
-    throw new InputError(`{field}: ${s.layers} layers × ${s.heads} heads are more than the ${maxModelHeads} heads a head map can hold`, s.layers >= s.heads ? 'layers' : 'heads');
+    throw new InputError(
+      `{field}: ${s.layers} layers × ${s.heads} heads are more than the ${maxModelHeads} heads a head map can hold`,
+      s.layers >= s.heads ? 'layers' : 'heads',
+    );
   }
   // Q and K are split evenly over heads; a reuse head removes exactly its d/H columns.
   if (s.hidden % s.heads !== 0) throw new InputError(`{field} (${s.hidden}) must be a multiple of heads (${s.heads})`, 'hidden');
@@ -68,7 +71,10 @@ export function checkShape(s: ModelShape): void {
 function exactCount(value: number, figure: string, sizes: ModelShape & { seqLen: number }, grows: (keyof typeof sizes)[]): void {
   if (value <= Number.MAX_SAFE_INTEGER) return;
   const field = grows.reduce((a, b) => (sizes[b] > sizes[a] ? b : a));
-  throw new InputError(`{field} ${sizes[field]} is too large: the ${figure} would be about ${value.toExponential(1)}, beyond 2^53, the largest count kept exact`, field);
+  throw new InputError(
+    `{field} ${sizes[field]} is too large: the ${figure} would be about ${value.toExponential(1)}, beyond 2^53, the largest count kept exact`,
+    field,
+  );
 }
 
 /**
@@ -113,7 +119,8 @@ export function trainingLayerBytes(d: number, H: number, n: number, role: LayerR
 export function costOf(s: ModelShape, map: HeadMap, seqLen: number, extraLayers = 0): CostEstimate {
   checkShape(s);
   if (!Number.isSafeInteger(seqLen) || seqLen < 1) throw new InputError(`{field} must be a whole number ≥ 1 (got ${seqLen})`, 'seqLen');
-  if (!Number.isSafeInteger(extraLayers) || extraLayers < 0) throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
+  if (!Number.isSafeInteger(extraLayers) || extraLayers < 0)
+    throw new InputError(`{field} must be a whole number ≥ 0 (got ${extraLayers})`, 'extraLayers');
   const depth = s.layers + extraLayers;
   if (map.length !== depth) {
     const extra = extraLayers > 0 ? ` + ${extraLayers} extra` : '';

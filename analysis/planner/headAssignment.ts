@@ -100,7 +100,10 @@ export function assignPresetHeads(slotMap: HeadMap, headPairs: HeadPairs): HeadM
     const colOfRow = new Map(pairs.map(([r, c]) => [r, c]));
 
     // Chosen pool heads fill the free source slots in ascending head order.
-    const chosen = pairs.filter(([r]) => r >= fixed.length).map(([r]) => r).sort((a, b) => rows[a].head - rows[b].head);
+    const chosen = pairs
+      .filter(([r]) => r >= fixed.length)
+      .map(([r]) => r)
+      .sort((a, b) => rows[a].head - rows[b].head);
     free.forEach((f, t) => place(f.src.layer, f.src.head, rows[chosen[t]].head));
     fixed.forEach((f, r) => place(l, slots[f.q], colOfRow.get(r)!));
     free.forEach((f, t) => place(l, slots[f.q], colOfRow.get(chosen[t])!));

@@ -53,7 +53,9 @@ export function layerRoles(map: HeadMap): LayerRole[] {
   return map.map((row, l) => {
     const skips = row.filter((e) => e === 'skip').length;
     if (skips > 0 && skips < row.length) {
-      throw new InputError(`heads[${l}] mixes "skip" with other heads: a skip layer drops the whole attention block, so every head of it must be "skip"`);
+      throw new InputError(
+        `heads[${l}] mixes "skip" with other heads: a skip layer drops the whole attention block, so every head of it must be "skip"`,
+      );
     }
     if (skips > 0) return { kind: 'skip', reuseHeads: 0 };
     const reuseHeads = row.filter(isReuse).length;

@@ -13,7 +13,7 @@ import type { HeadMap } from './headMap';
 function ranks(xs: number[]): number[] {
   const order = xs.map((x, i) => ({ x, i })).sort((a, b) => a.x - b.x);
   const out = new Array<number>(xs.length);
-  for (let a = 0; a < order.length; ) {
+  for (let a = 0; a < order.length;) {
     let b = a;
     while (b + 1 < order.length && order[b + 1].x === order[a].x) b++;
     for (let k = a; k <= b; k++) out[order[k].i] = (a + b) / 2 + 1;
@@ -42,7 +42,10 @@ export function spearman(xs: number[], ys: number[]): number | null {
 }
 
 /** The index with the least drift among those at or under the FLOPs target (ties: fewer FLOPs, then fewer parameters). */
-export function recommendByDrift(candidates: { drift: number | null; flopsRatio: number; paramsRatio: number }[], targetFlops: number): number | null {
+export function recommendByDrift(
+  candidates: { drift: number | null; flopsRatio: number; paramsRatio: number }[],
+  targetFlops: number,
+): number | null {
   let best: number | null = null;
   candidates.forEach((c, i) => {
     if (c.drift === null || c.flopsRatio > targetFlops + 1e-12) return;
@@ -50,7 +53,8 @@ export function recommendByDrift(candidates: { drift: number | null; flopsRatio:
     const better =
       !b ||
       c.drift < b.drift! - 1e-15 ||
-      (c.drift <= b.drift! + 1e-15 && (c.flopsRatio < b.flopsRatio - 1e-12 || (Math.abs(c.flopsRatio - b.flopsRatio) <= 1e-12 && c.paramsRatio < b.paramsRatio)));
+      (c.drift <= b.drift! + 1e-15 &&
+        (c.flopsRatio < b.flopsRatio - 1e-12 || (Math.abs(c.flopsRatio - b.flopsRatio) <= 1e-12 && c.paramsRatio < b.paramsRatio)));
     if (better) best = i;
   });
   return best;
@@ -108,7 +112,8 @@ export function searchMoves(map: HeadMap, headPairs: HeadPairs): SearchMove[] {
       for (let i = 0; i < l; i++) {
         map[i].forEach((s, j) => {
           const sim = headPairs[l][h][i][j];
-          if (s === 'exact' && (!best || sim > best.similarity)) best = { layer: l, head: h, source: { layer: i, head: j }, similarity: sim };
+          if (s === 'exact' && (!best || sim > best.similarity))
+            best = { layer: l, head: h, source: { layer: i, head: j }, similarity: sim };
         });
       }
       if (best) moves.push(best);
@@ -154,8 +159,14 @@ export async function measuredSearch(options: SearchOptions): Promise<SearchResu
 
 /** Indices not dominated in (drift ↓, FLOPs ratio ↓), by FLOPs ratio. */
 export function paretoByDrift(points: { drift: number | null; flopsRatio: number }[]): number[] {
-  const scored = points.map((p, i) => ({ i, d: p.drift, f: p.flopsRatio })).filter((p) => p.d !== null) as { i: number; d: number; f: number }[];
+  const scored = points.map((p, i) => ({ i, d: p.drift, f: p.flopsRatio })).filter((p) => p.d !== null) as {
+    i: number;
+    d: number;
+    f: number;
+  }[];
   const eps = 1e-12;
-  const front = scored.filter((a) => !scored.some((b) => b.i !== a.i && b.d <= a.d + eps && b.f <= a.f + eps && (b.d < a.d - eps || b.f < a.f - eps)));
+  const front = scored.filter(
+    (a) => !scored.some((b) => b.i !== a.i && b.d <= a.d + eps && b.f <= a.f + eps && (b.d < a.d - eps || b.f < a.f - eps)),
+  );
   return front.sort((a, b) => a.f - b.f || a.d - b.d).map((a) => a.i);
 }

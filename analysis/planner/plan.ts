@@ -62,7 +62,8 @@ export interface Plan {
 export function stackShape(stack: PlannerStack, override: Partial<ModelShape> = {}): ModelShape {
   const pick = (key: 'hidden' | 'ffn' | 'vocab'): number => {
     const v = override[key] ?? stack.dims[key];
-    if (v === null || v === undefined) throw new InputError(`the analysis does not know the ${key} size of stack "${stack.name}"; pass {field}`, key);
+    if (v === null || v === undefined)
+      throw new InputError(`the analysis does not know the ${key} size of stack "${stack.name}"; pass {field}`, key);
     return v;
   };
   return {
@@ -83,13 +84,23 @@ export function stackShape(stack: PlannerStack, override: Partial<ModelShape> = 
  * stack): nothing was measured in the new layers, so the map keeps the paper's slot order
  * and guided, which needs a measurement for every layer it plans, is refused.
  */
-export function configurationHeads(stack: PlannerStack, mode: ReuseMode, P: number, K: number, canonical = false, extraLayers = 0): HeadMap {
+export function configurationHeads(
+  stack: PlannerStack,
+  mode: ReuseMode,
+  P: number,
+  K: number,
+  canonical = false,
+  extraLayers = 0,
+): HeadMap {
   const L = stack.layerCount + extraLayers;
   const H = stack.headCount;
   checkModeBounds(mode, L, H, P, K);
   if (extraLayers > 0) {
     if (modeRow(mode).measured) {
-      throw new InputError(`mode "${mode}" chooses heads from measured similarity, which the ${extraLayers} extra layer(s) do not have; use partial or full with {field}`, 'extraLayers');
+      throw new InputError(
+        `mode "${mode}" chooses heads from measured similarity, which the ${extraLayers} extra layer(s) do not have; use partial or full with {field}`,
+        'extraLayers',
+      );
     }
     return presetHeadMap(mode, L, H, P, K);
   }
@@ -102,7 +113,15 @@ export function configurationHeads(stack: PlannerStack, mode: ReuseMode, P: numb
   return gain > 1e-12 ? assigned : slots;
 }
 
-export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: number, mode: ReuseMode, P: number, K: number, heads: HeadMap): Candidate {
+export function scoreCandidate(
+  stack: PlannerStack,
+  shape: ModelShape,
+  seqLen: number,
+  mode: ReuseMode,
+  P: number,
+  K: number,
+  heads: HeadMap,
+): Candidate {
   const kept = similarityKept(heads, stack.headPairs);
   return {
     mode,
@@ -112,7 +131,9 @@ export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: n
     // Rows beyond the analysed layers are extra layers (configurationHeads).
     cost: costOf(shape, heads, seqLen, heads.length - shape.layers),
     similarityKept: kept,
-    ...(stack.errors && kept !== null && heads.length === stack.headPairs.length ? { similarityKeptSe: similarityKeptSe(heads, stack) } : {}),
+    ...(stack.errors && kept !== null && heads.length === stack.headPairs.length
+      ? { similarityKeptSe: similarityKeptSe(heads, stack) }
+      : {}),
     uniformBaseline: uniformBaseline(heads, stack.uniform),
   };
 }
@@ -122,9 +143,15 @@ export function scoreCandidate(stack: PlannerStack, shape: ModelShape, seqLen: n
  * attention, so they have no similarity to compare and stay off the front.
  */
 export function paretoFront(candidates: Candidate[]): number[] {
-  const scored = candidates.map((c, i) => ({ i, s: c.similarityKept, f: c.cost.flopsRatio })).filter((c) => c.s !== null) as { i: number; s: number; f: number }[];
+  const scored = candidates.map((c, i) => ({ i, s: c.similarityKept, f: c.cost.flopsRatio })).filter((c) => c.s !== null) as {
+    i: number;
+    s: number;
+    f: number;
+  }[];
   const eps = 1e-12;
-  const front = scored.filter((a) => !scored.some((b) => b.i !== a.i && b.s >= a.s - eps && b.f <= a.f + eps && (b.s > a.s + eps || b.f < a.f - eps)));
+  const front = scored.filter(
+    (a) => !scored.some((b) => b.i !== a.i && b.s >= a.s - eps && b.f <= a.f + eps && (b.s > a.s + eps || b.f < a.f - eps)),
+  );
   // Equal points: keep the first listed only.
   const unique = front.filter((a, k) => !front.slice(0, k).some((b) => Math.abs(b.s - a.s) <= eps && Math.abs(b.f - a.f) <= eps));
   return unique.sort((a, b) => a.f - b.f || b.s - a.s).map((a) => a.i);
@@ -151,7 +178,8 @@ export function recommend(candidates: Candidate[], targetFlops: number): number 
     const better =
       c.similarityKept > b.similarityKept! + 1e-12 ||
       (Math.abs(c.similarityKept - b.similarityKept!) <= 1e-12 &&
-        (c.cost.flopsRatio < b.cost.flopsRatio - 1e-12 || (Math.abs(c.cost.flopsRatio - b.cost.flopsRatio) <= 1e-12 && c.cost.paramsRatio < b.cost.paramsRatio)));
+        (c.cost.flopsRatio < b.cost.flopsRatio - 1e-12 ||
+          (Math.abs(c.cost.flopsRatio - b.cost.flopsRatio) <= 1e-12 && c.cost.paramsRatio < b.cost.paramsRatio)));
     if (better) best = i;
   });
   return best;
@@ -168,7 +196,11 @@ export interface PlanOptions {
 }
 
 /** The sequence length costs are counted at: the option, else the analysis's mean length, else the position count. */
-export function planSeqLen(stack: PlannerStack, shape: ModelShape, seqLen?: number): { seqLen: number; from: NonNullable<Plan['seqLenFrom']> } {
+export function planSeqLen(
+  stack: PlannerStack,
+  shape: ModelShape,
+  seqLen?: number,
+): { seqLen: number; from: NonNullable<Plan['seqLenFrom']> } {
   if (seqLen !== undefined) return { seqLen, from: 'option' };
   const analysed = analysedLength(stack);
   return analysed !== undefined ? { seqLen: analysed, from: 'analysis' } : { seqLen: shape.maxPositions, from: 'positions' };
@@ -183,7 +215,9 @@ export function planStack(original: PlannerStack, options: PlanOptions = {}): Pl
   const extra = options.extraLayers ?? 0;
   // Measured choices (guided) need every layer analysed; the extra layers are not.
   const grid = candidateGrid(shape.layers + extra, shape.heads).filter(({ mode }) => extra === 0 || !modeRow(mode).measured);
-  const candidates = grid.map(({ mode, P, K }) => scoreCandidate(stack, shape, seqLen, mode, P, K, configurationHeads(stack, mode, P, K, false, extra)));
+  const candidates = grid.map(({ mode, P, K }) =>
+    scoreCandidate(stack, shape, seqLen, mode, P, K, configurationHeads(stack, mode, P, K, false, extra)),
+  );
   const recommended = recommend(candidates, targetFlops);
   return {
     stack: stack.name,
@@ -194,7 +228,9 @@ export function planStack(original: PlannerStack, options: PlanOptions = {}): Pl
     pareto: paretoFront(candidates),
     targetFlops,
     recommended,
-    ...(recommended !== null && candidates[recommended].similarityKeptSe != null ? { withinNoise: noiseOf(candidates, recommended, targetFlops) } : {}),
+    ...(recommended !== null && candidates[recommended].similarityKeptSe != null
+      ? { withinNoise: noiseOf(candidates, recommended, targetFlops) }
+      : {}),
     ...(sinks ? { excludedSinks: sinks } : {}),
   };
 }
@@ -204,7 +240,14 @@ export function noiseOf(candidates: Candidate[], r: number, targetFlops: number)
   const point = (c: Candidate) => ({ kept: c.similarityKept!, se: c.similarityKeptSe! });
   return candidates
     .map((c, i) => ({ c, i }))
-    .filter(({ c, i }) => i !== r && c.similarityKept !== null && c.similarityKeptSe != null && c.cost.flopsRatio <= targetFlops + 1e-12 && withinNoise(point(c), point(candidates[r])))
+    .filter(
+      ({ c, i }) =>
+        i !== r &&
+        c.similarityKept !== null &&
+        c.similarityKeptSe != null &&
+        c.cost.flopsRatio <= targetFlops + 1e-12 &&
+        withinNoise(point(c), point(candidates[r])),
+    )
     .sort((a, b) => a.c.cost.flopsRatio - b.c.cost.flopsRatio || b.c.similarityKept! - a.c.similarityKept!)
     .map(({ i }) => i);
 }

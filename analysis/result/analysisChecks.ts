@@ -48,7 +48,10 @@ function sameAs(label: string, field: string, v: unknown, expected: unknown, fro
  * For the optional groups (errors, sinks, lengths), which `checkAnalysis` does not walk itself.
  */
 function sameTree(label: string, field: string, v: unknown, expected: unknown, from: string): void {
-  const unlike = (what: string) => new InputError(`${label}: ${field} ${what}, but ${from} gives ${JSON.stringify(expected)?.slice(0, 60)}: the file was edited or is corrupt`);
+  const unlike = (what: string) =>
+    new InputError(
+      `${label}: ${field} ${what}, but ${from} gives ${JSON.stringify(expected)?.slice(0, 60)}: the file was edited or is corrupt`,
+    );
   if (typeof expected === 'number') {
     if (typeof v !== 'number' || !(Math.abs(v - expected) <= meanTolerance)) throw unlike(`is ${JSON.stringify(v)?.slice(0, 40)}`);
   } else if (Array.isArray(expected)) {
@@ -57,7 +60,8 @@ function sameTree(label: string, field: string, v: unknown, expected: unknown, f
   } else if (typeof expected === 'object' && expected !== null) {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw unlike('is not an object');
     const keys = new Set([...Object.keys(expected), ...Object.keys(v)]);
-    for (const key of keys) sameTree(label, `${field}.${key}`, (v as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], from);
+    for (const key of keys)
+      sameTree(label, `${field}.${key}`, (v as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], from);
   } else if (v !== expected) {
     throw unlike(`is ${JSON.stringify(v)?.slice(0, 40)}`);
   }
@@ -93,9 +97,13 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   if ((sums.causal === true) !== (s.causal === true))
     throw new InputError(`${label}: ${at}.sums.causal is ${sums.causal ?? false}, but ${at}.causal is ${s.causal ?? false}`);
   if (s.kvHeadCount !== undefined && (s.kvHeadCount > s.headCount || s.headCount % s.kvHeadCount !== 0))
-    throw new InputError(`${label}: ${at}.kvHeadCount is ${s.kvHeadCount}, which does not divide the ${s.headCount} query heads into groups`);
+    throw new InputError(
+      `${label}: ${at}.kvHeadCount is ${s.kvHeadCount}, which does not divide the ${s.headCount} query heads into groups`,
+    );
   if ((s.entropyNormalized === undefined) !== (sums.entropyNormalizedSums === undefined))
-    throw new InputError(`${label}: ${at} has ${s.entropyNormalized === undefined ? 'entropyNormalizedSums but no entropyNormalized' : 'entropyNormalized but no sums.entropyNormalizedSums'}`);
+    throw new InputError(
+      `${label}: ${at} has ${s.entropyNormalized === undefined ? 'entropyNormalizedSums but no entropyNormalized' : 'entropyNormalized but no sums.entropyNormalizedSums'}`,
+    );
   const T = sums.examples;
   if (T !== file.run.examples)
     throw new InputError(
@@ -114,10 +122,12 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   inRange(label, `${at}.entropy`, s.entropy, 0, Infinity, rangeSlack);
   if (s.entropyNormalized) inRange(label, `${at}.entropyNormalized`, s.entropyNormalized, 0, 1, rangeSlack);
   inRange(label, `${at}.cArgmax`, s.cArgmax, 0, s.headCount - 1);
-  for (const key of ['pairSquares', 'uniformSquares', 'entropyNormalizedSquares'] as const) inRange(label, `${at}.sums.${key}`, sums[key], 0, T, rangeSlack * T);
+  for (const key of ['pairSquares', 'uniformSquares', 'entropyNormalizedSquares'] as const)
+    inRange(label, `${at}.sums.${key}`, sums[key], 0, T, rangeSlack * T);
   inRange(label, `${at}.sums.entropySquares`, sums.entropySquares, 0, Infinity);
   inRange(label, `${at}.sums.rows.varianceSums`, sums.rows?.varianceSums, 0, T);
-  for (const key of ['massSums', 'massSquares', 'firstSums', 'firstSquares'] as const) inRange(label, `${at}.sums.sinks.${key}`, sums.sinks?.[key], 0, T, rangeSlack * T);
+  for (const key of ['massSums', 'massSquares', 'firstSums', 'firstSquares'] as const)
+    inRange(label, `${at}.sums.sinks.${key}`, sums.sinks?.[key], 0, T, rangeSlack * T);
   const views = SimilarityAccumulator.fromJSON(sums).finalize();
   const bySums = 'sums / examples';
   if (s.baseline) {
@@ -130,8 +140,13 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
     }
     const { layerCount, headCount } = base.shape;
     if (layerCount !== s.layerCount || headCount !== s.headCount || b.sums.name !== s.name)
-      throw new InputError(`${label}: ${at}.baseline.sums describe ${layerCount} layers × ${headCount} heads of "${b.sums.name}", not the stack's`);
-    if (b.sums.examples !== T) throw new InputError(`${label}: ${at}.baseline.sums.examples is ${b.sums.examples}, but the stack has ${T} (the baseline sees the same examples)`);
+      throw new InputError(
+        `${label}: ${at}.baseline.sums describe ${layerCount} layers × ${headCount} heads of "${b.sums.name}", not the stack's`,
+      );
+    if (b.sums.examples !== T)
+      throw new InputError(
+        `${label}: ${at}.baseline.sums.examples is ${b.sums.examples}, but the stack has ${T} (the baseline sees the same examples)`,
+      );
     inRange(label, `${at}.baseline.sums.pairSums`, b.sums.pairSums, 0, T, rangeSlack * T);
     sameTree(label, `${at}.baseline.layerPairs`, b.layerPairs, base.finalize().layerPairs, 'baseline.sums');
   }
@@ -141,7 +156,9 @@ function checkStack(file: AnalysisFile, s: AnalysisStack, at: string, label: str
   for (const key of ['errors', 'sinks', 'lengths'] as const) {
     if ((s[key] === undefined) !== (views[key] === undefined)) {
       const why = key === 'errors' ? ' (they need sums.pairSquares and at least two examples)' : '';
-      throw new InputError(`${label}: ${at}.${key} is ${s[key] === undefined ? 'missing' : 'present'}, but the sums ${views[key] === undefined ? 'give none' : 'give it'}${why}`);
+      throw new InputError(
+        `${label}: ${at}.${key} is ${s[key] === undefined ? 'missing' : 'present'}, but the sums ${views[key] === undefined ? 'give none' : 'give it'}${why}`,
+      );
     }
     if (s[key] !== undefined) sameTree(label, `${at}.${key}`, s[key], views[key], 'the sums');
   }

@@ -83,7 +83,15 @@ export interface StackInfo {
 
 /** The identity of a file's stack, as `analysisStacks` takes it back. */
 export function stackInfo({ name, kind, causal, kvHeadCount, branch, tensors, dims }: AnalysisStack): StackInfo {
-  return { name, kind, ...(causal !== undefined ? { causal } : {}), ...(kvHeadCount ? { kvHeadCount } : {}), ...(branch ? { branch } : {}), tensors, dims };
+  return {
+    name,
+    kind,
+    ...(causal !== undefined ? { causal } : {}),
+    ...(kvHeadCount ? { kvHeadCount } : {}),
+    ...(branch ? { branch } : {}),
+    tensors,
+    dims,
+  };
 }
 
 /** Builds the file's stacks from finished accumulators. */
@@ -169,7 +177,9 @@ export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): An
       const b = s.baseline;
       if ((b === undefined) !== (base === undefined) || (b && base && (b.kind !== base.kind || b.seed !== base.seed))) {
         const describe = (x?: StackBaseline) => (x ? `a ${x.kind} baseline (seed ${x.seed})` : 'no baseline');
-        throw new InputError(`${path} has ${describe(b)}, but ${first.path} has ${describe(base)}: shards of one run cannot be merged with it`);
+        throw new InputError(
+          `${path} has ${describe(b)}, but ${first.path} has ${describe(base)}: shards of one run cannot be merged with it`,
+        );
       }
       try {
         accs[i].merge(SimilarityAccumulator.fromJSON(s.sums));
@@ -180,7 +190,11 @@ export function mergeAnalyses(files: { path: string; file: AnalysisFile }[]): An
     });
     seconds += file.run.seconds;
   }
-  const stacks = analysisStacks(accs, first.file.stacks.map(stackInfo), base && { kind: base.kind, seed: base.seed, accumulators: baseAccs! });
+  const stacks = analysisStacks(
+    accs,
+    first.file.stacks.map(stackInfo),
+    base && { kind: base.kind, seed: base.seed, accumulators: baseAccs! },
+  );
   const shards = accs[0].shards;
   const run: AnalysisRun = {
     ...first.file.run,

@@ -126,6 +126,12 @@ export class DriftAccumulator {
       return { name, maxAbs: s.maxAbs, cosine: s.count > 0 ? s.cosine / s.count : 1 };
     });
     const has = this.klOutput !== null && this.positions > 0;
-    return { outputs, kl: has ? this.klSum / this.positions : null, top1: has ? this.agree / this.positions : null, klOutput: this.klOutput, positions: this.positions };
+    return {
+      outputs,
+      kl: has ? this.klSum / this.positions : null,
+      top1: has ? this.agree / this.positions : null,
+      klOutput: this.klOutput,
+      positions: this.positions,
+    };
   }
 }

@@ -14,7 +14,13 @@ import type { ExampleInput, InputTensor, TextTokenizer } from './inputs';
  */
 export type ExampleSource =
   | { kind: 'jsonl'; path: string }
-  | { kind: 'text'; path: string; tokenizer: string; maxLength?: number; /** Concatenate lines into maxLength-token sequences (`packLines`). */ pack?: boolean }
+  | {
+      kind: 'text';
+      path: string;
+      tokenizer: string;
+      maxLength?: number;
+      /** Concatenate lines into maxLength-token sequences (`packLines`). */ pack?: boolean;
+    }
   | ({ kind: 'images'; path: string; preprocessor?: string } & ImageFlags)
   | { kind: 'arrays'; path: string };
 
@@ -61,7 +67,9 @@ export function checkDeclaredInputs(d: DeclaredInputs): void {
     const fixed = (spec.shape ?? []).slice(1).filter((x): x is number => typeof x === 'number');
     const values = fixed.reduce((a, b) => a * b, 1);
     if (values > maxDeclaredValues) {
-      throw new InputError(`${d.model} declares input "${spec.name}" of shape [${spec.shape!.join(', ')}]: ${values} values per example, more than this tool feeds (${maxDeclaredValues})`);
+      throw new InputError(
+        `${d.model} declares input "${spec.name}" of shape [${spec.shape!.join(', ')}]: ${values} values per example, more than this tool feeds (${maxDeclaredValues})`,
+      );
     }
   }
 }
@@ -92,14 +100,18 @@ export function checkExample(ex: ExampleInput, d: DeclaredInputs): void {
     checkDeclaredShape(t, spec, role, at);
     if (role === 'past') {
       if (past && past.length !== t.shape[1]) {
-        throw new InputError(`${at}: "${spec.name}" holds ${t.shape[1]} past positions but "${past.name}" holds ${past.length}: every layer caches the same tokens`);
+        throw new InputError(
+          `${at}: "${spec.name}" holds ${t.shape[1]} past positions but "${past.name}" holds ${past.length}: every layer caches the same tokens`,
+        );
       }
       past ??= { name: spec.name, length: t.shape[1] };
     }
     if (!isSequenceRole(role) || role === 'mask') continue;
     const side = lengths.get(sideOf(spec.name));
     if (side && side.length !== t.shape[0]) {
-      throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens but "${side.name}" has ${side.length}: one example's inputs must have one length`);
+      throw new InputError(
+        `${at}: "${spec.name}" has ${t.shape[0]} tokens but "${side.name}" has ${side.length}: one example's inputs must have one length`,
+      );
     }
     if (!side) lengths.set(sideOf(spec.name), { name: spec.name, length: t.shape[0] });
   }
@@ -112,7 +124,8 @@ export function checkExample(ex: ExampleInput, d: DeclaredInputs): void {
       const tokens = cached > 0 ? `the past and "${side.name}" have ${cached} + ${side.length}` : `"${side.name}" has ${side.length}`;
       throw new InputError(`${at}: "${spec.name}" has ${t.shape[0]} tokens but ${tokens}: one example's inputs must have one length`);
     }
-    if (!t.values.some((v) => v !== 0)) throw new InputError(`${at}: "${spec.name}" is all zeros: an example needs at least one real token`);
+    if (!t.values.some((v) => v !== 0))
+      throw new InputError(`${at}: "${spec.name}" is all zeros: an example needs at least one real token`);
   }
   const ids = d.tokenInput ? ex.tensors.get(d.tokenInput) : undefined;
   const total = (ids?.shape[0] ?? 0) + (past?.length ?? 0);

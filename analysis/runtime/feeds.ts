@@ -105,5 +105,9 @@ export function batchTensor(spec: ModelInput, batch: ExampleInput[], padTo: numb
  * (the what-if and masked-LM runs pad their own batches with it).
  */
 export function padTensor(type: string, parts: InputTensor[], length: number, name: string): ort.Tensor {
-  return batchTensor({ name, type, shape: null }, parts.map((p, i) => ({ index: i, origin: name, tensors: new Map([[name, p]]) })), length);
+  return batchTensor(
+    { name, type, shape: null },
+    parts.map((p, i) => ({ index: i, origin: name, tensors: new Map([[name, p]]) })),
+    length,
+  );
 }

@@ -51,7 +51,8 @@ export function decodeImage(bytes: Uint8Array, label: string): RgbImage {
     if (isPng(bytes)) {
       // The size from the IHDR chunk, before pngjs inflates pixels that may not fit in memory.
       const declared = bytes.length >= 24 ? buffer.readUInt32BE(16) * buffer.readUInt32BE(20) : 0;
-      if (declared > maxImagePixels) throw new Error(`${buffer.readUInt32BE(16)} × ${buffer.readUInt32BE(20)} pixels is more than ${maxImagePixels}`);
+      if (declared > maxImagePixels)
+        throw new Error(`${buffer.readUInt32BE(16)} × ${buffer.readUInt32BE(20)} pixels is more than ${maxImagePixels}`);
       const png = PNG.sync.read(buffer);
       return { width: png.width, height: png.height, rgb: toRgb(png.data, png.width, png.height) };
     }

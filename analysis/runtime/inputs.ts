@@ -64,11 +64,13 @@ export async function* readJsonlExamples(
     if (index >= limit) return;
     const origin = `${path}:${line}`;
     const obj = parseJsonText(text, origin);
-    if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new InputError(`${origin}: expected a JSON object of named input tensors`);
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj))
+      throw new InputError(`${origin}: expected a JSON object of named input tensors`);
     const tensors = new Map<string, InputTensor>();
     for (const [name, value] of Object.entries(obj as Record<string, unknown>)) {
       const spec = declared.get(name);
-      if (!spec) throw new InputError(`${origin}: "${name}" is not an input of the model (it expects ${inputs.map((i) => i.name).join(', ')})`);
+      if (!spec)
+        throw new InputError(`${origin}: "${name}" is not an input of the model (it expects ${inputs.map((i) => i.name).join(', ')})`);
       tensors.set(name, toTensor(value, spec, origin));
     }
     fillDefaults(tensors, inputs, origin);
@@ -86,9 +88,12 @@ function toTensor(value: unknown, spec: ModelInput, origin: string): InputTensor
   // the line has every axis; otherwise one example of it, which the batch axis is added to.
   const asGiven = declared !== null && typeof declared[0] === 'number' && shape.length === declared.length;
   const expectedRank = declared ? declared.length - 1 : undefined;
-  if (!asGiven && shape.length === 0 && expectedRank !== 0) throw new InputError(`${origin}: "${spec.name}" must be an array (one entry per token)`);
+  if (!asGiven && shape.length === 0 && expectedRank !== 0)
+    throw new InputError(`${origin}: "${spec.name}" must be an array (one entry per token)`);
   if (!asGiven && expectedRank !== undefined && shape.length !== expectedRank) {
-    throw new InputError(`${origin}: "${spec.name}" has ${shape.length} dimension(s) per example; the model expects ${expectedRank} (plus the batch axis)`);
+    throw new InputError(
+      `${origin}: "${spec.name}" has ${shape.length} dimension(s) per example; the model expects ${expectedRank} (plus the batch axis)`,
+    );
   }
   const integer = /int|bool/.test(spec.type);
   const values: number[] = [];
@@ -99,11 +104,13 @@ function toTensor(value: unknown, spec: ModelInput, origin: string): InputTensor
       if (typeof v !== 'number' && typeof v !== 'boolean') {
         throw new InputError(`${origin}: "${spec.name}" holds ${JSON.stringify(v).slice(0, 40)}; expected numbers (${spec.type})`);
       }
-      if (integer && typeof v === 'number' && !Number.isInteger(v)) throw new InputError(`${origin}: "${spec.name}" holds ${v}, but the model declares it ${spec.type}`);
+      if (integer && typeof v === 'number' && !Number.isInteger(v))
+        throw new InputError(`${origin}: "${spec.name}" holds ${v}, but the model declares it ${spec.type}`);
       values.push(Number(v));
       return;
     }
-    if (!Array.isArray(v) || v.length !== shape[axis]) throw new InputError(`${origin}: "${spec.name}" is a ragged array (not ${shape.join(' × ')})`);
+    if (!Array.isArray(v) || v.length !== shape[axis])
+      throw new InputError(`${origin}: "${spec.name}" is a ragged array (not ${shape.join(' × ')})`);
     for (const x of v) walk(x, axis + 1);
   };
   walk(value, 0);
@@ -127,7 +134,9 @@ export function fillDefaults(tensors: Map<string, InputTensor>, inputs: ModelInp
     }
     const [heads, size] = [spec.shape?.[1], spec.shape?.[3]];
     if (typeof heads !== 'number' || typeof size !== 'number') {
-      throw new InputError(`${origin}: missing input "${spec.name}": the model does not fix its heads and head size, so give the past in the line`);
+      throw new InputError(
+        `${origin}: missing input "${spec.name}": the model does not fix its heads and head size, so give the past in the line`,
+      );
     }
     tensors.set(spec.name, { values: [], shape: [heads, 0, size] });
   }
@@ -135,7 +144,11 @@ export function fillDefaults(tensors: Map<string, InputTensor>, inputs: ModelInp
   for (const spec of inputs) {
     if (tensors.has(spec.name)) continue;
     const side = sideOf(spec.name);
-    const partner = tokens(side) ? tensors.get(tokens(side)!.name) : side === 'encoder' ? [...tensors.values()].find((t) => !t.asGiven) : undefined;
+    const partner = tokens(side)
+      ? tensors.get(tokens(side)!.name)
+      : side === 'encoder'
+        ? [...tensors.values()].find((t) => !t.asGiven)
+        : undefined;
     const offset = side === 'encoder' ? (past ?? 0) : 0;
     const filled = partner && partner.shape.length > 0 ? defaultInput(spec.name, partner.shape[0], offset) : undefined;
     if (!filled) {
@@ -159,7 +172,8 @@ export interface TextTokenizer {
 
 /** A tokenizer from the parsed JSON of a tokenizer.json (`path` names it in messages). */
 export function parseTokenizer(parsed: unknown, path: string): TextTokenizer {
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InputError(`tokenizer ${path} is not a JSON object`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InputError(`tokenizer ${path} is not a JSON object`);
   const json = parsed as Record<string, unknown>;
   let tokenizer: Tokenizer;
   try {
@@ -173,7 +187,8 @@ export function parseTokenizer(parsed: unknown, path: string): TextTokenizer {
   // A loop, not Math.max(...ids): a vocabulary of 250k entries is more arguments than a call takes.
   let maxId = 0;
   for (const id of [...ids, ...added]) {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new InputError(`tokenizer ${path} has a token id ${JSON.stringify(id)?.slice(0, 40)}, not a whole number ≥ 0`);
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      throw new InputError(`tokenizer ${path} has a token id ${JSON.stringify(id)?.slice(0, 40)}, not a whole number ≥ 0`);
     if (id > maxId) maxId = id;
   }
   const padId = tokenizer.token_to_id('[PAD]') ?? tokenizer.token_to_id('<pad>') ?? 0;
@@ -200,7 +215,9 @@ export function tokenIds(tok: TextTokenizer, text: string, origin: string, addSp
   const ids = Array.from(encoded.ids, Number);
   const missing = ids.findIndex((id) => !Number.isSafeInteger(id) || id < 0);
   if (missing >= 0) {
-    throw new InputError(`${origin}: the tokenizer ${tok.path} has no id for ${JSON.stringify(String(encoded.tokens[missing])).slice(0, 40)} (and no unknown token)`);
+    throw new InputError(
+      `${origin}: the tokenizer ${tok.path} has no id for ${JSON.stringify(String(encoded.tokens[missing])).slice(0, 40)} (and no unknown token)`,
+    );
   }
   return ids;
 }
@@ -234,7 +251,11 @@ export async function* readTextExamples(
   pack = false,
 ): AsyncGenerator<ExampleInput> {
   const idsInput = tokenInputOf(inputs)?.name;
-  if (!idsInput) throw new InputError(`${path}: the model has no integer token input to tokenize text into; it takes ${describeInputs(inputs)}: give its inputs as JSONL with {field}`, 'inputs');
+  if (!idsInput)
+    throw new InputError(
+      `${path}: the model has no integer token input to tokenize text into; it takes ${describeInputs(inputs)}: give its inputs as JSONL with {field}`,
+      'inputs',
+    );
   let index = 0;
   const sequences = pack ? packLines(lines, path, tok, maxLength) : lineSequences(lines, path, tok, maxLength);
   for await (const { ids, origin } of sequences) {
@@ -248,7 +269,12 @@ export async function* readTextExamples(
 }
 
 /** One sequence per line, truncated (`encodeLine`). */
-async function* lineSequences(lines: AsyncIterable<TextLine>, path: string, tok: TextTokenizer, maxLength: number): AsyncGenerator<{ ids: number[]; origin: string }> {
+async function* lineSequences(
+  lines: AsyncIterable<TextLine>,
+  path: string,
+  tok: TextTokenizer,
+  maxLength: number,
+): AsyncGenerator<{ ids: number[]; origin: string }> {
   for await (const { text, line } of lines) {
     const origin = `${path}:${line}`;
     yield { ids: encodeLine(tok, text, maxLength, origin), origin };
@@ -261,7 +287,12 @@ async function* lineSequences(lines: AsyncIterable<TextLine>, path: string, tok:
  * a closing separator; a line that does not fit continues in the next sequence, and the last
  * sequence is shorter (`RowPacker`, the same packing `tokenize` writes for training).
  */
-export async function* packLines(lines: AsyncIterable<TextLine>, path: string, tok: TextTokenizer, maxLength: number): AsyncGenerator<{ ids: number[]; origin: string }> {
+export async function* packLines(
+  lines: AsyncIterable<TextLine>,
+  path: string,
+  tok: TextTokenizer,
+  maxLength: number,
+): AsyncGenerator<{ ids: number[]; origin: string }> {
   const ready: { ids: number[]; origin: string }[] = [];
   let packer: RowPacker | undefined;
   // The line the sequence being filled began in, and the line being added.

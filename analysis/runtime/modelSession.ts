@@ -42,7 +42,8 @@ export function padBatch(inputs: ModelInput[], batch: ExampleInput[]): ModelBatc
     const parts = batch.map((ex) => ex.tensors.get(spec.name)!);
     const fixed = spec.shape && typeof spec.shape[1] === 'number' ? spec.shape[1] : undefined;
     const longest = Math.max(...parts.map((p) => p.shape[0]));
-    if (fixed !== undefined && longest > fixed) throw new InputError(`${batch[0].origin}: "${spec.name}" has ${longest} tokens; the model takes at most ${fixed}`);
+    if (fixed !== undefined && longest > fixed)
+      throw new InputError(`${batch[0].origin}: "${spec.name}" has ${longest} tokens; the model takes at most ${fixed}`);
     feeds[spec.name] = padTensor(spec.type, parts, fixed ?? longest, spec.name);
     if (spec.name === token) length = fixed ?? longest;
   }
@@ -50,7 +51,12 @@ export function padBatch(inputs: ModelInput[], batch: ExampleInput[]): ModelBatc
 }
 
 /** Groups examples into padded batches (of one where the model has no mask input). */
-export async function* modelBatches(inputs: ModelInput[], examples: AsyncIterable<ExampleInput>, size: number, signal?: AbortSignal): AsyncGenerator<ModelBatch> {
+export async function* modelBatches(
+  inputs: ModelInput[],
+  examples: AsyncIterable<ExampleInput>,
+  size: number,
+  signal?: AbortSignal,
+): AsyncGenerator<ModelBatch> {
   const per = canPad(inputs) ? Math.max(1, size) : 1;
   let batch: ExampleInput[] = [];
   for await (const ex of examples) {

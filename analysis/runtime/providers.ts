@@ -50,14 +50,20 @@ export async function startSession(
   for (const provider of candidates) {
     const probe = await probeProvider(provider);
     if (!probe.ok) {
-      notes.push(choice === 'auto' ? `${provider}: ${probe.reason}` : `${provider} is not available (${probe.reason}); falling back to cpu`);
+      notes.push(
+        choice === 'auto' ? `${provider}: ${probe.reason}` : `${provider} is not available (${probe.reason}); falling back to cpu`,
+      );
       continue;
     }
     try {
       const session = await ort.InferenceSession.create(model, { ...options, executionProviders: [provider] });
       return { session, provider, notes };
     } catch (err) {
-      notes.push(choice === 'auto' ? `${provider}: ${firstLine(err)}` : `${provider} failed to start this model (${firstLine(err)}); falling back to cpu`);
+      notes.push(
+        choice === 'auto'
+          ? `${provider}: ${firstLine(err)}`
+          : `${provider} failed to start this model (${firstLine(err)}); falling back to cpu`,
+      );
     }
   }
   const session = await ort.InferenceSession.create(cpuModel ? cpuModel() : model, { ...options, executionProviders: ['cpu'] });
@@ -108,7 +114,10 @@ ort.InferenceSession.create(m, { executionProviders: [${JSON.stringify(provider)
 }
 
 function shortReason(text: string): string {
-  let line = text.trim().split('\n')[0].replace(/^Error:\s*/, '');
+  let line = text
+    .trim()
+    .split('\n')[0]
+    .replace(/^Error:\s*/, '');
   // Native errors start with a source location and a failed check; the reason is after "was false.".
   const afterCheck = / was (?:false|true)\.\s*(.+)$/.exec(line);
   if (afterCheck) line = afterCheck[1];

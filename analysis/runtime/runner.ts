@@ -81,23 +81,33 @@ export class AttentionRunner {
     try {
       // ONNX Runtime's default intra-op pool counts physical cores (one on a 2-vCPU machine);
       // every logical core nearly doubles the forward pass there.
-      started = await startSession(bf16 ? bfloat16Interface(bf16, bytes) : bytes, choice, {
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: availableParallelism(),
-        // Sampled rows are for long sequences, where each layer's n × n scores are hundreds of
-        // MiB: the CPU arena grows by doubling and keeps every chunk (24 GB for BERT-base at
-        // 4096 tokens), while plain allocations return to the system after each tensor.
-        ...(options.rows ? { enableCpuMemArena: false } : {}),
-        // Inputs are checked against the model before they run and every failure comes back as
-        // an exception that we word, so ONNX Runtime's own log lines (opset warnings, a red
-        // error line before each exception) would only repeat it on stderr.
-        logSeverityLevel: 4,
-        // The bytes are a rewrite of the file, so external data (weights beside the model) must
-        // be looked up beside the model, not in the working directory.
-        // In rows mode the n × n attention dominates the time, and pre-packed copies of the
-        // weight matrices (a third of BERT-base's 4096-token peak beside them) buy nothing.
-        extra: { session: { model_external_initializers_file_folder_path: dirname(resolve(model.path)), ...(options.rows ? { disable_prepacking: '1' } : {}) } },
-      }, bf16 && (() => widenBfloat16(bf16, bytes)));
+      started = await startSession(
+        bf16 ? bfloat16Interface(bf16, bytes) : bytes,
+        choice,
+        {
+          graphOptimizationLevel: 'all',
+          intraOpNumThreads: availableParallelism(),
+          // Sampled rows are for long sequences, where each layer's n × n scores are hundreds of
+          // MiB: the CPU arena grows by doubling and keeps every chunk (24 GB for BERT-base at
+          // 4096 tokens), while plain allocations return to the system after each tensor.
+          ...(options.rows ? { enableCpuMemArena: false } : {}),
+          // Inputs are checked against the model before they run and every failure comes back as
+          // an exception that we word, so ONNX Runtime's own log lines (opset warnings, a red
+          // error line before each exception) would only repeat it on stderr.
+          logSeverityLevel: 4,
+          // The bytes are a rewrite of the file, so external data (weights beside the model) must
+          // be looked up beside the model, not in the working directory.
+          // In rows mode the n × n attention dominates the time, and pre-packed copies of the
+          // weight matrices (a third of BERT-base's 4096-token peak beside them) buy nothing.
+          extra: {
+            session: {
+              model_external_initializers_file_folder_path: dirname(resolve(model.path)),
+              ...(options.rows ? { disable_prepacking: '1' } : {}),
+            },
+          },
+        },
+        bf16 && (() => widenBfloat16(bf16, bytes)),
+      );
     } catch (err) {
       throw new InputError(`ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`);
     }
@@ -129,7 +139,10 @@ export class AttentionRunner {
     let pending: { run: Promise<ExtractedExample[]>; last: boolean } | undefined;
     const flush = async function* (this: AttentionRunner, next: ExampleInput[] | undefined, k = 0) {
       // Start the next run before handing out the previous one, so the model runs while we fold.
-      const started = next && next.length > 0 ? { run: this.runBatch(next, options.checkRows ?? true, passes[k]), last: k === passes.length - 1 } : undefined;
+      const started =
+        next && next.length > 0
+          ? { run: this.runBatch(next, options.checkRows ?? true, passes[k]), last: k === passes.length - 1 }
+          : undefined;
       started?.run.catch(() => undefined);
       if (pending) {
         const out = await pending.run;
@@ -167,7 +180,9 @@ export class AttentionRunner {
 
   /** The batch size a model fixes (a first axis of 1 declared on an input of rank 2 or more), if any. */
   private get fixedBatch(): number | undefined {
-    const fixed = this.model.inputs.map((i) => i.shape?.[0]).filter((d, k) => typeof d === 'number' && (this.model.inputs[k].shape?.length ?? 0) >= 2);
+    const fixed = this.model.inputs
+      .map((i) => i.shape?.[0])
+      .filter((d, k) => typeof d === 'number' && (this.model.inputs[k].shape?.length ?? 0) >= 2);
     return fixed.length > 0 ? Math.min(...(fixed as number[])) : undefined;
   }
 
@@ -203,7 +218,8 @@ export class AttentionRunner {
       throw new InputError(`${first}: the model cannot take ${fed}: ${(err as Error).message.split('\n')[0]}`);
     }
     const info = { size: batch.length, padded, checkRows };
-    const layerOutputs = (a: StackAxes, s: number) => layersOf(s).map((l) => ({ tensor: a.stack.layers[l].tensor, data: out[outputName(a.stack.layers[l].tensor)] }));
+    const layerOutputs = (a: StackAxes, s: number) =>
+      layersOf(s).map((l) => ({ tensor: a.stack.layers[l].tensor, data: out[outputName(a.stack.layers[l].tensor)] }));
     return batch.map((ex, b) => {
       const extracted: ExtractedExample = { index: ex.index, tokens: ex.tokens, stacks: [], ...(pass ? { pass } : {}) };
       if (rows) extracted.sampled = this.axes.map((a, s) => sliceSampledStack(a, layerOutputs(a, s), ex, b, info, rows[s]));
@@ -225,7 +241,12 @@ function stackAxes(stacks: AttentionStack[], inputs: ModelInput[]): StackAxes[] 
     const first = stack.layers[0];
     const keyMask = (first.maskInputs ?? []).find((m) => masks.has(m));
     if (stack.kind === 'cross') {
-      return { stack, keyMask, queryInput: governing(first.queryInputs, new Set(first.keyInputs)), keyInput: governing(first.keyInputs, new Set()) };
+      return {
+        stack,
+        keyMask,
+        queryInput: governing(first.queryInputs, new Set(first.keyInputs)),
+        keyInput: governing(first.keyInputs, new Set()),
+      };
     }
     const own = governing(first.queryInputs, stack.name.startsWith('decoder') ? encoderInputs : new Set());
     return { stack, keyMask, queryInput: own, keyInput: own };

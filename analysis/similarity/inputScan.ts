@@ -52,11 +52,15 @@ export function checkShape(input: AttentionInput, shape: StackShape): void {
     throw new InputError(`${where}: needs at least one real query and key, got ${queries} x ${keys}`);
   }
   if ((input.causal === true) !== (shape.causal === true)) {
-    throw new InputError(`${where}: expected ${shape.causal ? 'causal' : 'bidirectional'} attention, got ${input.causal ? 'causal' : 'bidirectional'}`);
+    throw new InputError(
+      `${where}: expected ${shape.causal ? 'causal' : 'bidirectional'} attention, got ${input.causal ? 'causal' : 'bidirectional'}`,
+    );
   }
   // Causal self-attention with a KV cache has the past keys before the queries' own.
   if (input.kind === 'self' && (input.causal ? keys < queries : queries !== keys)) {
-    throw new InputError(`${where}: self-attention must be square${input.causal ? ' or have past keys' : ''}, got ${queries} queries x ${keys} keys`);
+    throw new InputError(
+      `${where}: self-attention must be square${input.causal ? ' or have past keys' : ''}, got ${queries} queries x ${keys} keys`,
+    );
   }
   for (let l = 0; l < input.layers.length; l++) {
     const length = input.layers[l].length;
@@ -86,7 +90,8 @@ export function badRowError(input: AttentionInput, row: number): InputError {
     if (Number.isNaN(v)) what = `has NaN at key ${x}`;
     else if (!Number.isFinite(v)) what = `has ${v} at key ${x}`;
     else if (v < 0) what = `has a negative probability ${v} at key ${x}`;
-    else if (x >= visible && v > CAUSAL_ZERO_TOLERANCE) what = `gives key ${x} beyond its diagonal probability ${v}, though the stack was read as causal from its mask`;
+    else if (x >= visible && v > CAUSAL_ZERO_TOLERANCE)
+      what = `gives key ${x} beyond its diagonal probability ${v}, though the stack was read as causal from its mask`;
   }
   what ??= `sums to ${sum}, not 1 (±${ROW_SUM_TOLERANCE})`;
   return new InputError(`${input.origin ? `${input.origin}: ` : ''}stack "${input.name}" layer ${l} head ${h} query ${p}: row ${what}`);

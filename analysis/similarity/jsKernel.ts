@@ -48,7 +48,8 @@ export function checkExample(input: KernelInput, output: KernelOutput): void {
   const { heads, queries, keys, layers } = input;
   const n = layers.length * heads;
   for (const layer of layers) {
-    if (layer.length !== heads * queries * keys) throw new RangeError(`kernel layer holds ${layer.length} values, expected ${heads * queries * keys}`);
+    if (layer.length !== heads * queries * keys)
+      throw new RangeError(`kernel layer holds ${layer.length} values, expected ${heads * queries * keys}`);
   }
   if (input.causal && keys < queries) throw new RangeError(`causal rows need at least as many keys as queries, got ${queries} x ${keys}`);
   if (output.pairL1.length < n * n || output.uniform.length < n || output.entropy.length < n || output.entropyNormalized.length < n) {

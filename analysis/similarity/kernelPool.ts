@@ -238,7 +238,20 @@ function simdJob(layout: SimdLayout, worker: number, example: KernelInput, range
   const { heads, queries, keys } = example;
   const { input, out, totals, uniform, entropy, entropyNorm, norm } = layout;
   const shape = { layerCount: example.layers.length, heads, queries, keys, tolerance, causal: example.causal === true };
-  return { type: 'simd', ...shape, ...ranges, input, out, totals, uniform, entropy, entropyNorm, norm, rows: layout.rows[worker], sweep: sweepVectors };
+  return {
+    type: 'simd',
+    ...shape,
+    ...ranges,
+    input,
+    out,
+    totals,
+    uniform,
+    entropy,
+    entropyNorm,
+    norm,
+    rows: layout.rows[worker],
+    sweep: sweepVectors,
+  };
 }
 
 /**

@@ -21,7 +21,20 @@ function runSimd(job: SimdJob): number {
   let badRow = -1;
   if (job.scanBegin < job.scanEnd) {
     const { input, totals, uniform, entropy, causal, norm, entropyNorm } = job;
-    badRow = simd.scanRows(input, job.queries, job.keys, job.scanBegin, job.scanEnd, job.tolerance, totals, uniform, entropy, causal ? 1 : 0, norm, entropyNorm);
+    badRow = simd.scanRows(
+      input,
+      job.queries,
+      job.keys,
+      job.scanBegin,
+      job.scanEnd,
+      job.tolerance,
+      totals,
+      uniform,
+      entropy,
+      causal ? 1 : 0,
+      norm,
+      entropyNorm,
+    );
   }
   if (badRow < 0 && job.begin < job.end) {
     simd.pairMins(job.input, job.layerCount * job.heads, job.queries, job.keys, job.begin, job.end, job.out, job.rows, job.sweep);

@@ -34,10 +34,30 @@ const pageBytes = 65536;
 
 /** The two functions the module exports (offsets are byte addresses in its memory). */
 export interface SimdExports {
-  pairMins(input: number, n: number, q: number, k: number, firstBegin: number, firstEnd: number, out: number, rows: number, chunk: number): void;
+  pairMins(
+    input: number,
+    n: number,
+    q: number,
+    k: number,
+    firstBegin: number,
+    firstEnd: number,
+    out: number,
+    rows: number,
+    chunk: number,
+  ): void;
   scanRows(
-    input: number, q: number, k: number, headBegin: number, headEnd: number, tolerance: number, totals: number, uniform: number, entropy: number,
-    causal: number, norm: number, entropyNorm: number,
+    input: number,
+    q: number,
+    k: number,
+    headBegin: number,
+    headEnd: number,
+    tolerance: number,
+    totals: number,
+    uniform: number,
+    entropy: number,
+    causal: number,
+    norm: number,
+    entropyNorm: number,
   ): number;
 }
 
@@ -141,7 +161,12 @@ export function loadExample(memory: WasmMemory, layout: SimdLayout, layers: read
  * pairL1[a*n + b] (exact for the fixed-point values: totals and minima are integers below
  * 2⁵³), and the per-head baselines.
  */
-export function readResults(memory: WasmMemory, layout: SimdLayout, n: number, { pairL1, uniform, entropy, entropyNormalized }: KernelOutput): void {
+export function readResults(
+  memory: WasmMemory,
+  layout: SimdLayout,
+  n: number,
+  { pairL1, uniform, entropy, entropyNormalized }: KernelOutput,
+): void {
   const f64 = new Float64Array(memory.buffer);
   const out = layout.out / 8;
   const totals = layout.totals / 8;
@@ -164,7 +189,20 @@ export function scanLayout(
   tolerance: number,
 ): number {
   const { input, totals, uniform, entropy, norm, entropyNorm } = layout;
-  return exports.scanRows(input, shape.queries, shape.keys, begin, end, tolerance, totals, uniform, entropy, shape.causal ? 1 : 0, norm, entropyNorm);
+  return exports.scanRows(
+    input,
+    shape.queries,
+    shape.keys,
+    begin,
+    end,
+    tolerance,
+    totals,
+    uniform,
+    entropy,
+    shape.causal ? 1 : 0,
+    norm,
+    entropyNorm,
+  );
 }
 
 /**

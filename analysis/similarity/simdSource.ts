@@ -26,7 +26,6 @@ import { scanRows } from './simdScan';
 import { f64, fixedPointScale, i32, range, shuffle32, v128 } from './simdText';
 import type { WasmFunction, WasmModuleSource } from './wasmAssembler';
 
-
 /** First heads and second heads per pair block. */
 export const blockRows = 3;
 export const blockCols = 2;
@@ -78,27 +77,53 @@ function pairBlock(R: number, C: number): WasmFunction {
     .map(
       (j) => `
         local.get $pb v128.load offset=${j * 16} local.set $vb
-        ${range(R).map((i) => `local.get ${acc(i, j)} local.get $va${i} local.get $vb i32x4.min_u i32x4.add local.set ${acc(i, j)}`).join('\n        ')}`,
+        ${range(R)
+          .map((i) => `local.get ${acc(i, j)} local.get $va${i} local.get $vb i32x4.min_u i32x4.add local.set ${acc(i, j)}`)
+          .join('\n        ')}`,
     )
     .join('');
   return {
     name: `pairs_${R}x${C}`,
     // Exported so that the benchmark can time the block loop alone.
     exported: true,
-    params: [['pa', i32], ['pb', i32], ['stride', i32], ['span', i32], ['o', i32], ['os', i32]],
-    locals: [['end', i32], ['sum', f64], ['t', v128], ['t2', v128], ...accs.map((a): [string, 'v128'] => [a.slice(1), v128]), ...range(R).map((i): [string, 'v128'] => [`va${i}`, v128]), ['vb', v128]],
+    params: [
+      ['pa', i32],
+      ['pb', i32],
+      ['stride', i32],
+      ['span', i32],
+      ['o', i32],
+      ['os', i32],
+    ],
+    locals: [
+      ['end', i32],
+      ['sum', f64],
+      ['t', v128],
+      ['t2', v128],
+      ...accs.map((a): [string, 'v128'] => [a.slice(1), v128]),
+      ...range(R).map((i): [string, 'v128'] => [`va${i}`, v128]),
+      ['vb', v128],
+    ],
     body: `
     local.get $pb local.get $span i32.add local.set $end
     ${accs.map((a) => `v128.const i32x4 0 0 0 0 local.set ${a}`).join('\n    ')}
     loop $vector
-      ${range(R).map((i) => `local.get $pa v128.load offset=${i * 16} local.set $va${i}`).join('\n      ')}
+      ${range(R)
+        .map((i) => `local.get $pa v128.load offset=${i * 16} local.set $va${i}`)
+        .join('\n      ')}
       ${step}
       local.get $pa local.get $stride i32.add local.set $pa
       local.get $pb local.get $stride i32.add local.tee $pb
       local.get $end i32.lt_u br_if $vector
     end
     ${range(R)
-      .map((i) => (i === 0 ? '' : 'local.get $o local.get $os i32.add local.set $o') + flushRow(range(C).map((j) => acc(i, j)), '$o'))
+      .map(
+        (i) =>
+          (i === 0 ? '' : 'local.get $o local.get $os i32.add local.set $o') +
+          flushRow(
+            range(C).map((j) => acc(i, j)),
+            '$o',
+          ),
+      )
       .join('\n')}`,
   };
 }
@@ -112,8 +137,23 @@ const quantize = `v128.const f32x4 ${fixedPointScale} ${fixedPointScale} ${fixed
  */
 const gather: WasmFunction = {
   name: 'gather',
-  params: [['input', i32], ['n', i32], ['q', i32], ['k', i32], ['p', i32], ['headBegin', i32], ['rows', i32]],
-  locals: [['a', i32], ['src', i32], ['srcEnd', i32], ['dst', i32], ['stride', i32], ['mask', v128]],
+  params: [
+    ['input', i32],
+    ['n', i32],
+    ['q', i32],
+    ['k', i32],
+    ['p', i32],
+    ['headBegin', i32],
+    ['rows', i32],
+  ],
+  locals: [
+    ['a', i32],
+    ['src', i32],
+    ['srcEnd', i32],
+    ['dst', i32],
+    ['stride', i32],
+    ['mask', v128],
+  ],
   body: `
     local.get $n i32.const 16 i32.mul local.set $stride
     ;; Lanes 0 .. (k mod 4)-1 of the last vector are keys; with k mod 4 = 0 it is not read.
@@ -177,7 +217,11 @@ function pairMins(R: number, C: number): WasmFunction {
         end`;
   // Pairs inside a block of R first heads, one at a time.
   const triangle = range(R)
-    .flatMap((i) => range(R).filter((j) => j > i).map((j) => [i, j]))
+    .flatMap((i) =>
+      range(R)
+        .filter((j) => j > i)
+        .map((j) => [i, j]),
+    )
     .map(
       ([i, j]) => `
         local.get $a i32.const ${i} i32.add local.set $c
@@ -187,8 +231,30 @@ function pairMins(R: number, C: number): WasmFunction {
     .join('');
   return {
     name: 'pairMins',
-    params: [['input', i32], ['n', i32], ['q', i32], ['k', i32], ['firstBegin', i32], ['firstEnd', i32], ['out', i32], ['rows', i32], ['chunk', i32]],
-    locals: [['p', i32], ['a', i32], ['b', i32], ['c', i32], ['stride', i32], ['span', i32], ['os', i32], ['rowSpan', i32], ['chunkBytes', i32], ['x0', i32], ['base', i32]],
+    params: [
+      ['input', i32],
+      ['n', i32],
+      ['q', i32],
+      ['k', i32],
+      ['firstBegin', i32],
+      ['firstEnd', i32],
+      ['out', i32],
+      ['rows', i32],
+      ['chunk', i32],
+    ],
+    locals: [
+      ['p', i32],
+      ['a', i32],
+      ['b', i32],
+      ['c', i32],
+      ['stride', i32],
+      ['span', i32],
+      ['os', i32],
+      ['rowSpan', i32],
+      ['chunkBytes', i32],
+      ['x0', i32],
+      ['base', i32],
+    ],
     exported: true,
     body: `
     local.get $firstBegin local.get $firstEnd i32.ge_u if return end

@@ -126,7 +126,15 @@ export function similarityViews(
   }
   const perHead = (sums: Float64Array): number[][] =>
     Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => sums[l * H + h] / examples));
-  const views: StackSimilarity = { headPairs, c, cArgmax, layerPairs, sequential, uniform: perHead(uniformSums), entropy: perHead(entropySums) };
+  const views: StackSimilarity = {
+    headPairs,
+    c,
+    cArgmax,
+    layerPairs,
+    sequential,
+    uniform: perHead(uniformSums),
+    entropy: perHead(entropySums),
+  };
   if (entropyNormalizedSums) views.entropyNormalized = perHead(entropyNormalizedSums);
   return views;
 }

@@ -51,14 +51,23 @@ async function time(fn, count, repeats = 3) {
   return best;
 }
 
-const rate = (t, perCall) => ({ msPerExample: +t.wall.toFixed(3), cpuMsPerExample: +t.cpu.toFixed(3), perSecond: perCall / (t.wall / 1000) });
+const rate = (t, perCall) => ({
+  msPerExample: +t.wall.toFixed(3),
+  cpuMsPerExample: +t.cpu.toFixed(3),
+  perSecond: perCall / (t.wall / 1000),
+});
 
 export async function kernelFigures(L, H, m, examples) {
   const x = randomExample(L, H, m);
   const n = L * H;
   const pairElements = ((n * (n - 1)) / 2) * m * m;
   const values = n * m * m;
-  const figures = { shape: { layers: L, heads: H, tokens: m }, pairElements, attentionBytes: values * 4, block: `${blockRows}x${blockCols}` };
+  const figures = {
+    shape: { layers: L, heads: H, tokens: m },
+    pairElements,
+    attentionBytes: values * 4,
+    block: `${blockRows}x${blockCols}`,
+  };
 
   const out = new Float64Array(n * n);
   const scratch = new Float64Array(kernelScratchLength(L, H, m));
@@ -74,8 +83,17 @@ export async function kernelFigures(L, H, m, examples) {
     const k = instantiateSimd(bytes, memory);
     const layout = simdLayout(n, m, m, 1);
     loadExample(memory, layout, x.layers, n);
-    figures.simdPairs = rate(await time(() => k.pairMins(layout.input, n, m, m, 0, n - 1, layout.out, layout.rows[0], sweepVectors), examples), pairElements);
-    figures.simdScan = rate(await time(() => k.scanRows(layout.input, m, m, 0, n, 1e-3, layout.totals, layout.uniform, layout.entropy, 0, layout.norm, layout.entropyNorm), examples), values);
+    figures.simdPairs = rate(
+      await time(() => k.pairMins(layout.input, n, m, m, 0, n - 1, layout.out, layout.rows[0], sweepVectors), examples),
+      pairElements,
+    );
+    figures.simdScan = rate(
+      await time(
+        () => k.scanRows(layout.input, m, m, 0, n, 1e-3, layout.totals, layout.uniform, layout.entropy, 0, layout.norm, layout.entropyNorm),
+        examples,
+      ),
+      values,
+    );
   }
   for (const kernel of ['scalar', 'simd']) {
     const acc = new SimilarityAccumulator({ name: 'encoder', kind: 'self', layerCount: L, headCount: H });
@@ -136,7 +154,10 @@ export function clockProbe() {
 /** Peaks of this machine for the kernel's operations, from loops that do nothing else. */
 export function peakFigures() {
   const accs = Array.from({ length: 12 }, (_, i) => `a${i}`);
-  const sumTo0 = `${accs.map((a) => `local.get $${a}`).join(' ')} ${accs.slice(1).map(() => 'i32x4.add').join(' ')} local.set $a0 i32.const 0 local.get $a0 v128.store`;
+  const sumTo0 = `${accs.map((a) => `local.get $${a}`).join(' ')} ${accs
+    .slice(1)
+    .map(() => 'i32x4.add')
+    .join(' ')} local.set $a0 i32.const 0 local.get $a0 v128.store`;
   const functions = [
     {
       name: 'minAdd',
@@ -151,14 +172,21 @@ export function peakFigures() {
     },
     {
       name: 'read',
-      params: [['n', 'i32'], ['base', 'i32'], ['bytes', 'i32']],
+      params: [
+        ['n', 'i32'],
+        ['base', 'i32'],
+        ['bytes', 'i32'],
+      ],
       locals: [['p', 'i32'], ['end', 'i32'], ...accs.map((a) => [a, 'v128'])],
       exported: true,
       body: `local.get $base local.get $bytes i32.add local.set $end
         loop $l
           local.get $base local.set $p
           loop $in
-            ${accs.slice(0, 4).map((a, i) => `local.get $${a} local.get $p v128.load offset=${i * 16} i32x4.add local.set $${a}`).join('\n')}
+            ${accs
+              .slice(0, 4)
+              .map((a, i) => `local.get $${a} local.get $p v128.load offset=${i * 16} i32x4.add local.set $${a}`)
+              .join('\n')}
             local.get $p i32.const 64 i32.add local.tee $p local.get $end i32.lt_u br_if $in
           end
           local.get $n i32.const 1 i32.sub local.tee $n br_if $l
@@ -166,9 +194,12 @@ export function peakFigures() {
     },
   ];
   const memory = new WebAssembly.Memory({ initial: 4200, maximum: 4200 });
-  const peak = new WebAssembly.Instance(new WebAssembly.Module(assembleModule({ memory: { initialPages: 4200, maximumPages: 4200, shared: false }, functions })), {
-    env: { memory },
-  }).exports;
+  const peak = new WebAssembly.Instance(
+    new WebAssembly.Module(assembleModule({ memory: { initialPages: 4200, maximumPages: 4200, shared: false }, functions })),
+    {
+      env: { memory },
+    },
+  ).exports;
   new Uint32Array(memory.buffer).fill(7);
   const best = (fn, warm) => {
     // Short calls until V8 has swapped in optimized code (it does so between calls, not inside a long one).
@@ -183,10 +214,26 @@ export function peakFigures() {
     return t;
   };
   const iterations = 5e7;
-  const figures = { minAddPairElementsPerSecond: (iterations * accs.length * 4) / best(() => peak.minAdd(iterations), () => peak.minAdd(1000)) };
-  for (const [label, bytes] of [['L1', 16 << 10], ['L2', 512 << 10], ['memory', 256 << 20]]) {
+  const figures = {
+    minAddPairElementsPerSecond:
+      (iterations * accs.length * 4) /
+      best(
+        () => peak.minAdd(iterations),
+        () => peak.minAdd(1000),
+      ),
+  };
+  for (const [label, bytes] of [
+    ['L1', 16 << 10],
+    ['L2', 512 << 10],
+    ['memory', 256 << 20],
+  ]) {
     const reps = Math.max(1, Math.round((2 << 30) / bytes));
-    figures[`read${label}BytesPerSecond`] = (reps * bytes) / best(() => peak.read(reps, 65536, bytes), () => peak.read(1, 65536, 16 << 10));
+    figures[`read${label}BytesPerSecond`] =
+      (reps * bytes) /
+      best(
+        () => peak.read(reps, 65536, bytes),
+        () => peak.read(1, 65536, 16 << 10),
+      );
   }
   // The kernel's block loop on rows that stay in L1 (8 heads × 32 vectors): its own ceiling.
   const bytesK = simdModuleBytes();
@@ -201,7 +248,10 @@ export function peakFigures() {
     const run = (count) => {
       for (let i = 0; i < count; i++) block(65536, 65536 + blockRows * 16, heads * 16, vectors * heads * 16, 0, heads * 8);
     };
-    const t = best(() => run(calls), () => run(100));
+    const t = best(
+      () => run(calls),
+      () => run(100),
+    );
     figures.blockLoopL1PairElementsPerSecond = (calls * blockRows * blockCols * vectors * 4) / t;
     figures.blockLoopBytesPerPairElement = ((blockRows + blockCols) * 16) / (blockRows * blockCols * 4);
   }

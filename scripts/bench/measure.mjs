@@ -186,13 +186,16 @@ async function whatif(model, config, inputs, batch, examples) {
 let result;
 if (mode === 'ort') result = await bareOrt(args[0], args[1], Number(args[2]), Number(args[3]));
 else if (mode === 'extract') result = await extractOnly(args[0], args[1], Number(args[2]), Number(args[3]));
-else if (mode === 'analyze') result = await analyze(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4] ?? availableParallelism()));
+else if (mode === 'analyze')
+  result = await analyze(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4] ?? availableParallelism()));
 else if (mode === 'whatif') result = await whatif(args[0], args[1], args[2], Number(args[3]), Number(args[4]));
 else if (mode === 'kernel') {
   const [L, H, tokens, examples] = args.map(Number);
   result = { mode, ...(await kernelFigures(L, H, tokens, examples)), peak: peakFigures(), cpuSeconds: cpuSeconds() };
 } else {
-  console.error('usage: measure.mjs ort|extract|analyze MODEL INPUTS BATCH EXAMPLES [THREADS] | whatif MODEL CONFIG INPUTS BATCH EXAMPLES | kernel L H TOKENS EXAMPLES');
+  console.error(
+    'usage: measure.mjs ort|extract|analyze MODEL INPUTS BATCH EXAMPLES [THREADS] | whatif MODEL CONFIG INPUTS BATCH EXAMPLES | kernel L H TOKENS EXAMPLES',
+  );
   process.exit(2);
 }
 result.clockGHz = [clockBefore, clockProbe()].map((x) => +x.toFixed(2));

@@ -25,25 +25,43 @@ const { pickStack } = out('result/analysisFile.js');
 const argv = process.argv.slice(2);
 const flag = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const [analysisPath, model] = argv;
-const source = flag('--inputs') ? { kind: 'jsonl', path: flag('--inputs') } : { kind: 'text', path: flag('--text'), tokenizer: flag('--tokenizer') };
+const source = flag('--inputs')
+  ? { kind: 'jsonl', path: flag('--inputs') }
+  : { kind: 'text', path: flag('--text'), tokenizer: flag('--tokenizer') };
 const calibration = Number(flag('--calibration') ?? 64);
 const label = flag('--label') ?? model;
 
 const started = Date.now();
 const loadBefore = loadavg()[0];
 const { plan } = await planMeasured(
-  { analysis: analysisPath, model, source, calibration, batch: 8, ep: 'cpu', search: argv.includes('--search'), searchWidth: Number(flag('--search-width') ?? 4) },
+  {
+    analysis: analysisPath,
+    model,
+    source,
+    calibration,
+    batch: 8,
+    ep: 'cpu',
+    search: argv.includes('--search'),
+    searchWidth: Number(flag('--search-width') ?? 4),
+  },
   { onProgress: (d, t) => process.stderr.write(`\rplan: ${d}/${t} candidates`), onNote: (l) => process.stderr.write(`${l}\n`) },
 );
 process.stderr.write('\n');
-const rows = [...plan.candidates.map((c, i) => ({ c, mark: `${i === plan.recommended ? '>' : ''}${i === plan.recommendedBySimilarity ? 's' : ''}` })), ...(plan.search ? [{ c: plan.search, mark: 'search' }] : [])];
+const rows = [
+  ...plan.candidates.map((c, i) => ({ c, mark: `${i === plan.recommended ? '>' : ''}${i === plan.recommendedBySimilarity ? 's' : ''}` })),
+  ...(plan.search ? [{ c: plan.search, mark: 'search' }] : []),
+];
 
 if (argv.includes('--mlm')) {
   const analysis = await readAnalysis(analysisPath);
   const stack = pickStack(analysis.stacks, plan.stack, analysisPath);
   const dir = mkdtempSync(join(tmpdir(), 'reuse-table-'));
   for (const [i, row] of rows.entries()) {
-    const config = buildReuseConfig(stack, { mode: row.c.mode, headMap: row.c.heads }, { analysisSha256: '0'.repeat(64), modelSha256: analysis.model.sha256 });
+    const config = buildReuseConfig(
+      stack,
+      { mode: row.c.mode, headMap: row.c.heads },
+      { analysisSha256: '0'.repeat(64), modelSha256: analysis.model.sha256 },
+    );
     const path = join(dir, `c${i}.reuse.json`);
     writeFileSync(path, formatReuseConfig(config));
     const r = await whatIf({ model, config: path, source, examples: calibration, batch: 8, ep: 'cpu', mlm: true });
@@ -64,9 +82,14 @@ const lines = [
 for (const { c, mark, mlm } of rows) {
   const speed = `${c.measured.speedMeasured ? '×' : '~'}${f(c.measured.speedRatio, 2)}`;
   const acc = argv.includes('--mlm') ? `${f(mlm?.original, 3)} → ${f(mlm?.rewritten, 3)} | ` : '';
-  lines.push(`| ${mark} | ${c.mode} | ${c.P} | ${c.K} | ${f(c.cost.flopsRatio)} | ${f(c.similarityKept, 3)} | ${f(c.uniformBaseline, 3)} | ${f(c.measured.kl, 4)} | ${f(c.measured.top1, 3)} | ${acc}${speed} |`);
+  lines.push(
+    `| ${mark} | ${c.mode} | ${c.P} | ${c.K} | ${f(c.cost.flopsRatio)} | ${f(c.similarityKept, 3)} | ${f(c.uniformBaseline, 3)} | ${f(c.measured.kl, 4)} | ${f(c.measured.top1, 3)} | ${acc}${speed} |`,
+  );
 }
-lines.push('', `Spearman ρ(similarity kept, KL) over ${m.rankCorrelationOver} candidates: ${f(m.rankCorrelation, 3)}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
+lines.push(
+  '',
+  `Spearman ρ(similarity kept, KL) over ${m.rankCorrelationOver} candidates: ${f(m.rankCorrelation, 3)}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+);
 console.log(lines.join('\n'));
 mkdirSync(join(root, '.artifacts', 'bench'), { recursive: true });
 const file = join(root, '.artifacts', 'bench', `reuse-table-${Date.now()}.json`);

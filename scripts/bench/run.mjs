@@ -65,7 +65,9 @@ function prepare(c, count) {
   if (have < count) {
     const rand = pseudoRandom(7);
     const mask = Array(c.tokens).fill(1);
-    const lines = Array.from({ length: count }, () => JSON.stringify({ input_ids: Array.from({ length: c.tokens }, () => Math.floor(rand() * 30522)), attention_mask: mask }));
+    const lines = Array.from({ length: count }, () =>
+      JSON.stringify({ input_ids: Array.from({ length: c.tokens }, () => Math.floor(rand() * 30522)), attention_mask: mask }),
+    );
     writeFileSync(inputs, lines.join('\n') + '\n');
   }
   return { model, inputs };
@@ -104,7 +106,9 @@ const report = {
 for (const c of cases) {
   const count = Math.max(c.examples, ...(memory ? c.memoryRuns : []));
   const { model, inputs } = prepare(c, count);
-  console.log(`\n${c.name}: ${c.layers} layers × ${c.heads} heads, ${c.tokens} tokens, batch ${c.batch}, ${c.examples} examples per figure (${3 * c.batch} warm-up)`);
+  console.log(
+    `\n${c.name}: ${c.layers} layers × ${c.heads} heads, ${c.tokens} tokens, batch ${c.batch}, ${c.examples} examples per figure (${3 * c.batch} warm-up)`,
+  );
   const run = (label, mode, examples, env) =>
     measure(label, node, [measureScript, mode, model, inputs, String(c.batch), String(examples), String(cores)], env);
   const r = {};
@@ -115,12 +119,25 @@ for (const c of cases) {
     b: () => run('(b) extraction (AttentionRunner)', 'extract', c.examples),
     c: () => run(`(c) extraction + similarity (analyzeModel, --threads ${cores})`, 'analyze', c.examples),
     cMain: () =>
-      measure('(c1) as (c), --threads 1 (the CLI default)', node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1']),
+      measure('(c1) as (c), --threads 1 (the CLI default)', node, [
+        measureScript,
+        'analyze',
+        model,
+        inputs,
+        String(c.batch),
+        String(c.examples),
+        '1',
+      ]),
     // Long sequences: eq. 2 estimated from 64 query rows sampled inside the graph.
     ...(c.rows
       ? {
           cRows: () =>
-            measure(`(c${c.rows}) as (c1), --rows ${c.rows}`, node, [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1'], { BENCH_ROWS: String(c.rows) }),
+            measure(
+              `(c${c.rows}) as (c1), --rows ${c.rows}`,
+              node,
+              [measureScript, 'analyze', model, inputs, String(c.batch), String(c.examples), '1'],
+              { BENCH_ROWS: String(c.rows) },
+            ),
         }
       : {}),
   };
@@ -134,10 +151,22 @@ for (const c of cases) {
       else r[key].rates = m.rates;
     }
   }
-  r.d = measure('(d) PyTorch + torch.cdist(p=1)', python, [join(root, 'scripts', 'bench', 'benchModels.py'), 'reference', c.name, inputs, String(c.batch), String(c.examples), String(cores)], {
-    OMP_NUM_THREADS: String(cores),
-  });
-  r.kernel = measure('kernel alone', node, [measureScript, 'kernel', String(c.layers), String(c.heads), String(c.tokens), c.tokens > 512 ? '1' : '8']);
+  r.d = measure(
+    '(d) PyTorch + torch.cdist(p=1)',
+    python,
+    [join(root, 'scripts', 'bench', 'benchModels.py'), 'reference', c.name, inputs, String(c.batch), String(c.examples), String(cores)],
+    {
+      OMP_NUM_THREADS: String(cores),
+    },
+  );
+  r.kernel = measure('kernel alone', node, [
+    measureScript,
+    'kernel',
+    String(c.layers),
+    String(c.heads),
+    String(c.tokens),
+    c.tokens > 512 ? '1' : '8',
+  ]);
   if (memory) {
     r.memory = c.memoryRuns.map((n) => run(`(c) for max RSS, ${n} examples`, 'analyze', n));
   }
@@ -165,7 +194,17 @@ if (!only || only === 'reuse') {
     const { inputs } = prepare({ ...c, tokens: run.tokens }, run.examples);
     const results = [];
     for (let round = 0; round < rounds; round++) {
-      results.push(measure(`${run.tokens} tokens, batch ${run.batch}, round ${round + 1}`, node, [measureScript, 'whatif', model, config, inputs, String(run.batch), String(run.examples)]));
+      results.push(
+        measure(`${run.tokens} tokens, batch ${run.batch}, round ${round + 1}`, node, [
+          measureScript,
+          'whatif',
+          model,
+          config,
+          inputs,
+          String(run.batch),
+          String(run.examples),
+        ]),
+      );
     }
     return { ...run, rounds: results, ratios: results.map((r) => r.speed.ratio) };
   });
@@ -202,25 +241,43 @@ const fmt = (x, digits = 2) => (x === undefined || x === null || Number.isNaN(x)
 console.log('\n' + '='.repeat(100));
 for (const [name, r] of Object.entries(report.cases)) {
   console.log(`${name}`);
-  console.log(`  ${'measurement (best of the rounds; all rounds in brackets)'.padEnd(62)} ${'ex/s'.padStart(8)} ${'ms/ex'.padStart(8)} ${'timed'.padStart(6)} ${'other load'.padStart(11)}`);
+  console.log(
+    `  ${'measurement (best of the rounds; all rounds in brackets)'.padEnd(62)} ${'ex/s'.padStart(8)} ${'ms/ex'.padStart(8)} ${'timed'.padStart(6)} ${'other load'.padStart(11)}`,
+  );
   for (const m of [r.a, r.aCores, r.b, r.c, r.cMain, r.cRows, r.d].filter(Boolean)) {
     const all = m.rates?.length > 1 ? `  [${m.rates.map((x) => fmt(x)).join(', ')}]` : '';
-    console.log(`  ${m.label.padEnd(62)} ${fmt(m.rate).padStart(8)} ${fmt(1000 / m.rate, 1).padStart(8)} ${String(m.timedExamples).padStart(6)} ${fmt(m.otherLoad).padStart(11)}${all}`);
+    console.log(
+      `  ${m.label.padEnd(62)} ${fmt(m.rate).padStart(8)} ${fmt(1000 / m.rate, 1).padStart(8)} ${String(m.timedExamples).padStart(6)} ${fmt(m.otherLoad).padStart(11)}${all}`,
+    );
   }
   const q = r.ratios;
-  console.log(`  (c)/(d) = ${fmt(q.cOverD)}   (a')/(c) = ${fmt(q.aCoresOverC)}   (a)/(c) = ${fmt(q.aOverC)}   (a')/(c1) = ${fmt(q.aCoresOverCMain)}   (rates; a ratio of rates is the inverse ratio of wall clock)`);
-  console.log(`  clock (GHz, before/after each figure): ${[r.a, r.aCores, r.b, r.c, r.cMain, r.kernel].map((m) => m.clockGHz?.join('/')).join('  ')}`);
+  console.log(
+    `  (c)/(d) = ${fmt(q.cOverD)}   (a')/(c) = ${fmt(q.aCoresOverC)}   (a)/(c) = ${fmt(q.aOverC)}   (a')/(c1) = ${fmt(q.aCoresOverCMain)}   (rates; a ratio of rates is the inverse ratio of wall clock)`,
+  );
+  console.log(
+    `  clock (GHz, before/after each figure): ${[r.a, r.aCores, r.b, r.c, r.cMain, r.kernel].map((m) => m.clockGHz?.join('/')).join('  ')}`,
+  );
   if (r.memory) {
-    console.log(`  max RSS of (c): ${r.memory.map((m) => `${m.examples} examples ${(m.maxRSS / 2 ** 20).toFixed(0)} MiB`).join(', ')}  (ratio ${fmt(q.memory1000Over100, 3)})`);
+    console.log(
+      `  max RSS of (c): ${r.memory.map((m) => `${m.examples} examples ${(m.maxRSS / 2 ** 20).toFixed(0)} MiB`).join(', ')}  (ratio ${fmt(q.memory1000Over100, 3)})`,
+    );
   }
   const k = r.kernel;
   const g = (x) => fmt(x / 1e9);
-  console.log(`  kernel, ${k.shape.layers}×${k.shape.heads} heads × ${k.shape.tokens} tokens (${(k.pairElements / 1e6).toFixed(1)} M pair elements/example), 1 thread unless noted:`);
-  console.log(`    JS scalar pairs   ${fmt(k.scalarPairs.msPerExample, 1).padStart(8)} ms  ${g(k.scalarPairs.perSecond)} G abs-diffs/s      JS row scan   ${fmt(k.scalarScan.msPerExample, 1)} ms`);
+  console.log(
+    `  kernel, ${k.shape.layers}×${k.shape.heads} heads × ${k.shape.tokens} tokens (${(k.pairElements / 1e6).toFixed(1)} M pair elements/example), 1 thread unless noted:`,
+  );
+  console.log(
+    `    JS scalar pairs   ${fmt(k.scalarPairs.msPerExample, 1).padStart(8)} ms  ${g(k.scalarPairs.perSecond)} G abs-diffs/s      JS row scan   ${fmt(k.scalarScan.msPerExample, 1)} ms`,
+  );
   if (k.simdPairs) {
-    console.log(`    SIMD pairs        ${fmt(k.simdPairs.msPerExample, 1).padStart(8)} ms  ${g(k.simdPairs.perSecond)} G pair elements/s  SIMD row scan ${fmt(k.simdScan.msPerExample, 1)} ms`);
+    console.log(
+      `    SIMD pairs        ${fmt(k.simdPairs.msPerExample, 1).padStart(8)} ms  ${g(k.simdPairs.perSecond)} G pair elements/s  SIMD row scan ${fmt(k.simdScan.msPerExample, 1)} ms`,
+    );
   }
-  console.log(`    accumulator.add   scalar ${fmt(k.scalarAdd.msPerExample, 1)} ms, SIMD ${fmt(k.simdAdd.msPerExample, 1)} ms;  pool of 2: scalar ${fmt(k.scalarPool2.msPerExample, 1)} ms, SIMD ${fmt(k.simdPool2.msPerExample, 1)} ms`);
+  console.log(
+    `    accumulator.add   scalar ${fmt(k.scalarAdd.msPerExample, 1)} ms, SIMD ${fmt(k.simdAdd.msPerExample, 1)} ms;  pool of 2: scalar ${fmt(k.scalarPool2.msPerExample, 1)} ms, SIMD ${fmt(k.simdPool2.msPerExample, 1)} ms`,
+  );
   const p = k.peak;
   if (k.simdPairs) {
     console.log(
@@ -232,9 +289,13 @@ for (const [name, r] of Object.entries(report.cases)) {
   }
 }
 if (report.reuse) {
-  console.log('reuse: whatif, full P = 6 K = 12, BERT-base shape (ms per example, original vs rewritten, interleaved; speed-up = original / rewritten)');
+  console.log(
+    'reuse: whatif, full P = 6 K = 12, BERT-base shape (ms per example, original vs rewritten, interleaved; speed-up = original / rewritten)',
+  );
   for (const r of report.reuse) {
-    const rows = r.rounds.map((m) => `${fmt(m.speed.original, 1)} vs ${fmt(m.speed.rewritten, 1)} ms (×${fmt(m.speed.ratio, 3)}, other load ${fmt(m.otherLoad)})`);
+    const rows = r.rounds.map(
+      (m) => `${fmt(m.speed.original, 1)} vs ${fmt(m.speed.rewritten, 1)} ms (×${fmt(m.speed.ratio, 3)}, other load ${fmt(m.otherLoad)})`,
+    );
     console.log(`  ${String(r.tokens).padStart(4)} tokens, batch ${r.batch}, ${r.examples} examples: ${rows.join('; ')}`);
   }
 }
@@ -255,4 +316,6 @@ const summary = summarize(report, {
 const full = argv.length === 0;
 const summaryFile = full ? summaryPath : join(artifacts, 'summary.json');
 writeFileSync(summaryFile, JSON.stringify(summary, null, 2) + '\n');
-console.log(`summary → ${summaryFile}${full ? '; README figures: node scripts/bench/summary.mjs --readme' : ' (a partial run: bench/summary.json is kept)'}`);
+console.log(
+  `summary → ${summaryFile}${full ? '; README figures: node scripts/bench/summary.mjs --readme' : ' (a partial run: bench/summary.json is kept)'}`,
+);

@@ -20,7 +20,15 @@ export function summarize(report, { command, machineNote, previous }) {
     cases[name] = {
       batch: r.c.batch,
       timedExamples: r.cMain.timedExamples,
-      rates: { a: r.a.rate, aCores: r.aCores.rate, b: r.b.rate, c: r.c.rate, cMain: r.cMain.rate, d: r.d.rate, ...(r.cRows ? { cRows: r.cRows.rate } : {}) },
+      rates: {
+        a: r.a.rate,
+        aCores: r.aCores.rate,
+        b: r.b.rate,
+        c: r.c.rate,
+        cMain: r.cMain.rate,
+        d: r.d.rate,
+        ...(r.cRows ? { cRows: r.cRows.rate } : {}),
+      },
       ...(r.cRows ? { rows: r.cRows.rows } : {}),
       ...(r.memory?.length === 2 ? { maxRssMiB: Object.fromEntries(r.memory.map((m) => [m.examples, m.maxRSS / 2 ** 20])) } : {}),
     };

@@ -428,8 +428,19 @@ export const targets: Record<string, FuzzTarget<never>> = {
    */
   /** compare's reader of a run's metrics.jsonl: any lines give a summary, never an error. */
   metrics: {
-    arbitrary: () => fc.array(fc.oneof(mutatedText(metricsLines), mutatedJson(metricsLines.map((l) => JSON.parse(l) as unknown)).map((j) => JSON.stringify(j) ?? '')), { maxLength: 6 }),
-    run: (lines: string[]) => summarizeMetrics('fuzz.jsonl', lines.map((text, i) => ({ text, line: i + 1 }))),
+    arbitrary: () =>
+      fc.array(
+        fc.oneof(
+          mutatedText(metricsLines),
+          mutatedJson(metricsLines.map((l) => JSON.parse(l) as unknown)).map((j) => JSON.stringify(j) ?? ''),
+        ),
+        { maxLength: 6 },
+      ),
+    run: (lines: string[]) =>
+      summarizeMetrics(
+        'fuzz.jsonl',
+        lines.map((text, i) => ({ text, line: i + 1 })),
+      ),
     allowed: () => false,
   },
   webviewMessage: {

@@ -42,7 +42,18 @@ export interface FileSpec {
   set?: Record<string, unknown>;
   /** Wraps the JSON in this many arrays. */
   nest?: number;
-  gen?: 'deepJsonl' | 'longLine' | 'binary' | 'bigJsonl' | 'bigText' | 'externalModel' | 'tokenFile' | 'sparse' | 'png' | 'arrays' | 'fusedEdit';
+  gen?:
+    | 'deepJsonl'
+    | 'longLine'
+    | 'binary'
+    | 'bigJsonl'
+    | 'bigText'
+    | 'externalModel'
+    | 'tokenFile'
+    | 'sparse'
+    | 'png'
+    | 'arrays'
+    | 'fusedEdit';
   /** Generator size: MiB for lines and big files, depth for deepJsonl, bytes for sparse. */
   size?: number;
   /**
@@ -156,7 +167,9 @@ function fusedEdit(target: string, options: Record<string, unknown>): void {
   const node = m.graph!.node!.find((n) => n.opType === options.op);
   if (!node) throw new Error(`${String(options.from)}.onnx has no ${String(options.op)} node`);
   node.attribute = (node.attribute ?? []).filter((a) => a.name !== options.attribute);
-  node.attribute.push(onnx.AttributeProto.create({ name: String(options.attribute), type: onnx.AttributeProto.AttributeType.INT, i: Number(options.value) }));
+  node.attribute.push(
+    onnx.AttributeProto.create({ name: String(options.attribute), type: onnx.AttributeProto.AttributeType.INT, i: Number(options.value) }),
+  );
   writeFileSync(target, onnx.ModelProto.encode(m).finish());
 }
 

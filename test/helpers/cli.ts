@@ -20,7 +20,20 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
 /** `analyze` of a fixture model (fixtures/models/MODEL.onnx) on fixtures/models/INPUTS.inputs.jsonl on the CPU in batches of 3; asserts it succeeds and returns `out`. */
 export function analyzeFixture(model: string, inputs: string, out: string, ...extra: string[]): string {
   const r = runCli(
-    ['analyze', join(fixtureModels, `${model}.onnx`), '--inputs', join(fixtureModels, `${inputs}.inputs.jsonl`), '--out', out, '--batch', '3', '--ep', 'cpu', '--quiet', ...extra],
+    [
+      'analyze',
+      join(fixtureModels, `${model}.onnx`),
+      '--inputs',
+      join(fixtureModels, `${inputs}.inputs.jsonl`),
+      '--out',
+      out,
+      '--batch',
+      '3',
+      '--ep',
+      'cpu',
+      '--quiet',
+      ...extra,
+    ],
     { env: { ...process.env, OMP_NUM_THREADS: '1' } },
   );
   assert.equal(r.code, 0, `${model}: analyze failed: ${r.stderr}`);

@@ -94,7 +94,10 @@ export function checkHeatmapPixels(png, dataGrid, scale, value, where, { topIsHi
       legend.forEach((l, i) => (distance(l, colour) < distance(legend[best], colour) ? (best = i) : 0));
       const off = distance(legend[best], colour);
       if (apart(r, c)) {
-        assert.ok(off > 12, `${where}: cell (${r}, ${c}) should be drawn apart from the colour scale, but has the legend's colour ${colour}`);
+        assert.ok(
+          off > 12,
+          `${where}: cell (${r}, ${c}) should be drawn apart from the colour scale, but has the legend's colour ${colour}`,
+        );
         continue;
       }
       assert.ok(

@@ -122,7 +122,12 @@ const workspace = {
     },
     inspect: (key: string) => {
       const id = `${section}.${key}`;
-      return { key: id, defaultValue: declared[id]?.default, globalValue: fake.globalValues.get(id), workspaceValue: fake.workspaceValues.get(id) };
+      return {
+        key: id,
+        defaultValue: declared[id]?.default,
+        globalValue: fake.globalValues.get(id),
+        workspaceValue: fake.workspaceValues.get(id),
+      };
     },
   }),
 };
@@ -142,7 +147,10 @@ export const vscodeStandIn = {
     showWarningMessage: async (text: string, ...items: string[]) => shown('warning', text, items),
     showErrorMessage: async (text: string, ...items: string[]) => shown('error', text, items),
     /** Runs the task with a progress that records nothing and a token that `fake.cancelProgress` cancels. */
-    withProgress: async <R>(options: { title?: string }, task: (progress: { report(v: unknown): void }, token: unknown) => Promise<R>): Promise<R> => {
+    withProgress: async <R>(
+      options: { title?: string },
+      task: (progress: { report(v: unknown): void }, token: unknown) => Promise<R>,
+    ): Promise<R> => {
       fake.progressTitles.push(options.title ?? '');
       const cancelled = new EventEmitter<void>();
       const token = { isCancellationRequested: false, onCancellationRequested: cancelled.event };
@@ -183,7 +191,13 @@ require.cache[cacheKey] = { id: cacheKey, filename: cacheKey, loaded: true, expo
 /** Log lines the code under test wrote, by level (a LogOutputChannel's methods); `show` is recorded as a line. */
 export function recordingLog(): { lines: string[]; info(m: string): void; warn(m: string): void; error(m: string): void; show(): void } {
   const lines: string[] = [];
-  return { lines, info: (m) => lines.push(`info ${m}`), warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`), show: () => lines.push('show') };
+  return {
+    lines,
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+    show: () => lines.push('show'),
+  };
 }
 
 /** An extension context with what SettingsReader reads: the real package.json and a storage folder. */

@@ -15,19 +15,24 @@ const run = (...args: string[]) => runCli([...args, '--quiet']);
 function referenceHeadPairs(examples: number[][][][][]): number[][][][] {
   const L = examples[0].length;
   const H = examples[0][0].length;
-  const out = Array.from({ length: L }, () => Array.from({ length: H }, () => Array.from({ length: L }, () => new Array<number>(H).fill(0))));
+  const out = Array.from({ length: L }, () =>
+    Array.from({ length: H }, () => Array.from({ length: L }, () => new Array<number>(H).fill(0))),
+  );
   for (const ex of examples) {
-    for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let m = 0; m < L; m++) for (let g = 0; g < H; g++) {
-      const A = ex[l][h];
-      const B = ex[m][g];
-      let tv = 0;
-      for (let p = 0; p < A.length; p++) {
-        let d = 0;
-        for (let k = 0; k < A[p].length; k++) d += Math.abs(A[p][k] - B[p][k]);
-        tv += 0.5 * d;
-      }
-      out[l][h][m][g] += (1 - tv / A.length) / examples.length;
-    }
+    for (let l = 0; l < L; l++)
+      for (let h = 0; h < H; h++)
+        for (let m = 0; m < L; m++)
+          for (let g = 0; g < H; g++) {
+            const A = ex[l][h];
+            const B = ex[m][g];
+            let tv = 0;
+            for (let p = 0; p < A.length; p++) {
+              let d = 0;
+              for (let k = 0; k < A[p].length; k++) d += Math.abs(A[p][k] - B[p][k]);
+              tv += 0.5 * d;
+            }
+            out[l][h][m][g] += (1 - tv / A.length) / examples.length;
+          }
   }
   return out;
 }
@@ -43,7 +48,16 @@ describe('analyze', () => {
     it(`${name}: head pairs equal eq. 2 computed from PyTorch's own attention`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'ar-analyze-'));
       const out = join(dir, 'a.json');
-      const r = run('analyze', join(models, `${name}.onnx`), '--inputs', join(models, `${name}.inputs.jsonl`), '--out', out, '--batch', '3');
+      const r = run(
+        'analyze',
+        join(models, `${name}.onnx`),
+        '--inputs',
+        join(models, `${name}.inputs.jsonl`),
+        '--out',
+        out,
+        '--batch',
+        '3',
+      );
       assert.equal(r.code, 0, r.stderr);
       const file = await readAnalysisFile(out);
       const expected = JSON.parse(readFileSync(join(models, `${name}.expected.json`), 'utf8'));
@@ -65,7 +79,14 @@ describe('analyze', () => {
       const r = run('analyze', m, '--inputs', inputs, '--shard', `${i}/3`, '--out', join(dir, `part${i}.json`), '--threads', '1');
       assert.equal(r.code, 0, r.stderr);
     }
-    const merged = run('merge', join(dir, 'part2.json'), join(dir, 'part0.json'), join(dir, 'part1.json'), '--out', join(dir, 'merged.json'));
+    const merged = run(
+      'merge',
+      join(dir, 'part2.json'),
+      join(dir, 'part0.json'),
+      join(dir, 'part1.json'),
+      '--out',
+      join(dir, 'merged.json'),
+    );
     assert.equal(merged.code, 0, merged.stderr);
     const all = await readAnalysisFile(join(dir, 'all.json'));
     const got = await readAnalysisFile(join(dir, 'merged.json'));

@@ -24,7 +24,10 @@ function benchModel(t: TestContext): string | undefined {
   if (existsSync(path)) return path;
   if (!needPython(t, ['torch', 'onnx'])) return undefined;
   mkdirSync(dirname(path), { recursive: true });
-  const r = spawnSync(python, [join(root, 'scripts', 'bench', 'benchModels.py'), 'export', 'bert-base-mlm', path], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+  const r = spawnSync(python, [join(root, 'scripts', 'bench', 'benchModels.py'), 'export', 'bert-base-mlm', path], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: '2' },
+  });
   assert.equal(r.status, 0, `cannot export the BERT-base-shaped model: ${(r.stderr ?? '').trim().split('\n').pop()}`);
   return path;
 }
@@ -32,7 +35,12 @@ function benchModel(t: TestContext): string | undefined {
 function mixedMap(L: number): HeadMap {
   const map: HeadMap = Array.from({ length: L }, () => ['exact', 'exact', 'exact', 'exact']);
   map[1] = [{ reuse: { layer: 0, head: 2 } }, 'exact', { reuse: { layer: 0, head: 0 } }, 'exact'];
-  map[2] = [{ reuse: { layer: 1, head: 3 } }, { reuse: { layer: 0, head: 1 } }, { reuse: { layer: 1, head: 1 } }, { reuse: { layer: 0, head: 3 } }];
+  map[2] = [
+    { reuse: { layer: 1, head: 3 } },
+    { reuse: { layer: 0, head: 1 } },
+    { reuse: { layer: 1, head: 1 } },
+    { reuse: { layer: 0, head: 3 } },
+  ];
   return map;
 }
 
@@ -69,17 +77,33 @@ describe('anatomy and rewrite of models made by Python', () => {
     const r = rewriteForReuse(model.graph, model.bytes, anatomy, map, external);
     assert.ok(r.layers.filter((l) => l.kind === 'reuse').every((l) => l.method === 'sliced'));
     const g = decodeModel(r.bytes, 'rewritten');
-    const refs = (x: typeof g) => x.graph.initializer.filter((i) => Number(i.dataLocation ?? 0) === 1).map((i) => JSON.stringify(i.externalData));
+    const refs = (x: typeof g) =>
+      x.graph.initializer.filter((i) => Number(i.dataLocation ?? 0) === 1).map((i) => JSON.stringify(i.externalData));
     const before = new Set(refs(model.graph));
     assert.ok(refs(g).length > 0 && refs(g).every((ref) => before.has(ref)), 'kept external references are unchanged');
     const opts = { extra: { session: { model_external_initializers_file_folder_path: dir } } };
     const session = await ort.InferenceSession.create(r.bytes, opts);
     const n = 10;
     const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt((3 + 11 * i) % 50));
-    const logits = (await session.run({ input_ids: new ort.Tensor('int64', ids, [1, n]), attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]) })).logits.data as Float32Array;
+    const logits = (
+      await session.run({
+        input_ids: new ort.Tensor('int64', ids, [1, n]),
+        attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
+      })
+    ).logits.data as Float32Array;
     const inlineModel = await readModel(join(fixtures, 'bert_opset13.onnx'));
-    const inline = await ort.InferenceSession.create(rewriteForReuse(inlineModel.graph, inlineModel.bytes, traceAnatomy(inlineModel.graph, inlineModel.stacks), map).bytes);
-    const same = (await inline.run({ input_ids: new ort.Tensor('int64', ids, [1, n]), attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]) })).logits.data as Float32Array;
-    assert.ok(logits.length === same.length && logits.every((v, i) => Math.abs(v - same[i]) <= 1e-6), 'the external-data rewrite computes what the inline one does');
+    const inline = await ort.InferenceSession.create(
+      rewriteForReuse(inlineModel.graph, inlineModel.bytes, traceAnatomy(inlineModel.graph, inlineModel.stacks), map).bytes,
+    );
+    const same = (
+      await inline.run({
+        input_ids: new ort.Tensor('int64', ids, [1, n]),
+        attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
+      })
+    ).logits.data as Float32Array;
+    assert.ok(
+      logits.length === same.length && logits.every((v, i) => Math.abs(v - same[i]) <= 1e-6),
+      'the external-data rewrite computes what the inline one does',
+    );
   });
 });

@@ -36,9 +36,20 @@ describe('attention-reuse CLI', () => {
     const r = run('inspect', join(models, 'encdec_opset17.onnx'), '--json');
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    assert.deepEqual(j.stacks.map((s: { name: string; kind: string }) => `${s.name}/${s.kind}`), ['encoder/self', 'decoder/self', 'cross/cross']);
-    assert.deepEqual(j.stacks[0].layers[1], { layer: 1, tensor: j.stacks[0].layers[1].tensor, heads: 2, source: j.stacks[0].layers[1].source });
-    assert.deepEqual(j.inputs.map((i: { name: string }) => i.name), ['input_ids', 'attention_mask', 'decoder_input_ids']);
+    assert.deepEqual(
+      j.stacks.map((s: { name: string; kind: string }) => `${s.name}/${s.kind}`),
+      ['encoder/self', 'decoder/self', 'cross/cross'],
+    );
+    assert.deepEqual(j.stacks[0].layers[1], {
+      layer: 1,
+      tensor: j.stacks[0].layers[1].tensor,
+      heads: 2,
+      source: j.stacks[0].layers[1].source,
+    });
+    assert.deepEqual(
+      j.inputs.map((i: { name: string }) => i.name),
+      ['input_ids', 'attention_mask', 'decoder_input_ids'],
+    );
     assert.deepEqual(j.inputs[0], { name: 'input_ids', type: 'int64', shape: ['batch', 'sequence'] });
   });
 
@@ -54,11 +65,20 @@ describe('attention-reuse CLI', () => {
     const m = join(models, 'bert_opset13.onnx');
     const out = mkdtempSync(join(tmpdir(), 'ar-cli-'));
     expectUsageError(['inspect', m, '--bogus'], /Unknown option '--bogus'/);
-    expectUsageError(['extract', m, '--inputs', join(inputs, 'wrong_name.jsonl'), '--out', out], /wrong_name\.jsonl:2: "token_ids" is not an input of the model/);
+    expectUsageError(
+      ['extract', m, '--inputs', join(inputs, 'wrong_name.jsonl'), '--out', out],
+      /wrong_name\.jsonl:2: "token_ids" is not an input of the model/,
+    );
     expectUsageError(['extract', m, '--inputs', join(inputs, 'not_json.jsonl'), '--out', out], /not_json\.jsonl:2: not valid JSON/);
     expectUsageError(['extract', m, '--inputs', join(inputs, 'empty.jsonl'), '--out', out], /holds no examples/);
-    expectUsageError(['extract', m, '--inputs', join(inputs, 'wrong_dtype.jsonl'), '--out', out], /wrong_dtype\.jsonl:1: "input_ids" holds 1\.5, but the model declares it int64/);
-    expectUsageError(['extract', m, '--inputs', join(inputs, 'out_of_vocab.jsonl'), '--out', out], /out_of_vocab\.jsonl:1: "input_ids" holds id 900, outside the model's vocabulary of \d+/);
+    expectUsageError(
+      ['extract', m, '--inputs', join(inputs, 'wrong_dtype.jsonl'), '--out', out],
+      /wrong_dtype\.jsonl:1: "input_ids" holds 1\.5, but the model declares it int64/,
+    );
+    expectUsageError(
+      ['extract', m, '--inputs', join(inputs, 'out_of_vocab.jsonl'), '--out', out],
+      /out_of_vocab\.jsonl:1: "input_ids" holds id 900, outside the model's vocabulary of \d+/,
+    );
     expectUsageError(['extract', m, '--inputs', join(inputs, 'no_mask.jsonl'), '--out', out, '--ep', 'tpu'], /--ep must be one of/);
     expectUsageError(['extract', m, '--out', out], /exactly one of --inputs/);
     assert.deepEqual(readdirSync(out), [], 'a failed extract left files behind');
@@ -66,7 +86,18 @@ describe('attention-reuse CLI', () => {
 
   it('extract writes the documented files, matching PyTorch; --ep webgpu falls back to cpu visibly', () => {
     const out = mkdtempSync(join(tmpdir(), 'ar-cli-'));
-    const r = run('extract', join(models, 'bert_opset13.onnx'), '--inputs', join(models, 'bert_opset13.inputs.jsonl'), '--out', out, '--batch', '2', '--ep', 'webgpu');
+    const r = run(
+      'extract',
+      join(models, 'bert_opset13.onnx'),
+      '--inputs',
+      join(models, 'bert_opset13.inputs.jsonl'),
+      '--out',
+      out,
+      '--batch',
+      '2',
+      '--ep',
+      'webgpu',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /webgpu is not available \(.+\); falling back to cpu/);
     assert.ok(r.stderr.trim().split('\n').length <= 3, `native provider warnings leaked to stderr:\n${r.stderr}`);
@@ -82,27 +113,55 @@ describe('attention-reuse CLI', () => {
     const want: number[] = e.stacks.encoder.flat(3);
     const got = layers.flatMap((l) => Array.from(l));
     assert.equal(got.length, want.length);
-    assert.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-5), 'attention.bin does not hold PyTorch\'s probabilities at the recorded offset');
+    assert.ok(
+      got.every((v, i) => Math.abs(v - want[i]) <= 1e-5),
+      "attention.bin does not hold PyTorch's probabilities at the recorded offset",
+    );
     const again = run('extract', join(models, 'bert_opset13.onnx'), '--inputs', join(models, 'bert_opset13.inputs.jsonl'), '--out', out);
     assert.equal(again.code, 2, 'an existing extraction must not be replaced without --force');
   });
 
   it('analyze --threads 2 starts the kernel worker from dist/ and writes the sums of --threads 1', () => {
-    assert.ok(existsSync(join(root, 'dist', 'kernelWorker.js')), 'dist/kernelWorker.js missing: scripts/bundle.mjs must bundle the kernel worker as its own entry');
+    assert.ok(
+      existsSync(join(root, 'dist', 'kernelWorker.js')),
+      'dist/kernelWorker.js missing: scripts/bundle.mjs must bundle the kernel worker as its own entry',
+    );
     const dir = mkdtempSync(join(tmpdir(), 'ar-cli-'));
     const sums = (threads: number, batch: number): unknown[] => {
       const out = join(dir, `threads${threads}-batch${batch}.json`);
-      const r = run('analyze', join(models, 'encdec_opset17.onnx'), '--inputs', join(models, 'encdec_opset17.inputs.jsonl'), '--out', out, '--threads', String(threads), '--batch', String(batch), '--quiet');
+      const r = run(
+        'analyze',
+        join(models, 'encdec_opset17.onnx'),
+        '--inputs',
+        join(models, 'encdec_opset17.inputs.jsonl'),
+        '--out',
+        out,
+        '--threads',
+        String(threads),
+        '--batch',
+        String(batch),
+        '--quiet',
+      );
       assert.equal(r.code, 0, `--threads ${threads} --batch ${batch} (a worker that cannot start fails here): ${r.stderr}`);
       return (JSON.parse(readFileSync(out, 'utf8')) as { stacks: { sums: unknown }[] }).stacks.map((s) => s.sums);
     };
     // --batch 1 splits each example over the workers; --batch 3 runs each example whole on one worker.
-    for (const batch of [1, 3]) assert.deepEqual(sums(2, batch), sums(1, batch), `--batch ${batch}: two worker threads must give bit-identical sums to one`);
+    for (const batch of [1, 3])
+      assert.deepEqual(sums(2, batch), sums(1, batch), `--batch ${batch}: two worker threads must give bit-identical sums to one`);
   });
 
   it('a model without a mask input runs unpadded, examples of one shape together', () => {
     const out = mkdtempSync(join(tmpdir(), 'ar-cli-'));
-    const r = run('extract', join(models, 'tiny_single_head.onnx'), '--inputs', join(models, 'tiny_single_head.inputs.jsonl'), '--out', out, '--batch', '4');
+    const r = run(
+      'extract',
+      join(models, 'tiny_single_head.onnx'),
+      '--inputs',
+      join(models, 'tiny_single_head.inputs.jsonl'),
+      '--out',
+      out,
+      '--batch',
+      '4',
+    );
     assert.equal(r.code, 0, r.stderr);
     const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as ExtractIndex;
     assert.deepEqual(index.stacks, [{ name: 'encoder', kind: 'self', causal: false, layers: 1, heads: 1 }]);

@@ -4,7 +4,10 @@ import { describe, it } from 'node:test';
 import { runCli } from '../helpers/cli';
 
 function close(actual: number, expected: number, what: string) {
-  assert.ok(Math.abs(actual - expected) <= 1e-6, `${what}: ${actual} vs ${expected}; re-read DESIGN.md's accounting (tied decoder, no pooler, 2 type rows)`);
+  assert.ok(
+    Math.abs(actual - expected) <= 1e-6,
+    `${what}: ${actual} vs ${expected}; re-read DESIGN.md's accounting (tied decoder, no pooler, 2 type rows)`,
+  );
 }
 
 describe('attention-reuse cost', () => {
@@ -15,7 +18,8 @@ describe('attention-reuse cost', () => {
     const r = run(...bert, '--reuse-heads', '6', '--reuse-layers', '10', '--json');
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout) as Record<string, number>;
-    for (const k of ['params', 'paramsReuse', 'paramsRatio', 'flops', 'flopsReuse', 'flopsRatio', 'scoreMemoryRatio']) assert.ok(k in j, `--json lacks ${k}`);
+    for (const k of ['params', 'paramsReuse', 'paramsRatio', 'flops', 'flopsReuse', 'flopsRatio', 'scoreMemoryRatio'])
+      assert.ok(k in j, `--json lacks ${k}`);
     assert.equal(j.params, 109_514_298);
     close(j.paramsRatio, 0.946072, 'CLI params ratio');
     close(j.flopsRatio, 0.916667, 'CLI FLOPs ratio');
@@ -35,7 +39,9 @@ describe('attention-reuse cost', () => {
     assert.equal(ratio('params').toFixed(2), '1.00', r.stdout);
     assert.equal(ratio('FLOPs').toFixed(2), '0.98', r.stdout);
     assert.match(r.stdout, /13 layers \(1 extra, appended\); ratios against the 12-layer model/);
-    const j = JSON.parse(run('--extra-layers', '1', ...bert, '--mode', 'full', '--reuse-heads', '12', '--reuse-layers', '6', '--json').stdout) as Record<string, number>;
+    const j = JSON.parse(
+      run('--extra-layers', '1', ...bert, '--mode', 'full', '--reuse-heads', '12', '--reuse-layers', '6', '--json').stdout,
+    ) as Record<string, number>;
     assert.equal(j.params, 109_514_298, 'the baseline is the model as analysed');
     assert.equal(j.extraLayers, 1);
     for (const k of ['scoreMemoryRatio', 'trainingMemoryRatio']) assert.equal(typeof j[k], 'number', `--json lacks ${k}`);
@@ -46,7 +52,10 @@ describe('attention-reuse cost', () => {
     const r = run(...bert, '--mode', 'skip', '--reuse-layers', '6', '--json');
     assert.equal(r.code, 0, r.stderr);
     close((JSON.parse(r.stdout) as { paramsRatio: number }).paramsRatio, 0.870572, 'skip via CLI');
-    const alternate = JSON.parse(run(...bert, '--mode', 'alternate', '--reuse-layers', '6', '--json').stdout) as { K: number; flopsRatio: number };
+    const alternate = JSON.parse(run(...bert, '--mode', 'alternate', '--reuse-layers', '6', '--json').stdout) as {
+      K: number;
+      flopsRatio: number;
+    };
     assert.equal(alternate.K, 12, 'alternate is a whole-layer variant: K defaults to H');
     close(alternate.flopsRatio, 0.9, 'alternate 6 layers costs what full P = 6 costs');
   });

@@ -16,7 +16,6 @@ const fused = {
   fused_attention23: 'ai.onnx.Attention ×2',
 };
 
-
 describe('fused attention ops analyse like their unfused twins', () => {
   for (const [name, ops] of Object.entries(fused)) {
     it(`${name} (${ops}): inspect says what it rewrote, and analyze equals the twin's to 1e-5`, async () => {

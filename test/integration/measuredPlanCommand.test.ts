@@ -27,17 +27,41 @@ describe('attention-reuse plan --model', () => {
 
   it('measures every candidate, ranks by KL, prints the rank correlation, and its search writes a custom config whatif accepts', () => {
     const out = join(dir, 'search.reuse.json');
-    const r = run('plan', analysis, '--model', join(sample, 'model.onnx'), ...text, '--calibration', '16', '--search', '--search-width', '2', '--out', out, '--json', '-q');
+    const r = run(
+      'plan',
+      analysis,
+      '--model',
+      join(sample, 'model.onnx'),
+      ...text,
+      '--calibration',
+      '16',
+      '--search',
+      '--search-width',
+      '2',
+      '--out',
+      out,
+      '--json',
+      '-q',
+    );
     assert.equal(r.code, 0, r.stderr);
     const plan = JSON.parse(r.stdout);
     assert.equal(plan.measured.criterion, 'kl');
     assert.equal(plan.measured.examples, 16);
     assert.ok(plan.candidates.every((c: { measured: { kl: number; top1: number } }) => c.measured.kl >= 0 && c.measured.top1 <= 1));
     assert.ok(plan.measured.rankCorrelation === null || Math.abs(plan.measured.rankCorrelation) <= 1);
-    assert.equal(plan.measured.rankCorrelationOver, plan.candidates.filter((c: { similarityKept: number | null }) => c.similarityKept !== null).length);
+    assert.equal(
+      plan.measured.rankCorrelationOver,
+      plan.candidates.filter((c: { similarityKept: number | null }) => c.similarityKept !== null).length,
+    );
     assert.ok('recommendedBySimilarity' in plan && 'pareto' in plan && 'recommended' in plan, 'the plan keeps its fields');
     const rec = plan.candidates[plan.recommended];
-    assert.ok(rec.cost.flopsRatio <= 0.9 && plan.candidates.every((c: { cost: { flopsRatio: number }; measured: { drift: number } }) => c.cost.flopsRatio > 0.9 || c.measured.drift >= rec.measured.drift));
+    assert.ok(
+      rec.cost.flopsRatio <= 0.9 &&
+        plan.candidates.every(
+          (c: { cost: { flopsRatio: number }; measured: { drift: number } }) =>
+            c.cost.flopsRatio > 0.9 || c.measured.drift >= rec.measured.drift,
+        ),
+    );
     assert.equal(plan.search.mode, 'custom');
     assert.ok(plan.search.cost.flopsRatio <= 0.9 && plan.search.reached);
     const config = JSON.parse(readFileSync(out, 'utf8'));
@@ -52,7 +76,14 @@ describe('attention-reuse plan --model', () => {
   });
 
   it('refuses another model, and measuring flags without --model', () => {
-    const r = run('plan', analysis, '--model', join(root, 'test', 'fixtures', 'models', 'bert_opset13.onnx'), '--inputs', join(root, 'test', 'fixtures', 'models', 'bert_opset13.inputs.jsonl'));
+    const r = run(
+      'plan',
+      analysis,
+      '--model',
+      join(root, 'test', 'fixtures', 'models', 'bert_opset13.onnx'),
+      '--inputs',
+      join(root, 'test', 'fixtures', 'models', 'bert_opset13.inputs.jsonl'),
+    );
     assert.equal(r.code, 2);
     assert.match(r.stderr, /was made from another model .*not --model .*bert_opset13\.onnx/);
     const s = run('plan', analysis, '--search');

@@ -13,8 +13,18 @@ import { root } from '../helpers/paths.mjs';
 /** A small analysis file: head h of layer l computes pattern (h + l) mod H. */
 function analysisJson(L: number, H: number, dims: ModelDims) {
   const pattern = (l: number, h: number) => (h + l) % H;
-  const headPairs = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, i) => Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : pattern(l, h) === pattern(i, j) ? 0.9 : 0.3)))));
-  return analysisWith(headPairs, Array.from({ length: L }, () => new Array<number>(H).fill(0.4)), dims);
+  const headPairs = Array.from({ length: L }, (_, l) =>
+    Array.from({ length: H }, (_, h) =>
+      Array.from({ length: L }, (_, i) =>
+        Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : pattern(l, h) === pattern(i, j) ? 0.9 : 0.3)),
+      ),
+    ),
+  );
+  return analysisWith(
+    headPairs,
+    Array.from({ length: L }, () => new Array<number>(H).fill(0.4)),
+    dims,
+  );
 }
 
 const run = (...args: string[]) => runCli(args);
@@ -39,7 +49,10 @@ describe('plan and emit commands', () => {
     const plan = JSON.parse(j.stdout) as { seqLen: number; pareto: number[]; candidates: { similarityKept: number | null }[] };
     assert.equal(plan.seqLen, 8);
     assert.ok(plan.pareto.length > 0);
-    assert.ok(plan.candidates.some((c) => Math.abs((c.similarityKept ?? 0) - 0.9) < 1e-12), 'the permuted heads were not found');
+    assert.ok(
+      plan.candidates.some((c) => Math.abs((c.similarityKept ?? 0) - 0.9) < 1e-12),
+      'the permuted heads were not found',
+    );
   });
 
   it('emit writes a valid config, never silently overwrites, and checks the stack', () => {

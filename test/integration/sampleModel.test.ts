@@ -20,12 +20,29 @@ describe('the bundled sample model', () => {
     const r = run('inspect', join(sample, 'model.onnx'), '--json');
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    assert.deepEqual(j.stacks.map((s: { name: string; layers: { heads: number }[] }) => [s.name, s.layers.map((l) => l.heads)]), [['encoder', [4, 4, 4, 4]]]);
+    assert.deepEqual(
+      j.stacks.map((s: { name: string; layers: { heads: number }[] }) => [s.name, s.layers.map((l) => l.heads)]),
+      [['encoder', [4, 4, 4, 4]]],
+    );
   });
 
-  it('text is tokenized with the model\'s tokenizer and truncated to --max-length, keeping [SEP]', () => {
+  it("text is tokenized with the model's tokenizer and truncated to --max-length, keeping [SEP]", () => {
     const out = mkdtempSync(join(tmpdir(), 'ar-sample-'));
-    const r = run('extract', join(sample, 'model.onnx'), '--text', join(sample, 'sentences.txt'), '--tokenizer', join(sample, 'tokenizer.json'), '--max-length', '8', '--examples', '20', '--out', out, '-q');
+    const r = run(
+      'extract',
+      join(sample, 'model.onnx'),
+      '--text',
+      join(sample, 'sentences.txt'),
+      '--tokenizer',
+      join(sample, 'tokenizer.json'),
+      '--max-length',
+      '8',
+      '--examples',
+      '20',
+      '--out',
+      out,
+      '-q',
+    );
     assert.equal(r.code, 0, r.stderr);
     const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as ExtractIndex;
     assert.equal(index.examples.length, 20);
@@ -38,7 +55,16 @@ describe('the bundled sample model', () => {
 
   it('a tokenizer that does not fit the model is refused before running', () => {
     const out = mkdtempSync(join(tmpdir(), 'ar-sample-'));
-    const r = run('analyze', join(fixtureModels, 'bert_opset13.onnx'), '--text', join(sample, 'sentences.txt'), '--tokenizer', join(sample, 'tokenizer.json'), '--out', join(out, 'a.json'));
+    const r = run(
+      'analyze',
+      join(fixtureModels, 'bert_opset13.onnx'),
+      '--text',
+      join(sample, 'sentences.txt'),
+      '--tokenizer',
+      join(sample, 'tokenizer.json'),
+      '--out',
+      join(out, 'a.json'),
+    );
     assert.equal(r.code, 2);
     assert.match(r.stderr.trim(), /^attention-reuse: tokenizer .* has ids up to \d+, but the model's embedding has 50 rows/);
   });
@@ -46,15 +72,46 @@ describe('the bundled sample model', () => {
   it('analyze equals the similarity PyTorch computes from its own attention (torch.cdist)', async (t) => {
     if (!needPython(t, ['torch', 'onnx'])) return;
     const dir = mkdtempSync(join(tmpdir(), 'ar-torch-'));
-    const sentences = readFileSync(join(sample, 'sentences.txt'), 'utf8').split('\n').filter((l) => l.trim()).slice(0, 40);
+    const sentences = readFileSync(join(sample, 'sentences.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(0, 40);
     writeFileSync(join(dir, 'text.txt'), sentences.join('\n') + '\n');
     const tok = await loadTokenizer(join(sample, 'tokenizer.json'));
-    writeFileSync(join(dir, 'ids.jsonl'), sentences.map((s) => JSON.stringify({ input_ids: tok.tokenizer.encode(s).ids.map(Number) })).join('\n') + '\n');
-    const ours = run('analyze', join(sample, 'model.onnx'), '--text', join(dir, 'text.txt'), '--tokenizer', join(sample, 'tokenizer.json'), '--batch', '8', '--out', join(dir, 'a.json'), '-q');
+    writeFileSync(
+      join(dir, 'ids.jsonl'),
+      sentences.map((s) => JSON.stringify({ input_ids: tok.tokenizer.encode(s).ids.map(Number) })).join('\n') + '\n',
+    );
+    const ours = run(
+      'analyze',
+      join(sample, 'model.onnx'),
+      '--text',
+      join(dir, 'text.txt'),
+      '--tokenizer',
+      join(sample, 'tokenizer.json'),
+      '--batch',
+      '8',
+      '--out',
+      join(dir, 'a.json'),
+      '-q',
+    );
     assert.equal(ours.code, 0, ours.stderr);
-    const ref = spawnSync(python, [join(root, 'scripts', 'reference', 'torchSimilarity.py'), join(sample, 'model.onnx'), join(dir, 'ids.jsonl'), join(dir, 'torch.json')], { encoding: 'utf8', env });
+    const ref = spawnSync(
+      python,
+      [
+        join(root, 'scripts', 'reference', 'torchSimilarity.py'),
+        join(sample, 'model.onnx'),
+        join(dir, 'ids.jsonl'),
+        join(dir, 'torch.json'),
+      ],
+      { encoding: 'utf8', env },
+    );
     assert.equal(ref.status, 0, ref.stderr);
-    const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as { examples: number; headPairs: number[][][][]; uniform: number[][] };
+    const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as {
+      examples: number;
+      headPairs: number[][][][];
+      uniform: number[][];
+    };
     const analysis = await readAnalysisFile(join(dir, 'a.json'));
     const s = analysis.stacks[0];
     assert.equal(torch.examples, s.sums.examples);

@@ -42,27 +42,54 @@ function writeTokenizer(path: string) {
     path,
     JSON.stringify({
       version: '1.0',
-      added_tokens: vocab.slice(0, 5).map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      added_tokens: vocab
+        .slice(0, 5)
+        .map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
       normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
       pre_tokenizer: { type: 'BertPreTokenizer' },
-      post_processor: { type: 'TemplateProcessing', single, pair: single, special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } } },
+      post_processor: {
+        type: 'TemplateProcessing',
+        single,
+        pair: single,
+        special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
+      },
       decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-      model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
+      model: {
+        type: 'WordPiece',
+        unk_token: '[UNK]',
+        continuing_subword_prefix: '##',
+        max_input_chars_per_word: 100,
+        vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
+      },
     }),
   );
 }
 
 /** An analysis file whose dims fit the tiny tokenizer above. */
 function writeAnalysis(path: string, L: number, H: number) {
-  const headPairs = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, i) => Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : 0.5 + 0.1 * ((h + j + l + i) % 3))))));
-  const file = analysisWith(headPairs, headPairs.map((r) => r.map(() => 0.3)), { hidden: 16, ffn: 32, vocab: vocab.length, maxPositions: 12 });
+  const headPairs = Array.from({ length: L }, (_, l) =>
+    Array.from({ length: H }, (_, h) =>
+      Array.from({ length: L }, (_, i) =>
+        Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : 0.5 + 0.1 * ((h + j + l + i) % 3))),
+      ),
+    ),
+  );
+  const file = analysisWith(
+    headPairs,
+    headPairs.map((r) => r.map(() => 0.3)),
+    { hidden: 16, ffn: 32, vocab: vocab.length, maxPositions: 12 },
+  );
   writeFileSync(path, JSON.stringify({ ...file, model: { path: '/m.onnx', sha256: 'c'.repeat(64) } }));
 }
 
 describe('reference trainer', () => {
   it('the Python test suite passes (test/trainer)', (t) => {
     if (!needPython(t, ['torch', 'numpy'])) return;
-    const r = spawnSync(python, ['-m', 'unittest', 'discover', '-s', join(root, 'test', 'trainer')], { encoding: 'utf8', env, timeout: 300_000 });
+    const r = spawnSync(python, ['-m', 'unittest', 'discover', '-s', join(root, 'test', 'trainer')], {
+      encoding: 'utf8',
+      env,
+      timeout: 300_000,
+    });
     assert.equal(r.status, 0, `python unittest failed:\n${(r.stderr ?? '').slice(-4000)}`);
   });
 
@@ -88,12 +115,18 @@ describe('reference trainer', () => {
       writeFileSync(file, formatReuseConfig({ ...configOf(mode, P, K, heads, heads.length, 4), ...(extra ? { extraLayers: extra } : {}) }));
       return file;
     });
-    const code = 'import json, sys; sys.path.insert(0, sys.argv[1]); from reuse_model import *; print(json.dumps([count_parameters(ReuseBertForMaskedLM(load_config(p))) for p in sys.argv[2:]]))';
+    const code =
+      'import json, sys; sys.path.insert(0, sys.argv[1]); from reuse_model import *; print(json.dumps([count_parameters(ReuseBertForMaskedLM(load_config(p))) for p in sys.argv[2:]]))';
     const r = spawnSync(python, ['-c', code, join(root, 'media', 'trainer'), ...files], { encoding: 'utf8', env });
     assert.equal(r.status, 0, r.stderr);
     const counts = JSON.parse(r.stdout) as number[];
     cases.forEach(([mode, P, K, heads], i) => {
-      const expected = costOf({ layers: 4, heads: 4, hidden: 24, ffn: 40, vocab: 30, maxPositions: 20 }, heads, 8, heads.length - 4).paramsReuse;
+      const expected = costOf(
+        { layers: 4, heads: 4, hidden: 24, ffn: 40, vocab: 30, maxPositions: 20 },
+        heads,
+        8,
+        heads.length - 4,
+      ).paramsReuse;
       assert.equal(counts[i], expected, `${mode} P=${P} K=${K}: trainer ${counts[i]} vs cost model ${expected}`);
     });
   });
@@ -106,14 +139,36 @@ describe('reference trainer', () => {
     writeFileSync(join(dir, 'text.txt'), 'the dog runs far\nthe cat sleeps home\n\nthe dog sleeps\nthe cat runs home far\n');
     const config = join(dir, 'tiny.reuse.json');
     assert.equal(run('emit', join(dir, 'analysis.json'), '--mode', 'partial', '--reuse-heads', '1', '--out', config).code, 0);
-    const common = [config, '--data', join(dir, 'text.txt'), '--tokenizer', join(dir, 'tokenizer.json'), '--steps', '3', '--batch-size', '4', '--python', python];
+    const common = [
+      config,
+      '--data',
+      join(dir, 'text.txt'),
+      '--tokenizer',
+      join(dir, 'tokenizer.json'),
+      '--steps',
+      '3',
+      '--batch-size',
+      '4',
+      '--python',
+      python,
+    ];
     const one = run('train', ...common, '--out', join(dir, 'run'));
     assert.equal(one.code, 0, `train failed:\n${one.stdout}\n${one.stderr}`);
     assert.match(one.stdout, /step 3\/3 {2}loss \d/);
-    const lines = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-    assert.deepEqual(lines.map((l) => l.step), [1, 2, 3]);
-    for (const key of ['loss', 'lr', 'tokensPerSecond', 'elapsedSeconds']) assert.equal(typeof lines[0][key], 'number', `metrics lack ${key}`);
-    assert.ok(existsSync(join(dir, 'run', 'model.pt')) && existsSync(join(dir, 'run', 'data', 'index.json')), 'text is packed into shards in the run folder');
+    const lines = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    assert.deepEqual(
+      lines.map((l) => l.step),
+      [1, 2, 3],
+    );
+    for (const key of ['loss', 'lr', 'tokensPerSecond', 'elapsedSeconds'])
+      assert.equal(typeof lines[0][key], 'number', `metrics lack ${key}`);
+    assert.ok(
+      existsSync(join(dir, 'run', 'model.pt')) && existsSync(join(dir, 'run', 'data', 'index.json')),
+      'text is packed into shards in the run folder',
+    );
     const again = run('train', ...common, '--out', join(dir, 'run'));
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already holds a run.*--resume/);
@@ -133,7 +188,19 @@ describe('reference trainer', () => {
     const lines = ['the dog runs far', 'the cat sleeps home', 'the dog sleeps', 'the cat runs home far'];
     writeFileSync(join(dir, 'text.txt'), Array.from({ length: 40 }, (_, i) => lines[i % 4]).join('\n'));
     const shards = join(dir, 'shards');
-    const tok = run('tokenize', '--text', join(dir, 'text.txt'), '--tokenizer', join(dir, 'tokenizer.json'), '--out', shards, '--max-length', '12', '--held-out', '0.25');
+    const tok = run(
+      'tokenize',
+      '--text',
+      join(dir, 'text.txt'),
+      '--tokenizer',
+      join(dir, 'tokenizer.json'),
+      '--out',
+      shards,
+      '--max-length',
+      '12',
+      '--held-out',
+      '0.25',
+    );
     assert.equal(tok.code, 0, tok.stderr);
     assert.match(tok.stdout, /training and \d+ held-out rows of 12 tokens/);
     const first = decodeShard(readFileSync(join(shards, 'train-00000.bin')), 'train-00000.bin');
@@ -144,16 +211,48 @@ describe('reference trainer', () => {
 
     const config = join(dir, 'full.reuse.json');
     assert.equal(run('emit', join(dir, 'analysis.json'), '--mode', 'full', '--reuse-layers', '1', '--out', config).code, 0);
-    const common = [config, '--data', shards, '--tokenizer', join(dir, 'tokenizer.json'), '--steps', '4', '--batch-size', '4', '--python', python];
-    const paper = ['--extra-layers', '1', '--norm', 'pre', '--position', 'relative', '--precision', 'bf16', '--accumulate', '2', '--eval-every', '2'];
+    const common = [
+      config,
+      '--data',
+      shards,
+      '--tokenizer',
+      join(dir, 'tokenizer.json'),
+      '--steps',
+      '4',
+      '--batch-size',
+      '4',
+      '--python',
+      python,
+    ];
+    const paper = [
+      '--extra-layers',
+      '1',
+      '--norm',
+      'pre',
+      '--position',
+      'relative',
+      '--precision',
+      'bf16',
+      '--accumulate',
+      '2',
+      '--eval-every',
+      '2',
+    ];
     const r = run('train', ...common, ...paper, '--out', join(dir, 'run'));
     assert.equal(r.code, 0, `train failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /4 layers \(1 extra\)/);
     const deeper = JSON.parse(readFileSync(join(dir, 'run', 'config.reuse.json'), 'utf8')) as ReuseConfig;
     assert.equal(deeper.dims.layers, 4);
     assert.equal(deeper.extraLayers, 1);
-    const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-    assert.deepEqual(metrics.filter((m) => 'evalLoss' in m).map((m) => m.step), [2, 4], 'evaluation every 2 steps on the held-out shards');
+    const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    assert.deepEqual(
+      metrics.filter((m) => 'evalLoss' in m).map((m) => m.step),
+      [2, 4],
+      'evaluation every 2 steps on the held-out shards',
+    );
     const settings = (JSON.parse(readFileSync(join(dir, 'run', 'run.json'), 'utf8')) as { settings: { model: { norm: string } } }).settings;
     assert.equal(settings.model.norm, 'pre');
 
@@ -161,8 +260,22 @@ describe('reference trainer', () => {
     assert.equal(other.code, 2);
     assert.match(other.stderr, /--norm is "post" here, but the run in .* was started with "pre"/);
 
-    writeFileSync(join(dir, 'other-tokenizer.json'), readFileSync(join(dir, 'tokenizer.json'), 'utf8').replace('"lowercase":true', '"lowercase":false'));
-    const foreign = run('train', config, '--data', shards, '--tokenizer', join(dir, 'other-tokenizer.json'), '--out', join(dir, 'foreign'), '--python', python);
+    writeFileSync(
+      join(dir, 'other-tokenizer.json'),
+      readFileSync(join(dir, 'tokenizer.json'), 'utf8').replace('"lowercase":true', '"lowercase":false'),
+    );
+    const foreign = run(
+      'train',
+      config,
+      '--data',
+      shards,
+      '--tokenizer',
+      join(dir, 'other-tokenizer.json'),
+      '--out',
+      join(dir, 'foreign'),
+      '--python',
+      python,
+    );
     assert.equal(foreign.code, 2);
     assert.match(foreign.stderr, /written with another tokenizer .*--tokenizer has/);
   });
@@ -173,12 +286,21 @@ describe('reference trainer', () => {
     writeFileSync(config, formatReuseConfig(configOf('partial', 1, 1, presetHeadMap('partial', 2, 2, 1, 1), 2, 2)));
     writeFileSync(join(dir, 'text.txt'), 'the dog\n');
     // Data and tokenizer are checked before the interpreter, so they must be good here.
-    const args = ['train', config, '--data', join(dir, 'text.txt'), '--tokenizer', join(root, 'media', 'sample', 'tokenizer.json'), '--out', join(dir, 'run')];
+    const args = [
+      'train',
+      config,
+      '--data',
+      join(dir, 'text.txt'),
+      '--tokenizer',
+      join(root, 'media', 'sample', 'tokenizer.json'),
+      '--out',
+      join(dir, 'run'),
+    ];
     const missing = run(...args, '--python', join(dir, 'no-such-python'));
     assert.equal(missing.code, 2);
     assert.match(missing.stderr.trim(), /^attention-reuse: Python interpreter ".*no-such-python" was not found; pass --python PATH/);
     const fake = join(dir, 'python-without-torch');
-    writeFileSync(fake, "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n");
+    writeFileSync(fake, '#!/bin/sh\necho "ModuleNotFoundError: No module named \'torch\'" >&2\nexit 1\n');
     chmodSync(fake, 0o755);
     const noTorch = run(...args, '--python', fake);
     assert.equal(noTorch.code, 2);

@@ -29,7 +29,6 @@ function refused(args: string[], pattern: RegExp): void {
   assert.equal(r.stdout, '', 'nothing on stdout when refused');
 }
 
-
 describe('attention-reuse whatif', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ar-whatif-'));
   const ids = join(dir, 'ids.jsonl');
@@ -38,7 +37,10 @@ describe('attention-reuse whatif', () => {
   before(async () => {
     // 40 sentences tokenized as the CLI tokenizes them, for the reference and --inputs.
     const tok = await readTokenizer(join(sample, 'tokenizer.json'));
-    const lines = readFileSync(join(sample, 'sentences.txt'), 'utf8').split('\n').filter((l) => l.trim()).slice(0, 40);
+    const lines = readFileSync(join(sample, 'sentences.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(0, 40);
     writeFileSync(ids, lines.map((l) => JSON.stringify({ input_ids: tok.tokenizer.encode(l).ids.map(Number) })).join('\n') + '\n');
     const analysis = join(dir, 'analysis.json');
     const a = run('analyze', model, '--inputs', ids, '--out', analysis, '-q');
@@ -60,28 +62,59 @@ describe('attention-reuse whatif', () => {
       const r = run('whatif', model, configs[name], '--inputs', ids, '--json', '-q');
       assert.equal(r.code, 0, r.stderr);
       const got = JSON.parse(r.stdout);
-      const ref = spawnSync(python, [join(root, 'scripts', 'reference', 'reuseForward.py'), model, configs[name], ids], { encoding: 'utf8', env });
+      const ref = spawnSync(python, [join(root, 'scripts', 'reference', 'reuseForward.py'), model, configs[name], ids], {
+        encoding: 'utf8',
+        env,
+      });
       assert.equal(ref.status, 0, ref.stderr);
       const want = JSON.parse(ref.stdout);
       assert.equal(got.drift.positions, want.tokens, 'the KL is over every real token of every example');
       assert.ok(Math.abs(got.drift.kl - want.kl) <= 1e-3 * want.kl, `KL ${got.drift.kl} vs numpy ${want.kl}`);
       assert.equal(got.drift.top1, want.top1, 'top-1 agreement');
       assert.ok(want.kl > 1e-4, 'the config must move the output, or the comparison proves nothing');
-      assert.ok(got.rewrite.layers.filter((l: { kind: string }) => l.kind === 'reuse').every((l: { method: string }) => l.method === 'sliced'));
+      assert.ok(
+        got.rewrite.layers.filter((l: { kind: string }) => l.kind === 'reuse').every((l: { method: string }) => l.method === 'sliced'),
+      );
     });
   }
 
   it('--json prints only the documented JSON; --mlm adds both accuracies; --write-model writes a model with the same outputs', () => {
     const out = join(dir, 'rewritten.onnx');
-    const r = run('whatif', model, configs.skip, '--text', join(sample, 'sentences.txt'), '--tokenizer', join(sample, 'tokenizer.json'), '--examples', '30', '--mlm', '--json', '--write-model', out);
+    const r = run(
+      'whatif',
+      model,
+      configs.skip,
+      '--text',
+      join(sample, 'sentences.txt'),
+      '--tokenizer',
+      join(sample, 'tokenizer.json'),
+      '--examples',
+      '30',
+      '--mlm',
+      '--json',
+      '--write-model',
+      out,
+    );
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assert.deepEqual(Object.keys(j.drift.outputs[0]).sort(), ['cosine', 'maxAbs', 'name']);
     assert.equal(j.drift.outputs[0].name, 'logits');
-    for (const v of [j.drift.kl, j.drift.top1, j.mlm.accuracy.original, j.mlm.accuracy.rewritten, j.speed.original, j.speed.rewritten, j.speed.ratio]) assert.equal(typeof v, 'number');
+    for (const v of [
+      j.drift.kl,
+      j.drift.top1,
+      j.mlm.accuracy.original,
+      j.mlm.accuracy.rewritten,
+      j.speed.original,
+      j.speed.rewritten,
+      j.speed.ratio,
+    ])
+      assert.equal(typeof v, 'number');
     assert.equal(j.speed.measured, true, 'a skip layer is removed: its speed is measured');
     assert.ok(j.mlm.maskedTokens >= 30, 'at least one masked token per example');
-    assert.ok(Math.abs(j.mlm.accuracy.original - 0.25) < 0.12, `the trained sample model's accuracy is near 0.247 (got ${j.mlm.accuracy.original})`);
+    assert.ok(
+      Math.abs(j.mlm.accuracy.original - 0.25) < 0.12,
+      `the trained sample model's accuracy is near 0.247 (got ${j.mlm.accuracy.original})`,
+    );
     assert.ok(j.memory.peakRssMiB > 0);
     assert.ok(existsSync(out), '--write-model');
     const outputs = (path: string) => decodeModel(readFileSync(path), path).graph.output.map((o) => o.name);
@@ -90,7 +123,24 @@ describe('attention-reuse whatif', () => {
     assert.equal(again.code, 2, 'an existing --write-model is not replaced without --force');
     assert.match(again.stderr, /--force/);
     // The same --mlm run twice masks the same tokens.
-    const twice = JSON.parse(run('whatif', model, configs.skip, '--text', join(sample, 'sentences.txt'), '--tokenizer', join(sample, 'tokenizer.json'), '--examples', '30', '--mlm', '--json', '-q', '--batch', '3').stdout);
+    const twice = JSON.parse(
+      run(
+        'whatif',
+        model,
+        configs.skip,
+        '--text',
+        join(sample, 'sentences.txt'),
+        '--tokenizer',
+        join(sample, 'tokenizer.json'),
+        '--examples',
+        '30',
+        '--mlm',
+        '--json',
+        '-q',
+        '--batch',
+        '3',
+      ).stdout,
+    );
     assert.deepEqual(twice.mlm, j.mlm, 'masking must not depend on the run or the batch size');
   });
 
@@ -98,7 +148,10 @@ describe('attention-reuse whatif', () => {
     const base = JSON.parse(readFileSync(configs.partial, 'utf8'));
     const variant = (name: string, edit: (c: typeof base) => void) => writeConfigVariant(base, dir, name, edit);
     const args = (config: string) => ['whatif', model, config, '--inputs', ids, '--examples', '2'];
-    refused(args(variant('sha', (c) => (c.source.modelSha256 = '0'.repeat(64)))), /source\.modelSha256 is 000000000000…, but .*model\.onnx has sha256 [0-9a-f]{12}…/);
+    refused(
+      args(variant('sha', (c) => (c.source.modelSha256 = '0'.repeat(64)))),
+      /source\.modelSha256 is 000000000000…, but .*model\.onnx has sha256 [0-9a-f]{12}…/,
+    );
     refused(args(variant('stack', (c) => (c.stack = 'decoder'))), /stack "decoder" is not a stack of .*model\.onnx \(it has "encoder"\)/);
     const fewer = (c: typeof base) => {
       c.dims.layers = 3;
@@ -115,20 +168,48 @@ describe('attention-reuse whatif', () => {
       c.K = 1;
     };
     refused(args(variant('heads', twoHeads)), /dims\.heads is 2, but stack "encoder" of .* has 4 heads/);
-    refused(args(variant('hidden', (c) => (c.dims.hidden = 64))), /dims\.hidden is 64, but stack "encoder" of .* has 128 as its hidden size/);
+    refused(
+      args(variant('hidden', (c) => (c.dims.hidden = 64))),
+      /dims\.hidden is 64, but stack "encoder" of .* has 128 as its hidden size/,
+    );
     const ok = run(...args(variant('positions', (c) => (c.dims.maxPositions = 512))));
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(ok.stderr.split('\n').filter((l) => /using the model's maxPositions 128 \(the config has 512\)/.test(l)).length, 1, `one note line:\n${ok.stderr}`);
+    assert.equal(
+      ok.stderr.split('\n').filter((l) => /using the model's maxPositions 128 \(the config has 512\)/.test(l)).length,
+      1,
+      `one note line:\n${ok.stderr}`,
+    );
   });
 
   it('exit codes: bad flags and inputs 2, --mlm without a mask token 2, Ctrl-C 130 with nothing written', async () => {
     refused(['whatif', model], /whatif takes a model and a reuse config/);
-    refused(['whatif', model, join(dir, 'none.reuse.json'), '--inputs', ids], /cannot read reuse config .*none\.reuse\.json: it does not exist/);
+    refused(
+      ['whatif', model, join(dir, 'none.reuse.json'), '--inputs', ids],
+      /cannot read reuse config .*none\.reuse\.json: it does not exist/,
+    );
     refused(['whatif', model, configs.partial, '--inputs', ids, '--mlm'], /--mlm with --inputs needs --mask-id/);
     refused(['whatif', model, configs.partial, '--inputs', ids, '--mask-id', '4'], /--mask-id goes with --mlm/);
     refused(['whatif', model, configs.partial, '--inputs', ids, '--batch', '0'], /--batch must be a whole number ≥ 1/);
     const out = join(dir, 'cancelled.onnx');
-    const child = spawn(process.execPath, [cli, 'whatif', model, configs.partial, '--text', join(sample, 'sentences.txt'), '--tokenizer', join(sample, 'tokenizer.json'), '--batch', '1', '--write-model', out, '--json'], { env });
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'whatif',
+        model,
+        configs.partial,
+        '--text',
+        join(sample, 'sentences.txt'),
+        '--tokenizer',
+        join(sample, 'tokenizer.json'),
+        '--batch',
+        '1',
+        '--write-model',
+        out,
+        '--json',
+      ],
+      { env },
+    );
     let stdout = '';
     let stderr = '';
     let sent = false;

@@ -82,7 +82,9 @@ function newestSource() {
     if (!s.isDirectory()) return s.mtimeMs;
     return Math.max(s.mtimeMs, ...readdirSync(path).map((f) => newest(join(path, f))));
   };
-  return Math.max(...['analysis', 'extension', 'webview', 'protocol', 'media', 'package.json', '.vscodeignore'].map((f) => newest(join(root, f))));
+  return Math.max(
+    ...['analysis', 'extension', 'webview', 'protocol', 'media', 'package.json', '.vscodeignore'].map((f) => newest(join(root, f))),
+  );
 }
 
 async function main() {
@@ -92,7 +94,8 @@ async function main() {
   // A copy, so that what the extension writes into the workspace stays out of the checkout.
   const workspace = join(scratch, 'workspace');
   cpSync(join(root, 'test/fixtures/inputs'), join(workspace, 'inputs'), { recursive: true });
-  for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx']) cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
+  for (const f of ['bert_opset17.onnx', 'bert_opset17.inputs.jsonl', 'fused_attention.onnx'])
+    cpSync(join(root, 'test/fixtures/models', f), join(workspace, 'models', f));
   cpSync(join(root, 'test/fixtures/notebooks'), join(workspace, 'notebooks'), { recursive: true });
   writeVision(join(workspace, 'vision'));
   analyzeFamilies(join(workspace, 'families'));
@@ -101,7 +104,10 @@ async function main() {
   step(`installing ${vsix} (${(statSync(vsix).size / 1024 / 1024).toFixed(1)} MB, built ${statSync(vsix).mtime.toISOString()})`);
   const installed = installVsix(p, vsix, extensionId);
   const ortBin = join(installed, 'node_modules/onnxruntime-node/bin/napi-v6');
-  check(existsSync(join(ortBin, 'linux/x64/onnxruntime_binding.node')), `the installed extension has no linux-x64 onnxruntime binding (${ortBin})`);
+  check(
+    existsSync(join(ortBin, 'linux/x64/onnxruntime_binding.node')),
+    `the installed extension has no linux-x64 onnxruntime binding (${ortBin})`,
+  );
   step(`installed into ${installed}`);
 
   const { origin, stop } = await startCodeServer(p, workspace, serverLog);
@@ -119,7 +125,9 @@ async function main() {
   await runCommand(page, 'Attention Reuse: Analyze the Sample Model', () => shoot('command-palette'));
   step('picked "Attention Reuse: Analyze the Sample Model"');
   await analyzing.waitFor({ state: 'visible', timeout: 30_000 }).catch(() => {
-    throw new Error('no "Attention Reuse: analyzing the sample model" progress notification within 30 s (did the extension activate? see the server log)');
+    throw new Error(
+      'no "Attention Reuse: analyzing the sample model" progress notification within 30 s (did the extension activate? see the server log)',
+    );
   });
   await page.waitForTimeout(400); // the toast slides in
   await shoot('progress');
@@ -150,7 +158,10 @@ async function main() {
       await canvas.hover({ position: { x: left + (l2 + 0.5) * cell, y: top + (l + 0.5) * cell } });
       const text = await readout.innerText();
       const m = /^layer (\d+) × layer (\d+): ([\d.]+)/.exec(text);
-      check(m && Number(m[1]) === l && Number(m[2]) === l2, `hovering cell (${l}, ${l2}) reads "${text}" (cell geometry from data-grid wrong?)`);
+      check(
+        m && Number(m[1]) === l && Number(m[2]) === l2,
+        `hovering cell (${l}, ${l2}) reads "${text}" (cell geometry from data-grid wrong?)`,
+      );
       const want = layerPairs[l][l2].toFixed(3);
       check(m[3] === want, `cell (${l}, ${l2}) shows ${m[3]}, the analysis file has ${want}`);
       seen.push(m[3]);
@@ -161,7 +172,11 @@ async function main() {
   await shoot('heatmap-cell');
 
   // The heatmap's pixels against its legend in three themes, picked as a user picks them.
-  const themes = [['Light Modern', 'vscode-light'], ['Dark Modern', 'vscode-dark'], ['Dark High Contrast', 'vscode-high-contrast']];
+  const themes = [
+    ['Light Modern', 'vscode-light'],
+    ['Dark Modern', 'vscode-dark'],
+    ['Dark High Contrast', 'vscode-high-contrast'],
+  ];
   for (const [theme, bodyClass] of themes) {
     // Rows by aria-label: "Color Theme" alone also matches "Browse Color Themes in Marketplace".
     await page.keyboard.press('F1');
@@ -169,9 +184,11 @@ async function main() {
     await page.locator('.quick-input-list .monaco-list-row[aria-label^="Preferences: Color Theme"]').first().click();
     await page.keyboard.type(theme, { delay: 10 });
     await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${theme}"]`).first().click();
-    await panel.waitForFunction((c) => document.body.classList.contains(c), bodyClass, { timeout: 20_000 }).catch(() => {
-      throw new Error(`the panel did not switch to ${theme} within 20 s (body class ${bodyClass})`);
-    });
+    await panel
+      .waitForFunction((c) => document.body.classList.contains(c), bodyClass, { timeout: 20_000 })
+      .catch(() => {
+        throw new Error(`the panel did not switch to ${theme} within 20 s (body class ${bodyClass})`);
+      });
     await page.waitForTimeout(500); // the theme's variables and the redraw follow the class
     await page.mouse.move(0, 0);
     const png = await canvas.screenshot();
@@ -182,7 +199,9 @@ async function main() {
       apart: (r, c) => r === c,
       domain: [0, 1],
     });
-    step(`heatmap pixels, ${theme}: ${m.cells} cells on the legend's 0–1 ramp ${m.low} → ${m.high}, the diagonal apart, worst ${m.worstMiss.toFixed(3)} off the line`);
+    step(
+      `heatmap pixels, ${theme}: ${m.cells} cells on the legend's 0–1 ramp ${m.low} → ${m.high}, the diagonal apart, worst ${m.worstMiss.toFixed(3)} off the line`,
+    );
     await shoot(`heatmap-${bodyClass}`);
   }
 
@@ -235,19 +254,40 @@ async function main() {
     await pick.waitFor({ state: 'hidden', timeout: 10_000 });
   }
   const trained = page.locator('.notification-toast', { hasText: 'training finished' });
-  const failed = page.locator('.notification-toast.error, .notification-toast', { hasText: /Attention Reuse: .*(exit|cannot|error|fail)/i });
+  const failed = page.locator('.notification-toast.error, .notification-toast', {
+    hasText: /Attention Reuse: .*(exit|cannot|error|fail)/i,
+  });
   await page.locator('.terminal-wrapper, .xterm').first().waitFor({ state: 'visible', timeout: 30_000 });
   await page.waitForTimeout(1500);
   await shoot('training-task');
   const done = await Promise.race([
-    trained.waitFor({ state: 'visible', timeout: 180_000 }).then(() => 'ok').catch(() => 'timed out'),
-    failed.waitFor({ state: 'visible', timeout: 180_000 }).then(() => 'failed').catch(() => 'timed out'),
+    trained
+      .waitFor({ state: 'visible', timeout: 180_000 })
+      .then(() => 'ok')
+      .catch(() => 'timed out'),
+    failed
+      .waitFor({ state: 'visible', timeout: 180_000 })
+      .then(() => 'failed')
+      .catch(() => 'timed out'),
   ]);
-  const trainText = await page.locator('.notification-toast').last().innerText().catch(() => '');
-  check(done === 'ok', `training did not finish: "${trainText.replace(/\s+/g, ' ').trim()}" (python ${trainPython} with torch? see the task terminal in the failure screenshot)`);
+  const trainText = await page
+    .locator('.notification-toast')
+    .last()
+    .innerText()
+    .catch(() => '');
+  check(
+    done === 'ok',
+    `training did not finish: "${trainText.replace(/\s+/g, ' ').trim()}" (python ${trainPython} with torch? see the task terminal in the failure screenshot)`,
+  );
   const runDir = /the model is in (.+?)\.?$/m.exec((await trained.innerText()).trim())?.[1];
-  check(runDir && existsSync(join(runDir, 'metrics.jsonl')), `"${(await trained.innerText()).trim()}" but its run folder has no metrics.jsonl`);
-  const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  check(
+    runDir && existsSync(join(runDir, 'metrics.jsonl')),
+    `"${(await trained.innerText()).trim()}" but its run folder has no metrics.jsonl`,
+  );
+  const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const losses = metrics.filter((m) => Number.isFinite(m.loss));
   check(losses.length === trainSteps, `metrics.jsonl has ${losses.length} loss lines, training.steps is ${trainSteps}`);
   step(`trained ${trainSteps} steps into ${runDir}: loss ${losses[0].loss.toFixed(3)} → ${losses[losses.length - 1].loss.toFixed(3)}`);
@@ -261,7 +301,10 @@ async function main() {
     if (i > 0) await page.waitForTimeout(200);
     points = Number(await chartBox.getAttribute('data-points'));
   }
-  check(points === losses.length, `the loss chart has ${points} points, metrics.jsonl ${losses.length} (metrics not forwarded to the panel?)`);
+  check(
+    points === losses.length,
+    `the loss chart has ${points} points, metrics.jsonl ${losses.length} (metrics not forwarded to the panel?)`,
+  );
   await chartBox.scrollIntoViewIfNeeded();
   const status = (await trainingFrame.locator('.training .status').innerText()).trim();
   step(`loss chart: ${points} points; "${status}"`);
@@ -278,7 +321,19 @@ async function main() {
   for (const args of [
     ['train', configPath, '--init-from', join(sampleDir, 'model.onnx'), '--steps', '0', '--out', warmRun, '--python', trainPython],
     // The same examples as the panel's analysis (all 300 sample sentences), so that only the model differs.
-    ['analyze', join(warmRun, 'model.onnx'), '--text', join(sampleDir, 'sentences.txt'), '--tokenizer', join(sampleDir, 'tokenizer.json'), '--examples', String(analysis.run.examples), '--out', reuseAnalysis, '-q'],
+    [
+      'analyze',
+      join(warmRun, 'model.onnx'),
+      '--text',
+      join(sampleDir, 'sentences.txt'),
+      '--tokenizer',
+      join(sampleDir, 'tokenizer.json'),
+      '--examples',
+      String(analysis.run.examples),
+      '--out',
+      reuseAnalysis,
+      '-q',
+    ],
   ]) {
     const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: cliEnv });
     check(r.status === 0, `attention-reuse ${args[0]} exited with ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
@@ -306,7 +361,10 @@ async function main() {
   }
   const compareFrame = await webviewFrame(page, 'body.host-editor .compare canvas[data-grid]', 30_000);
   const grids = await compareFrame.$$eval('.compare canvas[data-grid]', (els) => els.map((e) => e.getAttribute('data-grid')));
-  check(grids.length === 3 && grids.every((g) => g.split(',').slice(3).join() === '4,4'), `the compare view shows ${grids.length} grids (${grids.join(' | ')}), not three 4×4 ones`);
+  check(
+    grids.length === 3 && grids.every((g) => g.split(',').slice(3).join() === '4,4'),
+    `the compare view shows ${grids.length} grids (${grids.join(' | ')}), not three 4×4 ones`,
+  );
   const heads = await compareFrame.$$eval('.compare table tbody tr', (rows) => rows.map((r) => r.textContent));
   check(heads.length === 8, `the compare view lists ${heads.length} heads that changed most`);
   await compareFrame.locator('.compare').scrollIntoViewIfNeeded();
@@ -332,7 +390,15 @@ async function main() {
 function writeVision(dir) {
   mkdirSync(join(dir, 'images'), { recursive: true });
   cpSync(join(fixtureModels, 'vit.onnx'), join(dir, 'vit.onnx'));
-  const config = { do_resize: true, size: { height: 16, width: 16 }, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] };
+  const config = {
+    do_resize: true,
+    size: { height: 16, width: 16 },
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+  };
   writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(config, null, 2));
   const picture = (size, cx, cy, r) => {
     const data = Buffer.alloc(size * size * 4, 255);
@@ -358,7 +424,18 @@ function writeVision(dir) {
 function analyzeFamilies(dir) {
   for (const name of families) {
     const out = join(dir, `${name}.analysis.json`);
-    const args = [cliBundle, 'analyze', join(fixtureModels, `${name}.onnx`), '--inputs', join(fixtureModels, `${name}.inputs.jsonl`), '--out', out, '--ep', 'cpu', '-q'];
+    const args = [
+      cliBundle,
+      'analyze',
+      join(fixtureModels, `${name}.onnx`),
+      '--inputs',
+      join(fixtureModels, `${name}.inputs.jsonl`),
+      '--out',
+      out,
+      '--ep',
+      'cpu',
+      '-q',
+    ];
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
     if (r.status !== 0) throw new Error(`analyze ${name} failed: ${r.stderr}`);
   }
@@ -383,7 +460,11 @@ async function openFamilies(dir) {
       if ((await input.inputValue()) === file) break;
     }
     // It lists the file once it has resolved the typed path; Enter then opens it.
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: basename(file) }).first().waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {});
+    await page
+      .locator('.quick-input-list .monaco-list-row', { hasText: basename(file) })
+      .first()
+      .waitFor({ state: 'visible', timeout: 10_000 })
+      .catch(() => {});
     await page.keyboard.press('Enter');
     await dialog.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => {
       throw new Error(`the file dialog did not open ${file} (it shows "${file}" typed, then Enter)`);
@@ -404,7 +485,9 @@ async function openFamilies(dir) {
     const text = await panel.locator('.redundancy .grid-chart').first().locator('.readout').innerText();
     const want = stack.layerPairs[0][L - 1].toFixed(3);
     check(text.includes(want), `${name}: cell (0, ${L - 1}) reads "${text}", the analysis file has ${want}`);
-    step(`${name}: ${analysis.stacks.map((s) => `${s.name} ${s.layerCount}×${s.headCount}${s.causal ? ' causal' : ''}`).join(', ')}; cell (0, ${L - 1}) = ${want}`);
+    step(
+      `${name}: ${analysis.stacks.map((s) => `${s.name} ${s.layerCount}×${s.headCount}${s.causal ? ' causal' : ''}`).join(', ')}; cell (0, ${L - 1}) = ${want}`,
+    );
     await shoot(`family-${name}`);
   }
 }

@@ -155,7 +155,10 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
     const pick = page.locator('.quick-input-widget', { hasText: `which examples for ${model}` });
     await pick.waitFor({ state: 'visible', timeout: 20_000 });
     const first = (await page.locator('.quick-input-list .monaco-list-row').first().innerText()).replace(/\s+/g, ' ').trim();
-    check(/^images\/\s*3 images \(PNG, JPEG\), prepared as its preprocessor_config\.json says/.test(first), `the first suggestion for ${model} is "${first}", not the folder of images beside it`);
+    check(
+      /^images\/\s*3 images \(PNG, JPEG\), prepared as its preprocessor_config\.json says/.test(first),
+      `the first suggestion for ${model} is "${first}", not the folder of images beside it`,
+    );
     step(`Analyze… on ${model} suggests "${first}" first`);
     await page.keyboard.press('Enter');
     await page.locator('.notification-toast', { hasText: 'analyzing vit' }).waitFor({ state: 'hidden', timeout: 120_000 });
@@ -170,7 +173,10 @@ export function firstDaySteps({ page, shoot, step, check, runCommand }) {
       await page.waitForTimeout(300);
       return (await panel.locator('.image-overlay .readout').innerText()).trim();
     });
-    check(/^Query \(1,2\): to \[CLS\] \d\.\d{3}; to the 4×4 patches \d\.\d{3}, most to \(\d,\d\)/.test(caption), `the overlay says "${caption}", not patch (1,2)'s attention`);
+    check(
+      /^Query \(1,2\): to \[CLS\] \d\.\d{3}; to the 4×4 patches \d\.\d{3}, most to \(\d,\d\)/.test(caption),
+      `the overlay says "${caption}", not patch (1,2)'s attention`,
+    );
     step(`image overlay: "${caption}"`);
     await shoot('image-overlay');
   }

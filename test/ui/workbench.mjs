@@ -75,16 +75,22 @@ export async function startCodeServer(p, folder, log, timeoutMs = 60_000) {
   const child = spawn(
     'setsid',
     [
-      join(nodeBin, 'node'), codeServerEntry,
-      '--bind-addr', `127.0.0.1:${port}`,
-      '--auth', 'none',
+      join(nodeBin, 'node'),
+      codeServerEntry,
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
       '--disable-telemetry',
       '--disable-update-check',
       '--disable-workspace-trust',
       '--disable-getting-started-override',
-      '--reconnection-grace-time', '5',
-      '--user-data-dir', p['user-data'],
-      '--extensions-dir', p.extensions,
+      '--reconnection-grace-time',
+      '5',
+      '--user-data-dir',
+      p['user-data'],
+      '--extensions-dir',
+      p.extensions,
       folder,
     ],
     { env: p.env, stdio: ['ignore', fd, fd] },
@@ -95,7 +101,13 @@ export async function startCodeServer(p, folder, log, timeoutMs = 60_000) {
   for (;;) {
     if (exited !== undefined) throw new Error(`code-server exited (${exited}) while starting:\n${tail(log)}`);
     if (Date.now() > until) throw new Error(`code-server did not answer within ${timeoutMs / 1000} s:\n${tail(log)}`);
-    if (await fetch(`${origin}/healthz`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${origin}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 250));
   }
   const kill = (signal) => {

@@ -27,19 +27,31 @@ describe('AnalysisStore', () => {
     assert.equal(store.last(), undefined);
     const remembered = { path: file, label: 'a', source: { kind: 'text' as const, path: '/s.txt', tokenizer: '/t.json' } };
     await store.remember(remembered);
-    assert.deepEqual(state.values.get('attentionReuse.lastAnalysis'), remembered, 'the state key is part of the contract with earlier versions');
+    assert.deepEqual(
+      state.values.get('attentionReuse.lastAnalysis'),
+      remembered,
+      'the state key is part of the contract with earlier versions',
+    );
     assert.deepEqual(new AnalysisStore(state).last(), remembered, 'a new window reads what the last one wrote');
   });
 
   it('forgets an analysis whose file is gone, and ignores what it cannot read', () => {
-    assert.equal(new AnalysisStore(memento({ path: join(dir, 'gone.json'), label: 'x' })).last(), undefined, 'a deleted file is not reopened');
+    assert.equal(
+      new AnalysisStore(memento({ path: join(dir, 'gone.json'), label: 'x' })).last(),
+      undefined,
+      'a deleted file is not reopened',
+    );
     for (const junk of [null, 'a path', 42, { label: 'no path' }, { path: 7 }, { path: '' }]) {
       assert.equal(new AnalysisStore(memento(junk)).last(), undefined, `accepted ${JSON.stringify(junk)}`);
     }
   });
 
   it('keeps the path when the label or the source is malformed', () => {
-    assert.deepEqual(new AnalysisStore(memento({ path: file, label: 3, source: { kind: 'text', path: '/s.txt' } })).last(), { path: file, label: file, source: undefined });
+    assert.deepEqual(new AnalysisStore(memento({ path: file, label: 3, source: { kind: 'text', path: '/s.txt' } })).last(), {
+      path: file,
+      label: file,
+      source: undefined,
+    });
     assert.deepEqual(new AnalysisStore(memento({ path: file, label: 'b', source: { kind: 'jsonl', path: '/e.jsonl', extra: 1 } })).last(), {
       path: file,
       label: 'b',

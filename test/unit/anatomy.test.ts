@@ -21,8 +21,22 @@ describe('model anatomy', () => {
     assertComplete(a, 'sample', 4, 4, 128, 512);
     const q = a.layers[1].attention!.query!;
     assert.deepEqual(
-      { weight: q.weight.name, dims: q.weight.dims, orientation: q.orientation, storage: q.weight.storage, bias: q.bias!.name, transposed: q.transpose !== null },
-      { weight: 'layers.1.attention.query.weight', dims: [128, 128], orientation: 'out-in', storage: 'initializer', bias: 'layers.1.attention.query.bias', transposed: true },
+      {
+        weight: q.weight.name,
+        dims: q.weight.dims,
+        orientation: q.orientation,
+        storage: q.weight.storage,
+        bias: q.bias!.name,
+        transposed: q.transpose !== null,
+      },
+      {
+        weight: 'layers.1.attention.query.weight',
+        dims: [128, 128],
+        orientation: 'out-in',
+        storage: 'initializer',
+        bias: 'layers.1.attention.query.bias',
+        transposed: true,
+      },
       'a PyTorch Linear exported with its Transpose: [out, in]',
     );
     assert.equal(a.layers[0].ffn!.up.weight.dims.join(), '512,128');
@@ -76,21 +90,45 @@ describe('model anatomy', () => {
   it('encoder-decoder: each stack traced as far as it goes, the rest named with the reason', async () => {
     const path = join(fixtures, 'encdec_opset17.onnx');
     const encoder = await anatomyOf(path, 'encoder');
-    assert.ok(encoder.layers.every((l) => l.attention?.query && l.ffn && l.ffnNorm), 'encoder layers are complete');
-    assert.deepEqual(encoder.missing.map((m) => m.part), ['head'], 'the encoder feeds no output head of its own');
+    assert.ok(
+      encoder.layers.every((l) => l.attention?.query && l.ffn && l.ffnNorm),
+      'encoder layers are complete',
+    );
+    assert.deepEqual(
+      encoder.missing.map((m) => m.part),
+      ['head'],
+      'the encoder feeds no output head of its own',
+    );
     const decoder = await anatomyOf(path, 'decoder');
-    assert.ok(decoder.layers.every((l) => l.attention?.query && l.attentionNorm), 'decoder self-attention is traced');
-    assert.ok(decoder.missing.some((m) => m.part === 'ffn.up' && /cross-attention/.test(m.why)), 'the cross-attention between self-attention and FFN is named');
+    assert.ok(
+      decoder.layers.every((l) => l.attention?.query && l.attentionNorm),
+      'decoder self-attention is traced',
+    );
+    assert.ok(
+      decoder.missing.some((m) => m.part === 'ffn.up' && /cross-attention/.test(m.why)),
+      'the cross-attention between self-attention and FFN is named',
+    );
     const cross = await anatomyOf(path, 'cross');
-    assert.ok(cross.layers.every((l) => l.attention?.key && l.ffn), 'cross-attention layers and their FFN');
-    assert.notEqual(cross.layers[0].attention!.query!.input, cross.layers[0].attention!.key!.input, 'queries and keys read different streams');
+    assert.ok(
+      cross.layers.every((l) => l.attention?.key && l.ffn),
+      'cross-attention layers and their FFN',
+    );
+    assert.notEqual(
+      cross.layers[0].attention!.query!.input,
+      cross.layers[0].attention!.key!.input,
+      'queries and keys read different streams',
+    );
   });
 
   it('a graph without a head split says which parts are missing, and why', async () => {
     const a = await anatomyOf(join(fixtures, 'tiny_single_head.onnx'));
     const parts = a.missing.map((m) => m.part);
-    for (const p of ['attention.querySplit', 'attention.keySplit', 'embeddings']) assert.ok(parts.includes(p), `${p} missing from ${parts.join(', ')}`);
-    assert.ok(a.missing.every((m) => m.why.length > 10), 'every missing part carries a reason');
+    for (const p of ['attention.querySplit', 'attention.keySplit', 'embeddings'])
+      assert.ok(parts.includes(p), `${p} missing from ${parts.join(', ')}`);
+    assert.ok(
+      a.missing.every((m) => m.why.length > 10),
+      'every missing part carries a reason',
+    );
     assert.equal(a.layers[0].attention!.query, null);
   });
 });

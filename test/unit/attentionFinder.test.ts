@@ -319,7 +319,11 @@ describe('heads', () => {
     assert.equal(through(['Relu']), one('p', 3), 'through an elementwise op');
     assert.equal(through(new Array(40).fill('Identity')), one('p', 3));
     assert.equal(through(new Array(60).fill('Identity')), one('p', null), 'walked back further than its budget of nodes');
-    assert.equal(through(['MatMul']), one('p', 1), 'a product with a weight is the projection: the heads split before it belong to the previous layer');
+    assert.equal(
+      through(['MatMul']),
+      one('p', 1),
+      'a product with a weight is the projection: the heads split before it belong to the previous layer',
+    );
     assert.equal(
       find([node('Transpose', ['x'], ['q'], { perm: [0, 2, 1, 3] }), ...attention({ q: 'q' })]),
       one('p', null),

@@ -67,7 +67,17 @@ describe('benchmark figures', () => {
     assert.deepEqual([s.date, s.machine.cpu, s.command], ['2026-12-01', 'CPU X', 'npm run bench']);
     assert.match(readmeFigures(s), /\| BERT-base, batch 8, 112 timed \| 1\.00 \| 2\.00 \| 3\.00 \| 5\.00 \| 6\.00 \| 0\.83× \| 0\.40× \|/);
     // --rows on the long case, and the 4096-token figure measured by its own script, kept from the previous summary.
-    const long4096 = { model: 'M', command: 'analyze --rows 128', examples: 2, tokens: 8192, seconds: 100, secondsPerExample: 50, peakTreeRssMiB: 3500, date: '2026-11-30', machine: 'two cores' };
+    const long4096 = {
+      model: 'M',
+      command: 'analyze --rows 128',
+      examples: 2,
+      tokens: 8192,
+      seconds: 100,
+      secondsPerExample: 50,
+      peakTreeRssMiB: 3500,
+      date: '2026-11-30',
+      machine: 'two cores',
+    };
     const withRows = summarize(
       { ...report, cases: { ...report.cases, long: { ...one, kernel: undefined, memory: undefined, cRows: m(10, { rows: 64 }) } } },
       { command: 'npm run bench', machineNote: 'note', previous: { ...s, long4096 } },

@@ -100,9 +100,21 @@ describe('module boundaries (lint rules)', () => {
 
   it('protocol/ loads nothing but its own files; the host and the webview share it; extension/ reaches the webview only through it', async () => {
     await allowed('protocol/probe.ts', `import type { ToWebview } from './messages';\nexport type T = ToWebview;\n`);
-    await refused('protocol/probe.ts', `import { h } from '../webview/dom';\nexport const x = h;\n`, /protocol\/ imports nothing but its own files/);
-    await refused('protocol/probe.ts', `import { join } from 'node:path';\nexport const x = join;\n`, /protocol\/ imports nothing but its own files/);
-    await refused('protocol/probe.ts', `import * as v from 'vscode';\nexport const x = v;\n`, /protocol\/ imports nothing but its own files/);
+    await refused(
+      'protocol/probe.ts',
+      `import { h } from '../webview/dom';\nexport const x = h;\n`,
+      /protocol\/ imports nothing but its own files/,
+    );
+    await refused(
+      'protocol/probe.ts',
+      `import { join } from 'node:path';\nexport const x = join;\n`,
+      /protocol\/ imports nothing but its own files/,
+    );
+    await refused(
+      'protocol/probe.ts',
+      `import * as v from 'vscode';\nexport const x = v;\n`,
+      /protocol\/ imports nothing but its own files/,
+    );
     await allowed('webview/probe.ts', `import { RequestClient } from '../protocol/requests';\nexport const r = RequestClient;\n`);
     await allowed('extension/probe.ts', `import { replyTo } from '../protocol/requests';\nexport const r = replyTo;\n`);
     await refused('extension/probe.ts', `import { h } from '../webview/dom';\nexport const x = h;\n`, /only through protocol/);

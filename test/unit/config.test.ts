@@ -1,7 +1,14 @@
 // Protects the reuse config file (attention-reuse/config@1) and the token file: schema, semantic checks with field names, extra layers, the tokens@1 bytes.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { appendExactLayers, checkConfigAgainstAnalysis, checkReuseConfig, configSchema, estimatesOf, formatReuseConfig } from '../../analysis/config/reuseConfig';
+import {
+  appendExactLayers,
+  checkConfigAgainstAnalysis,
+  checkReuseConfig,
+  configSchema,
+  estimatesOf,
+  formatReuseConfig,
+} from '../../analysis/config/reuseConfig';
 import { InputError } from '../../analysis/errors';
 import { costOf } from '../../analysis/planner/cost';
 import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFile';
@@ -48,7 +55,11 @@ describe('reuse config', () => {
     rejects(config({ P: 4 }), /P \(reuse layers\) is 4.*0\.\.3/, 'P out of bounds');
     rejects(config({ K: 3 }), /K \(reuse heads\) is 3.*0\.\.2/, 'K out of bounds');
     rejects(config({ mode: 'full', K: 1 }), /K \(reuse heads\) is 1.*allows 2/, 'full with K < H');
-    rejects(config({ P: 3 }), /heads\[3\] computes every head, but mode "partial" with P = 3, K = 1 reuses 1 heads in each of layers 1\.\.3/, 'P that disagrees with the map');
+    rejects(
+      config({ P: 3 }),
+      /heads\[3\] computes every head, but mode "partial" with P = 3, K = 1 reuses 1 heads in each of layers 1\.\.3/,
+      'P that disagrees with the map',
+    );
     rejects(config({ mode: 'custom', P: 1 }), /P is 1, but the custom map reuses or skips in 2 layers/, 'custom P');
     const mixed = config({ mode: 'custom', P: 2, K: 2 });
     mixed.heads[3] = ['skip', 'exact'];
@@ -71,15 +82,24 @@ describe('reuse config', () => {
   it('refuses a stack the analysis does not have, or of another shape', () => {
     const stacks = [{ name: 'encoder', layerCount: 4, headCount: 2 }];
     checkConfigAgainstAnalysis(config(), stacks, 'a.json');
-    assert.throws(() => checkConfigAgainstAnalysis(config({ stack: 'decoder' }), stacks, 'a.json'), /stack "decoder" is not in a\.json \(it has "encoder"\)/);
-    assert.throws(() => checkConfigAgainstAnalysis(config(), [{ name: 'encoder', layerCount: 6, headCount: 2 }], 'a.json'), /do not match stack "encoder"/);
+    assert.throws(
+      () => checkConfigAgainstAnalysis(config({ stack: 'decoder' }), stacks, 'a.json'),
+      /stack "decoder" is not in a\.json \(it has "encoder"\)/,
+    );
+    assert.throws(
+      () => checkConfigAgainstAnalysis(config(), [{ name: 'encoder', layerCount: 6, headCount: 2 }], 'a.json'),
+      /do not match stack "encoder"/,
+    );
   });
 
   it('extraLayers: optional (configs without it stay valid), counted in dims.layers, compared without them', () => {
     const deeper = config({ dims: { ...config().dims, layers: 5 }, extraLayers: 1, heads: presetHeadMap('partial', 5, 2, 2, 1) });
     assert.deepEqual(checkReuseConfig(copy(deeper), 'x'), deeper);
     checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 4, headCount: 2 }], 'a.json');
-    assert.throws(() => checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 5, headCount: 2 }], 'a.json'), /4 analysed layers \+ 1 extra/);
+    assert.throws(
+      () => checkConfigAgainstAnalysis(deeper, [{ name: 'encoder', layerCount: 5, headCount: 2 }], 'a.json'),
+      /4 analysed layers \+ 1 extra/,
+    );
     rejects({ ...deeper, extraLayers: 5 }, /extraLayers \(5\) must be less than dims\.layers \(5\)/, 'more extra layers than layers');
     rejects({ ...deeper, extraLayers: -1 }, /extraLayers must be >= 0/, 'negative');
   });
@@ -97,13 +117,24 @@ describe('reuse config', () => {
     assert.equal(deeper.estimates!.similarityKept, 0.7, 'the reuse heads did not change');
     assert.equal(appendExactLayers(deeper, 1).extraLayers, 2);
     const allEnd = config({ mode: 'all-end', P: 2, K: 2, heads: presetHeadMap('all-end', 4, 2, 2, 2) });
-    assert.throws(() => appendExactLayers(allEnd, 1), (err: Error) => err instanceof InputError && err.field === 'extraLayers' && /emit --extra-layers/.test(err.message));
+    assert.throws(
+      () => appendExactLayers(allEnd, 1),
+      (err: Error) => err instanceof InputError && err.field === 'extraLayers' && /emit --extra-layers/.test(err.message),
+    );
   });
 });
 
 describe('token file', () => {
   it('round-trips examples and its header', () => {
-    const bytes = encodeTokenFile([[2, 5, 3], [], [2, 4000000000, 3, 7]], { vocabSize: 9, padId: 0, maskId: 4, specialIds: [0, 2, 3], maxLength: 8, tokenizer: 't', text: 'x' });
+    const bytes = encodeTokenFile([[2, 5, 3], [], [2, 4000000000, 3, 7]], {
+      vocabSize: 9,
+      padId: 0,
+      maskId: 4,
+      specialIds: [0, 2, 3],
+      maxLength: 8,
+      tokenizer: 't',
+      text: 'x',
+    });
     const f = decodeTokenFile(bytes, 'tokens');
     assert.equal(f.header.examples, 3);
     assert.equal(f.header.tokens, 7);

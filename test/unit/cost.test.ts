@@ -11,7 +11,10 @@ const base: ModelShape = { layers: 12, heads: 12, hidden: 768, ffn: 3072, vocab:
 const large: ModelShape = { layers: 24, heads: 16, hidden: 1024, ffn: 4096, vocab: 30522, maxPositions: 512 };
 
 function close(actual: number, expected: number, what: string) {
-  assert.ok(Math.abs(actual - expected) <= 1e-6, `${what}: ${actual} vs ${expected}; re-read DESIGN.md's accounting (tied decoder, no pooler, 2 type rows)`);
+  assert.ok(
+    Math.abs(actual - expected) <= 1e-6,
+    `${what}: ${actual} vs ${expected}; re-read DESIGN.md's accounting (tied decoder, no pooler, 2 type rows)`,
+  );
 }
 
 describe('cost model', () => {
@@ -78,7 +81,11 @@ describe('cost model', () => {
   it('Table 1: Reuse 13L and 26L (one / two extra layers, full reuse) match the baseline in parameters', () => {
     const c13 = costOf(base, presetHeadMap('full', 13, 12, 6, 12), 512, 1);
     assert.equal(c13.params, 109_514_298, 'ratios are against the 12-layer model as analysed');
-    assert.equal(c13.paramsReuse, 109_514_298 + 7_087_872 - 6 * 12 * ((2 * (768 * 768 + 768)) / 12), 'one more BERT-base layer, 72 heads without Q/K');
+    assert.equal(
+      c13.paramsReuse,
+      109_514_298 + 7_087_872 - 6 * 12 * ((2 * (768 * 768 + 768)) / 12),
+      'one more BERT-base layer, 72 heads without Q/K',
+    );
     assert.equal(c13.paramsRatio.toFixed(2), '1.00');
     assert.equal(c13.flopsRatio.toFixed(2), '0.98');
     close(c13.flopsRatio, 0.983333, 'Reuse 13L FLOPs');
@@ -91,12 +98,23 @@ describe('cost model', () => {
   it('training memory: reuse heads keep dropout masks and dropped copies, so it falls less than score memory', () => {
     const d = 768;
     const n = 512;
-    assert.equal(trainingLayerBytes(d, 12, n, { kind: 'exact', reuseHeads: 0 }), 34 * n * d + 5 * 12 * n * n, 'Korthikanti et al. eq. 1 per layer');
-    assert.equal(trainingLayerBytes(d, 12, n, { kind: 'reuse', reuseHeads: 12 }), 30 * n * d + 3 * 12 * n * n, 'full reuse: 3 of 5 bytes per score stay');
+    assert.equal(
+      trainingLayerBytes(d, 12, n, { kind: 'exact', reuseHeads: 0 }),
+      34 * n * d + 5 * 12 * n * n,
+      'Korthikanti et al. eq. 1 per layer',
+    );
+    assert.equal(
+      trainingLayerBytes(d, 12, n, { kind: 'reuse', reuseHeads: 12 }),
+      30 * n * d + 3 * 12 * n * n,
+      'full reuse: 3 of 5 bytes per score stay',
+    );
     assert.equal(trainingLayerBytes(d, 12, n, { kind: 'skip', reuseHeads: 0 }), 23 * n * d, 'skip: MLP and LayerNorms only');
     const full = costOf(base, presetHeadMap('full', 12, 12, 6, 12), 512);
     assert.equal(full.scoreMemoryRatio, 0.5);
-    assert.ok(full.trainingMemoryRatio > full.scoreMemoryRatio + 0.3, `training ${full.trainingMemoryRatio} vs inference ${full.scoreMemoryRatio}`);
+    assert.ok(
+      full.trainingMemoryRatio > full.scoreMemoryRatio + 0.3,
+      `training ${full.trainingMemoryRatio} vs inference ${full.scoreMemoryRatio}`,
+    );
     const none = costOf(base, presetHeadMap('partial', 12, 12, 0, 0), 512);
     assert.equal(none.trainingMemoryRatio, 1);
     assert.equal(none.trainingMemory, 12 * (34 * n * d + 60 * n * n));

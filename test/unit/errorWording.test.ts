@@ -8,18 +8,34 @@ import { packageJson } from '../helpers/vscodeStandIn';
 
 describe('userMessage', () => {
   it('words options that settings set as those settings', () => {
-    assert.equal(userMessage(new InputError('{field} must be at least 1', 'batch')), 'the attentionReuse.batchSize setting must be at least 1');
+    assert.equal(
+      userMessage(new InputError('{field} must be at least 1', 'batch')),
+      'the attentionReuse.batchSize setting must be at least 1',
+    );
     assert.equal(wordField('examples'), 'the attentionReuse.examples setting');
-    assert.throws(() => parseProviderChoice('tpu'), (err) => {
-      assert.match(userMessage(err), /^the attentionReuse\.executionProvider setting must be one of auto, cpu/);
-      return true;
-    });
+    assert.throws(
+      () => parseProviderChoice('tpu'),
+      (err) => {
+        assert.match(userMessage(err), /^the attentionReuse\.executionProvider setting must be one of auto, cpu/);
+        return true;
+      },
+    );
   });
 
   it('words the rest with the labels of the panel and the command arguments', () => {
-    assert.equal(userMessage(new InputError('{field} 3 does not match the head map', 'P')), 'P (reuse layers) 3 does not match the head map');
-    assert.equal(userMessage(new InputError('/x.json already exists (pass {field} to replace it)', 'force')), '/x.json already exists (pass overwrite: true to replace it)');
-    assert.equal(userMessage(new InputError('{field} is odd', 'somethingNew')), 'somethingNew is odd', 'an option without a wording keeps its name');
+    assert.equal(
+      userMessage(new InputError('{field} 3 does not match the head map', 'P')),
+      'P (reuse layers) 3 does not match the head map',
+    );
+    assert.equal(
+      userMessage(new InputError('/x.json already exists (pass {field} to replace it)', 'force')),
+      '/x.json already exists (pass overwrite: true to replace it)',
+    );
+    assert.equal(
+      userMessage(new InputError('{field} is odd', 'somethingNew')),
+      'somethingNew is odd',
+      'an option without a wording keeps its name',
+    );
   });
 
   it('gives other errors their first line and never a flag', () => {
@@ -30,6 +46,7 @@ describe('userMessage', () => {
 
   it('names only settings that package.json declares', () => {
     const declared = packageJson.contributes.configuration.properties;
-    for (const [field, setting] of Object.entries(settingOfField)) assert.ok(declared[setting], `${field} is worded as ${setting}, which package.json does not declare`);
+    for (const [field, setting] of Object.entries(settingOfField))
+      assert.ok(declared[setting], `${field} is worded as ${setting}, which package.json does not declare`);
   });
 });

@@ -20,7 +20,11 @@ test('the attention-only model outputs exactly the attention and keeps only the 
     const model = await openAttentionModel(path);
     const tensors = model.stacks.flatMap((s) => s.layers.map((l) => l.tensor));
     const pruned = decodeModel(attentionOnlyModel(model.graph, model.bytes, tensors), path);
-    assert.deepEqual(pruned.graph.output.map((o) => o.name), tensors, `${path}: outputs`);
+    assert.deepEqual(
+      pruned.graph.output.map((o) => o.name),
+      tensors,
+      `${path}: outputs`,
+    );
     // Every kept node is one the original had (after inlining functions and If branches), in
     // the original order, and each attention tensor is still produced.
     const key = (n: { opType?: string | null; name?: string | null; input?: string[] | null; output?: string[] | null }) =>
@@ -37,7 +41,11 @@ test('the attention-only model outputs exactly the attention and keeps only the 
     const inputs = new Set(pruned.graph.input.map((i) => i.name));
     for (const node of pruned.graph.node) {
       for (const input of node.input ?? []) {
-        if (input) assert.ok(pruned.producer.has(input) || inits.has(input) || inputs.has(input), `${path}: ${node.name} reads ${input}, which nothing provides`);
+        if (input)
+          assert.ok(
+            pruned.producer.has(input) || inits.has(input) || inputs.has(input),
+            `${path}: ${node.name} reads ${input}, which nothing provides`,
+          );
       }
     }
     const used = new Set(pruned.graph.node.flatMap((n) => n.input ?? []));
@@ -57,5 +65,8 @@ test('on the sample model the last layer after its Softmax is left out', async (
   // The fallback appends the outputs and keeps every byte of the original.
   const appended = exposeTensors(model.graph, model.bytes, tensors);
   const prefix = Buffer.from(appended.buffer, appended.byteOffset, model.bytes.length);
-  assert.ok(prefix.equals(Buffer.from(model.bytes.buffer, model.bytes.byteOffset, model.bytes.length)), 'the fallback changed the original bytes');
+  assert.ok(
+    prefix.equals(Buffer.from(model.bytes.buffer, model.bytes.byteOffset, model.bytes.length)),
+    'the fallback changed the original bytes',
+  );
 });

@@ -8,7 +8,10 @@ import type * as vscode from 'vscode';
 import { SettingsReader } from '../../extension/settings';
 
 function reader(log = recordingLog()): SettingsReader {
-  return new SettingsReader(fakeContext('/global-storage') as unknown as vscode.ExtensionContext, log as unknown as vscode.LogOutputChannel);
+  return new SettingsReader(
+    fakeContext('/global-storage') as unknown as vscode.ExtensionContext,
+    log as unknown as vscode.LogOutputChannel,
+  );
 }
 
 describe('SettingsReader', () => {
@@ -55,7 +58,10 @@ describe('SettingsReader', () => {
     settings.read();
     const warnings = log.lines.filter((l) => l.startsWith('warn settings: '));
     assert.equal(warnings.length, 6, `each bad value should be reported once, not on every read:\n${log.lines.join('\n')}`);
-    assert.ok(warnings.some((w) => w.includes('attentionReuse.executionProvider must be one of auto, cpu')), 'the warning should name the setting and its choices');
+    assert.ok(
+      warnings.some((w) => w.includes('attentionReuse.executionProvider must be one of auto, cpu')),
+      'the warning should name the setting and its choices',
+    );
   });
 
   it('refuses to read a setting package.json does not declare', () => {

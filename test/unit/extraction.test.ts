@@ -26,7 +26,8 @@ const fixtures = readdirSync(dir)
   .filter((f) => f.endsWith('.expected.json'))
   .map((f) => f.replace('.expected.json', ''));
 
-const examplesOf = (model: AttentionModel, name: string) => readJsonlExamples(readLines(join(dir, `${name}.inputs.jsonl`), 'inputs'), 'inputs', model.inputs);
+const examplesOf = (model: AttentionModel, name: string) =>
+  readJsonlExamples(readLines(join(dir, `${name}.inputs.jsonl`), 'inputs'), 'inputs', model.inputs);
 
 async function extractAll(name: string, batchSize: number): Promise<ExtractedExample[]> {
   const opened = await openAttentionModel(join(dir, `${name}.onnx`));
@@ -48,7 +49,8 @@ async function extractAll(name: string, batchSize: number): Promise<ExtractedExa
 }
 
 describe('attention extraction on PyTorch-exported fixtures', () => {
-  it('finds fixtures to test', () => assert.ok(fixtures.length >= 8, `only ${fixtures.length} fixtures: run scripts/fixtures/makeFixtures.py`));
+  it('finds fixtures to test', () =>
+    assert.ok(fixtures.length >= 8, `only ${fixtures.length} fixtures: run scripts/fixtures/makeFixtures.py`));
 
   for (const name of fixtures) {
     describe(name, () => {
@@ -66,11 +68,29 @@ describe('attention extraction on PyTorch-exported fixtures', () => {
         // A merged decoder lists every branch; the expected file holds the one its inputs take.
         const listed = r.stacks.filter((s) => !s.name.includes('@') || expected.stacks.some((e) => e.name === s.name));
         assert.deepEqual(
-          listed.map((s) => ({ name: s.name, kind: s.kind, layers: s.layers.length, heads: s.layers.map((l) => l.heads), causal: s.causal, kvHeads: s.kvHeads })),
-          expected.stacks.map((s) => ({ ...s, heads: new Array(s.layers).fill(s.heads), causal: s.causal ?? s.name === 'decoder', kvHeads: s.kvHeads })),
+          listed.map((s) => ({
+            name: s.name,
+            kind: s.kind,
+            layers: s.layers.length,
+            heads: s.layers.map((l) => l.heads),
+            causal: s.causal,
+            kvHeads: s.kvHeads,
+          })),
+          expected.stacks.map((s) => ({
+            ...s,
+            heads: new Array(s.layers).fill(s.heads),
+            causal: s.causal ?? s.name === 'decoder',
+            kvHeads: s.kvHeads,
+          })),
           'stack grouping, causal masks or head detection changed (attentionFinder.groupStacks, causalMask.ts, heads.ts)',
         );
-        r.stacks.forEach((s) => assert.deepEqual(s.layers.map((l) => l.layer), s.layers.map((_, i) => i), 'layers must be 0-based and in order'));
+        r.stacks.forEach((s) =>
+          assert.deepEqual(
+            s.layers.map((l) => l.layer),
+            s.layers.map((_, i) => i),
+            'layers must be 0-based and in order',
+          ),
+        );
       });
 
       it(`matches PyTorch's probabilities to ${tolerance}, real rows summing to 1`, () => {
@@ -84,7 +104,11 @@ describe('attention extraction on PyTorch-exported fixtures', () => {
               const H = heads.length;
               const Q = heads[0].length;
               const K = heads[0][0].length;
-              assert.deepEqual([s.heads, s.queries, s.keys], [H, Q, K], `example ${ex.index} ${stackName} layer ${l}: shape (padding cut wrongly?)`);
+              assert.deepEqual(
+                [s.heads, s.queries, s.keys],
+                [H, Q, K],
+                `example ${ex.index} ${stackName} layer ${l}: shape (padding cut wrongly?)`,
+              );
               let worst = 0;
               for (let h = 0; h < H; h++) {
                 for (let q = 0; q < Q; q++) {
@@ -97,7 +121,10 @@ describe('attention extraction on PyTorch-exported fixtures', () => {
                   assert.ok(Math.abs(sum - 1) <= Math.max(tolerance, 1e-5), `row ${q} of head ${h} sums to ${sum}`);
                 }
               }
-              assert.ok(worst <= tolerance, `example ${ex.index} ${stackName} layer ${l}: off PyTorch by ${worst} (wrong tensor found, or mask/padding leaked)`);
+              assert.ok(
+                worst <= tolerance,
+                `example ${ex.index} ${stackName} layer ${l}: off PyTorch by ${worst} (wrong tensor found, or mask/padding leaked)`,
+              );
             });
           }
         }
@@ -130,7 +157,10 @@ describe('runBatches', () => {
     try {
       const sizes: number[][] = [];
       let views = 0;
-      for await (const batch of runner.runBatches(readJsonlExamples(readLines(join(dir, 'bert_opset17.inputs.jsonl'), 'inputs'), 'inputs', model.inputs), { batchSize: 2, checkRows: false })) {
+      for await (const batch of runner.runBatches(
+        readJsonlExamples(readLines(join(dir, 'bert_opset17.inputs.jsonl'), 'inputs'), 'inputs', model.inputs),
+        { batchSize: 2, checkRows: false },
+      )) {
         sizes.push(batch.map((ex) => ex.index));
         const longest = Math.max(...batch.map((ex) => ex.stacks[0].queries));
         for (const ex of batch) {
@@ -176,7 +206,9 @@ describe('attention in a Loop of a number of iterations known only at run time',
     m.graph!.input!.push({ name: 'n_layers', type: { tensorType: { elemType: 7, shape: { dim: [] } } } });
     assert.throws(
       () => openModelBytes(onnx.ModelProto.encode(m).finish(), 'dynamic_loop.onnx'),
-      (err: Error) => err instanceof InputError && /computes its Softmax inside Loop "layers", which runs a number of times only known at run time/.test(err.message),
+      (err: Error) =>
+        err instanceof InputError &&
+        /computes its Softmax inside Loop "layers", which runs a number of times only known at run time/.test(err.message),
     );
   });
 });

@@ -73,13 +73,16 @@ describe('suggestSources', () => {
     const s = suggestSources(model, vit, sample);
     assert.deepEqual(
       s.map((x) => x.label),
-      ['feats.npz', 'vision/ (the model\'s folder)', 'photos/', 'A folder of images…', 'A JSONL file…', 'A NumPy file…'],
+      ['feats.npz', "vision/ (the model's folder)", 'photos/', 'A folder of images…', 'A JSONL file…', 'A NumPy file…'],
     );
     assert.deepEqual(s[0].source, { kind: 'arrays', path: join(root, 'vision', 'feats.npz') });
     assert.deepEqual(s[2].source, { kind: 'images', path: join(root, 'vision', 'photos') });
     assert.match(s[2].description, /^2 images \(PNG, JPEG\), prepared as its preprocessor_config\.json says$/);
     const text = { ...bert, inputs: [{ name: 'input_ids', type: 'int64', shape: ['batch', 'sequence'] }] };
-    assert.ok(!suggestSources(model, text, sample).some((x) => x.source?.kind === 'images' || x.ask === 'images'), 'images offered to a text model');
+    assert.ok(
+      !suggestSources(model, text, sample).some((x) => x.source?.kind === 'images' || x.ask === 'images'),
+      'images offered to a text model',
+    );
   });
 });
 

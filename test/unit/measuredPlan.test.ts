@@ -9,7 +9,9 @@ import { pseudoRandom } from '../helpers/random.mjs';
 
 function randomPairs(L: number, H: number, seed: number): number[][][][] {
   const rand = pseudoRandom(seed);
-  return Array.from({ length: L }, () => Array.from({ length: H }, () => Array.from({ length: L }, () => Array.from({ length: H }, () => rand()))));
+  return Array.from({ length: L }, () =>
+    Array.from({ length: H }, () => Array.from({ length: L }, () => Array.from({ length: H }, () => rand()))),
+  );
 }
 
 const shape = { layers: 4, heads: 4, hidden: 64, ffn: 256, vocab: 100, maxPositions: 64 };
@@ -48,7 +50,10 @@ describe('planning by measurement (pure)', () => {
       map = map.map((row, l) => row.map((e, h) => (l === m.layer && h === m.head ? { reuse: m.source } : e)));
       checkHeadMap(map, 4);
     }
-    assert.ok(map[0].every((e) => e === 'exact'), 'layer 0 never reuses');
+    assert.ok(
+      map[0].every((e) => e === 'exact'),
+      'layer 0 never reuses',
+    );
   });
 
   it('the greedy search takes, among the top few by similarity, the move with the least measured drift, until the FLOPs target', async () => {
@@ -77,8 +82,10 @@ describe('planning by measurement (pure)', () => {
       assert.ok(s.tried <= 3 && tried[i].length === s.tried, 'at most width moves measured per step');
       assert.equal(s.drift, Math.min(...tried[i].map(drift)), `step ${i} took the least drift`);
     });
-    assert.ok(result.steps[result.steps.length - 1].flopsRatio <= 0.93 && result.steps.slice(0, -1).every((s) => s.flopsRatio > 0.93), 'stops at the target');
+    assert.ok(
+      result.steps[result.steps.length - 1].flopsRatio <= 0.93 && result.steps.slice(0, -1).every((s) => s.flopsRatio > 0.93),
+      'stops at the target',
+    );
     checkHeadMap(result.heads, 4);
   });
 });
-

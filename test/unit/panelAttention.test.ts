@@ -70,7 +70,11 @@ describe('attention maps of image and audio examples', () => {
       const cross = await maps.get({ type: 'requestAttentionMap', messageId: 2, example: 1, stack: 'cross', layer: 1, head: 1 });
       assert.deepEqual(cross.keyTokens, enc.keyTokens, 'cross-attention keys are the encoder frames');
       assert.equal(cross.keyLabels, 'frames');
-      assert.deepEqual([cross.queryTokens, cross.queryLabels], [['4', '5', '6'], 'ids'], 'cross-attention queries are the decoder ids of example 1');
+      assert.deepEqual(
+        [cross.queryTokens, cross.queryLabels],
+        [['4', '5', '6'], 'ids'],
+        'cross-attention queries are the decoder ids of example 1',
+      );
       const dec = await maps.get({ type: 'requestAttentionMap', messageId: 3, example: 1, stack: 'decoder', layer: 0, head: 0 });
       assert.deepEqual([dec.keyTokens, dec.keyLabels], [['4', '5', '6'], 'ids'], 'decoder tokens are not frames');
     } finally {

@@ -18,7 +18,11 @@ const L = 3;
 const H = 2;
 const similarity = (a: number, b: number) => (a === b ? 1 : 0.9 - 0.1 * Math.abs(a - b));
 const file = analysisWith(
-  Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, l2) => Array.from({ length: H }, (_, h2) => similarity(l * H + h, l2 * H + h2))))),
+  Array.from({ length: L }, (_, l) =>
+    Array.from({ length: H }, (_, h) =>
+      Array.from({ length: L }, (_, l2) => Array.from({ length: H }, (_, h2) => similarity(l * H + h, l2 * H + h2))),
+    ),
+  ),
   Array.from({ length: L }, () => new Array<number>(H).fill(0.3)),
   { hidden: 8, ffn: 16, vocab: 20, maxPositions: 8 },
 );
@@ -27,7 +31,10 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 function setUp() {
   const log = recordingLog();
   const state = new Map<string, unknown>();
-  const analyses = new AnalysisStore({ get: <T>(k: string) => state.get(k) as T, update: async (k: string, v: unknown) => void state.set(k, v) });
+  const analyses = new AnalysisStore({
+    get: <T>(k: string) => state.get(k) as T,
+    update: async (k: string, v: unknown) => void state.set(k, v),
+  });
   const settings = new SettingsReader(fakeContext() as unknown as vscode.ExtensionContext, log as unknown as vscode.LogOutputChannel);
   const hub = new PanelHub(log as unknown as vscode.LogOutputChannel, settings, analyses);
   /** `delivery`: postMessage resolves a timer later, as the real one does after a round trip (other work runs meanwhile). */
@@ -61,7 +68,11 @@ describe('PanelHub', () => {
     await hub.show({ file, path: '/tmp/a.analysis.json', label: 'sample' });
     hub.appendMetrics('run', [{ step: 1, loss: 3 }]);
     assert.equal(v.posted.length, 0, 'the protocol says the host never posts before ready');
-    assert.equal((state.get('attentionReuse.lastAnalysis') as { label?: string }).label, 'sample', 'a shown analysis is remembered for the next window');
+    assert.equal(
+      (state.get('attentionReuse.lastAnalysis') as { label?: string }).label,
+      'sample',
+      'a shown analysis is remembered for the next window',
+    );
     await v.send({ type: 'ready' });
     assert.deepEqual(
       v.posted.map((m) => m.type),
@@ -92,7 +103,10 @@ describe('PanelHub', () => {
     await v.send({ type: 'runCommand', command: 'workbench.action.terminal.new' });
     assert.equal(v.posted.length, 0);
     assert.equal(fake.executed.length, 0, 'an unchecked command must never run');
-    assert.ok(log.lines.some((l) => l.startsWith('warn panel: ignored a message')), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => l.startsWith('warn panel: ignored a message')),
+      log.lines.join('\n'),
+    );
   });
 
   it('hands "Emit config" to the planner feature as the typed candidate of the plan it showed', async () => {
@@ -137,7 +151,12 @@ describe('PanelHub', () => {
   it('a view opened mid-run gets each run whole before any live line, and draws each step once', async () => {
     const { hub, view } = setUp();
     let step = 0;
-    const log = (n: number) => hub.appendMetrics('/runs/r1', Array.from({ length: n }, () => ({ step: ++step, loss: 5 - step / 100 })), step === 0);
+    const log = (n: number) =>
+      hub.appendMetrics(
+        '/runs/r1',
+        Array.from({ length: n }, () => ({ step: ++step, loss: 5 - step / 100 })),
+        step === 0,
+      );
     log(120);
     const v = view('editor', true);
     // The trainer keeps logging while the view says ready and the host catches it up.
@@ -150,7 +169,7 @@ describe('PanelHub', () => {
     assert.equal(
       v.posted.slice(0, replayAt).some((m) => m.type === 'metrics'),
       false,
-      'a live line reached the view ahead of its run\'s replay (a run seen first through it would be listed out of order)',
+      "a live line reached the view ahead of its run's replay (a run seen first through it would be listed out of order)",
     );
     assert.ok(
       v.posted.slice(replayAt + 1).some((m) => m.type === 'metrics' && !m.reset),
@@ -168,11 +187,26 @@ describe('PanelHub', () => {
 
   it('tells the views how a training run stands, replays it, and hands Cancel and Resume to the training feature', async () => {
     const { hub, view } = setUp();
-    const status: TrainingRun = { run: '/runs/r1', state: 'running', step: null, steps: 10, checkpointStep: null, exitCode: null, message: 'Training', logTail: [], canResume: false, at: 1 };
+    const status: TrainingRun = {
+      run: '/runs/r1',
+      state: 'running',
+      step: null,
+      steps: 10,
+      checkpointStep: null,
+      exitCode: null,
+      message: 'Training',
+      logTail: [],
+      canResume: false,
+      at: 1,
+    };
     hub.setTrainingRun(status);
     const v = view();
     await v.send({ type: 'ready' });
-    assert.deepEqual(v.posted.filter((m) => m.type === 'trainingRun'), [{ type: 'trainingRun', status }], 'a view opened during a run must learn its state');
+    assert.deepEqual(
+      v.posted.filter((m) => m.type === 'trainingRun'),
+      [{ type: 'trainingRun', status }],
+      'a view opened during a run must learn its state',
+    );
     const asked: { action: string; run: string }[] = [];
     hub.onDidAskTrainingAction((a) => asked.push(a));
     await v.send({ type: 'cancelTraining', run: '/runs/r1' });

@@ -87,9 +87,18 @@ describe('checkWebviewMessage', () => {
 
 describe('checkModelEditorMessage', () => {
   it('accepts what the .onnx summary page posts, and nothing the panel alone may post', () => {
-    const ok: FromModelEditor[] = [{ type: 'ready' }, ...(['analyze', 'inspectInPanel', 'showLog'] as const).map((action) => ({ type: 'modelAction' as const, action }))];
-    for (const m of ok) assert.deepEqual(checkModelEditorMessage({ ...m, path: '/etc/passwd' }), { ok: true, message: m }, `refused ${JSON.stringify(m)}`);
-    for (const m of [{ type: 'runCommand', command: 'analyzeSample' }, { type: 'exportChart', chart: 'a', format: 'csv', data: 'x' }, { type: 'modelAction', action: 'x' }, null]) {
+    const ok: FromModelEditor[] = [
+      { type: 'ready' },
+      ...(['analyze', 'inspectInPanel', 'showLog'] as const).map((action) => ({ type: 'modelAction' as const, action })),
+    ];
+    for (const m of ok)
+      assert.deepEqual(checkModelEditorMessage({ ...m, path: '/etc/passwd' }), { ok: true, message: m }, `refused ${JSON.stringify(m)}`);
+    for (const m of [
+      { type: 'runCommand', command: 'analyzeSample' },
+      { type: 'exportChart', chart: 'a', format: 'csv', data: 'x' },
+      { type: 'modelAction', action: 'x' },
+      null,
+    ]) {
       assert.equal(checkModelEditorMessage(m).ok, false, `the model page may not post ${JSON.stringify(m)}`);
     }
   });

@@ -66,12 +66,21 @@ describe('analysisMessage', () => {
     assert.equal(msg.info?.canShowAttention, true);
     assert.deepEqual(analysisMessage(null, '', false), { type: 'analysis', info: null, stacks: [] });
     (stack.c as number[][][])[1].pop();
-    assert.throws(() => analysisMessage(file, 'label', true), /c does not have shape/, 'a ragged array must be refused, not flattened into garbage');
+    assert.throws(
+      () => analysisMessage(file, 'label', true),
+      /c does not have shape/,
+      'a ragged array must be refused, not flattened into garbage',
+    );
   });
 });
 
 describe('planMessage', () => {
-  const file = analysisWith(headPairs(5, 4, 11), nest([5, 4], () => 0.3) as number[][], { hidden: 32, ffn: 128, vocab: 50, maxPositions: 16 });
+  const file = analysisWith(headPairs(5, 4, 11), nest([5, 4], () => 0.3) as number[][], {
+    hidden: 32,
+    ffn: 128,
+    vocab: 50,
+    maxPositions: 16,
+  });
   const plan = planStack(file.stacks[0], { targetFlops: 0.95 });
 
   it('keeps every candidate in order with its ratios, head map and Pareto flag', () => {
@@ -81,7 +90,11 @@ describe('planMessage', () => {
     assert.equal(msg.candidates.length, plan.candidates.length);
     plan.candidates.forEach((c, i) => {
       const row = msg.candidates[i];
-      assert.deepEqual([row.mode, row.P, row.K], [c.mode, c.P, c.K], `row ${i} is another candidate: the panel's "Emit config" would write the wrong one`);
+      assert.deepEqual(
+        [row.mode, row.P, row.K],
+        [c.mode, c.P, c.K],
+        `row ${i} is another candidate: the panel's "Emit config" would write the wrong one`,
+      );
       assert.equal(row.flopsRatio, c.cost.flopsRatio);
       assert.equal(row.paramsRatio, c.cost.paramsRatio);
       assert.equal(row.scoreMemoryRatio, c.cost.scoreMemoryRatio);
@@ -103,7 +116,15 @@ describe('planMessage', () => {
 
 describe('metricsMessage', () => {
   it('turns metrics lines into columns, NaN where a line has no number', () => {
-    const msg = metricsMessage('run-1', [{ step: 1, loss: 2.5, lr: 1e-4 }, { step: 2, loss: 'x' }, { step: 3, loss: 2.25, tokensPerSecond: 900 }], true);
+    const msg = metricsMessage(
+      'run-1',
+      [
+        { step: 1, loss: 2.5, lr: 1e-4 },
+        { step: 2, loss: 'x' },
+        { step: 3, loss: 2.25, tokensPerSecond: 900 },
+      ],
+      true,
+    );
     assert.deepEqual([msg.type, msg.run, msg.reset], ['metrics', 'run-1', true]);
     assert.ok(msg.points.step instanceof Float64Array, 'columns travel as Float64Array');
     assert.deepEqual(Array.from(msg.points.step), [1, 2, 3]);

@@ -15,7 +15,9 @@ import { pseudoRandom } from '../helpers/random.mjs';
 
 /** A symmetric headPairs with 1 on the diagonal, random elsewhere. */
 function randomPairs(L: number, H: number, rand: () => number): HeadPairs {
-  const hp: HeadPairs = Array.from({ length: L }, () => Array.from({ length: H }, () => Array.from({ length: L }, () => new Array<number>(H).fill(0))));
+  const hp: HeadPairs = Array.from({ length: L }, () =>
+    Array.from({ length: H }, () => Array.from({ length: L }, () => new Array<number>(H).fill(0))),
+  );
   for (let l = 0; l < L; l++)
     for (let h = 0; h < H; h++)
       for (let i = 0; i < L; i++)
@@ -36,7 +38,11 @@ function permutations(n: number): number[][] {
 /** The slot map with the model's heads placed by per-layer permutations. */
 function relabel(slots: HeadMap, perms: number[][]): HeadMap {
   const out: HeadMap = slots.map((row) => row.map(() => 'exact'));
-  slots.forEach((row, l) => row.forEach((e, s) => (out[l][perms[l][s]] = isReuse(e) ? { reuse: { layer: e.reuse.layer, head: perms[e.reuse.layer][e.reuse.head] } } : e)));
+  slots.forEach((row, l) =>
+    row.forEach(
+      (e, s) => (out[l][perms[l][s]] = isReuse(e) ? { reuse: { layer: e.reuse.layer, head: perms[e.reuse.layer][e.reuse.head] } } : e),
+    ),
+  );
   return out;
 }
 
@@ -82,7 +88,8 @@ describe('Algorithm 1 head maps', () => {
 
   it('full reuse borrows all of layer 0 in every reuse layer', () => {
     const map = presetHeadMap('full', 5, 2, 3, 2);
-    for (let l = 1; l <= 3; l++) assert.deepEqual(map[l], [{ reuse: { layer: 0, head: 0 } }, { reuse: { layer: 0, head: 1 } }], `layer ${l}`);
+    for (let l = 1; l <= 3; l++)
+      assert.deepEqual(map[l], [{ reuse: { layer: 0, head: 0 } }, { reuse: { layer: 0, head: 1 } }], `layer ${l}`);
     assert.deepEqual(map[4], ['exact', 'exact']);
   });
 
@@ -92,12 +99,22 @@ describe('Algorithm 1 head maps', () => {
     assert.deepEqual(presetLayers('all-end', 12, 4), [7, 8, 9, 10]);
     assert.deepEqual(presetLayers('skip', 12, 3), [1, 2, 3]);
     const skip = presetHeadMap('skip', 4, 2, 2, 2);
-    assert.deepEqual(skip, [['exact', 'exact'], ['skip', 'skip'], ['skip', 'skip'], ['exact', 'exact']]);
+    assert.deepEqual(skip, [
+      ['exact', 'exact'],
+      ['skip', 'skip'],
+      ['skip', 'skip'],
+      ['exact', 'exact'],
+    ]);
     assert.throws(() => presetHeadMap('alternate', 5, 2, 3, 1), /P \(reuse layers\) is 3.*0\.\.2/);
   });
 
   it('every preset map is valid: earlier computed sources, K reuse heads per reuse layer', () => {
-    for (const [L, H] of [[2, 1], [3, 4], [6, 5], [12, 12]]) {
+    for (const [L, H] of [
+      [2, 1],
+      [3, 4],
+      [6, 5],
+      [12, 12],
+    ]) {
       for (const { mode, P, K } of candidateGrid(L, H)) {
         const map = presetHeadMap(mode, L, H, P, K);
         checkHeadMap(map, H);
@@ -117,13 +134,21 @@ describe('head assignment', () => {
     const rand = pseudoRandom(3);
     for (let trial = 0; trial < 12; trial++) {
       const hp = randomPairs(3, 3, rand);
-      for (const [mode, P, K] of [['full', 1, 3], ['full', 2, 3], ['partial', 1, 1], ['partial', 1, 2]] as const) {
+      for (const [mode, P, K] of [
+        ['full', 1, 3],
+        ['full', 2, 3],
+        ['partial', 1, 1],
+        ['partial', 1, 2],
+      ] as const) {
         const slots = presetHeadMap(mode, 3, 3, P, K);
         const assigned = assignPresetHeads(slots, hp);
         checkHeadMap(assigned, 3);
         checkModeStructure(mode, assigned, 3, 3, P, K);
         const best = bruteForceKept(slots, hp);
-        assert.ok(Math.abs(similarityKept(assigned, hp)! - best) < 1e-9, `trial ${trial} ${mode} P=${P} K=${K}: ${similarityKept(assigned, hp)} vs ${best}`);
+        assert.ok(
+          Math.abs(similarityKept(assigned, hp)! - best) < 1e-9,
+          `trial ${trial} ${mode} P=${P} K=${K}: ${similarityKept(assigned, hp)} vs ${best}`,
+        );
       }
     }
   });
@@ -139,7 +164,11 @@ describe('head assignment', () => {
       const assigned = assignPresetHeads(slots, randomPairs(L, H, rand));
       checkHeadMap(assigned, H);
       checkModeStructure('partial', assigned, L, H, P, K);
-      const shape = (m: HeadMap) => reusePairs(m).map((p) => `${p.layer}<${p.sourceLayer}`).sort().join();
+      const shape = (m: HeadMap) =>
+        reusePairs(m)
+          .map((p) => `${p.layer}<${p.sourceLayer}`)
+          .sort()
+          .join();
       assert.equal(shape(assigned), shape(slots), `trial ${trial}: which layers borrow from which changed`);
     }
   });
@@ -149,7 +178,13 @@ describe('head assignment', () => {
     const L = 4;
     const H = 4;
     const pattern = (l: number, h: number) => (h + l) % H;
-    const hp: HeadPairs = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: L }, (_, i) => Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : pattern(l, h) === pattern(i, j) ? 0.9 : 0.2)))));
+    const hp: HeadPairs = Array.from({ length: L }, (_, l) =>
+      Array.from({ length: H }, (_, h) =>
+        Array.from({ length: L }, (_, i) =>
+          Array.from({ length: H }, (_, j) => (l === i && h === j ? 1 : pattern(l, h) === pattern(i, j) ? 0.9 : 0.2)),
+        ),
+      ),
+    );
     const slots = presetHeadMap('full', L, H, 2, H);
     assert.ok(similarityKept(slots, hp)! < 0.3, 'the paper slot order ignores the permutation');
     assert.ok(Math.abs(similarityKept(assignPresetHeads(slots, hp), hp)! - 0.9) < 1e-12, 'assignment missed the permutation');
@@ -198,14 +233,31 @@ describe('scores, front and recommendation', () => {
     const hp = randomPairs(2, 2, pseudoRandom(1));
     hp[1][0][0][1] = hp[0][1][1][0] = 0.7;
     hp[1][1][0][0] = hp[0][0][1][1] = 0.5;
-    const map: HeadMap = [['exact', 'exact'], [{ reuse: { layer: 0, head: 1 } }, { reuse: { layer: 0, head: 0 } }]];
+    const map: HeadMap = [
+      ['exact', 'exact'],
+      [{ reuse: { layer: 0, head: 1 } }, { reuse: { layer: 0, head: 0 } }],
+    ];
     assert.equal(similarityKept(map, hp), 0.6);
-    assert.equal(uniformBaseline(map, [[0.1, 0.3], [0.5, 0.7]]), ((0.5 + 0.3) / 2 + (0.7 + 0.1) / 2) / 2);
+    assert.equal(
+      uniformBaseline(map, [
+        [0.1, 0.3],
+        [0.5, 0.7],
+      ]),
+      ((0.5 + 0.3) / 2 + (0.7 + 0.1) / 2) / 2,
+    );
     assert.equal(similarityKept([['exact', 'exact']], hp), null);
   });
 
   const cand = (flopsRatio: number, kept: number | null, paramsRatio = 1): Candidate =>
-    ({ mode: 'partial', P: 1, K: 1, heads: [], similarityKept: kept, uniformBaseline: null, cost: { flopsRatio, paramsRatio } }) as unknown as Candidate;
+    ({
+      mode: 'partial',
+      P: 1,
+      K: 1,
+      heads: [],
+      similarityKept: kept,
+      uniformBaseline: null,
+      cost: { flopsRatio, paramsRatio },
+    }) as unknown as Candidate;
 
   it('the Pareto front keeps undominated points, sorted by FLOPs, without skip', () => {
     const cs = [cand(0.9, 0.5), cand(0.8, 0.6), cand(0.7, 0.4), cand(0.8, 0.55), cand(0.6, null), cand(0.95, 0.6), cand(0.8, 0.6)];
@@ -225,8 +277,12 @@ describe('scores, front and recommendation', () => {
     assert.ok(plan.pareto.length > 0);
     const r = plan.candidates[plan.recommended!];
     assert.ok(r.cost.flopsRatio <= 0.95 && r.similarityKept !== null);
-    for (const c of plan.candidates) if (c.cost.flopsRatio <= 0.95 && c.similarityKept !== null) assert.ok(c.similarityKept <= r.similarityKept! + 1e-12);
-    assert.throws(() => planStack({ ...stackOf(randomPairs(3, 2, pseudoRandom(4))), dims: { hidden: null, ffn: 8, vocab: 9, maxPositions: null } }), (err: Error) => err instanceof InputError && err.field === 'hidden');
+    for (const c of plan.candidates)
+      if (c.cost.flopsRatio <= 0.95 && c.similarityKept !== null) assert.ok(c.similarityKept <= r.similarityKept! + 1e-12);
+    assert.throws(
+      () => planStack({ ...stackOf(randomPairs(3, 2, pseudoRandom(4))), dims: { hidden: null, ffn: 8, vocab: 9, maxPositions: null } }),
+      (err: Error) => err instanceof InputError && err.field === 'hidden',
+    );
   });
 
   it('plans a deeper stack with --extra-layers: slot order, no guided, similarity over measured pairs only', () => {

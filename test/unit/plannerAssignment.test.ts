@@ -69,7 +69,10 @@ describe('assignment solver', () => {
   });
 
   it('handles negative weights and refuses impossible requests', () => {
-    const w = [[-1, -5], [-2, -1]];
+    const w = [
+      [-1, -5],
+      [-2, -1],
+    ];
     assert.deepEqual(maxWeightAssignment(w), [0, 1]);
     assert.throws(() => maxWeightMatching(w, 3), /cannot match 3 pairs/);
     assert.throws(() => maxWeightMatching(w, 1, [true, true]), /mandatory rows/);

@@ -7,7 +7,19 @@ import { RequestClient, failedReply, replyTo } from '../../protocol/requests';
 
 const body = { type: 'requestAttentionMap', example: 0, stack: 'encoder', layer: 1, head: 0 } as const;
 const map = (request: RequestMessage<'requestAttentionMap'>, head: number): AttentionMapMessage =>
-  replyTo(request, { type: 'attentionMap', example: 0, stack: 'encoder', layer: 1, head, queryTokens: [], keyTokens: [], queryLabels: 'positions', keyLabels: 'positions', map: { shape: [0, 0], data: new Float32Array() }, match: null });
+  replyTo(request, {
+    type: 'attentionMap',
+    example: 0,
+    stack: 'encoder',
+    layer: 1,
+    head,
+    queryTokens: [],
+    keyTokens: [],
+    queryLabels: 'positions',
+    keyLabels: 'positions',
+    map: { shape: [0, 0], data: new Float32Array() },
+    match: null,
+  });
 
 describe('RequestClient and replyTo', () => {
   it('posts each request with a fresh messageId and settles it with the reply that names it', async () => {
@@ -27,6 +39,10 @@ describe('RequestClient and replyTo', () => {
     const client = new RequestClient(() => undefined);
     const notReply: ToWebview = { type: 'focusLayerPair', stack: 'encoder', layer: 0, otherLayer: 1 };
     assert.equal(client.settle(notReply), false);
-    assert.equal(client.settle(failedReply({ ...body, messageId: 99 }, 'stale')), true, 'a reply to nothing pending is still a reply, not a message for the sections');
+    assert.equal(
+      client.settle(failedReply({ ...body, messageId: 99 }, 'stale')),
+      true,
+      'a reply to nothing pending is still a reply, not a message for the sections',
+    );
   });
 });

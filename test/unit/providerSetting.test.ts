@@ -7,8 +7,15 @@ import { packageJson } from '../helpers/vscodeStandIn';
 
 describe('the executionProvider setting', () => {
   it('offers exactly the providers the runtime accepts, in the same order, defaulting to auto', () => {
-    const setting = (packageJson.contributes.configuration.properties['attentionReuse.executionProvider'] ?? {}) as { enum?: unknown[]; default?: unknown };
-    assert.deepEqual(setting.enum, [...providerChoices], 'package.json attentionReuse.executionProvider enum and analysis/runtime/providers.ts providerChoices differ');
+    const setting = (packageJson.contributes.configuration.properties['attentionReuse.executionProvider'] ?? {}) as {
+      enum?: unknown[];
+      default?: unknown;
+    };
+    assert.deepEqual(
+      setting.enum,
+      [...providerChoices],
+      'package.json attentionReuse.executionProvider enum and analysis/runtime/providers.ts providerChoices differ',
+    );
     assert.equal(setting.default, 'auto');
   });
 });

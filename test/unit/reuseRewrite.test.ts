@@ -18,7 +18,9 @@ import type { HeadMap, LayerKind } from '../../analysis/planner/headMap';
 import { root } from '../helpers/paths.mjs';
 const fixtures = join(root, 'test', 'fixtures', 'models');
 const sample = join(root, 'media', 'sample', 'model.onnx');
-const bert = ['bert_opset11', 'bert_opset13', 'bert_opset17', 'bert_constants', 'bert_reshape2d', 'bert_fp16', 'bert_attn_outputs'].map((n) => join(fixtures, `${n}.onnx`));
+const bert = ['bert_opset11', 'bert_opset13', 'bert_opset17', 'bert_constants', 'bert_reshape2d', 'bert_fp16', 'bert_attn_outputs'].map(
+  (n) => join(fixtures, `${n}.onnx`),
+);
 
 async function rewrite(path: string, map: HeadMap): Promise<{ r: ReuseRewrite; original: Uint8Array }> {
   const model = await readModel(path);
@@ -30,10 +32,14 @@ async function rewrite(path: string, map: HeadMap): Promise<{ r: ReuseRewrite; o
 async function run(bytes: Uint8Array, n: number, vocab: number, extra: string[] = []): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(extra.length ? exposeTensors(decodeModel(bytes, 'rewritten'), bytes, extra) : bytes);
   const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt((7 + 13 * i) % vocab));
-  const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [1, n]), attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]) });
+  const out = await session.run({
+    input_ids: new ort.Tensor('int64', ids, [1, n]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
+  });
   await session.release();
   const f32: Record<string, Float32Array> = {};
-  for (const [k, t] of Object.entries(out)) f32[k] = t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, halfToFloat) : (t.data as Float32Array);
+  for (const [k, t] of Object.entries(out))
+    f32[k] = t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, halfToFloat) : (t.data as Float32Array);
   return f32;
 }
 
@@ -48,7 +54,12 @@ function halfToFloat(h: number): number {
 function mixedMap(L: number): HeadMap {
   const map: HeadMap = Array.from({ length: L }, () => ['exact', 'exact', 'exact', 'exact']);
   map[1] = [{ reuse: { layer: 0, head: 2 } }, 'exact', { reuse: { layer: 0, head: 0 } }, 'exact'];
-  map[2] = [{ reuse: { layer: 1, head: 3 } }, { reuse: { layer: 0, head: 1 } }, { reuse: { layer: 1, head: 1 } }, { reuse: { layer: 0, head: 3 } }];
+  map[2] = [
+    { reuse: { layer: 1, head: 3 } },
+    { reuse: { layer: 0, head: 1 } },
+    { reuse: { layer: 1, head: 1 } },
+    { reuse: { layer: 0, head: 3 } },
+  ];
   return map;
 }
 
@@ -59,7 +70,10 @@ function assertReuseExact(map: HeadMap, r: ReuseRewrite, out: Record<string, Flo
       if (!isReuse(e)) return;
       const mine = out[r.layers[l].probs].subarray(h * size, (h + 1) * size);
       const source = out[r.layers[e.reuse.layer].probs].subarray(e.reuse.head * size, (e.reuse.head + 1) * size);
-      assert.ok(mine.every((v, i) => v === source[i]), `${label}: head ${h} of layer ${l} is not exactly head ${e.reuse.head} of layer ${e.reuse.layer}`);
+      assert.ok(
+        mine.every((v, i) => v === source[i]),
+        `${label}: head ${h} of layer ${l} is not exactly head ${e.reuse.head} of layer ${e.reuse.layer}`,
+      );
     }),
   );
 }
@@ -72,7 +86,11 @@ describe('what-if rewrite', () => {
       const { r, original } = await rewrite(path, algorithm1HeadMap(new Array<LayerKind>(L).fill('exact'), 4, 0));
       assert.equal(Buffer.compare(Buffer.from(r.bytes), Buffer.from(original)), 0, `${path}: an all-exact rewrite changed bytes`);
       const [a, b] = [await run(original, 9, 50), await run(r.bytes, 9, 50)];
-      for (const k of Object.keys(a)) assert.ok(a[k].every((v, i) => Math.abs(v - b[k][i]) <= 1e-6), `${path}: output ${k} moved`);
+      for (const k of Object.keys(a))
+        assert.ok(
+          a[k].every((v, i) => Math.abs(v - b[k][i]) <= 1e-6),
+          `${path}: output ${k} moved`,
+        );
     }
   });
 
@@ -88,7 +106,12 @@ describe('what-if rewrite', () => {
           assert.equal(l.method, reshaped ? 'substituted' : 'sliced', `${path} layer ${l.layer}: ${l.why ?? ''}`);
         }
         assert.equal(r.doesLessWork, !reshaped);
-        const out = await run(r.bytes, 11, vocab, r.layers.map((l) => l.probs));
+        const out = await run(
+          r.bytes,
+          11,
+          vocab,
+          r.layers.map((l) => l.probs),
+        );
         assertReuseExact(map, r, out, 11, path);
         // Output names stay: every original output is still produced, with its original shape.
         const original = await run(model.bytes, 11, vocab);
@@ -103,14 +126,27 @@ describe('what-if rewrite', () => {
     const substituted = await rewrite(join(fixtures, 'bert_reshape2d.onnx'), map);
     const a = (await run(sliced.r.bytes, 12, 50)).logits;
     const b = (await run(substituted.r.bytes, 12, 50)).logits;
-    assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5), 'sliced and substituted rewrites of the same weights disagree');
+    assert.ok(
+      a.every((v, i) => Math.abs(v - b[i]) <= 1e-5),
+      'sliced and substituted rewrites of the same weights disagree',
+    );
     const plain = (await run(sliced.original, 12, 50)).logits;
-    assert.ok(a.some((v, i) => Math.abs(v - plain[i]) > 1e-3), 'the rewrite must change the logits');
+    assert.ok(
+      a.some((v, i) => Math.abs(v - plain[i]) > 1e-3),
+      'the rewrite must change the logits',
+    );
   });
 
-  it('the parameters the rewrite removes are the cost model\'s params − paramsReuse', async () => {
+  it("the parameters the rewrite removes are the cost model's params − paramsReuse", async () => {
     const expected = JSON.parse(readFileSync(join(root, 'media', 'sample', 'training.json'), 'utf8')).model;
-    const shape = { layers: 4, heads: 4, hidden: expected.hidden, ffn: expected.ffn, vocab: expected.vocab, maxPositions: expected.max_positions };
+    const shape = {
+      layers: 4,
+      heads: 4,
+      hidden: expected.hidden,
+      ffn: expected.ffn,
+      vocab: expected.vocab,
+      maxPositions: expected.max_positions,
+    };
     const maps: [string, HeadMap][] = [
       ['partial K=2', algorithm1HeadMap(['exact', 'reuse', 'reuse', 'exact'], 4, 2)],
       ['full P=2', algorithm1HeadMap(['exact', 'reuse', 'reuse', 'exact'], 4, 4)],
@@ -130,7 +166,10 @@ describe('what-if rewrite', () => {
     const { r, original } = await rewrite(sample, algorithm1HeadMap(['exact', 'skip', 'exact', 'exact'], 4, 0));
     const g = decodeModel(r.bytes, 'skip');
     assert.ok(!g.graph.node.some((n) => (n.name ?? '').startsWith('/layers.1/attention/')), 'layer 1 attention nodes left in the graph');
-    assert.ok(g.graph.node.some((n) => (n.name ?? '').startsWith('/layers.1/up')), 'layer 1 feed-forward block removed');
+    assert.ok(
+      g.graph.node.some((n) => (n.name ?? '').startsWith('/layers.1/up')),
+      'layer 1 feed-forward block removed',
+    );
     assert.ok(decodeModel(original, 'o').graph.node.length > g.graph.node.length);
     const out = await run(r.bytes, 8, 4096);
     assert.ok(out.logits.every(Number.isFinite));
@@ -156,11 +195,18 @@ describe('what-if rewrite: what it keeps', () => {
     const originals = new Set(model.graph.graph.node.map((n) => Buffer.from(onnx.NodeProto.encode(n).finish()).toString('base64')));
     const changed = g.graph.node.filter((n) => !originals.has(Buffer.from(onnx.NodeProto.encode(n).finish()).toString('base64')));
     // Layers 1 and 2: renamed Softmax outputs, rewired Q/K weights, biases and reshapes, plus the Slice/Concat that assemble the heads.
-    assert.ok(changed.every((n) => /layers\.[12]\/attention|^reuse\//.test(n.name ?? '')), `nodes outside the reuse layers changed: ${changed.map((n) => n.name).filter((x) => !/layers\.[12]\//.test(x ?? '')).join(', ')}`);
+    assert.ok(
+      changed.every((n) => /layers\.[12]\/attention|^reuse\//.test(n.name ?? '')),
+      `nodes outside the reuse layers changed: ${changed
+        .map((n) => n.name)
+        .filter((x) => !/layers\.[12]\//.test(x ?? ''))
+        .join(', ')}`,
+    );
   });
-
 });
 
 function countFloat(g: ReturnType<typeof decodeModel>): number {
-  return g.graph.initializer.filter((t) => t.dataType === 1 && (t.dims?.length ?? 0) >= 1).reduce((s, t) => s + (t.dims ?? []).map(Number).reduce((a, b) => a * b, 1), 0);
+  return g.graph.initializer
+    .filter((t) => t.dataType === 1 && (t.dims?.length ?? 0) >= 1)
+    .reduce((s, t) => s + (t.dims ?? []).map(Number).reduce((a, b) => a * b, 1), 0);
 }

@@ -118,8 +118,10 @@ test("each layer's scores wait for the previous layer's gather, so ONNX Runtime 
   );
   tensors.forEach((t, l) => {
     const before = ancestors(t);
-    if (l > 0) assert.ok(before.has(sampledRowsName(tensors[l - 1])), `layer ${l}'s attention does not wait for layer ${l - 1}'s gathered rows`);
-    for (let k = l; k < tensors.length; k++) assert.ok(!before.has(sampledRowsName(tensors[k])), `layer ${l} waits for the rows of layer ${k}: a cycle`);
+    if (l > 0)
+      assert.ok(before.has(sampledRowsName(tensors[l - 1])), `layer ${l}'s attention does not wait for layer ${l - 1}'s gathered rows`);
+    for (let k = l; k < tensors.length; k++)
+      assert.ok(!before.has(sampledRowsName(tensors[k])), `layer ${l} waits for the rows of layer ${k}: a cycle`);
   });
 });
 

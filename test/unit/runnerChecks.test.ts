@@ -293,7 +293,11 @@ describe('runner refusals', () => {
         output: [info('attentions.0', [1, 2, 'sequence', 'sequence'])],
       }),
     });
-    assert.match(await refusal(firstOnly, ids(3, 5), 2), /has shape \[1, 2, 5, 5\], which is not \[batch 2, heads, queries, keys\]/, 'another batch size');
+    assert.match(
+      await refusal(firstOnly, ids(3, 5), 2),
+      /has shape \[1, 2, 5, 5\], which is not \[batch 2, heads, queries, keys\]/,
+      'another batch size',
+    );
     const rank5 = tokenModel({
       extra: (probs) => ({
         nodes: [node('Transpose', [probs], ['moved'], { perm: [0, 2, 3, 1] }), node('Unsqueeze', ['moved', 'four'], ['attentions.0'])],

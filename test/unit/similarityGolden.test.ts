@@ -64,8 +64,24 @@ test('c takes the mean over examples before the max over target heads', async ()
   const src = [[1, 0, 0]];
   const other = [[1 / 3, 1 / 3, 1 / 3]];
   const acc = crossAccumulator(2, 2);
-  await acc.add([crossExample([[src, other], [src, [[0.6, 0.4, 0]]]])], kernel);
-  await acc.add([crossExample([[src, other], [[[0, 0, 1]], [[0.6, 0.4, 0]]]])], kernel);
+  await acc.add(
+    [
+      crossExample([
+        [src, other],
+        [src, [[0.6, 0.4, 0]]],
+      ]),
+    ],
+    kernel,
+  );
+  await acc.add(
+    [
+      crossExample([
+        [src, other],
+        [[[0, 0, 1]], [[0.6, 0.4, 0]]],
+      ]),
+    ],
+    kernel,
+  );
   const r = acc.finalize();
   assert.equal(r.headPairs[0][0][1][0], 0.5, 'per-pair mean over examples of (1, 0)');
   assert.equal(r.headPairs[0][0][1][1], 0.6, 'per-pair mean over examples of (0.6, 0.6)');
@@ -84,7 +100,15 @@ test('ties in the arg-max go to the lowest head index', async () => {
   ];
   const acc = accumulator(2, 3);
   // Layer 1 heads 1 and 2 are identical and closest to (0,0); head 0 is further away.
-  await acc.add([example([[a, b, a], [identity, a, a]])], kernel);
+  await acc.add(
+    [
+      example([
+        [a, b, a],
+        [identity, a, a],
+      ]),
+    ],
+    kernel,
+  );
   const r = acc.finalize();
   assert.equal(r.c[0][0][1], 1, 'identical heads have S = 1');
   assert.equal(r.cArgmax[0][0][1], 1, 'tie between heads 1 and 2: the lower index must win (strict > when scanning up)');
@@ -102,33 +126,73 @@ test('layerPairs is the max over heads of c; sequential ranks ascending', async 
   // Layer 0: x, y. Layer 1: half, z. c[(1,0),0] = max(S(half,x), S(half,y)) = 0.5; c[(1,1),0] = 0.
   // c[(0,0),1] = max(S(x,half), S(x,z)) = 0.5, c[(0,1),1] = 0.5.
   const acc = crossAccumulator(2, 2);
-  await acc.add([crossExample([[x, y], [half, z]])], kernel);
+  await acc.add(
+    [
+      crossExample([
+        [x, y],
+        [half, z],
+      ]),
+    ],
+    kernel,
+  );
   const r = acc.finalize();
-  assert.deepEqual(r.layerPairs, [
-    [1, 0.5],
-    [0.5, 1],
-  ], 'M[l][l] is 1 (c includes the head itself) and M[l][l\'] = max_h c[(l,h), l\']');
+  assert.deepEqual(
+    r.layerPairs,
+    [
+      [1, 0.5],
+      [0.5, 1],
+    ],
+    "M[l][l] is 1 (c includes the head itself) and M[l][l'] = max_h c[(l,h), l']",
+  );
   assert.equal(r.sequential.length, 1, 'sequential has one entry per layer 1..L-1');
-  assert.deepEqual(r.sequential[0], [
-    { head: 1, value: 0 },
-    { head: 0, value: 0.5 },
-  ], 'rank 1 is the head least like the previous layer');
+  assert.deepEqual(
+    r.sequential[0],
+    [
+      { head: 1, value: 0 },
+      { head: 0, value: 0.5 },
+    ],
+    'rank 1 is the head least like the previous layer',
+  );
   assert.equal(r.cArgmax[1][0][0], 0, 'S(half,x) = S(half,y) = 0.5: the tie goes to head 0');
 });
 
 test('sequential keeps head order for equal values', async () => {
   const acc = accumulator(2, 3);
   const u = uniform2;
-  await acc.add([example([[identity, identity, identity], [u, u, u]])], kernel);
+  await acc.add(
+    [
+      example([
+        [identity, identity, identity],
+        [u, u, u],
+      ]),
+    ],
+    kernel,
+  );
   const r = acc.finalize();
-  assert.deepEqual(r.sequential[0].map((e) => e.head), [0, 1, 2], 'equal c values are ranked by head index');
+  assert.deepEqual(
+    r.sequential[0].map((e) => e.head),
+    [0, 1, 2],
+    'equal c values are ranked by head index',
+  );
 });
 
 test('uniform and entropy match hand-computed values, per example then averaged', async () => {
   // One head, 3 keys. Row [.5,.25,.25]: entropy 1.5 ln 2, TV to uniform 1/6, so S = 5/6.
   // Row [1,0,0]: entropy 0, TV to uniform 2/3, so S = 1/3.
   const acc = crossAccumulator(1, 1);
-  await acc.add([crossExample([[[[0.5, 0.25, 0.25], [1, 0, 0]]]])], kernel);
+  await acc.add(
+    [
+      crossExample([
+        [
+          [
+            [0.5, 0.25, 0.25],
+            [1, 0, 0],
+          ],
+        ],
+      ]),
+    ],
+    kernel,
+  );
   await acc.add([crossExample([[[[0.5, 0.25, 0.25]]]])], kernel);
   const r = acc.finalize();
   const ex1Uniform = (5 / 6 + 1 / 3) / 2;
@@ -147,7 +211,8 @@ test('cross-attention stacks take n_dec x n_enc blocks', async () => {
   assert.equal(r.headPairs[0][0][0][1], 0.25, 'TV(one-hot, uniform over 4) = 3/4');
 });
 
-const isOneLineInputError = (pattern: RegExp) => (err: unknown) => err instanceof InputError && pattern.test(err.message) && !err.message.includes('\n');
+const isOneLineInputError = (pattern: RegExp) => (err: unknown) =>
+  err instanceof InputError && pattern.test(err.message) && !err.message.includes('\n');
 
 function throwsInput(fn: () => unknown, pattern: RegExp, why: string): void {
   assert.throws(fn, isOneLineInputError(pattern), why);
@@ -159,19 +224,119 @@ async function rejectsInput(promise: Promise<unknown>, pattern: RegExp, why: str
 
 test('bad input is refused with a one-line InputError and adds nothing', async () => {
   const acc = accumulator(1, 2);
-  await rejectsInput(acc.add([example([[identity, uniform2], [identity, uniform2]])], kernel), /expected 1 layers, got 2/, 'layer count check');
+  await rejectsInput(
+    acc.add(
+      [
+        example([
+          [identity, uniform2],
+          [identity, uniform2],
+        ]),
+      ],
+      kernel,
+    ),
+    /expected 1 layers, got 2/,
+    'layer count check',
+  );
   await rejectsInput(acc.add([example([[identity]])], kernel), /expected 2 heads, got 1/, 'head count check');
   const short = example([[identity, uniform2]]);
   await rejectsInput(acc.add([{ ...short, layers: [short.layers[0].subarray(1)] }], kernel), /layer 0: 7 values, expected/, 'length check');
-  await rejectsInput(acc.add([example([[identity, [[0.5, NaN], [0.5, 0.5]]]])], kernel), /layer 0 head 1 query 0: row has NaN at key 1/, 'NaN check');
-  await rejectsInput(acc.add([example([[identity, [[0.5, 0.5], [0.5, 0.49]]]])], kernel), /head 1 query 1: row sums to 0\.99/, 'row-sum check');
-  await rejectsInput(acc.add([example([[identity, [[1.5, -0.5], [0.5, 0.5]]]])], kernel), /negative probability -0\.5/, 'negative check');
-  await rejectsInput(acc.add([example([[identity, [[Infinity, 0], [0.5, 0.5]]]])], kernel), /has Infinity at key 0/, 'infinite check');
+  await rejectsInput(
+    acc.add(
+      [
+        example([
+          [
+            identity,
+            [
+              [0.5, NaN],
+              [0.5, 0.5],
+            ],
+          ],
+        ]),
+      ],
+      kernel,
+    ),
+    /layer 0 head 1 query 0: row has NaN at key 1/,
+    'NaN check',
+  );
+  await rejectsInput(
+    acc.add(
+      [
+        example([
+          [
+            identity,
+            [
+              [0.5, 0.5],
+              [0.5, 0.49],
+            ],
+          ],
+        ]),
+      ],
+      kernel,
+    ),
+    /head 1 query 1: row sums to 0\.99/,
+    'row-sum check',
+  );
+  await rejectsInput(
+    acc.add(
+      [
+        example([
+          [
+            identity,
+            [
+              [1.5, -0.5],
+              [0.5, 0.5],
+            ],
+          ],
+        ]),
+      ],
+      kernel,
+    ),
+    /negative probability -0\.5/,
+    'negative check',
+  );
+  await rejectsInput(
+    acc.add(
+      [
+        example([
+          [
+            identity,
+            [
+              [Infinity, 0],
+              [0.5, 0.5],
+            ],
+          ],
+        ]),
+      ],
+      kernel,
+    ),
+    /has Infinity at key 0/,
+    'infinite check',
+  );
   await rejectsInput(acc.add([example([[[[1, 0, 0]], [[1, 0, 0]]]])], kernel), /self-attention must be square/, 'self stacks are m x m');
-  await rejectsInput(acc.add([example([[identity, uniform2]], 'self', 'decoder')], kernel), /got attention of stack "decoder"/, 'stack name check');
+  await rejectsInput(
+    acc.add([example([[identity, uniform2]], 'self', 'decoder')], kernel),
+    /got attention of stack "decoder"/,
+    'stack name check',
+  );
   await rejectsInput(acc.add([example([[identity, uniform2]], 'cross')], kernel), /expected self-attention, got cross/, 'stack kind check');
   assert.equal(acc.examples, 0, 'a refused example must leave the sums untouched');
-  await acc.add([example([[[[0.5, 0.5], [1, 0]], [[0.5, 0.5005], [0.5, 0.5]]]])], kernel);
+  await acc.add(
+    [
+      example([
+        [
+          [
+            [0.5, 0.5],
+            [1, 0],
+          ],
+          [
+            [0.5, 0.5005],
+            [0.5, 0.5],
+          ],
+        ],
+      ]),
+    ],
+    kernel,
+  );
   assert.equal(acc.examples, 1, 'rows within 1e-3 of 1 are accepted');
   throwsInput(() => accumulator(1, 1).finalize(), /no examples/, 'finalize needs at least one example');
 });
@@ -199,16 +364,32 @@ test('shards: duplicates, other counts and other stacks are refused', async () =
   assert.equal(merged.complete, false, 'two of three shards');
   merged.merge(await shard(2));
   assert.equal(merged.complete, true, 'all three shards');
-  assert.deepEqual(merged.shards, [0, 1, 2].map((index) => ({ index, count: 3 })), 'shards listed ascending');
+  assert.deepEqual(
+    merged.shards,
+    [0, 1, 2].map((index) => ({ index, count: 3 })),
+    'shards listed ascending',
+  );
   assert.equal(merged.examples, 3, 'counts add on merge');
   const unsharded = accumulator(1, 2);
   await unsharded.add([ex], kernel);
-  throwsInput(() => unsharded.merge(SimilarityAccumulator.fromJSON(unsharded.toJSON())), /shard 0\/1 is already merged in/, 'two whole runs must not be merged');
+  throwsInput(
+    () => unsharded.merge(SimilarityAccumulator.fromJSON(unsharded.toJSON())),
+    /shard 0\/1 is already merged in/,
+    'two whole runs must not be merged',
+  );
 });
 
 test('fromJSON refuses malformed sums and repeated shard indices', async () => {
   const acc = accumulator(2, 2, { index: 1, count: 2 });
-  await acc.add([example([[identity, uniform2], [uniform2, identity]])], kernel);
+  await acc.add(
+    [
+      example([
+        [identity, uniform2],
+        [uniform2, identity],
+      ]),
+    ],
+    kernel,
+  );
   const good = acc.toJSON();
   const roundTrip = SimilarityAccumulator.fromJSON(JSON.parse(JSON.stringify(good)));
   assert.deepEqual(roundTrip.toJSON(), good, 'JSON round trip must be exact');
@@ -218,7 +399,11 @@ test('fromJSON refuses malformed sums and repeated shard indices', async () => {
   throwsInput(() => SimilarityAccumulator.fromJSON(broken({ kind: 'both' })), /"kind"/, 'kind enum');
   throwsInput(() => SimilarityAccumulator.fromJSON(broken({ examples: -1 })), /"examples"/, 'negative count');
   throwsInput(() => SimilarityAccumulator.fromJSON(broken({ uniformSums: [[1, 2]] })), /"uniformSums" is not 2x2/, 'grid shape');
-  throwsInput(() => SimilarityAccumulator.fromJSON(broken({ shards: { count: 2, indices: [1, 1] } })), /shard 1 is listed twice/, 'repeated shard');
+  throwsInput(
+    () => SimilarityAccumulator.fromJSON(broken({ shards: { count: 2, indices: [1, 1] } })),
+    /shard 1 is listed twice/,
+    'repeated shard',
+  );
   throwsInput(() => SimilarityAccumulator.fromJSON(broken({ shards: { count: 2, indices: [2] } })), /shard index/, 'shard out of range');
   throwsInput(() => SimilarityAccumulator.fromJSON(null), /not an object/, 'null');
 });

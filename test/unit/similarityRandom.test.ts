@@ -65,13 +65,20 @@ function reference(examples: Nested[], L: number, H: number): StackSimilarity {
   );
   const c = headPairs.map((byHead) => byHead.map((byLayer) => byLayer.map((values) => Math.max(...values))));
   const cArgmax = headPairs.map((byHead) => byHead.map((byLayer) => byLayer.map((values) => values.indexOf(Math.max(...values)))));
-  const layerPairs = Array.from({ length: L }, (_, l) => Array.from({ length: L }, (_, l2) => Math.max(...c[l].map((byLayer) => byLayer[l2]))));
+  const layerPairs = Array.from({ length: L }, (_, l) =>
+    Array.from({ length: L }, (_, l2) => Math.max(...c[l].map((byLayer) => byLayer[l2]))),
+  );
   const sequential = Array.from({ length: L - 1 }, (_, i) =>
     c[i + 1].map((byLayer, head) => ({ head, value: byLayer[i] })).sort((x, y) => x.value - y.value || x.head - y.head),
   );
   const perHead = (f: (A: number[][]) => number): number[][] =>
     Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => examples.reduce((s, ex) => s + f(ex[l][h]), 0) / T));
-  const uniform = perHead((A) => similarity(A, A.map((r) => r.map(() => 1 / r.length))));
+  const uniform = perHead((A) =>
+    similarity(
+      A,
+      A.map((r) => r.map(() => 1 / r.length)),
+    ),
+  );
   const entropy = perHead((A) => A.reduce((s, r) => s - r.reduce((e, v) => (v > 0 ? e + v * Math.log(v) : e), 0), 0) / A.length);
   return { headPairs, c, cArgmax, layerPairs, sequential, uniform, entropy };
 }
@@ -79,7 +86,10 @@ function reference(examples: Nested[], L: number, H: number): StackSimilarity {
 // ---- Comparison ----
 
 function near(actual: number, expected: number, tol: number, what: string): void {
-  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs reference ${expected} (tol ${tol})`);
+  assert.ok(
+    Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)),
+    `${what}: ${actual} vs reference ${expected} (tol ${tol})`,
+  );
 }
 
 function nearAll(actual: unknown, expected: unknown, tol: number, what: string): void {
@@ -106,7 +116,11 @@ function compare(got: StackSimilarity, ref: StackSimilarity, tol: number, label:
   );
   assert.equal(got.sequential.length, ref.sequential.length, `${label} sequential has one list per layer 1..L-1`);
   got.sequential.forEach((entries, i) => {
-    assert.deepEqual(entries.map((e) => e.head).sort((x, y) => x - y), [...Array(entries.length).keys()], `${label} sequential[${i}] lists each head once`);
+    assert.deepEqual(
+      entries.map((e) => e.head).sort((x, y) => x - y),
+      [...Array(entries.length).keys()],
+      `${label} sequential[${i}] lists each head once`,
+    );
     entries.forEach((e, r) => {
       near(e.value, ref.sequential[i][r].value, tol, `${label} sequential[${i}] rank ${r + 1} value`);
       near(e.value, ref.c[i + 1][e.head][i], tol, `${label} sequential[${i}] value is c[l][head][l-1]`);
@@ -124,12 +138,72 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'encoder', kind: 'self', L: 3, H: 2, lengths: [[5, 5], [1, 1], [8, 8], [3, 3]] },
-  { name: 'encoder', kind: 'self', L: 4, H: 3, lengths: [[7, 7], [2, 2], [9, 9]] },
-  { name: 'encoder', kind: 'self', L: 1, H: 3, lengths: [[4, 4], [6, 6]] },
-  { name: 'encoder', kind: 'self', L: 5, H: 1, lengths: [[3, 3], [10, 10], [1, 1]] },
-  { name: 'decoder', kind: 'self', L: 2, H: 5, lengths: [[6, 6], [11, 11]] },
-  { name: 'cross', kind: 'cross', L: 3, H: 2, lengths: [[4, 9], [1, 3], [7, 2], [5, 5]] },
+  {
+    name: 'encoder',
+    kind: 'self',
+    L: 3,
+    H: 2,
+    lengths: [
+      [5, 5],
+      [1, 1],
+      [8, 8],
+      [3, 3],
+    ],
+  },
+  {
+    name: 'encoder',
+    kind: 'self',
+    L: 4,
+    H: 3,
+    lengths: [
+      [7, 7],
+      [2, 2],
+      [9, 9],
+    ],
+  },
+  {
+    name: 'encoder',
+    kind: 'self',
+    L: 1,
+    H: 3,
+    lengths: [
+      [4, 4],
+      [6, 6],
+    ],
+  },
+  {
+    name: 'encoder',
+    kind: 'self',
+    L: 5,
+    H: 1,
+    lengths: [
+      [3, 3],
+      [10, 10],
+      [1, 1],
+    ],
+  },
+  {
+    name: 'decoder',
+    kind: 'self',
+    L: 2,
+    H: 5,
+    lengths: [
+      [6, 6],
+      [11, 11],
+    ],
+  },
+  {
+    name: 'cross',
+    kind: 'cross',
+    L: 3,
+    H: 2,
+    lengths: [
+      [4, 9],
+      [1, 3],
+      [7, 2],
+      [5, 5],
+    ],
+  },
 ];
 
 function generate(c: Case, seed: number): Nested[] {
@@ -159,7 +233,12 @@ test('accumulator equals the slow reference: 1e-9 on float64 input, 1e-6 on floa
 
 test('kernel results do not depend on how the first heads are split', () => {
   const rand = pseudoRandom(7);
-  for (const [L, H, m] of [[3, 3, 6], [2, 4, 5], [1, 2, 3], [4, 5, 2]] as const) {
+  for (const [L, H, m] of [
+    [3, 3, 6],
+    [2, 4, 5],
+    [1, 2, 3],
+    [4, 5, 2],
+  ] as const) {
     const input = toInput(randomAttention(rand, L, H, m, m), 'encoder', 'self', true);
     const n = L * H;
     const scratch = new Float64Array(n * m);
@@ -167,15 +246,24 @@ test('kernel results do not depend on how the first heads are split', () => {
     addHeadPairL1(input.layers, H, m, m, 0, n, whole, scratch);
     for (const parts of [1, 2, 3, 5, 64]) {
       const ranges = splitFirstHeads(n, parts);
-      assert.ok(ranges.length <= parts && ranges[0].begin === 0 && ranges[ranges.length - 1].end === n - 1, `ranges must cover first heads 0..${n - 2}`);
-      ranges.forEach((r, i) => assert.ok(r.begin < r.end && (i === 0 || ranges[i - 1].end === r.begin), 'ranges must be contiguous and non-empty'));
+      assert.ok(
+        ranges.length <= parts && ranges[0].begin === 0 && ranges[ranges.length - 1].end === n - 1,
+        `ranges must cover first heads 0..${n - 2}`,
+      );
+      ranges.forEach((r, i) =>
+        assert.ok(r.begin < r.end && (i === 0 || ranges[i - 1].end === r.begin), 'ranges must be contiguous and non-empty'),
+      );
       const split = new Float64Array(n * n);
       for (const r of ranges) addHeadPairL1(input.layers, H, m, m, r.begin, r.end, split, scratch);
       assert.deepEqual(split, whole, `${parts} parts over ${n} heads: a split changed a pair's summation order or missed a pair`);
     }
     for (const parts of [1, 3, 40]) {
       const ranges = splitHeads(n, parts);
-      assert.equal(ranges.map((r) => r.end - r.begin).reduce((s, v) => s + v, 0), n, 'head ranges must cover every head once');
+      assert.equal(
+        ranges.map((r) => r.end - r.begin).reduce((s, v) => s + v, 0),
+        n,
+        'head ranges must cover every head once',
+      );
     }
   }
 });
@@ -194,10 +282,17 @@ test('worker pool gives the same sums as the single-thread path', async () => {
         nearAll(pooled.toJSON().uniformSums, single.toJSON().uniformSums, 1e-9, 'pool uniform sums');
         nearAll(pooled.toJSON().entropySums, single.toJSON().entropySums, 1e-9, 'pool entropy sums');
         assert.equal(pooled.examples, single.examples, 'pool example count');
-        assert.deepEqual(pooled.toJSON(), single.toJSON(), 'pool sums must be bit-identical to the single-thread kernel (same code, same order)');
+        assert.deepEqual(
+          pooled.toJSON(),
+          single.toJSON(),
+          'pool sums must be bit-identical to the single-thread kernel (same code, same order)',
+        );
         // A whole batch at once (float64 goes through the general path one example at a time).
         const batched = new SimilarityAccumulator({ name: c.name, kind: c.kind, layerCount: c.L, headCount: c.H });
-        await batched.add(examples.map((ex) => toInput(ex, c.name, c.kind, float32)), pool);
+        await batched.add(
+          examples.map((ex) => toInput(ex, c.name, c.kind, float32)),
+          pool,
+        );
         nearAll(batched.toJSON().pairSums, single.toJSON().pairSums, 1e-9, `batch ${c.kind} L${c.L} H${c.H} pair sums`);
         nearAll(batched.toJSON().uniformSums, single.toJSON().uniformSums, 1e-9, 'batch uniform sums');
         nearAll(batched.toJSON().entropySums, single.toJSON().entropySums, 1e-9, 'batch entropy sums');
@@ -214,8 +309,15 @@ test('worker pool gives the same sums as the single-thread path', async () => {
       () => undefined,
       (err: unknown) => err,
     );
-    assert.ok(single instanceof InputError && /layer 3 head 2 query 4: row has NaN at key 1/.test(single.message), `single-thread error: ${single}`);
-    await assert.rejects(acc.add([bad], pool), (err: unknown) => err instanceof InputError && err.message === single.message, 'pool must report the same first bad row');
+    assert.ok(
+      single instanceof InputError && /layer 3 head 2 query 4: row has NaN at key 1/.test(single.message),
+      `single-thread error: ${single}`,
+    );
+    await assert.rejects(
+      acc.add([bad], pool),
+      (err: unknown) => err instanceof InputError && err.message === single.message,
+      'pool must report the same first bad row',
+    );
     assert.equal(acc.examples, 0, 'a refused example adds nothing');
   } finally {
     await pool.close();
@@ -233,7 +335,11 @@ test('shards merged in any order, through JSON, equal one run', async () => {
   const order = examples.map((_, e) => e).sort(() => rand() - 0.5);
   for (const e of order) await shards[e % 3].add([toInput(examples[e], c.name, c.kind, true)], kernel);
   const files = shards.map((s) => JSON.stringify(s.toJSON()));
-  for (const mergeOrder of [[0, 1, 2], [2, 0, 1], [1, 2, 0]]) {
+  for (const mergeOrder of [
+    [0, 1, 2],
+    [2, 0, 1],
+    [1, 2, 0],
+  ]) {
     const [first, ...rest] = mergeOrder.map((i) => SimilarityAccumulator.fromJSON(JSON.parse(files[i])));
     for (const s of rest) first.merge(s);
     assert.equal(first.examples, whole.examples, 'merged example count');

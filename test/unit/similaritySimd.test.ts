@@ -80,7 +80,12 @@ function reference(layers: Float32Array[], H: number, q: number, k: number, caus
 type Result = KernelOutput;
 
 function newOutput(n: number): KernelOutput {
-  return { pairL1: new Float64Array(n * n), uniform: new Float64Array(n), entropy: new Float64Array(n), entropyNormalized: new Float64Array(n) };
+  return {
+    pairL1: new Float64Array(n * n),
+    uniform: new Float64Array(n),
+    entropy: new Float64Array(n),
+    entropyNormalized: new Float64Array(n),
+  };
 }
 
 /** The SIMD kernel alone on this thread (`runSimd` never falls back to the JavaScript kernel). */
@@ -101,7 +106,15 @@ function openPool(threads: number, roundBytes?: number): KernelPool {
 }
 
 const shapes: [L: number, H: number, q: number, k: number][] = [
-  [1, 1, 3, 3], [1, 2, 1, 1], [2, 3, 5, 2], [3, 2, 4, 7], [2, 5, 6, 9], [4, 3, 3, 64], [3, 3, 2, 129], [2, 4, 3, 300], [1, 7, 2, 1024],
+  [1, 1, 3, 3],
+  [1, 2, 1, 1],
+  [2, 3, 5, 2],
+  [3, 2, 4, 7],
+  [2, 5, 6, 9],
+  [4, 3, 3, 64],
+  [3, 3, 2, 129],
+  [2, 4, 3, 300],
+  [1, 7, 2, 1024],
 ];
 
 test('SIMD kernel matches the float64 reference: S within k·2⁻³³, baselines within 1e-6', () => {
@@ -121,28 +134,57 @@ test('SIMD kernel matches the float64 reference: S within k·2⁻³³, baselines
         assert.ok(dS <= bound, `${label} pair (${a}, ${b}): S off by ${dS} > ${bound} (fixed-point rounding or a missed vector)`);
         assert.ok(got.pairL1[a * n + b] >= 0, `${label} pair (${a}, ${b}): negative L1 (totals and minima disagree)`);
       }
-      assert.ok(Math.abs(got.uniform[a] - ref.uniform[a]) <= 1e-9, `${label} head ${a}: uniform ${got.uniform[a]} vs ${ref.uniform[a]} (tail mask?)`);
-      assert.ok(Math.abs(got.entropy[a] - ref.entropy[a]) <= 1e-6 * Math.max(1, ref.entropy[a]), `${label} head ${a}: entropy ${got.entropy[a]} vs ${ref.entropy[a]} (logarithm)`);
-      assert.ok(Math.abs(got.entropyNormalized[a] - ref.entropyNormalized[a]) <= 1e-6, `${label} head ${a}: normalised entropy ${got.entropyNormalized[a]} vs ${ref.entropyNormalized[a]}`);
+      assert.ok(
+        Math.abs(got.uniform[a] - ref.uniform[a]) <= 1e-9,
+        `${label} head ${a}: uniform ${got.uniform[a]} vs ${ref.uniform[a]} (tail mask?)`,
+      );
+      assert.ok(
+        Math.abs(got.entropy[a] - ref.entropy[a]) <= 1e-6 * Math.max(1, ref.entropy[a]),
+        `${label} head ${a}: entropy ${got.entropy[a]} vs ${ref.entropy[a]} (logarithm)`,
+      );
+      assert.ok(
+        Math.abs(got.entropyNormalized[a] - ref.entropyNormalized[a]) <= 1e-6,
+        `${label} head ${a}: normalised entropy ${got.entropyNormalized[a]} vs ${ref.entropyNormalized[a]}`,
+      );
     }
   }
 });
 
 test('causal rows (with and without past keys): SIMD, JavaScript and the pool match the reference; mass beyond the diagonal is a bad row', async () => {
   const rand = pseudoRandom(17);
-  const causalShapes: [L: number, H: number, q: number, k: number][] = [[1, 1, 1, 1], [2, 3, 5, 5], [2, 2, 3, 9], [3, 2, 7, 7], [1, 3, 4, 66], [2, 2, 9, 130]];
+  const causalShapes: [L: number, H: number, q: number, k: number][] = [
+    [1, 1, 1, 1],
+    [2, 3, 5, 5],
+    [2, 2, 3, 9],
+    [3, 2, 7, 7],
+    [1, 3, 4, 66],
+    [2, 2, 9, 130],
+  ];
   for (const [L, H, q, k] of causalShapes) {
     const layers = randomLayers(rand, L, H, q, k, true);
     const label = `causal L${L} H${H} q${q} k${k}`;
     const ref = reference(layers, H, q, k, true);
     const simd = runSimd(layers, H, q, k, true);
     const js = newOutput(L * H);
-    assert.equal(new JsKernel().runExample({ heads: H, queries: q, keys: k, layers, causal: true }, js, 1e-3), -1, `${label}: JavaScript kernel found a bad row`);
+    assert.equal(
+      new JsKernel().runExample({ heads: H, queries: q, keys: k, layers, causal: true }, js, 1e-3),
+      -1,
+      `${label}: JavaScript kernel found a bad row`,
+    );
     assert.equal(simd.bad, -1, `${label}: SIMD kernel found a bad row`);
     for (let a = 0; a < L * H; a++) {
-      for (const [name, got] of [['SIMD', simd], ['JavaScript', js]] as const) {
-        assert.ok(Math.abs(got.uniform[a] - ref.uniform[a]) <= 1e-9, `${label} ${name} head ${a}: uniform over visible keys ${got.uniform[a]} vs ${ref.uniform[a]}`);
-        assert.ok(Math.abs(got.entropyNormalized[a] - ref.entropyNormalized[a]) <= 1e-6, `${label} ${name} head ${a}: normalised entropy ${got.entropyNormalized[a]} vs ${ref.entropyNormalized[a]}`);
+      for (const [name, got] of [
+        ['SIMD', simd],
+        ['JavaScript', js],
+      ] as const) {
+        assert.ok(
+          Math.abs(got.uniform[a] - ref.uniform[a]) <= 1e-9,
+          `${label} ${name} head ${a}: uniform over visible keys ${got.uniform[a]} vs ${ref.uniform[a]}`,
+        );
+        assert.ok(
+          Math.abs(got.entropyNormalized[a] - ref.entropyNormalized[a]) <= 1e-6,
+          `${label} ${name} head ${a}: normalised entropy ${got.entropyNormalized[a]} vs ${ref.entropyNormalized[a]}`,
+        );
       }
     }
     const pool = openPool(2);
@@ -258,7 +300,11 @@ test('a batch on the pool: each example bit-identical to the single-thread kerne
       const n = L * 4;
       const outs = inputs.map(() => newOutput(n));
       const bad = await pool.run(inputs, outs, 1e-3);
-      assert.deepEqual(bad, singles.map((r) => r.bad), `${threads} threads, rounds of ${roundBytes} bytes: bad rows`);
+      assert.deepEqual(
+        bad,
+        singles.map((r) => r.bad),
+        `${threads} threads, rounds of ${roundBytes} bytes: bad rows`,
+      );
       outs.forEach((out, i) => {
         if (i === 3) return;
         assert.deepEqual(out.pairL1, singles[i].pairL1, `${threads} threads: example ${i} pair sums differ`);
@@ -293,7 +339,14 @@ test('accumulator: a batch on the pool folds what the single-thread kernel folds
   const shape = { name: 'encoder', kind: 'self' as const, layerCount: 2, headCount: 3 };
   const one = new SimilarityAccumulator(shape);
   const batched = new SimilarityAccumulator(shape);
-  const inputs: AttentionInput[] = [7, 12, 5, 12].map((m) => ({ name: 'encoder', kind: 'self', heads: 3, queries: m, keys: m, layers: randomLayers(rand, 2, 3, m, m) }));
+  const inputs: AttentionInput[] = [7, 12, 5, 12].map((m) => ({
+    name: 'encoder',
+    kind: 'self',
+    heads: 3,
+    queries: m,
+    keys: m,
+    layers: randomLayers(rand, 2, 3, m, m),
+  }));
   const single = openKernel();
   assert.ok(single instanceof SimdKernel, 'the default kernel is SIMD on the calling thread where the runtime has it');
   const pool = openPool(2);
@@ -304,8 +357,10 @@ test('accumulator: a batch on the pool folds what the single-thread kernel folds
     assert.deepEqual(batched.toJSON(), one.toJSON(), 'batched sums must equal one-at-a-time sums exactly');
     const bad: AttentionInput = { ...inputs[1], layers: inputs[1].layers.map((l) => l.slice()) };
     bad.layers[1][3 * 12 + 2] = -0.5;
-    await assert.rejects(batched.add([inputs[0], bad, inputs[2]], pool), (err: unknown) =>
-      err instanceof InputError && /layer 1 head 0 query 3: row has a negative probability -0.5 at key 2/.test((err as Error).message),
+    await assert.rejects(
+      batched.add([inputs[0], bad, inputs[2]], pool),
+      (err: unknown) =>
+        err instanceof InputError && /layer 1 head 0 query 3: row has a negative probability -0.5 at key 2/.test((err as Error).message),
     );
     assert.equal(batched.examples, 4, 'a batch with a bad example adds nothing');
   } finally {
@@ -320,7 +375,10 @@ test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on eith
   const scalar = new SimilarityAccumulator(shape);
   const simdKernel = openKernel();
   const scalarKernel = openKernel({ kernel: 'scalar' });
-  assert.ok(simdKernel instanceof SimdKernel && scalarKernel instanceof JsKernel, "openKernel must choose the SIMD kernel by default and the JavaScript one for 'scalar'");
+  assert.ok(
+    simdKernel instanceof SimdKernel && scalarKernel instanceof JsKernel,
+    "openKernel must choose the SIMD kernel by default and the JavaScript one for 'scalar'",
+  );
   for (const m of [5, 40, 9]) {
     const input: AttentionInput = { name: 'encoder', kind: 'self', heads: 4, queries: m, keys: m, layers: randomLayers(rand, 3, 4, m, m) };
     await simd.add([input], simdKernel);
@@ -331,8 +389,14 @@ test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on eith
   a.pairSums.forEach((v, i) => assert.ok(Math.abs(v - b.pairSums[i]) <= 3 * 1e-6, `pair sum ${i}: ${v} vs scalar ${b.pairSums[i]}`));
   const bad: AttentionInput = { name: 'encoder', kind: 'self', heads: 4, queries: 3, keys: 3, layers: randomLayers(rand, 3, 4, 3, 3) };
   bad.layers[1][7] = NaN;
-  for (const [acc, kernel] of [[simd, simdKernel], [scalar, scalarKernel]] as const) {
-    await assert.rejects(acc.add([bad], kernel), (err: unknown) => err instanceof InputError && /layer 1 head 0 query 2: row has NaN/.test((err as Error).message));
+  for (const [acc, kernel] of [
+    [simd, simdKernel],
+    [scalar, scalarKernel],
+  ] as const) {
+    await assert.rejects(
+      acc.add([bad], kernel),
+      (err: unknown) => err instanceof InputError && /layer 1 head 0 query 2: row has NaN/.test((err as Error).message),
+    );
     assert.equal(acc.examples, 3, 'a refused example adds nothing');
   }
 });
@@ -340,7 +404,11 @@ test('accumulator: SIMD and scalar kernels agree; bad input adds nothing on eith
 test('float64 input runs on the JavaScript reference whichever kernel is chosen: bit-identical on SIMD and the pool', async () => {
   const rand = pseudoRandom(41);
   const [L, H] = [3, 3];
-  const inputs: KernelInput[] = [[6, 6], [4, 11], [9, 9]].map(([q, k]) => ({
+  const inputs: KernelInput[] = [
+    [6, 6],
+    [4, 11],
+    [9, 9],
+  ].map(([q, k]) => ({
     heads: H,
     queries: q,
     keys: k,
@@ -350,8 +418,16 @@ test('float64 input runs on the JavaScript reference whichever kernel is chosen:
   const reference = inputs.map(() => newOutput(n));
   assert.deepEqual(await new JsKernel().run(inputs, reference, 1e-3), [-1, -1, -1]);
   const simd = SimdKernel.create()!;
-  assert.equal(simd.runSimd(inputs[0], newOutput(n), 1e-3), undefined, 'the SIMD kernel must refuse float64 input, not round it to float32');
-  const kernels: [string, SimdKernel | KernelPool][] = [['SIMD', simd], ['pool of 2', openPool(2)], ['pool of 3', openPool(3)]];
+  assert.equal(
+    simd.runSimd(inputs[0], newOutput(n), 1e-3),
+    undefined,
+    'the SIMD kernel must refuse float64 input, not round it to float32',
+  );
+  const kernels: [string, SimdKernel | KernelPool][] = [
+    ['SIMD', simd],
+    ['pool of 2', openPool(2)],
+    ['pool of 3', openPool(3)],
+  ];
   for (const [label, kernel] of kernels) {
     try {
       const outs = inputs.map(() => newOutput(n));
@@ -369,8 +445,15 @@ test('float64 input runs on the JavaScript reference whichever kernel is chosen:
 
 test('layout refuses examples beyond a 32-bit memory; the assembler rejects what it cannot encode', () => {
   assert.ok(simdLayout(144, 128, 128, 2), 'BERT-base fits');
-  assert.equal(simdLayout(384, 4096, 4096, 2), undefined, '384 heads of 4096² float32 values (26 GB) must fall back to the JavaScript kernel');
+  assert.equal(
+    simdLayout(384, 4096, 4096, 2),
+    undefined,
+    '384 heads of 4096² float32 values (26 GB) must fall back to the JavaScript kernel',
+  );
   assert.ok(simdModuleBytes(), 'the module assembles and validates');
   const fn = { name: 'f', params: [], locals: [], body: 'i32.frobnicate', exported: true };
-  assert.throws(() => assembleModule({ memory: { initialPages: 1, maximumPages: 1, shared: false }, functions: [fn] }), /unknown instruction/);
+  assert.throws(
+    () => assembleModule({ memory: { initialPages: 1, maximumPages: 1, shared: false }, functions: [fn] }),
+    /unknown instruction/,
+  );
 });

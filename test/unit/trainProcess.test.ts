@@ -14,7 +14,13 @@ describe('runTrainer', () => {
       const controller = new AbortController();
       controller.abort();
       // Were it spawned, this "python" would leave the marker file behind.
-      const result = await runTrainer(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`], dir, 10, controller.signal);
+      const result = await runTrainer(
+        process.execPath,
+        ['-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`],
+        dir,
+        10,
+        controller.signal,
+      );
       assert.deepEqual(result, { code: 130 });
       assert.equal(existsSync(marker), false);
       assert.equal(existsSync(join(dir, 'status.json')), false);

@@ -89,16 +89,22 @@ async function main() {
     [
       join(nodeBin, 'node'),
       codeServer,
-      '--bind-addr', `127.0.0.1:${port}`,
-      '--auth', 'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
       '--disable-telemetry',
       '--disable-update-check',
       ...(untrusted ? [] : ['--disable-workspace-trust']),
-      '--reconnection-grace-time', '5',
-      '--user-data-dir', join(scratch, 'user-data'),
-      '--extensions-dir', join(scratch, 'extensions'),
+      '--reconnection-grace-time',
+      '5',
+      '--user-data-dir',
+      join(scratch, 'user-data'),
+      '--extensions-dir',
+      join(scratch, 'extensions'),
       '--disable-getting-started-override',
-      '--vscode-option', 'enable-smoke-test-driver',
+      '--vscode-option',
+      'enable-smoke-test-driver',
       workspace,
     ],
     { env, stdio: ['ignore', logFd, logFd] },
@@ -128,10 +134,7 @@ async function main() {
   step('workbench opened, waiting for the extension host to run the tests');
 
   phase = 'running the tests';
-  return Promise.race([
-    result,
-    serverExited.then((how) => fail(`code-server exited (${how}) before the tests finished`)),
-  ]);
+  return Promise.race([result, serverExited.then((how) => fail(`code-server exited (${how}) before the tests finished`))]);
 }
 
 /**

@@ -96,7 +96,11 @@ describe('compare view', () => {
       assert.equal(rows.length, 8, 'the eight heads that changed most');
       assert.match(rows[0], /^\(1,\d\)/, 'layer 1 moved most (uniform +0.2, best earlier match 0.5 → 1)');
       const tops = await page.$$eval('.compare .compare-column', (cols) => cols.map((c) => Math.round(c.getBoundingClientRect().top)));
-      assert.equal(new Set(tops).size, 1, `A, B and B − A side by side at 1300 px (column tops ${tops}): the compare view's styles are not applied`);
+      assert.equal(
+        new Set(tops).size,
+        1,
+        `A, B and B − A side by side at 1300 px (column tops ${tops}): the compare view's styles are not applied`,
+      );
       await page.locator('.compare').screenshot({ path: join(shots, 'compare-dark.png') });
       const before = (await posted(page)).length;
       await page.locator('.compare [data-export="csv"]').click();

@@ -26,7 +26,9 @@ export function makeStack({ name = 'encoder', L = 6, H = 4, seed = 7 } = {}) {
     }
   }
   const headPairs = [];
-  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let l2 = 0; l2 < L; l2++) for (let h2 = 0; h2 < H; h2++) headPairs.push(pair[(l * H + h) * N + l2 * H + h2]);
+  for (let l = 0; l < L; l++)
+    for (let h = 0; h < H; h++)
+      for (let l2 = 0; l2 < L; l2++) for (let h2 = 0; h2 < H; h2++) headPairs.push(pair[(l * H + h) * N + l2 * H + h2]);
   const c = [];
   const cArgmax = [];
   for (let l = 0; l < L; l++) {
@@ -41,7 +43,8 @@ export function makeStack({ name = 'encoder', L = 6, H = 4, seed = 7 } = {}) {
   }
   const cAt = (l, h, l2) => c[(l * H + h) * L + l2];
   const layerPairs = [];
-  for (let l = 0; l < L; l++) for (let l2 = 0; l2 < L; l2++) layerPairs.push(Math.max(...Array.from({ length: H }, (_, h) => cAt(l, h, l2))));
+  for (let l = 0; l < L; l++)
+    for (let l2 = 0; l2 < L; l2++) layerPairs.push(Math.max(...Array.from({ length: H }, (_, h) => cAt(l, h, l2))));
   const seqHeads = [];
   const seqValues = [];
   for (let l = 1; l < L; l++) {
@@ -74,13 +77,24 @@ export function makeStack({ name = 'encoder', L = 6, H = 4, seed = 7 } = {}) {
 }
 
 /** The analysis `id` says which one it is: another id makes the panel start its view state over. */
-export function analysisMessage(stacks, canShowAttention = true, { id = 'sample-1', label = 'sample model — sentences.txt', fileName = 'sample-model-20261130-101500.analysis.json' } = {}) {
+export function analysisMessage(
+  stacks,
+  canShowAttention = true,
+  { id = 'sample-1', label = 'sample model — sentences.txt', fileName = 'sample-model-20261130-101500.analysis.json' } = {},
+) {
   return {
     type: 'analysis',
     info: {
       label,
       model: { path: '/models/sample/model.onnx', sha256: 'ab'.repeat(32) },
-      run: { examples: 40, tokens: 812, executionProvider: 'cpu', precision: 'float32', seconds: 3.4, inputs: '/models/sample/sentences.txt' },
+      run: {
+        examples: 40,
+        tokens: 812,
+        executionProvider: 'cpu',
+        precision: 'float32',
+        seconds: 3.4,
+        inputs: '/models/sample/sentences.txt',
+      },
       canShowAttention,
       id,
       file: { path: `/work/.attention-reuse/analyses/${fileName}`, name: fileName, savedAt: Date.UTC(2026, 10, 30, 10, 15) },
@@ -106,7 +120,10 @@ export function attentionMatrix(q, k, shift, seed) {
   return out;
 }
 
-export function attentionMapMessage(inReplyTo, { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3, labels = 'text', matchLayer = layer - 1, matchPeak }) {
+export function attentionMapMessage(
+  inReplyTo,
+  { example = 0, layer = 1, head = 0, tokens, match = true, seed = 3, labels = 'text', matchLayer = layer - 1, matchPeak },
+) {
   const n = tokens.length;
   // `matchPeak`: a best match whose largest value is this (its rows no longer sum to 1), to tell shared from own scales.
   const matchValues = attentionMatrix(n, n, 0, seed + 1);
@@ -204,11 +221,20 @@ export function planMessage(L, H) {
   for (const c of candidates) c.belowBaseline = c.similarityKept <= c.uniformBaseline;
   // Pareto: no other candidate is both cheaper and keeps more.
   for (const c of candidates) {
-    c.pareto = !candidates.some((o) => o !== c && o.flopsRatio <= c.flopsRatio && o.similarityKept >= c.similarityKept && (o.flopsRatio < c.flopsRatio || o.similarityKept > c.similarityKept));
+    c.pareto = !candidates.some(
+      (o) =>
+        o !== c &&
+        o.flopsRatio <= c.flopsRatio &&
+        o.similarityKept >= c.similarityKept &&
+        (o.flopsRatio < c.flopsRatio || o.similarityKept > c.similarityKept),
+    );
   }
   const recommended = candidates.findIndex((c) => c.mode === 'partial' && c.P === L - 2 && c.K === Math.max(1, H / 2));
   // The labels as analysis/planner/modes.ts words them; the host sends them with the plan.
-  const modes = [{ name: 'partial', label: 'Partial' }, { name: 'full', label: 'Full' }];
+  const modes = [
+    { name: 'partial', label: 'Partial' },
+    { name: 'full', label: 'Full' },
+  ];
   return { type: 'planCandidates', stack: 'encoder', seqLen: 128, candidates, recommended, modes };
 }
 
@@ -238,6 +264,18 @@ export function metricsMessage(run, from, count, reset = false, { steps, evalEve
 export function trainingRunMessage(run, state, more = {}) {
   return {
     type: 'trainingRun',
-    status: { run, state, step: null, steps: 200, checkpointStep: null, exitCode: null, message: `Training ${state}.`, logTail: [], canResume: false, at: 1_764_500_000_000, ...more },
+    status: {
+      run,
+      state,
+      step: null,
+      steps: 200,
+      checkpointStep: null,
+      exitCode: null,
+      message: `Training ${state}.`,
+      logTail: [],
+      canResume: false,
+      at: 1_764_500_000_000,
+      ...more,
+    },
   };
 }

@@ -97,7 +97,10 @@ export async function openPanel(context, { theme = 'dark', width = 1200, height 
   // The theme variables come as a stylesheet from the resource origin (VS Code sets them on <html>).
   html = html
     .replace('<link rel="stylesheet"', `<link rel="stylesheet" href="${origin}/theme.css">\n<link rel="stylesheet"`)
-    .replace(`<script nonce="${nonce}" src=`, `<script nonce="${nonce}">${shim(themes[theme].bodyClass)}</script>\n<script nonce="${nonce}" src=`);
+    .replace(
+      `<script nonce="${nonce}" src=`,
+      `<script nonce="${nonce}">${shim(themes[theme].bodyClass)}</script>\n<script nonce="${nonce}" src=`,
+    );
   const page = await context.newPage();
   await page.setViewportSize({ width, height });
   const errors = [];

@@ -26,7 +26,9 @@ async function checkPixels(page, selector, value, where, options) {
   const png = await canvas.screenshot();
   const scale = await canvas.evaluate((el) => el.width / el.clientWidth);
   const m = checkHeatmapPixels(png, await canvas.getAttribute('data-grid'), scale, value, where, options);
-  console.log(`${where}: ${m.cells} cells on the ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`);
+  console.log(
+    `${where}: ${m.cells} cells on the ${m.legendPx} px legend ${m.low} → ${m.high}, worst ${m.worstMiss.toFixed(3)} off the line`,
+  );
 }
 
 /** Sends an analysis and waits until the heatmap is drawn. */
@@ -74,8 +76,12 @@ describe('panel webview', () => {
         for (let l2 = 0; l2 < L; l2++) {
           const text = await readoutAfterHover(page, layerCanvas, l, l2);
           const want = `layer ${l} × layer ${l2}: ${layerPairs[l * L + l2].toFixed(3)}`;
-          assert.ok(text.startsWith(want), `hover on (${l},${l2}) says "${text}", expected it to start with "${want}" (row/column swapped or wrong index?)`);
-          if (l !== l2) assert.match(text, /uniform \d\.\d{3} \/ \d\.\d{3}; entropy/, 'the readout must show the uniform and entropy baselines');
+          assert.ok(
+            text.startsWith(want),
+            `hover on (${l},${l2}) says "${text}", expected it to start with "${want}" (row/column swapped or wrong index?)`,
+          );
+          if (l !== l2)
+            assert.match(text, /uniform \d\.\d{3} \/ \d\.\d{3}; entropy/, 'the readout must show the uniform and entropy baselines');
         }
       }
       await page.screenshot({ path: join(shots, 'heatmap-hover-dark.png') });
@@ -93,16 +99,31 @@ describe('panel webview', () => {
       await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
       assert.equal(await page.locator('.pair-detail h3').textContent(), 'Heads of layer 1 × layer 3');
       const sel = await lastPosted(page, 'selectLayerPair');
-      assert.deepEqual(sel, { type: 'selectLayerPair', stack: 'encoder', layer: 1, otherLayer: 3 }, 'selectLayerPair carries the wrong cell');
+      assert.deepEqual(
+        sel,
+        { type: 'selectLayerPair', stack: 'encoder', layer: 1, otherLayer: 3 },
+        'selectLayerPair carries the wrong cell',
+      );
       const { rows, cols } = await cellCentre(page, headCanvas, 0, 0);
       assert.deepEqual([rows, cols], [H, H], 'the head block is not H×H');
       const hp = (l, h, l2, h2) => headPairs[((l * H + h) * L + l2) * H + h2];
-      for (const [a, b] of [[0, 0], [2, 1], [3, 3]]) {
+      for (const [a, b] of [
+        [0, 0],
+        [2, 1],
+        [3, 3],
+      ]) {
         const text = await readoutAfterHover(page, headCanvas, a, b);
-        assert.ok(text.startsWith(`head (1,${a}) × head (3,${b}): S = ${hp(1, a, 3, b).toFixed(3)}`), `head hover (${a},${b}) says "${text}"`);
+        assert.ok(
+          text.startsWith(`head (1,${a}) × head (3,${b}): S = ${hp(1, a, 3, b).toFixed(3)}`),
+          `head hover (${a},${b}) says "${text}"`,
+        );
       }
       const matches = await page.locator('.pair-detail table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.children[1].textContent));
-      assert.deepEqual(matches, Array.from({ length: H }, (_, h) => `(3,${cArgmax[(1 * H + h) * L + 3]})`), 'best-match column disagrees with cArgmax');
+      assert.deepEqual(
+        matches,
+        Array.from({ length: H }, (_, h) => `(3,${cArgmax[(1 * H + h) * L + 3]})`),
+        'best-match column disagrees with cArgmax',
+      );
       const state = await page.evaluate(() => window.__state);
       assert.equal(state.version, 1, 'view state must be versioned');
       assert.deepEqual(state.pair, [1, 3], 'the selected pair is not persisted in view state');
@@ -120,7 +141,11 @@ describe('panel webview', () => {
       const lines = csv.data.trim().split('\n');
       assert.equal(lines[0], ['layer', ...Array.from({ length: L }, (_, j) => `l'=${j}`)].join(','));
       for (let l = 0; l < L; l++) {
-        assert.deepEqual(lines[l + 1].split(',').map(Number), [l, ...layerPairs.slice(l * L, (l + 1) * L)], `CSV row ${l} differs from layerPairs`);
+        assert.deepEqual(
+          lines[l + 1].split(',').map(Number),
+          [l, ...layerPairs.slice(l * L, (l + 1) * L)],
+          `CSV row ${l} differs from layerPairs`,
+        );
       }
       const png = await clickExport(page, '.redundancy', 'png');
       const size = pngSize(png.data);
@@ -131,7 +156,11 @@ describe('panel webview', () => {
       assert.ok(svg.data.includes(`<title>layer 0 × layer 1: ${layerPairs[1].toFixed(3)}`), 'SVG cell titles carry the values');
       // Sequential view: CSV is long-form and ascending within each layer.
       const seq = await clickExport(page, '.sequential', 'csv');
-      const seqRows = seq.data.trim().split('\n').slice(1).map((r) => r.split(',').map(Number));
+      const seqRows = seq.data
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((r) => r.split(',').map(Number));
       assert.equal(seqRows.length, (L - 1) * 3, 'sequential CSV has a row per head of layers 1..L-1');
       for (let i = 1; i < seqRows.length; i++) {
         if (seqRows[i][0] === seqRows[i - 1][0]) assert.ok(seqRows[i][3] >= seqRows[i - 1][3], 'sequential ranks are not ascending');
@@ -149,7 +178,10 @@ describe('panel webview', () => {
       await page.locator('[data-action="show-attention"]').click();
       const req = await lastPosted(page, 'requestAttentionMap');
       assert.ok(req, 'Show did not post requestAttentionMap');
-      assert.deepEqual({ ...req, messageId: 0 }, { type: 'requestAttentionMap', messageId: 0, example: 0, stack: 'encoder', layer: 1, head: 0 });
+      assert.deepEqual(
+        { ...req, messageId: 0 },
+        { type: 'requestAttentionMap', messageId: 0, example: 0, stack: 'encoder', layer: 1, head: 0 },
+      );
       await send(page, attentionMapMessage(req.messageId, { tokens }));
       await page.waitForFunction(() => document.querySelector('.attention-canvas')?.dataset.grid);
       assert.equal(await page.locator('img').count(), 0, 'a token became an <img> element');
@@ -187,24 +219,46 @@ describe('panel webview', () => {
       // Built in the page and delivered with dispatchEvent, which runs the handler at once; the
       // reply settles a promise, so the drawing finishes in the microtasks before the next task:
       // the time measured is the webview's alone, not the test protocol's.
-      const ms = await page.evaluate(async ({ inReplyTo, n }) => {
-        const map = (shift) => {
-          const a = new Float32Array(n * n);
-          for (let i = 0; i < n; i++) {
-            let sum = 0;
-            for (let j = 0; j < n; j++) sum += a[i * n + j] = Math.exp(-((j - i - shift) ** 2) / 8) + 0.01;
-            for (let j = 0; j < n; j++) a[i * n + j] /= sum;
-          }
-          return { shape: [n, n], data: a };
-        };
-        const tokens = Array.from({ length: n }, (_, i) => `tok${i}`);
-        const data = { type: 'attentionMap', inReplyTo, example: 0, stack: 'encoder', layer: 1, head: 0, queryTokens: tokens, keyTokens: tokens, map: map(1), match: { layer: 0, head: 2, similarity: 0.8, map: map(0) } };
-        const t0 = performance.now();
-        window.dispatchEvent(new MessageEvent('message', { data }));
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        return performance.now() - t0;
-      }, { inReplyTo: second.messageId, n: 512 });
-      assert.equal(await page.locator('.attention-canvas').first().getAttribute('data-grid').then((g) => g.split(',').slice(3).join()), '512,512', 'the 512-token map was not drawn');
+      const ms = await page.evaluate(
+        async ({ inReplyTo, n }) => {
+          const map = (shift) => {
+            const a = new Float32Array(n * n);
+            for (let i = 0; i < n; i++) {
+              let sum = 0;
+              for (let j = 0; j < n; j++) sum += a[i * n + j] = Math.exp(-((j - i - shift) ** 2) / 8) + 0.01;
+              for (let j = 0; j < n; j++) a[i * n + j] /= sum;
+            }
+            return { shape: [n, n], data: a };
+          };
+          const tokens = Array.from({ length: n }, (_, i) => `tok${i}`);
+          const data = {
+            type: 'attentionMap',
+            inReplyTo,
+            example: 0,
+            stack: 'encoder',
+            layer: 1,
+            head: 0,
+            queryTokens: tokens,
+            keyTokens: tokens,
+            map: map(1),
+            match: { layer: 0, head: 2, similarity: 0.8, map: map(0) },
+          };
+          const t0 = performance.now();
+          window.dispatchEvent(new MessageEvent('message', { data }));
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          return performance.now() - t0;
+        },
+        { inReplyTo: second.messageId, n: 512 },
+      );
+      assert.equal(
+        await page
+          .locator('.attention-canvas')
+          .first()
+          .getAttribute('data-grid')
+          .then((g) => g.split(',').slice(3).join()),
+        '512,512',
+        'the 512-token map was not drawn',
+      );
       assert.ok(ms < 1000, `drawing two 512×512 maps took ${ms.toFixed(0)} ms`);
       console.log(`two 512×512 attention maps drawn in ${ms.toFixed(0)} ms`);
       assert.equal(await page.locator('canvas.attention-canvas').count(), 2, 'one canvas per map, not a node per cell');
@@ -212,7 +266,7 @@ describe('panel webview', () => {
     });
   });
 
-  test('an image example: the chosen query\'s attention tints its patches, the class token\'s share is said, a click picks a patch', async () => {
+  test("an image example: the chosen query's attention tints its patches, the class token's share is said, a click picks a patch", async () => {
     const stack = makeStack({ L: 6, H: 4 });
     await withPanel({}, async (page) => {
       await showAnalysis(page, [stack]);
@@ -222,7 +276,11 @@ describe('panel webview', () => {
       await send(page, imageAttentionMessage(req.messageId));
       await page.locator('.image-overlay canvas').scrollIntoViewIfNeeded();
       const caption = () => page.locator('.image-overlay .readout').textContent();
-      assert.match(await caption(), /^Query \[CLS\]: to \[CLS\] 0\.100; to the 4×4 patches 0\.900, most to \(1,1\) \(0\.200\)/, 'the class token is not the first query, or its shares are misread');
+      assert.match(
+        await caption(),
+        /^Query \[CLS\]: to \[CLS\] 0\.100; to the 4×4 patches 0\.900, most to \(1,1\) \(0\.200\)/,
+        'the class token is not the first query, or its shares are misread',
+      );
       // Tint of a patch: the canvas pixel at its centre, in CSS pixels scaled to the backing store.
       const tint = (r, c) =>
         page.$eval(
@@ -242,8 +300,16 @@ describe('panel webview', () => {
       await page.locator('.attention').screenshot({ path: join(shots, 'attention-image-overlay.png') });
       // Patch (2,1) attends to its right-hand neighbour (2,2).
       await page.locator('.image-overlay canvas').click({ position: { x: box.width * (1.5 / 4), y: box.height * (2.5 / 4) } });
-      assert.match(await caption(), /^Query \(2,1\): to \[CLS\] 0\.050; .*most to \(2,2\) \(0\.900\)/, 'a click on a patch did not make it the query');
-      assert.equal(await page.$eval('.image-overlay vscode-single-select', (el) => el.value), '10', 'the query list does not follow the click');
+      assert.match(
+        await caption(),
+        /^Query \(2,1\): to \[CLS\] 0\.050; .*most to \(2,2\) \(0\.900\)/,
+        'a click on a patch did not make it the query',
+      );
+      assert.equal(
+        await page.$eval('.image-overlay vscode-single-select', (el) => el.value),
+        '10',
+        'the query list does not follow the click',
+      );
       await page.locator('.image-overlay').screenshot({ path: join(shots, 'attention-image-overlay-patch.png') });
       await page.locator('[data-action="show-attention"]').click();
       await send(page, attentionMapMessage((await lastPosted(page, 'requestAttentionMap')).messageId, { tokens: ['a', 'b'] }));
@@ -276,14 +342,27 @@ describe('panel webview', () => {
       await page.waitForSelector('.planner-body:not([hidden])');
       const rec = plan.candidates[plan.recommended];
       const families = await page.locator('[data-control="family"] vscode-option').allTextContents();
-      assert.deepEqual(families.map((t) => t.trim()), plan.modes.map((m) => m.label), 'the family menu must list the labels the host sends (the mode table), in its order');
-      assert.equal(await page.locator('[data-ratio="config"]').textContent(), `partial, P = ${rec.P}, K = ${rec.K} — Pareto-optimal, recommended`.replace(' — Pareto-optimal,', rec.pareto ? ' — Pareto-optimal,' : ' —'));
+      assert.deepEqual(
+        families.map((t) => t.trim()),
+        plan.modes.map((m) => m.label),
+        'the family menu must list the labels the host sends (the mode table), in its order',
+      );
+      assert.equal(
+        await page.locator('[data-ratio="config"]').textContent(),
+        `partial, P = ${rec.P}, K = ${rec.K} — Pareto-optimal, recommended`.replace(
+          ' — Pareto-optimal,',
+          rec.pareto ? ' — Pareto-optimal,' : ' —',
+        ),
+      );
       assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(rec.flopsRatio.toFixed(3)), 'FLOPs ratio not shown');
       // Move K down one step: the ratios follow without a host round trip.
       await page.locator('input[data-control="K"]').focus();
       await page.keyboard.press('ArrowLeft');
       const picked = plan.candidates.find((c) => c.mode === 'partial' && c.P === rec.P && c.K === rec.K - 1);
-      assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(picked.flopsRatio.toFixed(3)), 'K slider did not select the K-1 candidate');
+      assert.ok(
+        (await page.locator('[data-ratio="flops"]').textContent()).startsWith(picked.flopsRatio.toFixed(3)),
+        'K slider did not select the K-1 candidate',
+      );
       const { rows, cols } = await cellCentre(page, '.planner .grid-chart canvas', 0, 0);
       assert.deepEqual([rows, cols], [6, 4], 'head map is not L×H');
       const cell = await cellCentre(page, '.planner .grid-chart canvas', 1, 3);
@@ -291,7 +370,11 @@ describe('panel webview', () => {
       assert.match(await page.locator('.planner .grid-chart .readout').textContent(), /^layer 1 head 3: reuses head \(0,\d\)'s attention/);
       await page.locator('[data-action="emit-config"]').click();
       const emit = await lastPosted(page, 'emitConfig');
-      assert.deepEqual(emit, { type: 'emitConfig', stack: 'encoder', candidate: plan.candidates.indexOf(picked) }, 'emitConfig must name the selected candidate');
+      assert.deepEqual(
+        emit,
+        { type: 'emitConfig', stack: 'encoder', candidate: plan.candidates.indexOf(picked) },
+        'emitConfig must name the selected candidate',
+      );
       const csv = await clickExport(page, '.planner', 'csv', 0);
       assert.equal(csv.data.trim().split('\n').length, plan.candidates.length + 1, 'candidates CSV misses rows');
       pngSize((await clickExport(page, '.planner', 'png', 0)).data);
@@ -323,20 +406,48 @@ describe('panel webview', () => {
   test('restores view state after a reload; heatmap pixels follow their legend in dark, light, high-contrast and the sidebar', async () => {
     const stack = makeStack({ L: 6, H: 4 });
     const { L, H, layerPairs, headPairs } = stack.plain;
-    const state = { version: 1, analysis: 'sample-1', stack: 'encoder', pair: [2, 4], sequentialLayer: 3, attention: { example: 0, layer: 1, head: 0 }, planner: { mode: null, P: null, K: null } };
-    for (const [theme, width, host] of [['dark', 1200, 'editor'], ['light', 1200, 'editor'], ['high-contrast', 1200, 'editor'], ['dark', 360, 'sidebar']]) {
+    const state = {
+      version: 1,
+      analysis: 'sample-1',
+      stack: 'encoder',
+      pair: [2, 4],
+      sequentialLayer: 3,
+      attention: { example: 0, layer: 1, head: 0 },
+      planner: { mode: null, P: null, K: null },
+    };
+    for (const [theme, width, host] of [
+      ['dark', 1200, 'editor'],
+      ['light', 1200, 'editor'],
+      ['high-contrast', 1200, 'editor'],
+      ['dark', 360, 'sidebar'],
+    ]) {
       await withPanel({ theme, width, state }, async (page) => {
         await send(page, { type: 'settings', theme, host });
         await send(page, analysisMessage([stack]));
         await send(page, planMessage(6, 4));
         await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.grid, headCanvas);
-        assert.equal(await page.locator('.pair-detail h3').textContent(), 'Heads of layer 2 × layer 4', 'the persisted pair was not restored');
-        assert.equal(await page.locator('[data-action="open-detail"]').isVisible(), host === 'sidebar', 'Open in Editor belongs to the sidebar only');
+        assert.equal(
+          await page.locator('.pair-detail h3').textContent(),
+          'Heads of layer 2 × layer 4',
+          'the persisted pair was not restored',
+        );
+        assert.equal(
+          await page.locator('[data-action="open-detail"]').isVisible(),
+          host === 'sidebar',
+          'Open in Editor belongs to the sidebar only',
+        );
         // The layer pairs, and the restored pair's head block (no head pair there reaches 1, the domain's top).
         await page.mouse.move(0, 0);
         // Both on the shared 0–1 scale; the layer pairs' diagonal (a layer against itself) apart from it.
-        await checkPixels(page, layerCanvas, (r, c) => layerPairs[r * L + c], `layer pairs, ${theme} ${host}`, { topIsHigh: false, apart: (r, c) => r === c, domain: [0, 1] });
-        await checkPixels(page, headCanvas, (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], `heads 2 × 4, ${theme} ${host}`, { topIsHigh: false, domain: [0, 1] });
+        await checkPixels(page, layerCanvas, (r, c) => layerPairs[r * L + c], `layer pairs, ${theme} ${host}`, {
+          topIsHigh: false,
+          apart: (r, c) => r === c,
+          domain: [0, 1],
+        });
+        await checkPixels(page, headCanvas, (r, c) => headPairs[((2 * H + r) * L + 4) * H + c], `heads 2 × 4, ${theme} ${host}`, {
+          topIsHigh: false,
+          domain: [0, 1],
+        });
         const file = join(shots, `panel-${theme}-${host}.png`);
         await page.screenshot({ path: file, fullPage: true });
         console.log(`screenshot: ${file}`);

@@ -139,5 +139,7 @@ export const themes = {
 
 export function themeCss(name) {
   const t = themes[name];
-  return `:root {\n${Object.entries(t.vars).map(([k, v]) => `  ${k}: ${v};`).join('\n')}\n}\n`;
+  return `:root {\n${Object.entries(t.vars)
+    .map(([k, v]) => `  ${k}: ${v};`)
+    .join('\n')}\n}\n`;
 }

@@ -11,7 +11,14 @@ const extensionId = 'attention-reuse.attention-reuse';
 /** analysis/app/analyze.ts as tsc built it into out/: the service analysisCommands.ts calls. */
 interface AnalyzeService {
   analyzeModel(
-    options: { model: string; source: { kind: 'text'; path: string; tokenizer: string }; examples: number; batch: number; ep: string; threads: number },
+    options: {
+      model: string;
+      source: { kind: 'text'; path: string; tokenizer: string };
+      examples: number;
+      batch: number;
+      ep: string;
+      threads: number;
+    },
     callbacks: { signal: AbortSignal; onProgress?: (done: number, total: number) => void },
   ): Promise<unknown>;
 }
@@ -54,7 +61,14 @@ suite('Cancelling an analysis', () => {
     let doneAtAbort = 0;
     let total = 0;
     const run = service.analyzeModel(
-      { model: sample('model.onnx'), source: { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') }, examples: 300, batch: 4, ep: 'cpu', threads: availableParallelism() },
+      {
+        model: sample('model.onnx'),
+        source: { kind: 'text', path: sample('sentences.txt'), tokenizer: sample('tokenizer.json') },
+        examples: 300,
+        batch: 4,
+        ep: 'cpu',
+        threads: availableParallelism(),
+      },
       {
         signal: abort.signal,
         onProgress: (done, all) => {
@@ -79,7 +93,20 @@ suite('Cancelling an analysis', () => {
     const target = join(out, 'cancelled.analysis.json');
     const abort = new AbortController();
     const run = command.analyzeCommand(
-      [sample('model.onnx'), '--text', sample('sentences.txt'), '--tokenizer', sample('tokenizer.json'), '--batch', '2', '--ep', 'cpu', '--quiet', '--out', target],
+      [
+        sample('model.onnx'),
+        '--text',
+        sample('sentences.txt'),
+        '--tokenizer',
+        sample('tokenizer.json'),
+        '--batch',
+        '2',
+        '--ep',
+        'cpu',
+        '--quiet',
+        '--out',
+        target,
+      ],
       abort.signal,
     );
     setTimeout(() => abort.abort(), 50);

@@ -49,7 +49,10 @@ async function diagnosticsOf(uri: vscode.Uri, timeoutMs = 10_000): Promise<vscod
       out: target,
       open: false,
     });
-    assert.ok(result && !('error' in result), `emitConfig could not write the valid config: ${result && 'error' in result ? result.error : 'cancelled'}`);
+    assert.ok(
+      result && !('error' in result),
+      `emitConfig could not write the valid config: ${result && 'error' in result ? result.error : 'cancelled'}`,
+    );
     valid = JSON.parse(readFileSync(target, 'utf8')) as ConfigShape;
     for (const [l, row] of valid.heads.entries()) {
       const h = row.findIndex((e) => typeof e === 'object');
@@ -92,7 +95,13 @@ async function diagnosticsOf(uri: vscode.Uri, timeoutMs = 10_000): Promise<vscod
       message: /head 9 is out of range/,
       field: () => '"head"',
     },
-    { what: 'P out of bounds', file: 'p-bounds.reuse.json', edit: (c) => (c.P = 9), message: /^P \(reuse layers\) is 9/, field: () => '"P"' },
+    {
+      what: 'P out of bounds',
+      file: 'p-bounds.reuse.json',
+      edit: (c) => (c.P = 9),
+      message: /^P \(reuse layers\) is 9/,
+      field: () => '"P"',
+    },
     {
       what: 'a source head that computes nothing',
       file: 'never-computed.reuse.json',
@@ -116,7 +125,10 @@ async function diagnosticsOf(uri: vscode.Uri, timeoutMs = 10_000): Promise<vscod
       assert.equal(diagnostic.severity, vscode.DiagnosticSeverity.Error);
       assert.match(diagnostic.message, variant.message, `${variant.what}: flagged for another reason than expected`);
       const marked = doc.getText(diagnostic.range);
-      assert.ok(marked.startsWith(variant.field()), `${variant.what}: the range marks ${JSON.stringify(marked)} instead of the field (fieldOfMessage/locateField lost it)`);
+      assert.ok(
+        marked.startsWith(variant.field()),
+        `${variant.what}: the range marks ${JSON.stringify(marked)} instead of the field (fieldOfMessage/locateField lost it)`,
+      );
       assert.notEqual(diagnostic.range.start.line, 0, `${variant.what}: the range fell back to the first line`);
     });
   }

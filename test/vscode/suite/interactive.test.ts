@@ -44,19 +44,29 @@ async function answerWithDefaults<T>(work: Thenable<T>, limitMs: number): Promis
   });
 
   suiteTeardown(async () => {
-    for (const key of ['outputFolder', 'pythonPath', 'training.steps']) await settings().update(key, undefined, vscode.ConfigurationTarget.Global);
+    for (const key of ['outputFolder', 'pythonPath', 'training.steps'])
+      await settings().update(key, undefined, vscode.ConfigurationTarget.Global);
   });
 
   test('Plan Reuse → the recommended candidate → model.reuse.json in the output folder, opened', async function () {
     this.timeout(60_000);
-    const result = await answerWithDefaults(vscode.commands.executeCommand<{ plans: { recommended: number | null; pareto: number[]; candidates: { mode: string; P: number; K: number }[] }[] }>('attentionReuse.planReuse'), 30_000);
+    const result = await answerWithDefaults(
+      vscode.commands.executeCommand<{
+        plans: { recommended: number | null; pareto: number[]; candidates: { mode: string; P: number; K: number }[] }[];
+      }>('attentionReuse.planReuse'),
+      30_000,
+    );
     const target = join(out, 'model.reuse.json');
     assert.ok(existsSync(target), `accepting the defaults should write ${target}`);
     const plan = result.plans[0] as { recommended: number | null; pareto: number[]; candidates: { mode: string; P: number; K: number }[] };
     // The list starts with the recommendation, or the Pareto front where none reaches the FLOPs target.
     const recommended = plan.candidates[plan.recommended ?? [...plan.pareto].sort((a, b) => a - b)[0]];
     const config = JSON.parse(readFileSync(target, 'utf8')) as { mode: string; P: number; K: number };
-    assert.deepEqual([config.mode, config.P, config.K], [recommended.mode, recommended.P, recommended.K], 'the first item of the list should be the recommended candidate');
+    assert.deepEqual(
+      [config.mode, config.P, config.K],
+      [recommended.mode, recommended.P, recommended.K],
+      'the first item of the list should be the recommended candidate',
+    );
     assert.equal(vscode.window.activeTextEditor?.document.uri.fsPath, target, 'the written config should be open');
   });
 
@@ -64,9 +74,15 @@ async function answerWithDefaults<T>(work: Thenable<T>, limitMs: number): Promis
     this.timeout(180_000);
     const config = join(out, 'model.reuse.json');
     assert.equal(vscode.window.activeTextEditor?.document.uri.fsPath, config, 'the previous test should leave the config open');
-    const result = await answerWithDefaults(vscode.commands.executeCommand<{ runDir: string; exitCode: number | undefined; metricsForwarded: number }>('attentionReuse.train'), 150_000);
+    const result = await answerWithDefaults(
+      vscode.commands.executeCommand<{ runDir: string; exitCode: number | undefined; metricsForwarded: number }>('attentionReuse.train'),
+      150_000,
+    );
     assert.ok(result && 'runDir' in result, `train did not run: ${JSON.stringify(result)}`);
-    assert.ok(result.runDir.startsWith(join(out, 'runs', 'model-')), `the run should go under runs/ of the output folder, not ${result.runDir}`);
+    assert.ok(
+      result.runDir.startsWith(join(out, 'runs', 'model-')),
+      `the run should go under runs/ of the output folder, not ${result.runDir}`,
+    );
     assert.equal(result.exitCode, 0, `training exited with ${result.exitCode}`);
     assert.equal(result.metricsForwarded, 2, 'attentionReuse.training.steps = 2 should give two metrics lines');
   });

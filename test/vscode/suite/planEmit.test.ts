@@ -54,7 +54,10 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
     // FLOPs for any configuration to reach 0.9; at 128 tokens reuse pays.
     const atMean = await vscode.commands.executeCommand<{ plans: Plan[] } | undefined>('attentionReuse.planReuse', { analysisPath });
     assert.equal(atMean?.plans[0].seqLenFrom, 'analysis', 'without seqLen the plan should cost at the analysed mean length');
-    const result = await vscode.commands.executeCommand<{ analysisPath: string; plans: Plan[] } | undefined>('attentionReuse.planReuse', { analysisPath, seqLen: 128 });
+    const result = await vscode.commands.executeCommand<{ analysisPath: string; plans: Plan[] } | undefined>('attentionReuse.planReuse', {
+      analysisPath,
+      seqLen: 128,
+    });
     assert.ok(result, 'planReuse returned nothing: see the "Attention Reuse" log');
     assert.equal(result.analysisPath, analysisPath);
     assert.equal(result.plans.length, 1, 'the sample model has one stack, so one plan');
@@ -71,7 +74,10 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
       assert.equal(dominated, false, `candidate ${i} is on the front but another keeps as much similarity for fewer FLOPs`);
     }
     assert.notEqual(plan.recommended, null, 'no recommendation at the default FLOPs target 0.9');
-    assert.ok(plan.candidates[plan.recommended!].cost.flopsRatio <= plan.targetFlops + 1e-12, 'the recommended candidate exceeds the FLOPs target');
+    assert.ok(
+      plan.candidates[plan.recommended!].cost.flopsRatio <= plan.targetFlops + 1e-12,
+      'the recommended candidate exceeds the FLOPs target',
+    );
   });
 
   test('the panel commands and the API panel calls run without a dialog when given their arguments', async () => {
@@ -115,11 +121,28 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
     assert.ok(existsSync(target), 'the previous test should have written guided.reuse.json');
     const before = readFileSync(target, 'utf8');
     const mtime = statSync(target).mtimeMs;
-    refused(await vscode.commands.executeCommand<WriteResult>('attentionReuse.emitConfig', { analysisPath, mode: 'full', P: 1, out: target, open: false }), /already exists/, 'a second config to the same path');
+    refused(
+      await vscode.commands.executeCommand<WriteResult>('attentionReuse.emitConfig', {
+        analysisPath,
+        mode: 'full',
+        P: 1,
+        out: target,
+        open: false,
+      }),
+      /already exists/,
+      'a second config to the same path',
+    );
     assert.equal(readFileSync(target, 'utf8'), before, 'the existing config was changed');
     assert.equal(statSync(target).mtimeMs, mtime, 'the existing config was rewritten');
     const replaced = written(
-      await vscode.commands.executeCommand<WriteResult>('attentionReuse.emitConfig', { analysisPath, mode: 'full', P: 1, out: target, overwrite: true, open: false }),
+      await vscode.commands.executeCommand<WriteResult>('attentionReuse.emitConfig', {
+        analysisPath,
+        mode: 'full',
+        P: 1,
+        out: target,
+        overwrite: true,
+        open: false,
+      }),
       'emitConfig with overwrite',
     );
     assert.equal(replaced.config.mode, 'full');
@@ -144,10 +167,19 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
     // Full reuse in layers 1 and 2: every head borrows the layer-0 head that computed the tensor.
     const fullReuse = (): HeadRole[] => [0, 1, 2, 3].map((h) => ({ reuse: { layer: 0, head: h } }));
     const cases: { what: string; candidate: { mode: string; P: number; K: number; heads: HeadRole[][] }; pattern: RegExp }[] = [
-      { what: 'a full map labelled partial K = 1', candidate: { mode: 'partial', P: 2, K: 1, heads: [exact(), fullReuse(), fullReuse(), exact()] }, pattern: /heads\[1\]/ },
+      {
+        what: 'a full map labelled partial K = 1',
+        candidate: { mode: 'partial', P: 2, K: 1, heads: [exact(), fullReuse(), fullReuse(), exact()] },
+        pattern: /heads\[1\]/,
+      },
       {
         what: 'a head reusing a later layer',
-        candidate: { mode: 'custom', P: 1, K: 1, heads: [exact(), [{ reuse: { layer: 2, head: 0 } }, 'exact', 'exact', 'exact'], exact(), exact()] },
+        candidate: {
+          mode: 'custom',
+          P: 1,
+          K: 1,
+          heads: [exact(), [{ reuse: { layer: 2, head: 0 } }, 'exact', 'exact', 'exact'], exact(), exact()],
+        },
         pattern: /earlier layer/,
       },
       { what: 'a map of the wrong shape', candidate: { mode: 'partial', P: 0, K: 0, heads: [exact(), exact()] }, pattern: /layers/ },
@@ -157,6 +189,16 @@ function refused(result: WriteResult, pattern: RegExp, what: string): void {
       refused(await api.writeCandidate({ analysisPath, stack: 'encoder', candidate, out: target, open: false }), pattern, what);
       assert.equal(existsSync(target), false, `${what}: a file was written although the config was refused`);
     }
-    refused(await vscode.commands.executeCommand<WriteResult>('attentionReuse.emitConfig', { analysisPath, mode: 'partial', K: 9, out: join(out, 'k9.reuse.json'), open: false }), /K|heads/, 'K = 9 on 4 heads');
+    refused(
+      await vscode.commands.executeCommand<WriteResult>('attentionReuse.emitConfig', {
+        analysisPath,
+        mode: 'partial',
+        K: 9,
+        out: join(out, 'k9.reuse.json'),
+        open: false,
+      }),
+      /K|heads/,
+      'K = 9 on 4 heads',
+    );
   });
 });

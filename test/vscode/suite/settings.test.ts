@@ -26,7 +26,10 @@ const effective = async () => {
 
 (untrusted ? suite.skip : suite)('Settings, trust capability and walkthrough', () => {
   let pkg: {
-    contributes: { configuration: { properties: Record<string, Property> }; walkthroughs: { id: string; steps: { id: string; title: string; description: string; media: { markdown?: string } }[] }[] };
+    contributes: {
+      configuration: { properties: Record<string, Property> };
+      walkthroughs: { id: string; steps: { id: string; title: string; description: string; media: { markdown?: string } }[] }[];
+    };
     capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations: string[] } };
   };
   let root = '';
@@ -91,7 +94,11 @@ const effective = async () => {
     if (!vscode.extensions.getExtension('ms-python.python')) assert.deepEqual(e.python, { path: 'python3', from: 'default' });
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'no workspace folder: the runner opens test/fixtures');
-    assert.equal(e.outputFolder, join(folder.uri.fsPath, '.attention-reuse'), 'the default output folder is .attention-reuse/ in the workspace');
+    assert.equal(
+      e.outputFolder,
+      join(folder.uri.fsPath, '.attention-reuse'),
+      'the default output folder is .attention-reuse/ in the workspace',
+    );
   });
 
   test('values outside their bounds or enums are clamped or replaced by the default', async () => {
@@ -116,7 +123,11 @@ const effective = async () => {
       assert.equal(e.settings.examples, 13, 'an integer setting should be rounded');
       assert.equal(e.settings.executionProvider, 'auto');
       assert.deepEqual(e.python, { path: '/opt/py/bin/python', from: 'setting' });
-      assert.equal(e.outputFolder, join(vscode.workspace.workspaceFolders![0].uri.fsPath, 'runs-here'), 'a relative output folder is taken from the workspace folder');
+      assert.equal(
+        e.outputFolder,
+        join(vscode.workspace.workspaceFolders![0].uri.fsPath, 'runs-here'),
+        'a relative output folder is taken from the workspace folder',
+      );
     } finally {
       for (const [key] of changes) await set(key, undefined);
     }
@@ -145,7 +156,11 @@ const effective = async () => {
       assert.ok(links.length > 0, `step ${step.id} has no button`);
       for (const command of links) assert.ok(registered.has(command), `step ${step.id} links to ${command}, which is not registered`);
     }
-    assert.equal(walkthrough.steps[0].description.includes('command:attentionReuse.analyzeSample'), true, 'the first step should analyze the sample');
+    assert.equal(
+      walkthrough.steps[0].description.includes('command:attentionReuse.analyzeSample'),
+      true,
+      'the first step should analyze the sample',
+    );
     await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${extensionId}#${walkthrough.id}`, false);
   });
 });

@@ -34,15 +34,25 @@ if (untrusted) {
 
   test('the workspace is untrusted and the extension is active in limited mode', () => {
     assert.equal(vscode.workspace.isTrusted, false, 'the runner should start code-server without --disable-workspace-trust for this suite');
-    assert.equal(vscode.extensions.getExtension(extensionId)?.isActive, true, 'the extension should activate in Restricted Mode (capabilities.untrustedWorkspaces.supported = limited)');
+    assert.equal(
+      vscode.extensions.getExtension(extensionId)?.isActive,
+      true,
+      'the extension should activate in Restricted Mode (capabilities.untrustedWorkspaces.supported = limited)',
+    );
   });
 
   test('train is refused with a message that says why and what to do', async () => {
-    const result = await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', { config: '/nonexistent/x.reuse.json', steps: 1 });
+    const result = await vscode.commands.executeCommand<TrainResult>('attentionReuse.train', {
+      config: '/nonexistent/x.reuse.json',
+      steps: 1,
+    });
     assert.ok(result && 'refused' in result, `train should be refused before it looks at its arguments, got ${JSON.stringify(result)}`);
     assert.match(result.refused, /Restricted Mode/, 'the message should name Restricted Mode');
     assert.match(result.refused, /[Tt]rust this workspace/, 'the message should say how to allow training');
-    assert.ok(!vscode.tasks.taskExecutions.some((e) => e.task.definition.type === 'attentionReuse.train'), 'a training task started anyway');
+    assert.ok(
+      !vscode.tasks.taskExecutions.some((e) => e.task.definition.type === 'attentionReuse.train'),
+      'a training task started anyway',
+    );
   });
 
   test('no training tasks are offered: the extension registers no task provider', () => {
@@ -50,14 +60,20 @@ if (untrusted) {
       taskCalls.includes('onDidEndTask()'),
       `the extension's activation never reached vscode.tasks through this API object (${taskCalls.join(', ') || 'no calls'}): the check below would prove nothing`,
     );
-    assert.deepEqual(taskCalls.filter((c) => c.startsWith('registerTaskProvider')), [], 'Restricted Mode registered a task provider (TrainTasks must wait for onDidGrantWorkspaceTrust)');
+    assert.deepEqual(
+      taskCalls.filter((c) => c.startsWith('registerTaskProvider')),
+      [],
+      'Restricted Mode registered a task provider (TrainTasks must wait for onDidGrantWorkspaceTrust)',
+    );
   });
 
   test('the sample model is analyzed and planned in Restricted Mode', async function () {
     this.timeout(120_000);
     const shown = await vscode.commands.executeCommand<{ path?: string } | undefined>('attentionReuse.analyzeSample');
     assert.ok(shown?.path, 'analyzeSample should work in Restricted Mode: see the "Attention Reuse" log');
-    const planned = await vscode.commands.executeCommand<{ plans: { pareto: number[] }[] } | undefined>('attentionReuse.planReuse', { analysisPath: shown.path });
+    const planned = await vscode.commands.executeCommand<{ plans: { pareto: number[] }[] } | undefined>('attentionReuse.planReuse', {
+      analysisPath: shown.path,
+    });
     assert.ok(planned && planned.plans[0].pareto.length > 0, 'planning should work in Restricted Mode');
   });
 });
