@@ -66,6 +66,8 @@ export function planMessage(plan: Plan): PlanCandidatesMessage {
     type: 'planCandidates',
     stack: plan.stack,
     seqLen: plan.seqLen,
+    ...(plan.seqLenFrom ? { seqLenFrom: plan.seqLenFrom } : {}),
+    targetFlops: plan.targetFlops,
     recommended: plan.recommended,
     candidates: plan.candidates.map((c, i) => ({
       mode: c.mode,

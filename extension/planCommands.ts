@@ -317,7 +317,9 @@ async function pickCandidate(plans: Plan[], title: string): Promise<{ plan: Plan
     title,
     matchOnDescription: true,
     ignoreFocusOut: true,
-    placeHolder: 'The recommended configuration first, then the Pareto front (most similarity kept for the FLOPs)',
+    placeHolder: plans.some((p) => p.recommended !== null)
+      ? 'The recommended configuration first, then the Pareto front (most similarity kept for the FLOPs)'
+      : `Nothing is recommended: no configuration reaches FLOPs ≤ ${plans[0]?.targetFlops} at ${plans[0]?.seqLen} tokens${plans[0]?.seqLenFrom === 'analysis' ? ' (the analysed mean length)' : ''}; the Pareto front first`,
   });
   return chosen?.pick;
 }

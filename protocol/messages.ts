@@ -258,8 +258,12 @@ export interface PlanCandidatesMessage {
   stack: string;
   /** Sequence length the FLOPs and memory ratios assume. */
   seqLen: number;
+  /** Where seqLen came from: the user's choice, the analysis's mean real tokens per example, or the model's positions. */
+  seqLenFrom?: 'option' | 'analysis' | 'positions';
+  /** The FLOPs ratio a recommendation must reach. */
+  targetFlops?: number;
   candidates: PlanCandidate[];
-  /** Index into `candidates` the planner recommends; null if none. */
+  /** Index into `candidates` the planner recommends; null if none reaches `targetFlops`. */
   recommended: number | null;
   /** The modes of `candidates`, in the order the mode table lists them. */
   modes: ModeLabel[];

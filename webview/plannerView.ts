@@ -50,6 +50,8 @@ export class PlannerView implements Section {
   private stack: StackData | null = null;
   private selected: number | null = null;
   private readonly tableWrap: HTMLElement;
+  /** Why nothing is recommended, when nothing is. */
+  private readonly noneLine: HTMLElement;
   private readonly tryLine: HTMLElement;
   private readonly tryProgress: HTMLProgressElement;
   private readonly tryCancel: HTMLElement;
@@ -88,6 +90,7 @@ export class PlannerView implements Section {
       'Emit config…',
     );
     this.tableWrap = h('div', { class: 'table-wrap' });
+    this.noneLine = h('p', { class: 'note no-recommendation', hidden: true });
     this.tryLine = h('p', { class: 'note try-status', 'aria-live': 'polite' });
     this.tryProgress = h('progress', {
       class: 'try-progress',
@@ -109,6 +112,7 @@ export class PlannerView implements Section {
       'div',
       { class: 'planner-body', hidden: true },
       h('div', { class: 'controls' }, this.family.element, this.P.element, this.K.element, recommend, this.emit),
+      this.noneLine,
       this.ratios,
       h('div', { class: 'controls' }, this.axis.element),
       this.pareto.element,
@@ -186,6 +190,8 @@ export class PlannerView implements Section {
     this.body.hidden = this.plan === null;
     this.waiting.hidden = this.plan !== null;
     if (!this.plan) return;
+    replace(this.noneLine, this.plan.recommended === null ? noRecommendation(this.plan) : '');
+    this.noneLine.hidden = this.plan.recommended !== null;
     const saved = this.ctx.state.get().planner;
     const start =
       saved.mode !== null && this.plan.modes.some((m) => m.name === saved.mode)
@@ -421,3 +427,13 @@ function tryWords(status: TryOnModelStatusMessage | null, plan: PlanCandidatesMe
 }
 
 export { belowWords };
+
+/** Why the planner recommends nothing: no candidate reaches the FLOPs target at the length it costs at. */
+export function noRecommendation(plan: Pick<PlanCandidatesMessage, 'seqLen' | 'seqLenFrom' | 'targetFlops' | 'candidates'>): string {
+  const lowest = Math.min(...plan.candidates.filter((c) => c.similarityKept !== null).map((c) => c.flopsRatio));
+  const where =
+    plan.seqLenFrom === 'analysis' ? ' (the analysed mean length; attention is a small share of the work at short lengths)' : '';
+  const target = plan.targetFlops !== undefined ? ` ≤ ${plan.targetFlops}` : ' target';
+  const best = Number.isFinite(lowest) ? ` (the lowest is ${lowest.toFixed(3)})` : '';
+  return `Nothing is recommended: no configuration reaches a FLOPs ratio${target} at ${plan.seqLen} tokens${where}${best}. Pick one below by what it keeps, or plan at the length you will train at (attention-reuse plan --seq-len N).`;
+}

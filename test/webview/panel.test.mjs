@@ -355,6 +355,17 @@ describe('panel webview', () => {
         ),
       );
       assert.ok((await page.locator('[data-ratio="flops"]').textContent()).startsWith(rec.flopsRatio.toFixed(3)), 'FLOPs ratio not shown');
+      const none = page.locator('.planner .no-recommendation');
+      assert.equal(await none.isVisible(), false, 'a plan with a recommendation says nothing is recommended');
+      // A plan costed at a short analysed length where nothing reaches the target says so, and why.
+      await send(page, { ...plan, recommended: null, seqLen: 17, seqLenFrom: 'analysis', targetFlops: 0.5 });
+      await none.waitFor({ state: 'visible' });
+      assert.match(
+        await none.textContent(),
+        /^Nothing is recommended: no configuration reaches a FLOPs ratio ≤ 0\.5 at 17 tokens \(the analysed mean length; .*\(the lowest is 0\.\d{3}\)\. .*--seq-len N\)\.$/,
+      );
+      await send(page, plan);
+      await none.waitFor({ state: 'hidden' });
       // Move K down one step: the ratios follow without a host round trip.
       await page.locator('input[data-control="K"]').focus();
       await page.keyboard.press('ArrowLeft');
