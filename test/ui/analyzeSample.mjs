@@ -3,7 +3,8 @@
 // then a 4×4 layer-pair heatmap whose cells hold the analysis file's values and whose pixels
 // follow its legend in the light, dark and high-contrast themes, and "Plan Reuse"
 // writes the recommended reuse config through the save dialog; its notification's Train button
-// runs 5 training steps as a task, and the panel's loss chart shows a point per step; a longer run from tasks.json,
+// runs 5 training steps as a task, the panel's loss chart shows a point per step, and the planner's
+// "Try these on model" measures its shortlist on the sample model; a longer run from tasks.json,
 // the panel opened mid-run (one point per step), Cancel in the panel ("cancelled", a checkpoint) and both runs
 // overlaid (trainingSteps.mjs). Then a first-time
 // user's day (firstDaySteps.mjs): a model double-clicked in the Explorer shows its summary and is analyzed
@@ -310,6 +311,18 @@ async function main() {
   step(`loss chart: ${points} points; "${status}"`);
   await page.waitForTimeout(500);
   await shoot('loss-curve');
+
+  // 5b. Try on model: the planner's shortlist rewritten and measured on the analysed model.
+  const tryAll = trainingFrame.locator('.planner [data-action="try-shortlist"]');
+  await tryAll.scrollIntoViewIfNeeded();
+  await tryAll.click();
+  const tryLine = trainingFrame.locator('.planner .try-status');
+  await trainingFrame.locator('.planner .try-status', { hasText: /^(Measured|Could not measure|Cancelled)/ }).waitFor({ timeout: 120_000 });
+  const tryText = (await tryLine.innerText()).trim();
+  check(/^Measured .+ on model\.onnx with \d+ examples \(\d+ tokens\), \w+: KL and top-1/.test(tryText), `Try on model ended "${tryText}"`);
+  step(`try on model: "${tryText}"`);
+  await tryLine.scrollIntoViewIfNeeded();
+  await shoot('try-on-model');
 
   // 6. The planned config warm-started from the sample model and exported (the CLI, as a user
   // would run it in a terminal), its model.onnx analysed, then compared with the original.
