@@ -1,14 +1,12 @@
 // Protects the host end of the panel protocol outside VS Code: nothing is posted before `ready`, a view that says
 // `ready` catches up at once, requests are answered with their messageId, and the panel's choices reach features as typed events.
-import { fake, fakeContext, recordingLog, vscodeStandIn } from '../helpers/vscodeStandIn';
+import { fake, vscodeStandIn } from '../helpers/vscodeStandIn';
+import { standInHub } from '../helpers/panelHubFixture';
 import { strict as assert } from 'node:assert';
 import { beforeEach, describe, it } from 'node:test';
 import type * as vscode from 'vscode';
 import { planStack } from '../../analysis/planner/plan';
-import { AnalysisStore } from '../../extension/analysisStore';
 import type { ChosenCandidate } from '../../extension/panelHub';
-import { PanelHub } from '../../extension/panelHub';
-import { SettingsReader } from '../../extension/settings';
 import type { ToWebview, TrainingRun } from '../../protocol/messages';
 import { StepSeries } from '../../protocol/metricSeries';
 import { analysisWith } from '../helpers/analysisFixture';
@@ -29,14 +27,7 @@ const file = analysisWith(
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 function setUp() {
-  const log = recordingLog();
-  const state = new Map<string, unknown>();
-  const analyses = new AnalysisStore({
-    get: <T>(k: string) => state.get(k) as T,
-    update: async (k: string, v: unknown) => void state.set(k, v),
-  });
-  const settings = new SettingsReader(fakeContext() as unknown as vscode.ExtensionContext, log as unknown as vscode.LogOutputChannel);
-  const hub = new PanelHub(log as unknown as vscode.LogOutputChannel, settings, analyses);
+  const { hub, log, state } = standInHub();
   /** `delivery`: postMessage resolves a timer later, as the real one does after a round trip (other work runs meanwhile). */
   const view = (host: 'sidebar' | 'editor' = 'editor', delivery = false) => {
     const posted: ToWebview[] = [];

@@ -1,7 +1,8 @@
 // Protects the planner's "Try on model" at the host: a candidate measured through the panel protocol on the sample
 // model (real onnxruntime-node) gets the KL and top-1 that `whatif` measures for its config on the same examples,
 // with progress and what it measured on; a cancel ends it as cancelled; a second run while one measures is refused.
-import { fake, fakeContext, recordingLog, vscodeStandIn } from '../helpers/vscodeStandIn';
+import { fake, vscodeStandIn } from '../helpers/vscodeStandIn';
+import { standInHub } from '../helpers/panelHubFixture';
 import { strict as assert } from 'node:assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,10 +15,7 @@ import { whatIf } from '../../analysis/app/whatif';
 import { planStack } from '../../analysis/planner/plan';
 import type { Plan } from '../../analysis/planner/plan';
 import type { AnalysisFile } from '../../analysis/result/analysisFile';
-import { AnalysisStore } from '../../extension/analysisStore';
-import { PanelHub } from '../../extension/panelHub';
 import { trialExamples } from '../../extension/panelTrials';
-import { SettingsReader } from '../../extension/settings';
 import type { ToWebview, TryOnModelStatusMessage } from '../../protocol/messages';
 import { root } from '../helpers/paths.mjs';
 
@@ -27,14 +25,7 @@ const model = join(sample, 'model.onnx');
 const source = { kind: 'text' as const, path: join(sample, 'sentences.txt'), tokenizer: join(sample, 'tokenizer.json') };
 
 function setUp() {
-  const log = recordingLog();
-  const state = new Map<string, unknown>();
-  const analyses = new AnalysisStore({
-    get: <T>(k: string) => state.get(k) as T,
-    update: async (k: string, v: unknown) => void state.set(k, v),
-  });
-  const settings = new SettingsReader(fakeContext() as unknown as vscode.ExtensionContext, log as unknown as vscode.LogOutputChannel);
-  const hub = new PanelHub(log as unknown as vscode.LogOutputChannel, settings, analyses);
+  const { hub, log } = standInHub();
   const posted: ToWebview[] = [];
   const incoming = new vscodeStandIn.EventEmitter<unknown>();
   hub.connect(
