@@ -12,7 +12,7 @@ import { RangeControl, SelectControl } from './controls';
 import { h, replace } from './dom';
 import { exportBar, toCsv } from './exporting';
 import { fixed, ratio } from './format';
-import { belowWords, candidatesTable, configName, shortlist } from './plannerTable';
+import { candidatesTable, noRecommendation, shortlist, tryWords } from './plannerTable';
 import { GridChart } from './gridChart';
 import { costAxisLabels, ParetoChart } from './paretoChart';
 import type { CostAxis } from './paretoChart';
@@ -404,36 +404,4 @@ export class PlannerView implements Section {
     );
     return toCsv(rows);
   }
-}
-
-/** The status line of "Try on model": what it measures, on what, and how it ended. */
-function tryWords(status: TryOnModelStatusMessage | null, plan: PlanCandidatesMessage): string {
-  if (!status)
-    return 'Try on model rewrites the model for a candidate and measures how far its outputs move (KL, top-1 agreement) and how much faster it runs, on the analysis’s inputs.';
-  const names = status.candidates.map((i) => (plan.candidates[i] ? configName(plan.candidates[i]) : `#${i}`)).join(', ');
-  const on = status.on
-    ? ` on ${status.on.model.split(/[\\/]/).pop()} with ${status.on.examples} examples (${status.on.tokens} tokens), ${status.on.executionProvider}`
-    : '';
-  switch (status.state) {
-    case 'running':
-      return `Measuring ${status.done} of ${status.candidates.length} (${names})${on}…`;
-    case 'done':
-      return `Measured ${names}${on}: KL and top-1 compare each rewrite's outputs with the original model's; speed-up is the original's time over the rewrite's.`;
-    case 'cancelled':
-      return `Cancelled after ${status.done} of ${status.candidates.length}${on}.`;
-    case 'failed':
-      return `Could not measure: ${status.message ?? 'unknown error'}`;
-  }
-}
-
-export { belowWords };
-
-/** Why the planner recommends nothing: no candidate reaches the FLOPs target at the length it costs at. */
-export function noRecommendation(plan: Pick<PlanCandidatesMessage, 'seqLen' | 'seqLenFrom' | 'targetFlops' | 'candidates'>): string {
-  const lowest = Math.min(...plan.candidates.filter((c) => c.similarityKept !== null).map((c) => c.flopsRatio));
-  const where =
-    plan.seqLenFrom === 'analysis' ? ' (the analysed mean length; attention is a small share of the work at short lengths)' : '';
-  const target = plan.targetFlops !== undefined ? ` ≤ ${plan.targetFlops}` : ' target';
-  const best = Number.isFinite(lowest) ? ` (the lowest is ${lowest.toFixed(3)})` : '';
-  return `Nothing is recommended: no configuration reaches a FLOPs ratio${target} at ${plan.seqLen} tokens${where}${best}. Pick one below by what it keeps, or plan at the length you will train at (attention-reuse plan --seq-len N).`;
 }
