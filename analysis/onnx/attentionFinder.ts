@@ -71,21 +71,8 @@ const fusedOps = new Set([
 const matMulOps = new Set(['MatMul', 'Einsum', 'FusedMatMul', 'MatMulInteger']);
 /** Ops between the query-key product and the Softmax: scale, bias, mask, soft-capping, casts and reshapes. */
 const scoreOps = new Set([
-  'Add',
-  'Sub',
-  'Mul',
-  'Div',
-  'Where',
-  'Cast',
-  'Reshape',
-  'Squeeze',
-  'Unsqueeze',
-  'Identity',
-  'Max',
-  'Min',
-  'Clip',
-  'Tanh',
-  'Expand',
+  ...['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Clip', 'Tanh'],
+  ...['Where', 'Cast', 'Identity', 'Reshape', 'Squeeze', 'Unsqueeze', 'Expand'],
 ]);
 /** Ops between the Softmax and the value product. */
 const probOps = new Set(['Reshape', 'Cast', 'Identity', 'Dropout', 'Where', 'Squeeze', 'Unsqueeze', 'Mul', 'Transpose']);

@@ -139,17 +139,6 @@ export function rowGatherAddition(g: OnnxGraph, stacks: AttentionStack[]): Graph
 /** Ops between a query-key product and its attention probabilities (scale, mask, bias, softmax, reshapes, casts). */
 const betweenOps = new Set([
   'Softmax',
-  'Add',
-  'Sub',
-  'Mul',
-  'Div',
-  'Where',
-  'Cast',
-  'Reshape',
-  'Transpose',
-  'Identity',
-  'Dropout',
-  'Clip',
-  'Max',
-  'Min',
+  ...['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Clip'],
+  ...['Where', 'Cast', 'Identity', 'Dropout', 'Reshape', 'Transpose'],
 ]);

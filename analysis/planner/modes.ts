@@ -79,17 +79,22 @@ const eachK = (L: number, H: number) => (L - 2 >= 1 ? upTo(H - 1, (K) => ({ P: L
 /** Whole-layer modes: K = H, P = 1..most. */
 const eachP = (most: (L: number) => number) => (L: number, H: number) => upTo(most(L), (P) => ({ P, K: H }));
 
+/** Partial and guided: K heads of each of layers 1..P reuse, P and K free (P defaults to the first and last layer exact). */
+const kHeadsInFirstP = {
+  kind: 'reuse',
+  layers: firstP,
+  bounds: anyK,
+  defaultP: (L: number) => Math.max(0, L - 2),
+  wholeLayers: false,
+  candidates: eachK,
+} as const;
+
 const builtIn: ReuseModeRow[] = [
   {
     name: 'partial',
     label: 'Partial',
     description: 'K heads reused in layers 1..P (default P = L-2: first and last layer exact)',
-    kind: 'reuse',
-    layers: firstP,
-    bounds: anyK,
-    defaultP: (L) => Math.max(0, L - 2),
-    wholeLayers: false,
-    candidates: eachK,
+    ...kHeadsInFirstP,
     placeHeads: true,
   },
   {
@@ -140,12 +145,7 @@ const builtIn: ReuseModeRow[] = [
     name: 'guided',
     label: 'Similarity-guided',
     description: 'K heads per layer in layers 1..P, heads and sources chosen by measured similarity',
-    kind: 'reuse',
-    layers: firstP,
-    bounds: anyK,
-    defaultP: (L) => Math.max(0, L - 2),
-    wholeLayers: false,
-    candidates: eachK,
+    ...kHeadsInFirstP,
     placeHeads: false,
     measured: true,
     // Without measurements it costs what partial costs: the same layers and heads reuse.

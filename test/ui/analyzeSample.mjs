@@ -43,7 +43,11 @@ const trainSteps = 5;
 
 let started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-const step = (m) => console.log(`[ui ${elapsed()}] ${m}`);
+let lastStep = '(none)';
+const step = (m) => {
+  lastStep = m.split('\n')[0].slice(0, 160);
+  console.log(`[ui ${elapsed()}] ${m}`);
+};
 let server;
 let browser;
 let page;
@@ -514,7 +518,11 @@ async function finish(code, message) {
   await browser?.close().catch(() => {});
   await server?.().catch(() => {});
   if (code === 0) step('UI test passed');
-  else console.error(`server log (${serverLog}):\n${tail(serverLog)}`);
+  else {
+    console.error(`server log (${serverLog}):\n${tail(serverLog)}`);
+    // Said again last, so that a log cut to its tail still shows why the test failed.
+    console.error(`[ui ${elapsed()}] FAILED: ${message?.split('\n')[0]} (the last step done: ${lastStep})`);
+  }
   process.exit(code);
 }
 

@@ -29,6 +29,11 @@ function metricsSteps(runDir) {
     .map((l) => JSON.parse(l).step);
 }
 
+/** The row's attributes read in one go: the panel may redraw the row between separate reads while lines arrive. */
+function attributes(locator, names) {
+  return locator.evaluate((el, ns) => ns.map((n) => el.getAttribute(n)), names);
+}
+
 async function until(page, what, timeoutMs, probe) {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -71,7 +76,7 @@ export function trainingSteps({ page, shoot, step, check, runCommand, workspace,
         const points = Number(await runRow.getAttribute('data-points'));
         return points > 12 && points;
       });
-      const [points, steps, first] = await Promise.all(['data-points', 'data-steps', 'data-first-step'].map((a) => runRow.getAttribute(a)));
+      const [points, steps, first] = await attributes(runRow, ['data-points', 'data-steps', 'data-first-step']);
       check(
         points === steps && first === '1',
         `opened mid-run, the chart holds ${points} points for ${steps} steps from step ${first}: a step was drawn twice`,
@@ -99,10 +104,13 @@ export function trainingSteps({ page, shoot, step, check, runCommand, workspace,
         `status.json says ${JSON.stringify(status)}; a cancel must leave a checkpoint`,
       );
       const logged = metricsSteps(runDir);
-      await page.waitForTimeout(500); // the last lines reach the panel
-      const final = await Promise.all(
-        ['data-points', 'data-steps', 'data-first-step', 'data-last-step'].map((a) => runRow.getAttribute(a).then(Number)),
-      );
+      // The last lines reach the panel a moment after the trainer wrote them.
+      const chartRow = () =>
+        attributes(runRow, ['data-points', 'data-steps', 'data-first-step', 'data-last-step']).then((a) => a.map(Number));
+      const final = await until(page, `the chart to draw the ${logged.length} logged steps`, 15_000, async () => {
+        const a = await chartRow();
+        return a[0] >= logged.length && a;
+      }).catch(chartRow);
       check(
         final[0] === logged.length && final[1] === logged.length && final[2] === logged[0] && final[3] === logged[logged.length - 1],
         `the chart holds ${final[0]} points (steps ${final[2]}..${final[3]}), metrics.jsonl ${logged.length} lines (${logged[0]}..${logged.at(-1)})`,
