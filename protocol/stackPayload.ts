@@ -26,15 +26,8 @@ export interface AnalysisStackFields extends Pick<
   entropyNormalized?: unknown;
   errors?: { level: number; z?: number; layerPairs: Grid<'low' | 'high'>; c: Grid<'low' | 'high'>; headPairs: Grid<'low' | 'high'> };
   sinks?: { threshold: number; specialTokens: boolean; mass: unknown };
-  lengths?: {
-    min: number;
-    max: number;
-    examples: number;
-    meanTokens: number;
-    similarity: number;
-    similaritySe: number | null;
-    uniform: number;
-  }[];
+  /** A length bucket as the file stores it: the standard error where the panel shows an interval. */
+  lengths?: (Omit<LengthPoint, 'low' | 'high'> & { similaritySe: number | null })[];
   baseline?: { kind: 'shuffled'; seed: number; layerPairs: unknown };
 }
 

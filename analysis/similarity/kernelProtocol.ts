@@ -3,7 +3,7 @@
  * both sides import it. A worker answers every job, in the order the jobs came. Large data
  * never travels in a message: jobs name places in memory shared with the pool.
  */
-import type { WasmMemory } from './simdKernel';
+import type { SimdLayout, WasmMemory } from './simdKernel';
 
 /** What every worker starts with, as its `workerData`. */
 export interface KernelWorkerData {
@@ -32,17 +32,9 @@ interface JobPart {
 }
 
 /** Work on the WebAssembly SIMD kernel: byte offsets in the shared memory (see `SimdLayout`). */
-export interface SimdJob extends JobPart {
+export interface SimdJob extends JobPart, Pick<SimdLayout, 'input' | 'out' | 'totals' | 'uniform' | 'entropy' | 'entropyNorm' | 'norm'> {
   type: 'simd';
-  input: number;
-  out: number;
-  totals: number;
-  uniform: number;
-  entropy: number;
-  entropyNorm: number;
-  /** The entropy table (`SimdLayout.norm`). */
-  norm: number;
-  /** This worker's gather scratch. */
+  /** This worker's gather scratch (one of `SimdLayout.rows`). */
   rows: number;
   /** Vectors per sweep of a gathered row (`sweepVectors`). */
   sweep: number;

@@ -184,6 +184,30 @@ const gather: WasmFunction = {
 };
 
 /**
+ * WAT: `wide` for $x = its value, +width, … while x + width ≤ end, then `one` for each x left
+ * before end, one at a time. The loops' labels are named after x, so that two can nest.
+ */
+function stepped(x: string, end: string, width: number, wide: string, one: string): string {
+  return `
+        block $${x}WideDone
+          loop $${x}Wide
+            local.get $${x} i32.const ${width} i32.add local.get ${end} i32.gt_u br_if $${x}WideDone
+            ${wide}
+            local.get $${x} i32.const ${width} i32.add local.set $${x}
+            br $${x}Wide
+          end
+        end
+        block $${x}OneDone
+          loop $${x}One
+            local.get $${x} local.get ${end} i32.ge_u br_if $${x}OneDone
+            ${one}
+            local.get $${x} i32.const 1 i32.add local.set $${x}
+            br $${x}One
+          end
+        end`;
+}
+
+/**
  * `pairMins(input, n, q, k, firstBegin, firstEnd, out, rows, chunk)`: for every pair a < b with
  * a in [firstBegin, firstEnd), adds Σ_p Σ_x min(A_a[p,x], A_b[p,x]) to the f64 out[a·n + b].
  * Each gathered row is swept `chunk` vectors at a time, so that the part of the scratch a
@@ -199,22 +223,7 @@ function pairMins(R: number, C: number): WasmFunction {
   // One row of blocks: first heads a..a+r-1 against every later head, C at a time.
   const sweep = (r: number) => `
         local.get $a i32.const ${r} i32.add local.set $b
-        block $wideDone
-          loop $wide
-            local.get $b i32.const ${C} i32.add local.get $n i32.gt_u br_if $wideDone
-            ${call(r, C, '$a', '$b')}
-            local.get $b i32.const ${C} i32.add local.set $b
-            br $wide
-          end
-        end
-        block $narrowDone
-          loop $narrow
-            local.get $b local.get $n i32.ge_u br_if $narrowDone
-            ${call(r, 1, '$a', '$b')}
-            local.get $b i32.const 1 i32.add local.set $b
-            br $narrow
-          end
-        end`;
+        ${stepped('b', '$n', C, call(r, C, '$a', '$b'), call(r, 1, '$a', '$b'))}`;
   // Pairs inside a block of R first heads, one at a time.
   const triangle = range(R)
     .flatMap((i) =>
@@ -270,23 +279,7 @@ function pairMins(R: number, C: number): WasmFunction {
       local.get $chunkBytes local.get $span i32.lt_u select local.set $span
       local.get $rows local.get $x0 i32.add local.set $base
       local.get $firstBegin local.set $a
-      block $blocksDone
-        loop $blocks
-          local.get $a i32.const ${R} i32.add local.get $firstEnd i32.gt_u br_if $blocksDone
-          ${triangle}
-          ${sweep(R)}
-          local.get $a i32.const ${R} i32.add local.set $a
-          br $blocks
-        end
-      end
-      block $singlesDone
-        loop $singles
-          local.get $a local.get $firstEnd i32.ge_u br_if $singlesDone
-          ${sweep(1)}
-          local.get $a i32.const 1 i32.add local.set $a
-          br $singles
-        end
-      end
+      ${stepped('a', '$firstEnd', R, triangle + sweep(R), sweep(1))}
       local.get $x0 local.get $span i32.add local.tee $x0
       local.get $rowSpan i32.lt_u br_if $chunkLoop
       end

@@ -143,28 +143,12 @@ def setup(args):
     if world > 1:
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     evaluating = args.eval_every > 0 and held_out is not None
-    return types.SimpleNamespace(
-        args=args,
-        config=config,
-        config_sha=config_sha,
-        settings=settings,
-        data=data,
-        held_out=held_out if evaluating else None,
-        world=world,
-        rank=rank,
-        device=device,
-        precision=precision,
-        model=model,
-        ddp=ddp,
-        forward=ddp if ddp is not None else model,
-        teacher=teacher,
-        warm=warm,
-        notes=notes,
-        optimizer=optimizer,
-        start_step=start_step,
-        elapsed_before=elapsed_before,
-        ckpt_path=ckpt_path,
-    )
+    # What the run is, where it runs, what it trains, and where it starts from.
+    run = dict(args=args, config=config, config_sha=config_sha, settings=settings, notes=notes)
+    run.update(data=data, held_out=held_out if evaluating else None, world=world, rank=rank, device=device, precision=precision)
+    run.update(model=model, ddp=ddp, forward=ddp if ddp is not None else model, teacher=teacher, warm=warm, optimizer=optimizer)
+    run.update(start_step=start_step, elapsed_before=elapsed_before, ckpt_path=ckpt_path)
+    return types.SimpleNamespace(**run)
 
 
 def save_checkpoint(r, step, elapsed):

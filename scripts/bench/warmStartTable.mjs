@@ -48,23 +48,11 @@ const evalBatches = String(Math.ceil(heldRows / Number(batch)));
 
 // The recommended config: plan --model measured on 64 of the sample sentences, with the measured search.
 const analysis = join(out, 'sample.analysis.json');
-ar('analyze', join(sample, 'model.onnx'), '--text', join(sample, 'sentences.txt'), '--tokenizer', tok, '--out', analysis, '-q');
+const model = join(sample, 'model.onnx');
+const text = ['--text', join(sample, 'sentences.txt'), '--tokenizer', tok];
+ar('analyze', model, ...text, '--out', analysis, '-q');
 const config = join(out, 'recommended.reuse.json');
-const plan = ar(
-  'plan',
-  analysis,
-  '--model',
-  join(sample, 'model.onnx'),
-  '--text',
-  join(sample, 'sentences.txt'),
-  '--tokenizer',
-  tok,
-  '--calibration',
-  '64',
-  '--search',
-  '--out',
-  config,
-);
+const plan = ar('plan', analysis, '--model', model, ...text, '--calibration', '64', '--search', '--out', config);
 const exact = join(out, 'exact.reuse.json');
 ar('emit', analysis, '--reuse-layers', '0', '--reuse-heads', '0', '--out', exact);
 
@@ -82,7 +70,6 @@ const common = [
   '--checkpoint-every',
   '100',
 ];
-const model = join(sample, 'model.onnx');
 const rows = [
   { name: 'original model (all heads exact, no training)', args: [exact, '--init-from', model, '--steps', '0'] },
   { name: 'original model trained the same steps (all heads exact)', args: [exact, '--init-from', model, '--steps', steps] },

@@ -29,7 +29,7 @@ import jpeg from 'jpeg-js';
 import { encodeNpy, encodeNpz, randomArray, randomPng } from '../helpers/npyFiles';
 import { analysisWith } from '../helpers/analysisFixture';
 import { reuseConfigWith } from '../helpers/reuseConfigFixture';
-import { smallWordPieceTokenizer } from '../helpers/tokenizers';
+import { smallTokenHeader, smallWordPieceTokenizer } from '../helpers/tokenizers';
 import { root } from '../helpers/paths.mjs';
 import type { FuzzTarget } from './harness';
 import { mutatedBytes, mutatedJson, mutatedText } from './mutate';
@@ -392,18 +392,7 @@ export const targets: Record<string, FuzzTarget<never>> = {
   },
   /** The token-file decoder on mutated token files. */
   tokenFile: {
-    arbitrary: () =>
-      mutatedBytes([
-        encodeTokenFile([[2, 5, 3], [], [2, 7, 8, 3]], {
-          vocabSize: 9,
-          padId: 0,
-          maskId: 4,
-          specialIds: [0, 2, 3],
-          maxLength: 8,
-          tokenizer: 't',
-          text: 'x',
-        }),
-      ]),
+    arbitrary: () => mutatedBytes([encodeTokenFile([[2, 5, 3], [], [2, 7, 8, 3]], smallTokenHeader)]),
     run: (bytes: Uint8Array) => decodeTokenFile(bytes, 'fuzz.tokens'),
     show: (b: Uint8Array) => Buffer.from(b).toString('base64'),
   },

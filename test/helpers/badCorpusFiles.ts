@@ -19,7 +19,7 @@ import { emitReuseConfig } from '../../analysis/app/emit';
 import { encodeTokenFile } from '../../analysis/config/tokenFile';
 import { root } from './paths.mjs';
 import { encodeNpy, encodeNpz, randomArray, randomPng } from './npyFiles';
-import { pseudoRandom } from './random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 export const placeholders: Record<string, string> = {
   root,

@@ -1,7 +1,7 @@
 // Test helper: writes NumPy .npy and .npz bytes as numpy.save and numpy.savez do (format 1.0, float32 or int64, little-endian).
 import AdmZip from 'adm-zip';
 import { PNG } from 'pngjs';
-import { pseudoRandom } from './random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 /** One array: values row-major, `<f4` (float32) by default or `<i8` (int64). */
 export interface TestArray {

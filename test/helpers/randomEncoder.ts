@@ -1,7 +1,7 @@
 // Test helper: a small BERT-like encoder with seeded random weights, written as ONNX in memory (no PyTorch), for long-sequence tests.
 import { writeFileSync } from 'node:fs';
 import { onnx } from 'onnx-proto';
-import { pseudoRandom } from './random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 export interface RandomEncoder {
   layers: number;

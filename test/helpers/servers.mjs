@@ -1,4 +1,4 @@
-// For suites that start a server: a port to give it, and the end of its log when it fails.
+// For suites that start a server: a port to give it, code-server's command line, and the end of its log when it fails.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -21,4 +21,31 @@ export function tail(file, lines = 20) {
   } catch {
     return '(no log)';
   }
+}
+
+/**
+ * code-server's arguments for a test: on 127.0.0.1:port, no password, telemetry, update check or
+ * getting-started page, a 5 s reconnection grace, its own user data and extensions, opening
+ * `folder`; workspace trust is off unless `trust` (the Restricted Mode suite turns it on).
+ */
+export function codeServerArgs({ entry, port, userData, extensions, folder, trust = false, more = [] }) {
+  return [
+    entry,
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--auth',
+    'none',
+    '--disable-telemetry',
+    '--disable-update-check',
+    ...(trust ? [] : ['--disable-workspace-trust']),
+    '--disable-getting-started-override',
+    '--reconnection-grace-time',
+    '5',
+    '--user-data-dir',
+    userData,
+    '--extensions-dir',
+    extensions,
+    ...more,
+    folder,
+  ];
 }

@@ -13,10 +13,11 @@ import { traceAnatomy } from '../../analysis/onnx/anatomy';
 import { decodeModel } from '../../analysis/onnx/model';
 import { rewriteForReuse } from '../../analysis/onnx/reuseRewrite';
 import { algorithm1HeadMap } from '../../analysis/planner/headMap';
-import type { HeadMap, LayerKind } from '../../analysis/planner/headMap';
+import type { LayerKind } from '../../analysis/planner/headMap';
 import { assertComplete } from '../helpers/anatomyChecks';
 import { fixtureModels as fixtures, root } from '../helpers/paths.mjs';
 import { needPython, python } from '../helpers/python';
+import { mixedMap } from '../helpers/reuseConfigFixture';
 
 /** The BERT-base-shaped masked LM of the benchmark, exported when missing. */
 function benchModel(t: TestContext): string | undefined {
@@ -30,18 +31,6 @@ function benchModel(t: TestContext): string | undefined {
   });
   assert.equal(r.status, 0, `cannot export the BERT-base-shaped model: ${(r.stderr ?? '').trim().split('\n').pop()}`);
   return path;
-}
-
-function mixedMap(L: number): HeadMap {
-  const map: HeadMap = Array.from({ length: L }, () => ['exact', 'exact', 'exact', 'exact']);
-  map[1] = [{ reuse: { layer: 0, head: 2 } }, 'exact', { reuse: { layer: 0, head: 0 } }, 'exact'];
-  map[2] = [
-    { reuse: { layer: 1, head: 3 } },
-    { reuse: { layer: 0, head: 1 } },
-    { reuse: { layer: 1, head: 1 } },
-    { reuse: { layer: 0, head: 3 } },
-  ];
-  return map;
 }
 
 describe('anatomy and rewrite of models made by Python', () => {

@@ -10,7 +10,7 @@ import { readAnalysis } from '../../analysis/app/readers';
 import type { AnalysisFile } from '../../analysis/result/analysisFile';
 import { runCli } from '../helpers/cli';
 import { fixtureModels as models } from '../helpers/paths.mjs';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 const mean = [0.485, 0.456, 0.406];
 const std = [0.229, 0.224, 0.225];

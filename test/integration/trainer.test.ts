@@ -16,6 +16,7 @@ import { analysisWith } from '../helpers/analysisFixture';
 import { runCli } from '../helpers/cli';
 import { root } from '../helpers/paths.mjs';
 import { needPython, python } from '../helpers/python';
+import { smallWordPieceTokenizer } from '../helpers/tokenizers';
 
 const env = { ...process.env, OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
 const run = (...args: string[]) => runCli(args, { env, timeout: 180_000 });
@@ -36,33 +37,7 @@ function configOf(mode: ReuseMode, P: number, K: number, heads: HeadMap, layers:
 const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'the', 'dog', 'cat', 'runs', 'sleeps', 'far', 'home'];
 
 function writeTokenizer(path: string) {
-  const special = (t: string) => ({ SpecialToken: { id: t, type_id: 0 } });
-  const single = [special('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]')];
-  writeFileSync(
-    path,
-    JSON.stringify({
-      version: '1.0',
-      added_tokens: vocab
-        .slice(0, 5)
-        .map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-      normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-      pre_tokenizer: { type: 'BertPreTokenizer' },
-      post_processor: {
-        type: 'TemplateProcessing',
-        single,
-        pair: single,
-        special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
-      },
-      decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-      model: {
-        type: 'WordPiece',
-        unk_token: '[UNK]',
-        continuing_subword_prefix: '##',
-        max_input_chars_per_word: 100,
-        vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
-      },
-    }),
-  );
+  writeFileSync(path, JSON.stringify(smallWordPieceTokenizer(vocab)));
 }
 
 /** An analysis file whose dims fit the tiny tokenizer above. */

@@ -80,21 +80,23 @@ describe('attention-reuse whatif', () => {
 
   it('--json prints only the documented JSON; --mlm adds both accuracies; --write-model writes a model with the same outputs', () => {
     const out = join(dir, 'rewritten.onnx');
-    const r = run(
-      'whatif',
-      model,
-      configs.skip,
-      '--text',
-      join(sample, 'sentences.txt'),
-      '--tokenizer',
-      join(sample, 'tokenizer.json'),
-      '--examples',
-      '30',
-      '--mlm',
-      '--json',
-      '--write-model',
-      out,
-    );
+    // The masked-token run on 30 sample sentences; run twice below with another batch size.
+    const mlm = (...more: string[]) =>
+      run(
+        'whatif',
+        model,
+        configs.skip,
+        '--text',
+        join(sample, 'sentences.txt'),
+        '--tokenizer',
+        join(sample, 'tokenizer.json'),
+        '--examples',
+        '30',
+        '--mlm',
+        '--json',
+        ...more,
+      );
+    const r = mlm('--write-model', out);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assert.deepEqual(Object.keys(j.drift.outputs[0]).sort(), ['cosine', 'maxAbs', 'name']);
@@ -123,24 +125,7 @@ describe('attention-reuse whatif', () => {
     assert.equal(again.code, 2, 'an existing --write-model is not replaced without --force');
     assert.match(again.stderr, /--force/);
     // The same --mlm run twice masks the same tokens.
-    const twice = JSON.parse(
-      run(
-        'whatif',
-        model,
-        configs.skip,
-        '--text',
-        join(sample, 'sentences.txt'),
-        '--tokenizer',
-        join(sample, 'tokenizer.json'),
-        '--examples',
-        '30',
-        '--mlm',
-        '--json',
-        '-q',
-        '--batch',
-        '3',
-      ).stdout,
-    );
+    const twice = JSON.parse(mlm('-q', '--batch', '3').stdout);
     assert.deepEqual(twice.mlm, j.mlm, 'masking must not depend on the run or the batch size');
   });
 

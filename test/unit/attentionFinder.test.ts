@@ -200,19 +200,9 @@ describe('attention finder rules', () => {
 
 describe('fused attention is refused by name', () => {
   const fused = [
-    'Attention',
-    'MultiHeadAttention',
-    'GroupQueryAttention',
-    'PackedAttention',
-    'PackedMultiHeadAttention',
-    'DecoderMaskedMultiHeadAttention',
-    'DecoderMaskedSelfAttention',
-    'DecoderAttention',
-    'LongformerAttention',
-    'SparseAttention',
-    'QAttention',
-    'PagedAttention',
-    'RelativePositionBias',
+    ...['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'QAttention', 'SparseAttention'],
+    ...['PackedAttention', 'PackedMultiHeadAttention', 'PagedAttention', 'LongformerAttention'],
+    ...['DecoderAttention', 'DecoderMaskedMultiHeadAttention', 'DecoderMaskedSelfAttention', 'RelativePositionBias'],
   ];
   it(`com.microsoft ${fused.join(', ')}; and the ONNX Attention op`, () => {
     for (const op of fused) {

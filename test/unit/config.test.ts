@@ -14,6 +14,7 @@ import { costOf } from '../../analysis/planner/cost';
 import { decodeTokenFile, encodeTokenFile } from '../../analysis/config/tokenFile';
 import { presetHeadMap, reuseModeNames } from '../../analysis/planner/modes';
 import { reuseConfigWith } from '../helpers/reuseConfigFixture';
+import { smallTokenHeader } from '../helpers/tokenizers';
 
 const config = reuseConfigWith;
 
@@ -126,15 +127,7 @@ describe('reuse config', () => {
 
 describe('token file', () => {
   it('round-trips examples and its header', () => {
-    const bytes = encodeTokenFile([[2, 5, 3], [], [2, 4000000000, 3, 7]], {
-      vocabSize: 9,
-      padId: 0,
-      maskId: 4,
-      specialIds: [0, 2, 3],
-      maxLength: 8,
-      tokenizer: 't',
-      text: 'x',
-    });
+    const bytes = encodeTokenFile([[2, 5, 3], [], [2, 4000000000, 3, 7]], smallTokenHeader);
     const f = decodeTokenFile(bytes, 'tokens');
     assert.equal(f.header.examples, 3);
     assert.equal(f.header.tokens, 7);

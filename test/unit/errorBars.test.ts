@@ -11,7 +11,7 @@ import { openKernel } from '../../analysis/similarity/similarityKernel';
 import { Z95 } from '../../analysis/similarity/stackViews';
 import { analysisWith } from '../helpers/analysisFixture';
 import { root } from '../helpers/paths.mjs';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 const kernel = openKernel();
 const shape = { name: 'encoder', kind: 'self' as const, layerCount: 3, headCount: 2 };

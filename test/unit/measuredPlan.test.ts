@@ -5,7 +5,7 @@ import { checkHeadMap } from '../../analysis/config/reuseConfig';
 import { isReuse } from '../../analysis/planner/headMap';
 import type { HeadMap } from '../../analysis/planner/headMap';
 import { measuredSearch, paretoByDrift, recommendByDrift, searchMoves, spearman } from '../../analysis/planner/measuredSearch';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 function randomPairs(L: number, H: number, seed: number): number[][][][] {
   const rand = pseudoRandom(seed);

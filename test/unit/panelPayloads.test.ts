@@ -7,7 +7,7 @@ import { planStack } from '../../analysis/planner/plan';
 import type { AnalysisFile } from '../../analysis/result/analysisFile';
 import { analysisMessage, metricsMessage, planMessage } from '../../extension/panelPayloads';
 import { analysisWith } from '../helpers/analysisFixture';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 type Nested = number | Nested[];
 const nest = (shape: number[], f: (...ix: number[]) => number, prefix: number[] = []): Nested =>

@@ -11,7 +11,7 @@ import { SimilarityAccumulator } from '../../analysis/similarity/accumulator';
 import type { AttentionInput } from '../../analysis/similarity/inputScan';
 import { openKernel } from '../../analysis/similarity/similarityKernel';
 import { Z95 } from '../../analysis/similarity/stackViews';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 const kernel = openKernel();
 const shape = { name: 'encoder', kind: 'self' as const, layerCount: 4, headCount: 3 };

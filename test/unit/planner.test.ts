@@ -11,7 +11,7 @@ import { candidateGrid, presetHeadMap, presetLayers } from '../../analysis/plann
 import type { HeadMap } from '../../analysis/planner/headMap';
 import { paretoFront, planStack, recommend } from '../../analysis/planner/plan';
 import type { Candidate, PlannerStack } from '../../analysis/planner/plan';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 /** A symmetric headPairs with 1 on the diagonal, random elsewhere. */
 function randomPairs(L: number, H: number, rand: () => number): HeadPairs {

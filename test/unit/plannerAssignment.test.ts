@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { maxWeightAssignment, maxWeightMatching } from '../../analysis/planner/assignment';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 /** Seeded generator (mulberry32) so a failing case can be replayed. */
 /** Best total of exactly k pairs, mandatory rows matched, by trying every matching. */

@@ -16,6 +16,7 @@ import { algorithm1HeadMap, isReuse } from '../../analysis/planner/headMap';
 import type { HeadMap, LayerKind } from '../../analysis/planner/headMap';
 
 import { root } from '../helpers/paths.mjs';
+import { mixedMap } from '../helpers/reuseConfigFixture';
 const fixtures = join(root, 'test', 'fixtures', 'models');
 const sample = join(root, 'media', 'sample', 'model.onnx');
 const bert = ['bert_opset11', 'bert_opset13', 'bert_opset17', 'bert_constants', 'bert_reshape2d', 'bert_fp16', 'bert_attn_outputs'].map(
@@ -48,19 +49,6 @@ function halfToFloat(h: number): number {
   const m = h & 0x3ff;
   const v = e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15);
   return h & 0x8000 ? -v : v;
-}
-
-/** A custom map that mixes chains, a full-reuse layer and reuse from two layers back (L ≥ 3, H = 4). */
-function mixedMap(L: number): HeadMap {
-  const map: HeadMap = Array.from({ length: L }, () => ['exact', 'exact', 'exact', 'exact']);
-  map[1] = [{ reuse: { layer: 0, head: 2 } }, 'exact', { reuse: { layer: 0, head: 0 } }, 'exact'];
-  map[2] = [
-    { reuse: { layer: 1, head: 3 } },
-    { reuse: { layer: 0, head: 1 } },
-    { reuse: { layer: 1, head: 1 } },
-    { reuse: { layer: 0, head: 3 } },
-  ];
-  return map;
 }
 
 function assertReuseExact(map: HeadMap, r: ReuseRewrite, out: Record<string, Float32Array>, n: number, label: string): void {

@@ -7,7 +7,7 @@ import type { ExampleInput } from '../../analysis/runtime/inputs';
 import { AttentionRunner } from '../../analysis/runtime/runner';
 import type { ExtractedExample } from '../../analysis/runtime/runner';
 import { attentionLayer, embedAndMask, float, info, int64, modelBytes, node } from '../../scripts/fixtures/onnxGraph.mjs';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 type Graph = Parameters<typeof modelBytes>[1];
 type Tensors = Record<string, number[] | number[][]>;

@@ -7,7 +7,7 @@ import { addHeadPairL1, splitFirstHeads, splitHeads } from '../../analysis/simil
 import { openKernel } from '../../analysis/similarity/similarityKernel';
 import type { StackSimilarity } from '../../analysis/similarity/views';
 import { InputError } from '../../analysis/errors';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 /** Attention as plain nested arrays [layer][head][query][key], float64. */
 type Nested = number[][][][];

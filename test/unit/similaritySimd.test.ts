@@ -11,7 +11,7 @@ import type { KernelInput, KernelOutput } from '../../analysis/similarity/simila
 import { openKernel } from '../../analysis/similarity/similarityKernel';
 import { assembleModule } from '../../analysis/similarity/wasmAssembler';
 import { InputError } from '../../analysis/errors';
-import { pseudoRandom } from '../helpers/random.mjs';
+import { pseudoRandom } from '../../analysis/runtime/pseudoRandom';
 
 /**
  * Float32 softmax rows of every style the runtime can produce: diffuse, peaked, one-hot, with
@@ -105,17 +105,10 @@ function openPool(threads: number, roundBytes?: number): KernelPool {
   return pool;
 }
 
-const shapes: [L: number, H: number, q: number, k: number][] = [
-  [1, 1, 3, 3],
-  [1, 2, 1, 1],
-  [2, 3, 5, 2],
-  [3, 2, 4, 7],
-  [2, 5, 6, 9],
-  [4, 3, 3, 64],
-  [3, 3, 2, 129],
-  [2, 4, 3, 300],
-  [1, 7, 2, 1024],
-];
+type Shape = [L: number, H: number, q: number, k: number];
+/** Shapes written "L H q k, …": layers, heads, query rows, keys. */
+const shapesOf = (list: string) => list.split(', ').map((s) => s.split(' ').map(Number) as Shape);
+const shapes = shapesOf('1 1 3 3, 1 2 1 1, 2 3 5 2, 3 2 4 7, 2 5 6 9, 4 3 3 64, 3 3 2 129, 2 4 3 300, 1 7 2 1024');
 
 test('SIMD kernel matches the float64 reference: S within k·2⁻³³, baselines within 1e-6', () => {
   const rand = pseudoRandom(11);
@@ -152,14 +145,7 @@ test('SIMD kernel matches the float64 reference: S within k·2⁻³³, baselines
 
 test('causal rows (with and without past keys): SIMD, JavaScript and the pool match the reference; mass beyond the diagonal is a bad row', async () => {
   const rand = pseudoRandom(17);
-  const causalShapes: [L: number, H: number, q: number, k: number][] = [
-    [1, 1, 1, 1],
-    [2, 3, 5, 5],
-    [2, 2, 3, 9],
-    [3, 2, 7, 7],
-    [1, 3, 4, 66],
-    [2, 2, 9, 130],
-  ];
+  const causalShapes = shapesOf('1 1 1 1, 2 3 5 5, 2 2 3 9, 3 2 7 7, 1 3 4 66, 2 2 9 130');
   for (const [L, H, q, k] of causalShapes) {
     const layers = randomLayers(rand, L, H, q, k, true);
     const label = `causal L${L} H${H} q${q} k${k}`;

@@ -19,6 +19,19 @@ const realRows = (real: number[]) => (ix: number[]) => ix[1] < real[ix[0]];
 // ONNX Runtime 1.30's CPU kernels crash on a contrib Attention without its (optional) bias,
 // want head sizes of 16 for GroupQueryAttention's rotary embedding, and run no packed QKV or KV
 // of MultiHeadAttention (those are checked against the unpacked kernel below).
+/** GroupQueryAttention with separate q, k, v, a past of P positions for 2 key heads, and rotary tables. */
+const gqaAfterPast = [
+  f('q', 'B', 'S', 64),
+  f('k', 'B', 'S', 32),
+  f('v', 'B', 'S', 32),
+  f('pk', 'B', 2, 'P', 16),
+  f('pv', 'B', 2, 'P', 16),
+  i32('seqlens_k', 'B'),
+  i32('total', 1),
+  f('cos', 16, 8),
+  f('sin', 16, 8),
+];
+
 const cases: FusedCase[] = [
   {
     title: 'contrib Attention: merged weights and bias, 0/1 key mask with padding',
@@ -113,17 +126,7 @@ const cases: FusedCase[] = [
     // ONNX Runtime runs several new tokens after a past only for a batch of one.
     title: 'GroupQueryAttention: two tokens after a past, interleaved rotary, scale',
     op: 'GroupQueryAttention',
-    inputs: [
-      f('q', 'B', 'S', 64),
-      f('k', 'B', 'S', 32),
-      f('v', 'B', 'S', 32),
-      f('pk', 'B', 2, 'P', 16),
-      f('pv', 'B', 2, 'P', 16),
-      i32('seqlens_k', 'B'),
-      i32('total', 1),
-      f('cos', 16, 8),
-      f('sin', 16, 8),
-    ],
+    inputs: gqaAfterPast,
     outputs: ['y', 'present_k', 'present_v'],
     attributes: { num_heads: 4, kv_num_heads: 2, do_rotary: 1, rotary_interleaved: 1, scale: 0.2 },
     sizes: { B: 1, S: 2, P: 3 },
@@ -136,17 +139,7 @@ const cases: FusedCase[] = [
     // when the node has no present outputs; real models always have them.)
     title: 'GroupQueryAttention: a past shorter than its buffer, rotary',
     op: 'GroupQueryAttention',
-    inputs: [
-      f('q', 'B', 'S', 64),
-      f('k', 'B', 'S', 32),
-      f('v', 'B', 'S', 32),
-      f('pk', 'B', 2, 'P', 16),
-      f('pv', 'B', 2, 'P', 16),
-      i32('seqlens_k', 'B'),
-      i32('total', 1),
-      f('cos', 16, 8),
-      f('sin', 16, 8),
-    ],
+    inputs: gqaAfterPast,
     outputs: ['y', 'present_k', 'present_v'],
     attributes: { num_heads: 4, kv_num_heads: 2, do_rotary: 1 },
     sizes: { B: 1, S: 2, P: 3 },

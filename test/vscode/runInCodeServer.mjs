@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { format } from 'node:util';
 import { chromiumPath, launchChromium } from '../helpers/chromium.mjs';
 import { root } from '../helpers/paths.mjs';
-import { freePort, tail } from '../helpers/servers.mjs';
+import { codeServerArgs, freePort, tail } from '../helpers/servers.mjs';
 import { userSettings } from '../ui/workbench.mjs';
 
 // --untrusted: workspace trust stays on, so the folder opens in Restricted Mode and only the
@@ -88,24 +88,15 @@ async function main() {
     'setsid',
     [
       join(nodeBin, 'node'),
-      codeServer,
-      '--bind-addr',
-      `127.0.0.1:${port}`,
-      '--auth',
-      'none',
-      '--disable-telemetry',
-      '--disable-update-check',
-      ...(untrusted ? [] : ['--disable-workspace-trust']),
-      '--reconnection-grace-time',
-      '5',
-      '--user-data-dir',
-      join(scratch, 'user-data'),
-      '--extensions-dir',
-      join(scratch, 'extensions'),
-      '--disable-getting-started-override',
-      '--vscode-option',
-      'enable-smoke-test-driver',
-      workspace,
+      ...codeServerArgs({
+        entry: codeServer,
+        port,
+        userData: join(scratch, 'user-data'),
+        extensions: join(scratch, 'extensions'),
+        folder: workspace,
+        trust: untrusted,
+        more: ['--vscode-option', 'enable-smoke-test-driver'],
+      }),
     ],
     { env, stdio: ['ignore', logFd, logFd] },
   );

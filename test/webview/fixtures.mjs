@@ -174,16 +174,7 @@ export function imageAttentionMessage(inReplyTo) {
     map[q * n + q] += 0.05;
   }
   return {
-    type: 'attentionMap',
-    inReplyTo,
-    example: 0,
-    stack: 'encoder',
-    layer: 1,
-    head: 0,
-    queryTokens: tokens,
-    keyTokens: tokens,
-    queryLabels: 'patches',
-    keyLabels: 'patches',
+    ...attentionMapMessage(inReplyTo, { tokens, labels: 'patches' }),
     map: tensor('Float32Array', [n, n], map),
     match: { layer: 0, head: 2, similarity: 0.8125, map: tensor('Float32Array', [n, n], attentionMatrix(n, n, 0, 4)) },
     image: { width: size, height: size, rgb: typed('Uint8Array', rgb), rows: grid, cols: grid, offset: 1 },

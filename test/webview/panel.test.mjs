@@ -216,40 +216,17 @@ describe('panel webview', () => {
       await send(page, attentionMapMessage(first.messageId, { tokens: ['stale', 'reply'] }));
       await page.waitForTimeout(100);
       assert.equal(await page.locator('.attention-figure').first().isVisible(), false, 'a superseded reply was drawn');
-      // Built in the page and delivered with dispatchEvent, which runs the handler at once; the
+      // Built here, handed to the page and delivered with dispatchEvent, which runs the handler at once; the
       // reply settles a promise, so the drawing finishes in the microtasks before the next task:
       // the time measured is the webview's alone, not the test protocol's.
-      const ms = await page.evaluate(
-        async ({ inReplyTo, n }) => {
-          const map = (shift) => {
-            const a = new Float32Array(n * n);
-            for (let i = 0; i < n; i++) {
-              let sum = 0;
-              for (let j = 0; j < n; j++) sum += a[i * n + j] = Math.exp(-((j - i - shift) ** 2) / 8) + 0.01;
-              for (let j = 0; j < n; j++) a[i * n + j] /= sum;
-            }
-            return { shape: [n, n], data: a };
-          };
-          const tokens = Array.from({ length: n }, (_, i) => `tok${i}`);
-          const data = {
-            type: 'attentionMap',
-            inReplyTo,
-            example: 0,
-            stack: 'encoder',
-            layer: 1,
-            head: 0,
-            queryTokens: tokens,
-            keyTokens: tokens,
-            map: map(1),
-            match: { layer: 0, head: 2, similarity: 0.8, map: map(0) },
-          };
-          const t0 = performance.now();
-          window.dispatchEvent(new MessageEvent('message', { data }));
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          return performance.now() - t0;
-        },
-        { inReplyTo: second.messageId, n: 512 },
-      );
+      const big = attentionMapMessage(second.messageId, { tokens: Array.from({ length: 512 }, (_, i) => `tok${i}`) });
+      const ms = await page.evaluate(async (message) => {
+        const data = window.__revive(message);
+        const t0 = performance.now();
+        window.dispatchEvent(new MessageEvent('message', { data }));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return performance.now() - t0;
+      }, big);
       assert.equal(
         await page
           .locator('.attention-canvas')

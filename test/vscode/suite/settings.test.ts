@@ -24,6 +24,30 @@ const effective = async () => {
   return api.effectiveSettings();
 };
 
+/** Each setting as package.json must declare it; the extension applies the defaults when nothing is set. */
+const expected: Record<string, Partial<Property>> = {
+  'attentionReuse.executionProvider': { type: 'string', default: 'auto' },
+  'attentionReuse.batchSize': { type: 'integer', default: 8, minimum: 1, maximum: 256 },
+  'attentionReuse.examples': { type: 'integer', default: 200, minimum: 1, maximum: 1_000_000 },
+  'attentionReuse.pythonPath': { type: 'string', default: '' },
+  'attentionReuse.training.launcher': { type: 'string', default: 'python', enum: ['python', 'torchrun'] },
+  'attentionReuse.training.processes': { type: 'integer', default: 2, minimum: 1, maximum: 64 },
+  'attentionReuse.training.steps': { type: 'integer', default: 1000, minimum: 1, maximum: 1_000_000 },
+  'attentionReuse.training.batchSize': { type: 'integer', default: 32, minimum: 1 },
+  'attentionReuse.training.accumulate': { type: 'integer', default: 1, minimum: 1 },
+  'attentionReuse.training.precision': { type: 'string', default: 'fp32', enum: ['fp32', 'bf16', 'fp16'] },
+  'attentionReuse.training.norm': { type: 'string', default: 'post', enum: ['post', 'pre'] },
+  'attentionReuse.training.position': { type: 'string', default: 'absolute', enum: ['absolute', 'relative'] },
+  'attentionReuse.training.evalEvery': { type: 'integer', default: 200, minimum: 0 },
+  'attentionReuse.training.evalBatches': { type: 'integer', default: 20, minimum: 1 },
+  'attentionReuse.training.maxMinutes': { type: 'number', default: 0, minimum: 0 },
+  'attentionReuse.training.heldOut': { type: 'number', default: 0.01, minimum: 0, maximum: 0.5 },
+  'attentionReuse.outputFolder': { type: 'string', default: '' },
+};
+
+/** The field of `Settings` a key is read into: its last part, but training.batchSize is trainBatchSize. */
+const field = (key: string) => (key === 'attentionReuse.training.batchSize' ? 'trainBatchSize' : key.split('.').pop()!);
+
 (untrusted ? suite.skip : suite)('Settings, trust capability and walkthrough', () => {
   let pkg: {
     contributes: {
@@ -45,25 +69,6 @@ const effective = async () => {
 
   test('every setting is declared with a default, and numbers and choices with their bounds', () => {
     const props = pkg.contributes.configuration.properties;
-    const expected: Record<string, Partial<Property>> = {
-      'attentionReuse.executionProvider': { type: 'string', default: 'auto' },
-      'attentionReuse.batchSize': { type: 'integer', default: 8, minimum: 1, maximum: 256 },
-      'attentionReuse.examples': { type: 'integer', default: 200, minimum: 1, maximum: 1_000_000 },
-      'attentionReuse.pythonPath': { type: 'string', default: '' },
-      'attentionReuse.training.launcher': { type: 'string', default: 'python', enum: ['python', 'torchrun'] },
-      'attentionReuse.training.processes': { type: 'integer', default: 2, minimum: 1, maximum: 64 },
-      'attentionReuse.training.steps': { type: 'integer', default: 1000, minimum: 1, maximum: 1_000_000 },
-      'attentionReuse.training.batchSize': { type: 'integer', default: 32, minimum: 1 },
-      'attentionReuse.training.accumulate': { type: 'integer', default: 1, minimum: 1 },
-      'attentionReuse.training.precision': { type: 'string', default: 'fp32', enum: ['fp32', 'bf16', 'fp16'] },
-      'attentionReuse.training.norm': { type: 'string', default: 'post', enum: ['post', 'pre'] },
-      'attentionReuse.training.position': { type: 'string', default: 'absolute', enum: ['absolute', 'relative'] },
-      'attentionReuse.training.evalEvery': { type: 'integer', default: 200, minimum: 0 },
-      'attentionReuse.training.evalBatches': { type: 'integer', default: 20, minimum: 1 },
-      'attentionReuse.training.maxMinutes': { type: 'number', default: 0, minimum: 0 },
-      'attentionReuse.training.heldOut': { type: 'number', default: 0.01, minimum: 0, maximum: 0.5 },
-      'attentionReuse.outputFolder': { type: 'string', default: '' },
-    };
     for (const [key, want] of Object.entries(expected)) {
       assert.ok(props[key], `${key} is not declared in package.json`);
       for (const [field, value] of Object.entries(want)) assert.deepEqual(props[key][field as keyof Property], value, `${key}.${field}`);
@@ -72,25 +77,7 @@ const effective = async () => {
 
   test('the helper reads the defaults; an empty python path falls back to python3 without the Python extension', async () => {
     const e = await effective();
-    assert.deepEqual(e.settings, {
-      executionProvider: 'auto',
-      batchSize: 8,
-      examples: 200,
-      pythonPath: '',
-      launcher: 'python',
-      processes: 2,
-      steps: 1000,
-      trainBatchSize: 32,
-      accumulate: 1,
-      precision: 'fp32',
-      norm: 'post',
-      position: 'absolute',
-      evalEvery: 200,
-      evalBatches: 20,
-      maxMinutes: 0,
-      heldOut: 0.01,
-      outputFolder: '',
-    });
+    assert.deepEqual(e.settings, Object.fromEntries(Object.entries(expected).map(([key, p]) => [field(key), p.default])));
     if (!vscode.extensions.getExtension('ms-python.python')) assert.deepEqual(e.python, { path: 'python3', from: 'default' });
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'no workspace folder: the runner opens test/fixtures');
