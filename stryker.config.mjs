@@ -71,7 +71,8 @@ export default {
     // others (the panel's, the extension's, the trainer's, the lint wall, and the 12 s of row
     // sampling and shuffled baselines) reach the finder only because they read a model: run
     // against every finder mutant, they took 40 s a mutant.
-    testFiles: [`test/unit/@(${scopeTests.join('|')}).test.ts`],
+    // MUTATION_TESTS=a,b narrows them further (the finder's own tests for a run over the finder).
+    testFiles: [`test/unit/@(${(process.env.MUTATION_TESTS?.split(',') ?? scopeTests).join('|')}).test.ts`],
     nodeArgs: ['--require', 'tsx/cjs', '--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
   },
   mutate: survivorsOf ? survivors(survivorsOf) : scope,

@@ -3,7 +3,8 @@
 // code it changed and what it changed it to. docs/mutation.md quotes it.
 // Later reports override earlier ones mutant by mutant (same file, place, mutator and
 // replacement), so a run limited to the survivors of a full run (`mutate` set to their
-// ranges) updates that run; a file whose source differs between the reports is refused.
+// ranges) updates that run, and a run over other files adds them (the scope run in parts); a
+// file whose source differs between the reports is refused.
 //   node scripts/mutationReport.mjs [REPORT.json [LATER.json...]]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,11 @@ let overridden = 0;
 for (const { path, report } of later) {
   for (const [file, { source, mutants }] of Object.entries(report.files)) {
     const into = base.report.files[file];
-    if (!into) throw new Error(`${path}: ${file} is not in ${base.path}`);
+    if (!into) {
+      // A run over other files of the scope (the scope run in parts) adds them.
+      base.report.files[file] = { source, mutants };
+      continue;
+    }
     if (into.source !== source) throw new Error(`${path}: ${file} differs from its source in ${base.path}; run the whole file again`);
     const byKey = new Map(into.mutants.map((m, i) => [key(m), i]));
     for (const m of mutants) {

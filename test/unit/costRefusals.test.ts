@@ -105,6 +105,38 @@ describe('cost model refusals', () => {
     }
   });
 
+  it('with extra layers, the deeper reuse model is counted too: its FLOPs or training memory past 2^53 are refused', () => {
+    // One layer of the analysed model fits; 8,192 more of the same size do not.
+    const wide: ModelShape = { ...tiny, hidden: 1, heads: 1 };
+    const deep = (s: ModelShape, extra: number) => presetHeadMap('partial', s.layers + extra, s.heads, 0, 0);
+    assert.equal(
+      refusal(() => costOf(wide, exact(wide), 2 ** 20)),
+      'accepted',
+    );
+    assert.match(
+      refusal(() => costOf(wide, deep(wide, 8192), 2 ** 20, 8192)),
+      /^seqLen: \{field\} 1048576 is too large: the FLOPs would be about 1\.8e\+16/,
+    );
+    // Heads of one dimension: training memory (5·H·n² bytes a layer) outgrows the FLOPs (2·d·n²).
+    const thin: ModelShape = { ...tiny, hidden: 64, heads: 64 };
+    assert.equal(
+      refusal(() => costOf(thin, exact(thin), 2 ** 16)),
+      'accepted',
+    );
+    assert.match(
+      refusal(() => costOf(thin, deep(thin, 10_000), 2 ** 16, 10_000)),
+      /^seqLen: \{field\} 65536 is too large: the training memory would be about 1\.4e\+16/,
+    );
+  });
+
+  it('extra layers must be a whole number ≥ 0', () => {
+    for (const bad of [-1, 1.5])
+      assert.equal(
+        refusal(() => costOf(tiny, exact(tiny), 1, bad)),
+        `extraLayers: {field} must be a whole number ≥ 0 (got ${bad})`,
+      );
+  });
+
   it('a count of exactly 2^53 − 1 is kept; one more is refused', () => {
     // With every other size 1 the parameter count is 2·vocab + 25.
     const edge = { ...tiny, vocab: 2 ** 52 - 13 };
