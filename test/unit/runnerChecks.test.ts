@@ -26,11 +26,19 @@ const ids = (...lengths: number[]) =>
   }));
 
 async function run(graph: Graph, examples: Tensors[], batchSize: number): Promise<ExtractedExample[]> {
+  return runInputs(
+    graph,
+    examples.map((t, i) => example(i, t)),
+    batchSize,
+  );
+}
+
+async function runInputs(graph: Graph, examples: ExampleInput[], batchSize: number): Promise<ExtractedExample[]> {
   const runner = await AttentionRunner.start(openAttentionModel(modelBytes('m', graph, 'test'), 'm.onnx'), 'cpu');
   try {
     const out: ExtractedExample[] = [];
     const source = async function* () {
-      for (const [i, t] of examples.entries()) yield example(i, t);
+      yield* examples;
     };
     for await (const ex of runner.run(source(), { batchSize })) out.push(ex);
     return out;
@@ -102,6 +110,23 @@ describe('runner cuts', () => {
     const middle = { input_ids: [plain.input_ids[0], 0, ...plain.input_ids.slice(1)], attention_mask: [1, 0, 1, 1, 1] };
     const want = await run(tokenModel(), [plain, plain, plain], 1);
     compare(await run(tokenModel(), [left, middle, plain], 3), want, 'masked positions inside an example');
+    // One example a batch: nothing is padded, and the example's own mask is what cuts it.
+    compare(await run(tokenModel(), [left, middle, plain], 1), want, 'masked positions, one example a batch');
+  });
+
+  it("special tokens are counted at their keys, alone and padded; not where the keys are cut or are another input's", async () => {
+    const [plain, longer] = ids(4, 6);
+    // [CLS] at 0 and [SEP] at 3, as the tokenizer marks them.
+    const marked = { ...example(0, plain), special: { input: 'input_ids', positions: [0, 3] } };
+    for (const batch of [1, 2]) {
+      const [a] = await runInputs(tokenModel(), [marked, example(1, longer)], batch);
+      assert.deepEqual(a.stacks[0].specialKeys, [0, 3], `batch ${batch}: the special keys`);
+    }
+    const left = example(0, { input_ids: [0, 0, ...plain.input_ids], attention_mask: [0, 0, 1, 1, 1, 1] });
+    const [cut] = await runInputs(tokenModel(), [{ ...left, special: { input: 'input_ids', positions: [2, 5] } }], 1);
+    assert.equal(cut.stacks[0].specialKeys, undefined, 'special positions were counted in keys the mask cut');
+    const [other] = await runInputs(tokenModel(), [{ ...marked, special: { input: 'token_type_ids', positions: [0] } }], 1);
+    assert.equal(other.stacks[0].specialKeys, undefined, 'special tokens of an input that is not the keys were counted');
   });
 
   it('float inputs of several inner values are padded row by row', async () => {
