@@ -24,7 +24,7 @@ const scope = [
 ];
 
 const scopeTests = [
-  ...['attentionFinder', 'guards', 'dims', 'extraction', 'expose', 'unfuse', 'bfloat16', 'anatomy'],
+  ...['attentionFinder', 'heads', 'guards', 'dims', 'extraction', 'expose', 'unfuse', 'bfloat16', 'anatomy'],
   ...['runnerChecks', 'feeds', 'similarityGolden', 'similarityRandom', 'causalBaselines', 'errorBars'],
   ...['cost', 'costRefusals', 'config', 'modes', 'modeRows', 'planner', 'planCandidates'],
   ...['plannerAssignment', 'planNoise', 'measuredPlan', 'reuseRewrite', 'warmStartWeights'],
