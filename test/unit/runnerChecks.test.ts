@@ -114,6 +114,17 @@ describe('runner cuts', () => {
     compare(await run(tokenModel(), [left, middle, plain], 1), want, 'masked positions, one example a batch');
   });
 
+  it("batched by shape (an input that is no token sequence): an example's mask with zeros cuts its keys and its queries", async () => {
+    // A float input of its own makes the runner batch examples of one shape and pad nothing.
+    const graph = tokenModel();
+    graph.input = [...(graph.input as Graph[]), info('temperature', ['batch', 1])];
+    const [plain] = ids(4);
+    const left = { input_ids: [0, 0, ...plain.input_ids], attention_mask: [0, 0, 1, 1, 1, 1], temperature: [1] };
+    const middle = { input_ids: [plain.input_ids[0], 0, ...plain.input_ids.slice(1)], attention_mask: [1, 0, 1, 1, 1], temperature: [1] };
+    const want = await run(tokenModel(), [plain, plain], 1);
+    compare(await run(graph, [left, middle], 1), want, 'masked positions, batched by shape');
+  });
+
   it("special tokens are counted at their keys, alone and padded; not where the keys are cut or are another input's", async () => {
     const [plain, longer] = ids(4, 6);
     // [CLS] at 0 and [SEP] at 3, as the tokenizer marks them.
