@@ -177,6 +177,7 @@ for (const c of cases) {
     aCoresOverCMain: r.aCores.rate / r.cMain.rate,
     memory1000Over100: r.memory?.length === 2 ? r.memory[1].maxRSS / r.memory[0].maxRSS : undefined,
   };
+  r.batch = c.batch;
   report.cases[c.name] = r;
 }
 

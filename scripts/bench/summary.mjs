@@ -18,7 +18,7 @@ export function summarize(report, { command, machineNote, previous }) {
   const cases = {};
   for (const [name, r] of Object.entries(report.cases)) {
     cases[name] = {
-      batch: r.c.batch,
+      batch: r.batch,
       timedExamples: r.cMain.timedExamples,
       rates: {
         a: r.a.rate,

@@ -42,14 +42,15 @@ describe('benchmark figures', () => {
   });
 
   it('summarize() takes each figure from the measurement run.mjs labels with it', () => {
-    const m = (rate: number, extra = {}) => ({ rate, batch: 8, timedExamples: 112, ...extra });
+    // As run.mjs writes them: the batch size on the case, each measurement's rate and timed examples.
+    const m = (rate: number, extra = {}) => ({ rate, timedExamples: 112, ...extra });
     const kernel = {
       simdPairs: { msPerExample: 11, perSecond: 15e9 },
       scalarPairs: { msPerExample: 80 },
       peak: { blockLoopL1PairElementsPerSecond: 20e9 },
     };
     const memory = [m(1, { examples: 100, maxRSS: 1000 * 2 ** 20 }), m(1, { examples: 1000, maxRSS: 900 * 2 ** 20 })];
-    const one = { a: m(1), aCores: m(2), b: m(3), c: m(4), cMain: m(5), d: m(6), kernel, memory };
+    const one = { batch: 8, a: m(1), aCores: m(2), b: m(3), c: m(4), cMain: m(5), d: m(6), kernel, memory };
     const report = {
       date: '2026-12-01T10:00:00.000Z',
       machine: { cpu: 'CPU X', cores: 2, node: 'v20.0.0' },
