@@ -108,6 +108,11 @@ describe('attention finder rules', () => {
     assert.match(find(attention({ after: ['Relu'] })), none, 'an op outside the probability ops let the search through');
   });
 
+  it('follows shape ops after another probability op too, where the exposed tensor stays the Softmax output', () => {
+    for (const op of ['Reshape', 'Identity', 'Squeeze', 'Unsqueeze'])
+      assert.equal(find(attention({ after: ['Cast', op] })), one('p'), `Cast then ${op} between the Softmax and the value product`);
+  });
+
   it('looks forward through probability ops to the value product, exposing the tensor after the shape ops', () => {
     assert.equal(find(attention({ after: new Array(7).fill('Identity') })), one('prob6'));
     assert.equal(find(attention({ after: new Array(7).fill('Dropout') })), one('p'));
