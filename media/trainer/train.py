@@ -338,18 +338,27 @@ def run(args):
                 os.path.join(args.out, "params-rank%d.pt" % r.rank),
             )
         if r.world > 1:
-            # Every process leaves together: one that tears its process group down while another
-            # still exports or saves can leave that one waiting on a closed connection.
+            # Every process leaves together, once each has written what it writes: one that left
+            # while another still exports or saves would leave that one on a closed connection.
             dist.barrier()
     finally:
         if metrics is not None:
             metrics.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if r.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
     return code
 
 
+def leave(code):
+    """Ends a torchrun process without tearing its process group down: after the barrier there
+    is nothing left to send, and gloo's teardown (destroy_process_group, or the destructors at
+    interpreter exit) now and then hangs a process whose peer has already gone (pytorch#75097)."""
+    if dist.is_available() and dist.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())
