@@ -347,6 +347,32 @@ describe('heads', () => {
   });
 });
 
+describe('grouped-query attention', () => {
+  it('the stack takes the key heads of its layers where fewer than the query heads; none where as many', () => {
+    const stackOf = (keyShape: string) => {
+      const nodes = [
+        node('Reshape', ['x', 'heads4'], ['q4']),
+        node('Transpose', ['q4'], ['q'], { perm: [0, 2, 1, 3] }),
+        node('Reshape', ['x', keyShape], ['k4']),
+        node('Transpose', ['k4'], ['kt'], { perm: [0, 2, 3, 1] }),
+        node('MatMul', ['q', 'kt'], ['s']),
+        node('Softmax', ['s'], ['p'], { axis: -1 }),
+        node('MatMul', ['p', 'x'], ['out']),
+      ];
+      const graph = {
+        node: nodes,
+        initializer: [int64('heads4', [0, 0, 4, 1]), int64('heads2', [0, 0, 2, 2])],
+        input: [info('x', ['batch', 'sequence', 4])],
+        output: [info('out', ['batch', 'sequence', 4])],
+      };
+      const [stack] = findAttention(decodeModel(modelBytes('t', graph, 'test'), 't.onnx'), 't.onnx');
+      return { heads: stack.layers[0].heads, kvHeads: stack.kvHeads, has: 'kvHeads' in stack };
+    };
+    assert.deepEqual(stackOf('heads2'), { heads: 4, kvHeads: 2, has: true }, '4 query heads over 2 key heads');
+    assert.deepEqual(stackOf('heads4'), { heads: 4, kvHeads: undefined, has: false }, 'as many key heads as query heads');
+  });
+});
+
 describe('attention exported as graph outputs', () => {
   const outputs = (names: [string, (number | string)[] | null][]) =>
     find([node('Exp', ['x'], ['e']), ...names.map(([n]) => node('Identity', ['e'], [n]))], {
