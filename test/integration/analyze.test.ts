@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readAnalysis as readAnalysisFile } from '../../analysis/app/readers';
 import type { AnalysisFile } from '../../analysis/result/analysisFile';
-import { runCli } from '../helpers/cli';
+import { analyzeFixture, runCli } from '../helpers/cli';
 import { fixtureModels as models } from '../helpers/paths.mjs';
 
 const run = (...args: string[]) => runCli([...args, '--quiet']);
@@ -48,17 +48,7 @@ describe('analyze', () => {
     it(`${name}: head pairs equal eq. 2 computed from PyTorch's own attention`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'ar-analyze-'));
       const out = join(dir, 'a.json');
-      const r = run(
-        'analyze',
-        join(models, `${name}.onnx`),
-        '--inputs',
-        join(models, `${name}.inputs.jsonl`),
-        '--out',
-        out,
-        '--batch',
-        '3',
-      );
-      assert.equal(r.code, 0, r.stderr);
+      analyzeFixture(name, name, out);
       const file = await readAnalysisFile(out);
       const expected = JSON.parse(readFileSync(join(models, `${name}.expected.json`), 'utf8'));
       for (const stack of file.stacks) {
